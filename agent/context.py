@@ -1,0 +1,27 @@
+"""What the agent hands every sensor: configuration, catalogue, state and activity."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.activity import ActivityTracker
+from agent.config import AgentConfig, Catalogue
+from agent.state import RunState
+
+
+@dataclass
+class SensorContext:
+    config: AgentConfig
+    catalogue: Catalogue
+    state_dir: Path  # sensors keep their own files (bookmarks, seen reports) here
+    activity: ActivityTracker
+    run_state: RunState
+    log: logging.Logger
+
+    def state_path(self, name: str) -> Path:
+        """A file in the state directory reserved for one sensor's state."""
+        path = self.state_dir / "sensors" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path

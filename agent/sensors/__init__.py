@@ -1,0 +1,18 @@
+"""The sensor registry: the one place where sensors are listed.
+
+To add a sensor, write one module in this package with one Sensor subclass
+and add it to ``_ALL`` below.
+"""
+
+from __future__ import annotations
+
+from agent.sensors.base import Sensor, SensorConfig
+from agent.sensors.testing import TestSensor
+
+_ALL: list[type[Sensor]] = [
+    TestSensor,
+]
+
+SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}
+
+__all__ = ["SENSORS", "Sensor", "SensorConfig"]

@@ -1,0 +1,5 @@
+"""`python -m hinder` is the `hinder` command."""
+
+from hinder.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""The wire contract: ids, time format, and every validation rule the collector relies on."""
+
+import time
+
+import pytest
+
+from agent import wire
+from agent.wire import ContractError, Event, Heartbeat, validate_batch
+
+NOW = 1_800_000_000.0
+
+
+def _batch(events=(), heartbeats=(), **over):
+    b = wire.make_batch("device-0001", [e if isinstance(e, dict) else e.to_wire() for e in events],
+                        [h.to_wire() for h in heartbeats], now=NOW)
+    b.update(over)
+    return b
+
+
+def _hb(**kw):
+    base = dict(time=NOW, interval_s=60, active_s=30, os="linux", os_version="6.1", agent_version="0.1.0",
+                site="Paris", department="Finance")
+    base.update(kw)
+    return Heartbeat(**base)
+
+
+def test_ids_are_unique_time_ordered_uuid7():
+    ids = [wire.new_id(NOW + i / 1000) for i in range(1000)]
+    assert len(set(ids)) == 1000
+    assert ids == sorted(ids)
+    assert all(i[14] == "7" for i in ids)
+    assert wire.id_time(ids[0]) == pytest.approx(NOW, abs=0.001)
+
+
+def test_time_round_trip_and_timezone_required():
+    assert wire.parse_time(wire.format_time(NOW + 0.123)) == pytest.approx(NOW + 0.123, abs=0.001)
+    assert wire.parse_time("2026-11-23T12:00:00+01:00") == wire.parse_time("2026-11-23T11:00:00Z")
+    with pytest.raises(ValueError):
+        wire.parse_time("2026-11-23T12:00:00")
+
+
+def test_valid_batch_is_normalised():
+    ev = Event(type="crash", app="firefox", start=NOW - 5, details={"signal": "SIGSEGV", "core_dumped": True})
+    out = validate_batch(_batch([ev], [_hb()]), now=NOW)
+    assert out["device_id"] == "device-0001"
+    assert out["events"][0]["start"] == pytest.approx(NOW - 5, abs=0.001)
+    assert out["events"][0]["details"]["signal"] == "SIGSEGV"
+    assert out["heartbeats"][0]["active_s"] == 30.0
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda e: e.update(type="explosion"), "type"),
+        (lambda e: e.pop("app"), "app"),
+        (lambda e: e.update(app=7), "app"),
+        (lambda e: e.update(start="yesterday"), "start"),
+        (lambda e: e.update(start=wire.format_time(NOW + 7200)), "start"),
+        (lambda e: e.update(start=wire.format_time(NOW - 90 * 86400)), "start"),
+        (lambda e: e.update(duration_s=-1), "duration_s"),
+        (lambda e: e.update(duration_s=float("nan")), "duration_s"),
+        (lambda e: e.update(id="not-an-id"), "id"),
+        (lambda e: e.update(severity="apocalyptic"), "severity"),
+        (lambda e: e.update(details={f"k{i}": i for i in range(40)}), "details"),
+        (lambda e: e.update(details={"nested": {"a": 1}}), "details.nested"),
+        (lambda e: e.update(details={"t": "x" * 1000}), "details.t"),
+        (lambda e: e.update(colour="red"), "colour"),
+    ],
+)
+def test_each_bad_event_field_is_named(mutate, field):
+    ev = Event(type="hang", app="excel", start=NOW - 10, duration_s=5).to_wire()
+    mutate(ev)
+    with pytest.raises(ContractError) as exc:
+        validate_batch(_batch([ev]), now=NOW)
+    err = exc.value.errors[0]
+    assert (err["kind"], err["index"], err["field"]) == ("event", 0, field)
+
+
+def test_envelope_errors():
+    with pytest.raises(ContractError, match="schema"):
+        validate_batch(_batch(schema=2), now=NOW)
+    with pytest.raises(ContractError, match="device_id"):
+        validate_batch(_batch(device_id="x"), now=NOW)
+    with pytest.raises(ContractError, match="limit of 2"):
+        validate_batch(_batch([Event(type="test", app="t", start=NOW)] * 3), now=NOW, limits=wire.Limits(max_events=2))
+    with pytest.raises(ContractError, match="JSON object"):
+        validate_batch([1, 2], now=NOW)
+
+
+def test_heartbeat_checks():
+    with pytest.raises(ContractError, match="active_s"):
+        validate_batch(_batch(heartbeats=[_hb(active_s=100, interval_s=60)]), now=NOW)
+    with pytest.raises(ContractError, match="site"):
+        validate_batch(_batch(heartbeats=[_hb(site="")]), now=NOW)
+
+
+def test_all_errors_are_reported_with_indices():
+    good = Event(type="test", app="t", start=NOW).to_wire()
+    bad = dict(good, id=wire.new_id(NOW), type="nope")
+    with pytest.raises(ContractError) as exc:
+        validate_batch(_batch([good, bad, dict(bad, id=wire.new_id(NOW))]), now=NOW)
+    assert [e["index"] for e in exc.value.record_errors] == [1, 2]
+
+
+def test_defaults_use_real_clock():
+    ev = Event(type="test", app="t", start=time.time())
+    assert validate_batch(wire.make_batch("device-0001", [ev.to_wire()], []))["events"]
