@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.activity import ActivityTracker
@@ -19,6 +19,8 @@ class SensorContext:
     activity: ActivityTracker
     run_state: RunState
     log: logging.Logger
+    # Small, bounded facts sensors add to every heartbeat (e.g. wifi_signal_dbm); names only, no personal data.
+    heartbeat_details: dict = field(default_factory=dict)
 
     def state_path(self, name: str) -> Path:
         """A file in the state directory reserved for one sensor's state."""
