@@ -6,6 +6,9 @@ Sub-command modules import their heavy dependencies inside the commands, so
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from agent.cli import app as agent_app
@@ -14,6 +17,19 @@ from collector.cli import app as collector_app
 app = typer.Typer(help=__doc__.splitlines()[0], no_args_is_help=True, add_completion=False)
 app.add_typer(agent_app, name="agent")
 app.add_typer(collector_app, name="collector")
+
+
+@app.command()
+def up(
+    dir: Path = typer.Option(Path(".hinder"), "--dir", help="where the database, tokens, agent config and state live"),
+    host: str = typer.Option("127.0.0.1", help="collector listen address"),
+    port: int = typer.Option(8739, help="collector port"),
+    seconds: Optional[float] = typer.Option(None, help="stop after this many seconds (default: run until Ctrl-C)"),
+) -> None:
+    """Run hinder on its embedded default: a collector on SQLite and a local agent."""
+    from hinder.up import run
+
+    raise typer.Exit(run(dir, host, port, seconds))
 
 
 def main() -> None:

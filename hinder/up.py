@@ -1,0 +1,130 @@
+"""`hinder up`: hinder on its embedded default, a collector on SQLite and a local agent.
+
+Everything lives in one directory (default ``./.hinder``): the SQLite database,
+the generated tokens, an editable agent config and the agent's state. Both
+parts run as child processes of this command; Ctrl-C or SIGTERM stops the
+agent cleanly first, then the collector.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+
+_AGENT_TOML = """\
+# Agent configuration written by `hinder up`; edit and restart to change it.
+# Reference: docs/agent.md and docs/sensors.md.
+[agent]
+site = "local"
+department = "local"
+heartbeat_interval_s = 30
+upload_interval_s = 5
+
+# Catalogue your business applications here, for example:
+# [[apps]]
+# name = "Intranet"
+# executables = ["firefox"]
+# urls = ["https://intranet.example.com/health"]
+# slow_threshold_s = 2.0
+"""
+
+
+def _tokens(directory: Path) -> dict[str, str]:
+    """Read the demo tokens, creating them on first use (file mode 0600)."""
+    path = directory / "tokens.toml"
+    if path.exists():
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    tokens = {"agent_token": secrets.token_urlsafe(24), "admin_token": secrets.token_urlsafe(24)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(f'{k} = "{v}"\n' for k, v in tokens.items())
+    return tokens
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the collector exited with status {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the collector did not become healthy within {timeout_s:.0f} s")
+
+
+def _stop(proc: subprocess.Popen | None, timeout_s: float = 15.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run(directory: Path, host: str, port: int, seconds: float | None = None) -> int:
+    """Start collector and agent, print where to look, and supervise both. Returns an exit code."""
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    tokens = _tokens(directory)
+    agent_config = directory / "agent.toml"
+    if not agent_config.exists():
+        agent_config.write_text(_AGENT_TOML, encoding="utf-8")
+    url = f"http://{host}:{port}"
+    env = dict(os.environ, HINDER_AGENT_TOKEN=tokens["agent_token"], HINDER_ADMIN_TOKEN=tokens["admin_token"])
+    hinder = [sys.executable, "-m", "hinder"]
+
+    stop_requested = False
+
+    def _on_signal(signum, frame):
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    collector = agent = None
+    try:
+        collector = subprocess.Popen(
+            hinder + ["collector", "serve", "--host", host, "--port", str(port), "--db", f"sqlite:///{directory / 'hinder.db'}"],
+            env=env, cwd=directory, start_new_session=True)
+        _wait_healthy(url, collector)
+        agent = subprocess.Popen(
+            hinder + ["agent", "run", "--collector", url, "--state-dir", str(directory / "agent"), "--config", str(agent_config)],
+            env=env, cwd=directory, start_new_session=True)
+        print(
+            f"\nhinder is running (data in {directory})\n"
+            f"  collector   {url}\n"
+            f"  metrics     {url}/metrics\n"
+            f"  events      curl -H 'Authorization: Bearer {tokens['admin_token']}' {url}/api/v1/events\n"
+            f"  agent       config {agent_config}; `hinder agent explain --config {agent_config}` shows what it sends\n"
+            f"  tokens      {directory / 'tokens.toml'}\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not stop_requested and (deadline is None or time.monotonic() < deadline):
+            for name, proc in (("collector", collector), ("agent", agent)):
+                if proc.poll() is not None:
+                    print(f"hinder up: the {name} exited with status {proc.returncode}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"hinder up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        _stop(agent)
+        _stop(collector)
