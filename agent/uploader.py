@@ -1,0 +1,228 @@
+"""The uploader: moves spooled records to the collector, at least once, politely.
+
+On its own thread, every ``upload_interval_s`` it sends the oldest spooled
+records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``) and
+deletes them from the spool only after a 200. Retried batches are harmless:
+the collector stores each record id once, so at-least-once delivery becomes
+exactly-once storage.
+
+Answers and what the uploader does:
+
+- 200: acknowledge, send the next batch (a backlog drains at no more than
+  ``upload_max_rate`` records/s, so a fleet coming back after an outage does
+  not flatten the collector).
+- 422: the records named in ``detail.errors`` can never be accepted: drop and
+  count them (``rejected_total``), resend the rest at once.
+- 413: halve the batch size and resend at once; a single record too large is
+  rejected.
+- 429/503: wait ``Retry-After`` (plus up to 10% jitter, at most an hour), else
+  back off.
+- connection errors, timeouts, 401, other 4xx/5xx: exponential backoff with
+  jitter: a random wait between ``backoff_initial_s`` and
+  ``min(backoff_max_s, backoff_initial_s * 2**failures)``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from agent.config import AgentSettings
+from agent.spool import Spool, SpooledRecord
+from agent.wire import make_batch
+
+EVENTS_PATH = "/api/v1/events"
+MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond this is taken as this
+
+
+@dataclass
+class Outcome:
+    """What one attempt did: records acknowledged/rejected and how long to wait before the next."""
+
+    acked: int = 0
+    rejected: int = 0
+    wait_s: float = 0.0  # with done: how long to wait (0: the normal upload interval)
+    done: bool = False  # stop draining for now: spool empty, or a failure
+
+
+class Uploader:
+    """Delivers the spool to the collector on a background thread."""
+
+    def __init__(self, spool: Spool, settings: AgentSettings, device_id: str, log: logging.Logger | None = None,
+                 user_agent: str = "hinder-agent"):
+        self.spool = spool
+        self.settings = settings
+        self.device_id = device_id
+        self.log = log or logging.getLogger("hinder.uploader")
+        self.batch_size = settings.upload_batch_size
+        self.failures = 0  # consecutive failed attempts
+        self.uploaded_total = 0
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self._url = settings.collector.rstrip("/") + EVENTS_PATH
+        self._client = httpx.Client(timeout=settings.upload_timeout_s, headers={
+            "Authorization": f"Bearer {settings.token}", "User-Agent": user_agent,
+            "Content-Type": "application/json", "Content-Encoding": "gzip"})
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_send = 0.0  # monotonic time before which the rate bound forbids the next batch
+
+    # ------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        """Start uploading in the background."""
+        self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the thread to stop and wait for it (at most ``timeout_s``)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(self.drain())
+
+    def flush(self, timeout_s: float) -> bool:
+        """Try to deliver everything within ``timeout_s`` (used on a clean stop); True if the spool is empty."""
+        self.drain(until=time.monotonic() + timeout_s)
+        return self.spool.count == 0
+
+    def drain(self, until: float | None = None) -> float:
+        """Send batches until the spool is empty, a failure, a stop, or monotonic time ``until``.
+
+        Returns how long to wait before the next try.
+        """
+        while True:
+            now = time.monotonic()
+            if (until is None and self._stop.is_set()) or (until is not None and now >= until):
+                return 0.0
+            pause = self._next_send - now  # the rate bound
+            if pause > 0:
+                if until is not None:
+                    time.sleep(min(pause, until - now))
+                elif self._stop.wait(pause):
+                    return 0.0
+                continue
+            timeout = self.settings.upload_timeout_s if until is None else max(0.1, min(until - now, self.settings.upload_timeout_s))
+            outcome = self.send_once(timeout)
+            if outcome.done:
+                return outcome.wait_s or self.settings.upload_interval_s
+
+    def close(self) -> None:
+        """Release the HTTP client."""
+        self._client.close()
+
+    # ------------------------------------------------------------ one attempt
+
+    def send_once(self, timeout_s: float | None = None) -> Outcome:
+        """Send the oldest batch once and act on the answer."""
+        records = self.spool.peek(self.batch_size)
+        if not records:
+            return Outcome(done=True)
+        batch = make_batch(self.device_id, [r.body for r in records if r.kind == "event"],
+                           [r.body for r in records if r.kind == "heartbeat"])
+        body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode("utf-8"), compresslevel=6)
+        try:
+            resp = self._client.post(self._url, content=body, timeout=timeout_s or self.settings.upload_timeout_s)
+        except httpx.HTTPError as exc:
+            return self._failed(f"{type(exc).__name__}: {exc}")
+        if resp.status_code == 200:
+            return self._accepted(records)
+        if resp.status_code == 422:
+            return self._rejected(records, resp)
+        if resp.status_code == 413:
+            return self._too_large(records)
+        if resp.status_code in (429, 503):
+            return self._throttled(resp)
+        return self._failed(f"HTTP {resp.status_code}: {resp.text[:200]}")
+
+    def _accepted(self, records: list[SpooledRecord]) -> Outcome:
+        self.spool.ack([r.id for r in records])
+        if self.failures:
+            self.log.info("uploader: delivering to %s again after %d failed attempts", self._url, self.failures)
+        self.failures = 0
+        self.last_error = None
+        self.uploaded_total += len(records)
+        self.last_success = time.time()
+        self._next_send = time.monotonic() + len(records) / self.settings.upload_max_rate
+        return Outcome(acked=len(records), done=len(records) < self.batch_size)
+
+    def _rejected(self, records: list[SpooledRecord], resp: httpx.Response) -> Outcome:
+        try:
+            errors = resp.json()["detail"]["errors"]
+            by_kind = {"event": [r for r in records if r.kind == "event"],
+                       "heartbeat": [r for r in records if r.kind == "heartbeat"]}
+            bad = {}
+            for err in errors:
+                if err.get("index") is None:
+                    continue
+                rec = by_kind[err["kind"]][err["index"]]
+                bad.setdefault(rec.id, f"{err['kind']} {rec.id}: {err.get('field')}: {err.get('error')}")
+        except (ValueError, KeyError, TypeError, IndexError):
+            return self._failed(f"HTTP 422 without usable record errors: {resp.text[:200]}")
+        if not bad:
+            return self._failed(f"HTTP 422 for the whole batch: {resp.text[:300]}")
+        n = self.spool.drop_rejected(list(bad))
+        for reason in list(bad.values())[:5]:
+            self.log.error("uploader: collector rejected %s; dropped", reason)
+        if len(bad) > 5:
+            self.log.error("uploader: ... and %d more records rejected and dropped", len(bad) - 5)
+        return Outcome(rejected=n)
+
+    def _too_large(self, records: list[SpooledRecord]) -> Outcome:
+        if len(records) == 1:
+            self.spool.drop_rejected([records[0].id])
+            self.log.error("uploader: record %s alone is larger than the collector accepts; dropped", records[0].id)
+            return Outcome(rejected=1)
+        self.batch_size = max(1, len(records) // 2)
+        self.log.warning("uploader: batch too large for the collector; batch size now %d", self.batch_size)
+        return Outcome()
+
+    def _throttled(self, resp: httpx.Response) -> Outcome:
+        retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+        if retry_after is None:
+            return self._failed(f"HTTP {resp.status_code} without Retry-After")
+        self.failures += 1
+        self.last_error = f"HTTP {resp.status_code}, retry after {retry_after:.0f} s"
+        if self.failures == 1:
+            self.log.warning("uploader: collector busy (HTTP %d); retrying after %.1f s", resp.status_code, retry_after)
+        wait = min(retry_after, MAX_RETRY_AFTER_S) * random.uniform(1.0, 1.1)
+        return Outcome(wait_s=max(wait, 0.001), done=True)
+
+    def _failed(self, reason: str) -> Outcome:
+        self.failures += 1
+        self.last_error = reason
+        wait = backoff_delay(self.failures, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        if self.failures == 1 or self.failures % 10 == 0:
+            self.log.warning("uploader: %s (%d failed attempts); next try in %.1f s", reason, self.failures, wait)
+        return Outcome(wait_s=wait, done=True)
+
+
+def backoff_delay(failures: int, initial_s: float, max_s: float) -> float:
+    """Jittered exponential backoff: uniform between ``initial_s`` and the doubled cap."""
+    cap = min(max_s, initial_s * 2 ** min(failures - 1, 62))
+    return random.uniform(min(initial_s, cap), cap)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

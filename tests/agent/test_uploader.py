@@ -1,0 +1,273 @@
+"""The uploader against a real HTTP server that answers like the collector (200/401/413/422/429/503)."""
+
+import gzip
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agent.config import AgentSettings
+from agent.spool import Spool
+from agent.uploader import Uploader, backoff_delay, _parse_retry_after
+from agent.wire import ContractError, Event, Heartbeat, validate_batch
+
+TOKEN = "agent-secret"
+
+
+class FakeCollector:
+    """Validates batches with the real contract and stores ids; ``script`` overrides the next answers."""
+
+    def __init__(self):
+        self.requests = []  # (monotonic time, headers, batch or None, status)
+        self.stored = []
+        self.script = []  # callables(batch) -> (status, headers, body) or None to answer normally
+        self.hang_s = 0.0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                owner._handle(self, raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _answer(self, batch):
+        if self.headers_ok is False:
+            return 401, {}, {"detail": "bad token"}
+        while self.script:
+            answer = self.script.pop(0)(batch)
+            if answer is not None:
+                return answer
+        try:
+            valid = validate_batch(batch)
+        except ContractError as exc:
+            return 422, {}, {"detail": {"errors": exc.errors}}
+        ids = [r["id"] for r in valid["events"] + valid["heartbeats"]]
+        dup = sum(1 for i in ids if i in self.stored)
+        self.stored += [i for i in ids if i not in self.stored]
+        return 200, {}, {"accepted": len(ids) - dup, "duplicates": dup}
+
+    def _handle(self, handler, raw):
+        if self.hang_s:
+            time.sleep(self.hang_s)
+        assert handler.headers["Content-Encoding"] == "gzip"
+        batch = json.loads(gzip.decompress(raw))
+        self.headers_ok = handler.headers.get("Authorization") == f"Bearer {TOKEN}"
+        status, headers, body = self._answer(batch)
+        self.requests.append((time.monotonic(), dict(handler.headers), batch, status))
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        for k, v in headers.items():
+            handler.send_header(k, v)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector():
+    c = FakeCollector()
+    yield c
+    c.close()
+
+
+def _settings(url, **kw):
+    base = dict(collector=url, token=TOKEN, upload_interval_s=0.05, upload_batch_size=10, upload_max_rate=100_000,
+                upload_timeout_s=10, backoff_initial_s=0.05, backoff_max_s=0.2)
+    base.update(kw)
+    return AgentSettings(**base)
+
+
+def _events(n, **kw):
+    now = time.time()
+    return [Event(type="test", app="test", start=now, severity="info", details={"seq": i}, **kw) for i in range(n)]
+
+
+def _wait(cond, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def spool(tmp_path):
+    sp = Spool(tmp_path / "spool.db", max_bytes=50_000_000)
+    yield sp
+    sp.close()
+
+
+def _run(spool, settings, cond, timeout=20.0):
+    up = Uploader(spool, settings, device_id="device-0001")
+    up.start()
+    try:
+        assert _wait(cond, timeout), "condition not reached"
+    finally:
+        up.stop()
+        up.close()
+    return up
+
+
+def test_delivers_everything_once_in_batches_gzip_with_token(collector, spool):
+    evs = _events(25)
+    hb = Heartbeat(time=time.time(), interval_s=1, active_s=0, os="linux", os_version="6", agent_version="0.1.0",
+                   site="s", department="d")
+    spool.put(evs + [hb])
+    up = _run(spool, _settings(collector.url), lambda: spool.count == 0)
+    assert sorted(collector.stored) == sorted([e.id for e in evs] + [hb.id])
+    assert [len(b["events"]) + len(b["heartbeats"]) for _, _, b, _ in collector.requests] == [10, 10, 6]
+    assert all(h["Authorization"] == f"Bearer {TOKEN}" for _, h, _, _ in collector.requests)
+    assert collector.requests[-1][2]["heartbeats"][0]["id"] == hb.id
+    assert up.uploaded_total == 26 and up.failures == 0
+
+
+def test_retry_after_is_honoured(collector, spool):
+    spool.put(_events(3))
+    collector.script = [lambda b: (429, {"Retry-After": "1"}, {"detail": "slow down"}),
+                        lambda b: (503, {"Retry-After": "1"}, {"detail": "database locked"})]
+    _run(spool, _settings(collector.url), lambda: spool.count == 0)
+    times = [t for t, *_ in collector.requests]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.95 and times[2] - times[1] >= 0.95
+    assert len(collector.stored) == 3
+
+
+def test_server_errors_back_off_within_bounds_and_lose_nothing(collector, spool):
+    spool.put(_events(4))
+    collector.script = [lambda b: (500, {}, {"detail": "boom"})] * 4 + [lambda b: (503, {}, {"detail": "no retry-after"})]
+    _run(spool, _settings(collector.url, backoff_initial_s=0.1, backoff_max_s=0.3), lambda: spool.count == 0)
+    times = [t for t, *_ in collector.requests]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(gaps) == 5
+    caps = [0.1, 0.2, 0.3, 0.3, 0.3]
+    for gap, cap in zip(gaps, caps):
+        assert 0.09 <= gap <= cap + 0.5, gaps  # generous upper slack for a loaded machine
+    assert len(collector.stored) == 4
+
+
+def test_backoff_delay_bounds():
+    for failures in range(1, 30):
+        cap = min(60.0, 0.5 * 2 ** (failures - 1))
+        values = [backoff_delay(failures, 0.5, 60.0) for _ in range(200)]
+        assert all(0.5 <= v <= cap for v in values)
+        if cap > 1:
+            assert max(values) - min(values) > cap / 10  # jittered, not constant
+
+
+def test_bad_token_keeps_everything_and_retries(collector, spool):
+    spool.put(_events(2))
+    up = Uploader(spool, _settings(collector.url, token="wrong"), device_id="device-0001")
+    up.start()
+    try:
+        assert _wait(lambda: len(collector.requests) >= 3)
+    finally:
+        up.stop()
+        up.close()
+    assert all(status == 401 for *_, status in collector.requests)
+    assert spool.count == 2 and collector.stored == [] and up.failures >= 3 and "401" in up.last_error
+
+
+def test_413_halves_the_batch(collector, spool):
+    spool.put(_events(20))
+    collector.script = [lambda b: (413, {}, {"detail": "too large"}) if len(b["events"]) > 4 else None] * 3
+    up = _run(spool, _settings(collector.url, upload_batch_size=16), lambda: spool.count == 0)
+    sizes = [len(b["events"]) for *_, b, s in collector.requests]
+    assert sizes[:3] == [16, 8, 4] and up.batch_size == 4
+    assert len(collector.stored) == 20 and spool.rejected_total == 0
+
+
+def test_413_on_a_single_record_rejects_it(collector, spool):
+    evs = _events(3)
+    spool.put(evs)
+    collector.script = [lambda b: (413, {}, {"detail": "too large"}) if b["events"][0]["id"] == evs[0].id else None] * 3
+    _run(spool, _settings(collector.url, upload_batch_size=1), lambda: spool.count == 0)
+    assert sorted(collector.stored) == sorted(e.id for e in evs[1:])
+    assert spool.rejected_total == 1
+
+
+def test_422_drops_only_the_named_records_and_resends_the_rest(collector, spool):
+    good = _events(4)
+    bad = [Event(type="bogus", app="test", start=time.time()), Event(type="test", app="", start=time.time())]
+    spool.put([good[0], bad[0], good[1], good[2], bad[1], good[3]])
+    up = _run(spool, _settings(collector.url), lambda: spool.count == 0)
+    assert [s for *_, s in collector.requests] == [422, 200]
+    assert collector.requests[1][0] - collector.requests[0][0] < 1.0  # resent at once, not after a backoff
+    assert sorted(collector.stored) == sorted(e.id for e in good)
+    assert spool.rejected_total == 2 and up.failures == 0
+
+
+def test_422_for_the_envelope_backs_off_and_keeps_records(collector, spool):
+    spool.put(_events(2))
+    up = Uploader(spool, _settings(collector.url), device_id="bad id!")  # invalid device id: the batch, not a record
+    up.start()
+    try:
+        assert _wait(lambda: len(collector.requests) >= 2)
+    finally:
+        up.stop()
+        up.close()
+    assert spool.count == 2 and spool.rejected_total == 0 and "422" in up.last_error
+
+
+def test_backlog_drains_at_the_bounded_rate(collector, spool):
+    spool.put(_events(300))
+    rate = 200.0
+    _run(spool, _settings(collector.url, upload_batch_size=50, upload_max_rate=rate), lambda: spool.count == 0)
+    times = [t for t, *_ in collector.requests]
+    assert len(times) == 6
+    # after each batch of 50 the next may start only 50/rate = 0.25 s later
+    assert times[-1] - times[0] >= (300 - 50) / rate * 0.95
+    assert len(collector.stored) == 300
+
+
+def test_unreachable_collector_keeps_spool_and_stop_is_prompt(spool):
+    spool.put(_events(3))
+    up = Uploader(spool, _settings("http://127.0.0.1:9", upload_interval_s=3600, backoff_initial_s=3600,
+                                   backoff_max_s=3600), device_id="device-0001")
+    up.start()
+    assert _wait(lambda: up.failures >= 1)
+    t0 = time.monotonic()
+    up.stop()
+    assert time.monotonic() - t0 < 2.0
+    up.close()
+    assert spool.count == 3 and "ConnectError" in up.last_error
+
+
+def test_flush_is_bounded_in_time(collector, spool):
+    spool.put(_events(3))
+    collector.hang_s = 5.0
+    up = Uploader(spool, _settings(collector.url), device_id="device-0001")
+    t0 = time.monotonic()
+    assert up.flush(1.0) is False
+    assert time.monotonic() - t0 < 3.0
+    up.close()
+    assert spool.count == 3
+
+
+def test_flush_delivers_when_the_collector_answers(collector, spool):
+    spool.put(_events(30))
+    up = Uploader(spool, _settings(collector.url), device_id="device-0001")
+    assert up.flush(10.0) is True
+    up.close()
+    assert len(collector.stored) == 30
+
+
+def test_parse_retry_after():
+    assert _parse_retry_after("7") == 7.0
+    assert _parse_retry_after(None) is None and _parse_retry_after("soon") is None
+    in_a_minute = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))
+    assert 55 <= _parse_retry_after(in_a_minute) <= 61
