@@ -1,0 +1,337 @@
+"""Turn one week's facts (small grouped rows from the database) into the report dict.
+
+Pure computation, no database: :mod:`collector.report.build` loads the facts
+through the impact model's aggregates and hands them here. Lost seconds are
+the impact model's (overlaps merged, only active time, attributed to one cause
+per moment), so every sum here is a plain sum that agrees with /metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from collector.report.config import ReportSettings
+from collector.report.findings import findings
+
+SCHEMA = 1
+OTHER_GROUP = "other"
+VERSION_BLAME_SHARE = 0.6  # a version is to blame when it has this share of its app's disruptions ...
+VERSION_BLAME_MIN = 3  # ... and at least this many of them
+TOP_CAUSES = 10
+WORST_SITES = 5
+
+
+@dataclass
+class WeekFacts:
+    """What the database says about one week; rows are already grouped by SQL."""
+
+    week: str
+    devices: dict[str, tuple[str, str]] = field(default_factory=dict)  # reporting device -> (site, department)
+    known_devices: int = 0  # devices registered before the week ended
+    active: dict[str, float] = field(default_factory=dict)  # device -> active seconds
+    lost: list[tuple[str, str, str, float]] = field(default_factory=list)  # (device, type, app, lost seconds)
+    disruptions: list[tuple[str, str, str, int]] = field(default_factory=list)  # (device, type, app, count)
+    heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
+    versions: list[tuple[str, str, int, float]] = field(default_factory=list)  # (app, version, disruptions, lost s)
+    outages: list[tuple[str, str, int, float, float]] = field(default_factory=list)  # (device, cause, n, offline s, lost s)
+
+
+@dataclass
+class Model:
+    """What the report needs from the impact model: its identity and its formulas."""
+
+    version: str
+    parameters: dict
+    cost: Callable[[float, str], float]  # (lost seconds, department) -> money
+    score: Callable[[float, float], float | None]  # (lost s, active s) -> 0..100 or None
+    notes: list[str] = field(default_factory=list)
+
+
+def pseudonym(device_id: str, key: bytes) -> str:
+    """A short keyed hash of a device id: stable for one key, not reversible without it."""
+    return "d-" + hmac.new(key, device_id.encode(), hashlib.sha256).hexdigest()[:10]
+
+
+def week_totals(f: WeekFacts, model: Model) -> dict:
+    """The headline totals of one week."""
+    lost = sum(x[3] for x in f.lost)
+    active = sum(f.active.values())
+    by_dept: dict[str, float] = defaultdict(float)
+    per_device: dict[str, float] = defaultdict(float)
+    for dev, _t, _a, s in f.lost:
+        by_dept[_group(f, dev)[1]] += s
+        per_device[dev] += s
+    devices = len(f.devices)
+    return {
+        "lost_seconds": lost,
+        "lost_hours": lost / 3600,
+        "cost": sum(model.cost(s, d) for d, s in by_dept.items()),
+        "disruptions": sum(x[3] for x in f.disruptions),
+        "devices": devices,
+        "devices_affected": sum(1 for s in per_device.values() if s > 0),
+        "active_seconds": active,
+        "lost_hours_per_employee": lost / 3600 / devices if devices else 0.0,
+        "experience_score": model.score(lost, active),
+    }
+
+
+def _group(f: WeekFacts, dev: str) -> tuple[str, str]:
+    return f.devices.get(dev, ("unknown", "unknown"))
+
+
+def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, period: dict, generated_at: str) -> dict:
+    """The report dict for the last of ``weeks`` (oldest first; the others give the trend)."""
+    f = weeks[-1]
+    totals = week_totals(f, model)
+    history = [week_totals(w, model) for w in weeks[:-1]]
+    previous = history[-1] if history else week_totals(WeekFacts(week=""), model)
+    trend = [{"week": w.week, **_trend_point(t)} for w, t in zip(weeks, [*history, totals])]
+    report = {
+        "schema": SCHEMA,
+        "title": "Weekly IT impact report",
+        "week": f.week,
+        "period": period,
+        "generated_at": generated_at,
+        "company": settings.company,
+        "currency": settings.currency,
+        "model_version": model.version,
+        "model_parameters": model.parameters,
+        "min_group_size": settings.min_group_size,
+        "totals": totals,
+        "previous": {"week": weeks[-2].week if len(weeks) > 1 else "", **previous},
+        "trend": trend,
+        "headline": _headline(totals, previous),
+        "by_type": _by_type(f, model, totals["lost_seconds"]),
+        "by_app": _by_app(f, totals["lost_seconds"], settings.top_apps),
+        "by_site": _by_group(f, model, 0, "site", settings.min_group_size),
+        "by_department": _by_group(f, model, 1, "department", settings.min_group_size),
+        "connectivity": _connectivity(f, settings.min_group_size),
+        "heatmap": {"days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "hours": list(range(24)),
+                    "lost_seconds": f.heat},
+    }
+    report["repeat_devices"], repeat_total = _repeat_devices(f, settings)
+    report["method"] = _method(f, model, settings, repeat_total)
+    report["findings"] = findings(report)
+    return report
+
+
+_TREND_KEYS = ("lost_hours", "cost", "lost_hours_per_employee", "experience_score", "devices_affected")
+
+
+def _trend_point(t: dict) -> dict:
+    return {k: t[k] for k in _TREND_KEYS}
+
+
+def _headline(now: dict, prev: dict) -> list[dict]:
+    spec = [
+        ("lost_hours", "Hours lost", "hours", "lower"),
+        ("cost", "Cost of lost time", "money", "lower"),
+        ("lost_hours_per_employee", "Hours lost per employee", "hours", "lower"),
+        ("experience_score", "Experience score", "score", "higher"),
+        ("devices_affected", "Employees affected", "count", "lower"),
+    ]
+    out = []
+    for key, label, unit, better in spec:
+        value, before = now[key], prev[key]
+        has_prev = prev["devices"] > 0 and before is not None and value is not None
+        diff = value - before if has_prev else None
+        out.append({
+            "key": key, "label": label, "unit": unit, "better": better, "value": value,
+            "previous": before if prev["devices"] > 0 else None, "change": diff,
+            "change_pct": diff / before if has_prev and before else None,
+        })
+    return out
+
+
+def _by_type(f: WeekFacts, model: Model, total: float) -> list[dict]:
+    lost: dict[str, float] = defaultdict(float)
+    dept_lost: dict[tuple[str, str], float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    devices: dict[str, set] = defaultdict(set)
+    for dev, t, _a, s in f.lost:
+        lost[t] += s
+        dept_lost[t, _group(f, dev)[1]] += s
+    for dev, t, _a, n in f.disruptions:
+        count[t] += n
+        devices[t].add(dev)
+    cost: dict[str, float] = defaultdict(float)
+    for (t, d), s in dept_lost.items():
+        cost[t] += model.cost(s, d)
+    rows = [{"type": t, "lost_seconds": lost[t], "lost_hours": lost[t] / 3600, "share": lost[t] / total if total else 0.0,
+             "cost": cost[t], "disruptions": count[t], "devices": len(devices[t])} for t in set(lost) | set(count)]
+    return sorted(rows, key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["type"]))
+
+
+def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
+    lost: dict[str, float] = defaultdict(float)
+    by_cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    count: dict[str, int] = defaultdict(int)
+    count_cause: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    devices: dict[str, set] = defaultdict(set)
+    for _d, t, a, s in f.lost:
+        lost[a] += s
+        by_cause[a][t] += s
+    for dev, t, a, n in f.disruptions:
+        count[a] += n
+        count_cause[a][t] += n
+        devices[a].add(dev)
+    versions: dict[str, list] = defaultdict(list)
+    for a, v, n, s in f.versions:
+        versions[a].append({"version": v, "disruptions": n, "lost_seconds": s})
+    rows = []
+    for a in set(lost) | set(count):
+        causes = by_cause[a] if lost[a] > 0 else count_cause[a]
+        main = max(sorted(causes), key=lambda t: causes[t]) if causes else None
+        vs = sorted(versions[a], key=lambda v: (-v["disruptions"], -v["lost_seconds"], v["version"]))
+        n_versioned = sum(v["disruptions"] for v in vs)
+        blame = vs[0] if vs and vs[0]["disruptions"] >= VERSION_BLAME_MIN and len(vs) > 1 \
+            and vs[0]["disruptions"] >= VERSION_BLAME_SHARE * n_versioned else None
+        rows.append({
+            "app": a, "lost_seconds": lost[a], "lost_hours": lost[a] / 3600, "share": lost[a] / total if total else 0.0,
+            "disruptions": count[a], "devices": len(devices[a]),
+            "main_cause": main, "main_cause_share": (causes[main] / sum(causes.values())) if main and sum(causes.values()) else None,
+            "version": blame["version"] if blame else None,
+            "version_share": blame["disruptions"] / n_versioned if blame else None,
+            "version_lost_share": blame["lost_seconds"] / total if blame and total else None,
+            "versions": vs,
+        })
+    rows.sort(key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["app"]))
+    return rows[:top]
+
+
+def _merge_small(sizes: dict[str, int], min_size: int) -> dict[str, str]:
+    """Map each group name to itself, or to "other" when it has fewer than ``min_size`` devices.
+
+    A lone small group is still merged (its "other" row is then the only
+    place its figures appear), so no group under the size is ever shown by name.
+    """
+    return {g: (g if n >= min_size else OTHER_GROUP) for g, n in sizes.items()}
+
+
+def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> list[dict]:
+    sizes: dict[str, int] = defaultdict(int)
+    for labels in f.devices.values():
+        sizes[labels[idx]] += 1
+    name = _merge_small(sizes, min_size)
+    rows: dict[str, dict] = {}
+
+    def row(dev: str) -> dict:
+        g = name.get(_group(f, dev)[idx], OTHER_GROUP)
+        if g not in rows:
+            rows[g] = {key: g, "devices": 0, "active_seconds": 0.0, "lost_seconds": 0.0, "cost": 0.0, "disruptions": 0,
+                       "merged": []}
+        return rows[g]
+
+    for dev, labels in f.devices.items():
+        r = row(dev)
+        r["devices"] += 1
+        if name[labels[idx]] == OTHER_GROUP and labels[idx] not in r["merged"]:
+            r["merged"].append(labels[idx])
+    for dev, s in f.active.items():
+        row(dev)["active_seconds"] += s
+    for dev, _t, _a, s in f.lost:
+        row(dev)["lost_seconds"] += s
+        row(dev)["cost"] += model.cost(s, _group(f, dev)[1])
+    for dev, _t, _a, n in f.disruptions:
+        row(dev)["disruptions"] += n
+    for r in rows.values():
+        r["merged"] = sorted(r["merged"]) if r[key] == OTHER_GROUP else []
+        r["lost_hours"] = r["lost_seconds"] / 3600
+        r["lost_seconds_per_device"] = r["lost_seconds"] / r["devices"] if r["devices"] else 0.0
+        r["experience_score"] = model.score(r["lost_seconds"], r["active_seconds"])
+    return sorted(rows.values(), key=lambda r: (r[key] == OTHER_GROUP, -r["lost_seconds"], r[key]))
+
+
+def _connectivity(f: WeekFacts, min_size: int) -> dict:
+    causes: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
+    sites: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
+    sizes: dict[str, int] = defaultdict(int)
+    for site, _d in f.devices.values():
+        sizes[site] += 1
+    name = _merge_small(sizes, min_size)
+    devices = set()
+    for dev, cause, n, offline, lost in f.outages:
+        devices.add(dev)
+        for acc in (causes[cause], sites[name.get(_group(f, dev)[0], OTHER_GROUP)]):
+            acc[0] += n
+            acc[1] += offline
+            acc[2] += lost
+    by_cause = sorted(({"cause": c, "outages": v[0], "outage_seconds": v[1], "lost_seconds": v[2]} for c, v in causes.items()),
+                      key=lambda r: (-r["lost_seconds"], -r["outages"], r["cause"]))
+    site_size = defaultdict(int)
+    for s, n in sizes.items():
+        site_size[name[s]] += n
+    worst = sorted(({"site": s, "outages": v[0], "outage_seconds": v[1], "lost_seconds": v[2],
+                     "devices": site_size[s], "lost_seconds_per_device": v[2] / site_size[s] if site_size[s] else 0.0}
+                    for s, v in sites.items()), key=lambda r: (-r["lost_seconds_per_device"], -r["outages"], r["site"]))
+    return {
+        "outages": sum(v[0] for v in causes.values()),
+        "outage_seconds": sum(v[1] for v in causes.values()),
+        "lost_seconds": sum(v[2] for v in causes.values()),
+        "devices": len(devices),
+        "by_cause": by_cause[:TOP_CAUSES],
+        "worst_sites": worst[:WORST_SITES],
+    }
+
+
+def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict], int]:
+    count: dict[str, int] = defaultdict(int)
+    lost: dict[str, float] = defaultdict(float)
+    cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    app: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for dev, t, a, n in f.disruptions:
+        count[dev] += n
+        cause[dev][t] += n
+        app[dev][a] += n
+    for dev, _t, _a, s in f.lost:
+        lost[dev] += s
+    repeat = [d for d, n in count.items() if n >= settings.repeat_threshold]
+    repeat.sort(key=lambda d: (-lost[d], -count[d], d))
+    key = settings.pseudonym_key.encode() or secrets.token_bytes(16)
+    sizes: dict[tuple[int, str], int] = defaultdict(int)
+    for site, dept in f.devices.values():
+        sizes[0, site] += 1
+        sizes[1, dept] += 1
+    out = []
+    for d in repeat[: settings.repeat_devices]:
+        site, dept = _group(f, d)
+        out.append({
+            "device": pseudonym(d, key),
+            "site": site if sizes[0, site] >= settings.min_group_size else OTHER_GROUP,
+            "department": dept if sizes[1, dept] >= settings.min_group_size else OTHER_GROUP,
+            "disruptions": count[d], "lost_seconds": lost[d],
+            "main_cause": max(sorted(cause[d]), key=lambda t: cause[d][t]),
+            "main_app": max(sorted(app[d]), key=lambda a: app[d][a]),
+        })
+    return out, len(repeat)
+
+
+def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: int) -> dict:
+    known = max(f.known_devices, len(f.devices))
+    notes = [
+        "Lost time counts only while the employee was active at the device; overlapping disruptions on one device "
+        "are merged and each moment is attributed to one cause, so the figures by type add up to the total.",
+        "Employees are counted as reporting devices (one device per employee).",
+        "Week boundaries and the heat map are in UTC.",
+        *model.notes,
+    ]
+    if not settings.pseudonym_key:
+        notes.append("Device pseudonyms are keyed with a new random key for every report; set report.pseudonym_key "
+                     "to keep them stable from week to week.")
+    return {
+        "model_version": model.version,
+        "parameters": model.parameters,
+        "reporting_devices": len(f.devices),
+        "known_devices": known,
+        "silent_devices": known - len(f.devices),
+        "coverage": len(f.devices) / known if known else None,
+        "repeat_threshold": settings.repeat_threshold,
+        "repeat_devices_total": repeat_total,
+        "min_group_size": settings.min_group_size,
+        "notes": notes,
+    }

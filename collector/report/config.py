@@ -1,0 +1,21 @@
+"""The ``[report]`` table of the collector config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.config import setting
+
+
+@dataclass
+class ReportSettings:
+    """Settings of the weekly impact report."""
+
+    company: str = setting("", doc="company name shown in the report title")
+    currency: str = setting("EUR", doc="currency code shown next to costs (the hourly cost itself is a model parameter)")
+    min_group_size: int = setting(5, min=1, max=1000, doc="sites and departments with fewer reporting devices are merged into 'other'")
+    top_apps: int = setting(10, min=1, max=100, doc="applications listed by lost time")
+    repeat_threshold: int = setting(5, min=2, max=10_000, doc="a device with this many disruptions in the week has repeated problems")
+    repeat_devices: int = setting(10, min=1, max=100, doc="devices with repeated problems listed")
+    pseudonym_key: str = setting("", doc="secret for the devices' pseudonyms (a keyed hash); empty: a new random key per report")
+    mail_from: str = setting("hinder@localhost", doc="sender address of mailed reports")

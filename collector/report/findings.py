@@ -1,0 +1,157 @@
+"""Three to five plain-language findings generated from a report dict.
+
+Each candidate rule looks at one part of the report and, when the data
+supports it, writes one sentence with its figures. Candidates are ranked by
+the share of lost time they explain; the report keeps the top five, and always
+at least three sentences (falling back to coverage and totals).
+"""
+
+from __future__ import annotations
+
+from collector.report import fmt
+
+MAX_FINDINGS = 5
+MIN_FINDINGS = 3
+
+
+def findings(r: dict) -> list[dict]:
+    """The findings for a report dict (every section but ``findings`` filled)."""
+    total = r["totals"]["lost_seconds"]
+    if total <= 0:
+        return _quiet_week(r)
+    candidates: list[tuple[float, str, str]] = []
+    for rule in (_top_type, _top_app, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time):
+        found = rule(r, total)
+        if found:
+            candidates.append(found)
+    candidates.sort(key=lambda c: -c[0])
+    chosen = [{"kind": kind, "text": text} for _, kind, text in candidates[:MAX_FINDINGS]]
+    for extra in (_coverage(r), _score(r)):
+        if len(chosen) >= MIN_FINDINGS:
+            break
+        if extra and all(extra["kind"] != c["kind"] for c in chosen):
+            chosen.append(extra)
+    return chosen
+
+
+def _quiet_week(r: dict) -> list[dict]:
+    t = r["totals"]
+    out = [{"kind": "empty", "text": f"No lost working time was recorded in week {r['week']}."}]
+    if t["devices"] == 0:
+        out.append({"kind": "coverage", "text": "No device reported during the week: check that the agents and the collector are running."})
+    else:
+        out.append({"kind": "devices", "text": f"{t['devices']} devices reported {fmt.hours(t['active_seconds'])} of active work "
+                                                f"and {t['disruptions']} disruptions, none of which cost working time."})
+    cov = _coverage(r)
+    if cov:
+        out.append(cov)
+    return out
+
+
+def _top_type(r: dict, total: float):
+    top = r["by_type"][0]
+    return (top["share"], "type",
+            f"{fmt.type_label(top['type'])} caused {fmt.pct(top['share'])} of all lost time "
+            f"({fmt.hours(top['lost_seconds'])}, {fmt.money(top['cost'], r['currency'])}) across {top['devices']} devices.")
+
+
+def _top_app(r: dict, total: float):
+    apps = [a for a in r["by_app"] if a["lost_seconds"] > 0]
+    if not apps:
+        return None
+    a = apps[0]
+    cause = fmt.type_label(a["main_cause"]).lower() if a["main_cause"] else "disruptions"
+    if a["version"]:
+        text = f"{cause.capitalize()} of {a['app']} {a['version']} caused {fmt.pct(a['share'])} of all lost time"
+        clean = [v["version"] for v in a["versions"] if v["version"] != a["version"] and v["disruptions"] == 0]
+        others = [v for v in a["versions"] if v["version"] != a["version"] and v["disruptions"] > 0]
+        if clean:
+            text += f"; {', '.join(clean[:3])} did not fail."
+        elif others:
+            text += f"; {a['version']} had {fmt.pct(a['version_share'])} of its disruptions."
+        else:
+            text += "."
+    else:
+        text = (f"{a['app']} lost the most time: {fmt.hours(a['lost_seconds'])} ({fmt.pct(a['share'])} of the total) "
+                f"on {a['devices']} devices, mostly through {cause}.")
+    return (a["share"], "app", text)
+
+
+def _trend(r: dict, total: float):
+    prev = r["previous"]["lost_seconds"]
+    if prev <= 0:
+        return None
+    ratio = total / prev - 1
+    if abs(ratio) < 0.1:
+        return (0.05, "trend", f"Lost time was stable against last week ({fmt.hours(prev)} then, {fmt.hours(total)} now).")
+    word = "rose" if ratio > 0 else "fell"
+    return (min(abs(ratio), 1.0) * 0.5, "trend",
+            f"Lost time {word} {abs(ratio) * 100:.0f}% against last week, from {fmt.hours(prev)} to {fmt.hours(total)}.")
+
+
+def _worst_site(r: dict, total: float):
+    sites = [s for s in r["by_site"] if s["site"] != "other" and s["active_seconds"] > 0 and s["experience_score"] is not None]
+    if len(sites) < 2:
+        return None
+    worst = min(sites, key=lambda s: s["experience_score"])
+    best = max(sites, key=lambda s: s["experience_score"])
+    if worst["experience_score"] >= best["experience_score"] - 1:
+        return None
+    share = worst["lost_seconds"] / total
+    return (share * 0.8, "site",
+            f"{worst['site']} had the lowest experience score ({fmt.score(worst['experience_score'])}, against "
+            f"{fmt.score(best['experience_score'])} at {best['site']}): {fmt.hours(worst['lost_seconds_per_device'])} lost per device.")
+
+
+def _connectivity(r: dict, total: float):
+    c = r["connectivity"]
+    if c["lost_seconds"] <= 0 or not c["by_cause"]:
+        return None
+    cause = c["by_cause"][0]
+    text = (f"Connectivity outages cost {fmt.hours(c['lost_seconds'])} ({fmt.pct(c['lost_seconds'] / total)} of lost time); "
+            f"the main cause was {cause['cause']}")
+    if c["worst_sites"]:
+        w = c["worst_sites"][0]
+        text += f", and {w['site']} was hit hardest ({fmt.hours(w['lost_seconds'])})"
+    return (c["lost_seconds"] / total * 0.9, "connectivity", text + ".")
+
+
+def _repeat_devices(r: dict, total: float):
+    devs = r["repeat_devices"]
+    if not devs:
+        return None
+    lost = sum(d["lost_seconds"] for d in devs)
+    return (lost / total * 0.4, "devices",
+            f"{r['method']['repeat_devices_total']} devices had {r['method']['repeat_threshold']} or more disruptions each; "
+            f"the {len(devs)} listed lost {fmt.hours(lost)} ({fmt.pct(lost / total)} of the total).")
+
+
+def _peak_time(r: dict, total: float):
+    grid = r["heatmap"]["lost_seconds"]
+    d, h, v = max(((d, h, v) for d, row in enumerate(grid) for h, v in enumerate(row)), key=lambda x: x[2])
+    if v / total < 0.1:
+        return None
+    return (v / total * 0.6, "time",
+            f"The worst hour was {fmt.DAYS[d]} {h:02d}:00-{h + 1:02d}:00 {r['period']['timezone']}, "
+            f"with {fmt.pct(v / total)} of the week's lost time.")
+
+
+def _coverage(r: dict):
+    m = r["method"]
+    if m["known_devices"] == 0:
+        return None
+    if m["silent_devices"] == 0:
+        return {"kind": "coverage", "text": f"All {m['known_devices']} known devices reported during the week."}
+    return {"kind": "coverage",
+            "text": f"{m['silent_devices']} of {m['known_devices']} known devices ({fmt.pct(1 - m['coverage'])}) did not report "
+                    "this week; their lost time is not counted."}
+
+
+def _score(r: dict):
+    t = r["totals"]
+    if t["experience_score"] is None:
+        return None
+    return {"kind": "score",
+            "text": f"The experience score was {fmt.score(t['experience_score'])}: employees lost "
+                    f"{fmt.hours(t['lost_hours_per_employee'] * 3600)} each, {fmt.pct(t['lost_seconds'] / t['active_seconds'], 1)} "
+                    "of their active time."}

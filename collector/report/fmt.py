@@ -1,0 +1,80 @@
+"""Number and label formatting shared by every renderer."""
+
+from __future__ import annotations
+
+TYPE_LABELS = {
+    "crash": "Crashes",
+    "hang": "Hangs",
+    "slow_app": "Slow applications",
+    "app_unavailable": "Application unavailable",
+    "slow_system": "Slow system",
+    "connectivity_loss": "Connectivity loss",
+    "connectivity_degraded": "Degraded connectivity",
+    "unexpected_shutdown": "Unexpected shutdowns",
+    "abnormal_exit": "Abnormal exits",
+    "test": "Test events",
+}
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def type_label(event_type: str) -> str:
+    """A reader's name for a disruption type."""
+    return TYPE_LABELS.get(event_type, event_type.replace("_", " ").capitalize())
+
+
+def hours(seconds: float | None) -> str:
+    """Seconds as hours with one decimal (``12.5 h``); minutes below one hour."""
+    if seconds is None:
+        return "n/a"
+    if 0 < seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:,.1f} h"
+
+
+def money(amount: float | None, currency: str) -> str:
+    """An amount with thousands separators and the currency code."""
+    if amount is None:
+        return "n/a"
+    return f"{amount:,.0f} {currency}"
+
+
+def pct(ratio: float | None, digits: int = 0) -> str:
+    """A 0..1 ratio as a percentage."""
+    if ratio is None:
+        return "n/a"
+    return f"{ratio * 100:.{digits}f}%"
+
+
+def score(value: float | None) -> str:
+    """An experience score (0..100) with one decimal."""
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def change(item: dict) -> str:
+    """The change of a headline figure against the previous week, in words."""
+    pct_change = item.get("change_pct")
+    diff = item.get("change")
+    if diff is None:
+        return "no previous data"
+    if diff == 0:
+        return "unchanged"
+    arrow = "up" if diff > 0 else "down"
+    if item.get("unit") == "score":
+        return f"{arrow} {abs(diff):.1f} points"
+    if pct_change is None:
+        return f"{arrow} from zero"
+    return f"{arrow} {abs(pct_change) * 100:.0f}%"
+
+
+def headline_value(item: dict, currency: str) -> str:
+    """A headline figure formatted by its unit."""
+    unit, value = item.get("unit"), item.get("value")
+    if value is None:
+        return "n/a"
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    if unit == "money":
+        return money(value, currency)
+    if unit == "score":
+        return score(value)
+    return f"{value:,.0f}"

@@ -1,0 +1,67 @@
+"""The report as CSV tables for spreadsheets: a zip with one CSV file per section."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+from collector.report.fmt import DAYS
+
+_SECTIONS = {
+    "totals.csv": ("totals", None),
+    "by_type.csv": ("by_type", ["type", "lost_seconds", "lost_hours", "share", "cost", "disruptions", "devices"]),
+    "by_app.csv": ("by_app", ["app", "lost_seconds", "lost_hours", "share", "disruptions", "devices", "main_cause",
+                              "main_cause_share", "version", "version_share"]),
+    "by_site.csv": ("by_site", ["site", "devices", "active_seconds", "lost_seconds", "lost_hours", "lost_seconds_per_device",
+                                "cost", "disruptions", "experience_score"]),
+    "by_department.csv": ("by_department", ["department", "devices", "active_seconds", "lost_seconds", "lost_hours",
+                                            "lost_seconds_per_device", "cost", "disruptions", "experience_score"]),
+    "repeat_devices.csv": ("repeat_devices", ["device", "site", "department", "disruptions", "lost_seconds", "main_cause",
+                                              "main_app"]),
+}
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(["" if v is None else v for v in row] for row in rows)
+    return buf.getvalue()
+
+
+def tables(r: dict) -> dict[str, str]:
+    """File name -> CSV text for every section of the report."""
+    out = {}
+    for name, (key, cols) in _SECTIONS.items():
+        if cols is None:
+            t = r[key]
+            out[name] = _csv(["week", "figure", "value", "previous_week"],
+                             [[r["week"], k, v, r["previous"].get(k)] for k, v in t.items()])
+        else:
+            out[name] = _csv(cols, [[row.get(c) for c in cols] for row in r[key]])
+    out["app_versions.csv"] = _csv(["app", "version", "disruptions", "lost_seconds"],
+                                   [[a["app"], v["version"], v["disruptions"], v["lost_seconds"]]
+                                    for a in r["by_app"] for v in a["versions"]])
+    c = r["connectivity"]
+    out["connectivity_causes.csv"] = _csv(["cause", "outages", "outage_seconds", "lost_seconds"],
+                                          [[x["cause"], x["outages"], x["outage_seconds"], x["lost_seconds"]] for x in c["by_cause"]])
+    out["connectivity_sites.csv"] = _csv(["site", "outages", "outage_seconds", "lost_seconds", "devices", "lost_seconds_per_device"],
+                                         [[s[k] for k in ("site", "outages", "outage_seconds", "lost_seconds", "devices",
+                                                          "lost_seconds_per_device")] for s in c["worst_sites"]])
+    out["heatmap.csv"] = _csv(["day", *(f"{h:02d}" for h in range(24))],
+                              [[d, *row] for d, row in zip(DAYS, r["heatmap"]["lost_seconds"])])
+    out["trend.csv"] = _csv(list(r["trend"][0]), [list(t.values()) for t in r["trend"]])
+    out["findings.csv"] = _csv(["kind", "text"], [[f["kind"], f["text"]] for f in r["findings"]])
+    out["method.csv"] = _csv(["key", "value"], [[k, v] for k, v in r["method"].items() if k not in ("parameters", "notes")]
+                             + [[f"parameter.{k}", v] for k, v in r["method"]["parameters"].items()])
+    return out
+
+
+def render_csv_zip(r: dict) -> bytes:
+    """A zip archive ``hinder-report-WEEK/*.csv``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in tables(r).items():
+            z.writestr(f"hinder-report-{r['week']}/{name}", text)
+    return buf.getvalue()

@@ -1,0 +1,152 @@
+"""The report as one self-contained HTML page (inline CSS and SVG, no external requests).
+
+Four printed pages: the summary (headline, findings, causes), where the time
+went (applications, sites, departments), connectivity and the day-by-hour heat
+map, and the devices with repeated problems with the method.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from importlib import resources
+
+from collector.report import fmt, svg
+
+
+def render_html(report: dict) -> str:
+    """Render a report dict to an HTML document."""
+    cur = report["currency"]
+    title = f"{report.get('company') or 'hinder'}: IT impact report {report['week']}"
+    pages = [
+        _summary(report, cur),
+        _where(report, cur),
+        _connectivity_and_time(report),
+        _devices_and_method(report),
+    ]
+    css = resources.files("collector.report").joinpath("style.css").read_text(encoding="utf-8")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
+        + "".join(f'<section class="page">{p}</section>' for p in pages)
+        + "</body></html>\n"
+    )
+
+
+def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), empty: str = "No data this week.") -> str:
+    if not rows:
+        return f'<p class="empty">{escape(empty)}</p>'
+    head = "".join(f'<th class="n">{escape(h)}</th>' if i in numeric else f"<th>{escape(h)}</th>" for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(f'<td class="n">{escape(str(c))}</td>' if i in numeric else f"<td>{escape(str(c))}</td>"
+                         for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _card(item: dict, cur: str, trend_points: list) -> str:
+    diff = item.get("change")
+    if diff is None or diff == 0:
+        tone = "same"
+    else:
+        tone = "worse" if (diff > 0) == (item.get("better") == "lower") else "better"
+    return (
+        f'<div class="card"><div class="label">{escape(item["label"])}</div>'
+        f'<div class="value">{escape(fmt.headline_value(item, cur))}</div>'
+        f'<div class="change {tone}">{escape(fmt.change(item))} vs. last week</div>'
+        f"{svg.trend(trend_points)}</div>"
+    )
+
+
+def _summary(r: dict, cur: str) -> str:
+    period = r["period"]
+    parts = [
+        f"<h1>{escape(r.get('company') or 'hinder')}: IT impact report, week {escape(r['week'])}</h1>",
+        f'<p class="sub">{escape(period["start"][:10])} to {escape(period["last_day"])} ({escape(period["timezone"])}) · '
+        f"impact model {escape(str(r['model_version']))} · {r['totals']['devices']} reporting devices</p>",
+        '<div class="cards">',
+    ]
+    for item in r["headline"]:
+        points = [(t["week"], t.get(item["key"])) for t in r["trend"]]
+        parts.append(_card(item, cur, points))
+    parts.append("</div><h2>Findings</h2>")
+    parts.append('<ul class="findings">' + "".join(f"<li>{escape(f['text'])}</li>" for f in r["findings"]) + "</ul>")
+    parts.append("<h2>Lost time by disruption type</h2>")
+    rows = r["by_type"]
+    parts.append(svg.bars([(fmt.type_label(t["type"]), t["lost_seconds"], f"{fmt.hours(t['lost_seconds'])} · {fmt.pct(t['share'])}")
+                           for t in rows if t["lost_seconds"] > 0]))
+    parts.append(_table(
+        ["Type", "Lost time", "Share", "Cost", "Disruptions", "Devices"],
+        [[fmt.type_label(t["type"]), fmt.hours(t["lost_seconds"]), fmt.pct(t["share"]), fmt.money(t["cost"], cur),
+          t["disruptions"], t["devices"]] for t in rows],
+        numeric={1, 2, 3, 4, 5}, empty="No disruptions were recorded this week."))
+    return "".join(parts)
+
+
+def _groups(r: dict, key: str, cur: str) -> str:
+    rows = r[f"by_{key}"]
+    return _table(
+        [key.capitalize(), "Devices", "Lost time", "Per device", "Cost", "Disruptions", "Score"],
+        [[g[key] + (f" ({len(g['merged'])} groups)" if g.get("merged") else ""), g["devices"], fmt.hours(g["lost_seconds"]),
+          fmt.hours(g["lost_seconds_per_device"]), fmt.money(g["cost"], cur), g["disruptions"], fmt.score(g["experience_score"])]
+         for g in rows],
+        numeric={1, 2, 3, 4, 5, 6})
+
+
+def _where(r: dict, cur: str) -> str:
+    parts = ["<h2>Applications by lost time</h2>"]
+    apps = r["by_app"]
+    parts.append(svg.bars([(a["app"], a["lost_seconds"], fmt.hours(a["lost_seconds"])) for a in apps if a["lost_seconds"] > 0]))
+    parts.append(_table(
+        ["Application", "Lost time", "Share", "Disruptions", "Devices", "Main cause", "Version to blame"],
+        [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"], a["devices"],
+          f"{fmt.type_label(a['main_cause'])} ({fmt.pct(a['main_cause_share'])})" if a["main_cause"] else "",
+          f"{a['version']} ({fmt.pct(a['version_share'])} of its disruptions)" if a["version"] else ""] for a in apps],
+        numeric={1, 2, 3, 4}, empty="No application lost time this week."))
+    g = r["min_group_size"]
+    parts.append("<h2>Sites</h2>" + _groups(r, "site", cur))
+    parts.append("<h2>Departments</h2>" + _groups(r, "department", cur))
+    parts.append(f'<p class="note">Sites and departments with fewer than {g} reporting devices are merged into "other". '
+                 "Score = 100 × (1 − lost active time / active time).</p>")
+    return "".join(parts)
+
+
+def _connectivity_and_time(r: dict) -> str:
+    c = r["connectivity"]
+    parts = [
+        "<h2>Connectivity</h2>",
+        f"<p>{c['outages']} outages on {c['devices']} devices, {fmt.hours(c['outage_seconds'])} offline in total, "
+        f"of which {fmt.hours(c['lost_seconds'])} while employees were working.</p>",
+        _table(["Cause", "Outages", "Offline", "Lost time"],
+               [[x["cause"], x["outages"], fmt.hours(x["outage_seconds"]), fmt.hours(x["lost_seconds"])] for x in c["by_cause"]],
+               numeric={1, 2, 3}, empty="No connectivity outages this week."),
+    ]
+    if c["worst_sites"]:
+        parts.append("<p><b>Worst sites</b></p>" + _table(
+            ["Site", "Outages", "Offline", "Lost time", "Per device"],
+            [[s["site"], s["outages"], fmt.hours(s["outage_seconds"]), fmt.hours(s["lost_seconds"]),
+              fmt.hours(s["lost_seconds_per_device"])] for s in c["worst_sites"]],
+            numeric={1, 2, 3, 4}))
+    parts.append(f"<h2>When time was lost (by day and hour, {escape(r['period']['timezone'])})</h2>")
+    parts.append(svg.heatmap(r["heatmap"]["lost_seconds"]))
+    return "".join(parts)
+
+
+def _devices_and_method(r: dict) -> str:
+    parts = ["<h2>Devices with repeated problems</h2>"]
+    parts.append(_table(
+        ["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause", "Main application"],
+        [[d["device"], d["site"], d["department"], d["disruptions"], fmt.hours(d["lost_seconds"]),
+          fmt.type_label(d["main_cause"]), d["main_app"]] for d in r["repeat_devices"]],
+        numeric={3, 4}, empty=f"No device had {r['method']['repeat_threshold']} or more disruptions."))
+    m = r["method"]
+    params = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in m["parameters"].items())
+    parts.append("<h2>Method</h2>")
+    parts.append(
+        f"<p>Impact model version <b>{escape(str(m['model_version']))}</b>. {m['reporting_devices']} devices reported during "
+        f"the week; {m['silent_devices']} of {m['known_devices']} known devices were silent (coverage {fmt.pct(m['coverage'])}).</p>"
+        + "".join(f'<p class="note">{escape(n)}</p>' for n in m["notes"])
+        + f"<table><thead><tr><th>Parameter</th><th>Value</th></tr></thead><tbody>{params}</tbody></table>"
+    )
+    return "".join(parts)

@@ -1,0 +1,76 @@
+"""The report as Markdown, for chat and email: the same sections as the HTML, tables instead of charts."""
+
+from __future__ import annotations
+
+from collector.report import fmt
+
+
+def _table(headers: list[str], rows: list[list], right: set[int] = frozenset()) -> list[str]:
+    if not rows:
+        return ["_No data this week._", ""]
+    cells = [[str(c).replace("|", "\\|") for c in r] for r in rows]
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
+    return ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |",
+            *("| " + " | ".join(r) + " |" for r in cells), ""]
+
+
+def render_md(r: dict) -> str:
+    """Render a report dict to Markdown."""
+    cur = r["currency"]
+    m = r["method"]
+    lines = [
+        f"# {r.get('company') or 'hinder'}: IT impact report, week {r['week']}",
+        "",
+        f"{r['period']['start'][:10]} to {r['period']['last_day']} ({r['period']['timezone']}), impact model "
+        f"{r['model_version']}, {r['totals']['devices']} reporting devices.",
+        "",
+        "## Headline",
+        "",
+    ]
+    lines += _table(["Figure", "This week", "Change", "Last 4 weeks"],
+                    [[h["label"], fmt.headline_value(h, cur), fmt.change(h),
+                      " → ".join(fmt.headline_value({**h, "value": t.get(h["key"])}, cur) for t in r["trend"])]
+                     for h in r["headline"]], {1})
+    lines += ["## Findings", "", *(f"- {f['text']}" for f in r["findings"]), ""]
+    lines += ["## Lost time by disruption type", ""]
+    lines += _table(["Type", "Lost time", "Share", "Cost", "Disruptions", "Devices"],
+                    [[fmt.type_label(t["type"]), fmt.hours(t["lost_seconds"]), fmt.pct(t["share"]), fmt.money(t["cost"], cur),
+                      t["disruptions"], t["devices"]] for t in r["by_type"]], {1, 2, 3, 4, 5})
+    lines += ["## Applications by lost time", ""]
+    lines += _table(["Application", "Lost time", "Share", "Disruptions", "Main cause", "Version to blame"],
+                    [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"],
+                      fmt.type_label(a["main_cause"]) if a["main_cause"] else "", a["version"] or ""] for a in r["by_app"]],
+                    {1, 2, 3})
+    for key in ("site", "department"):
+        lines += [f"## {key.capitalize()}s", ""]
+        lines += _table([key.capitalize(), "Devices", "Lost time", "Per device", "Cost", "Score"],
+                        [[g[key], g["devices"], fmt.hours(g["lost_seconds"]), fmt.hours(g["lost_seconds_per_device"]),
+                          fmt.money(g["cost"], cur), fmt.score(g["experience_score"])] for g in r[f"by_{key}"]],
+                        {1, 2, 3, 4, 5})
+    lines.append(f'_Groups with fewer than {r["min_group_size"]} reporting devices are merged into "other"._')
+    lines.append("")
+    c = r["connectivity"]
+    lines += ["## Connectivity", "",
+              f"{c['outages']} outages on {c['devices']} devices, {fmt.hours(c['outage_seconds'])} offline, "
+              f"{fmt.hours(c['lost_seconds'])} of working time lost.", ""]
+    lines += _table(["Cause", "Outages", "Offline", "Lost time"],
+                    [[x["cause"], x["outages"], fmt.hours(x["outage_seconds"]), fmt.hours(x["lost_seconds"])] for x in c["by_cause"]],
+                    {1, 2, 3})
+    if c["worst_sites"]:
+        lines += ["Worst sites:", ""]
+        lines += _table(["Site", "Outages", "Lost time", "Per device"],
+                        [[s["site"], s["outages"], fmt.hours(s["lost_seconds"]), fmt.hours(s["lost_seconds_per_device"])]
+                         for s in c["worst_sites"]], {1, 2, 3})
+    grid = r["heatmap"]["lost_seconds"]
+    lines += ["## When time was lost", "", "Lost hours per weekday (UTC): "
+              + ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid)) + ".", ""]
+    lines += ["## Devices with repeated problems", ""]
+    lines += _table(["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause"],
+                    [[d["device"], d["site"], d["department"], d["disruptions"], fmt.hours(d["lost_seconds"]),
+                      fmt.type_label(d["main_cause"])] for d in r["repeat_devices"]], {3, 4})
+    lines += ["## Method", "",
+              f"Impact model version {m['model_version']}. {m['reporting_devices']} devices reported; {m['silent_devices']} "
+              f"of {m['known_devices']} known devices were silent (coverage {fmt.pct(m['coverage'])}).", "",
+              *(f"- {n}" for n in m["notes"]), ""]
+    lines += _table(["Parameter", "Value"], [[k, v] for k, v in m["parameters"].items()])
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""ISO weeks: parsing ``YYYY-Www``, their UTC bounds, the last complete week."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+from collector.report import ReportError
+
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def parse_week(text: str) -> date:
+    """The Monday of ISO week ``YYYY-Www``; ReportError if malformed."""
+    m = _WEEK_RE.match(text or "")
+    if not m:
+        raise ReportError(f"week {text!r}: expected an ISO week like 2026-W47")
+    year, week = int(m.group(1)), int(m.group(2))
+    try:
+        return date.fromisocalendar(year, week, 1)
+    except ValueError:
+        raise ReportError(f"week {text!r}: year {year} has no week {week}") from None
+
+
+def week_label(monday: date) -> str:
+    """``YYYY-Www`` for the ISO week starting on ``monday``."""
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(monday: date) -> tuple[float, float]:
+    """Unix seconds of the week's start (Monday 00:00 UTC) and end (next Monday)."""
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
+    return start.timestamp(), (start + timedelta(days=7)).timestamp()
+
+
+def last_complete_week(now: datetime | None = None) -> str:
+    """The most recent ISO week that has fully ended (UTC)."""
+    now = now or datetime.now(timezone.utc)
+    this_monday = now.date() - timedelta(days=now.date().weekday())
+    return week_label(this_monday - timedelta(days=7))
+
+
+def previous_weeks(monday: date, n: int) -> list[date]:
+    """The Mondays of the ``n`` weeks before ``monday``, oldest first."""
+    return [monday - timedelta(days=7 * k) for k in range(n, 0, -1)]
