@@ -56,8 +56,12 @@ class Sensor:
         """Return the events observed since the last poll."""
         return ()
 
-    def close(self) -> None:
-        """Release sources and persist state. Called once on a clean stop."""
+    def close(self) -> Iterable[Event] | None:
+        """Release sources and persist state. Called once on a clean stop.
+
+        May return final events (e.g. intervals still open at stop, with
+        ``details.open_at_stop``); the runner spools them like poll results.
+        """
 
     @classmethod
     def examples(cls) -> list[Event]:

@@ -1,0 +1,138 @@
+"""One timed HTTP(S) request: DNS, connect, TLS, time to first byte, total.
+
+DNS is timed with our own ``getaddrinfo`` (skipped when a proxy resolves the
+name for us or the host is an IP literal); the other phases come from
+httpcore's trace events (``connection.connect_tcp.*``, ``connection.start_tls.*``,
+``http11.receive_response_headers.*``). httpcore resolves the name again inside
+``connect_tcp``; that second lookup normally hits the resolver's cache, and we
+subtract our own DNS time from the connect phase so it is not counted twice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
+
+# httpcore trace step -> our phase
+_STEP_PHASE = {
+    "connect_tcp": "connect",
+    "start_tls": "tls",
+    "send_request_headers": "ttfb",
+    "send_request_body": "ttfb",
+    "receive_response_headers": "ttfb",
+    "receive_response_body": "transfer",
+}
+
+
+@dataclass
+class Timing:
+    """What one request measured. ``error`` is None when the server answered."""
+
+    start: float  # wall clock, Unix seconds
+    total_s: float
+    phases: dict[str, float] = field(default_factory=dict)
+    status: int | None = None
+    error: str | None = None  # dns, connect, tls, timeout, http_5xx, protocol
+    failed_phase: str | None = None
+
+    @property
+    def slowest_phase(self) -> str | None:
+        return max(self.phases, key=self.phases.get) if self.phases else None
+
+
+def display_url(url: str) -> str:
+    """The URL without credentials, query or fragment: safe to put in an event."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _proxied(url: str) -> bool:
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass_environment(
+        parts.hostname or "")
+
+
+def _needs_dns(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        return True
+
+
+class _Trace:
+    def __init__(self):
+        self.started: dict[str, float] = {}
+        self.done: dict[str, float] = {}
+        self.current: str | None = None
+
+    def __call__(self, event: str, info: dict) -> None:
+        _, _, rest = event.partition(".")
+        step, _, state = rest.rpartition(".")
+        phase = _STEP_PHASE.get(step)
+        if phase is None:
+            return
+        now = time.perf_counter()
+        if state == "started":
+            self.started.setdefault(phase, now)
+            self.current = phase
+        elif state == "complete":
+            self.done[phase] = now
+            if phase == "ttfb" and step == "receive_response_headers":
+                self.current = "transfer"
+
+
+def timed_get(client: httpx.Client, url: str, timeout_s: float) -> Timing:
+    """GET ``url`` once on a fresh connection and time each phase; never raises for network errors."""
+    wall = time.time()
+    t0 = time.perf_counter()
+    phases: dict[str, float] = {}
+    host = urlsplit(url).hostname or ""
+    if _needs_dns(host) and not _proxied(url):
+        try:
+            socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return Timing(wall, time.perf_counter() - t0, {"dns": time.perf_counter() - t0}, error="dns", failed_phase="dns")
+        phases["dns"] = time.perf_counter() - t0
+    trace = _Trace()
+    t_req = time.perf_counter()
+    status = error = None
+    try:
+        resp = client.get(url, timeout=timeout_s, extensions={"trace": trace})
+        status = resp.status_code
+        if status >= 500:
+            error = "http_5xx"
+    except httpx.TimeoutException:
+        error = "timeout"
+    except httpx.ConnectError as exc:
+        error = "tls" if trace.current == "tls" else "dns" if "name" in str(exc).lower() and "resol" in str(exc).lower() else "connect"
+    except httpx.HTTPError:
+        error = "protocol"
+    end = time.perf_counter()
+    for phase in PHASES[1:]:
+        if phase in trace.started:
+            phases[phase] = trace.done.get(phase, end) - trace.started[phase]
+    if "transfer" not in trace.started and "ttfb" in trace.done:
+        phases["transfer"] = end - trace.done["ttfb"]
+    if "connect" in phases and "dns" in phases:
+        phases["connect"] = max(0.0, phases["connect"] - phases["dns"])
+    failed = None
+    if error == "http_5xx":
+        failed = "http_status"
+    elif error:
+        failed = "dns" if error == "dns" else (trace.current or "connect")
+    total = phases.get("dns", 0.0) + (end - t_req)
+    return Timing(wall, total, {k: round(v, 6) for k, v in phases.items()}, status, error, failed)
