@@ -7,10 +7,14 @@ and add it to ``_ALL`` below.
 from __future__ import annotations
 
 from agent.sensors.base import Sensor, SensorConfig
+from agent.sensors.crash_proc_linux import CrashProcSensor
+from agent.sensors.probes import ProbesSensor
 from agent.sensors.testing import TestSensor
 
 _ALL: list[type[Sensor]] = [
     TestSensor,
+    ProbesSensor,
+    CrashProcSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}

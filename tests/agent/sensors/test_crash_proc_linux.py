@@ -1,0 +1,139 @@
+"""The process-connector crash sensor: decoding on bytes, then real crashing processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from agent.config import App
+from agent.sensors import _proc_connector as cn
+from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
+from agent.wire import Event, make_batch, validate_batch
+
+CRASHER_C = os.path.join(os.path.dirname(__file__), "fixtures", "linux", "crasher.c")
+
+
+def _message(what: int, body: bytes, idx: int = cn.CN_IDX_PROC) -> bytes:
+    payload = struct.pack("=IIQ", what, 0, 123_000_000) + body
+    cn_msg = struct.pack("=IIIIHH", idx, cn.CN_VAL_PROC, 0, 0, len(payload), 0) + payload
+    return struct.pack("=IHHII", 16 + len(cn_msg), cn.NLMSG_DONE, 0, 0, 0) + cn_msg
+
+
+def test_decode_exit_fork_exec_comm():
+    data = (
+        _message(cn.PROC_EVENT_EXIT, struct.pack("=IIIiII", 10, 10, 0x8B, 17, 1, 1))
+        + _message(cn.PROC_EVENT_FORK, struct.pack("=IIII", 1, 1, 11, 11))
+        + _message(cn.PROC_EVENT_EXEC, struct.pack("=II", 11, 11))
+        + _message(cn.PROC_EVENT_COMM, struct.pack("=II16s", 11, 11, b"worker\0junk"))
+    )
+    exit_, fork, exec_, comm = cn.decode(data)
+    assert (exit_.what, exit_.pid, exit_.tgid, exit_.exit_code, exit_.timestamp_ns) == (cn.PROC_EVENT_EXIT, 10, 10, 0x8B, 123_000_000)
+    assert (fork.pid, fork.tgid, fork.parent_tgid) == (11, 11, 1)
+    assert (exec_.what, exec_.tgid) == (cn.PROC_EVENT_EXEC, 11)
+    assert comm.comm == "worker"
+
+
+def test_decode_skips_other_connectors_and_truncated_messages():
+    other = _message(cn.PROC_EVENT_EXEC, struct.pack("=II", 5, 5), idx=7)
+    truncated = _message(cn.PROC_EVENT_EXIT, struct.pack("=II", 5, 5))
+    assert cn.decode(other + truncated) == []
+    assert cn.decode(b"\x01\x00") == []
+
+
+def test_wait_status():
+    assert cn.wait_status(0x8B) == (11, True, 0)  # SIGSEGV, core dumped
+    assert cn.wait_status(6) == (6, False, 0)
+    assert cn.wait_status(3 << 8) == (0, False, 3)
+
+
+# ------------------------------------------------------------------ real kernel
+
+@pytest.fixture(scope="module")
+def crasher(tmp_path_factory):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the crashing test program (apt-get install gcc)")
+    path = tmp_path_factory.mktemp("bin") / f"crasher{os.getpid()}"
+    subprocess.run(["gcc", "-O0", "-o", str(path), CRASHER_C], check=True)
+    return path
+
+
+@pytest.fixture
+def sensor(make_ctx, crasher):
+    reason = CrashProcSensor.unavailable(CrashProcConfig())
+    if reason:
+        pytest.skip(reason)
+    ctx = make_ctx(apps=[App(name="Crasher", executables=[crasher.name])])
+    s = CrashProcSensor(CrashProcConfig(), ctx)
+    s.start()
+    yield s
+    s.close()
+
+
+def _ours(events: list[Event], exe: str) -> list[Event]:
+    return [e for e in events if e.details.get("exe") == exe]
+
+
+def test_reports_exactly_the_crashes_with_signal_and_executable(sensor, crasher, poll_until):
+    expected = {"segv": "SIGSEGV", "abrt": "SIGABRT", "bus": "SIGBUS", "fpe": "SIGFPE"}
+    crashed_pids = {}
+    for how in expected:
+        proc = subprocess.run([str(crasher), how])
+        assert proc.returncode < 0, f"{how} should have died of a signal"
+    for how in ("exit0", "exit3"):
+        subprocess.run([str(crasher), how])
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen([str(crasher), "sleep"])
+        proc.send_signal(sig)
+        proc.wait()
+    events = poll_until(sensor, lambda ev: len(_ours(ev, crasher.name)) >= 5, timeout=20)
+    # a little longer, to see that nothing else arrives
+    events += poll_until(sensor, lambda ev: False, timeout=1.0)
+    ours = _ours(events, crasher.name)
+    crashes = [e for e in ours if e.type == "crash"]
+    assert sorted(e.details["signal"] for e in crashes) == sorted(expected.values())
+    for e in crashes:
+        assert e.app == "Crasher" and e.severity == "error" and e.details["source"] == "proc_connector"
+        assert e.details["core_dumped"] is False  # RLIMIT_CORE is 0 in the child
+        crashed_pids[e.details["pid"]] = e.details["signal"]
+    exits = [e for e in ours if e.type == "abnormal_exit"]
+    assert [(e.details["exit_status"], e.severity) for e in exits] == [(3, "warning")]
+    assert len(ours) == 5  # nothing for exit 0, SIGTERM or SIGKILL
+    validate_batch(make_batch("device-0001", [e.to_wire() for e in ours], []))
+
+
+def test_crash_of_a_process_started_by_another_process(sensor, crasher, poll_until):
+    subprocess.run(["sh", "-c", f"{crasher} segv; true"])
+    events = poll_until(sensor, lambda ev: _ours(ev, crasher.name))
+    (crash,) = _ours(events, crasher.name)
+    assert crash.details["signal"] == "SIGSEGV" and crash.details["signal_number"] == 11
+
+
+def test_python_null_pointer_read_is_a_segfault_of_the_interpreter(sensor, poll_until):
+    code = "import ctypes, resource; resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); ctypes.string_at(0)"
+    proc = subprocess.run([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    assert proc.returncode == -signal.SIGSEGV
+    exe = os.path.basename(os.path.realpath(sys.executable))
+    events = poll_until(sensor, lambda ev: _ours(ev, exe))
+    crash = [e for e in _ours(events, exe) if e.type == "crash"]
+    assert crash and crash[0].details["signal"] == "SIGSEGV" and crash[0].app == exe
+
+
+def test_thread_exits_are_not_process_deaths(sensor, crasher, poll_until):
+    code = "import threading; t = threading.Thread(target=lambda: None); t.start(); t.join()"
+    subprocess.run([sys.executable, "-c", code])
+    subprocess.run([str(crasher), "abrt"])
+    events = poll_until(sensor, lambda ev: _ours(ev, crasher.name))
+    assert [e.details["signal"] for e in _ours(events, crasher.name)] == ["SIGABRT"]
+    exe = os.path.basename(os.path.realpath(sys.executable))
+    assert not [e for e in events if e.details.get("exe") == exe]
+
+
+def test_heartbeat_reports_overruns(sensor):
+    sensor.poll()
+    assert sensor.ctx.heartbeat_details["proc_connector_overruns"] == 0
