@@ -9,12 +9,14 @@ from __future__ import annotations
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc_linux import CrashProcSensor
 from agent.sensors.probes import ProbesSensor
+from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.testing import TestSensor
 
 _ALL: list[type[Sensor]] = [
     TestSensor,
     ProbesSensor,
     CrashProcSensor,
+    ShutdownSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}
