@@ -1,0 +1,42 @@
+"""Bearer-token authentication: agent tokens may only ingest, the admin token may only read.
+
+Tokens are compared in constant time against every configured token, so the
+response time does not reveal how much of a guess was right.
+"""
+
+from __future__ import annotations
+
+import hmac
+from enum import Enum
+
+
+class Role(str, Enum):
+    """What a request needs: ingest (agent tokens) or read (the admin token)."""
+
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class Unauthorized(Exception):
+    """A missing or wrong token; the API answers 401 with WWW-Authenticate."""
+
+
+class TokenAuth:
+    """Checks ``Authorization: Bearer <token>`` headers against the configured tokens."""
+
+    def __init__(self, agent_tokens: list[str], admin_token: str):
+        self._tokens = {Role.AGENT: [t.encode() for t in agent_tokens], Role.ADMIN: [admin_token.encode()]}
+
+    def check(self, authorization: str | None, role: Role) -> None:
+        """Return if the header carries a token of ``role``; raise Unauthorized saying what is wrong."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if not authorization:
+            raise Unauthorized(f"missing Authorization header; send 'Bearer <{role.value} token>'")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized(f"Authorization must be 'Bearer <{role.value} token>'")
+        given = token.strip().encode()
+        ok = False
+        for candidate in self._tokens[role]:
+            ok |= hmac.compare_digest(given, candidate)
+        if not ok:
+            raise Unauthorized(f"not a valid {role.value} token for this endpoint")

@@ -1,0 +1,110 @@
+"""`hinder collector ...`: serve the API, migrate the database, make tokens.
+
+FastAPI, uvicorn and SQLAlchemy are imported inside the commands, so the rest
+of the `hinder` command (the agent) never loads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="The collector: ingest API, storage, migrations, Prometheus metrics.", no_args_is_help=True,
+                  add_completion=False)
+
+_CONFIG = typer.Option(None, "--config", help="collector TOML config file", exists=False, dir_okay=False)
+_DB = typer.Option(None, "--db", help="SQLAlchemy URL, e.g. sqlite:///hinder.db or postgresql+psycopg://user@host/db "
+                                      "(env HINDER_DB; default sqlite:///hinder.db)")
+
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+
+
+def _load(config: Optional[Path], **overrides):
+    from agent.config import ConfigError
+    from collector.config import load_config
+
+    try:
+        return load_config(config, overrides=overrides)
+    except ConfigError as exc:
+        typer.echo(f"hinder collector: configuration error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _migrate(url: str, busy_timeout_s: float):
+    import sqlalchemy as sa
+
+    from collector.db import make_engine
+    from collector.migrations import upgrade
+
+    engine = make_engine(url, busy_timeout_s)
+    try:
+        applied = upgrade(engine)
+    except (sa.exc.SQLAlchemyError, RuntimeError) as exc:
+        typer.echo(f"hinder collector: cannot migrate {_safe_url(url)}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(EXIT_DATABASE) from None
+    return engine, applied
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<invalid database URL>"
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = _CONFIG,
+    db: Optional[str] = _DB,
+    host: Optional[str] = typer.Option(None, help="listen address (default 127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, help="listen port (default 8739)"),
+    agent_token: Optional[list[str]] = typer.Option(None, "--agent-token", help="agent token; repeat for several "
+                                                    "(env HINDER_AGENT_TOKEN, comma-separated)"),
+    admin_token: Optional[str] = typer.Option(None, "--admin-token", help="admin token (env HINDER_ADMIN_TOKEN)"),
+) -> None:
+    """Run the collector: migrate the database, then serve the API until SIGTERM/SIGINT."""
+    from agent.config import ConfigError
+    from collector.config import require_tokens
+
+    cfg = _load(config, db=db, host=host, port=port, agent_tokens=agent_token or None, admin_token=admin_token)
+    settings = cfg.collector
+    try:
+        require_tokens(settings)
+    except ConfigError as exc:
+        typer.echo(f"hinder collector: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("hinder.collector")
+    engine, applied = _migrate(settings.db, settings.db_busy_timeout_s)
+    if applied:
+        log.info("database %s migrated to schema version %d", _safe_url(settings.db), applied[-1])
+
+    import uvicorn
+
+    from collector.api import create_app
+
+    base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
+    log.info("collector on %s; Prometheus metrics at %s/metrics", base, base)
+    uvicorn.run(create_app(cfg, engine), host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=settings.log_level == "debug", timeout_graceful_shutdown=10)
+
+
+@app.command()
+def migrate(config: Optional[Path] = _CONFIG, db: Optional[str] = _DB) -> None:
+    """Upgrade the database schema in place to this collector's version."""
+    cfg = _load(config, db=db)
+    _, applied = _migrate(cfg.collector.db, cfg.collector.db_busy_timeout_s)
+    typer.echo(f"applied migrations {', '.join(map(str, applied))}" if applied else "the database is up to date")
+
+
+@app.command()
+def token() -> None:
+    """Print a new random token (for HINDER_AGENT_TOKEN or HINDER_ADMIN_TOKEN)."""
+    typer.echo(secrets.token_urlsafe(32))

@@ -1,0 +1,149 @@
+"""Collector configuration: a TOML file, then environment variables, then flags.
+
+The file has a ``[collector]`` table, an ``apps`` list (the application names
+allowed as Prometheus labels; any other app is exported as ``other``) and one
+table per extension registered in :data:`SECTIONS` (``[model]``, ``[report]``
+...). Every key is checked with the agent's strict loader: an unknown key, a
+wrong type or a value out of range raises ConfigError naming the key.
+
+Environment variables: ``HINDER_AGENT_TOKEN`` (comma-separated for several),
+``HINDER_ADMIN_TOKEN``, ``HINDER_DB``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.config import ConfigError, load_section, setting
+from agent.wire import Limits
+
+# Further top-level tables of the collector config: table name -> dataclass,
+# or "module:Class" to import it lazily. Extensions add one line here.
+SECTIONS: dict[str, Any] = {}
+
+OTHER_APP = "other"
+
+
+@dataclass
+class CollectorSettings:
+    """The ``[collector]`` table."""
+
+    db: str = setting("sqlite:///hinder.db", doc="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
+    host: str = setting("127.0.0.1", doc="listen address")
+    port: int = setting(8739, min=1, max=65535, doc="listen port")
+    agent_tokens: list[str] = setting(default_factory=list, doc="tokens agents may ingest with (prefer HINDER_AGENT_TOKEN)")
+    admin_token: str = setting("", doc="token for reading events and devices (prefer HINDER_ADMIN_TOKEN)")
+    max_body_bytes: int = setting(5_000_000, min=1_000, max=500_000_000, doc="request body limit, compressed and decompressed")
+    max_events: int = setting(Limits.max_events, min=1, max=100_000, doc="events per batch")
+    max_heartbeats: int = setting(Limits.max_heartbeats, min=1, max=10_000, doc="heartbeats per batch")
+    max_future_s: float = setting(Limits.max_future_s, min=0, max=86400, doc="how far ahead of the collector a record may be")
+    max_age_s: float = setting(Limits.max_age_s, min=60, max=400 * 86400, doc="how old a record may be")
+    max_batches_per_s: float = setting(200.0, min=0, doc="per-process ingest rate bound (0: unbounded); beyond it 429")
+    silent_after_s: float = setting(180.0, min=1, max=30 * 86400, doc="a device without heartbeat for this long is silent")
+    retention_days: float = setting(90.0, min=1, max=3650, doc="events and heartbeats older than this are deleted")
+    db_busy_timeout_s: float = setting(5.0, min=0, max=600, doc="SQLite: how long a write waits for a lock before 503")
+    max_query_limit: int = setting(10_000, min=1, max=1_000_000, doc="largest `limit` of GET /api/v1/events")
+    log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+
+    @property
+    def limits(self) -> Limits:
+        """The wire-contract limits this collector enforces."""
+        return Limits(max_events=self.max_events, max_heartbeats=self.max_heartbeats,
+                      max_future_s=self.max_future_s, max_age_s=self.max_age_s)
+
+
+@dataclass
+class CollectorConfig:
+    """The whole collector configuration."""
+
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
+    apps: list[str] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)  # table name -> its dataclass instance
+
+    def __post_init__(self) -> None:
+        self._apps = frozenset(self.apps)
+
+    def app_label(self, app: str) -> str:
+        """The Prometheus label for an application: its name if catalogued, else ``other``."""
+        return app if app in self._apps else OTHER_APP
+
+    def section(self, name: str) -> Any:
+        """The settings of an extension table, e.g. ``config.section("model")``."""
+        return self.sections[name]
+
+
+_ENV = {"HINDER_ADMIN_TOKEN": "admin_token", "HINDER_DB": "db"}
+
+
+def _section_class(name: str) -> type:
+    target = SECTIONS[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target
+
+
+def _read_file(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> CollectorConfig:
+    """Load the collector config: file, then environment, then ``overrides`` (flags; None means unset)."""
+    return parse_config(_read_file(path) if path else {}, overrides, env)
+
+
+def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> CollectorConfig:
+    """Build the config from parsed TOML ``data``, then environment, then ``overrides``."""
+    known = ("collector", "apps", *SECTIONS)
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(f"{key}: unknown table" + (f" (did you mean '{close[0]}'?)" if close else "")
+                              + f"; known: {', '.join(known)}")
+    table = dict(data.get("collector", {}))
+    env = os.environ if env is None else env
+    for var, key in _ENV.items():
+        if env.get(var):
+            table[key] = env[var]
+    if env.get("HINDER_AGENT_TOKEN"):
+        table["agent_tokens"] = [t.strip() for t in env["HINDER_AGENT_TOKEN"].split(",") if t.strip()]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            table[key] = value
+    settings = load_section(CollectorSettings, table, "collector")
+
+    apps = data.get("apps", [])
+    if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
+        raise ConfigError("apps: must be a list of application names, e.g. apps = [\"firefox\", \"outlook\"]")
+    if OTHER_APP in apps:
+        raise ConfigError(f"apps: '{OTHER_APP}' is reserved for uncatalogued applications")
+    sections = {name: load_section(_section_class(name), data.get(name), name) for name in SECTIONS}
+    return CollectorConfig(collector=settings, apps=list(apps), sections=sections)
+
+
+def require_tokens(settings: CollectorSettings) -> None:
+    """Refuse to serve without an agent token and an admin token, saying how to set them."""
+    missing = []
+    if not settings.agent_tokens:
+        missing.append("an agent token (--agent-token, HINDER_AGENT_TOKEN or collector.agent_tokens)")
+    if not settings.admin_token:
+        missing.append("an admin token (--admin-token, HINDER_ADMIN_TOKEN or collector.admin_token)")
+    if settings.admin_token and settings.admin_token in settings.agent_tokens:
+        missing.append("an admin token different from every agent token")
+    if any(len(t) < 8 for t in [*settings.agent_tokens, settings.admin_token] if t):
+        missing.append("tokens of at least 8 characters (`hinder collector token` prints a good one)")
+    if missing:
+        raise ConfigError("the collector needs " + " and ".join(missing))

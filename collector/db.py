@@ -1,0 +1,95 @@
+"""Database engines for SQLite and PostgreSQL, and the few dialect differences the collector needs.
+
+SQLite runs in WAL mode (readers never wait for the writer), with
+``synchronous=NORMAL`` (durable at each WAL checkpoint, safe against
+application crashes), foreign keys on and a busy timeout after which a write
+fails with ``database is locked`` (the API answers 503). PostgreSQL is reached
+with psycopg 3 (``postgresql+psycopg://``; a plain ``postgresql://`` URL is
+mapped to it).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+# SQLSTATEs that mean "try again later", not "your data is wrong".
+_PG_RETRYABLE = {"40001", "40P01", "55P03", "57014", "53300", "08000", "08003", "08006", "08001", "57P01", "57P03"}
+
+
+def normalise_url(url: str) -> str:
+    """Map ``postgresql://`` and ``postgres://`` to the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
+    """Create an engine configured for the collector's workload."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False,
+                                                     "isolation_level": None})
+        sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _sqlite_pragmas(busy_timeout_s: float):
+    def on_connect(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cur.close()
+    return on_connect
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # The driver's own transaction handling is off (isolation_level=None), so
+    # SQLAlchemy's begin() is the only BEGIN; see write_transaction().
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("hinder_write") else "BEGIN")
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    """True if the engine or connection talks to SQLite."""
+    return bind.dialect.name == "sqlite"
+
+
+def insert(bind: Engine | Connection, table: sa.Table):
+    """A dialect-specific INSERT that supports ``on_conflict_do_nothing/do_update``."""
+    return (sqlite.insert if is_sqlite(bind) else postgresql.insert)(table)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True if a database error means busy, locked or unreachable (answer 503) rather than a bug."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlite_name = getattr(exc.orig, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    code = getattr(exc.orig, "sqlstate", None)
+    if code:
+        return code in _PG_RETRYABLE or code.startswith("08")
+    return isinstance(exc, sa.exc.OperationalError)  # e.g. PostgreSQL unreachable
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: commit on success, roll back on any exception.
+
+    On SQLite it starts with BEGIN IMMEDIATE, taking the write lock up front
+    (waiting at most the busy timeout), so it can never fail half-way because
+    another writer got there first.
+    """
+    with engine.connect().execution_options(hinder_write=True) as conn, conn.begin():
+        yield conn

@@ -1,0 +1,234 @@
+"""Ingest: from a request body to committed rows, all or nothing.
+
+``decode_body`` turns the raw body into JSON (gzip allowed, size capped before
+and after decompression); ``store_batch`` validates it against the wire
+contract and stores it in ONE transaction: upsert the device from its newest
+heartbeat, insert events and heartbeats with ``ON CONFLICT (id) DO NOTHING``
+(so a retried batch stores nothing twice; ``RETURNING id`` tells which rows
+are new), run the :data:`AFTER_INSERT` hooks on the new rows, commit. Only
+then does the API acknowledge.
+
+Extensions that keep aggregates up to date at ingest (the impact model)
+register one hook: ``AFTER_INSERT.append(my_hook)``, where
+``my_hook(conn, batch: IngestedBatch)`` runs inside the same transaction and
+sees only records stored for the first time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from agent.wire import ContractError, validate_batch
+from collector.config import CollectorConfig
+from collector.db import insert, is_retryable, is_sqlite, write_transaction
+from collector.models import device_table, disruption_count_table, event_table, heartbeat_table
+
+
+class Rejected(Exception):
+    """A batch that is not stored; ``status`` and ``result`` say why (HTTP status, metrics label)."""
+
+    def __init__(self, status: int, result: str, detail: Any, retry_after_s: float | None = None):
+        super().__init__(detail if isinstance(detail, str) else detail.get("message", str(detail)))
+        self.status = status
+        self.result = result
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class IngestedBatch:
+    """What one committed batch added, as seen by the AFTER_INSERT hooks."""
+
+    device: dict[str, Any]  # the device row as updated by this batch
+    events: list[dict[str, Any]]  # events stored for the first time (wire-normalised, times as Unix seconds)
+    heartbeats: list[dict[str, Any]]  # heartbeats stored for the first time
+    config: CollectorConfig
+    received_at: float  # collector clock
+
+
+@dataclass
+class IngestResult:
+    """The acknowledgement of a committed batch."""
+
+    events_stored: int
+    events_duplicate: int
+    heartbeats_stored: int
+    heartbeats_duplicate: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.events_stored + self.heartbeats_stored,
+            "duplicates": self.events_duplicate + self.heartbeats_duplicate,
+            "events": {"stored": self.events_stored, "duplicate": self.events_duplicate},
+            "heartbeats": {"stored": self.heartbeats_stored, "duplicate": self.heartbeats_duplicate},
+        }
+
+
+Hook = Callable[[Connection, IngestedBatch], None]
+AFTER_INSERT: list[Hook] = []
+
+_RETRY_AFTER_S = 2.0
+
+
+def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> Any:
+    """Decompress (gzip or identity) and parse a request body; raise Rejected on bad input."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "gzip":
+        body = _gunzip(body, max_bytes)
+    elif encoding != "identity":
+        raise Rejected(415, "invalid", f"unsupported Content-Encoding {content_encoding!r}; use gzip or none")
+    if len(body) > max_bytes:
+        raise Rejected(413, "too_large", f"body is larger than the limit of {max_bytes} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(400, "invalid", f"body is not valid JSON: {exc}") from None
+
+
+def _gunzip(body: bytes, max_bytes: int) -> bytes:
+    # Decompress at most max_bytes + 1 bytes: a gzip bomb is refused without
+    # ever being expanded in memory.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise Rejected(400, "invalid", f"body is not valid gzip: {exc}") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise Rejected(413, "too_large", f"decompressed body is larger than the limit of {max_bytes} bytes")
+    if not inflater.eof:
+        raise Rejected(400, "invalid", "body is not valid gzip: truncated stream")
+    return out
+
+
+class Ingestor:
+    """Validates and stores batches for one database; safe to call from many threads."""
+
+    def __init__(self, engine: Engine, config: CollectorConfig):
+        self.engine = engine
+        self.config = config
+        # On SQLite one process writes at a time anyway; queueing in Python is
+        # fairer and cheaper than SQLite's sleep-and-retry busy handler.
+        self._write_lock = threading.Lock() if is_sqlite(engine) else None
+
+    def store(self, payload: Any, now: float | None = None) -> IngestResult:
+        """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
+        now = time.time() if now is None else now
+        settings = self.config.collector
+        try:
+            batch = validate_batch(payload, now=now, limits=settings.limits)
+        except ContractError as exc:
+            status = 413 if _over_count(exc) else 422
+            raise Rejected(status, "too_large" if status == 413 else "invalid",
+                           {"message": str(exc), "errors": exc.errors}) from None
+        if self._write_lock and not self._write_lock.acquire(timeout=settings.db_busy_timeout_s):
+            raise Rejected(503, "overloaded", "the database is busy; retry later", _RETRY_AFTER_S)
+        try:
+            with write_transaction(self.engine) as conn:
+                return self._store(conn, batch, now)
+        except sa.exc.DBAPIError as exc:
+            if is_retryable(exc):
+                raise Rejected(503, "overloaded", f"the database is busy or unreachable; retry later ({_first_line(exc)})",
+                               _RETRY_AFTER_S) from None
+            raise
+        finally:
+            if self._write_lock:
+                self._write_lock.release()
+
+    def _store(self, conn: Connection, batch: dict[str, Any], now: float) -> IngestResult:
+        device = _upsert_device(conn, batch, now)
+        dev_id = batch["device_id"]
+        new_events = _insert_new(conn, event_table, [
+            {"id": e["id"], "device_id": dev_id, "type": e["type"], "app": e["app"], "start": e["start"],
+             "duration_s": e["duration_s"], "end": e["start"] + e["duration_s"], "severity": e["severity"],
+             "active_s": e["active_s"], "details": e["details"], "received_at": now}
+            for e in batch["events"]
+        ])
+        new_hbs = _insert_new(conn, heartbeat_table, [
+            {"id": h["id"], "device_id": dev_id, "time": h["time"], "interval_s": h["interval_s"], "active_s": h["active_s"]}
+            for h in batch["heartbeats"]
+        ])
+        stored = IngestedBatch(
+            device=device,
+            events=[e for e in batch["events"] if e["id"] in new_events],
+            heartbeats=[h for h in batch["heartbeats"] if h["id"] in new_hbs],
+            config=self.config,
+            received_at=now,
+        )
+        for hook in (count_disruptions, *AFTER_INSERT):
+            hook(conn, stored)
+        return IngestResult(len(stored.events), len(batch["events"]) - len(stored.events),
+                            len(stored.heartbeats), len(batch["heartbeats"]) - len(stored.heartbeats))
+
+
+def _over_count(exc: ContractError) -> bool:
+    return any(e["kind"] == "batch" and e["field"] in ("events", "heartbeats") and "limit" in e["error"]
+               for e in exc.errors)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+
+
+_INVENTORY = ("os", "os_version", "agent_version", "site", "department",
+              "spool_dropped_total", "rejected_total", "sensor_errors_total")
+
+
+def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[str, Any]:
+    """Create the device if new, then update it from the batch's newest heartbeat; return its row."""
+    dev_id = batch["device_id"]
+    conn.execute(insert(conn, device_table).on_conflict_do_nothing(index_elements=["id"]), {
+        "id": dev_id, "first_seen": now, "last_seen": None, "last_heartbeat": None,
+        **{k: "unknown" for k in _INVENTORY[:5]}, **{k: 0 for k in _INVENTORY[5:]},
+        "clock_skew_s": None, "last_details": {},
+    })
+    select = sa.select(device_table).where(device_table.c.id == dev_id)
+    if not is_sqlite(conn):
+        select = select.with_for_update()  # replicas updating one device take turns
+    row = dict(conn.execute(select).mappings().one())
+    changes: dict[str, Any] = {}
+    if batch["sent_at"] is not None:
+        changes["clock_skew_s"] = batch["sent_at"] - now
+    if batch["heartbeats"]:
+        changes["last_seen"] = now
+        newest = max(batch["heartbeats"], key=lambda h: h["time"])
+        if row["last_heartbeat"] is None or newest["time"] >= row["last_heartbeat"]:
+            changes.update({k: newest[k] for k in _INVENTORY})
+            changes["last_heartbeat"] = newest["time"]
+            changes["last_details"] = newest["details"]
+    if changes:
+        conn.execute(device_table.update().where(device_table.c.id == dev_id).values(**changes))
+        row.update(changes)
+    return row
+
+
+def _insert_new(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert rows, skipping ids already stored; return the ids that were new."""
+    if not rows:
+        return set()
+    stmt = insert(conn, table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+    return set(conn.execute(stmt, rows).scalars())
+
+
+def count_disruptions(conn: Connection, batch: IngestedBatch) -> None:
+    """Add the new events to the per-label disruption counters read by /metrics."""
+    if not batch.events:
+        return
+    dev = batch.device
+    counts = Counter((e["type"], batch.config.app_label(e["app"])) for e in batch.events)
+    rows = [{"type": t, "app": app, "site": dev["site"], "department": dev["department"], "os": dev["os"], "count": n}
+            for (t, app), n in sorted(counts.items())]
+    stmt = insert(conn, disruption_count_table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["type", "app", "site", "department", "os"],
+        set_={"count": disruption_count_table.c.count + stmt.excluded.count},
+    )
+    conn.execute(stmt, rows)

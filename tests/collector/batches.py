@@ -1,0 +1,38 @@
+"""Builders of wire batches for the collector tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+from agent import wire
+
+DEVICE = "device-0001"
+
+
+def event(type: str = "crash", app: str = "firefox", start: float | None = None, **kw) -> dict:
+    """One event in wire form."""
+    return wire.Event(type=type, app=app, start=time.time() - 5 if start is None else start, **kw).to_wire()
+
+
+def heartbeat(time_: float | None = None, site: str = "Paris", department: str = "Finance", os: str = "linux",
+              **kw) -> dict:
+    """One heartbeat in wire form."""
+    base = dict(interval_s=60.0, active_s=30.0, os=os, os_version="6.1", agent_version="0.1.0",
+                site=site, department=department)
+    base.update(kw)
+    return wire.Heartbeat(time=time.time() if time_ is None else time_, **base).to_wire()
+
+
+def batch(events=(), heartbeats=(), device_id: str = DEVICE, **over) -> dict:
+    """A batch from one device."""
+    b = wire.make_batch(device_id, list(events), list(heartbeats))
+    b.update(over)
+    return b
+
+
+def body(payload, compress: bool = False) -> bytes:
+    """The request body for a batch, optionally gzip-compressed."""
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return gzip.compress(raw) if compress else raw
