@@ -1,0 +1,646 @@
+"""Fleet simulator: a realistic, reproducible fleet's heartbeats and events, sent through the real ingest API.
+
+The fleet has sites (one with flaky Wi-Fi, one that loses its internet link
+for an hour), departments of realistic sizes, a catalogue of applications with
+versions (one version of one app crashes far more, one app hangs a lot),
+working hours in each site's local time with a lunch dip, and quiet weekends.
+Every record is derived from the seed: the same seed, fleet size, days and end
+time give the same batches, down to the event ids (valid UUIDv7 whose time is
+the record's time). Each event's ``active_s`` is computed from the same
+activity profile that the device's heartbeats report, so the two agree.
+
+Only the standard library, ``agent.wire``, httpx and typer are used, so the
+benchmarks and tests can import the generator without the collector's stack.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import typer
+
+from agent.wire import Limits, format_time, make_batch, parse_time
+
+HOUR = 3600.0
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Site:
+    """An office: its share of the fleet, UTC offset and network quality."""
+
+    name: str
+    share: float
+    utc_offset_h: float
+    wifi_share: float  # devices connected over Wi-Fi
+    wifi_loss_per_h: float  # Wi-Fi drops per active hour on a Wi-Fi device
+
+
+@dataclass(frozen=True)
+class SimApp:
+    """A simulated application: catalogue entry, versions and how often it misbehaves."""
+
+    name: str
+    executables: tuple[str, ...]
+    versions: tuple[tuple[str, float], ...]  # (version, share of devices)
+    usage: float  # share of devices that use it
+    crash_per_h: float = 0.004
+    hang_per_h: float = 0.015
+    slow_per_h: float = 0.04
+    start_threshold_s: float = 10.0
+    bad_versions: tuple[tuple[str, float], ...] = ()  # (version, crash multiplier)
+    web: bool = False  # a web app probed by URL: slow responses and outages instead of crashes
+
+    def crash_multiplier(self, version: str) -> float:
+        """How much more often this version crashes than the app's baseline."""
+        return dict(self.bad_versions).get(version, 1.0)
+
+
+SITES = (
+    Site("Paris", 0.34, 1, 0.35, 0.02),
+    Site("Lyon", 0.18, 1, 0.80, 0.45),  # the warehouse-style office with flaky Wi-Fi
+    Site("Berlin", 0.20, 1, 0.40, 0.02),  # its internet link goes down once
+    Site("Madrid", 0.14, 1, 0.40, 0.02),
+    Site("London", 0.14, 0, 0.40, 0.02),
+)
+FLAKY_WIFI_SITE = "Lyon"
+OUTAGE_SITE = "Berlin"
+
+DEPARTMENTS = (("Sales", 0.24), ("Engineering", 0.22), ("Operations", 0.20), ("Finance", 0.13), ("Support", 0.13), ("HR", 0.08))
+
+APPS = (
+    SimApp("outlook", ("OUTLOOK.EXE", "Microsoft Outlook"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.95),
+    SimApp("teams", ("ms-teams.exe", "Microsoft Teams", "teams"), (("24.1.100", 0.45), ("24.2.300", 0.55)), 0.98,
+           crash_per_h=0.006, bad_versions=(("24.1.100", 8.0),)),
+    SimApp("excel", ("EXCEL.EXE", "Microsoft Excel"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.80, hang_per_h=0.012),
+    SimApp("word", ("WINWORD.EXE", "Microsoft Word"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.75),
+    SimApp("chrome", ("chrome.exe", "Google Chrome", "chrome"), (("131.0.6778", 0.8), ("130.0.6723", 0.2)), 0.90, slow_per_h=0.03),
+    SimApp("firefox", ("firefox.exe", "firefox"), (("133.0", 0.9), ("132.0.2", 0.1)), 0.25),
+    SimApp("sap-gui", ("saplogon.exe", "SAPGUI"), (("7.70", 0.6), ("8.00", 0.4)), 0.35,
+           crash_per_h=0.012, hang_per_h=0.06, start_threshold_s=20.0),
+    SimApp("zoom", ("Zoom.exe", "zoom.us", "zoom"), (("6.2.11", 0.8), ("6.1.5", 0.2)), 0.45),
+    SimApp("vscode", ("Code.exe", "code", "Electron"), (("1.95.3", 0.85), ("1.94.2", 0.15)), 0.20),
+    SimApp("salesforce", (), (("web", 1.0),), 0.40, crash_per_h=0.0, hang_per_h=0.0, slow_per_h=0.05, web=True),
+)
+APPS_BY_NAME = {a.name: a for a in APPS}
+# Applications outside the catalogue: the collector labels them "other".
+UNCATALOGUED = ("notepad++", "vlc", "7zFM", "AcroRd32", "putty")
+
+OSES = (("windows", 0.70, ("10.0.19045", "10.0.22631")), ("macos", 0.20, ("14.6", "15.1")), ("linux", 0.10, ("6.1", "6.8")))
+AGENT_VERSIONS = (("0.1.0", 0.80), ("0.0.9", 0.15), ("0.0.8", 0.05))
+_WIRED_CAUSES = (("dns_failure", 0.4), ("target_unreachable", 0.35), ("internet_unreachable", 0.25))
+_SLOW_RESOURCES = ("cpu", "memory", "io", "disk")
+_TOP_PROCESSES = ("MsMpEng.exe", "chrome", "Teams", "svchost.exe", "java", "OneDrive.exe", "mds_stores")
+
+
+@dataclass
+class Device:
+    """One simulated endpoint and its fixed inventory."""
+
+    index: int
+    device_id: str
+    site: Site
+    department: str
+    os: str
+    os_version: str
+    agent_version: str
+    apps: dict[str, str]  # app name -> installed version
+    wifi: bool
+    always_on: bool  # a desktop left on overnight: heartbeats with no activity
+    silent_from: float | None  # the agent stops reporting at this time
+    spool_dropped: int
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A fleet-level incident that hits every device of a site (or of an app) at once."""
+
+    kind: str  # "site" or "app"
+    target: str  # site name or app name
+    start: float
+    duration_s: float
+
+
+@dataclass
+class _Segment:
+    start: float
+    end: float
+    fraction: float  # share of the time the employee is active
+
+
+@dataclass
+class _DayPlan:
+    powered: list[tuple[float, float]] = field(default_factory=list)
+    activity: list[_Segment] = field(default_factory=list)
+
+    @property
+    def ends(self) -> list[float]:
+        """Segment ends, for bisecting (cached once the plan is complete)."""
+        if len(self._ends) != len(self.activity):
+            self._ends = [s.end for s in self.activity]
+        return self._ends
+
+    _ends: list[float] = field(default_factory=list, repr=False)
+
+
+def _pick(rng: random.Random, weighted) -> str:
+    names = [w[0] for w in weighted]
+    return rng.choices(names, weights=[w[1] for w in weighted])[0]
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def _uuid7(rng: random.Random, ts: float) -> str:
+    """A UUIDv7 for time ``ts`` whose random bits come from ``rng`` (reproducible)."""
+    value = (int(ts * 1000) & ((1 << 48) - 1)) << 80 | rng.getrandbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Fleet:
+    """A reproducible fleet: devices, incidents, and each device's records over ``days`` ending at ``end``."""
+
+    def __init__(self, devices: int, days: float, seed: int = 1, end: float | None = None, heartbeat_s: float = 300.0):
+        if devices < 1:
+            raise ValueError("devices must be at least 1")
+        if not 0 < days <= 30:
+            raise ValueError("days must be between 0 and 30 (the collector keeps records up to 35 days old)")
+        if not 30 <= heartbeat_s <= 3600:
+            raise ValueError("heartbeat_s must be between 30 and 3600")
+        self.seed = seed
+        self.days = days
+        self.end = float(int(time.time() if end is None else end))
+        self.start = self.end - days * DAY
+        self.heartbeat_s = heartbeat_s
+        rng = random.Random(f"fleet:{seed}")
+        self.devices = [self._make_device(i, rng) for i in range(devices)]
+        self.outages = self._make_outages(rng)
+
+    # ------------------------------------------------------------ the fleet
+
+    def _make_device(self, index: int, rng: random.Random) -> Device:
+        site = rng.choices(SITES, weights=[s.share for s in SITES])[0]
+        os_name = _pick(rng, OSES)
+        os_versions = dict((o[0], o[2]) for o in OSES)[os_name]
+        apps = {a.name: _pick(rng, a.versions) for a in APPS if rng.random() < a.usage}
+        silent_from = None
+        if rng.random() < 0.04:  # a broken or uninstalled agent: stops reporting
+            silent_from = self.start + rng.uniform(0.3, 0.9) * (self.end - self.start)
+        return Device(
+            index=index,
+            device_id=f"sim-{self.seed}-{index:06d}",
+            site=site,
+            department=_pick(rng, DEPARTMENTS),
+            os=os_name,
+            os_version=rng.choice(os_versions),
+            agent_version=_pick(rng, AGENT_VERSIONS),
+            apps=apps,
+            wifi=rng.random() < site.wifi_share,
+            always_on=rng.random() < 0.10,
+            silent_from=silent_from,
+            spool_dropped=rng.choice((0,) * 19 + (rng.randint(1, 400),)),
+        )
+
+    def _make_outages(self, rng: random.Random) -> list[Outage]:
+        """One site-wide internet outage and one web-app outage, in working hours of a weekday."""
+        site = next(s for s in SITES if s.name == OUTAGE_SITE)
+        return [
+            Outage("site", site.name, self._working_moment(rng, site.utc_offset_h, 10.5), rng.uniform(40, 75) * 60),
+            Outage("app", "salesforce", self._working_moment(rng, 1, 15.0), rng.uniform(20, 35) * 60),
+        ]
+
+    def _working_moment(self, rng: random.Random, utc_offset_h: float, local_hour: float) -> float:
+        """A weekday at ``local_hour`` inside the simulated period (the latest one that fits)."""
+        day = math.floor((self.end + utc_offset_h * HOUR) / DAY)
+        while True:
+            moment = day * DAY - utc_offset_h * HOUR + local_hour * HOUR + rng.uniform(-0.5, 0.5) * HOUR
+            weekday = datetime.fromtimestamp(day * DAY, tz=timezone.utc).weekday()
+            if weekday < 5 and moment + 2 * HOUR < self.end:
+                return max(moment, self.start)
+            if moment < self.start:  # no weekday in the period: the latest moment that fits
+                return max(self.start, min(self.end - 2 * HOUR, moment + (self.end - self.start) // DAY * DAY))
+            day -= 1
+
+    @staticmethod
+    def apps_toml() -> str:
+        """The simulated catalogue as the collector config's ``apps`` list (TOML)."""
+        names = ", ".join(f'"{a.name}"' for a in APPS)
+        return f"# applications of `hinder simulate`; uncatalogued ones are labelled app=\"other\"\napps = [{names}]\n"
+
+    # ------------------------------------------------------------ one device
+
+    def _plan(self, dev: Device, rng: random.Random) -> _DayPlan:
+        """When the device is on and how active its user is, over the whole period."""
+        plan = _DayPlan()
+        off = dev.site.utc_offset_h * HOUR
+        first_day = math.floor((self.start + off) / DAY)
+        last_day = math.floor((self.end + off) / DAY)
+        for day in range(first_day, last_day + 1):
+            midnight = day * DAY - off
+            weekday = datetime.fromtimestamp(day * DAY, tz=timezone.utc).weekday()
+            works = rng.random() < (0.93 if weekday < 5 else 0.06)
+            if not works:
+                continue
+            if weekday < 5:
+                begin = midnight + HOUR * min(10.0, max(6.5, rng.gauss(8.4, 0.5)))
+                finish = begin + HOUR * min(11.0, max(6.0, rng.gauss(8.8, 0.6)))
+                lunch = midnight + HOUR * rng.uniform(12.0, 12.75)
+                lunch_end = lunch + rng.uniform(35, 65) * 60
+                plan.activity += [
+                    _Segment(begin, lunch, rng.uniform(0.6, 0.92)),
+                    _Segment(lunch, lunch_end, rng.uniform(0.0, 0.08)),
+                    _Segment(lunch_end, finish, rng.uniform(0.55, 0.9)),
+                ]
+            else:
+                begin = midnight + HOUR * rng.uniform(9.5, 15.0)
+                finish = begin + HOUR * rng.uniform(1.0, 3.5)
+                plan.activity.append(_Segment(begin, finish, rng.uniform(0.5, 0.85)))
+            plan.powered.append((begin - rng.uniform(3, 15) * 60, finish + rng.uniform(3, 20) * 60))
+        if dev.always_on:
+            plan.powered = [(self.start - DAY, self.end + DAY)]
+        plan.powered = [(max(s, self.start), min(e, self.end, dev.silent_from or self.end)) for s, e in plan.powered]
+        plan.powered = [(s, e) for s, e in plan.powered if e > s]
+        return plan
+
+    @staticmethod
+    def _active(plan: _DayPlan, start: float, end: float) -> float:
+        """Active seconds in [start, end] (segments are sorted and disjoint)."""
+        total = 0.0
+        for seg in plan.activity[max(0, bisect.bisect_right(plan.ends, start)):]:
+            if seg.start >= end:
+                break
+            total += max(0.0, min(seg.end, end) - max(seg.start, start)) * seg.fraction
+        return total
+
+    def _heartbeats(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
+        out, dropped, errors = [], 0, 0
+        phase = rng.uniform(0, self.heartbeat_s)
+        for on, off in plan.powered:
+            t = on
+            while t < off:
+                nxt = min(off, on + (math.floor((t - on + phase) / self.heartbeat_s) + 1) * self.heartbeat_s - phase)
+                nxt = max(nxt, min(off, t + 1.0))
+                if dev.spool_dropped and rng.random() < 0.01:
+                    dropped = min(dev.spool_dropped, dropped + rng.randint(1, 50))
+                if rng.random() < 0.002:
+                    errors += 1
+                interval = nxt - t
+                details = {"wifi_signal_dbm": self._signal(dev, rng)} if dev.wifi else {}
+                out.append({
+                    "id": _uuid7(rng, nxt), "time": format_time(nxt), "interval_s": round(interval, 3),
+                    "active_s": round(min(interval, self._active(plan, t, nxt)), 3),
+                    "os": dev.os, "os_version": dev.os_version, "agent_version": dev.agent_version,
+                    "site": dev.site.name, "department": dev.department,
+                    "spool_dropped_total": dropped, "rejected_total": 0, "sensor_errors_total": errors,
+                    "details": details,
+                })
+                t = nxt
+        return out
+
+    @staticmethod
+    def _signal(dev: Device, rng: random.Random) -> int:
+        base = -72 if dev.site.name == FLAKY_WIFI_SITE else -55
+        return round(rng.gauss(base, 6))
+
+    @staticmethod
+    def _rates(dev: Device) -> list[tuple[str, str, float]]:
+        """(event type, app, events per active hour) for one device."""
+        rates = []
+        for app in APPS:
+            version = dev.apps.get(app.name)
+            if version is not None:
+                rates += [("crash", app.name, app.crash_per_h * app.crash_multiplier(version)),
+                          ("hang", app.name, app.hang_per_h), ("slow_app", app.name, app.slow_per_h),
+                          ("abnormal_exit", app.name, 0.0 if app.web else 0.003)]
+        old_os = dev.os_version in ("10.0.19045", "6.1")
+        rates += [("crash", "", 0.01),  # an application outside the catalogue
+                  ("slow_system", "system", 0.05 if old_os else 0.025),
+                  ("connectivity_loss", "network", dev.site.wifi_loss_per_h if dev.wifi else 0.01),
+                  ("connectivity_degraded", "network", 0.08 if dev.wifi else 0.02)]
+        return [r for r in rates if r[2] > 0]
+
+    def _draw(self, dev: Device, etype: str, app: str, rng: random.Random) -> tuple[str, float, str, dict]:
+        """(app, duration, severity, details) of one disruption of type ``etype``."""
+        version = dev.apps.get(app, "")
+        if etype == "crash":
+            return (app or rng.choice(UNCATALOGUED)), 0.0, "error", self._crash_details(dev, version, rng)
+        if etype == "hang":
+            duration = min(900.0, max(5.0, rng.lognormvariate(math.log(14), 0.8)))
+            return app, duration, "warning", {"app_version": version, "source": "not_responding"}
+        if etype == "slow_app":
+            return (app, *self._slow_app(APPS_BY_NAME[app], version, rng))
+        if etype == "abnormal_exit":
+            return app, 0.0, "warning", {"app_version": version, "exit_code": rng.choice((1, 2, 255))}
+        if etype == "slow_system":
+            duration = rng.uniform(120, 900)
+            return "system", duration, "warning", {
+                "resource": rng.choice(_SLOW_RESOURCES), "excess_s": round(duration * rng.uniform(0.1, 0.5), 1),
+                "top_processes": rng.sample(_TOP_PROCESSES, 2)}
+        if etype == "connectivity_loss":
+            duration = min(1800.0, max(5.0, rng.lognormvariate(math.log(35), 0.9)))
+            return "network", duration, "error", self._loss_details(dev, rng)
+        if etype == "connectivity_degraded":
+            duration = rng.uniform(60, 900)
+            return "network", duration, "warning", {
+                "latency_ms": round(rng.uniform(250, 1500)), "loss_ratio": round(rng.uniform(0.02, 0.3), 3),
+                "excess_s": round(duration * rng.uniform(0.03, 0.15), 1), "interface_kind": "wifi" if dev.wifi else "wired"}
+        raise ValueError(f"the simulator does not draw {etype!r} events")
+
+    def _event(self, plan: _DayPlan, rng: random.Random, etype: str, app: str, start: float, duration: float,
+               severity: str, details: dict) -> dict | None:
+        """A wire event, cut at the end of the powered-on spell; None if the device was off."""
+        window = next(((s, e) for s, e in plan.powered if s <= start < e), None)
+        if window is None:
+            return None
+        duration = max(0.0, min(duration, window[1] - start))
+        return {
+            "id": _uuid7(rng, start), "type": etype, "app": app, "start": format_time(start),
+            "duration_s": round(duration, 3), "severity": severity,
+            "active_s": round(min(duration, self._active(plan, start, start + duration)), 3), "details": details,
+        }
+
+    def _events(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
+        events: list[dict | None] = []
+        rates = self._rates(dev)
+        for seg in plan.activity:
+            hours = (seg.end - seg.start) / HOUR * (1.0 if seg.fraction > 0.3 else 0.2)
+            for etype, app, rate in rates:
+                for _ in range(_poisson(rng, rate * hours)):
+                    start = rng.uniform(seg.start, seg.end)
+                    name, duration, severity, details = self._draw(dev, etype, app, rng)
+                    events.append(self._event(plan, rng, etype, name, start, duration, severity, details))
+        if rng.random() < 0.01 * self.days:
+            events.append(self._event(plan, rng, "unexpected_shutdown", "system", rng.uniform(self.start, self.end), 0.0,
+                                      "critical", {"kind": rng.choice(("power_loss", "kernel_panic", "watchdog"))}))
+        for outage in self.outages:
+            jitter = rng.uniform(0, 20)
+            if outage.kind == "site" and outage.target == dev.site.name:
+                events.append(self._event(plan, rng, "connectivity_loss", "network", outage.start + jitter,
+                                          outage.duration_s - jitter, "critical",
+                                          {"cause": "internet_unreachable", "interface_kind": "wifi" if dev.wifi else "wired"}))
+            elif outage.kind == "app" and outage.target in dev.apps:
+                events.append(self._event(plan, rng, "app_unavailable", outage.target, outage.start + jitter,
+                                          outage.duration_s - jitter, "error", {"phase": "http", "status": 503}))
+        return sorted((e for e in events if e), key=lambda e: e["start"])
+
+    @staticmethod
+    def _crash_details(dev: Device, version: str, rng: random.Random) -> dict:
+        if dev.os == "windows":
+            return {"app_version": version, "exception_code": rng.choice(("0xc0000005", "0xc0000409", "0xe0434352")),
+                    "module": rng.choice(("ntdll.dll", "KERNELBASE.dll", "ucrtbase.dll"))}
+        return {"app_version": version, "signal": rng.choice(("SIGSEGV", "SIGABRT", "SIGBUS"))}
+
+    @staticmethod
+    def _slow_app(app: SimApp, version: str, rng: random.Random) -> tuple[float, str, dict]:
+        """(duration, severity, details) of a slow start, or of a slow spell of a web app's probes."""
+        if app.web:
+            threshold = 2.0
+            median = threshold * rng.uniform(1.3, 3.0)
+            duration = rng.uniform(120, 1200)
+            excess = min(duration, (median - threshold) * duration / 30)  # one interaction every 30 s
+            return duration, "warning", {"kind": "response", "threshold_s": threshold, "median_s": round(median, 2),
+                                         "worst_s": round(median * rng.uniform(1.2, 3), 2), "excess_s": round(excess, 1)}
+        excess = min(170.0, rng.lognormvariate(math.log(6), 0.7))
+        return app.start_threshold_s + excess, "warning", {
+            "kind": "start", "app_version": version, "threshold_s": app.start_threshold_s, "excess_s": round(excess, 1)}
+
+    @classmethod
+    def _loss_details(cls, dev: Device, rng: random.Random) -> dict:
+        if dev.wifi:
+            return {"cause": "no_link", "interface_kind": "wifi", "wifi_signal_dbm": cls._signal(dev, rng) - 10}
+        return {"cause": _pick(rng, _WIRED_CAUSES), "interface_kind": "wired"}
+
+    def records(self, dev: Device) -> tuple[list[dict], list[dict]]:
+        """All wire events and heartbeats of one device over the period, in time order."""
+        rng = random.Random(f"device:{self.seed}:{dev.index}")
+        plan = self._plan(dev, rng)
+        return self._events(dev, plan, rng), self._heartbeats(dev, plan, rng)
+
+    def batches(self, dev: Device, limits: Limits = Limits()) -> Iterator[dict]:
+        """One device's records as wire batches, oldest first, within the collector's batch limits."""
+        events, heartbeats = self.records(dev)
+        yield from _chunk(dev.device_id, events, heartbeats, limits)
+
+    def live_batch(self, dev: Device, now: float, interval_s: float, round_no: int) -> dict | None:
+        """Records for the last ``interval_s`` before ``now``, as if the whole fleet were at work.
+
+        Used after the history (``--live``) so that rates move and "devices
+        affected now" has data at any hour; reproducible from seed, device, time and round.
+        """
+        if dev.silent_from is not None:
+            return None
+        rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}:{int(now)}")
+        start = now - interval_s
+        plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(0.5, 0.95))])
+        events = []
+        if rng.random() < 0.15:  # about one device in seven has a disruption per round
+            rates = self._rates(dev)
+            etype, app, _ = rng.choices(rates, weights=[r[2] for r in rates])[0]
+            name, duration, severity, details = self._draw(dev, etype, app, rng)
+            event = self._event(plan, rng, etype, name, rng.uniform(start, now - 1), duration, severity, details)
+            events = [event] if event else []
+        heartbeats = self._heartbeats(dev, plan, rng)
+        return make_batch(dev.device_id, events, heartbeats, now=now)
+
+
+def _chunk(device_id: str, events: list[dict], heartbeats: list[dict], limits: Limits) -> Iterator[dict]:
+    """Split one device's time-ordered records into batches that respect ``limits``."""
+    per_hb = limits.max_heartbeats
+    while events or heartbeats:
+        hb, heartbeats = heartbeats[:per_hb], heartbeats[per_hb:]
+        cut = hb[-1]["time"] if hb and heartbeats else "~"  # RFC 3339 strings of one format sort by time
+        n = 0
+        while n < min(len(events), limits.max_events) and events[n]["start"] <= cut:
+            n += 1
+        ev, events = events[:n], events[n:]
+        times = [parse_time(r["time"]) for r in hb[-1:]] + [parse_time(e["start"]) for e in ev[-1:]]
+        yield make_batch(device_id, ev, hb, now=max(times))
+
+
+# ---------------------------------------------------------------- sending
+
+
+class SimulationError(RuntimeError):
+    """The collector refused a batch for a reason that retrying cannot fix."""
+
+
+@dataclass
+class SendStats:
+    """What was sent and what the collector answered."""
+
+    batches: int = 0
+    events: int = 0
+    heartbeats: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    retries: int = 0
+
+
+class _Pacer:
+    """Spaces requests so that all workers together stay under ``rate`` per second (0: no limit)."""
+
+    def __init__(self, rate: float):
+        self._gap = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._gap:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._gap
+        time.sleep(max(0.0, slot - now))
+
+
+class Sender:
+    """Posts wire batches to a collector: gzip, agent token, a few workers, bounded rate, retries on overload."""
+
+    RETRY_STATUS = (429, 502, 503, 504)
+
+    def __init__(self, url: str, token: str, concurrency: int = 4, rate: float = 0.0, timeout_s: float = 30.0,
+                 max_attempts: int = 8):
+        self.url = url.rstrip("/") + "/api/v1/events"
+        self.token = token
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.stats = SendStats()
+        self._pacer = _Pacer(rate)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._stop = threading.Event()
+
+    def _client(self):
+        import httpx
+
+        if not hasattr(self._local, "client"):
+            self._local.client = httpx.Client(timeout=self.timeout_s)
+        return self._local.client
+
+    def post(self, batch: dict) -> None:
+        """Send one batch until it is committed; raise SimulationError on a permanent refusal."""
+        import httpx
+
+        body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode(), compresslevel=5)
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        for attempt in range(self.max_attempts):
+            if self._stop.is_set():
+                raise SimulationError("stopped after another batch failed")
+            self._pacer.wait()
+            try:
+                resp = self._client().post(self.url, content=body, headers=headers)
+            except httpx.TransportError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                if resp.status_code == 200:
+                    answer = resp.json()
+                    with self._lock:
+                        self.stats.batches += 1
+                        self.stats.events += len(batch["events"])
+                        self.stats.heartbeats += len(batch["heartbeats"])
+                        self.stats.accepted += int(answer.get("accepted", 0))
+                        self.stats.duplicates += int(answer.get("duplicates", 0))
+                    return
+                error = f"HTTP {resp.status_code}: {resp.text[:500]}"
+                if resp.status_code not in self.RETRY_STATUS:
+                    self._stop.set()
+                    raise SimulationError(f"{self.url} refused a batch of {batch['device_id']}: {error}")
+            with self._lock:
+                self.stats.retries += 1
+            time.sleep(min(10.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0))
+        self._stop.set()
+        raise SimulationError(f"{self.url}: gave up after {self.max_attempts} attempts: {error}")
+
+    def send_all(self, work: list, batches_of, on_done=lambda item: None) -> SendStats:
+        """Post ``batches_of(item)`` for every item, items in parallel, each item's batches in order."""
+
+        def run(item) -> None:
+            for batch in batches_of(item):
+                self.post(batch)
+            on_done(item)
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for future in [pool.submit(run, item) for item in work]:
+                future.result()
+        return self.stats
+
+
+def _parse_end(text: str | None) -> float | None:
+    if not text:
+        return None
+    if len(text) == 10:  # a date: the period ends at 00:00 UTC of that day
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+    return parse_time(text)
+
+
+def simulate_command(
+    collector: str = typer.Option("http://127.0.0.1:8739", "--collector", help="collector base URL"),
+    devices: int = typer.Option(100, "--devices", min=1, max=200_000, help="fleet size"),
+    days: float = typer.Option(7.0, "--days", min=0.01, max=30, help="days of history to send, ending at --end"),
+    seed: int = typer.Option(1, "--seed", help="same seed, same fleet, same records (ids included)"),
+    token: str = typer.Option("", "--token", envvar="HINDER_AGENT_TOKEN", help="agent token (or HINDER_AGENT_TOKEN)"),
+    end: str = typer.Option("", "--end", help="end of the period: RFC 3339 time, or YYYY-MM-DD for 00:00 UTC that day; default now"),
+    heartbeat_s: float = typer.Option(300.0, "--heartbeat", min=30, max=3600, help="seconds between a device's heartbeats"),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=32, help="parallel HTTP clients"),
+    rate: float = typer.Option(0.0, "--rate", min=0, help="at most this many requests per second (0: no limit)"),
+    live: int = typer.Option(0, "--live", min=0, help="after the history, send this many live rounds, one every --live-interval"),
+    live_interval: float = typer.Option(15.0, "--live-interval", min=1, max=3600, help="seconds between live rounds"),
+    apps: bool = typer.Option(False, "--apps", help="print the simulated app catalogue as TOML for the collector config, and exit"),
+) -> None:
+    """Send a realistic, reproducible fleet's heartbeats and events to a collector."""
+    try:
+        fleet = Fleet(devices, days, seed=seed, end=_parse_end(end), heartbeat_s=heartbeat_s)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if apps:
+        typer.echo(fleet.apps_toml(), nl=False)
+        return
+    if not token:
+        raise typer.BadParameter("an agent token is needed: --token or HINDER_AGENT_TOKEN", param_hint="--token")
+    if fleet.end > time.time() + Limits().max_future_s:
+        raise typer.BadParameter("--end is in the future; the collector would refuse the records", param_hint="--end")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    sender = Sender(collector, token, concurrency=concurrency, rate=rate)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task(f"history, {days:g} days", total=len(fleet.devices))
+            sender.send_all(fleet.devices, fleet.batches, lambda _: progress.advance(task))
+            for round_no in range(live):
+                if round_no:
+                    time.sleep(live_interval)
+                now = time.time()
+                task = progress.add_task(f"live round {round_no + 1}/{live}", total=len(fleet.devices))
+                sender.send_all(fleet.devices, lambda d: filter(None, [fleet.live_batch(d, now, live_interval, round_no)]),
+                                lambda _: progress.advance(task))
+    except SimulationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    st = sender.stats
+    typer.echo(f"sent {st.batches} batches: {st.events} events, {st.heartbeats} heartbeats "
+               f"({st.accepted} accepted, {st.duplicates} duplicates, {st.retries} retries) to {collector}")

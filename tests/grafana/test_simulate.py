@@ -1,0 +1,195 @@
+"""The fleet simulator: reproducible, valid on the wire, and shaped like a real fleet."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+from agent.wire import ContractError, Limits, id_time, parse_time, validate_batch
+from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, _chunk
+
+END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return Fleet(devices=160, days=14, seed=7, end=END, heartbeat_s=900)
+
+
+@pytest.fixture(scope="module")
+def records(fleet):
+    """device -> (events, heartbeats), validated records of every batch."""
+    out = {}
+    for dev in fleet.devices:
+        events, heartbeats = [], []
+        for batch in fleet.batches(dev):
+            valid = validate_batch(batch, now=END + 1)
+            assert valid["device_id"] == dev.device_id
+            events += valid["events"]
+            heartbeats += valid["heartbeats"]
+        out[dev.device_id] = (events, heartbeats)
+    return out
+
+
+def _all_events(records):
+    return [e for events, _ in records.values() for e in events]
+
+
+def test_same_seed_gives_identical_batches_and_ids():
+    a, b = Fleet(25, 3, seed=11, end=END), Fleet(25, 3, seed=11, end=END)
+    assert [list(a.batches(d)) for d in a.devices] == [list(b.batches(d)) for d in b.devices]
+    c = Fleet(25, 3, seed=12, end=END)
+    ids = lambda f: {e["id"] for d in f.devices for e in f.records(d)[0]}  # noqa: E731
+    assert ids(a) and not ids(a) & ids(c)
+
+
+def test_ids_are_unique_uuid7_at_the_record_time(records):
+    seen = set()
+    for events, heartbeats in records.values():
+        for rec, ts in [(e, e["start"]) for e in events] + [(h, h["time"]) for h in heartbeats]:
+            assert rec["id"] not in seen
+            seen.add(rec["id"])
+            assert abs(id_time(rec["id"]) - ts) < 0.002
+    assert len(seen) > 10_000
+
+
+def test_records_stay_inside_the_period_and_batches_inside_the_limits(fleet):
+    for dev in fleet.devices[:40]:
+        for batch in fleet.batches(dev):
+            assert len(batch["heartbeats"]) <= Limits().max_heartbeats
+            times = [parse_time(h["time"]) for h in batch["heartbeats"]] + [parse_time(e["start"]) for e in batch["events"]]
+            assert all(fleet.start <= t <= fleet.end for t in times)
+            assert parse_time(batch["sent_at"]) == max(times)
+
+
+def test_chunking_splits_oversized_batches_without_losing_records(fleet):
+    dev = max(fleet.devices[:20], key=lambda d: len(fleet.records(d)[1]))
+    events, heartbeats = fleet.records(dev)
+    small = Limits(max_events=3, max_heartbeats=20)
+    batches = list(_chunk(dev.device_id, events, heartbeats, small))
+    assert len(batches) > len(heartbeats) // 20
+    assert [e for b in batches for e in b["events"]] == events
+    assert [h for b in batches for h in b["heartbeats"]] == heartbeats
+    for b in batches:
+        validate_batch(b, now=END + 1, limits=small)
+
+
+def test_every_type_and_detail_the_dashboards_need_is_present(records):
+    events = _all_events(records)
+    types = Counter(e["type"] for e in events)
+    for t in ("crash", "hang", "slow_app", "slow_system", "connectivity_loss", "connectivity_degraded",
+              "app_unavailable", "abnormal_exit", "unexpected_shutdown"):
+        assert types[t] > 0, t
+    for e in events:
+        if e["type"] in ("slow_app", "slow_system", "connectivity_degraded"):
+            assert 0 < e["details"]["excess_s"] <= max(e["duration_s"], e["details"]["excess_s"])
+        if e["type"] == "connectivity_loss":
+            assert e["details"]["cause"] and e["details"]["interface_kind"] in ("wifi", "wired")
+        if e["type"] == "hang":
+            assert e["duration_s"] >= 5
+    assert {e["app"] for e in events} >= {a.name for a in APPS} | {"system", "network"}
+    assert any(e["app"] not in {a.name for a in APPS} | {"system", "network"} for e in events)  # "other"
+
+
+def test_event_activity_agrees_with_heartbeats(records):
+    """An event's active seconds never exceed what the heartbeats covering it report."""
+    checked = 0
+    for events, heartbeats in records.values():
+        intervals = [(h["time"] - h["interval_s"], h["time"], h["active_s"]) for h in heartbeats]
+        for e in events:
+            assert 0 <= e["active_s"] <= e["duration_s"] + 1e-6
+            end = e["start"] + e["duration_s"]
+            covering = sum(a for s, t, a in intervals if t > e["start"] and s < end)
+            assert e["active_s"] <= covering + 1e-3
+            checked += e["duration_s"] > 0
+        for h in heartbeats:
+            assert 0 <= h["active_s"] <= h["interval_s"]
+    assert checked > 100
+
+
+def test_weekends_and_nights_are_quiet(fleet, records):
+    by_weekday, by_hour = Counter(), Counter()
+    for dev in fleet.devices:
+        events, heartbeats = records[dev.device_id]
+        offset = dev.site.utc_offset_h * 3600
+        for h in heartbeats:
+            local = datetime.fromtimestamp(h["time"] + offset, tz=timezone.utc)
+            by_weekday["weekend" if local.weekday() >= 5 else "weekday"] += h["active_s"]
+            by_hour[local.hour] += h["active_s"]
+    # two weekend days and ten weekdays in 14 days: per day, weekends are a small fraction
+    assert by_weekday["weekend"] / 2 < 0.1 * by_weekday["weekday"] / 10
+    assert by_hour[3] == 0 and by_hour[10] > 0
+    assert by_hour[12] < 0.7 * by_hour[10]  # the lunch dip
+
+
+def test_flaky_wifi_site_loses_connectivity_more_often(fleet, records):
+    losses, devices = Counter(), Counter()
+    for dev in fleet.devices:
+        devices[dev.site.name] += 1
+        losses[dev.site.name] += sum(1 for e in records[dev.device_id][0]
+                                     if e["type"] == "connectivity_loss" and e["details"]["cause"] == "no_link")
+    per_device = {s.name: losses[s.name] / devices[s.name] for s in SITES if devices[s.name]}
+    others = max(v for k, v in per_device.items() if k != FLAKY_WIFI_SITE)
+    assert per_device[FLAKY_WIFI_SITE] > 4 * others
+
+
+def test_site_outage_hits_the_whole_site_at_once(fleet, records):
+    outage = next(o for o in fleet.outages if o.kind == "site")
+    assert outage.target == OUTAGE_SITE
+    on_site = [d for d in fleet.devices if d.site.name == OUTAGE_SITE]
+    hit = [d for d in on_site if any(e["type"] == "connectivity_loss" and abs(e["start"] - outage.start) < 30
+                                     for e in records[d.device_id][0])]
+    powered = [d for d in on_site if any(h["time"] - h["interval_s"] <= outage.start <= h["time"]
+                                         for h in records[d.device_id][1])]
+    assert len(powered) >= 5 and len(hit) >= 0.9 * len(powered)
+    assert not any(e["type"] == "connectivity_loss" and abs(e["start"] - outage.start) < 30
+                   and e["details"]["cause"] == "internet_unreachable"
+                   for d in fleet.devices if d.site.name != OUTAGE_SITE for e in records[d.device_id][0])
+
+
+def test_bad_version_crashes_much_more(fleet, records):
+    crashes, hours = Counter(), Counter()
+    for dev in fleet.devices:
+        version = dev.apps.get("teams")
+        if version is None:
+            continue
+        events, heartbeats = records[dev.device_id]
+        crashes[version] += sum(1 for e in events if e["type"] == "crash" and e["app"] == "teams")
+        hours[version] += sum(h["active_s"] for h in heartbeats) / 3600
+    rate = {v: crashes[v] / hours[v] for v in hours}
+    assert rate["24.1.100"] > 3 * rate["24.2.300"]
+
+
+def test_silent_agents_stop_reporting(fleet, records):
+    silent = [d for d in fleet.devices if d.silent_from is not None]
+    assert silent
+    for dev in silent:
+        events, heartbeats = records[dev.device_id]
+        assert all(h["time"] <= dev.silent_from for h in heartbeats)
+        assert all(e["start"] < dev.silent_from for e in events)
+
+
+def test_live_batches_are_valid_and_recent(fleet):
+    now = END
+    batches = [b for d in fleet.devices if (b := fleet.live_batch(d, now, 15.0, 0))]
+    assert len(batches) > 100
+    events = [e for b in batches for e in validate_batch(b, now=now)["events"]]
+    assert events and all(now - 15 <= e["start"] <= now for e in events)
+    assert [fleet.live_batch(d, now, 15.0, 0) for d in fleet.devices[:5]] == [fleet.live_batch(d, now, 15.0, 0) for d in fleet.devices[:5]]
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError, match="days"):
+        Fleet(10, 40, end=END)
+    with pytest.raises(ValueError, match="devices"):
+        Fleet(0, 1, end=END)
+    with pytest.raises(ContractError):  # the validator really checks what the simulator sends
+        validate_batch(next(Fleet(3, 1, end=END).batches(Fleet(3, 1, end=END).devices[0])), now=END + 40 * 86400)
+
+
+def test_apps_toml_lists_every_simulated_app():
+    import tomllib
+
+    assert tomllib.loads(Fleet.apps_toml())["apps"] == [a.name for a in APPS]
