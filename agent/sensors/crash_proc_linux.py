@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from agent.config import setting
 from agent.sensors import _proc_connector as cn
+from agent.sensors import _procfs as procfs
 from agent.sensors._signals import is_crash_signal, signal_name
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
@@ -35,31 +36,13 @@ class CrashProcConfig(SensorConfig):
     receive_buffer_bytes: int = setting(4 << 20, min=65536, max=256 << 20, doc="socket buffer for bursts of process events")
 
 
-def _read_exe(pid: int) -> str:
-    """Base name of a process's executable, or '' (kernel thread, gone, or not allowed)."""
-    try:
-        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)")
-    except OSError:
-        return ""
-
-
-def _read_comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
 def _running_processes() -> dict[int, tuple[str, str]]:
     """pid -> (exe base name, comm) for the processes already running."""
     table = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            pid = int(entry.name)
-            exe = _read_exe(pid)
-            if exe:
-                table[pid] = (exe, _read_comm(pid))
+    for pid in procfs.pids():
+        exe = procfs.read_exe(pid)
+        if exe:
+            table[pid] = (exe, procfs.read_comm(pid))
     return table
 
 
@@ -147,7 +130,7 @@ class CrashProcSensor(Sensor):
 
     def _handle(self, ev: cn.ProcEvent) -> None:
         if ev.what == cn.PROC_EVENT_EXEC:
-            self._procs[ev.tgid] = (_read_exe(ev.tgid), _read_comm(ev.tgid))
+            self._procs[ev.tgid] = (procfs.read_exe(ev.tgid), procfs.read_comm(ev.tgid))
         elif ev.what == cn.PROC_EVENT_FORK:
             if ev.pid == ev.tgid and ev.parent_tgid in self._procs:  # a new process, not a thread
                 self._procs[ev.tgid] = self._procs[ev.parent_tgid]
@@ -157,7 +140,7 @@ class CrashProcSensor(Sensor):
         elif ev.what == cn.PROC_EVENT_EXIT and ev.pid == ev.tgid:  # thread exits are not process deaths
             exe, comm = self._procs.pop(ev.tgid, None) or ("", "")
             if not (exe or comm):  # it lived too briefly to be read at EXEC; try the zombie's name
-                comm = _read_comm(ev.tgid)
+                comm = procfs.read_comm(ev.tgid)
             event = self._exit_event(ev, exe, comm)
             if event is not None:
                 self._out.append(event)

@@ -1,0 +1,38 @@
+"""Thin readers of Linux /proc, shared by the Linux process sensors."""
+
+from __future__ import annotations
+
+import os
+
+
+def pids() -> list[int]:
+    """Ids of all processes (thread-group leaders) now running."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def read_exe(pid: int) -> str:
+    """Base name of a process's executable, or '' (kernel thread, gone, or not allowed)."""
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)")
+    except OSError:
+        return ""
+
+
+def read_comm(pid: int) -> str:
+    """A process's name as the kernel keeps it (at most 15 characters), or ''."""
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def read_state(pid: int) -> str | None:
+    """A process's scheduler state letter (R, S, D, Z, T...), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    end = data.rfind(b")")  # comm may contain spaces and parentheses
+    return chr(data[end + 2]) if 0 <= end < len(data) - 2 else None

@@ -1,0 +1,92 @@
+"""Hangs on Linux: catalogued processes stuck in uninterruptible sleep (D state).
+
+Linux has no system-wide "not responding" signal for applications (see
+docs/sensors.md). What the kernel does show is a process blocked in
+uninterruptible sleep, typically on a dead network file system, a stalled
+disk or a hung driver, during which the application cannot react to anything.
+Every poll reads the state of the catalogued applications' processes; a
+process seen in D state on every poll for longer than its application's
+``hang_threshold_s`` is hung. The ``hang`` event is sent when it recovers or
+exits, and lasts from the first to the last poll that saw it stuck.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from agent.config import App, setting
+from agent.sensors import _procfs as procfs
+from agent.sensors.base import Sensor, SensorConfig
+from agent.wire import Event
+
+SOURCE = "d_state"
+
+
+@dataclass
+class HangLinuxConfig(SensorConfig):
+    interval_s: float = setting(2.0, min=1, max=60, doc="how often the catalogued processes' states are read")
+    rescan_s: float = setting(15.0, min=1, max=3600, doc="how often to look for newly started catalogued processes")
+
+
+class HangLinuxSensor(Sensor):
+    """Catalogued processes blocked in uninterruptible sleep beyond their hang threshold."""
+
+    name = "hang_linux"
+    Config = HangLinuxConfig
+    platforms = ("linux",)
+    explain = (
+        "Every few seconds reads the scheduler state of the catalogued applications' processes. Sends a 'hang' "
+        "when one stays blocked (uninterruptible sleep) beyond its threshold: application, program name, process "
+        "id, how long. Nothing about other programs."
+    )
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self._watched: dict[int, tuple[App, str]] = {}  # pid -> (app, exe base name)
+        self._stuck: dict[int, tuple[float, float]] = {}  # pid -> (first seen in D, last seen in D)
+        self._next_scan = 0.0
+
+    def poll(self):
+        now = time.time()
+        if not self.ctx.catalogue.apps:
+            return []
+        if now >= self._next_scan:
+            self._scan()
+            self._next_scan = now + self.config.rescan_s
+        events = []
+        for pid in list(self._watched):
+            state = procfs.read_state(pid)
+            if state == "D":
+                first, _ = self._stuck.get(pid, (now, now))
+                self._stuck[pid] = (first, now)
+                continue
+            event = self._recovered(pid, "exited" if state in (None, "Z") else "responding")
+            if event:
+                events.append(event)
+            if state in (None, "Z"):
+                del self._watched[pid]
+        return events
+
+    def _scan(self) -> None:
+        for pid in procfs.pids():
+            if pid not in self._watched:
+                exe = procfs.read_exe(pid)
+                app = self.ctx.catalogue.lookup(exe)
+                if app:
+                    self._watched[pid] = (app, exe)
+
+    def _recovered(self, pid: int, how: str) -> Event | None:
+        first, last = self._stuck.pop(pid, (None, None))
+        if first is None:
+            return None
+        app, exe = self._watched[pid]
+        if last - first < app.hang_threshold_s:
+            return None
+        details = {"source": SOURCE, "exe": exe, "pid": pid, "threshold_s": app.hang_threshold_s, "ended": how}
+        return Event(type="hang", app=app.name, start=first, duration_s=last - first, severity="error", details=details)
+
+    @classmethod
+    def examples(cls):
+        return [Event(type="hang", app="LibreOffice", start=time.time() - 40, duration_s=32.0,
+                      details={"source": SOURCE, "exe": "soffice.bin", "pid": 4242, "threshold_s": 10.0, "ended": "responding"})]

@@ -1,0 +1,78 @@
+"""The Linux hang sensor on real processes held in D state (a vfork parent waiting for its child)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from agent.config import App
+from agent.sensors import _procfs as procfs
+from agent.sensors.hang_linux import HangLinuxConfig, HangLinuxSensor
+
+CRASHER_C = os.path.join(os.path.dirname(__file__), "fixtures", "linux", "crasher.c")
+
+
+@pytest.fixture(scope="module")
+def hanger(tmp_path_factory):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the test program (apt-get install gcc)")
+    path = tmp_path_factory.mktemp("bin") / f"hanger{os.getpid()}"
+    subprocess.run(["gcc", "-O0", "-o", str(path), CRASHER_C], check=True)
+    return path
+
+
+@pytest.fixture
+def sensor(make_ctx, hanger):
+    app = App(name="Hanger", executables=[hanger.name], hang_threshold_s=1.0)
+    return HangLinuxSensor(HangLinuxConfig(rescan_s=1), make_ctx(apps=[app]))
+
+
+def _wait_for_state(pid: int, state: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while procfs.read_state(pid) != state:
+        assert time.monotonic() < deadline, f"process {pid} never reached state {state}"
+        time.sleep(0.02)
+
+
+def _poll_while_alive(sensor, proc, interval=0.2, timeout=30.0):
+    events = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        events += sensor.poll()
+        time.sleep(interval)
+    events += sensor.poll()
+    return events
+
+
+def test_read_state_of_running_and_gone_processes():
+    assert procfs.read_state(os.getpid()) in ("R", "S")
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    assert procfs.read_state(proc.pid) is None
+
+
+def test_a_process_stuck_beyond_its_threshold_is_one_hang_with_its_duration(sensor, hanger):
+    proc = subprocess.Popen([str(hanger), "dstate", "3000"])
+    _wait_for_state(proc.pid, "D")
+    events = _poll_while_alive(sensor, proc)
+    (hang,) = [e for e in events if e.details["pid"] == proc.pid]
+    assert hang.type == "hang" and hang.app == "Hanger" and hang.details["exe"] == hanger.name
+    assert 1.5 <= hang.duration_s <= 3.5
+    assert hang.details["ended"] in ("responding", "exited")
+
+
+def test_a_short_blocking_wait_is_not_a_hang(sensor, hanger):
+    proc = subprocess.Popen([str(hanger), "dstate", "400"])
+    events = _poll_while_alive(sensor, proc)
+    assert events == []
+
+
+def test_uncatalogued_processes_are_not_watched(make_ctx, hanger):
+    sensor = HangLinuxSensor(HangLinuxConfig(rescan_s=1), make_ctx(apps=[App(name="Other", executables=["other"])]))
+    proc = subprocess.Popen([str(hanger), "dstate", "2500"])
+    _wait_for_state(proc.pid, "D")
+    assert _poll_while_alive(sensor, proc) == []
