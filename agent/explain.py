@@ -1,0 +1,78 @@
+"""`hinder agent explain`: what this agent collects and sends, in plain language for the employee."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+
+from agent.config import AgentConfig
+from agent.runner import build_heartbeat
+from agent.sensors import SENSORS
+
+_NEVER = (
+    "your name or user name (at most a keyed hash, never in clear)",
+    "window titles, document or file names, command lines",
+    "keystrokes, mouse movements or what is on your screen",
+    "web addresses you visit (only the addresses your IT department configured for probing)",
+    "the content of e-mails, messages, documents or network traffic",
+)
+
+
+def _block(text: str, indent: str = "    ") -> str:
+    return textwrap.indent(text, indent)
+
+
+def _wrap(text: str, indent: str = "  ") -> str:
+    return textwrap.fill(" ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent)
+
+
+def render(config: AgentConfig) -> str:
+    """The explanation for this configuration, as text."""
+    settings = config.agent
+    enabled, off = [], []
+    for name, cls in SENSORS.items():
+        cfg = config.sensors.get(name) or cls.Config()
+        reason = None if not cfg.enabled else cls.unavailable(cfg)
+        (enabled if cfg.enabled and not reason else off).append((name, cls, cfg, reason))
+
+    out = [
+        "What the hinder agent on this computer collects and sends",
+        "==========================================================",
+        "",
+        _wrap("hinder measures how much working time IT problems cost: crashed or frozen programs, slow "
+              "applications, a saturated computer, lost network connections. It records such disruptions as "
+              "short structured events, never what you do or write.", ""),
+        "",
+        f"Measurements switched on ({len(enabled)}):",
+    ]
+    for name, cls, cfg, _ in enabled:
+        out += ["", f"* {name} (every {cfg.interval_s:g} s)", _wrap(cls.explain or "(no description)")]
+        for ev in cls.examples()[:2]:
+            out += ["  Example of what it sends:", _block(json.dumps(ev.to_wire(), indent=2))]
+    if not enabled:
+        out.append("  none: this agent sends only the heartbeat below.")
+    if off:
+        out += ["", "Measurements switched off or not possible on this computer (nothing collected):"]
+        out += [f"  - {name}: {reason or 'switched off in the configuration'}" for name, _, _, reason in off]
+
+    hb = build_heartbeat(settings, time.time(), settings.heartbeat_interval_s, settings.heartbeat_interval_s / 2)
+    out += [
+        "",
+        _wrap(f"Every {settings.heartbeat_interval_s:g} s it also sends a heartbeat: the computer's operating "
+              "system, the agent version, the site and department IT assigned, how many seconds you were active "
+              "at the computer (used only to count lost time while you work, never what you did) and the "
+              "agent's own error counters. Example:", ""),
+        _block(json.dumps(hb.to_wire(), indent=2)),
+        "",
+        "Never collected or sent:",
+        *[f"  - {item}" for item in _NEVER],
+        "",
+        "Where it goes:",
+        _wrap(f"Events wait on this computer in {settings.state_dir} (kept until delivered, at most "
+              f"{settings.spool_max_bytes / 1e6:g} MB, oldest dropped first) and are sent to your IT department's "
+              f"hinder collector at {settings.collector}. The computer is identified by a random device id created "
+              "at installation, not by your name or the computer's serial number."),
+        "",
+    ]
+    return "\n".join(out)

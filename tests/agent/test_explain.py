@@ -1,0 +1,65 @@
+"""`hinder agent explain`: every enabled sensor with its explanation and examples; what is never sent."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.config import load_config
+from agent.explain import render
+from agent.sensors import SENSORS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _json_blocks(text):
+    """Every indented JSON object printed in the explanation, decoded."""
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line == "    {":
+            current = [line]
+        elif current is not None:
+            current.append(line)
+            if line == "    }":
+                blocks.append(json.loads("\n".join(current)))
+                current = None
+    return blocks
+
+
+def test_every_enabled_sensor_appears_with_its_examples(tmp_path):
+    cfg_file = tmp_path / "agent.toml"
+    cfg_file.write_text('[agent]\ncollector = "https://hinder.example.com"\nstate_dir = "/var/lib/hinder-test"\n'
+                        "[sensors.test]\nenabled = true\ninterval_s = 2\n")
+    cfg = load_config(cfg_file, env={})
+    text = render(cfg)
+    examples = _json_blocks(text)
+    shown_ids = {e["id"] for e in examples}
+    for name, cls in SENSORS.items():
+        conf = cfg.sensors[name]
+        if conf.enabled and not cls.unavailable(conf):
+            assert f"* {name} (every {conf.interval_s:g} s)" in text
+            assert " ".join(cls.explain.split()[:6]) in " ".join(text.split())
+            for ex in cls.examples()[:2]:
+                assert any(e.get("type") == ex.type and e.get("app") == ex.app for e in examples), name
+        else:
+            assert f"  - {name}: " in text
+    assert "* test (every 2 s)" in text
+    heartbeats = [e for e in examples if "agent_version" in e]
+    assert len(heartbeats) == 1 and heartbeats[0]["site"] == "unknown"
+    assert len(shown_ids) == len(examples)
+    assert "Never collected or sent:" in text and "keystrokes" in text and "window titles" in text
+    assert "https://hinder.example.com" in text and "/var/lib/hinder-test" in text
+
+
+def test_disabled_sensor_is_listed_as_off():
+    text = render(load_config(env={}))
+    assert "  - test: switched off in the configuration" in text
+    assert "* test " not in text
+
+
+def test_explain_command_exits_0(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "hinder", "agent", "explain"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("What the hinder agent on this computer collects and sends")
+    assert _json_blocks(out.stdout)
