@@ -1,0 +1,231 @@
+"""The impact model against hand-computed expectations and its invariants."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.config import ConfigError, load_section
+from agent.wire import EVENT_TYPES
+from collector.impact import (
+    HOUR, ModelConfig, Disruption, Interval, cost, device_hours, event_span, score,
+)
+
+T0 = 1_795_000_000 - 1_795_000_000 % HOUR  # an hour boundary (2026-11-18 11:00 UTC)
+CFG = ModelConfig()
+
+
+def busy(start: float, end: float, fraction: float = 1.0, step: float = 60.0) -> list[Interval]:
+    """Heartbeats every ``step`` seconds covering [start, end] at an active fraction."""
+    out, t = [], start
+    while t < end:
+        out.append(Interval(end=t + step, interval_s=step, active_s=step * fraction))
+        t += step
+    return out
+
+
+def ev(type_, start, duration=0.0, app="erp", active=None, excess=None, id_=None):
+    return Disruption(id=id_ or f"{type_}-{start}-{app}", type=type_, app=app, start=start,
+                      duration_s=duration, active_s=active, excess_s=excess)
+
+
+def by_cause(hours):
+    out = {}
+    for (_h, t, a), v in hours.lost.items():
+        out[(t, a)] = out.get((t, a), 0.0) + v
+    return out
+
+
+def test_hang_costs_its_active_seconds():
+    r = device_hours([ev("hang", T0 + 600, 120, active=90)], busy(T0, T0 + HOUR), CFG)
+    assert r.lost == pytest.approx({(T0, "hang", "erp"): 90.0})
+    assert r.disruptions == {(T0, "hang", "erp"): 1}
+
+
+def test_outage_without_active_s_uses_heartbeats():
+    # heartbeats half active: a 10-minute outage loses 5 minutes
+    r = device_hours([ev("connectivity_loss", T0 + 600, 600, app="net")], busy(T0, T0 + HOUR, 0.5), CFG)
+    assert r.lost_total() == pytest.approx(300.0)
+
+
+def test_idle_period_costs_nothing():
+    r = device_hours([ev("hang", T0 + 600, 300, active=0.0), ev("crash", T0 + 600)],
+                     busy(T0, T0 + HOUR, 0.0), CFG)
+    assert r.lost_total() == 0.0
+    assert sum(r.disruptions.values()) == 2
+
+
+def test_slow_app_costs_excess_times_active_fraction():
+    # 8 s response, threshold 2 s: 6 s excess; active 4 of 8 s -> 3 s lost
+    r = device_hours([ev("slow_app", T0 + 100, 8, active=4, excess=6)], busy(T0, T0 + HOUR), CFG)
+    assert r.lost_total() == pytest.approx(3.0)
+
+
+def test_slow_without_excess_costs_nothing():
+    r = device_hours([ev("slow_system", T0 + 100, 60, active=60)], busy(T0, T0 + HOUR), CFG)
+    assert r.lost_total() == 0.0
+
+
+def test_crash_costs_recovery_time_when_active():
+    hb = busy(T0, T0 + HOUR, 0.75)
+    r = device_hours([ev("crash", T0 + 1000)], hb, CFG)
+    assert r.lost_total() == pytest.approx(180 * 0.75)
+
+
+def test_per_app_recovery_override_and_zero_cost_types():
+    cfg = load_section(ModelConfig, {"app_crash_recovery_s": {"sap": 600}}, "model")
+    r = device_hours([ev("crash", T0 + 60, app="sap"), ev("crash", T0 + 1800, app="mail"),
+                      ev("abnormal_exit", T0 + 2400), ev("test", T0 + 2500)], busy(T0, T0 + HOUR), cfg)
+    assert by_cause(r) == pytest.approx({("crash", "sap"): 600.0, ("crash", "mail"): 180.0})
+
+
+def test_unexpected_shutdown_uses_last_heartbeat_before_and_recovers_after_downtime():
+    # agent alive until T0+1200 (fully active), machine down 10 min, back at T0+1800
+    hb = busy(T0, T0 + 1200) + busy(T0 + 1800, T0 + HOUR)
+    r = device_hours([ev("unexpected_shutdown", T0 + 1230, 570, app="host")], hb, CFG)
+    assert r.lost == pytest.approx({(T0, "unexpected_shutdown", "host"): 600.0})
+
+
+def test_crash_with_no_heartbeat_nearby_costs_nothing():
+    r = device_hours([ev("crash", T0 + 3000)], busy(T0, T0 + 600), CFG)
+    assert r.lost_total() == 0.0
+
+
+def test_overlapping_disruptions_are_counted_once():
+    # hang 10:00-10:10, outage 10:05-10:15, all active: 15 min lost, not 20
+    events = [ev("hang", T0, 600, active=600), ev("connectivity_loss", T0 + 300, 600, app="net", active=600)]
+    r = device_hours(events, busy(T0, T0 + HOUR), CFG)
+    # equal weight: the overlap goes to connectivity_loss (higher priority)
+    assert by_cause(r) == pytest.approx({("hang", "erp"): 300.0, ("connectivity_loss", "net"): 600.0})
+
+
+def test_nested_disruption_is_absorbed_by_the_worse_one():
+    # a 20-minute outage at full weight contains a 5-minute hang and a slow response
+    events = [ev("connectivity_loss", T0, 1200, app="net", active=1200), ev("hang", T0 + 300, 300, active=300),
+              ev("slow_app", T0 + 700, 10, active=10, excess=5)]
+    r = device_hours(events, busy(T0, T0 + HOUR), CFG)
+    assert by_cause(r) == pytest.approx({("connectivity_loss", "net"): 1200.0})
+
+
+def test_denser_span_wins_over_priority():
+    # outage while the employee was mostly away (density 0.25) with a fully active hang inside
+    events = [ev("connectivity_loss", T0, 1200, app="net", active=300), ev("hang", T0 + 300, 300, active=300)]
+    r = device_hours(events, busy(T0, T0 + HOUR), CFG)
+    assert by_cause(r) == pytest.approx({("connectivity_loss", "net"): 900 * 0.25, ("hang", "erp"): 300.0})
+
+
+def test_adjacent_disruptions_both_count():
+    events = [ev("hang", T0, 300, active=300), ev("hang", T0 + 300, 300, app="mail", active=300)]
+    r = device_hours(events, busy(T0, T0 + HOUR), CFG)
+    assert by_cause(r) == pytest.approx({("hang", "erp"): 300.0, ("hang", "mail"): 300.0})
+
+
+def test_lost_is_split_at_hour_boundaries_and_capped_by_active_time():
+    # outage 10:50-11:20 fully lost by the event, but heartbeats say 11:00-12:00 was only 10 min active
+    hb = busy(T0, T0 + HOUR) + [Interval(end=T0 + 2 * HOUR, interval_s=HOUR, active_s=600)]
+    r = device_hours([ev("connectivity_loss", T0 + 3000, 1800, app="net", active=1800)], hb, CFG)
+    assert r.lost == pytest.approx({(T0, "connectivity_loss", "net"): 600.0,
+                                    (T0 + HOUR, "connectivity_loss", "net"): 600.0})
+    assert r.active == pytest.approx({T0: 3600.0, T0 + HOUR: 600.0})
+
+
+def test_cap_rescales_causes_proportionally():
+    # two causes each 300 s in an hour where only 300 s were active: 150 s each
+    hb = [Interval(end=T0 + HOUR, interval_s=HOUR, active_s=300)]
+    events = [ev("hang", T0, 300, active=300), ev("hang", T0 + 1000, 300, app="mail", active=300)]
+    r = device_hours(events, hb, CFG)
+    assert by_cause(r) == pytest.approx({("hang", "erp"): 150.0, ("hang", "mail"): 150.0})
+
+
+def test_late_arrival_counts_at_event_time_and_order_does_not_matter():
+    events = [ev("hang", T0 + 100, 200, active=200), ev("crash", T0 + 150), ev("slow_app", T0 + 5000, 9, active=9, excess=7)]
+    hb = busy(T0, T0 + 2 * HOUR)
+    a = device_hours(events, hb, CFG)
+    b = device_hours(list(reversed(events)), list(reversed(hb)), CFG)
+    assert a == b
+    assert set(h for h, _t, _a in a.lost) == {T0, T0 + HOUR}
+
+
+def test_window_recompute_equals_whole_computation():
+    events = [ev("connectivity_loss", T0 + 3000, 3000, app="net", active=2000), ev("crash", T0 + 5000, app="x")]
+    hb = busy(T0, T0 + 4 * HOUR, 0.8)
+    whole = device_hours(events, hb, CFG)
+    parts = [device_hours(events, hb, CFG, window=(T0 + i * HOUR, T0 + (i + 1) * HOUR)) for i in range(4)]
+    merged = {k: v for p in parts for k, v in p.lost.items()}
+    assert merged == pytest.approx(whole.lost)
+    assert {k: v for p in parts for k, v in p.active.items()} == pytest.approx(whole.active)
+
+
+def test_refocus_penalty_is_off_by_default_and_labelled_when_on():
+    assert CFG.version == "1"
+    cfg = ModelConfig(refocus_penalty_s=120)
+    assert cfg.version == "1+refocus120s"
+    r = device_hours([ev("hang", T0, 60, active=60)], busy(T0, T0 + HOUR), cfg)
+    assert r.lost_total() == pytest.approx(180.0)
+    assert event_span(ev("hang", T0, 60), cfg) == (T0, T0 + 180)
+
+
+def test_cost_and_score():
+    cfg = load_section(ModelConfig, {"hourly_cost": 60, "currency": "USD",
+                                     "department_hourly_cost": {"Finance": 90}}, "model")
+    assert cost(5400, "Sales", cfg) == pytest.approx(90.0)
+    assert cost(5400, "Finance", cfg) == pytest.approx(135.0)
+    # Lakeside's published example: 30 impacted of 480 active minutes -> 93.75 %
+    assert score(30 * 60, 480 * 60) == pytest.approx(0.9375)
+    assert score(0, 0) is None
+
+
+def test_config_errors_are_specific():
+    with pytest.raises(ConfigError, match="model.crash_recovery_s"):
+        load_section(ModelConfig, {"crash_recovery_s": -1}, "model")
+    with pytest.raises(ConfigError, match="department_hourly_cost.Sales"):
+        load_section(ModelConfig, {"department_hourly_cost": {"Sales": "a lot"}}, "model")
+    with pytest.raises(ConfigError, match="currency"):
+        load_section(ModelConfig, {"currency": "euros"}, "model")
+    with pytest.raises(ConfigError, match="did you mean 'hourly_cost'"):
+        load_section(ModelConfig, {"hourly_cots": 1}, "model")
+
+
+# ------------------------------------------------------------ properties
+
+_events = st.lists(
+    st.builds(
+        lambda t, start, dur, frac, exc, app, i: Disruption(
+            id=f"e{i:04d}", type=t, app=app, start=T0 + start, duration_s=dur,
+            active_s=None if frac is None else dur * frac, excess_s=exc),
+        st.sampled_from(EVENT_TYPES), st.floats(0, 5 * HOUR), st.floats(0, 2 * HOUR),
+        st.one_of(st.none(), st.floats(0, 1)), st.one_of(st.none(), st.floats(0, 600)),
+        st.sampled_from(["erp", "mail", "net"]), st.integers(0, 9999)),
+    max_size=25, unique_by=lambda e: e.id)
+_heartbeats = st.lists(
+    st.builds(lambda end, interval, frac: Interval(end=T0 + end, interval_s=interval, active_s=interval * frac),
+              st.floats(0, 6 * HOUR), st.floats(1, 1800), st.floats(0, 1)),
+    max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events, _heartbeats, st.floats(0, 300), st.randoms())
+def test_properties(events, heartbeats, refocus, rnd):
+    cfg = ModelConfig(refocus_penalty_s=refocus)
+    r = device_hours(events, heartbeats, cfg)
+    lost_by_hour = {}
+    for (h, _t, _a), v in r.lost.items():
+        assert v > 0
+        lost_by_hour[h] = lost_by_hour.get(h, 0.0) + v
+    for h, v in lost_by_hour.items():  # lost <= active in every hour
+        assert v <= r.active.get(h, 0.0) + 1e-6
+    # the sum by cause equals the device total, and never exceeds a full hour per hour
+    assert math.isclose(sum(by_cause(r).values()), sum(lost_by_hour.values()), rel_tol=1e-9, abs_tol=1e-9)
+    assert sum(lost_by_hour.values()) <= sum(r.active.values()) + 1e-6
+    # the order of arrival does not change the result
+    shuffled_e, shuffled_h = events[:], heartbeats[:]
+    rnd.shuffle(shuffled_e)
+    rnd.shuffle(shuffled_h)
+    again = device_hours(shuffled_e, shuffled_h, cfg)
+    assert again.disruptions == r.disruptions
+    assert again.lost.keys() == r.lost.keys()
+    for k in r.lost:
+        assert math.isclose(again.lost[k], r.lost[k], rel_tol=1e-9, abs_tol=1e-9)
