@@ -24,6 +24,9 @@ VERSION_BLAME_SHARE = 0.6  # a version is to blame when it has this share of its
 VERSION_BLAME_MIN = 3  # ... and at least this many of them
 TOP_CAUSES = 10
 WORST_SITES = 5
+OUTAGE_TYPE = "connectivity_loss"
+# Disruptions that belong to an application (the others concern the machine or the network).
+APP_TYPES = ("crash", "hang", "slow_app", "app_unavailable", "abnormal_exit")
 
 
 @dataclass
@@ -37,8 +40,8 @@ class WeekFacts:
     lost: list[tuple[str, str, str, float]] = field(default_factory=list)  # (device, type, app, lost seconds)
     disruptions: list[tuple[str, str, str, int]] = field(default_factory=list)  # (device, type, app, count)
     heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
-    versions: list[tuple[str, str, int, float]] = field(default_factory=list)  # (app, version, disruptions, lost s)
-    outages: list[tuple[str, str, int, float, float]] = field(default_factory=list)  # (device, cause, n, offline s, lost s)
+    versions: list[tuple[str, str, int]] = field(default_factory=list)  # (app, version, disruptions of APP_TYPES)
+    outages: list[tuple[str, str, int, float]] = field(default_factory=list)  # (device, cause, outages, offline s)
 
 
 @dataclass
@@ -47,8 +50,9 @@ class Model:
 
     version: str
     parameters: dict
+    currency: str
     cost: Callable[[float, str], float]  # (lost seconds, department) -> money
-    score: Callable[[float, float], float | None]  # (lost s, active s) -> 0..100 or None
+    score: Callable[[float, float], float | None]  # (lost s, active s) -> 0..100, None without active time
     notes: list[str] = field(default_factory=list)
 
 
@@ -98,7 +102,7 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "period": period,
         "generated_at": generated_at,
         "company": settings.company,
-        "currency": settings.currency,
+        "currency": model.currency,
         "model_version": model.version,
         "model_parameters": model.parameters,
         "min_group_size": settings.min_group_size,
@@ -174,20 +178,23 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
     count_cause: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     devices: dict[str, set] = defaultdict(set)
     for _d, t, a, s in f.lost:
-        lost[a] += s
-        by_cause[a][t] += s
+        if t in APP_TYPES:
+            lost[a] += s
+            by_cause[a][t] += s
     for dev, t, a, n in f.disruptions:
+        if t not in APP_TYPES:
+            continue
         count[a] += n
         count_cause[a][t] += n
         devices[a].add(dev)
     versions: dict[str, list] = defaultdict(list)
-    for a, v, n, s in f.versions:
-        versions[a].append({"version": v, "disruptions": n, "lost_seconds": s})
+    for a, v, n in f.versions:
+        versions[a].append({"version": v, "disruptions": n})
     rows = []
     for a in set(lost) | set(count):
         causes = by_cause[a] if lost[a] > 0 else count_cause[a]
         main = max(sorted(causes), key=lambda t: causes[t]) if causes else None
-        vs = sorted(versions[a], key=lambda v: (-v["disruptions"], -v["lost_seconds"], v["version"]))
+        vs = sorted(versions[a], key=lambda v: (-v["disruptions"], v["version"]))
         n_versioned = sum(v["disruptions"] for v in vs)
         blame = vs[0] if vs and vs[0]["disruptions"] >= VERSION_BLAME_MIN and len(vs) > 1 \
             and vs[0]["disruptions"] >= VERSION_BLAME_SHARE * n_versioned else None
@@ -197,7 +204,6 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
             "main_cause": main, "main_cause_share": (causes[main] / sum(causes.values())) if main and sum(causes.values()) else None,
             "version": blame["version"] if blame else None,
             "version_share": blame["disruptions"] / n_versioned if blame else None,
-            "version_lost_share": blame["lost_seconds"] / total if blame and total else None,
             "versions": vs,
         })
     rows.sort(key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["app"]))
@@ -248,31 +254,38 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
 
 
 def _connectivity(f: WeekFacts, min_size: int) -> dict:
-    causes: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
-    sites: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
     sizes: dict[str, int] = defaultdict(int)
     for site, _d in f.devices.values():
         sizes[site] += 1
     name = _merge_small(sizes, min_size)
+    site_of = {dev: name.get(_group(f, dev)[0], OTHER_GROUP) for dev in f.devices}
+    causes: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    sites: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
     devices = set()
-    for dev, cause, n, offline, lost in f.outages:
+    for dev, cause, n, offline in f.outages:
         devices.add(dev)
-        for acc in (causes[cause], sites[name.get(_group(f, dev)[0], OTHER_GROUP)]):
-            acc[0] += n
-            acc[1] += offline
-            acc[2] += lost
-    by_cause = sorted(({"cause": c, "outages": v[0], "outage_seconds": v[1], "lost_seconds": v[2]} for c, v in causes.items()),
-                      key=lambda r: (-r["lost_seconds"], -r["outages"], r["cause"]))
-    site_size = defaultdict(int)
+        causes[cause][0] += n
+        causes[cause][1] += offline
+        sites[site_of.get(dev, OTHER_GROUP)][0] += n
+        sites[site_of.get(dev, OTHER_GROUP)][1] += offline
+    lost = 0.0
+    for dev, t, _a, s in f.lost:
+        if t == OUTAGE_TYPE:
+            lost += s
+            sites[site_of.get(dev, OTHER_GROUP)][2] += s
+    by_cause = sorted(({"cause": c, "outages": v[0], "outage_seconds": v[1]} for c, v in causes.items()),
+                      key=lambda r: (-r["outage_seconds"], -r["outages"], r["cause"]))
+    site_size: dict[str, int] = defaultdict(int)
     for s, n in sizes.items():
         site_size[name[s]] += n
-    worst = sorted(({"site": s, "outages": v[0], "outage_seconds": v[1], "lost_seconds": v[2],
-                     "devices": site_size[s], "lost_seconds_per_device": v[2] / site_size[s] if site_size[s] else 0.0}
-                    for s, v in sites.items()), key=lambda r: (-r["lost_seconds_per_device"], -r["outages"], r["site"]))
+    worst = sorted(({"site": s, "outages": v[0], "outage_seconds": v[1], "lost_seconds": v[2], "devices": site_size[s],
+                     "lost_seconds_per_device": v[2] / site_size[s] if site_size[s] else 0.0}
+                    for s, v in sites.items() if v[0] or v[2]),
+                   key=lambda r: (-r["lost_seconds_per_device"], -r["outage_seconds"], r["site"]))
     return {
         "outages": sum(v[0] for v in causes.values()),
         "outage_seconds": sum(v[1] for v in causes.values()),
-        "lost_seconds": sum(v[2] for v in causes.values()),
+        "lost_seconds": lost,
         "devices": len(devices),
         "by_cause": by_cause[:TOP_CAUSES],
         "worst_sites": worst[:WORST_SITES],

@@ -12,7 +12,6 @@ class ReportSettings:
     """Settings of the weekly impact report."""
 
     company: str = setting("", doc="company name shown in the report title")
-    currency: str = setting("EUR", doc="currency code shown next to costs (the hourly cost itself is a model parameter)")
     min_group_size: int = setting(5, min=1, max=1000, doc="sites and departments with fewer reporting devices are merged into 'other'")
     top_apps: int = setting(10, min=1, max=100, doc="applications listed by lost time")
     repeat_threshold: int = setting(5, min=2, max=10_000, doc="a device with this many disruptions in the week has repeated problems")

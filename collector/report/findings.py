@@ -61,20 +61,13 @@ def _top_app(r: dict, total: float):
         return None
     a = apps[0]
     cause = fmt.type_label(a["main_cause"]).lower() if a["main_cause"] else "disruptions"
+    text = (f"{a['app']} lost the most time: {fmt.hours(a['lost_seconds'])} ({fmt.pct(a['share'])} of all lost time) "
+            f"on {a['devices']} devices, mostly through {cause}")
     if a["version"]:
-        text = f"{cause.capitalize()} of {a['app']} {a['version']} caused {fmt.pct(a['share'])} of all lost time"
-        clean = [v["version"] for v in a["versions"] if v["version"] != a["version"] and v["disruptions"] == 0]
-        others = [v for v in a["versions"] if v["version"] != a["version"] and v["disruptions"] > 0]
-        if clean:
-            text += f"; {', '.join(clean[:3])} did not fail."
-        elif others:
-            text += f"; {a['version']} had {fmt.pct(a['version_share'])} of its disruptions."
-        else:
-            text += "."
-    else:
-        text = (f"{a['app']} lost the most time: {fmt.hours(a['lost_seconds'])} ({fmt.pct(a['share'])} of the total) "
-                f"on {a['devices']} devices, mostly through {cause}.")
-    return (a["share"], "app", text)
+        others = [v["version"] for v in a["versions"] if v["version"] != a["version"]]
+        text += (f"; version {a['version']} had {fmt.pct(a['version_share'])} of its disruptions"
+                 + (f" (other versions seen failing: {', '.join(others[:3])})" if others else ""))
+    return (a["share"], "app", text + ".")
 
 
 def _trend(r: dict, total: float):
@@ -109,7 +102,7 @@ def _connectivity(r: dict, total: float):
         return None
     cause = c["by_cause"][0]
     text = (f"Connectivity outages cost {fmt.hours(c['lost_seconds'])} ({fmt.pct(c['lost_seconds'] / total)} of lost time); "
-            f"the main cause was {cause['cause']}")
+            f"most offline time was due to {cause['cause']} ({fmt.hours(cause['outage_seconds'])})")
     if c["worst_sites"]:
         w = c["worst_sites"][0]
         text += f", and {w['site']} was hit hardest ({fmt.hours(w['lost_seconds'])})"

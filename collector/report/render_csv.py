@@ -40,12 +40,12 @@ def tables(r: dict) -> dict[str, str]:
                              [[r["week"], k, v, r["previous"].get(k)] for k, v in t.items()])
         else:
             out[name] = _csv(cols, [[row.get(c) for c in cols] for row in r[key]])
-    out["app_versions.csv"] = _csv(["app", "version", "disruptions", "lost_seconds"],
-                                   [[a["app"], v["version"], v["disruptions"], v["lost_seconds"]]
+    out["app_versions.csv"] = _csv(["app", "version", "disruptions"],
+                                   [[a["app"], v["version"], v["disruptions"]]
                                     for a in r["by_app"] for v in a["versions"]])
     c = r["connectivity"]
-    out["connectivity_causes.csv"] = _csv(["cause", "outages", "outage_seconds", "lost_seconds"],
-                                          [[x["cause"], x["outages"], x["outage_seconds"], x["lost_seconds"]] for x in c["by_cause"]])
+    out["connectivity_causes.csv"] = _csv(["cause", "outages", "outage_seconds"],
+                                          [[x["cause"], x["outages"], x["outage_seconds"]] for x in c["by_cause"]])
     out["connectivity_sites.csv"] = _csv(["site", "outages", "outage_seconds", "lost_seconds", "devices", "lost_seconds_per_device"],
                                          [[s[k] for k in ("site", "outages", "outage_seconds", "lost_seconds", "devices",
                                                           "lost_seconds_per_device")] for s in c["worst_sites"]])

@@ -118,9 +118,9 @@ def _connectivity_and_time(r: dict) -> str:
         "<h2>Connectivity</h2>",
         f"<p>{c['outages']} outages on {c['devices']} devices, {fmt.hours(c['outage_seconds'])} offline in total, "
         f"of which {fmt.hours(c['lost_seconds'])} while employees were working.</p>",
-        _table(["Cause", "Outages", "Offline", "Lost time"],
-               [[x["cause"], x["outages"], fmt.hours(x["outage_seconds"]), fmt.hours(x["lost_seconds"])] for x in c["by_cause"]],
-               numeric={1, 2, 3}, empty="No connectivity outages this week."),
+        _table(["Cause", "Outages", "Offline"],
+               [[x["cause"], x["outages"], fmt.hours(x["outage_seconds"])] for x in c["by_cause"]],
+               numeric={1, 2}, empty="No connectivity outages this week."),
     ]
     if c["worst_sites"]:
         parts.append("<p><b>Worst sites</b></p>" + _table(

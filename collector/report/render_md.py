@@ -53,9 +53,8 @@ def render_md(r: dict) -> str:
     lines += ["## Connectivity", "",
               f"{c['outages']} outages on {c['devices']} devices, {fmt.hours(c['outage_seconds'])} offline, "
               f"{fmt.hours(c['lost_seconds'])} of working time lost.", ""]
-    lines += _table(["Cause", "Outages", "Offline", "Lost time"],
-                    [[x["cause"], x["outages"], fmt.hours(x["outage_seconds"]), fmt.hours(x["lost_seconds"])] for x in c["by_cause"]],
-                    {1, 2, 3})
+    lines += _table(["Cause", "Outages", "Offline"],
+                    [[x["cause"], x["outages"], fmt.hours(x["outage_seconds"])] for x in c["by_cause"]], {1, 2})
     if c["worst_sites"]:
         lines += ["Worst sites:", ""]
         lines += _table(["Site", "Outages", "Lost time", "Per device"],

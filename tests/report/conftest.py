@@ -1,0 +1,103 @@
+"""Fixtures of the report tests: a report dict from a known synthetic week, and image checks."""
+
+from __future__ import annotations
+
+import shutil
+import zlib
+
+import pytest
+
+from collector.impact import ModelConfig
+from collector.report.assemble import WeekFacts, assemble
+from collector.report.build import model_of
+from collector.report.config import ReportSettings
+
+PERIOD = {"start": "2026-11-16T00:00:00Z", "end": "2026-11-23T00:00:00Z", "last_day": "2026-11-22", "timezone": "UTC"}
+
+
+def synthetic_week(week: str, scale: float = 1.0) -> WeekFacts:
+    """A week of 13 devices: Paris (6), Lyon (5) and Nice (2, below the group size)."""
+    f = WeekFacts(week=week, known_devices=14)
+    layout = [("Paris", "Finance")] * 3 + [("Paris", "Sales")] * 3 + [("Lyon", "Sales")] * 5 + [("Nice", "Legal")] * 2
+    for i, labels in enumerate(layout):
+        dev = f"device-{i:02d}"
+        f.devices[dev] = labels
+        f.active[dev] = 30 * 3600.0
+        f.disruptions.append((dev, "crash", "outlook", 3 if i % 2 else 6))
+        f.lost.append((dev, "crash", "outlook", 600.0 * scale))
+        f.disruptions.append((dev, "hang", "teams", 1))
+        f.lost.append((dev, "hang", "teams", 120.0 * scale))
+    for i in range(6, 11):  # Lyon loses its network
+        f.disruptions.append((f"device-{i:02d}", "connectivity_loss", "network", 2))
+        f.lost.append((f"device-{i:02d}", "connectivity_loss", "network", 900.0 * scale))
+        f.outages.append((f"device-{i:02d}", "wifi", 2, 1800.0))
+    f.versions = [("outlook", "16.0.2", 50), ("outlook", "16.0.1", 8), ("teams", "1.5", 13)]
+    f.heat[0][9] = sum(x[3] for x in f.lost) * 0.6
+    f.heat[2][14] = sum(x[3] for x in f.lost) * 0.4
+    return f
+
+
+def synthetic_report(empty: bool = False, **settings) -> dict:
+    weeks = [WeekFacts(week=f"2026-W{n}") if empty else synthetic_week(f"2026-W{n}", 1 + (n - 44) / 10)
+             for n in (44, 45, 46, 47)]
+    return assemble(weeks, model_of(ModelConfig(hourly_cost=60.0)), ReportSettings(**{"company": "Example Corp", **settings}),
+                    PERIOD, "2026-11-23T06:00:00Z")
+
+
+@pytest.fixture
+def report() -> dict:
+    return synthetic_report()
+
+
+@pytest.fixture
+def empty_report() -> dict:
+    return synthetic_report(empty=True)
+
+
+def need_chromium() -> None:
+    from collector.report import ReportError
+    from collector.report.chromium import find_chromium
+
+    try:
+        find_chromium()
+    except ReportError as exc:
+        pytest.skip(str(exc))
+
+
+def need_poppler() -> None:
+    if not (shutil.which("pdftoppm") and shutil.which("pdfinfo")):
+        pytest.skip("poppler-utils (pdftoppm, pdfinfo) is not installed (Debian: apt-get install poppler-utils)")
+
+
+def png_rows(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and the (filtered) scanlines of an 8-bit PNG: enough to tell a blank image."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
+            assert body[8] == 8, "expected 8-bit samples"
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[body[9]]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = 1 + width * channels
+    assert len(raw) == stride * height, "truncated image data"
+    return width, height, [raw[i * stride:(i + 1) * stride] for i in range(height)]
+
+
+def ppm_pixels(data: bytes) -> tuple[int, int, bytes]:
+    """Width, height and RGB bytes of a binary PPM (P6) as pdftoppm writes it."""
+    parts = data.split(maxsplit=4)
+    assert parts[0] == b"P6", "not a binary PPM"
+    return int(parts[1]), int(parts[2]), parts[4][-int(parts[1]) * int(parts[2]) * 3:]
+
+
+def count_colour(rgb: bytes, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+    """Pixels within ``tolerance`` (per channel) of ``colour``."""
+    r0, g0, b0 = colour
+    return sum(1 for i in range(0, len(rgb), 3)
+               if abs(rgb[i] - r0) <= tolerance and abs(rgb[i + 1] - g0) <= tolerance and abs(rgb[i + 2] - b0) <= tolerance)

@@ -1,0 +1,32 @@
+"""ISO weeks: parsing, bounds in UTC, the last complete week."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from collector.report import ReportError
+from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
+
+
+def test_parse_and_bounds():
+    monday = parse_week("2026-W47")
+    assert monday == date(2026, 11, 16)
+    start, end = week_bounds(monday)
+    assert datetime.fromtimestamp(start, timezone.utc) == datetime(2026, 11, 16, tzinfo=timezone.utc)
+    assert end - start == 7 * 86400
+    assert week_label(parse_week("2020-W53")) == "2020-W53"
+    assert previous_weeks(monday, 2) == [date(2026, 11, 2), date(2026, 11, 9)]
+
+
+@pytest.mark.parametrize("text", ["2026-47", "2026-W7", "W47", "", "2026-W54", "2026-W00"])
+def test_bad_weeks_are_refused(text):
+    with pytest.raises(ReportError, match="week"):
+        parse_week(text)
+
+
+def test_last_complete_week():
+    assert last_complete_week(datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)) == "2026-W47"  # Monday
+    assert last_complete_week(datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc)) == "2026-W46"  # Sunday
+    assert last_complete_week(datetime(2027, 1, 4, 8, tzinfo=timezone.utc)) == "2026-W53"
