@@ -25,7 +25,9 @@ from agent.wire import Limits
 
 # Further top-level tables of the collector config: table name -> dataclass,
 # or "module:Class" to import it lazily. Extensions add one line here.
-SECTIONS: dict[str, Any] = {}
+SECTIONS: dict[str, Any] = {
+    "report": "collector.report.config:ReportSettings",
+}
 
 OTHER_APP = "other"
 
