@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc_linux import CrashProcSensor
+from agent.sensors.connectivity import ConnectivitySensor
 from agent.sensors.probes import ProbesSensor
 from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.shutdown import ShutdownSensor
@@ -16,6 +17,7 @@ from agent.sensors.testing import TestSensor
 _ALL: list[type[Sensor]] = [
     TestSensor,
     ProbesSensor,
+    ConnectivitySensor,
     CrashProcSensor,
     ShutdownSensor,
     HangLinuxSensor,
