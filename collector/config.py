@@ -27,6 +27,7 @@ from agent.wire import Limits
 # or "module:Class" to import it lazily. Extensions add one line here.
 SECTIONS: dict[str, Any] = {
     "report": "collector.report.config:ReportSettings",
+    "model": "collector.impact:ModelConfig",
 }
 
 OTHER_APP = "other"
