@@ -9,7 +9,9 @@ from __future__ import annotations
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc_linux import CrashProcSensor
 from agent.sensors.connectivity import ConnectivitySensor
+from agent.sensors.pressure_linux import PressureSensor
 from agent.sensors.probes import ProbesSensor
+from agent.sensors.saturation import SaturationSensor
 from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.testing import TestSensor
@@ -18,6 +20,8 @@ _ALL: list[type[Sensor]] = [
     TestSensor,
     ProbesSensor,
     ConnectivitySensor,
+    PressureSensor,
+    SaturationSensor,
     CrashProcSensor,
     ShutdownSensor,
     HangLinuxSensor,
