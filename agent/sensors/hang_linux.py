@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agent.config import App, setting
 from agent.sensors import _procfs as procfs
+from agent.sensors._hang_tracker import HangTracker, Stuck
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
 
@@ -43,8 +44,9 @@ class HangLinuxSensor(Sensor):
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
-        self._watched: dict[int, tuple[App, str]] = {}  # pid -> (app, exe base name)
-        self._stuck: dict[int, tuple[float, float]] = {}  # pid -> (first seen in D, last seen in D)
+        self._watched: dict[int, App] = {}  # pid -> catalogued app
+        self._exes: dict[int, str] = {}
+        self._tracker = HangTracker(SOURCE)
         self._next_scan = 0.0
 
     def poll(self):
@@ -54,18 +56,13 @@ class HangLinuxSensor(Sensor):
         if now >= self._next_scan:
             self._scan()
             self._next_scan = now + self.config.rescan_s
-        events = []
-        for pid in list(self._watched):
-            state = procfs.read_state(pid)
-            if state == "D":
-                first, _ = self._stuck.get(pid, (now, now))
-                self._stuck[pid] = (first, now)
-                continue
-            event = self._recovered(pid, "exited" if state in (None, "Z") else "responding")
-            if event:
-                events.append(event)
+        states = {pid: procfs.read_state(pid) for pid in self._watched}
+        stuck = {pid: Stuck(app.name, self._exes[pid], app.hang_threshold_s)
+                 for pid, app in self._watched.items() if states[pid] == "D"}
+        events = self._tracker.observe(now, stuck, lambda pid: states[pid] in (None, "Z"))
+        for pid, state in states.items():
             if state in (None, "Z"):
-                del self._watched[pid]
+                del self._watched[pid], self._exes[pid]
         return events
 
     def _scan(self) -> None:
@@ -74,17 +71,7 @@ class HangLinuxSensor(Sensor):
                 exe = procfs.read_exe(pid)
                 app = self.ctx.catalogue.lookup(exe)
                 if app:
-                    self._watched[pid] = (app, exe)
-
-    def _recovered(self, pid: int, how: str) -> Event | None:
-        first, last = self._stuck.pop(pid, (None, None))
-        if first is None:
-            return None
-        app, exe = self._watched[pid]
-        if last - first < app.hang_threshold_s:
-            return None
-        details = {"source": SOURCE, "exe": exe, "pid": pid, "threshold_s": app.hang_threshold_s, "ended": how}
-        return Event(type="hang", app=app.name, start=first, duration_s=last - first, severity="error", details=details)
+                    self._watched[pid], self._exes[pid] = app, exe
 
     @classmethod
     def examples(cls):

@@ -1,0 +1,59 @@
+"""Turns repeated "is this process stuck right now?" observations into hang events.
+
+Shared by the per-OS hang sensors: each poll they pass the processes they see
+stuck; a process stuck on consecutive polls for at least its threshold becomes
+one ``hang`` event when it recovers or disappears, lasting from the first to
+the last observation (minus ``lead_s`` where the OS only calls a window hung
+after it has already been unresponsive that long).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from agent.wire import Event
+
+
+@dataclass
+class Stuck:
+    """What a sensor knows about one process it sees stuck now."""
+
+    app: str
+    exe: str
+    threshold_s: float
+
+
+@dataclass
+class _Open:
+    first: float
+    last: float
+    stuck: Stuck
+
+
+class HangTracker:
+    """Open hangs per process id; closes them into events."""
+
+    def __init__(self, source: str, lead_s: float = 0.0):
+        self.source = source
+        self.lead_s = lead_s
+        self._open: dict[int, _Open] = {}
+
+    def observe(self, now: float, stuck: dict[int, Stuck], is_gone: Callable[[int], bool]) -> list[Event]:
+        """Record one round of observations; return the hangs that ended."""
+        for pid, info in stuck.items():
+            current = self._open.get(pid)
+            if current is None or current.stuck.exe != info.exe:
+                self._open[pid] = _Open(now - self.lead_s, now, info)
+            else:
+                current.last = now
+        events = []
+        for pid in [p for p in self._open if p not in stuck]:
+            hang = self._open.pop(pid)
+            duration = hang.last - hang.first
+            if duration >= hang.stuck.threshold_s:
+                details = {"source": self.source, "exe": hang.stuck.exe, "pid": pid,
+                           "threshold_s": hang.stuck.threshold_s, "ended": "exited" if is_gone(pid) else "responding"}
+                events.append(Event(type="hang", app=hang.stuck.app, start=hang.first, duration_s=duration,
+                                    severity="error", details=details))
+        return events
