@@ -14,6 +14,8 @@ from agent.sensors.probes import ProbesSensor
 from agent.sensors.saturation import SaturationSensor
 from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.shutdown import ShutdownSensor
+from agent.sensors.eventlog_windows import EventLogSensor
+from agent.sensors.hang_windows import HangWindowsSensor
 from agent.sensors.testing import TestSensor
 
 _ALL: list[type[Sensor]] = [
@@ -25,6 +27,8 @@ _ALL: list[type[Sensor]] = [
     CrashProcSensor,
     ShutdownSensor,
     HangLinuxSensor,
+    EventLogSensor,
+    HangWindowsSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}
