@@ -6,6 +6,7 @@ and add it to ``_ALL`` below.
 
 from __future__ import annotations
 
+from agent.sensors.activity import ActivitySensor
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc_linux import CrashProcSensor
 from agent.sensors.connectivity import ConnectivitySensor
@@ -24,6 +25,7 @@ _ALL: list[type[Sensor]] = [
     ConnectivitySensor,
     PressureSensor,
     SaturationSensor,
+    ActivitySensor,
     CrashProcSensor,
     ShutdownSensor,
     HangLinuxSensor,

@@ -1,0 +1,128 @@
+"""Employee activity: was someone working at the device? Only idle seconds are read.
+
+Sources, per OS (``source = "auto"`` picks the first that works):
+
+- Linux: X11 ``XScreenSaverQueryInfo`` on ``$DISPLAY`` (or ``display``), else
+  systemd-logind's IdleHint/LockedHint of the active session (Wayland, services);
+- Windows: GetLastInputInfo in the user's session, ``query user`` from a service;
+- macOS: ``HIDIdleTime`` from ``ioreg``;
+- fallback, when none can be read: configured working hours (``working_hours``
+  on ``working_days``, local time) count as active, the rest as idle.
+
+The employee counts as active at a moment when there was input within the
+last ``idle_threshold_s`` and the session is not locked. Each poll marks the
+active part of the time since the previous poll in ``ctx.activity``, from
+which the runner fills ``active_s`` of events and heartbeats. Nothing typed,
+no window, no application is ever read. No events are emitted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+from agent.config import setting
+from agent.sensors.base import Sensor, SensorConfig
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SOURCES = ("auto", "x11", "logind", "windows", "macos", "working_hours")
+_HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+@dataclass
+class ActivityConfig(SensorConfig):
+    interval_s: float = setting(10.0, min=0.1, max=600, doc="seconds between two idle-time readings")
+    idle_threshold_s: float = setting(300.0, min=1, max=86400, doc="input within this many seconds counts as active")
+    source: str = setting("auto", choices=SOURCES, doc="where idle time comes from")
+    display: str = setting("", doc="X display to read (default: $DISPLAY)")
+    working_hours: str = setting("08:00-18:00", doc="fallback: local hours counted as active, HH:MM-HH:MM")
+    working_days: list[str] = setting(default_factory=lambda: list(DAYS[:5]), doc="fallback: days counted as active")
+
+    def __post_init__(self) -> None:
+        m = _HOURS.match(self.working_hours)
+        if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59 \
+                or (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+            raise ValueError(f"working_hours: {self.working_hours!r} is not HH:MM-HH:MM with start before end")
+        for i, day in enumerate(self.working_days):
+            if day not in DAYS:
+                raise ValueError(f"working_days[{i}]: {day!r} is not one of {', '.join(DAYS)}")
+
+    def in_working_hours(self, ts: float) -> bool:
+        t = time.localtime(ts)
+        m = _HOURS.match(self.working_hours)
+        minute = t.tm_hour * 60 + t.tm_min
+        return DAYS[t.tm_wday] in self.working_days and \
+            int(m[1]) * 60 + int(m[2]) <= minute < int(m[3]) * 60 + int(m[4])
+
+
+def open_reader(config: ActivityConfig):
+    """The idle-time reader for this OS and config, or None for the working-hours fallback."""
+    want = config.source
+    if want == "working_hours":
+        return None
+    candidates = []
+    if sys.platform.startswith("linux"):
+        candidates = ["x11", "logind"]
+    elif sys.platform == "win32":
+        candidates = ["windows"]
+    elif sys.platform == "darwin":
+        candidates = ["macos"]
+    for name in candidates if want == "auto" else [want]:
+        reader = _open(name, config)
+        if reader:
+            return reader
+    return None
+
+
+def _open(name: str, config: ActivityConfig):
+    if name == "x11":
+        from agent.sensors._idle_x11 import X11Idle
+        return X11Idle.open(config.display or os.environ.get("DISPLAY"))
+    if name == "logind":
+        from agent.sensors._idle_logind import LogindIdle
+        return LogindIdle.open()
+    if name == "windows":
+        from agent.sensors._idle_windows import WindowsIdle
+        return WindowsIdle.open()
+    if name == "macos":
+        from agent.sensors._idle_macos import MacIdle
+        return MacIdle.open()
+    return None
+
+
+class ActivitySensor(Sensor):
+    """Marks the time the employee was active; the denominator of every lost-time figure."""
+
+    name = "activity"
+    Config = ActivityConfig
+    explain = ("Reads how many seconds ago the keyboard or mouse was last used (never what was typed, never which "
+               "window or program), and whether the session is locked. Sends only the number of active seconds per "
+               "interval, so that disruptions while you are away cost nothing.")
+
+    def start(self) -> None:
+        self._reader = open_reader(self.config)
+        self._source = self._reader.name if self._reader else "working_hours"
+        if self._reader is None and self.config.source not in ("auto", "working_hours"):
+            self.ctx.log.warning("activity source %s unavailable; using working hours", self.config.source)
+        self.ctx.heartbeat_details["activity_source"] = self._source
+        self._last = time.time()
+
+    def poll(self) -> list:
+        now, prev = time.time(), self._last
+        self._last = now
+        reading = self._reader.read() if self._reader else None
+        if reading is None:
+            if self.config.in_working_hours(now):
+                self.ctx.activity.mark_active(prev, now)
+            return []
+        idle_s, locked = reading
+        if not locked:
+            self.ctx.activity.mark_active(prev, min(now, now - idle_s + self.config.idle_threshold_s))
+        return []
+
+    def close(self) -> None:
+        if self._reader:
+            self._reader.close()
