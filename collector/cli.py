@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -92,8 +93,13 @@ def serve(
 
     base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
     log.info("collector on %s; Prometheus metrics at %s/metrics", base, base)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the
+    # signal to the handler it found; a no-op handler makes that exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(create_app(cfg, engine), host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", timeout_graceful_shutdown=10)
+    log.info("collector stopped")
 
 
 @app.command()

@@ -5,7 +5,7 @@ SQLite runs in WAL mode (readers never wait for the writer), with
 application crashes), foreign keys on and a busy timeout after which a write
 fails with ``database is locked`` (the API answers 503). PostgreSQL is reached
 with psycopg 3 (``postgresql+psycopg://``; a plain ``postgresql://`` URL is
-mapped to it).
+mapped to it), with a ``lock_timeout`` equal to the same busy timeout.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def make_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # lock_timeout: a write stuck behind a lock fails (55P03, answered 503)
+    # after the same time a SQLite write would wait.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                            connect_args={"options": f"-c lock_timeout={int(busy_timeout_s * 1000)}"})
 
 
 def _sqlite_pragmas(busy_timeout_s: float):

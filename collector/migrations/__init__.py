@@ -60,6 +60,7 @@ def upgrade(engine: Engine, target: int | None = None, package: str = __name__) 
     steps = available(package)
     with write_transaction(engine) as conn:
         if not is_sqlite(conn):
+            conn.execute(sa.text("SET LOCAL lock_timeout = '120s'"))  # wait for a replica migrating now
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         version = current_version(conn)
         if version == 0:

@@ -44,23 +44,17 @@ class Api:
         return table_counts(self.engine)
 
 
+def make_api(engine, config) -> Api:
+    """An in-process app (no retention thread) on ``engine``."""
+    from collector.api import create_app
+
+    return Api(TestClient(create_app(config, engine, purge=False)), engine, config)
+
+
 @pytest.fixture
 def api_factory(db_engine, db_url):
     """Build an in-process app on the test database with config overrides."""
-    clients = []
-
-    def factory(**collector) -> Api:
-        from collector.api import create_app
-
-        cfg = make_config(db_url, **collector)
-        client = TestClient(create_app(cfg, db_engine, purge=False))
-        client.__enter__()
-        clients.append(client)
-        return Api(client, db_engine, cfg)
-
-    yield factory
-    for c in clients:
-        c.__exit__(None, None, None)
+    return lambda **collector: make_api(db_engine, make_config(db_url, **collector))
 
 
 @pytest.fixture

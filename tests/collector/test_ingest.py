@@ -1,0 +1,144 @@
+"""Ingest internals on both databases: body decoding, hooks, concurrency, busy databases."""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+import threading
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from collector import ingest
+from collector.db import make_engine
+from collector.ingest import Ingestor, Rejected, decode_body
+from collector.migrations import upgrade
+from tests.collector.batches import batch, body, event, heartbeat
+from tests.collector.conftest import make_api, make_config, table_counts
+from tests.conftest import free_port
+
+
+@pytest.mark.parametrize("raw, encoding, status", [
+    (b'{"a": 1}', None, None),
+    (gzip.compress(b'{"a": 1}'), "gzip", None),
+    (gzip.compress(b'{"a": 1}'), " GZIP ", None),
+    (b'{"a": 1', None, 400),
+    (b"\x1f\x8b garbage", "gzip", 400),
+    (b'{"a": 1}', "deflate", 415),
+    (gzip.compress(b"[" + b"1," * 5000 + b"1]"), "gzip", 413),
+    (b" " * 1001 + b"{}", None, 413),
+])
+def test_decode_body(raw, encoding, status):
+    if status is None:
+        assert decode_body(raw, encoding, 1000) == {"a": 1}
+    else:
+        with pytest.raises(Rejected) as exc:
+            decode_body(raw, encoding, 1000)
+        assert exc.value.status == status
+
+
+def test_hooks_see_only_new_records_inside_the_transaction(db_engine, db_url, monkeypatch):
+    seen = []
+
+    def hook(conn, stored):
+        # the rows are visible inside the transaction the hook runs in
+        n = conn.execute(sa.text("SELECT COUNT(*) FROM event")).scalar_one()
+        seen.append((len(stored.events), len(stored.heartbeats), stored.device["site"], n))
+
+    monkeypatch.setattr(ingest, "AFTER_INSERT", [hook])
+    ingestor = Ingestor(db_engine, make_config(db_url))
+    b = batch([event(), event()], [heartbeat()])
+    ingestor.store(b)
+    ingestor.store(b)
+    ingestor.store(batch([b["events"][0], event()]))
+    assert seen == [(2, 1, "Paris", 2), (0, 0, "Paris", 2), (1, 0, "Paris", 3)]
+
+
+def test_a_failing_hook_stores_nothing(db_engine, db_url, monkeypatch):
+    def broken(conn, stored):
+        raise RuntimeError("aggregate bug")
+
+    monkeypatch.setattr(ingest, "AFTER_INSERT", [broken])
+    with pytest.raises(RuntimeError):
+        Ingestor(db_engine, make_config(db_url)).store(batch([event()], [heartbeat()]))
+    assert table_counts(db_engine) == {"device": 0, "event": 0, "heartbeat": 0, "disruption_count": 0}
+
+
+def test_concurrent_retries_of_one_batch_store_it_once(db_engine, db_url):
+    ingestor = Ingestor(db_engine, make_config(db_url))
+    b = batch([event() for _ in range(50)], [heartbeat()])
+    results, errors = [], []
+
+    def send():
+        try:
+            results.append(ingestor.store(b))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sum(r.events_stored for r in results) == 50
+    assert sum(r.events_duplicate for r in results) == 250
+    with db_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT SUM(count) FROM disruption_count")).scalar_one() == 50
+    assert table_counts(db_engine)["event"] == 50
+
+
+def _short_timeout_api(url):
+    engine = make_engine(url, busy_timeout_s=0.3)
+    upgrade(engine)
+    return make_api(engine, make_config(url, db_busy_timeout_s=0.3))
+
+
+def _assert_503_then_ok(api, release):
+    b = body(batch([event()], [heartbeat()]))
+    try:
+        r = api.post(b)
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) >= 1 and "busy" in r.json()["detail"]
+    finally:
+        release()
+    assert api.counts()["event"] == 0
+    r = api.post(b)
+    assert r.status_code == 200 and r.json()["accepted"] == 2
+    assert 'hinder_ingest_batches_total{result="overloaded"} 1.0' in api.client.get("/metrics").text
+
+
+def test_locked_sqlite_gives_503_then_succeeds(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    api = _short_timeout_api(url)
+    holder = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    def release():
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    _assert_503_then_ok(api, release)
+
+
+@pytest.mark.postgres
+def test_locked_postgresql_table_gives_503_then_succeeds(pg_url):
+    api = _short_timeout_api(pg_url)
+    holder = psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql"))
+    holder.execute("LOCK TABLE event IN ACCESS EXCLUSIVE MODE")  # held until rollback
+
+    def release():
+        holder.rollback()
+        holder.close()
+
+    _assert_503_then_ok(api, release)
+
+
+@pytest.mark.postgres
+def test_unreachable_postgresql_gives_503(pg_server):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
+    api = make_api(make_engine(url), make_config(url))
+    r = api.post(body(batch([event()], [heartbeat()])))
+    assert r.status_code == 503 and r.headers["Retry-After"]
+    assert api.client.get("/healthz").status_code == 503

@@ -1,0 +1,83 @@
+"""Migrations: the migrated schema is the models' schema, upgrades keep data, the runner is idempotent."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from collector import migrations
+from collector.db import make_engine
+from collector.models import metadata
+
+TEST_PACKAGE = "tests.collector.migrations_fixture"
+
+
+def _diff(engine):
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
+        return [d for d in compare_metadata(ctx, metadata)
+                if not (d[0] == "remove_table" and d[1].name == migrations.VERSION_TABLE)]
+
+
+def test_migrated_schema_equals_the_models(db_engine):
+    assert _diff(db_engine) == []
+
+
+def test_runner_is_idempotent_and_records_the_version(db_engine):
+    assert migrations.upgrade(db_engine) == []
+    with db_engine.connect() as conn:
+        assert migrations.current_version(conn) == len(migrations.available())
+
+
+def test_upgrade_from_version_1_to_head_keeps_data(db_url):
+    engine = make_engine(db_url)
+    assert migrations.upgrade(engine, target=1) == [1]
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO heartbeat (id, device_id, time, interval_s, active_s) "
+                             "VALUES ('h1', 'dev-00001', 1.5, 60, 30)"))
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT device_id, time, active_s FROM heartbeat")).all() == [("dev-00001", 1.5, 30)]
+    assert _diff(engine) == []
+
+
+def test_an_in_place_alteration_keeps_rows(db_url):
+    """A second migration that adds and backfills a column upgrades a populated database in place."""
+    engine = make_engine(db_url)
+    assert migrations.upgrade(engine, package=TEST_PACKAGE, target=1) == [1]
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO device (id, first_seen, os, os_version, agent_version, site, department, "
+                             "spool_dropped_total, rejected_total, sensor_errors_total, last_details) VALUES "
+                             "('dev-00001', 10, 'linux', '6.1', '0.1.0', 'Paris', 'Finance', 0, 0, 0, '{}')"))
+    assert migrations.upgrade(engine, package=TEST_PACKAGE) == [2]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id, site, region FROM device")).all() == [("dev-00001", "Paris", "EU")]
+        assert migrations.current_version(conn) == 2
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(db_url, monkeypatch):
+    engine = make_engine(db_url)
+    migrations.upgrade(engine, package=TEST_PACKAGE, target=1)
+    module = dict(migrations.available(TEST_PACKAGE))[2]
+
+    def broken(op):
+        op.add_column("device", sa.Column("region", sa.String(8)))
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "upgrade", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        migrations.upgrade(engine, package=TEST_PACKAGE)
+    with engine.connect() as conn:
+        assert migrations.current_version(conn) == 1
+        assert "region" not in {c["name"] for c in sa.inspect(conn).get_columns("device")}
+
+
+def test_a_newer_database_is_refused(db_url):
+    engine = make_engine(db_url)
+    migrations.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {migrations.VERSION_TABLE} SET version = version + 1"))
+    with pytest.raises(RuntimeError, match="newer than this collector"):
+        migrations.upgrade(engine)
