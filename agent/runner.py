@@ -172,9 +172,9 @@ class Agent:
         """Run until ``stop()``, then stop cleanly; return the exit code."""
         self.log.info("agent %s starting: device %s, state %s, collector %s", hinder.__version__, self.device_id,
                       self.settings.state_dir, self.settings.collector)
+        self._spool_heartbeat(time.time())  # first, so the collector knows the device's labels before any event
         self._start_sensors()
         self.uploader.start()
-        self._spool_heartbeat(time.time())
         next_heartbeat = time.monotonic() + self.settings.heartbeat_interval_s
         while not self._stop.is_set():
             self._stop.wait(min(1.0, max(0.0, next_heartbeat - time.monotonic())))
