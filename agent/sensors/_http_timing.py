@@ -11,6 +11,7 @@ subtract our own DNS time from the connect phase so it is not counted twice.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import time
 import urllib.request
@@ -18,6 +19,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+# Probes and checks run every few seconds: httpx's INFO line per request (full URL included)
+# would flood the agent's log. Only quieten it when nobody configured that logger.
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
 
