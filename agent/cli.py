@@ -1,7 +1,7 @@
 """`hinder agent`: run the endpoint agent, explain what it collects, show its state.
 
 Exit codes: 0 success or clean stop; 1 the agent could not run (state
-directory unusable, no agent state found); 2 configuration or usage error
+directory unusable or used by another agent, no agent state found); 2 configuration or usage error
 (the message names the key).
 """
 
@@ -59,10 +59,13 @@ def run(
                    "(set HINDER_AGENT_TOKEN, --token or token in [agent])", err=True)
         raise typer.Exit(EXIT_CONFIG)
     _setup_logging(cfg.agent.log_level)
-    from agent.runner import Agent
+    from agent.runner import Agent, AlreadyRunning
 
     try:
         agent = Agent(cfg)
+    except AlreadyRunning as exc:
+        typer.echo(f"hinder agent: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
     except (OSError, sqlite3.Error) as exc:
         typer.echo(f"hinder agent: cannot use state directory {cfg.agent.state_dir}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None

@@ -17,6 +17,7 @@ run state.
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import sys
@@ -39,6 +40,26 @@ MAX_CONSECUTIVE_FAILURES = 8
 MAX_SENSOR_BACKOFF_S = 600.0
 FINAL_UPLOAD_S = 5.0
 SPOOL_FILE = "spool.sqlite3"
+LOCK_FILE = "agent.lock"
+
+
+class AlreadyRunning(RuntimeError):
+    """Another agent process uses the same state directory."""
+
+
+def _lock_state_dir(state_dir: Path):
+    """Hold an exclusive lock on the state directory for this process's lifetime (POSIX; elsewhere a no-op)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fh = open(state_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise AlreadyRunning(f"another agent is already running with state directory {state_dir}") from None
+    return fh
 
 
 def os_name(platform_id: str = sys.platform) -> str:
@@ -149,6 +170,7 @@ class Agent:
         self.log = log or logging.getLogger("hinder.agent")
         state_dir = Path(settings.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_state_dir(state_dir)
         self.device_id = device_id(state_dir)
         self.run_state = RunState(state_dir)
         self.activity = ActivityTracker()
@@ -216,6 +238,8 @@ class Agent:
         left = self.spool.count
         self.spool.close()
         self.run_state.stopped_cleanly()
+        if self._lock:
+            self._lock.close()
         self.log.info("stopped cleanly; %s", "spool empty" if delivered else f"{left} records wait in the spool")
 
     # ------------------------------------------------------------ records
@@ -228,10 +252,12 @@ class Agent:
         """Complete, check and spool the events one sensor returned."""
         good = []
         for ev in events:
-            if ev.active_s is None:
-                ev.active_s = self.activity.active_seconds(ev.start, ev.start + ev.duration_s)
             try:
-                validate_batch(make_batch(self.device_id, [ev.to_wire()], []))
+                if ev.active_s is None:
+                    ev.active_s = self.activity.active_seconds(ev.start, ev.start + ev.duration_s)
+                wire_form = ev.to_wire()
+                validate_batch(make_batch(self.device_id, [wire_form], []))
+                json.dumps(wire_form, allow_nan=False)  # NaN or infinity in details is not JSON
             except (ContractError, TypeError, ValueError, AttributeError) as exc:
                 worker.count_error()
                 if worker.name not in self._invalid_logged:

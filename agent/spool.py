@@ -54,7 +54,7 @@ class SpooledRecord:
 
 def _row(record: Event | Heartbeat) -> tuple[str, str, str]:
     kind = "heartbeat" if isinstance(record, Heartbeat) else "event"
-    return record.id, kind, json.dumps(record.to_wire(), separators=(",", ":"), ensure_ascii=False)
+    return record.id, kind, json.dumps(record.to_wire(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class Spool:

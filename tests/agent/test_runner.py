@@ -76,7 +76,11 @@ class BrokenEventSensor(Sensor):
     Config = FastConfig
 
     def poll(self):
-        return [Event(type="no-such-type", app="x", start=time.time())]
+        now = time.time()
+        return [Event(type="no-such-type", app="x", start=now),
+                Event(type="test", app="x", start=now, details={"ratio": float("nan")}),
+                Event(type="test", app="x", start=None, id="0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa"),
+                Event(type="test", app="x", start=now, details={"ok": True})]
 
 
 class UnavailableSensor(Sensor):
@@ -176,9 +180,12 @@ def test_events_breaking_the_contract_are_counted_not_spooled(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     agent = Agent(_config(tmp_path), sensors={"broken": BrokenEventSensor, "unavailable": UnavailableSensor})
     run = Running(agent)
-    assert _wait(lambda: agent.sensor_errors_total >= 3)
+    assert _wait(lambda: agent.sensor_errors_total >= 9)
     assert run.stop() == 0
-    assert [r.kind for r in _spooled(tmp_path / "state")] == ["heartbeat", "heartbeat"]
+    records = _spooled(tmp_path / "state")
+    events = [r.body for r in records if r.kind == "event"]
+    assert events and all(e["details"] == {"ok": True} for e in events)  # only the good one of each poll
+    assert agent.sensor_errors_total == 3 * len(events)
     assert caplog.text.count("breaks the wire contract") == 1
     assert "sensor unavailable: not started: needs a kernel from the future" in caplog.text
     assert [w.name for w in agent.workers] == ["broken"]
@@ -236,3 +243,12 @@ def test_stop_is_bounded_when_the_collector_is_down(tmp_path):
     assert time.monotonic() - t0 < runner.FINAL_UPLOAD_S + 5
     kinds = [r.kind for r in _spooled(tmp_path / "state")]
     assert kinds[-1] == "heartbeat" and kinds.count("event") >= 3  # nothing lost: it waits for the next run
+
+
+def test_second_agent_on_the_same_state_dir_is_refused(tmp_path):
+    first = Agent(_config(tmp_path), sensors={})
+    with pytest.raises(runner.AlreadyRunning, match="already running"):
+        Agent(_config(tmp_path), sensors={})
+    run = Running(first)
+    assert run.stop() == 0
+    Running(Agent(_config(tmp_path), sensors={})).stop()  # the lock is released by a clean stop
