@@ -54,6 +54,7 @@ class Event(SQLModel, table=True):
         sa.Index("ix_event_start", "start"),
         sa.Index("ix_event_device_start", "device_id", "start"),
         sa.Index("ix_event_type_start", "type", "start"),
+        sa.Index("ix_event_end", "end"),  # devices disrupted now (impact model, migration 2)
     )
 
     id: str = Field(primary_key=True, max_length=_ID)
@@ -106,3 +107,136 @@ device_table: sa.Table = Device.__table__
 event_table: sa.Table = Event.__table__
 heartbeat_table: sa.Table = Heartbeat.__table__
 disruption_count_table: sa.Table = DisruptionCount.__table__
+
+
+# ------------------------------------------------- impact model aggregates
+# Kept by collector.aggregates; see docs/impact-model.md. Hours and days are
+# integer Unix seconds of the UTC hour or day start.
+
+
+class LostHourly(SQLModel, table=True):
+    """Lost seconds and disruptions of one device in one clock hour, by cause (type and raw app)."""
+
+    __tablename__ = "lost_hourly"
+    __table_args__ = (sa.Index("ix_lost_hourly_hour", "hour"),)
+
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    type: str = Field(primary_key=True, max_length=32)
+    app: str = Field(primary_key=True, max_length=_APP)
+    site: str = Field(max_length=_LABEL)  # the device's labels when the hour was computed
+    department: str = Field(max_length=_LABEL)
+    os: str = Field(max_length=_LABEL)
+    lost_s: float = 0.0
+    disruptions: int = 0  # events that started in this hour
+
+
+class ActiveHourly(SQLModel, table=True):
+    """Employee-active seconds of one device in one clock hour (from heartbeats)."""
+
+    __tablename__ = "active_hourly"
+    __table_args__ = (sa.Index("ix_active_hourly_hour", "hour"),)
+
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    site: str = Field(max_length=_LABEL)
+    department: str = Field(max_length=_LABEL)
+    os: str = Field(max_length=_LABEL)
+    active_s: float = 0.0
+
+
+class ImpactDirty(SQLModel, table=True):
+    """A device-day whose hourly figures must be recomputed; ``generation`` grows at each new mark."""
+
+    __tablename__ = "impact_dirty"
+
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    generation: int = 1
+
+
+class LostRollup(SQLModel, table=True):
+    """Lost seconds and disruptions per clock hour and Prometheus label set (app = label)."""
+
+    __tablename__ = "lost_rollup"
+
+    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    type: str = Field(primary_key=True, max_length=32)
+    app: str = Field(primary_key=True, max_length=_APP)
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    lost_s: float = 0.0
+    disruptions: int = 0
+
+
+class ActiveRollup(SQLModel, table=True):
+    """Active seconds per clock hour, site and department."""
+
+    __tablename__ = "active_rollup"
+
+    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    active_s: float = 0.0
+
+
+class AppActiveRollup(SQLModel, table=True):
+    """Per clock hour and app label: active seconds of the devices on days they reported the app."""
+
+    __tablename__ = "app_active_rollup"
+
+    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    app: str = Field(primary_key=True, max_length=_APP)
+    active_s: float = 0.0
+
+
+class ImpactTotal(SQLModel, table=True):
+    """All-time lost or active seconds per label set, for the _total counters.
+
+    ``value`` is the exact sum of the hourly rows; ``exported`` its high-water
+    mark, which /metrics exports so a counter never goes down.
+    """
+
+    __tablename__ = "impact_total"
+
+    metric: str = Field(primary_key=True, max_length=16)  # lost | active
+    type: str = Field(primary_key=True, max_length=32)  # "" for active
+    app: str = Field(primary_key=True, max_length=_APP)  # "" for active
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    value: float = 0.0
+    exported: float = 0.0
+
+
+class OutageCount(SQLModel, table=True):
+    """Connectivity outages received and their wall-clock seconds, per cause and device labels."""
+
+    __tablename__ = "outage_count"
+
+    cause: str = Field(primary_key=True, max_length=32)
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    outages: int = 0
+    seconds: float = 0.0
+
+
+class AppVersionCount(SQLModel, table=True):
+    """Disruptions of catalogued applications received, per version and type."""
+
+    __tablename__ = "app_version_count"
+
+    app: str = Field(primary_key=True, max_length=_APP)
+    version: str = Field(primary_key=True, max_length=_LABEL)
+    type: str = Field(primary_key=True, max_length=32)
+    count: int = 0
+
+
+lost_hourly_table: sa.Table = LostHourly.__table__
+active_hourly_table: sa.Table = ActiveHourly.__table__
+impact_dirty_table: sa.Table = ImpactDirty.__table__
+lost_rollup_table: sa.Table = LostRollup.__table__
+active_rollup_table: sa.Table = ActiveRollup.__table__
+app_active_rollup_table: sa.Table = AppActiveRollup.__table__
+impact_total_table: sa.Table = ImpactTotal.__table__
+outage_count_table: sa.Table = OutageCount.__table__
+app_version_count_table: sa.Table = AppVersionCount.__table__

@@ -1,0 +1,361 @@
+"""Hourly aggregates of the impact model, kept current from ingest, and their query API.
+
+How the figures stay current (docs/impact-model.md, "Storage"):
+
+1. Inside the ingest transaction, :func:`mark_dirty` (an ``AFTER_INSERT``
+   hook) marks every device-day the new records can change in
+   ``impact_dirty`` (bumping ``generation``), and counts connectivity outages
+   and application-version disruptions, which are counted on arrival.
+2. :func:`refresh` (run every few seconds by :func:`start_refresher` in every
+   replica, and callable from tests and the report) claims dirty device-days,
+   recomputes them from the stored events and heartbeats with
+   :func:`collector.impact.device_hours`, replaces the device's rows in
+   ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
+   rollups (``lost_rollup``, ``active_rollup``, ``app_active_rollup``) and
+   the all-time totals (``impact_total``). On PostgreSQL the claim is
+   ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and never
+   recompute one device-day at the same time; a mark that arrives during a
+   recompute bumps the generation and the day is recomputed again.
+
+Query API for reports: :func:`lost_by` and :func:`active_by` (exact sums over
+``[start, end)`` at hour granularity, grouped by any of their columns) and
+:func:`app_active_by` (the per-application score's denominator).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from agent.wire import MAX_DURATION_S
+from collector import impact
+from collector.config import CollectorConfig
+from collector.db import insert, is_sqlite, write_transaction
+from collector.ingest import AFTER_INSERT, IngestedBatch
+from collector.models import (
+    active_hourly_table, active_rollup_table, app_active_rollup_table, app_version_count_table, device_table,
+    event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_hourly_table, lost_rollup_table,
+    outage_count_table,
+)
+
+log = logging.getLogger("hinder.collector")
+
+DAY = 86400
+MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
+CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable",
+                       "captive_portal", "target_unreachable")  # agent.sensors.connectivity.CAUSES
+OTHER = "other"
+UNKNOWN_VERSION = "unknown"
+
+
+def _day(t: float) -> int:
+    return int(math.floor(t / DAY) * DAY)
+
+
+def _days(s: float, e: float) -> range:
+    return range(_day(s), _day(max(s, e)) + 1, DAY)
+
+
+def _model(config: CollectorConfig) -> impact.ModelConfig:
+    return config.sections.get("model") or impact.ModelConfig()
+
+
+def _reach_s(cfg: impact.ModelConfig) -> float:
+    """How far after its start an event or heartbeat can change the figures (recovery, refocus)."""
+    recoveries = [cfg.crash_recovery_s, cfg.unexpected_shutdown_recovery_s, cfg.abnormal_exit_recovery_s,
+                  cfg.test_recovery_s, *cfg.app_crash_recovery_s.values()]
+    return max(recoveries) + cfg.refocus_penalty_s + cfg.instant_lookback_s
+
+
+def to_disruption(row: Any) -> impact.Disruption:
+    """The model's view of an event row or wire event (``details.excess_s`` when it is a number)."""
+    excess = (row["details"] or {}).get("excess_s")
+    excess = float(excess) if isinstance(excess, (int, float)) and not isinstance(excess, bool) else None
+    return impact.Disruption(id=row["id"], type=row["type"], app=row["app"], start=row["start"],
+                             duration_s=row["duration_s"], active_s=row["active_s"], excess_s=excess)
+
+
+# ------------------------------------------------------------------ ingest
+
+
+def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
+    """Ingest hook: mark the device-days the new records touch; count outages and app versions."""
+    cfg = _model(batch.config)
+    reach = _reach_s(cfg)
+    days: set[int] = set()
+    for e in batch.events:
+        s, end = impact.event_span(to_disruption(e), cfg)
+        days.update(_days(s, end))
+    for h in batch.heartbeats:
+        days.update(_days(h["time"] - h["interval_s"], h["time"] + reach))
+    if days:
+        dev_id = batch.device["id"]
+        stmt = insert(conn, impact_dirty_table)
+        stmt = stmt.on_conflict_do_update(index_elements=["device_id", "day"],
+                                          set_={"generation": impact_dirty_table.c.generation + 1})
+        conn.execute(stmt, [{"device_id": dev_id, "day": d, "generation": 1} for d in sorted(days)])
+    _count_on_arrival(conn, batch)
+
+
+def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
+    dev = batch.device
+    outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    versions: dict[tuple[str, str, str], int] = defaultdict(int)
+    for e in batch.events:
+        if e["type"] == "connectivity_loss":
+            cause = e["details"].get("cause")
+            acc = outages[cause if cause in CONNECTIVITY_CAUSES else OTHER]
+            acc[0] += 1
+            acc[1] += e["duration_s"]
+        if batch.config.app_label(e["app"]) != OTHER:
+            version = e["details"].get("app_version")
+            version = str(version)[:64] if version not in (None, "") else UNKNOWN_VERSION
+            versions[(e["app"], version, e["type"])] += 1
+    if outages:
+        t = outage_count_table
+        stmt = insert(conn, t)
+        stmt = stmt.on_conflict_do_update(index_elements=["cause", "site", "department"], set_={
+            "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
+        conn.execute(stmt, [{"cause": c, "site": dev["site"], "department": dev["department"], "outages": n,
+                             "seconds": s} for c, (n, s) in sorted(outages.items())])
+    if versions:
+        t = app_version_count_table
+        stmt = insert(conn, t)
+        stmt = stmt.on_conflict_do_update(index_elements=["app", "version", "type"],
+                                          set_={"count": t.c.count + stmt.excluded.count})
+        conn.execute(stmt, [{"app": a, "version": v, "type": ty, "count": n}
+                            for (a, v, ty), n in sorted(versions.items())])
+
+
+AFTER_INSERT.append(mark_dirty)
+
+
+# ------------------------------------------------------------------ refresh
+
+
+def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None) -> int:
+    """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
+
+    Safe to run in several processes at once. Device-days another replica is
+    recomputing right now are skipped, not waited for.
+    """
+    done = 0
+    rounds = 0
+    while max_batches is None or rounds < max_batches:
+        with write_transaction(engine) as conn:
+            n = _refresh_claimed(conn, config, batch_size)
+        done += n
+        rounds += 1
+        if n < batch_size:
+            break
+    return done
+
+
+def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int) -> int:
+    d = impact_dirty_table.c
+    claim = sa.select(d.device_id, d.day, d.generation).order_by(d.device_id, d.day).limit(limit)
+    if not is_sqlite(conn):
+        claim = claim.with_for_update(skip_locked=True)
+    claimed = conn.execute(claim).all()
+    if not claimed:
+        return 0
+    cfg = _model(config)
+    contributions = _Contributions(config)
+    for dev_id, day, _gen in claimed:
+        _recompute(conn, config, cfg, dev_id, day, contributions)
+    contributions.apply(conn)
+    for dev_id, day, gen in claimed:
+        conn.execute(impact_dirty_table.delete().where(d.device_id == dev_id, d.day == day, d.generation == gen))
+    return len(claimed)
+
+
+def device_day(conn: Connection, cfg: impact.ModelConfig, dev_id: str, day: int) -> impact.DeviceHours:
+    """The model's figures for one device and one UTC day, from the stored events and heartbeats."""
+    reach = _reach_s(cfg)
+    e, h = event_table.c, heartbeat_table.c
+    events = [to_disruption(r) for r in conn.execute(
+        sa.select(e.id, e.type, e.app, e.start, e.duration_s, e.active_s, e.details)
+        .where(e.device_id == dev_id, e.start < day + DAY, e.start >= day - MAX_DURATION_S,
+               e.end >= day - reach)
+    ).mappings()]
+    since = min([day - reach, *(ev.start - reach for ev in events)])
+    heartbeats = [impact.Interval(end=r.time, interval_s=r.interval_s, active_s=r.active_s) for r in conn.execute(
+        sa.select(h.time, h.interval_s, h.active_s)
+        .where(h.device_id == dev_id, h.time >= since, h.time < day + DAY + MAX_HEARTBEAT_S))]
+    return impact.device_hours(events, heartbeats, cfg, window=(day, day + DAY))
+
+
+def _recompute(conn: Connection, config: CollectorConfig, cfg: impact.ModelConfig, dev_id: str, day: int,
+               contributions: "_Contributions") -> None:
+    hours = device_day(conn, cfg, dev_id, day)
+    dev = conn.execute(sa.select(device_table.c.site, device_table.c.department, device_table.c.os)
+                       .where(device_table.c.id == dev_id)).one_or_none()
+    site, department, os_name = dev if dev else ("unknown", "unknown", "unknown")
+    lh, ah = lost_hourly_table, active_hourly_table
+    in_day = lambda t: sa.and_(t.c.device_id == dev_id, t.c.hour >= day, t.c.hour < day + DAY)  # noqa: E731
+    old_lost = [dict(r) for r in conn.execute(sa.select(lh).where(in_day(lh))).mappings()]
+    old_active = [dict(r) for r in conn.execute(sa.select(ah).where(in_day(ah))).mappings()]
+    new_lost = [{"device_id": dev_id, "hour": h, "type": t, "app": a, "site": site, "department": department,
+                 "os": os_name, "lost_s": hours.lost.get((h, t, a), 0.0), "disruptions": hours.disruptions.get((h, t, a), 0)}
+                for (h, t, a) in sorted(set(hours.lost) | set(hours.disruptions))]
+    new_active = [{"device_id": dev_id, "hour": h, "site": site, "department": department, "os": os_name, "active_s": v}
+                  for h, v in sorted(hours.active.items()) if v > 0]
+    contributions.add(old_lost, old_active, -1)
+    contributions.add(new_lost, new_active, +1)
+    conn.execute(lh.delete().where(in_day(lh)))
+    conn.execute(ah.delete().where(in_day(ah)))
+    if new_lost:
+        conn.execute(lh.insert(), new_lost)
+    if new_active:
+        conn.execute(ah.insert(), new_active)
+
+
+class _Contributions:
+    """Differences to apply to the rollups and totals, summed over a refresh round."""
+
+    def __init__(self, config: CollectorConfig):
+        self.label = config.app_label
+        self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
+        self.active: dict[tuple, float] = defaultdict(float)
+        self.app_active: dict[tuple, float] = defaultdict(float)
+        self.totals: dict[tuple, float] = defaultdict(float)
+
+    def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
+        """Add (sign +1) or remove (-1) one device-day's rows."""
+        apps = {self.label(r["app"]) for r in lost_rows}
+        for r in lost_rows:
+            key = (r["hour"], r["type"], self.label(r["app"]), r["site"], r["department"])
+            acc = self.lost[key]
+            acc[0] += sign * r["lost_s"]
+            acc[1] += sign * r["disruptions"]
+            self.totals[("lost",) + key[1:]] += sign * r["lost_s"]
+        for r in active_rows:
+            self.active[(r["hour"], r["site"], r["department"])] += sign * r["active_s"]
+            self.totals[("active", "", "", r["site"], r["department"])] += sign * r["active_s"]
+            for app in apps:
+                self.app_active[(r["hour"], app)] += sign * r["active_s"]
+
+    def apply(self, conn: Connection) -> None:
+        """Upsert the differences, in key order (concurrent refreshers then lock rows in one order)."""
+        _add(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
+             [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
+        _add(conn, active_rollup_table, ["hour", "site", "department"], ["active_s"],
+             [(k, [v]) for k, v in self.active.items() if v])
+        _add(conn, app_active_rollup_table, ["hour", "app"], ["active_s"],
+             [(k, [v]) for k, v in self.app_active.items() if v])
+        rows = [(k, v) for k, v in self.totals.items() if v]
+        if rows:
+            t = impact_total_table
+            stmt = insert(conn, t)
+            grown = t.c.value + stmt.excluded.value
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["metric", "type", "app", "site", "department"],
+                set_={"value": grown, "exported": sa.case((grown > t.c.exported, grown), else_=t.c.exported)})
+            conn.execute(stmt, [dict(zip(("metric", "type", "app", "site", "department"), k), value=v,
+                                     exported=max(v, 0.0)) for k, v in sorted(rows)])
+
+
+def _add(conn: Connection, table: sa.Table, keys: list[str], values: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    stmt = insert(conn, table)
+    stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                      set_={v: table.c[v] + stmt.excluded[v] for v in values})
+    conn.execute(stmt, [{**dict(zip(keys, k)), **dict(zip(values, v))} for k, v in sorted(rows)])
+
+
+def pending(conn: Connection) -> int:
+    """Device-days waiting to be recomputed (how far the figures lag behind ingest)."""
+    return conn.execute(sa.select(sa.func.count()).select_from(impact_dirty_table)).scalar_one()
+
+
+def start_refresher(engine: Engine, config: CollectorConfig, interval_s: float = 5.0) -> threading.Event:
+    """Run :func:`refresh` every ``interval_s`` in a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval_s):
+            try:
+                refresh(engine, config)
+            except Exception:  # a busy database must not kill the thread; the marks stay for the next round
+                log.exception("impact refresh failed; will retry")
+
+    threading.Thread(target=run, name="hinder-impact-refresh", daemon=True).start()
+    return stop
+
+
+# ------------------------------------------------------------------ queries
+
+_LOST_COLUMNS = ("device_id", "hour", "type", "app", "site", "department", "os")
+_ACTIVE_COLUMNS = ("device_id", "hour", "site", "department", "os")
+
+
+def _grouped(bind, table: sa.Table, allowed: Sequence[str], sums: dict[str, Any], start: float, end: float,
+             group_by: Iterable[str], where: dict[str, Any] | None) -> list[dict[str, Any]]:
+    group_by = list(group_by)
+    for name in [*group_by, *(where or {})]:
+        if name not in allowed:
+            raise ValueError(f"cannot group or filter by {name!r}; use {', '.join(allowed)}")
+    cols = [table.c[g] for g in group_by]
+    stmt = sa.select(*cols, *(fn.label(k) for k, fn in sums.items())).where(
+        table.c.hour >= _hour_ceil(start), table.c.hour < _hour_ceil(end))
+    for name, value in (where or {}).items():
+        stmt = stmt.where(table.c[name].in_(value) if isinstance(value, (list, tuple, set)) else table.c[name] == value)
+    if cols:
+        stmt = stmt.group_by(*cols).order_by(*cols)
+    with _connection(bind) as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _hour_ceil(t: float) -> int:
+    return int(math.ceil(t / impact.HOUR) * impact.HOUR)
+
+
+@contextmanager
+def _connection(bind: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def lost_by(bind: Engine | Connection, start: float, end: float, group_by: Iterable[str] = (),
+            where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Lost seconds and disruptions in the hours ``[start, end)``, grouped by columns of ``lost_hourly``.
+
+    ``group_by`` and ``where`` keys among device_id, hour, type, app (the raw
+    application name), site, department, os; a ``where`` value may be a list.
+    Each row has the group columns, ``lost_s`` and ``disruptions``. ``start``
+    and ``end`` are rounded up to whole hours. Run :func:`refresh` first for
+    figures that include the last few seconds of ingest.
+    """
+    t = lost_hourly_table
+    return _grouped(bind, t, _LOST_COLUMNS, {"lost_s": sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0),
+                                            "disruptions": sa.func.coalesce(sa.func.sum(t.c.disruptions), 0)},
+                    start, end, group_by, where)
+
+
+def active_by(bind: Engine | Connection, start: float, end: float, group_by: Iterable[str] = (),
+              where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Active seconds in the hours ``[start, end)`` grouped by device_id, hour, site, department or os."""
+    t = active_hourly_table
+    return _grouped(bind, t, _ACTIVE_COLUMNS, {"active_s": sa.func.coalesce(sa.func.sum(t.c.active_s), 0.0)},
+                    start, end, group_by, where)
+
+
+def app_active_by(bind: Engine | Connection, start: float, end: float) -> dict[str, float]:
+    """Per app label: active seconds of the devices on the days they reported that app (score denominator)."""
+    t = app_active_rollup_table
+    stmt = (sa.select(t.c.app, sa.func.sum(t.c.active_s)).where(t.c.hour >= _hour_ceil(start), t.c.hour < _hour_ceil(end))
+            .group_by(t.c.app))
+    with _connection(bind) as conn:
+        return {app: float(v) for app, v in conn.execute(stmt)}
