@@ -140,7 +140,9 @@ def test_events_arrive_once_with_the_right_fields_and_show_in_metrics(collector,
     metrics = collector.metrics()
     line = next(m for m in metrics.splitlines() if m.startswith("hinder_disruptions_total{") and 'type="test"' in m)
     assert 'site="Paris"' in line and float(line.rsplit(" ", 1)[1]) == len(events)
-    assert "stopped cleanly; spool empty" in agent.log()
+    log = agent.log()
+    assert "stopped cleanly; spool empty" in log
+    assert "HTTP Request" not in log and len(log.splitlines()) < 15  # notable things only, never per request
 
 
 def test_collector_killed_and_restarted_every_event_arrives_exactly_once(collector, agents):
