@@ -17,6 +17,7 @@ from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.eventlog_windows import EventLogSensor
 from agent.sensors.hang_windows import HangWindowsSensor
+from agent.sensors.reports_macos import MacReportsSensor
 from agent.sensors.testing import TestSensor
 
 _ALL: list[type[Sensor]] = [
@@ -31,6 +32,7 @@ _ALL: list[type[Sensor]] = [
     HangLinuxSensor,
     EventLogSensor,
     HangWindowsSensor,
+    MacReportsSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}
