@@ -7,6 +7,7 @@ and add it to ``_ALL`` below.
 from __future__ import annotations
 
 from agent.sensors.activity import ActivitySensor
+from agent.sensors.app_start import AppStartSensor
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc_linux import CrashProcSensor
 from agent.sensors.connectivity import ConnectivitySensor
@@ -17,7 +18,6 @@ from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.eventlog_windows import EventLogSensor
 from agent.sensors.hang_windows import HangWindowsSensor
-from agent.sensors.reports_macos import MacReportsSensor
 from agent.sensors.testing import TestSensor
 
 _ALL: list[type[Sensor]] = [
@@ -27,12 +27,12 @@ _ALL: list[type[Sensor]] = [
     PressureSensor,
     SaturationSensor,
     ActivitySensor,
+    AppStartSensor,
     CrashProcSensor,
     ShutdownSensor,
     HangLinuxSensor,
     EventLogSensor,
     HangWindowsSensor,
-    MacReportsSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}

@@ -93,7 +93,7 @@ class ProbesSensor(Sensor):
         app_name, url = iv.key
         threshold = iv.samples[0].info["threshold_s"]
         details = base_details(iv)
-        details.update(url=display_url(url), threshold_s=threshold, worst_s=round(iv.worst(), 3),
+        details.update(kind="probe", url=display_url(url), threshold_s=threshold, worst_s=round(iv.worst(), 3),
                        median_s=round(iv.median(), 3), phase=_most_common(s.info["phase"] for s in iv.samples))
         if iv.kind == "slow_app":
             excess = iv.weighted_excess(lambda s: (s.value - threshold) / s.value)
@@ -114,10 +114,10 @@ class ProbesSensor(Sensor):
         now = time.time()
         return [
             Event(type="slow_app", app="CRM", start=now - 95, duration_s=90.0, severity="warning",
-                  details={"url": "https://crm.example.com/health", "threshold_s": 2.0, "worst_s": 7.9,
+                  details={"kind": "probe", "url": "https://crm.example.com/health", "threshold_s": 2.0, "worst_s": 7.9,
                            "median_s": 4.2, "phase": "ttfb", "samples": 3, "excess_s": 47.1}),
             Event(type="app_unavailable", app="CRM", start=now - 40, duration_s=30.0, severity="error",
-                  details={"url": "https://crm.example.com/health", "threshold_s": 2.0, "worst_s": 10.0,
+                  details={"kind": "probe", "url": "https://crm.example.com/health", "threshold_s": 2.0, "worst_s": 10.0,
                            "median_s": 10.0, "phase": "ttfb", "samples": 1, "error": "timeout", "timeout_s": 10.0}),
         ]
 

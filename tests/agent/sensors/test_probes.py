@@ -55,7 +55,7 @@ def test_slow_then_503_then_timeout_give_one_interval_each(make_ctx):
     assert slow.duration_s == pytest.approx(t[2] - t[1], abs=1.0)
     d = slow.details
     assert d["url"] == target.url + "/health"  # no query string in events
-    assert d["threshold_s"] == THRESHOLD and d["phase"] == "ttfb"
+    assert d["threshold_s"] == THRESHOLD and d["phase"] == "ttfb" and d["kind"] == "probe"
     assert 0.6 <= d["median_s"] <= d["worst_s"] < 2.0
     # each probe waited ~0.6 s of which 0.3 s beyond the threshold: about half the interval is lost
     share = (d["median_s"] - THRESHOLD) / d["median_s"]
