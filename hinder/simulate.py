@@ -268,6 +268,7 @@ class Fleet:
                 finish = begin + HOUR * min(11.0, max(6.0, rng.gauss(8.8, 0.6)))
                 lunch = midnight + HOUR * rng.uniform(12.0, 12.75)
                 lunch_end = lunch + rng.uniform(35, 65) * 60
+                finish = max(finish, lunch_end + HOUR)
                 plan.activity += [
                     _Segment(begin, lunch, rng.uniform(0.6, 0.92)),
                     _Segment(lunch, lunch_end, rng.uniform(0.0, 0.08)),
@@ -402,7 +403,8 @@ class Fleet:
                                           {"cause": "internet_unreachable", "interface_kind": "wifi" if dev.wifi else "wired"}))
             elif outage.kind == "app" and outage.target in dev.apps:
                 events.append(self._event(plan, rng, "app_unavailable", outage.target, outage.start + jitter,
-                                          outage.duration_s - jitter, "error", {"phase": "http", "status": 503}))
+                                          outage.duration_s - jitter, "error",
+                                          {"kind": "probe", "phase": "http_status", "error": "http_5xx", "status": 503}))
         return sorted((e for e in events if e), key=lambda e: e["start"])
 
     @staticmethod
@@ -420,11 +422,12 @@ class Fleet:
             median = threshold * rng.uniform(1.3, 3.0)
             duration = rng.uniform(120, 1200)
             excess = min(duration, (median - threshold) * duration / 30)  # one interaction every 30 s
-            return duration, "warning", {"kind": "response", "threshold_s": threshold, "median_s": round(median, 2),
+            return duration, "warning", {"kind": "probe", "phase": "ttfb", "threshold_s": threshold, "median_s": round(median, 2),
                                          "worst_s": round(median * rng.uniform(1.2, 3), 2), "excess_s": round(excess, 1)}
         excess = min(170.0, rng.lognormvariate(math.log(6), 0.7))
         return app.start_threshold_s + excess, "warning", {
-            "kind": "start", "app_version": version, "threshold_s": app.start_threshold_s, "excess_s": round(excess, 1)}
+            "kind": "start", "app_version": version, "start_s": round(app.start_threshold_s + excess, 1),
+            "threshold_s": app.start_threshold_s, "excess_s": round(excess, 1)}
 
     @classmethod
     def _loss_details(cls, dev: Device, rng: random.Random) -> dict:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
 from agent.wire import ContractError, Limits, id_time, parse_time, validate_batch
-from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, _chunk
+from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Sender, SimulationError, _chunk
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
 
@@ -193,3 +194,21 @@ def test_apps_toml_lists_every_simulated_app():
     import tomllib
 
     assert tomllib.loads(Fleet.apps_toml())["apps"] == [a.name for a in APPS]
+
+
+def test_sender_stores_every_record_once_in_a_real_collector(collector):
+    """Through the real ingest API: everything generated is stored, and a replay stores nothing twice."""
+    fleet = Fleet(6, 1, seed=3, end=time.time() - 60)
+    expected = {e["id"] for d in fleet.devices for e in fleet.records(d)[0]}
+    stats = Sender(collector.url, collector.agent_token, concurrency=3, rate=50).send_all(fleet.devices, fleet.batches)
+    assert stats.accepted > 0 and stats.duplicates == 0 and stats.events == len(expected)
+    stored = {e["id"] for e in collector.events()}
+    assert stored == expected
+    again = Sender(collector.url, collector.agent_token).send_all(fleet.devices, fleet.batches)
+    assert again.accepted == 0 and again.duplicates == stats.accepted
+
+
+def test_sender_reports_a_refused_token(collector):
+    fleet = Fleet(2, 1, seed=3, end=time.time() - 60)
+    with pytest.raises(SimulationError, match="401"):
+        Sender(collector.url, "not-the-token").send_all(fleet.devices, fleet.batches)
