@@ -30,6 +30,7 @@ from collector.ingest import Ingestor, Rejected, decode_body
 from collector.metrics import build_registry
 from collector.migrations import current_version
 from collector.models import device_table, event_table
+from collector.report.api import router as report_router
 from collector.retention import start_purger
 
 log = logging.getLogger("hinder.collector")
@@ -180,6 +181,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": VERSION, "schema_version": version})
 
+    app.include_router(report_router)
     return app
 
 

@@ -213,8 +213,8 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
 def _merge_small(sizes: dict[str, int], min_size: int) -> dict[str, str]:
     """Map each group name to itself, or to "other" when it has fewer than ``min_size`` devices.
 
-    A lone small group is still merged (its "other" row is then the only
-    place its figures appear), so no group under the size is ever shown by name.
+    A lone small group is still merged, so no group under the size is ever
+    shown by name; "other" says only how many groups it holds.
     """
     return {g: (g if n >= min_size else OTHER_GROUP) for g, n in sizes.items()}
 
@@ -230,14 +230,13 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
         g = name.get(_group(f, dev)[idx], OTHER_GROUP)
         if g not in rows:
             rows[g] = {key: g, "devices": 0, "active_seconds": 0.0, "lost_seconds": 0.0, "cost": 0.0, "disruptions": 0,
-                       "merged": []}
+                       "groups": set()}
         return rows[g]
 
     for dev, labels in f.devices.items():
         r = row(dev)
         r["devices"] += 1
-        if name[labels[idx]] == OTHER_GROUP and labels[idx] not in r["merged"]:
-            r["merged"].append(labels[idx])
+        r["groups"].add(labels[idx])
     for dev, s in f.active.items():
         row(dev)["active_seconds"] += s
     for dev, _t, _a, s in f.lost:
@@ -246,7 +245,7 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
     for dev, _t, _a, n in f.disruptions:
         row(dev)["disruptions"] += n
     for r in rows.values():
-        r["merged"] = sorted(r["merged"]) if r[key] == OTHER_GROUP else []
+        r["groups"] = len(r["groups"])  # how many groups "other" holds; never their names
         r["lost_hours"] = r["lost_seconds"] / 3600
         r["lost_seconds_per_device"] = r["lost_seconds"] / r["devices"] if r["devices"] else 0.0
         r["experience_score"] = model.score(r["lost_seconds"], r["active_seconds"])

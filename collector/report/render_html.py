@@ -88,7 +88,7 @@ def _groups(r: dict, key: str, cur: str) -> str:
     rows = r[f"by_{key}"]
     return _table(
         [key.capitalize(), "Devices", "Lost time", "Per device", "Cost", "Disruptions", "Score"],
-        [[g[key] + (f" ({len(g['merged'])} groups)" if g.get("merged") else ""), g["devices"], fmt.hours(g["lost_seconds"]),
+        [[g[key] + (f" ({g['groups']} groups)" if g[key] == "other" else ""), g["devices"], fmt.hours(g["lost_seconds"]),
           fmt.hours(g["lost_seconds_per_device"]), fmt.money(g["cost"], cur), g["disruptions"], fmt.score(g["experience_score"])]
          for g in rows],
         numeric={1, 2, 3, 4, 5, 6})

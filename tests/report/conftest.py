@@ -11,6 +11,7 @@ from collector.impact import ModelConfig
 from collector.report.assemble import WeekFacts, assemble
 from collector.report.build import model_of
 from collector.report.config import ReportSettings
+from tests.report import dataset
 
 PERIOD = {"start": "2026-11-16T00:00:00Z", "end": "2026-11-23T00:00:00Z", "last_day": "2026-11-22", "timezone": "UTC"}
 
@@ -42,6 +43,24 @@ def synthetic_report(empty: bool = False, **settings) -> dict:
              for n in (44, 45, 46, 47)]
     return assemble(weeks, model_of(ModelConfig(hourly_cost=60.0)), ReportSettings(**{"company": "Example Corp", **settings}),
                     PERIOD, "2026-11-23T06:00:00Z")
+
+
+@pytest.fixture
+def config(db_url):
+    from collector.config import parse_config
+
+    return parse_config(dataset.CONFIG, overrides={"db": db_url}, env={})
+
+
+@pytest.fixture
+def filled(db_engine, config):
+    """The data set stored through the collector's ingest, as agents would send it."""
+    from collector.ingest import Ingestor
+
+    ingestor = Ingestor(db_engine, config)
+    for batch, now in dataset.batches():
+        ingestor.store(batch, now=now)
+    return db_engine
 
 
 @pytest.fixture

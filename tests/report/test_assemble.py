@@ -42,11 +42,12 @@ def test_by_type_and_app(report):
 def test_groups_under_min_size_are_merged_into_other(report):
     sites = {s["site"]: s for s in report["by_site"]}
     assert set(sites) == {"Paris", "Lyon", "other"}
-    assert sites["other"]["devices"] == 2 and sites["other"]["merged"] == ["Nice"]
+    assert sites["other"]["devices"] == 2 and sites["other"]["groups"] == 1
     depts = {d["department"]: d for d in report["by_department"]}
     # Finance (3) and Legal (2) are under 5: merged; Sales has 8
     assert set(depts) == {"Sales", "other"} and depts["other"]["devices"] == 5
-    assert depts["other"]["merged"] == ["Finance", "Legal"]
+    assert depts["other"]["groups"] == 2 and depts["Sales"]["groups"] == 1
+    assert "Nice" not in json.dumps(report) and "Legal" not in json.dumps(report)
     for d in report["repeat_devices"]:
         assert d["site"] != "Nice" and d["department"] not in ("Finance", "Legal")
     assert report["connectivity"]["worst_sites"][0]["site"] == "Lyon"

@@ -1,0 +1,48 @@
+"""``GET /api/v1/reports/weekly?week=YYYY-Www&format=html|pdf|md|csv|json`` (admin token).
+
+A router the collector app includes; it reads the app's engine and config
+from ``app.state``. The report is built in the thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from collector.auth import Role, TokenAuth, Unauthorized
+from collector.report import EXTENSIONS, FORMATS, MEDIA_TYPES, ReportError, render
+
+router = APIRouter()
+
+
+@router.get("/api/v1/reports/weekly", summary="The weekly impact report (admin)")
+async def weekly_report(request: Request,
+                        week: Optional[str] = Query(None, description="ISO week YYYY-Www; default the last complete week"),
+                        format: str = Query("json", description="html, pdf, md, csv (zip) or json")) -> Response:
+    config = request.app.state.config
+    try:
+        TokenAuth(config.collector.agent_tokens, config.collector.admin_token).check(
+            request.headers.get("authorization"), Role.ADMIN)
+    except Unauthorized as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
+    if format not in FORMATS:
+        raise HTTPException(400, f"format {format!r}: expected one of {', '.join(FORMATS)}")
+    from collector.report.build import build_report
+
+    try:
+        report = await run_in_threadpool(build_report, request.app.state.engine, config, week)
+    except ReportError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except sa.exc.DBAPIError as exc:
+        raise HTTPException(503, f"the database is unavailable: {str(exc).splitlines()[0]}") from None
+    try:
+        body = await run_in_threadpool(render, report, format)
+    except ReportError as exc:
+        raise HTTPException(501 if format == "pdf" else 500, str(exc)) from None
+    name = f"hinder-report-{report['week']}.{EXTENSIONS[format]}"
+    disposition = "inline" if format in ("html", "json") else "attachment"
+    return Response(body, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'{disposition}; filename="{name}"'})

@@ -1,0 +1,83 @@
+"""GET /api/v1/reports/weekly on the collector app: admin token, formats, errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN
+from tests.report import dataset as ds
+from tests.report.conftest import need_chromium
+
+URL = "/api/v1/reports/weekly"
+
+
+@pytest.fixture
+def client(filled, config):
+    from collector.api import create_app
+
+    config.collector.agent_tokens = [AGENT_TOKEN]
+    config.collector.admin_token = ADMIN_TOKEN
+    with TestClient(create_app(config, filled, purge=False)) as c:
+        yield c
+
+
+def _get(client, token=ADMIN_TOKEN, **params):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(URL, params={"week": ds.WEEK, **params}, headers=headers)
+
+
+def test_needs_the_admin_token(client):
+    assert _get(client, token=None).status_code == 401
+    r = _get(client, token=AGENT_TOKEN)
+    assert r.status_code == 401 and "admin token" in r.json()["detail"]
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_json_is_the_report(client):
+    r = _get(client, format="json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["week"] == ds.WEEK and body["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
+    assert body["model_version"] == "1"
+
+
+@pytest.mark.parametrize("fmt, ctype, marker", [
+    ("html", "text/html", b"<!DOCTYPE html>"),
+    ("md", "text/markdown", b"# Example Corp"),
+])
+def test_text_formats(client, fmt, ctype, marker):
+    r = _get(client, format=fmt)
+    assert r.status_code == 200 and r.headers["content-type"].startswith(ctype)
+    assert r.content.startswith(marker)
+
+
+def test_csv_zip(client):
+    r = _get(client, format="csv")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert f'filename="hinder-report-{ds.WEEK}.zip"' in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert f"hinder-report-{ds.WEEK}/by_site.csv" in z.namelist()
+
+
+def test_pdf(client):
+    need_chromium()
+    r = _get(client, format="pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+
+
+def test_bad_requests(client):
+    r = _get(client, week="2026-47")
+    assert r.status_code == 400 and "ISO week" in r.json()["detail"]
+    r = _get(client, format="docx")
+    assert r.status_code == 400 and "expected one of html, pdf, md, csv, json" in r.json()["detail"]
+
+
+def test_default_week_is_the_last_complete_one(client):
+    from collector.report.week import last_complete_week
+
+    r = client.get(URL, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status_code == 200 and r.json()["week"] == last_complete_week()
