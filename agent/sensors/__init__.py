@@ -18,6 +18,7 @@ from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.eventlog_windows import EventLogSensor
 from agent.sensors.hang_windows import HangWindowsSensor
+from agent.sensors.reports_macos import MacReportsSensor
 from agent.sensors.crash_coredump_linux import CrashCoredumpSensor
 from agent.sensors.testing import TestSensor
 
@@ -34,6 +35,7 @@ _ALL: list[type[Sensor]] = [
     HangLinuxSensor,
     EventLogSensor,
     HangWindowsSensor,
+    MacReportsSensor,
     CrashCoredumpSensor,
 ]
 
