@@ -616,7 +616,11 @@ def simulate_command(
 ) -> None:
     """Send a realistic, reproducible fleet's heartbeats and events to a collector."""
     try:
-        fleet = Fleet(devices, days, seed=seed, end=_parse_end(end), heartbeat_s=heartbeat_s)
+        end_ts = _parse_end(end)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{end!r}: {exc}", param_hint="--end") from None
+    try:
+        fleet = Fleet(devices, days, seed=seed, end=end_ts, heartbeat_s=heartbeat_s)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if apps:

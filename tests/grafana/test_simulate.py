@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+import tomllib
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -10,6 +13,7 @@ import pytest
 
 from agent.wire import ContractError, Limits, id_time, parse_time, validate_batch
 from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Sender, SimulationError, _chunk
+from tests.conftest import hinder_env
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
 
@@ -191,8 +195,6 @@ def test_bad_parameters_are_refused():
 
 
 def test_apps_toml_lists_every_simulated_app():
-    import tomllib
-
     assert tomllib.loads(Fleet.apps_toml())["apps"] == [a.name for a in APPS]
 
 
@@ -212,3 +214,24 @@ def test_sender_reports_a_refused_token(collector):
     fleet = Fleet(2, 1, seed=3, end=time.time() - 60)
     with pytest.raises(SimulationError, match="401"):
         Sender(collector.url, "not-the-token").send_all(fleet.devices, fleet.batches)
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["--days", "40"], "--days"),
+    (["--end", "2026-13-01"], "--end"),
+    (["--end", "2999-01-01T00:00:00Z"], "future"),
+    ([], "token"),
+])
+def test_cli_refuses_bad_input_with_exit_code_2(args, complaint):
+    env = hinder_env()
+    out = subprocess.run([sys.executable, "-m", "hinder", "simulate", "--devices", "2", "--days", "1", *args]
+                         + (["--token", "t"] if args else []), capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert complaint in out.stderr
+
+
+def test_cli_prints_the_app_catalogue_for_the_collector():
+    out = subprocess.run([sys.executable, "-m", "hinder", "simulate", "--apps"], capture_output=True, text=True,
+                         env=hinder_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert tomllib.loads(out.stdout)["apps"] == [a.name for a in APPS]
