@@ -18,14 +18,13 @@ from datetime import date, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from collector import impact
+from collector import aggregates, impact
 from collector.config import CollectorConfig
-from collector.models import device_table, event_table, heartbeat_table
+from collector.models import device_table, event_table
 from collector.report.assemble import APP_TYPES, OUTAGE_TYPE, Model, WeekFacts, assemble
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
 
 TREND_WEEKS = 4
-_MAX_HEARTBEAT_REACH_S = 86400.0  # a heartbeat closing a (long) interval this far after the week still reaches into it
 
 
 def model_of(cfg: impact.ModelConfig) -> Model:
@@ -39,27 +38,34 @@ def model_of(cfg: impact.ModelConfig) -> Model:
                  cost=lambda lost_s, department: impact.cost(lost_s, department, cfg), score=score)
 
 
-def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None) -> dict:
-    """The report dict for ISO week ``week`` (default: the last complete week) from the database."""
+def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None,
+                 refresh: bool = True) -> dict:
+    """The report dict for ISO week ``week`` (default: the last complete week) from the database.
+
+    First brings the aggregates up to date (``aggregates.refresh``: the few
+    device-days ingested since the collectors' last refresh round), unless
+    ``refresh`` is False; then reads the week in one connection.
+    """
     week = week or last_complete_week(datetime.fromtimestamp(now, timezone.utc) if now else None)
     monday = parse_week(week)
     settings = config.section("report")
-    model_cfg = config.section("model")
+    model_cfg = aggregates.model_config(config)
+    if refresh:
+        aggregates.refresh(engine, config)
     mondays = [*previous_weeks(monday, TREND_WEEKS - 1), monday]
     with engine.connect() as conn:
-        weeks = [_week_facts(conn, config, model_cfg, m, full=(m == monday)) for m in mondays]
+        weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
     ws, we = week_bounds(monday)
     period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(), "timezone": "UTC"}
     generated = _iso(time.time() if now is None else now)
     return assemble(weeks, model_of(model_cfg), settings, period, generated)
 
 
-def _week_facts(conn: Connection, config: CollectorConfig, model_cfg: impact.ModelConfig, monday: date,
-                full: bool) -> WeekFacts:
+def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: bool) -> WeekFacts:
     """What the report needs of one week; ``full=False`` skips what only the report's own week shows."""
     ws, we = week_bounds(monday)
     f = WeekFacts(week=week_label(monday))
-    _load_model_figures(conn, config, model_cfg, ws, we, f)
+    _load_model_figures(conn, config, ws, we, f)
     reporting = set(f.active) | {row[0] for row in f.disruptions}
     labels = _labels(conn, reporting)
     f.devices = {dev: labels.get(dev, ("unknown", "unknown")) for dev in reporting}
@@ -70,42 +76,21 @@ def _week_facts(conn: Connection, config: CollectorConfig, model_cfg: impact.Mod
     return f
 
 
-def _load_model_figures(conn: Connection, config: CollectorConfig, cfg: impact.ModelConfig, ws: float, we: float,
-                        f: WeekFacts) -> None:
-    """Lost, active and disruption figures of the week from the impact model, per device, type and app label."""
+def _load_model_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
+    """Lost, active and disruption figures of the week from the impact model's hourly aggregates."""
     lost: dict[tuple[str, str, str], float] = defaultdict(float)
     count: dict[tuple[str, str, str], int] = defaultdict(int)
-    for dev, hours in _device_hours(conn, cfg, ws, we):
-        for (hour, etype, app), seconds in hours.lost.items():
-            lost[dev, etype, config.app_label(app)] += seconds
-            day, hh = divmod(int(hour - ws) // 3600, 24)
-            f.heat[day][hh] += seconds
-        for (_h, etype, app), n in hours.disruptions.items():
-            count[dev, etype, config.app_label(app)] += n
-        active = sum(hours.active.values())
-        if active > 0:
-            f.active[dev] = active
-    f.lost = [(*k, v) for k, v in lost.items()]
-    f.disruptions = [(*k, n) for k, n in count.items()]
-
-
-def _device_hours(conn: Connection, cfg: impact.ModelConfig, ws: float, we: float):
-    """(device, impact.DeviceHours) for every device with records in the week, by the model itself."""
-    reach = max([cfg.crash_recovery_s, cfg.unexpected_shutdown_recovery_s, cfg.abnormal_exit_recovery_s,
-                 cfg.test_recovery_s, *cfg.app_crash_recovery_s.values()]) + cfg.refocus_penalty_s
-    e, h = event_table.c, heartbeat_table.c
-    events: dict[str, list[impact.Disruption]] = defaultdict(list)
-    for row in conn.execute(sa.select(e.id, e.device_id, e.type, e.app, e.start, e.duration_s, e.active_s,
-                                      e.details["excess_s"].as_float())
-                            .where(e.start < we, e.end > ws - reach)):
-        events[row[1]].append(impact.Disruption(row[0], row[2], row[3], row[4], row[5], row[6], row[7]))
-    beats: dict[str, list[impact.Interval]] = defaultdict(list)
-    for dev, t, interval, active in conn.execute(
-            sa.select(h.device_id, h.time, h.interval_s, h.active_s)
-            .where(h.time > ws - reach - cfg.instant_lookback_s, h.time < we + _MAX_HEARTBEAT_REACH_S)):
-        beats[dev].append(impact.Interval(t, interval, active))
-    for dev in sorted(set(events) | set(beats)):
-        yield dev, impact.device_hours(events.get(dev, []), beats.get(dev, []), cfg, window=(ws, we))
+    for row in aggregates.lost_by(conn, ws, we, group_by=("device_id", "type", "app")):
+        key = (row["device_id"], row["type"], config.app_label(row["app"]))
+        lost[key] += float(row["lost_s"])
+        count[key] += int(row["disruptions"])
+    f.lost = [(*k, v) for k, v in lost.items() if v > 0]
+    f.disruptions = [(*k, n) for k, n in count.items() if n > 0]
+    f.active = {row["device_id"]: float(row["active_s"])
+                for row in aggregates.active_by(conn, ws, we, group_by=("device_id",)) if row["active_s"] > 0}
+    for row in aggregates.lost_by(conn, ws, we, group_by=("hour",)):
+        day, hour = divmod(int(row["hour"] - ws) // 3600, 24)
+        f.heat[day][hour] += float(row["lost_s"])
 
 
 def _labels(conn: Connection, devices: set[str]) -> dict[str, tuple[str, str]]:
@@ -134,16 +119,22 @@ def _versions(conn: Connection, config: CollectorConfig, ws: float, we: float) -
 
 
 def _outages(conn: Connection, ws: float, we: float) -> list[tuple[str, str, int, float]]:
-    """Connectivity outages starting in the week per device and cause, with their offline time inside the week."""
+    """Connectivity outages starting in the week per device and cause (the agents' causes, else "other", as
+    ``hinder_connectivity_outages_total``), with their offline time inside the week."""
     e = event_table.c
-    cause = sa.func.coalesce(e.details["cause"].as_string(), "unknown")
+    cause = e.details["cause"].as_string()
     offline = sa.case((e.end > we, we), else_=e.end) - e.start
     rows = conn.execute(
         sa.select(e.device_id, cause, sa.func.count(), sa.func.sum(offline))
         .where(e.start >= ws, e.start < we, e.type == OUTAGE_TYPE)
         .group_by(e.device_id, cause)
     )
-    return [(dev, c, int(n), float(s or 0.0)) for dev, c, n, s in rows]
+    merged: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0])
+    for dev, c, n, seconds in rows:
+        acc = merged[dev, c if c in aggregates.CONNECTIVITY_CAUSES else aggregates.OTHER]
+        acc[0] += int(n)
+        acc[1] += float(seconds or 0.0)
+    return [(dev, c, n, s) for (dev, c), (n, s) in merged.items()]
 
 
 def _known_devices(conn: Connection, ws: float, we: float, reporting: set[str]) -> int:

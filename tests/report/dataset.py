@@ -9,9 +9,9 @@ seconds each). Model parameters: crash recovery 180 s, hourly cost 60, Sales 90.
 | P1 | Paris / Finance | hang outlook 09:10 300 s; crash outlook 1.0 09:30 | 300 hang + 180 crash |
 | P2 | Paris / Finance | crash outlook 2.0 10:00 | 180 crash |
 | P3 | Paris / Finance | crash outlook 2.0 10:00 | 180 crash |
-| P4 | Paris / Sales | outage (wifi) 09:20-09:40; hang teams 09:30 300 s inside it | 1,200 connectivity_loss (the merged hang costs nothing more) |
+| P4 | Paris / Sales | outage (no_link) 09:20-09:40; hang teams 09:30 300 s inside it | 1,200 connectivity_loss (the merged hang costs nothing more) |
 | P5 | Paris / Sales | none (a hang in W44 for the trend) | 0 |
-| L1-L5 | Lyon / Sales | outage (dns) 10:00-10:10 each | 600 connectivity_loss each |
+| L1-L5 | Lyon / Sales | outage (dns_failure) 10:00-10:10 each | 600 connectivity_loss each |
 | N1 | Nice / Legal | slow_app outlook 2.0 10:30, 90 s, 60 s beyond the threshold | 60 slow_app |
 | S1 | Paris / Finance | reported in W44 only: silent in W45 | |
 
@@ -79,8 +79,8 @@ def _ev(type_: str, app: str, t: float, duration: float = 0.0, **details) -> dic
     return wire.Event(type=type_, app=app, start=t, duration_s=duration, active_s=active, details=details).to_wire()
 
 
-def batches() -> list[tuple[dict, float]]:
-    """(batch, collector time of arrival) for the whole data set: W44, W45 and the Monday after."""
+def batches(only_week: bool = False) -> list[tuple[dict, float]]:
+    """(batch, collector time of arrival) for the whole data set: W44, W45 and the Monday after (or W45 only)."""
     m = MONDAY
     at = lambda hh, mm=0: m + hh * 3600 + mm * 60  # noqa: E731
     events = {
@@ -88,12 +88,15 @@ def batches() -> list[tuple[dict, float]]:
                       _ev("crash", "outlook", at(9, 30), signal="SIGSEGV", app_version="1.0")],
         "device-P2": [_ev("crash", "outlook", at(10), signal="SIGSEGV", app_version="2.0")],
         "device-P3": [_ev("crash", "outlook", at(10), signal="SIGABRT", app_version="2.0")],
-        "device-P4": [_ev("connectivity_loss", "network", at(9, 20), 1200.0, cause="wifi"),
+        "device-P4": [_ev("connectivity_loss", "network", at(9, 20), 1200.0, cause="no_link"),
                       _ev("hang", "teams", at(9, 30), 300.0)],
         "device-N1": [_ev("slow_app", "outlook", at(10, 30), 90.0, excess_s=60.0, app_version="2.0")],
-        **{f"device-L{i}": [_ev("connectivity_loss", "network", at(10), 600.0, cause="dns")] for i in range(1, 6)},
+        **{f"device-L{i}": [_ev("connectivity_loss", "network", at(10), 600.0, cause="dns_failure")] for i in range(1, 6)},
     }
     out = []
+    if only_week:
+        return [(wire.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
+                 m + 12 * 3600) for dev, (site, dept) in DEVICES.items()]
     # the week before: P5 and the later-silent S1 report; P5 has a hang (the trend's previous week)
     for dev, (site, dept) in {"device-P5": DEVICES["device-P5"], **SILENT}.items():
         evs = [_ev("hang", "outlook", PREV_MONDAY + 9 * 3600 + 600, 300.0)] if dev == "device-P5" else []

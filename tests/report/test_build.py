@@ -44,7 +44,7 @@ def test_apps_versions_and_connectivity(filled, config):
     assert outlook["version"] == "2.0" and outlook["version_share"] == pytest.approx(3 / 4)  # P1 hang has no version
     c = r["connectivity"]
     assert (c["outages"], c["outage_seconds"], c["lost_seconds"], c["devices"]) == (6, 4200.0, 4200.0, 6)
-    assert [(x["cause"], x["outages"], x["outage_seconds"]) for x in c["by_cause"]] == [("dns", 5, 3000.0), ("wifi", 1, 1200.0)]
+    assert [(x["cause"], x["outages"], x["outage_seconds"]) for x in c["by_cause"]] == [("dns_failure", 5, 3000.0), ("no_link", 1, 1200.0)]
     assert [(s["site"], s["lost_seconds_per_device"]) for s in c["worst_sites"]] == [("Lyon", 600.0), ("Paris", 240.0)]
 
 
