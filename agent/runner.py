@@ -255,15 +255,15 @@ class Agent:
             try:
                 if ev.active_s is None:
                     ev.active_s = self.activity.active_seconds(ev.start, ev.start + ev.duration_s)
-                wire_form = ev.to_wire()
-                validate_batch(make_batch(self.device_id, [wire_form], []))
-                json.dumps(wire_form, allow_nan=False)  # NaN or infinity in details is not JSON
-            except (ContractError, TypeError, ValueError, AttributeError) as exc:
+                problem = self._contract_problem(events=[ev])
+            except (TypeError, ValueError, AttributeError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem:
                 worker.count_error()
                 if worker.name not in self._invalid_logged:
                     self._invalid_logged.add(worker.name)
                     self.log.error("sensor %s: produced an event that breaks the wire contract (%s); "
-                                   "such events are counted and discarded", worker.name, exc)
+                                   "such events are counted and discarded", worker.name, problem)
                 continue
             good.append(ev)
         if good:
@@ -276,9 +276,26 @@ class Agent:
                                spool_dropped_total=self.spool.dropped_total, rejected_total=self.spool.rejected_total,
                                sensor_errors_total=self.sensor_errors_total, details=self.ctx.heartbeat_details)
 
+    def _contract_problem(self, events: list[Event] = (), heartbeats: list[Heartbeat] = ()) -> str | None:
+        """Why these records would be refused by the collector, or None if they are fine."""
+        try:
+            batch = make_batch(self.device_id, [e.to_wire() for e in events], [h.to_wire() for h in heartbeats])
+            validate_batch(batch)
+            json.dumps(batch, allow_nan=False)  # NaN or infinity is not JSON
+        except (ContractError, TypeError, ValueError) as exc:
+            return str(exc)
+        return None
+
     def _spool_heartbeat(self, now: float) -> None:
         hb = self.heartbeat(now)
         self._last_heartbeat = now
+        problem = self._contract_problem(heartbeats=[hb])
+        if problem:
+            if "heartbeat" not in self._invalid_logged:
+                self._invalid_logged.add("heartbeat")
+                self.log.error("heartbeat details from sensors break the wire contract (%s); sending heartbeats "
+                               "without details", problem)
+            hb.details = {}
         self.spool.put([hb])
         try:
             self.run_state.alive()

@@ -90,7 +90,11 @@ class Uploader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._stop.wait(self.drain())
+            try:
+                wait = self.drain()
+            except Exception as exc:  # e.g. the spool is locked: never let the thread die
+                wait = self._failed(f"{type(exc).__name__}: {exc}").wait_s
+            self._stop.wait(wait)
 
     def flush(self, timeout_s: float) -> bool:
         """Try to deliver everything within ``timeout_s`` (used on a clean stop); True if the spool is empty."""

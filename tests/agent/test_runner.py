@@ -252,3 +252,14 @@ def test_second_agent_on_the_same_state_dir_is_refused(tmp_path):
     run = Running(first)
     assert run.stop() == 0
     Running(Agent(_config(tmp_path), sensors={})).stop()  # the lock is released by a clean stop
+
+
+def test_bad_heartbeat_details_do_not_stop_heartbeats(tmp_path, caplog):
+    agent = Agent(_config(tmp_path), sensors={})
+    agent.ctx.heartbeat_details.update(signal=float("nan"), x="y" * 10_000)
+    agent._spool_heartbeat(time.time())
+    agent._spool_heartbeat(time.time())
+    hbs = [r.body for r in agent.spool.peek(10)]
+    assert len(hbs) == 2 and all(h["details"] == {} for h in hbs)
+    assert caplog.text.count("heartbeat details from sensors break the wire contract") == 1
+    agent.spool.close()

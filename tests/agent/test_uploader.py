@@ -274,3 +274,27 @@ def test_parse_retry_after():
     assert _parse_retry_after(None) is None and _parse_retry_after("soon") is None
     in_a_minute = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))
     assert 55 <= _parse_retry_after(in_a_minute) <= 61
+
+
+def test_spool_locked_while_acknowledging_does_not_kill_the_thread(collector, tmp_path):
+    import sqlite3
+
+    db = tmp_path / "locked.db"
+    spool = Spool(db, max_bytes=50_000_000, busy_timeout_s=0.05)
+    evs = _events(5)
+    spool.put(evs)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # readers still read (WAL); the uploader's delete fails
+    up = Uploader(spool, _settings(collector.url), device_id="device-0001")
+    up.start()
+    try:
+        assert _wait(lambda: len(collector.requests) >= 2 and up.failures >= 1)
+        assert spool.count == 5 and "locked" in up.last_error
+        blocker.execute("ROLLBACK")
+        assert _wait(lambda: spool.count == 0)
+    finally:
+        up.stop()
+        up.close()
+        blocker.close()
+        spool.close()
+    assert sorted(collector.stored) == sorted(e.id for e in evs)  # resent, stored once
