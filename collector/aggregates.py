@@ -43,7 +43,7 @@ from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
     active_hourly_table, active_rollup_table, app_active_rollup_table, app_version_count_table, device_table,
     event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_hourly_table, lost_rollup_table,
-    outage_count_table,
+    outage_count_table, recent_disruption_table,
 )
 
 log = logging.getLogger("hinder.collector")
@@ -54,6 +54,7 @@ CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "inte
                        "captive_portal", "target_unreachable")  # agent.sensors.connectivity.CAUSES
 OTHER = "other"
 UNKNOWN_VERSION = "unknown"
+RECENT_S = 900.0  # "devices disrupted now": going on or started in the last 15 minutes
 
 
 def _day(t: float) -> int:
@@ -64,7 +65,8 @@ def _days(s: float, e: float) -> range:
     return range(_day(s), _day(max(s, e)) + 1, DAY)
 
 
-def _model(config: CollectorConfig) -> impact.ModelConfig:
+def model_config(config: CollectorConfig) -> impact.ModelConfig:
+    """The ``[model]`` settings of a collector config (defaults when absent)."""
     return config.sections.get("model") or impact.ModelConfig()
 
 
@@ -88,7 +90,7 @@ def to_disruption(row: Any) -> impact.Disruption:
 
 def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     """Ingest hook: mark the device-days the new records touch; count outages and app versions."""
-    cfg = _model(batch.config)
+    cfg = model_config(batch.config)
     reach = _reach_s(cfg)
     days: set[int] = set()
     for e in batch.events:
@@ -107,6 +109,7 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
 
 def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     dev = batch.device
+    _note_recent(conn, batch)
     outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     versions: dict[tuple[str, str, str], int] = defaultdict(int)
     for e in batch.events:
@@ -135,18 +138,44 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
                             for (a, v, ty), n in sorted(versions.items())])
 
 
+def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
+    """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
+    latest: dict[str, float] = {}
+    for e in batch.events:
+        end = e["start"] + e["duration_s"]
+        if end >= batch.received_at - RECENT_S:
+            latest[e["type"]] = max(end, latest.get(e["type"], end))
+    if not latest:
+        return
+    t = recent_disruption_table
+    stmt = insert(conn, t)
+    stmt = stmt.on_conflict_do_update(index_elements=["device_id", "type"], set_={
+        "site": stmt.excluded.site, "end": sa.case((stmt.excluded.end > t.c.end, stmt.excluded.end), else_=t.c.end)})
+    conn.execute(stmt, [{"device_id": batch.device["id"], "type": ty, "site": batch.device["site"], "end": end}
+                        for ty, end in sorted(latest.items())])
+
+
+def devices_disrupted(conn: Connection, now: float) -> list[tuple[str, str, int]]:
+    """(type, site, devices) with a disruption going on or started in the last RECENT_S seconds."""
+    t = recent_disruption_table.c
+    return [tuple(r) for r in conn.execute(
+        sa.select(t.type, t.site, sa.func.count()).where(t.end >= now - RECENT_S).group_by(t.type, t.site))]
+
+
 AFTER_INSERT.append(mark_dirty)
 
 
 # ------------------------------------------------------------------ refresh
 
 
-def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None) -> int:
+def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 50, max_batches: int | None = None) -> int:
     """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
 
     Safe to run in several processes at once. Device-days another replica is
     recomputing right now are skipped, not waited for.
     """
+    with write_transaction(engine) as conn:
+        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < time.time() - RECENT_S))
     done = 0
     rounds = 0
     while max_batches is None or rounds < max_batches:
@@ -167,7 +196,7 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int) -> i
     claimed = conn.execute(claim).all()
     if not claimed:
         return 0
-    cfg = _model(config)
+    cfg = model_config(config)
     contributions = _Contributions(config)
     for dev_id, day, _gen in claimed:
         _recompute(conn, config, cfg, dev_id, day, contributions)

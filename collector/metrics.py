@@ -21,14 +21,17 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.engine import Connection, Engine
 
-from collector import VERSION
+from collector import VERSION, aggregates, impact
 from collector.config import CollectorConfig
-from collector.models import device_table, disruption_count_table
+from collector.models import (
+    active_rollup_table, app_active_rollup_table, app_version_count_table, device_table, disruption_count_table,
+    impact_total_table, lost_rollup_table, outage_count_table,
+)
 
 log = logging.getLogger("hinder.collector")
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
-INFO_LABELS: dict[str, str] = {"version": VERSION, "model_version": "none"}
+INFO_LABELS: dict[str, str] = {"version": VERSION, "model_version": impact.MODEL_VERSION}
 
 BATCH_RESULTS = ("accepted", "invalid", "unauthorized", "too_large", "overloaded", "error")
 RECORD_KINDS = ("event", "heartbeat")
@@ -99,11 +102,129 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_collector_info{version,model_version} = 1."""
     fam = GaugeMetricFamily("hinder_collector_info", "The collector's version and impact model version.",
                             labels=list(INFO_LABELS))
-    fam.add_metric(list(INFO_LABELS.values()), 1)
+    labels = {**INFO_LABELS, "model_version": aggregates.model_config(ctx.config).version}
+    fam.add_metric(list(labels.values()), 1)
     yield fam
 
 
-FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info]
+# ---------------------------------------------------- impact model families
+# All read small tables kept by collector.aggregates (totals per label set,
+# hourly label rollups of the trailing week), never the per-device rows.
+
+WEEK_S = 7 * 86400
+
+
+def _week_start(now: float) -> int:
+    """First hour of the trailing week: the 168 clock hours ending with the current one."""
+    return int(now // 3600 * 3600) - WEEK_S + 3600
+
+
+def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
+    t = impact_total_table.c
+    lost = CounterMetricFamily("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging "
+                               "overlaps (impact model); counted when the data arrives.",
+                               labels=["type", "app", "site", "department"])
+    active = CounterMetricFamily("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
+                                 labels=["site", "department"])
+    for metric, type_, app, site, department, exported in ctx.conn.execute(
+            sa.select(t.metric, t.type, t.app, t.site, t.department, t.exported)):
+        if metric == "lost":
+            lost.add_metric([type_, app, site, department], exported)
+        else:
+            active.add_metric([site, department], exported)
+    yield lost
+    yield active
+
+
+def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
+    c = outage_count_table.c
+    count = CounterMetricFamily("hinder_connectivity_outages", "Connectivity outages received, by cause.",
+                                labels=["cause", "site", "department"])
+    seconds = CounterMetricFamily("hinder_connectivity_outage_seconds",
+                                  "Wall-clock duration of the connectivity outages received, by cause.",
+                                  labels=["cause", "site", "department"])
+    for cause, site, department, outages, secs in ctx.conn.execute(
+            sa.select(c.cause, c.site, c.department, c.outages, c.seconds)):
+        count.add_metric([cause, site, department], outages)
+        seconds.add_metric([cause, site, department], secs)
+    yield count
+    yield seconds
+
+
+def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only."""
+    c = app_version_count_table.c
+    fam = CounterMetricFamily("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version.",
+                              labels=["app", "version", "type"])
+    for app, version, type_, n in ctx.conn.execute(sa.select(c.app, c.version, c.type, c.count)):
+        fam.add_metric([app, version, type_], n)
+    yield fam
+
+
+def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
+    """Trailing-week gauges by event time: lost and active seconds, experience scores."""
+    since = _week_start(ctx.now)
+    lr, ar, aar = lost_rollup_table.c, active_rollup_table.c, app_active_rollup_table.c
+    lost = GaugeMetricFamily("hinder_week_lost_seconds", "Working time lost in the trailing 7 days, by event time.",
+                             labels=["type", "app", "site", "department"])
+    lost_by_group: dict[tuple[str, str], float] = {}
+    lost_by_app: dict[str, float] = {}
+    for type_, app, site, department, secs in ctx.conn.execute(
+            sa.select(lr.type, lr.app, lr.site, lr.department, sa.func.sum(lr.lost_s)).where(lr.hour >= since)
+            .group_by(lr.type, lr.app, lr.site, lr.department)):
+        secs = max(0.0, secs)  # rounding residue of applied differences
+        lost.add_metric([type_, app, site, department], secs)
+        lost_by_group[(site, department)] = lost_by_group.get((site, department), 0.0) + secs
+        lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
+    active = GaugeMetricFamily("hinder_week_active_seconds", "Employee-active seconds in the trailing 7 days.",
+                               labels=["site", "department"])
+    score = GaugeMetricFamily("hinder_experience_score_ratio",
+                              "1 - lost / active time over the trailing 7 days (impact model).",
+                              labels=["site", "department"])
+    for site, department, secs in ctx.conn.execute(
+            sa.select(ar.site, ar.department, sa.func.sum(ar.active_s)).where(ar.hour >= since)
+            .group_by(ar.site, ar.department)):
+        active.add_metric([site, department], max(0.0, secs))
+        value = impact.score(lost_by_group.get((site, department), 0.0), secs)
+        if value is not None:
+            score.add_metric([site, department], value)
+    app_score = GaugeMetricFamily("hinder_app_experience_score_ratio",
+                                  "1 - time lost to the app / active time of the devices on the days they "
+                                  "reported the app, trailing 7 days.", labels=["app"])
+    for app, secs in ctx.conn.execute(sa.select(aar.app, sa.func.sum(aar.active_s)).where(aar.hour >= since)
+                                      .group_by(aar.app)):
+        value = impact.score(lost_by_app.get(app, 0.0), secs)
+        if value is not None:
+            app_score.add_metric([app], value)
+    yield from (lost, active, score, app_score)
+
+
+def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_devices_disrupted{type,site}: devices with a disruption going on or started in the last 15 minutes."""
+    fam = GaugeMetricFamily("hinder_devices_disrupted",
+                            "Devices with a disruption going on or started in the last 15 minutes.",
+                            labels=["type", "site"])
+    for type_, site, n in aggregates.devices_disrupted(ctx.conn, ctx.now):
+        fam.add_metric([type_, site], n)
+    yield fam
+
+
+def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_hourly_cost{department,currency}: the configured cost of one hour of work."""
+    cfg = aggregates.model_config(ctx.config)
+    fam = GaugeMetricFamily("hinder_hourly_cost", "Configured cost of one hour of work, per department "
+                            "(multiply lost hours by it for the cost).", labels=["department", "currency"])
+    departments = set(ctx.conn.execute(sa.select(device_table.c.department).distinct()).scalars())
+    for department in sorted(departments | set(cfg.department_hourly_cost)):
+        fam.add_metric([department, cfg.currency], cfg.hourly_cost_for(department))
+    yield fam
+
+
+FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
+                          lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
+                          devices_disrupted, hourly_cost]
 
 
 class DatabaseCollector:

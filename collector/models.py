@@ -54,7 +54,6 @@ class Event(SQLModel, table=True):
         sa.Index("ix_event_start", "start"),
         sa.Index("ix_event_device_start", "device_id", "start"),
         sa.Index("ix_event_type_start", "type", "start"),
-        sa.Index("ix_event_end", "end"),  # devices disrupted now (impact model, migration 2)
     )
 
     id: str = Field(primary_key=True, max_length=_ID)
@@ -231,6 +230,17 @@ class AppVersionCount(SQLModel, table=True):
     count: int = 0
 
 
+class RecentDisruption(SQLModel, table=True):
+    """The latest end of each device's disruptions per type, for the devices disrupted right now (pruned)."""
+
+    __tablename__ = "recent_disruption"
+
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    type: str = Field(primary_key=True, max_length=32)
+    site: str = Field(max_length=_LABEL)
+    end: float = Field(index=True)
+
+
 lost_hourly_table: sa.Table = LostHourly.__table__
 active_hourly_table: sa.Table = ActiveHourly.__table__
 impact_dirty_table: sa.Table = ImpactDirty.__table__
@@ -240,3 +250,4 @@ app_active_rollup_table: sa.Table = AppActiveRollup.__table__
 impact_total_table: sa.Table = ImpactTotal.__table__
 outage_count_table: sa.Table = OutageCount.__table__
 app_version_count_table: sa.Table = AppVersionCount.__table__
+recent_disruption_table: sa.Table = RecentDisruption.__table__

@@ -1,4 +1,4 @@
-"""Impact model aggregates: hourly lost/active time per device, label rollups, totals, dirty marks."""
+"""Impact model aggregates: hourly lost/active time per device, label rollups, totals, dirty marks, recent disruptions."""
 
 import sqlalchemy as sa
 
@@ -10,8 +10,6 @@ def _labels(*names):
 
 
 def upgrade(op) -> None:
-    op.create_index("ix_event_end", "event", ["end"])
-
     op.create_table(
         "lost_hourly",
         sa.Column("device_id", sa.String(64), primary_key=True),
@@ -84,3 +82,11 @@ def upgrade(op) -> None:
         sa.Column("type", sa.String(32), primary_key=True),
         sa.Column("count", sa.Integer, nullable=False),
     )
+    op.create_table(
+        "recent_disruption",
+        sa.Column("device_id", sa.String(64), primary_key=True),
+        sa.Column("type", sa.String(32), primary_key=True),
+        sa.Column("site", sa.String(64), nullable=False),
+        sa.Column("end", sa.Float, nullable=False),
+    )
+    op.create_index("ix_recent_disruption_end", "recent_disruption", ["end"])
