@@ -182,18 +182,22 @@ def _uuid7(rng: random.Random, ts: float) -> str:
 class Fleet:
     """A reproducible fleet: devices, incidents, and each device's records over ``days`` ending at ``end``."""
 
-    def __init__(self, devices: int, days: float, seed: int = 1, end: float | None = None, heartbeat_s: float = 300.0):
+    def __init__(self, devices: int, days: float, seed: int = 1, end: float | None = None, heartbeat_s: float = 300.0,
+                 event_scale: float = 1.0):
         if devices < 1:
             raise ValueError("devices must be at least 1")
         if not 0 < days <= 30:
             raise ValueError("days must be between 0 and 30 (the collector keeps records up to 35 days old)")
         if not 30 <= heartbeat_s <= 3600:
             raise ValueError("heartbeat_s must be between 30 and 3600")
+        if not 0 < event_scale <= 100:
+            raise ValueError("event_scale must be between 0 and 100")
         self.seed = seed
         self.days = days
         self.end = float(int(time.time() if end is None else end))
         self.start = self.end - days * DAY
         self.heartbeat_s = heartbeat_s
+        self.event_scale = event_scale  # multiplies every background disruption rate (benchmarks)
         rng = random.Random(f"fleet:{seed}")
         self.devices = [self._make_device(i, rng) for i in range(devices)]
         self.outages = self._make_outages(rng)
@@ -388,7 +392,7 @@ class Fleet:
         for seg in plan.activity:
             hours = (seg.end - seg.start) / HOUR * (1.0 if seg.fraction > 0.3 else 0.2)
             for etype, app, rate in rates:
-                for _ in range(_poisson(rng, rate * hours)):
+                for _ in range(_poisson(rng, rate * hours * self.event_scale)):
                     start = rng.uniform(seg.start, seg.end)
                     name, duration, severity, details = self._draw(dev, etype, app, rng)
                     events.append(self._event(plan, rng, etype, name, start, duration, severity, details))
@@ -437,9 +441,9 @@ class Fleet:
 
     def records(self, dev: Device) -> tuple[list[dict], list[dict]]:
         """All wire events and heartbeats of one device over the period, in time order."""
-        rng = random.Random(f"device:{self.seed}:{dev.index}")
-        plan = self._plan(dev, rng)
-        return self._events(dev, plan, rng), self._heartbeats(dev, plan, rng)
+        stream = lambda name: random.Random(f"{name}:{self.seed}:{dev.index}")  # noqa: E731 (independent streams)
+        plan = self._plan(dev, stream("plan"))
+        return self._events(dev, plan, stream("events")), self._heartbeats(dev, plan, stream("heartbeats"))
 
     def batches(self, dev: Device, limits: Limits = Limits()) -> Iterator[dict]:
         """One device's records as wire batches, oldest first, within the collector's batch limits."""
@@ -608,6 +612,8 @@ def simulate_command(
     token: str = typer.Option("", "--token", envvar="HINDER_AGENT_TOKEN", help="agent token (or HINDER_AGENT_TOKEN)"),
     end: str = typer.Option("", "--end", help="end of the period: RFC 3339 time, or YYYY-MM-DD for 00:00 UTC that day; default now"),
     heartbeat_s: float = typer.Option(300.0, "--heartbeat", min=30, max=3600, help="seconds between a device's heartbeats"),
+    event_scale: float = typer.Option(1.0, "--event-scale", min=0.01, max=100,
+                                      help="multiply the disruption rates (about 4-5 events per device and workday at 1)"),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=32, help="parallel HTTP clients"),
     rate: float = typer.Option(0.0, "--rate", min=0, help="at most this many requests per second (0: no limit)"),
     live: int = typer.Option(0, "--live", min=0, help="after the history, send this many live rounds, one every --live-interval"),
@@ -620,7 +626,7 @@ def simulate_command(
     except ValueError as exc:
         raise typer.BadParameter(f"{end!r}: {exc}", param_hint="--end") from None
     try:
-        fleet = Fleet(devices, days, seed=seed, end=end_ts, heartbeat_s=heartbeat_s)
+        fleet = Fleet(devices, days, seed=seed, end=end_ts, heartbeat_s=heartbeat_s, event_scale=event_scale)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if apps:

@@ -235,3 +235,10 @@ def test_cli_prints_the_app_catalogue_for_the_collector():
                          env=hinder_env(), timeout=120)
     assert out.returncode == 0, out.stderr
     assert tomllib.loads(out.stdout)["apps"] == [a.name for a in APPS]
+
+
+def test_event_scale_multiplies_disruptions_not_heartbeats():
+    base, busy = Fleet(30, 5, seed=2, end=END), Fleet(30, 5, seed=2, end=END, event_scale=4)
+    count = lambda f, i: sum(len(f.records(d)[i]) for d in f.devices)  # noqa: E731
+    assert [busy.records(d)[1] for d in busy.devices] == [base.records(d)[1] for d in base.devices]
+    assert 3 * count(base, 0) < count(busy, 0) < 5 * count(base, 0)
