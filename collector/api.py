@@ -90,6 +90,9 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
         except Unauthorized as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
 
+    def _decode_and_store(body: bytes, encoding: str | None):
+        return ingestor.store(decode_body(body, encoding, settings.max_body_bytes))
+
     async def ingest(request: Request) -> JSONResponse:
         try:
             _authorize(request, Role.AGENT)
@@ -104,8 +107,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
             if ctype.split(";")[0].strip().lower() != "application/json":
                 raise Rejected(415, "invalid", f"Content-Type must be application/json, got {ctype or 'nothing'!r}")
             body = await _read_body(request, settings.max_body_bytes)
-            payload = decode_body(body, request.headers.get("content-encoding"), settings.max_body_bytes)
-            result = await run_in_threadpool(ingestor.store, payload)
+            # decoding and validation are CPU work: off the event loop, like the database work
+            result = await run_in_threadpool(_decode_and_store, body, request.headers.get("content-encoding"))
         except Rejected as rejected:
             return _refuse(rejected)
         except Exception:

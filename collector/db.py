@@ -71,6 +71,23 @@ def insert(bind: Engine | Connection, table: sa.Table):
     return (sqlite.insert if is_sqlite(bind) else postgresql.insert)(table)
 
 
+def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> int:
+    """Insert tuples with the driver's own executemany, skipping primary-key conflicts; return rows inserted.
+
+    This bypasses SQLAlchemy's per-row parameter processing, which costs more
+    than the insert itself on the ingest hot path. Values must already be in
+    database form (JSON as text).
+    """
+    if not rows:
+        return 0
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    key = ", ".join(quote(c.name) for c in table.primary_key.columns)
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))}) ON CONFLICT ({key}) DO NOTHING")
+    return conn.exec_driver_sql(sql, rows).rowcount
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True if a database error means busy, locked or unreachable (answer 503) rather than a bug."""
     if not isinstance(exc, sa.exc.DBAPIError):

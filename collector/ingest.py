@@ -3,9 +3,9 @@
 ``decode_body`` turns the raw body into JSON (gzip allowed, size capped before
 and after decompression); ``store_batch`` validates it against the wire
 contract and stores it in ONE transaction: upsert the device from its newest
-heartbeat, insert events and heartbeats with ``ON CONFLICT (id) DO NOTHING``
-(so a retried batch stores nothing twice; ``RETURNING id`` tells which rows
-are new), run the :data:`AFTER_INSERT` hooks on the new rows, commit. Only
+heartbeat, insert the events and heartbeats whose ids are not stored yet (so a
+retried batch stores nothing twice; see :func:`_store_new`) with the
+driver's own executemany, run the :data:`AFTER_INSERT` hooks on the new rows, commit. Only
 then does the API acknowledge.
 
 Extensions that keep aggregates up to date at ingest (the impact model)
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from agent.wire import ContractError, validate_batch
 from collector.config import CollectorConfig
-from collector.db import insert, is_retryable, is_sqlite, write_transaction
+from collector.db import insert, insert_rows, is_retryable, is_sqlite, write_transaction
 from collector.models import device_table, disruption_count_table, event_table, heartbeat_table
 
 
@@ -134,6 +134,9 @@ class Ingestor:
         try:
             with write_transaction(self.engine) as conn:
                 return self._store(conn, batch, now)
+        except _ConcurrentInsert:
+            raise Rejected(503, "overloaded", "the same records are being stored by another request; retry later",
+                           _RETRY_AFTER_S) from None
         except sa.exc.DBAPIError as exc:
             if is_retryable(exc):
                 raise Rejected(503, "overloaded", f"the database is busy or unreachable; retry later ({_first_line(exc)})",
@@ -146,27 +149,26 @@ class Ingestor:
     def _store(self, conn: Connection, batch: dict[str, Any], now: float) -> IngestResult:
         device = _upsert_device(conn, batch, now)
         dev_id = batch["device_id"]
-        new_events = _insert_new(conn, event_table, [
-            {"id": e["id"], "device_id": dev_id, "type": e["type"], "app": e["app"], "start": e["start"],
-             "duration_s": e["duration_s"], "end": e["start"] + e["duration_s"], "severity": e["severity"],
-             "active_s": e["active_s"], "details": e["details"], "received_at": now}
-            for e in batch["events"]
-        ])
-        new_hbs = _insert_new(conn, heartbeat_table, [
-            {"id": h["id"], "device_id": dev_id, "time": h["time"], "interval_s": h["interval_s"], "active_s": h["active_s"]}
-            for h in batch["heartbeats"]
-        ])
-        stored = IngestedBatch(
-            device=device,
-            events=[e for e in batch["events"] if e["id"] in new_events],
-            heartbeats=[h for h in batch["heartbeats"] if h["id"] in new_hbs],
-            config=self.config,
-            received_at=now,
-        )
+        events = _store_new(conn, event_table, _EVENT_COLUMNS, batch["events"], lambda e: (
+            e["id"], dev_id, e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
+            e["severity"], e["active_s"], json.dumps(e["details"]), now))
+        heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda h: (
+            h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]))
+        stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
         for hook in (count_disruptions, *AFTER_INSERT):
             hook(conn, stored)
-        return IngestResult(len(stored.events), len(batch["events"]) - len(stored.events),
-                            len(stored.heartbeats), len(batch["heartbeats"]) - len(stored.heartbeats))
+        return IngestResult(len(events), len(batch["events"]) - len(events),
+                            len(heartbeats), len(batch["heartbeats"]) - len(heartbeats))
+
+
+_EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end", "severity", "active_s", "details",
+                  "received_at")
+_HEARTBEAT_COLUMNS = ("id", "device_id", "time", "interval_s", "active_s")
+_ID_CHUNK = 500
+
+
+class _ConcurrentInsert(Exception):
+    """Another transaction stored some of the same records at the same moment."""
 
 
 def _over_count(exc: ContractError) -> bool:
@@ -210,12 +212,35 @@ def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[
     return row
 
 
-def _insert_new(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert rows, skipping ids already stored; return the ids that were new."""
-    if not rows:
-        return set()
-    stmt = insert(conn, table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
-    return set(conn.execute(stmt, rows).scalars())
+def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], records: list[dict[str, Any]],
+               to_row: Callable[[dict[str, Any]], tuple]) -> list[dict[str, Any]]:
+    """Insert the records not stored yet (each id once); return them.
+
+    Fast path: insert everything in a savepoint; if every row was new (the
+    usual case), done. Otherwise (a retried batch) roll the savepoint back,
+    look up which ids are stored, and insert the others.
+    """
+    seen: set[str] = set()
+    unique = [r for r in records if not (r["id"] in seen or seen.add(r["id"]))]
+    if not unique:
+        return []
+    rows = [to_row(r) for r in unique]
+    savepoint = conn.begin_nested()
+    if insert_rows(conn, table, columns, rows) == len(rows):
+        savepoint.commit()
+        return unique
+    savepoint.rollback()
+    stored: set[str] = set()
+    ids = list(seen)
+    for i in range(0, len(ids), _ID_CHUNK):
+        stored.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + _ID_CHUNK]))).scalars())
+    fresh = [(r, row) for r, row in zip(unique, rows) if r["id"] not in stored]
+    # On SQLite the write lock is held from the start, so the lookup is exact; on
+    # PostgreSQL a concurrent transaction may have stored some of them meanwhile,
+    # and the hooks must see each record exactly once: then give up (retryable).
+    if insert_rows(conn, table, columns, [row for _, row in fresh]) != len(fresh):
+        raise _ConcurrentInsert(table.name)
+    return [r for r, _ in fresh]
 
 
 def count_disruptions(conn: Connection, batch: IngestedBatch) -> None:

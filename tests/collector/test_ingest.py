@@ -142,3 +142,14 @@ def test_unreachable_postgresql_gives_503(pg_server):
     r = api.post(body(batch([event()], [heartbeat()])))
     assert r.status_code == 503 and r.headers["Retry-After"]
     assert api.client.get("/healthz").status_code == 503
+
+
+def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, db_url, monkeypatch):
+    seen = []
+    monkeypatch.setattr(ingest, "AFTER_INSERT", [lambda conn, stored: seen.append(len(stored.events))])
+    ev = event()
+    result = Ingestor(db_engine, make_config(db_url)).store(batch([ev, ev, event()], [heartbeat()]))
+    assert (result.events_stored, result.events_duplicate) == (2, 1)
+    assert seen == [2]
+    with db_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT SUM(count) FROM disruption_count")).scalar_one() == 2

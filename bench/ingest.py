@@ -1,0 +1,172 @@
+"""Collector ingest rate beside the raw insert rate of the same database, measured in one run.
+
+1. Starts a real collector (`python -m hinder collector serve`, one uvicorn
+   process, a fresh SQLite file) and sends N gzip batches of E events (plus
+   one heartbeat each) from C concurrent HTTP clients; prints sustained
+   events/s (bodies are prepared before the clock starts).
+2. Inserts the same rows with the stdlib sqlite3 driver's ``executemany``,
+   one transaction per batch, into a fresh SQLite file with the same schema
+   (created by the same migrations), the same pragmas (WAL,
+   synchronous=NORMAL); prints events/s.
+3. Prints the ratio. Target: ingest >= 50% of the raw rate.
+
+Usage: python3 bench/ingest.py [--batches 200] [--events 1000] [--clients 4] [--repeat 3]
+Each figure is the median of --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent import wire  # noqa: E402
+from collector.db import make_engine  # noqa: E402
+from collector.migrations import upgrade  # noqa: E402
+
+AGENT, ADMIN = "bench-agent-token", "bench-admin-token"
+TYPES = ("crash", "hang", "slow_app", "connectivity_loss", "slow_system")
+APPS = ("firefox", "outlook", "excel", "teams", "sap")
+
+
+def make_batches(n_batches: int, n_events: int, n_devices: int = 50) -> list[dict]:
+    """Realistic batches: several devices, mixed types and apps, small details."""
+    now = time.time()
+    batches = []
+    for b in range(n_batches):
+        device = f"bench-device-{b % n_devices:04d}"
+        events = [wire.Event(type=TYPES[i % 5], app=APPS[i % 5], start=now - 3600 + (b * n_events + i) * 0.001,
+                             duration_s=float(i % 30), severity="warning", active_s=float(i % 20),
+                             details={"pid_name": APPS[i % 5], "threshold_s": 2.0, "seq": i}).to_wire()
+                  for i in range(n_events)]
+        hb = wire.Heartbeat(time=now - 1, interval_s=60, active_s=40, os="linux", os_version="6.1",
+                            agent_version="0.1.0", site=f"site-{b % 5}", department=f"dept-{b % 7}").to_wire()
+        batches.append(wire.make_batch(device, events, [hb]))
+    return batches
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_http(batches: list[dict], clients: int, workdir: Path) -> float:
+    """Events/s through a real collector process over HTTP."""
+    port = _free_port()
+    config = workdir / "collector.toml"
+    config.write_text("[collector]\nmax_batches_per_s = 0\nmax_events = 100000\nmax_body_bytes = 100000000\n"
+                      "log_level = \"warning\"\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "hinder", "collector", "serve", "--config", str(config),
+                             "--port", str(port), "--db", f"sqlite:///{workdir / 'http.db'}",
+                             "--agent-token", AGENT, "--admin-token", ADMIN], env=env, cwd=workdir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("collector did not start")
+            time.sleep(0.1)
+        bodies = [gzip.compress(json.dumps(b).encode(), 6) for b in batches]
+        headers = {"Authorization": f"Bearer {AGENT}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        queue = list(reversed(bodies))
+        lock = threading.Lock()
+        failures = []
+
+        def client() -> None:
+            with httpx.Client(timeout=120) as http:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        body = queue.pop()
+                    r = http.post(f"{url}/api/v1/events", content=body, headers=headers)
+                    if r.status_code != 200:
+                        failures.append(r.text[:200])
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        if failures:
+            raise RuntimeError(f"{len(failures)} batches failed: {failures[0]}")
+        return sum(len(b["events"]) for b in batches) / elapsed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def measure_raw(batches: list[dict], workdir: Path) -> float:
+    """Events/s of plain executemany into the same schema (one transaction per batch)."""
+    path = workdir / "raw.db"
+    upgrade(make_engine(f"sqlite:///{path}"))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    now = time.time()
+    validated = [wire.validate_batch(b, now=now) for b in batches]  # rows in their final form, before the clock
+    rows = [[(e["id"], v["device_id"], e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
+              e["severity"], e["active_s"], json.dumps(e["details"]), now) for e in v["events"]] for v in validated]
+    sql = ('INSERT INTO event (id, device_id, type, app, start, duration_s, "end", severity, active_s, details, '
+           "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    t0 = time.perf_counter()
+    for batch_rows in rows:
+        conn.execute("BEGIN")
+        conn.executemany(sql, batch_rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return sum(len(r) for r in rows) / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, default=200)
+    ap.add_argument("--events", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    http_rates, raw_rates = [], []
+    for run in range(args.repeat):
+        batches = make_batches(args.batches, args.events)  # fresh ids each run
+        with tempfile.TemporaryDirectory(prefix="hinder-bench-") as tmp:
+            http_rates.append(measure_http(batches, args.clients, Path(tmp)))
+            raw_rates.append(measure_raw(batches, Path(tmp)))
+        print(f"run {run + 1}: collector {http_rates[-1]:,.0f} events/s, raw executemany {raw_rates[-1]:,.0f} events/s",
+              flush=True)
+    http, raw = statistics.median(http_rates), statistics.median(raw_rates)
+    print(f"\n{args.batches} batches x {args.events} events, {args.clients} clients, gzip, SQLite (WAL), "
+          f"median of {args.repeat} runs")
+    print(f"collector ingest (HTTP, validate, dedupe, counters): {http:12,.0f} events/s")
+    print(f"raw executemany, same schema and pragmas:            {raw:12,.0f} events/s")
+    print(f"ratio: {http / raw:.0%} (target >= 50%)")
+
+
+if __name__ == "__main__":
+    main()
