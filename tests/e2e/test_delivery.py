@@ -12,12 +12,14 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from agent.sensors import SENSORS
 from agent.spool import Spool
+from agent.wire import Event
 from tests.conftest import AGENT_TOKEN, ROOT, hinder_env, wait_until
 
 pytestmark = pytest.mark.slow
@@ -34,6 +36,12 @@ class AgentProcess:
         self.configure(events_per_poll, **agent_settings)
         self.proc: subprocess.Popen | None = None
         self.runs = 0
+
+    def seed_spool(self, events: list[Event]) -> None:
+        """Put records in the spool before the agent starts (as if an earlier run had recorded them)."""
+        sp = Spool(self.state_dir / "spool.sqlite3", max_bytes=10**9)
+        sp.put(events)
+        sp.close()
 
     def configure(self, events_per_poll: int = 1, **agent_settings) -> None:
         """Write the config for the next start: the test sensor at 1 s, every other sensor off."""
@@ -87,11 +95,13 @@ class AgentProcess:
 def agents(tmp_path):
     started: list[AgentProcess] = []
 
-    def factory(collector_url: str, **kw) -> AgentProcess:
+    def factory(collector_url: str, seed: list[Event] = (), **kw) -> AgentProcess:
         workdir = tmp_path / f"agent-{len(started)}"
         workdir.mkdir()
         agent = AgentProcess(workdir, collector_url, **kw)
         started.append(agent)
+        if seed:
+            agent.seed_spool(list(seed))
         return agent.start()
 
     yield factory
@@ -180,3 +190,19 @@ def test_agent_killed_during_upload_loses_and_doubles_nothing(collector, agents)
     _assert_exactly_once(events, runs=2)
     first_run = [e for e in events if e["id"] in confirmed]
     assert len(first_run) == len(confirmed)
+
+
+def test_records_the_collector_refuses_are_dropped_counted_and_reported(collector, agents):
+    now = time.time()
+    too_old = Event(type="crash", app="editor", start=now - 40 * 86400, details={"signal": "SIGSEGV"})
+    fine = Event(type="crash", app="editor", start=now - 60, active_s=0.0, details={"signal": "SIGABRT"})
+    agent = agents(collector.url, seed=[too_old, fine])
+    wait_until(lambda: len(collector.events(type="crash")) == 1 and len(_test_events(collector)) >= 2, 60,
+               what="the valid seeded event and test events")
+    assert collector.events(type="crash")[0]["id"] == fine.id
+    # the next heartbeat tells the collector about the rejected record
+    wait_until(lambda: next(d for d in collector.devices() if d["id"] == agent.device_id)["rejected_total"] == 1,
+               60, what="rejected_total in a heartbeat")
+    assert agent.terminate() == 0
+    assert agent.spooled() == []
+    assert f"event {too_old.id}: start: older than 35 days" in agent.log()
