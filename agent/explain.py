@@ -7,7 +7,7 @@ import textwrap
 import time
 
 from agent.config import AgentConfig
-from agent.runner import build_heartbeat
+from agent.runner import agent_details, build_heartbeat
 from agent.sensors import SENSORS
 
 _NEVER = (
@@ -56,13 +56,14 @@ def render(config: AgentConfig) -> str:
         out += ["", "Measurements switched off or not possible on this computer (nothing collected):"]
         out += [f"  - {name}: {reason or 'switched off in the configuration'}" for name, _, _, reason in off]
 
-    hb = build_heartbeat(settings, time.time(), settings.heartbeat_interval_s, settings.heartbeat_interval_s / 2)
+    hb = build_heartbeat(settings, time.time(), settings.heartbeat_interval_s, settings.heartbeat_interval_s / 2,
+                         details=agent_details(0, 0))
     out += [
         "",
         _wrap(f"Every {settings.heartbeat_interval_s:g} s it also sends a heartbeat: the computer's operating "
               "system, the agent version, the site and department IT assigned, how many seconds you were active "
               "at the computer (used only to count lost time while you work, never what you did) and the "
-              "agent's own error counters. Example:", ""),
+              "agent's own error counters and backlog. Example:", ""),
         _block(json.dumps(hb.to_wire(), indent=2)),
         "",
         "Never collected or sent:",

@@ -73,6 +73,11 @@ def os_name(platform_id: str = sys.platform) -> str:
     return platform_id[:64]
 
 
+def agent_details(spool_records: int, spool_write_errors_total: int) -> dict:
+    """The agent's own facts added to every heartbeat's details (beside what sensors add)."""
+    return {"spool_records": spool_records, "spool_write_errors_total": spool_write_errors_total}
+
+
 def build_heartbeat(settings: AgentSettings, now: float, interval_s: float, active_s: float,
                     spool_dropped_total: int = 0, rejected_total: int = 0, sensor_errors_total: int = 0,
                     details: dict | None = None) -> Heartbeat:
@@ -274,7 +279,9 @@ class Agent:
         start = min(self._last_heartbeat, now)
         return build_heartbeat(self.settings, now, now - start, self.activity.active_seconds(start, now),
                                spool_dropped_total=self.spool.dropped_total, rejected_total=self.spool.rejected_total,
-                               sensor_errors_total=self.sensor_errors_total, details=self.ctx.heartbeat_details)
+                               sensor_errors_total=self.sensor_errors_total,
+                               details={**self.ctx.heartbeat_details,
+                                        **agent_details(self.spool.count, self.spool.write_errors_total)})
 
     def _contract_problem(self, events: list[Event] = (), heartbeats: list[Heartbeat] = ()) -> str | None:
         """Why these records would be refused by the collector, or None if they are fine."""

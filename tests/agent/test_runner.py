@@ -202,7 +202,7 @@ def test_heartbeat_content(tmp_path):
     assert (hb["os"], hb["agent_version"], hb["site"], hb["department"]) == (os_name(), hinder.__version__, "Paris", "Finance")
     assert hb["os"] == {"linux": "linux", "win32": "windows", "darwin": "macos"}.get(sys.platform, hb["os"])
     assert hb["os_version"]
-    assert hb["details"] == {"wifi_signal_dbm": -61}
+    assert hb["details"] == {"wifi_signal_dbm": -61, "spool_records": 0, "spool_write_errors_total": 0}
     assert (hb["spool_dropped_total"], hb["rejected_total"], hb["sensor_errors_total"]) == (0, 0, 0)
     agent.spool.close()
 
@@ -261,5 +261,8 @@ def test_bad_heartbeat_details_do_not_stop_heartbeats(tmp_path, caplog):
     agent._spool_heartbeat(time.time())
     hbs = [r.body for r in agent.spool.peek(10)]
     assert len(hbs) == 2 and all(h["details"] == {} for h in hbs)
+    agent.ctx.heartbeat_details.clear()
+    agent._spool_heartbeat(time.time())
+    assert agent.spool.peek(10)[-1].body["details"] == {"spool_records": 2, "spool_write_errors_total": 0}
     assert caplog.text.count("heartbeat details from sensors break the wire contract") == 1
     agent.spool.close()
