@@ -45,10 +45,8 @@ MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond this is taken as this
 
 @dataclass
 class Outcome:
-    """What one attempt did: records acknowledged/rejected and how long to wait before the next."""
+    """What to do after one attempt: go on at once, or stop draining and wait."""
 
-    acked: int = 0
-    rejected: int = 0
     wait_s: float = 0.0  # with done: how long to wait (0: the normal upload interval)
     done: bool = False  # stop draining for now: spool empty, or a failure
 
@@ -65,7 +63,6 @@ class Uploader:
         self.batch_size = settings.upload_batch_size
         self.failures = 0  # consecutive failed attempts
         self.uploaded_total = 0
-        self.last_success: float | None = None
         self.last_error: str | None = None
         self._url = settings.collector.rstrip("/") + EVENTS_PATH
         self._client = httpx.Client(timeout=settings.upload_timeout_s, headers={
@@ -117,7 +114,9 @@ class Uploader:
                 elif self._stop.wait(pause):
                     return 0.0
                 continue
-            timeout = self.settings.upload_timeout_s if until is None else max(0.1, min(until - now, self.settings.upload_timeout_s))
+            timeout = self.settings.upload_timeout_s
+            if until is not None:
+                timeout = max(0.1, min(until - now, timeout))
             outcome = self.send_once(timeout)
             if outcome.done:
                 return outcome.wait_s or self.settings.upload_interval_s
@@ -157,9 +156,8 @@ class Uploader:
         self.failures = 0
         self.last_error = None
         self.uploaded_total += len(records)
-        self.last_success = time.time()
         self._next_send = time.monotonic() + len(records) / self.settings.upload_max_rate
-        return Outcome(acked=len(records), done=len(records) < self.batch_size)
+        return Outcome(done=len(records) < self.batch_size)
 
     def _rejected(self, records: list[SpooledRecord], resp: httpx.Response) -> Outcome:
         try:
@@ -176,18 +174,18 @@ class Uploader:
             return self._failed(f"HTTP 422 without usable record errors: {resp.text[:200]}")
         if not bad:
             return self._failed(f"HTTP 422 for the whole batch: {resp.text[:300]}")
-        n = self.spool.drop_rejected(list(bad))
+        self.spool.drop_rejected(list(bad))
         for reason in list(bad.values())[:5]:
             self.log.error("uploader: collector rejected %s; dropped", reason)
         if len(bad) > 5:
             self.log.error("uploader: ... and %d more records rejected and dropped", len(bad) - 5)
-        return Outcome(rejected=n)
+        return Outcome()
 
     def _too_large(self, records: list[SpooledRecord]) -> Outcome:
         if len(records) == 1:
             self.spool.drop_rejected([records[0].id])
             self.log.error("uploader: record %s alone is larger than the collector accepts; dropped", records[0].id)
-            return Outcome(rejected=1)
+            return Outcome()
         self.batch_size = max(1, len(records) // 2)
         self.log.warning("uploader: batch too large for the collector; batch size now %d", self.batch_size)
         return Outcome()
