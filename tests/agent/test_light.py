@@ -1,0 +1,31 @@
+"""The agent stays light: nothing on its import path loads the collector's stack."""
+
+import subprocess
+import sys
+
+HEAVY = ("fastapi", "sqlmodel", "sqlalchemy", "prometheus_client", "uvicorn", "starlette", "pydantic")
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint('LOADED:' + ' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    loaded = out.rsplit("LOADED:", 1)[1]
+    return {m.split(".")[0] for m in loaded.split()}
+
+
+def test_agent_modules_import_nothing_heavy():
+    code = (
+        "import pkgutil, importlib, agent, agent.sensors\n"
+        "for m in pkgutil.walk_packages(agent.__path__, 'agent.'):\n"
+        "    importlib.import_module(m.name)\n"
+    )
+    assert _loaded_after(code) == set()
+
+
+def test_hinder_agent_command_does_not_load_the_collector():
+    code = (
+        "import sys\nsys.argv = ['hinder', 'agent', '--help']\n"
+        "from hinder.cli import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+    )
+    assert _loaded_after(code) == set()
