@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-HEAVY = ("fastapi", "sqlmodel", "sqlalchemy", "prometheus_client", "uvicorn", "starlette", "pydantic")
+# pydantic is not listed: typer itself depends on it.
+HEAVY = ("fastapi", "sqlmodel", "sqlalchemy", "prometheus_client", "uvicorn", "starlette")
 
 
 def _loaded_after(code: str) -> set[str]:
