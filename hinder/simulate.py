@@ -87,7 +87,7 @@ APPS = (
     SimApp("chrome", ("chrome.exe", "Google Chrome", "chrome"), (("131.0.6778", 0.8), ("130.0.6723", 0.2)), 0.90, slow_per_h=0.03),
     SimApp("firefox", ("firefox.exe", "firefox"), (("133.0", 0.9), ("132.0.2", 0.1)), 0.25),
     SimApp("sap-gui", ("saplogon.exe", "SAPGUI"), (("7.70", 0.6), ("8.00", 0.4)), 0.35,
-           crash_per_h=0.012, hang_per_h=0.06, start_threshold_s=20.0),
+           crash_per_h=0.012, hang_per_h=0.12, start_threshold_s=20.0),
     SimApp("zoom", ("Zoom.exe", "zoom.us", "zoom"), (("6.2.11", 0.8), ("6.1.5", 0.2)), 0.45),
     SimApp("vscode", ("Code.exe", "code", "Electron"), (("1.95.3", 0.85), ("1.94.2", 0.15)), 0.20),
     SimApp("salesforce", (), (("web", 1.0),), 0.40, crash_per_h=0.0, hang_per_h=0.0, slow_per_h=0.05, web=True),

@@ -15,14 +15,15 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from hinder.simulate import Fleet, Sender
+from agent.wire import format_time
+from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, Fleet, Sender
 from tests.conftest import AGENT_TOKEN, CollectorProcess, free_port, hinder_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,17 @@ BUILTIN_VARS = {"__rate_interval", "__range", "__interval", "__interval_ms", "__
 # What Grafana would put in place of its variables: "All" is a regex, the durations are sensible for a short run.
 SUBSTITUTE = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s"}
 DEVICES, DAYS, SEED = 40, 2, 5
+
+
+def _last_workday_evening(now: float) -> float:
+    """17:00 UTC of the latest weekday before ``now``: the history ends there, so every run has working days in it."""
+    day = datetime.fromtimestamp(now - 17 * 3600, tz=timezone.utc).replace(hour=17, minute=0, second=0, microsecond=0)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day.timestamp()
+
+
+END = _last_workday_evening(time.time())
 
 
 def _dashboards() -> list[dict]:
@@ -173,7 +185,7 @@ def stack(tmp_path_factory):
         collector.start()
         sim = subprocess.run(
             [sys.executable, "-m", "hinder", "simulate", "--collector", collector.url, "--devices", str(DEVICES),
-             "--days", str(DAYS), "--seed", str(SEED)],
+             "--days", str(DAYS), "--seed", str(SEED), "--end", format_time(END)],
             env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN), capture_output=True, text=True, timeout=300)
         assert sim.returncode == 0, sim.stdout + sim.stderr + collector.log()[-3000:]
         _wait_for_impact_figures(collector, above=0.0)
@@ -182,7 +194,7 @@ def stack(tmp_path_factory):
                    interval_s=0.5, what="three successful scrapes")
         # Live rounds after the first scrapes: counters move, and "devices affected now" has data at any hour.
         lost_before = _lost_seconds(collector)
-        fleet = Fleet(DEVICES, DAYS, seed=SEED)
+        fleet = Fleet(DEVICES, DAYS, seed=SEED, end=END)
         sender = Sender(collector.url, AGENT_TOKEN, concurrency=4)
         for round_no in range(3):
             now = time.time()
@@ -292,6 +304,28 @@ def test_every_panel_query_returns_data(stack, app):
         metrics = sorted({m for ms in waiting.values() for m in ms})
         pytest.xfail(f"{len(waiting)} of {checked} panel queries wait for metrics the collector does not export yet: "
                      f"{', '.join(metrics)}\n" + "\n".join(waiting))
+
+
+def _top(prometheus: _Prometheus, expr: str, label: str) -> dict[str, float]:
+    return {r["metric"][label]: float(r["value"][1]) for r in prometheus.query(expr)}
+
+
+def test_dashboards_tell_the_simulated_story(stack):
+    """What the simulator put in, the queries behind the panels show: the flaky site, the outage, the bad app and version."""
+    _, prometheus = stack
+    wifi = _top(prometheus, 'sum by (site) (max without (instance) (hinder_disruptions_total{type="connectivity_loss"}))', "site")
+    assert max(wifi, key=wifi.get) == FLAKY_WIFI_SITE, wifi
+    outage = _top(prometheus, 'sum by (site) (max without (instance) '
+                              '(hinder_connectivity_outages_total{cause="internet_unreachable"}))', "site")
+    assert outage and max(outage, key=outage.get) == OUTAGE_SITE, outage
+    hangs = _top(prometheus, 'sum by (app) (max without (instance) (hinder_disruptions_total{type="hang"}))', "app")
+    assert max(hangs, key=hangs.get) == "sap-gui", hangs
+    assert "other" in _top(prometheus, "sum by (app) (hinder_disruptions_total)", "app")
+    teams = next(a for a in APPS if a.name == "teams")
+    (bad,) = [v for v, _ in teams.bad_versions]
+    crashes = _top(prometheus, 'sum by (version) (max without (instance) '
+                               '(hinder_app_version_disruptions_total{app="teams",type="crash"}))', "version")
+    assert crashes.get(bad, 0) > 2 * max([n for v, n in crashes.items() if v != bad] or [0]), crashes
 
 
 def test_collector_metrics_pass_promtool(stack):
