@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -242,3 +243,16 @@ def test_event_scale_multiplies_disruptions_not_heartbeats():
     count = lambda f, i: sum(len(f.records(d)[i]) for d in f.devices)  # noqa: E731
     assert [busy.records(d)[1] for d in busy.devices] == [base.records(d)[1] for d in base.devices]
     assert 3 * count(base, 0) < count(busy, 0) < 5 * count(base, 0)
+
+
+def test_cli_sends_history_then_live_rounds(collector):
+    out = subprocess.run(
+        [sys.executable, "-m", "hinder", "simulate", "--collector", collector.url, "--devices", "12", "--days", "0.5",
+         "--seed", "9", "--live", "2", "--live-interval", "1"],
+        capture_output=True, text=True, env=hinder_env(HINDER_AGENT_TOKEN=collector.agent_token), timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"sent \d+ batches: \d+ events, \d+ heartbeats \(\d+ accepted, 0 duplicates", out.stdout), out.stdout
+    devices = collector.devices()
+    assert len(devices) == 12
+    live = [d for d in Fleet(12, 0.5, seed=9).devices if d.silent_from is None]
+    assert sum(d["state"] == "reporting" for d in devices) == len(live) >= 10
