@@ -10,9 +10,11 @@ subtract our own DNS time from the connect phase so it is not counted twice.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -52,6 +54,19 @@ class Timing:
     @property
     def slowest_phase(self) -> str | None:
         return max(self.phases, key=self.phases.get) if self.phases else None
+
+
+@functools.lru_cache(maxsize=None)
+def _system_trust() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def probe_client(verify_tls: bool = True, user_agent: str = "hinder-probe/1") -> httpx.Client:
+    """An httpx client for probes and checks: a fresh connection per request, no redirects, proxies from the
+    environment, and the operating system's trust store (where enterprises install their own CAs), one SSL
+    context shared by every probing client of the agent."""
+    return httpx.Client(trust_env=True, verify=_system_trust() if verify_tls else False, follow_redirects=False,
+                        limits=httpx.Limits(max_keepalive_connections=0), headers={"User-Agent": user_agent})
 
 
 def display_url(url: str) -> str:

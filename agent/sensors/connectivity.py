@@ -30,7 +30,7 @@ import httpx
 import psutil
 
 from agent.config import setting
-from agent.sensors._http_timing import display_url, timed_get
+from agent.sensors._http_timing import display_url, probe_client, timed_get
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
@@ -95,9 +95,7 @@ class ConnectivitySensor(Sensor):
         self._targets = list(cfg.targets) or [self.ctx.config.agent.collector]
         hosts = [urlsplit(u).hostname or "" for u in self._targets + ([cfg.internet_url] if cfg.internet_url else [])]
         self._dns_names = list(cfg.dns_names) or sorted({h for h in hosts if h and not _is_ip(h)})
-        self._client = httpx.Client(trust_env=True, follow_redirects=False,
-                                    limits=httpx.Limits(max_keepalive_connections=0),
-                                    headers={"User-Agent": "hinder-connectivity/1"})
+        self._client = probe_client(user_agent="hinder-connectivity/1")
         self._resolver = ThreadPoolExecutor(2, thread_name_prefix="dns-check")
         self._intervals = Intervals(cfg.split_after_s)
         self._blips = 0

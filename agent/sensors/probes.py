@@ -23,10 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import httpx
-
 from agent.config import App, setting
-from agent.sensors._http_timing import Timing, display_url, timed_get
+from agent.sensors._http_timing import Timing, display_url, probe_client, timed_get
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
@@ -52,9 +50,7 @@ class ProbesSensor(Sensor):
 
     def start(self) -> None:
         self._targets: list[tuple[App, str]] = [(app, url) for app in self.ctx.catalogue.apps for url in app.urls]
-        self._client = httpx.Client(trust_env=True, verify=self.config.verify_tls, follow_redirects=False,
-                                    limits=httpx.Limits(max_keepalive_connections=0),
-                                    headers={"User-Agent": "hinder-probe/1"})
+        self._client = probe_client(self.config.verify_tls)
         workers = min(self.config.parallel, len(self._targets))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probe") if workers > 1 else None
         self._intervals = Intervals(self.config.split_after_s)

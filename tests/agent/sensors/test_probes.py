@@ -115,6 +115,44 @@ def test_phases_are_timed(make_ctx):
     assert t.phases["ttfb"] >= 0.3 and t.total_s >= sum(t.phases.values()) * 0.9
 
 
+@pytest.fixture
+def tls_target(tmp_path):
+    """The local target behind TLS with a fresh self-signed certificate for 127.0.0.1."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    with HttpTarget() as target:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        target.server.socket = ctx.wrap_socket(target.server.socket, server_side=True)
+        target.url = target.url.replace("http://", "https://")
+        yield target
+
+
+def test_untrusted_certificate_is_unavailable_in_tls_phase(make_ctx, tls_target):
+    sensor = _sensor(make_ctx, [tls_target.url + "/"])
+    sensor.poll()
+    (event,) = sensor.close()
+    assert event.type == "app_unavailable"
+    assert (event.details["error"], event.details["phase"]) == ("tls", "tls")
+
+
+def test_tls_phase_is_timed_when_verification_is_off(make_ctx, tls_target):
+    from agent.sensors._http_timing import probe_client, timed_get
+
+    with probe_client(verify_tls=False) as client:
+        t = timed_get(client, tls_target.url + "/", 2.0)
+    assert t.error is None and t.status == 200
+    assert t.phases["tls"] > 0 and set(t.phases) >= {"connect", "tls", "ttfb"}
+
+
 @pytest.mark.parametrize("text, key", [
     ("[sensors.probes]\ntimeout_s = 0\n", "sensors.probes.timeout_s"),
     ("[sensors.probes]\nparalel = 2\n", "sensors.probes.paralel: unknown key (did you mean 'parallel'?)"),
