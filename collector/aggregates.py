@@ -104,10 +104,11 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
         stmt = stmt.on_conflict_do_update(index_elements=["device_id", "day"],
                                           set_={"generation": impact_dirty_table.c.generation + 1})
         conn.execute(stmt, [{"device_id": dev_id, "day": d, "generation": 1} for d in sorted(days)])
-    _count_on_arrival(conn, batch)
+    count_on_arrival(conn, batch)
 
 
-def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
+def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
+    """Count what is counted when it arrives: outages, app-version disruptions, recent disruptions."""
     dev = batch.device
     _note_recent(conn, batch)
     outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
@@ -197,7 +198,7 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int) -> i
     if not claimed:
         return 0
     cfg = model_config(config)
-    contributions = _Contributions(config)
+    contributions = Contributions(config)
     for dev_id, day, _gen in claimed:
         _recompute(conn, config, cfg, dev_id, day, contributions)
     contributions.apply(conn)
@@ -223,20 +224,15 @@ def device_day(conn: Connection, cfg: impact.ModelConfig, dev_id: str, day: int)
 
 
 def _recompute(conn: Connection, config: CollectorConfig, cfg: impact.ModelConfig, dev_id: str, day: int,
-               contributions: "_Contributions") -> None:
+               contributions: "Contributions") -> None:
     hours = device_day(conn, cfg, dev_id, day)
     dev = conn.execute(sa.select(device_table.c.site, device_table.c.department, device_table.c.os)
                        .where(device_table.c.id == dev_id)).one_or_none()
-    site, department, os_name = dev if dev else ("unknown", "unknown", "unknown")
+    new_lost, new_active = hourly_rows(dev_id, tuple(dev) if dev else ("unknown",) * 3, hours)
     lh, ah = lost_hourly_table, active_hourly_table
     in_day = lambda t: sa.and_(t.c.device_id == dev_id, t.c.hour >= day, t.c.hour < day + DAY)  # noqa: E731
     old_lost = [dict(r) for r in conn.execute(sa.select(lh).where(in_day(lh))).mappings()]
     old_active = [dict(r) for r in conn.execute(sa.select(ah).where(in_day(ah))).mappings()]
-    new_lost = [{"device_id": dev_id, "hour": h, "type": t, "app": a, "site": site, "department": department,
-                 "os": os_name, "lost_s": hours.lost.get((h, t, a), 0.0), "disruptions": hours.disruptions.get((h, t, a), 0)}
-                for (h, t, a) in sorted(set(hours.lost) | set(hours.disruptions))]
-    new_active = [{"device_id": dev_id, "hour": h, "site": site, "department": department, "os": os_name, "active_s": v}
-                  for h, v in sorted(hours.active.items()) if v > 0]
     contributions.add(old_lost, old_active, -1)
     contributions.add(new_lost, new_active, +1)
     conn.execute(lh.delete().where(in_day(lh)))
@@ -247,7 +243,18 @@ def _recompute(conn: Connection, config: CollectorConfig, cfg: impact.ModelConfi
         conn.execute(ah.insert(), new_active)
 
 
-class _Contributions:
+def hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours) -> tuple[list[dict], list[dict]]:
+    """The ``lost_hourly`` and ``active_hourly`` rows of one device's figures; labels are (site, department, os)."""
+    site, department, os_name = labels
+    lost = [{"device_id": dev_id, "hour": h, "type": t, "app": a, "site": site, "department": department, "os": os_name,
+             "lost_s": hours.lost.get((h, t, a), 0.0), "disruptions": hours.disruptions.get((h, t, a), 0)}
+            for (h, t, a) in sorted(set(hours.lost) | set(hours.disruptions))]
+    active = [{"device_id": dev_id, "hour": h, "site": site, "department": department, "os": os_name, "active_s": v}
+              for h, v in sorted(hours.active.items()) if v > 0]
+    return lost, active
+
+
+class Contributions:
     """Differences to apply to the rollups and totals, summed over a refresh round."""
 
     def __init__(self, config: CollectorConfig):

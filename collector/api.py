@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from agent.wire import EVENT_TYPES, format_time, parse_time
 from collector import VERSION
+from collector.aggregates import start_refresher
 from collector.auth import Role, TokenAuth, Unauthorized
 from collector.config import CollectorConfig
 from collector.db import is_retryable, make_engine
@@ -71,9 +72,10 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        stop = start_purger(engine, settings.retention_days) if purge else None
+        # purge=False (in-process tests): no background threads; tests call aggregates.refresh() themselves
+        stops = [start_purger(engine, settings.retention_days), start_refresher(engine, config)] if purge else []
         yield
-        if stop:
+        for stop in stops:
             stop.set()
 
     app = FastAPI(title="hinder collector", version=VERSION, lifespan=lifespan)
