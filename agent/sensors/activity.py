@@ -9,6 +9,10 @@ Sources, per OS (``source = "auto"`` picks the first that works):
 - fallback, when none can be read: configured working hours (``working_hours``
   on ``working_days``, local time) count as active, the rest as idle.
 
+A source that stops working (the X display went away, the session ended) is
+replaced by the fallback for that period, and the sources are looked for again
+every minute.
+
 The employee counts as active at a moment when there was input within the
 last ``idle_threshold_s`` and the session is not locked. Each poll marks the
 active part of the time since the previous poll in ``ctx.activity``, from
@@ -30,6 +34,7 @@ from agent.sensors.base import Sensor, SensorConfig
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SOURCES = ("auto", "x11", "logind", "windows", "macos", "working_hours")
 _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+_RETRY_S = 60.0  # how often a missing or failed idle source is looked for again
 
 
 @dataclass
@@ -109,11 +114,25 @@ class ActivitySensor(Sensor):
             self.ctx.log.warning("activity source %s unavailable; using working hours", self.config.source)
         self.ctx.heartbeat_details["activity_source"] = self._source
         self._last = time.time()
+        self._retry_at = self._last + _RETRY_S
+
+    def _reopen(self, now: float) -> None:
+        """The source failed (session ended, display gone) or never worked: look for one again."""
+        self._retry_at = now + _RETRY_S
+        if self.config.source == "working_hours":
+            return
+        if self._reader:
+            self._reader.close()
+        self._reader = open_reader(self.config)
+        self._source = self._reader.name if self._reader else "working_hours"
+        self.ctx.heartbeat_details["activity_source"] = self._source
 
     def poll(self) -> list:
         now, prev = time.time(), self._last
         self._last = now
         reading = self._reader.read() if self._reader else None
+        if reading is None and now >= self._retry_at:
+            self._reopen(now)
         if reading is None:
             if self.config.in_working_hours(now):
                 self.ctx.activity.mark_active(prev, now)

@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,8 +24,14 @@ needs_xvfb = pytest.mark.skipif(not shutil.which("Xvfb") or not shutil.which("xd
 
 
 @pytest.fixture
-def xvfb():
+def xvfb(xvfb_proc):
     """A private Xvfb display; yields its name, e.g. ':57'."""
+    return xvfb_proc[0]
+
+
+@pytest.fixture
+def xvfb_proc():
+    """A private Xvfb server; yields (display name, process)."""
     for _ in range(20):
         n = random.randint(40, 400)
         if not Path(f"/tmp/.X{n}-lock").exists():
@@ -36,9 +43,10 @@ def xvfb():
         while not Path(f"/tmp/.X11-unix/X{n}").exists():
             assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
             time.sleep(0.05)
-        yield f":{n}"
+        yield f":{n}", proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(10)
 
 
@@ -92,6 +100,24 @@ def test_sensor_marks_active_only_while_input_is_recent(xvfb, make_ctx):
     assert ctx.activity.active_seconds(t0 + 1.3, t1) == pytest.approx(0, abs=0.05)
     assert ctx.activity.active_seconds(t0, t0 + 1.0) == pytest.approx(1.0, abs=0.2)
     assert ctx.activity.active_seconds(t1, t2) == pytest.approx(t2 - t1, abs=0.05)
+
+
+@needs_xvfb
+def test_losing_the_display_does_not_kill_the_agent(xvfb_proc):
+    """Xlib exits the process on a lost display by default; our reader must survive and report None."""
+    display, server = xvfb_proc
+    code = (
+        "import sys\nfrom agent.sensors._idle_x11 import X11Idle\n"
+        f"r = X11Idle.open({display!r})\nprint(r.read() is not None, flush=True)\nsys.stdin.readline()\n"
+        "print(r.read(), r.read(), r.dead, flush=True)\nr.close()\nprint('alive', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[3],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert child.stdout.readline().strip() == "True"
+    server.terminate()
+    server.wait(10)
+    out, _ = child.communicate("go\n", timeout=30)
+    assert out.split("\n")[:2] == ["None None True", "alive"] and child.returncode == 0
 
 
 def test_unreadable_display_falls_back_to_working_hours(make_ctx):
