@@ -94,6 +94,16 @@ def _needs_dns(host: str) -> bool:
         return True
 
 
+def _caused_by(exc: BaseException | None, kind: type) -> bool:
+    """Whether ``kind`` is in the exception's cause/context chain (httpx wraps httpcore wraps the OSError)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 class _Trace:
     def __init__(self):
         self.started: dict[str, float] = {}
@@ -139,7 +149,7 @@ def timed_get(client: httpx.Client, url: str, timeout_s: float) -> Timing:
     except httpx.TimeoutException:
         error = "timeout"
     except httpx.ConnectError as exc:
-        error = "tls" if trace.current == "tls" else "dns" if "name" in str(exc).lower() and "resol" in str(exc).lower() else "connect"
+        error = "tls" if trace.current == "tls" else "dns" if _caused_by(exc, socket.gaierror) else "connect"
     except httpx.HTTPError:
         error = "protocol"
     end = time.perf_counter()

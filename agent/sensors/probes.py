@@ -58,12 +58,15 @@ class ProbesSensor(Sensor):
     def poll(self) -> list[Event]:
         if not self._targets:
             return []
-        run = lambda target: timed_get(self._client, target[1], self.config.timeout_s)  # noqa: E731
-        timings = list(self._pool.map(run, self._targets)) if self._pool else [run(t) for t in self._targets]
+        timings = list(self._pool.map(self._probe, self._targets)) if self._pool else \
+            [self._probe(t) for t in self._targets]
         events: list[Event] = []
         for (app, url), timing in zip(self._targets, timings):
             events.extend(self._observe(app, url, timing))
         return events
+
+    def _probe(self, target: tuple[App, str]) -> Timing:
+        return timed_get(self._client, target[1], self.config.timeout_s)
 
     def close(self) -> list[Event]:
         events = [self._event(iv) for iv in self._intervals.stop(time.time())]
