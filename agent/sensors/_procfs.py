@@ -21,10 +21,15 @@ def read_exe(pid: int) -> str:
 def read_comm(pid: int) -> str:
     """A process's name as the kernel keeps it (at most 15 characters), or ''."""
     try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
-            return fh.read().strip()
+        fd = os.open(f"/proc/{pid}/comm", os.O_RDONLY)  # raw reads: this runs for every exec on the machine
     except OSError:
         return ""
+    try:
+        return os.read(fd, 64).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def read_state(pid: int) -> str | None:

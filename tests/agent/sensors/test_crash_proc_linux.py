@@ -46,6 +46,26 @@ def test_decode_skips_other_connectors_and_truncated_messages():
     assert cn.decode(b"\x01\x00") == []
 
 
+def test_exit_carries_the_parent_when_the_kernel_sends_it():
+    (ev,) = cn.decode(_message(cn.PROC_EVENT_EXIT, struct.pack("=IIIiII", 10, 10, 6, 17, 4, 3)))
+    assert ev.parent_tgid == 3
+    (old,) = cn.decode(_message(cn.PROC_EVENT_EXIT, struct.pack("=IIIi", 10, 10, 6, 17)))
+    assert old.parent_tgid == 0 and old.exit_code == 6
+
+
+@pytest.mark.parametrize("release,expected", [("6.18.44-fc-v657", True), ("6.6.0", True), ("6.5.13-amd64", False),
+                                              ("5.15.0-91-generic", False), ("4.19.0", False), ("weird", False)])
+def test_event_filter_needs_linux_6_6(release, expected):
+    assert cn.supports_event_filter(release) is expected
+
+
+def test_listen_message_with_and_without_filter():
+    plain = cn.listen_message(42)
+    filtered = cn.listen_message(42, cn.CRASH_FILTER)
+    assert len(plain) == 16 + 20 + 4 and len(filtered) == 16 + 20 + 8
+    assert struct.unpack_from("=II", filtered, 36) == (cn.PROC_CN_MCAST_LISTEN, cn.PROC_EVENT_EXEC | cn.PROC_EVENT_NONZERO_EXIT)
+
+
 def test_wait_status():
     assert cn.wait_status(0x8B) == (11, True, 0)  # SIGSEGV, core dumped
     assert cn.wait_status(6) == (6, False, 0)
@@ -63,11 +83,16 @@ def crasher(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def sensor(make_ctx, crasher):
+@pytest.fixture(params=["filtered", "all events"])
+def sensor(request, make_ctx, crasher, monkeypatch):
+    """The sensor on the real kernel: with the 6.6+ event filter, and subscribed to everything as on older kernels."""
     reason = CrashProcSensor.unavailable(CrashProcConfig())
     if reason:
         pytest.skip(reason)
+    if request.param == "all events":
+        monkeypatch.setattr(cn, "supports_event_filter", lambda release: False)
+    elif not cn.supports_event_filter(os.uname().release):
+        pytest.skip("this kernel has no per-listener event filter (Linux < 6.6)")
     ctx = make_ctx(apps=[App(name="Crasher", executables=[crasher.name])])
     s = CrashProcSensor(CrashProcConfig(), ctx)
     s.start()
@@ -112,6 +137,19 @@ def test_crash_of_a_process_started_by_another_process(sensor, crasher, poll_unt
     events = poll_until(sensor, lambda ev: _ours(ev, crasher.name))
     (crash,) = _ours(events, crasher.name)
     assert crash.details["signal"] == "SIGSEGV" and crash.details["signal_number"] == 11
+
+
+def test_crash_of_a_forked_child_that_never_called_exec(sensor, poll_until):
+    code = ("import os, resource, ctypes\n"
+            "if os.fork() == 0:\n"
+            "    resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); ctypes.string_at(0)\n"
+            "os.wait()")
+    parent = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    exe = os.path.basename(os.path.realpath(sys.executable))
+    events = poll_until(sensor, lambda ev: [e for e in _ours(ev, exe) if e.details.get("pid") != parent.pid])
+    parent.wait()
+    child = [e for e in _ours(events, exe) if e.details["pid"] != parent.pid]
+    assert child and child[0].details["signal"] == "SIGSEGV"
 
 
 def test_python_null_pointer_read_is_a_segfault_of_the_interpreter(sensor, poll_until):
