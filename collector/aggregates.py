@@ -11,7 +11,8 @@ How the figures stay current (docs/impact-model.md, "Storage"):
    recomputes them from the stored events and heartbeats with
    :func:`collector.impact.device_hours`, replaces the device's rows in
    ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
-   rollups (``lost_rollup``, ``active_rollup``, ``app_active_rollup``) and
+   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
+   ``app_active_daily`` by UTC day, which the trailing-week gauges read) and
    the all-time totals (``impact_total``). On PostgreSQL the claim is
    ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and never
    recompute one device-day at the same time; a mark that arrives during a
@@ -41,9 +42,9 @@ from collector.config import CollectorConfig
 from collector.db import insert, is_sqlite, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
-    active_hourly_table, active_rollup_table, app_active_rollup_table, app_version_count_table, device_table,
-    event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_hourly_table, lost_rollup_table,
-    outage_count_table, recent_disruption_table,
+    active_daily_table, active_hourly_table, app_active_daily_table, app_version_count_table, device_table,
+    event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_daily_table, lost_hourly_table,
+    lost_rollup_table, outage_count_table, recent_disruption_table,
 )
 
 log = logging.getLogger("hinder.collector")
@@ -260,6 +261,7 @@ class Contributions:
     def __init__(self, config: CollectorConfig):
         self.label = config.app_label
         self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
+        self.lost_daily: dict[tuple, float] = defaultdict(float)
         self.active: dict[tuple, float] = defaultdict(float)
         self.app_active: dict[tuple, float] = defaultdict(float)
         self.totals: dict[tuple, float] = defaultdict(float)
@@ -272,20 +274,24 @@ class Contributions:
             acc = self.lost[key]
             acc[0] += sign * r["lost_s"]
             acc[1] += sign * r["disruptions"]
+            self.lost_daily[(_day(r["hour"]),) + key[1:]] += sign * r["lost_s"]
             self.totals[("lost",) + key[1:]] += sign * r["lost_s"]
         for r in active_rows:
-            self.active[(r["hour"], r["site"], r["department"])] += sign * r["active_s"]
+            day = _day(r["hour"])
+            self.active[(day, r["site"], r["department"])] += sign * r["active_s"]
             self.totals[("active", "", "", r["site"], r["department"])] += sign * r["active_s"]
             for app in apps:
-                self.app_active[(r["hour"], app)] += sign * r["active_s"]
+                self.app_active[(day, app)] += sign * r["active_s"]
 
     def apply(self, conn: Connection) -> None:
         """Upsert the differences, in key order (concurrent refreshers then lock rows in one order)."""
         _add(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
              [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
-        _add(conn, active_rollup_table, ["hour", "site", "department"], ["active_s"],
+        _add(conn, lost_daily_table, ["day", "type", "app", "site", "department"], ["lost_s"],
+             [(k, [v]) for k, v in self.lost_daily.items() if v])
+        _add(conn, active_daily_table, ["day", "site", "department"], ["active_s"],
              [(k, [v]) for k, v in self.active.items() if v])
-        _add(conn, app_active_rollup_table, ["hour", "app"], ["active_s"],
+        _add(conn, app_active_daily_table, ["day", "app"], ["active_s"],
              [(k, [v]) for k, v in self.app_active.items() if v])
         rows = [(k, v) for k, v in self.totals.items() if v]
         if rows:
@@ -342,7 +348,7 @@ def _grouped(bind, table: sa.Table, allowed: Sequence[str], sums: dict[str, Any]
             raise ValueError(f"cannot group or filter by {name!r}; use {', '.join(allowed)}")
     cols = [table.c[g] for g in group_by]
     stmt = sa.select(*cols, *(fn.label(k) for k, fn in sums.items())).where(
-        table.c.hour >= _hour_ceil(start), table.c.hour < _hour_ceil(end))
+        table.c.hour >= _ceil(start, impact.HOUR), table.c.hour < _ceil(end, impact.HOUR))
     for name, value in (where or {}).items():
         stmt = stmt.where(table.c[name].in_(value) if isinstance(value, (list, tuple, set)) else table.c[name] == value)
     if cols:
@@ -351,8 +357,8 @@ def _grouped(bind, table: sa.Table, allowed: Sequence[str], sums: dict[str, Any]
         return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def _hour_ceil(t: float) -> int:
-    return int(math.ceil(t / impact.HOUR) * impact.HOUR)
+def _ceil(t: float, step: int) -> int:
+    return int(math.ceil(t / step) * step)
 
 
 @contextmanager
@@ -388,10 +394,19 @@ def active_by(bind: Engine | Connection, start: float, end: float, group_by: Ite
                     start, end, group_by, where)
 
 
+def week_window(now: float) -> tuple[int, int]:
+    """The trailing week of the gauges: the 7 UTC days ending with today, as ``[start, end)``."""
+    today = _day(now)
+    return today - 6 * DAY, today + DAY
+
+
 def app_active_by(bind: Engine | Connection, start: float, end: float) -> dict[str, float]:
-    """Per app label: active seconds of the devices on the days they reported that app (score denominator)."""
-    t = app_active_rollup_table
-    stmt = (sa.select(t.c.app, sa.func.sum(t.c.active_s)).where(t.c.hour >= _hour_ceil(start), t.c.hour < _hour_ceil(end))
-            .group_by(t.c.app))
+    """Per app label: active seconds of the devices on the days they reported that app (score denominator).
+
+    Day granularity: ``start`` and ``end`` are rounded up to whole UTC days.
+    """
+    t = app_active_daily_table.c
+    stmt = (sa.select(t.app, sa.func.sum(t.active_s)).where(t.day >= _ceil(start, DAY), t.day < _ceil(end, DAY))
+            .group_by(t.app))
     with _connection(bind) as conn:
         return {app: float(v) for app, v in conn.execute(stmt)}

@@ -24,8 +24,8 @@ from sqlalchemy.engine import Connection, Engine
 from collector import VERSION, aggregates, impact
 from collector.config import CollectorConfig
 from collector.models import (
-    active_rollup_table, app_active_rollup_table, app_version_count_table, device_table, disruption_count_table,
-    impact_total_table, lost_rollup_table, outage_count_table,
+    active_daily_table, app_active_daily_table, app_version_count_table, device_table, disruption_count_table,
+    impact_total_table, lost_daily_table, outage_count_table,
 )
 
 log = logging.getLogger("hinder.collector")
@@ -109,15 +109,7 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 
 # ---------------------------------------------------- impact model families
 # All read small tables kept by collector.aggregates (totals per label set,
-# hourly label rollups of the trailing week), never the per-device rows.
-
-WEEK_S = 7 * 86400
-
-
-def _week_start(now: float) -> int:
-    """First hour of the trailing week: the 168 clock hours ending with the current one."""
-    return int(now // 3600 * 3600) - WEEK_S + 3600
-
+# daily label rollups of the trailing week), never the per-device rows.
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
@@ -164,37 +156,37 @@ def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
-    """Trailing-week gauges by event time: lost and active seconds, experience scores."""
-    since = _week_start(ctx.now)
-    lr, ar, aar = lost_rollup_table.c, active_rollup_table.c, app_active_rollup_table.c
-    lost = GaugeMetricFamily("hinder_week_lost_seconds", "Working time lost in the trailing 7 days, by event time.",
-                             labels=["type", "app", "site", "department"])
+    """Trailing-week gauges by event time (the 7 UTC days ending today): lost and active seconds, scores."""
+    since, _ = aggregates.week_window(ctx.now)
+    ld, ad, aad = lost_daily_table.c, active_daily_table.c, app_active_daily_table.c
+    lost = GaugeMetricFamily("hinder_week_lost_seconds", "Working time lost in the 7 UTC days ending today, "
+                             "by event time.", labels=["type", "app", "site", "department"])
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
     for type_, app, site, department, secs in ctx.conn.execute(
-            sa.select(lr.type, lr.app, lr.site, lr.department, sa.func.sum(lr.lost_s)).where(lr.hour >= since)
-            .group_by(lr.type, lr.app, lr.site, lr.department)):
+            sa.select(ld.type, ld.app, ld.site, ld.department, sa.func.sum(ld.lost_s)).where(ld.day >= since)
+            .group_by(ld.type, ld.app, ld.site, ld.department)):
         secs = max(0.0, secs)  # rounding residue of applied differences
         lost.add_metric([type_, app, site, department], secs)
         lost_by_group[(site, department)] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
-    active = GaugeMetricFamily("hinder_week_active_seconds", "Employee-active seconds in the trailing 7 days.",
+    active = GaugeMetricFamily("hinder_week_active_seconds", "Employee-active seconds in the 7 UTC days ending today.",
                                labels=["site", "department"])
     score = GaugeMetricFamily("hinder_experience_score_ratio",
-                              "1 - lost / active time over the trailing 7 days (impact model).",
+                              "1 - lost / active time over the 7 UTC days ending today (impact model).",
                               labels=["site", "department"])
     for site, department, secs in ctx.conn.execute(
-            sa.select(ar.site, ar.department, sa.func.sum(ar.active_s)).where(ar.hour >= since)
-            .group_by(ar.site, ar.department)):
+            sa.select(ad.site, ad.department, sa.func.sum(ad.active_s)).where(ad.day >= since)
+            .group_by(ad.site, ad.department)):
         active.add_metric([site, department], max(0.0, secs))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
             score.add_metric([site, department], value)
     app_score = GaugeMetricFamily("hinder_app_experience_score_ratio",
                                   "1 - time lost to the app / active time of the devices on the days they "
-                                  "reported the app, trailing 7 days.", labels=["app"])
-    for app, secs in ctx.conn.execute(sa.select(aar.app, sa.func.sum(aar.active_s)).where(aar.hour >= since)
-                                      .group_by(aar.app)):
+                                  "reported the app, 7 UTC days ending today.", labels=["app"])
+    for app, secs in ctx.conn.execute(sa.select(aad.app, sa.func.sum(aad.active_s)).where(aad.day >= since)
+                                      .group_by(aad.app)):
         value = impact.score(lost_by_app.get(app, 0.0), secs)
         if value is not None:
             app_score.add_metric([app], value)

@@ -168,23 +168,36 @@ class LostRollup(SQLModel, table=True):
     disruptions: int = 0
 
 
-class ActiveRollup(SQLModel, table=True):
-    """Active seconds per clock hour, site and department."""
+class LostDaily(SQLModel, table=True):
+    """Lost seconds per UTC day and Prometheus label set: the trailing-week gauges read these."""
 
-    __tablename__ = "active_rollup"
+    __tablename__ = "lost_daily"
 
-    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    type: str = Field(primary_key=True, max_length=32)
+    app: str = Field(primary_key=True, max_length=_APP)
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    lost_s: float = 0.0
+
+
+class ActiveDaily(SQLModel, table=True):
+    """Active seconds per UTC day, site and department."""
+
+    __tablename__ = "active_daily"
+
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
     site: str = Field(primary_key=True, max_length=_LABEL)
     department: str = Field(primary_key=True, max_length=_LABEL)
     active_s: float = 0.0
 
 
-class AppActiveRollup(SQLModel, table=True):
-    """Per clock hour and app label: active seconds of the devices on days they reported the app."""
+class AppActiveDaily(SQLModel, table=True):
+    """Per UTC day and app label: active seconds of the devices on the days they reported the app."""
 
-    __tablename__ = "app_active_rollup"
+    __tablename__ = "app_active_daily"
 
-    hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
     app: str = Field(primary_key=True, max_length=_APP)
     active_s: float = 0.0
 
@@ -245,8 +258,9 @@ lost_hourly_table: sa.Table = LostHourly.__table__
 active_hourly_table: sa.Table = ActiveHourly.__table__
 impact_dirty_table: sa.Table = ImpactDirty.__table__
 lost_rollup_table: sa.Table = LostRollup.__table__
-active_rollup_table: sa.Table = ActiveRollup.__table__
-app_active_rollup_table: sa.Table = AppActiveRollup.__table__
+lost_daily_table: sa.Table = LostDaily.__table__
+active_daily_table: sa.Table = ActiveDaily.__table__
+app_active_daily_table: sa.Table = AppActiveDaily.__table__
 impact_total_table: sa.Table = ImpactTotal.__table__
 outage_count_table: sa.Table = OutageCount.__table__
 app_version_count_table: sa.Table = AppVersionCount.__table__

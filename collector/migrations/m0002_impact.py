@@ -48,14 +48,22 @@ def upgrade(op) -> None:
         sa.Column("disruptions", sa.Integer, nullable=False),
     )
     op.create_table(
-        "active_rollup",
-        sa.Column("hour", sa.BigInteger, primary_key=True),
+        "lost_daily",
+        sa.Column("day", sa.BigInteger, primary_key=True),
+        sa.Column("type", sa.String(32), primary_key=True),
+        sa.Column("app", sa.String(128), primary_key=True),
+        *_labels(*_LABELS),
+        sa.Column("lost_s", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "active_daily",
+        sa.Column("day", sa.BigInteger, primary_key=True),
         *_labels(*_LABELS),
         sa.Column("active_s", sa.Float, nullable=False),
     )
     op.create_table(
-        "app_active_rollup",
-        sa.Column("hour", sa.BigInteger, primary_key=True),
+        "app_active_daily",
+        sa.Column("day", sa.BigInteger, primary_key=True),
         sa.Column("app", sa.String(128), primary_key=True),
         sa.Column("active_s", sa.Float, nullable=False),
     )

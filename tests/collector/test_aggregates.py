@@ -54,6 +54,18 @@ def assert_consistent(engine, config):
     rollup = {tuple(r[:5]): r[5] for r in rows(engine, "SELECT hour, type, app, site, department, lost_s FROM lost_rollup")}
     for key in set(lost) | set(rollup):
         assert lost.get(key, 0.0) == pytest.approx(rollup.get(key, 0.0), abs=1e-6), key
+    daily = defaultdict(float)
+    for (h, t, a, s, d), v in lost.items():
+        daily[(aggregates._day(h), t, a, s, d)] += v
+    stored_daily = {tuple(r[:5]): r[5] for r in rows(engine, "SELECT day, type, app, site, department, lost_s FROM lost_daily")}
+    for key in set(daily) | set(stored_daily):
+        assert daily.get(key, 0.0) == pytest.approx(stored_daily.get(key, 0.0), abs=1e-6), key
+    active_daily = defaultdict(float)
+    for h, s, d, v in rows(engine, "SELECT hour, site, department, active_s FROM active_hourly"):
+        active_daily[(aggregates._day(h), s, d)] += v
+    stored_active = {tuple(r[:3]): r[3] for r in rows(engine, "SELECT day, site, department, active_s FROM active_daily")}
+    for key in set(active_daily) | set(stored_active):
+        assert active_daily.get(key, 0.0) == pytest.approx(stored_active.get(key, 0.0), abs=1e-6), key
     totals = defaultdict(float)
     for (_h, t, a, s, d), v in lost.items():
         totals[("lost", t, a, s, d)] += v
@@ -94,7 +106,8 @@ def test_hand_computed_fleet(setup):
     assert aggregates.lost_by(engine, H, H + 86400, where={"site": "Lyon"})[0]["lost_s"] == pytest.approx(4.0)
     assert as_dict(aggregates.lost_by(engine, H, H + 3600, ["device_id"]), ["device_id"], "lost_s") == pytest.approx(
         {A: 360.0, B: 4.0})  # the first hour only: the crash is in the second
-    assert aggregates.app_active_by(engine, H, H + 86400) == pytest.approx(
+    day = aggregates._day(H)
+    assert aggregates.app_active_by(engine, day, day + 2 * 86400) == pytest.approx(
         {"firefox": 7200.0, "other": 7200.0 + 1800.0})
     assert rows(engine, "SELECT cause, site, department, outages, seconds FROM outage_count") == [
         ("dns_failure", "Paris", "Finance", 1, 300.0)]
