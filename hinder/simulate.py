@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 
 import typer
 
@@ -140,17 +141,15 @@ class _Segment:
 
 @dataclass
 class _DayPlan:
+    """When a device is powered on, and how active its user is, over the simulated period."""
+
     powered: list[tuple[float, float]] = field(default_factory=list)
-    activity: list[_Segment] = field(default_factory=list)
+    activity: list[_Segment] = field(default_factory=list)  # sorted, disjoint
 
-    @property
+    @cached_property
     def ends(self) -> list[float]:
-        """Segment ends, for bisecting (cached once the plan is complete)."""
-        if len(self._ends) != len(self.activity):
-            self._ends = [s.end for s in self.activity]
-        return self._ends
-
-    _ends: list[float] = field(default_factory=list, repr=False)
+        """Segment ends, for bisecting; first read once the plan is complete."""
+        return [s.end for s in self.activity]
 
 
 def _pick(rng: random.Random, weighted) -> str:
