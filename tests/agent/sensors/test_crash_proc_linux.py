@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -170,6 +171,17 @@ def test_thread_exits_are_not_process_deaths(sensor, crasher, poll_until):
     assert [e.details["signal"] for e in _ours(events, crasher.name)] == ["SIGABRT"]
     exe = os.path.basename(os.path.realpath(sys.executable))
     assert not [e for e in events if e.details.get("exe") == exe]
+
+
+def test_a_dead_reader_is_reported_by_the_next_poll(make_ctx):
+    sensor = CrashProcSensor(CrashProcConfig(), make_ctx())
+    sensor._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sensor._sock.close()  # select() on it fails, as it would if the kernel tore the socket down
+    sensor._wake_r, sensor._wake_w = os.pipe()
+    sensor._run()
+    with pytest.raises(RuntimeError, match="process connector reader stopped"):
+        sensor.poll()
+    sensor.close()
 
 
 def test_heartbeat_reports_overruns(sensor):
