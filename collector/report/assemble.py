@@ -27,6 +27,8 @@ WORST_SITES = 5
 OUTAGE_TYPE = "connectivity_loss"
 # Disruptions that belong to an application (the others concern the machine or the network).
 APP_TYPES = ("crash", "hang", "slow_app", "app_unavailable", "abnormal_exit")
+# Failures whose versions are compared to find a version to blame (slowness is left out: it is mostly the network's).
+VERSION_TYPES = ("crash", "hang", "app_unavailable", "abnormal_exit")
 
 
 @dataclass
@@ -40,7 +42,7 @@ class WeekFacts:
     lost: list[tuple[str, str, str, float]] = field(default_factory=list)  # (device, type, app, lost seconds)
     disruptions: list[tuple[str, str, str, int]] = field(default_factory=list)  # (device, type, app, count)
     heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
-    versions: list[tuple[str, str, int]] = field(default_factory=list)  # (app, version, disruptions of APP_TYPES)
+    versions: list[tuple[str, str, int]] = field(default_factory=list)  # (app, version, failures of VERSION_TYPES)
     outages: list[tuple[str, str, int, float]] = field(default_factory=list)  # (device, cause, outages, offline s)
 
 
@@ -61,21 +63,31 @@ def pseudonym(device_id: str, key: bytes) -> str:
     return "d-" + hmac.new(key, device_id.encode(), hashlib.sha256).hexdigest()[:10]
 
 
+def _per_device(f: WeekFacts) -> tuple[dict[str, float], dict[str, int]]:
+    """Lost seconds and disruptions per device (one pass over the rows; the groups then loop over devices)."""
+    lost: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    for dev, _t, _a, s in f.lost:
+        lost[dev] += s
+    for dev, _t, _a, n in f.disruptions:
+        count[dev] += n
+    return lost, count
+
+
 def week_totals(f: WeekFacts, model: Model) -> dict:
     """The headline totals of one week."""
-    lost = sum(x[3] for x in f.lost)
+    per_device, count = _per_device(f)
+    lost = sum(per_device.values())
     active = sum(f.active.values())
     by_dept: dict[str, float] = defaultdict(float)
-    per_device: dict[str, float] = defaultdict(float)
-    for dev, _t, _a, s in f.lost:
+    for dev, s in per_device.items():
         by_dept[_group(f, dev)[1]] += s
-        per_device[dev] += s
     devices = len(f.devices)
     return {
         "lost_seconds": lost,
         "lost_hours": lost / 3600,
         "cost": sum(model.cost(s, d) for d, s in by_dept.items()),
-        "disruptions": sum(x[3] for x in f.disruptions),
+        "disruptions": sum(count.values()),
         "devices": devices,
         "devices_affected": sum(1 for s in per_device.values() if s > 0),
         "active_seconds": active,
@@ -237,13 +249,13 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
         r = row(dev)
         r["devices"] += 1
         r["groups"].add(labels[idx])
-    for dev, s in f.active.items():
-        row(dev)["active_seconds"] += s
-    for dev, _t, _a, s in f.lost:
-        row(dev)["lost_seconds"] += s
-        row(dev)["cost"] += model.cost(s, _group(f, dev)[1])
-    for dev, _t, _a, n in f.disruptions:
-        row(dev)["disruptions"] += n
+    lost, count = _per_device(f)
+    for dev in set(f.active) | set(lost) | set(count):
+        r = row(dev)
+        r["active_seconds"] += f.active.get(dev, 0.0)
+        r["lost_seconds"] += lost.get(dev, 0.0)
+        r["cost"] += model.cost(lost.get(dev, 0.0), _group(f, dev)[1])
+        r["disruptions"] += count.get(dev, 0)
     for r in rows.values():
         r["groups"] = len(r["groups"])  # how many groups "other" holds; never their names
         r["lost_hours"] = r["lost_seconds"] / 3600

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
 from collector.config import CollectorConfig
-from collector.models import device_table, event_table
-from collector.report.assemble import APP_TYPES, OUTAGE_TYPE, Model, WeekFacts, assemble
+from collector.models import active_hourly_table, device_table, event_table, lost_hourly_table, lost_rollup_table
+from collector.report.assemble import OUTAGE_TYPE, VERSION_TYPES, Model, WeekFacts, assemble
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
 
 TREND_WEEKS = 4
@@ -65,39 +65,51 @@ def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: b
     """What the report needs of one week; ``full=False`` skips what only the report's own week shows."""
     ws, we = week_bounds(monday)
     f = WeekFacts(week=week_label(monday))
-    _load_model_figures(conn, config, ws, we, f)
-    reporting = set(f.active) | {row[0] for row in f.disruptions}
-    labels = _labels(conn, reporting)
-    f.devices = {dev: labels.get(dev, ("unknown", "unknown")) for dev in reporting}
-    f.known_devices = _known_devices(conn, ws, we, reporting)
+    labels = _load_model_figures(conn, config, ws, we, f)
+    f.devices = labels
+    f.known_devices = _known_devices(conn, ws, we, set(labels))
     if full:
         f.versions = _versions(conn, config, ws, we)
         f.outages = _outages(conn, ws, we)
     return f
 
 
-def _load_model_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
-    """Lost, active and disruption figures of the week from the impact model's hourly aggregates."""
-    lost: dict[tuple[str, str, str], float] = defaultdict(float)
-    count: dict[tuple[str, str, str], int] = defaultdict(int)
-    for row in aggregates.lost_by(conn, ws, we, group_by=("device_id", "type", "app")):
-        key = (row["device_id"], row["type"], config.app_label(row["app"]))
-        lost[key] += float(row["lost_s"])
-        count[key] += int(row["disruptions"])
-    f.lost = [(*k, v) for k, v in lost.items() if v > 0]
-    f.disruptions = [(*k, n) for k, n in count.items() if n > 0]
-    f.active = {row["device_id"]: float(row["active_s"])
-                for row in aggregates.active_by(conn, ws, we, group_by=("device_id",)) if row["active_s"] > 0}
-    for row in aggregates.lost_by(conn, ws, we, group_by=("hour",)):
-        day, hour = divmod(int(row["hour"] - ws) // 3600, 24)
-        f.heat[day][hour] += float(row["lost_s"])
+def _load_model_figures(conn: Connection, config: CollectorConfig, ws: float, we: float,
+                        f: WeekFacts) -> dict[str, tuple[str, str]]:
+    """Fill lost, disruption, active and heat-map figures from the impact model's hourly aggregates.
 
-
-def _labels(conn: Connection, devices: set[str]) -> dict[str, tuple[str, str]]:
-    """Site and department of each device (from its latest heartbeat)."""
-    d = device_table.c
-    rows = conn.execute(sa.select(d.id, d.site, d.department))
-    return {dev: (site, dept) for dev, site, dept in rows if dev in devices}
+    Two grouped scans of the week's per-device hours (``lost_hourly``,
+    ``active_hourly``: the rows ``aggregates.lost_by``/``active_by`` sum, read
+    here as plain tuples because a week of a large fleet is ~10^5 groups) and
+    one of the hour rollup for the heat map. Returns each reporting device's
+    site and department: those the aggregates recorded, the pair with the most
+    active time if the device moved during the week.
+    """
+    lh, ah, lr = lost_hourly_table.c, active_hourly_table.c, lost_rollup_table.c
+    app = sa.case((lh.app.in_(config.apps), lh.app), else_=aggregates.OTHER) if config.apps else sa.literal(aggregates.OTHER)
+    hours = lambda c: sa.and_(c.hour >= ws, c.hour < we)  # noqa: E731  (week bounds are whole hours)
+    pairs: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    lost, count = [], []
+    for dev, site, dept, etype, label, lost_s, n in conn.execute(
+            sa.select(lh.device_id, lh.site, lh.department, lh.type, app, sa.func.sum(lh.lost_s), sa.func.sum(lh.disruptions))
+            .where(hours(lh)).group_by(lh.device_id, lh.site, lh.department, lh.type, app)):
+        pairs[dev].setdefault((site, dept), 0.0)
+        if lost_s and lost_s > 0:
+            lost.append((dev, etype, label, float(lost_s)))
+        if n:
+            count.append((dev, etype, label, int(n)))
+    active: dict[str, float] = defaultdict(float)
+    for dev, site, dept, active_s in conn.execute(
+            sa.select(ah.device_id, ah.site, ah.department, sa.func.sum(ah.active_s))
+            .where(hours(ah)).group_by(ah.device_id, ah.site, ah.department)):
+        pairs[dev][(site, dept)] = pairs[dev].get((site, dept), 0.0) + float(active_s or 0.0)
+        active[dev] += float(active_s or 0.0)
+    f.lost, f.disruptions = lost, count
+    f.active = {dev: s for dev, s in active.items() if s > 0}
+    for hour, lost_s in conn.execute(sa.select(lr.hour, sa.func.sum(lr.lost_s)).where(hours(lr)).group_by(lr.hour)):
+        day, hh = divmod(int(hour - ws) // 3600, 24)
+        f.heat[day][hh] += float(lost_s or 0.0)
+    return {dev: max(sorted(p), key=lambda k: p[k]) for dev, p in pairs.items()}
 
 
 def _iso(ts: float) -> str:
@@ -105,14 +117,14 @@ def _iso(ts: float) -> str:
 
 
 def _versions(conn: Connection, config: CollectorConfig, ws: float, we: float) -> list[tuple[str, str, int]]:
-    """Disruptions of catalogued applications per reported version (``details.app_version``)."""
+    """Failures (VERSION_TYPES) of catalogued applications per reported version (``details.app_version``)."""
     if not config.apps:
         return []
     e = event_table.c
     version = e.details["app_version"].as_string()
     rows = conn.execute(
         sa.select(e.app, version, sa.func.count())
-        .where(e.start >= ws, e.start < we, e.type.in_(APP_TYPES), e.app.in_(config.apps), version.is_not(None))
+        .where(e.type.in_(VERSION_TYPES), e.start >= ws, e.start < we, e.app.in_(config.apps), version.is_not(None))
         .group_by(e.app, version)
     )
     return [(app, str(v), int(n)) for app, v, n in rows]

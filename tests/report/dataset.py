@@ -6,7 +6,7 @@ seconds each). Model parameters: crash recovery 180 s, hourly cost 60, Sales 90.
 
 | device | site / department | events (Monday) | lost seconds (impact model v1) |
 |---|---|---|---|
-| P1 | Paris / Finance | hang outlook 09:10 300 s; crash outlook 1.0 09:30 | 300 hang + 180 crash |
+| P1 | Paris / Finance | hang outlook 2.0 09:10 300 s; crash outlook 1.0 09:30 | 300 hang + 180 crash |
 | P2 | Paris / Finance | crash outlook 2.0 10:00 | 180 crash |
 | P3 | Paris / Finance | crash outlook 2.0 10:00 | 180 crash |
 | P4 | Paris / Sales | outage (no_link) 09:20-09:40; hang teams 09:30 300 s inside it | 1,200 connectivity_loss (the merged hang costs nothing more) |
@@ -84,7 +84,7 @@ def batches(only_week: bool = False) -> list[tuple[dict, float]]:
     m = MONDAY
     at = lambda hh, mm=0: m + hh * 3600 + mm * 60  # noqa: E731
     events = {
-        "device-P1": [_ev("hang", "outlook", at(9, 10), 300.0),
+        "device-P1": [_ev("hang", "outlook", at(9, 10), 300.0, app_version="2.0"),
                       _ev("crash", "outlook", at(9, 30), signal="SIGSEGV", app_version="1.0")],
         "device-P2": [_ev("crash", "outlook", at(10), signal="SIGSEGV", app_version="2.0")],
         "device-P3": [_ev("crash", "outlook", at(10), signal="SIGABRT", app_version="2.0")],

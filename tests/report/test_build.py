@@ -41,7 +41,7 @@ def test_apps_versions_and_connectivity(filled, config):
     r = build_report(filled, config, ds.WEEK)
     outlook = next(a for a in r["by_app"] if a["app"] == "outlook")
     assert outlook["main_cause"] == "crash" and outlook["disruptions"] == 5  # P1 hang + crash, P2, P3, N1
-    assert outlook["version"] == "2.0" and outlook["version_share"] == pytest.approx(3 / 4)  # P1 hang has no version
+    assert outlook["version"] == "2.0" and outlook["version_share"] == pytest.approx(3 / 4)  # failures: 1.0 crash; 2.0 hang + 2 crashes
     c = r["connectivity"]
     assert (c["outages"], c["outage_seconds"], c["lost_seconds"], c["devices"]) == (6, 4200.0, 4200.0, 6)
     assert [(x["cause"], x["outages"], x["outage_seconds"]) for x in c["by_cause"]] == [("dns_failure", 5, 3000.0), ("no_link", 1, 1200.0)]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.report.assemble import APP_TYPES
+from collector.report.assemble import APP_TYPES, VERSION_TYPES
 from collector.report.build import build_report
 from collector.report.week import parse_week, week_bounds
 from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN
@@ -85,7 +85,7 @@ def test_connectivity_versions_and_model_equal_metrics(scraped):
     assert _sum(m, "hinder_connectivity_outages_total", "cause") == {x["cause"]: x["outages"] for x in c["by_cause"]}
     assert _sum(m, "hinder_connectivity_outage_seconds_total") == pytest.approx(c["outage_seconds"])
     outlook = next(a for a in r["by_app"] if a["app"] == "outlook")
-    metric_versions = _sum(m, "hinder_app_version_disruptions_total", "version", app="outlook", type=tuple(APP_TYPES))
+    metric_versions = _sum(m, "hinder_app_version_disruptions_total", "version", app="outlook", type=VERSION_TYPES)
     assert {v["version"]: v["disruptions"] for v in outlook["versions"]} == {
         k: v for k, v in metric_versions.items() if k != "unknown"}
     info = m["hinder_collector_info"][0][0]
