@@ -176,20 +176,28 @@ def test_agent_killed_during_upload_loses_and_doubles_nothing(collector, agents)
     # 40 events a second, uploaded 10 at a time at up to 20 records/s: the uploader is always busy
     agent = agents(collector.url, events_per_poll=40, upload_batch_size=10, upload_max_rate=20)
     wait_until(lambda: len(_test_events(collector)) >= 40, 60, what="uploads to be under way")
-    agent.kill()
-    delivered = {e["id"] for e in _test_events(collector)}
+    # freeze the collector so the agent's next request is surely in flight, then SIGKILL the agent
+    collector.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(1.5)  # the rate bound lets the next batch go within 0.5 s; it now waits for an answer
+        agent.kill()
+    finally:
+        collector.proc.send_signal(signal.SIGCONT)
     waiting = {r.id for r in agent.spooled() if r.kind == "event"}
     assert waiting, "the kill should have left a backlog"
-    confirmed = delivered | waiting  # everything the first run had confirmed to its spool
+    # the collector still reads and commits the batch the dead agent had sent but never saw acknowledged
+    wait_until(lambda: waiting & {e["id"] for e in _test_events(collector)}, 30, what="the in-flight batch")
+    confirmed = waiting | {e["id"] for e in _test_events(collector)}  # all the first run confirmed to its spool
     agent.configure(events_per_poll=1, upload_max_rate=1000)
-    agent.start()
+    agent.start()  # resends the in-flight batch too: the collector must store it once
     wait_until(lambda: confirmed <= {e["id"] for e in _test_events(collector)}, 90, what="the backlog to arrive")
     assert agent.terminate() == 0, agent.log()
     assert agent.spooled() == []
     events = _test_events(collector)
     _assert_exactly_once(events, runs=2)
-    first_run = [e for e in events if e["id"] in confirmed]
-    assert len(first_run) == len(confirmed)
+    assert len([e for e in events if e["id"] in confirmed]) == len(confirmed)
+    dup = re.search(r'^hinder_ingest_records_total\{kind="event",result="duplicate"\} (\S+)$', collector.metrics(), re.M)
+    assert dup and float(dup.group(1)) >= 1, "the resent in-flight batch should have been seen as duplicates"
 
 
 def test_records_the_collector_refuses_are_dropped_counted_and_reported(collector, agents):
