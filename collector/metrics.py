@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection, Engine
 
 from collector import VERSION, aggregates, impact
@@ -246,6 +247,49 @@ class IngestCounters:
         for kind in RECORD_KINDS:
             for result in RECORD_RESULTS:
                 self.records.labels(kind, result)
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition (format 0.0.4) of a registry, like ``generate_latest`` but several times faster.
+
+    The database families have tens of thousands of samples on a large fleet
+    (every type x app x site x department); prometheus_client's generic writer
+    spends ~50 us per sample validating and escaping label names, which alone
+    would take a scrape past its budget. Families with only plain samples
+    (no ``_created``, exemplars or timestamps) are written here, label values
+    escaped once per distinct value; any other family goes through
+    ``generate_latest`` unchanged.
+    """
+    out: list[str] = []
+    escaped: dict[str, str] = {}
+
+    def esc(value: str) -> str:
+        e = escaped.get(value)
+        if e is None:
+            e = escaped[value] = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        return e
+
+    for metric in registry.collect():
+        plain = all(s.timestamp is None and s.exemplar is None and s.name in (metric.name, metric.name + "_total")
+                    for s in metric.samples)
+        if not plain:
+            out.append(generate_latest(_OneMetric(metric)).decode())
+            continue
+        name = metric.name + ("_total" if metric.type == "counter" else "")
+        doc = metric.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        out.append(f"# HELP {name} {doc}\n# TYPE {name} {metric.type if metric.type != 'unknown' else 'untyped'}\n")
+        for s in metric.samples:
+            labels = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(s.labels.items()))
+            out.append(f"{s.name}{{{labels}}} {floatToGoString(s.value)}\n" if labels else f"{s.name} {floatToGoString(s.value)}\n")
+    return "".join(out).encode()
+
+
+class _OneMetric:
+    def __init__(self, metric: Metric):
+        self.metric = metric
+
+    def collect(self) -> list[Metric]:
+        return [self.metric]
 
 
 def build_registry(engine: Engine, config: CollectorConfig) -> tuple[CollectorRegistry, IngestCounters]:

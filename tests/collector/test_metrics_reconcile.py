@@ -177,3 +177,22 @@ def test_counters_never_decrease_when_a_late_event_moves_seconds(app):
     assert hang == _by(before["hinder_lost_seconds_total"], "type")[("hang",)] == pytest.approx(300.0)
     # the exact figure moved: the week gauge shows the hang lost nothing
     assert _by(after["hinder_week_lost_seconds"], "type") == _approx({("hang",): 0.0, ("connectivity_loss",): 600.0})
+
+
+def test_fast_exposition_is_byte_identical_to_prometheus_client(app):
+    from prometheus_client import generate_latest
+
+    from collector.metrics import build_registry, render
+
+    _fill(app)
+    aggregates.refresh(app.engine, app.config)
+    registry, counters = build_registry(app.engine, app.config)
+    counters.batches.labels("accepted").inc(3)  # a family with _created samples: written by prometheus_client
+    registry.collect = _frozen(registry.collect)  # the same samples for both writers
+    assert render(registry) == generate_latest(registry)
+    assert b'hinder_lost_seconds_total{app="firefox"' in render(registry)
+
+
+def _frozen(collect):
+    metrics = list(collect())
+    return lambda: iter(metrics)
