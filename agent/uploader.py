@@ -1,8 +1,9 @@
 """The uploader: moves spooled records to the collector, at least once, politely.
 
 On its own thread, every ``upload_interval_s`` it sends the oldest spooled
-records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``) and
-deletes them from the spool only after a 200. Retried batches are harmless:
+records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``;
+TLS checked against the operating system's trust store; proxies from the
+environment) and deletes them from the spool only after a 200. Retried batches are harmless:
 the collector stores each record id once, so at-least-once delivery becomes
 exactly-once storage.
 
@@ -29,6 +30,7 @@ import gzip
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -65,7 +67,8 @@ class Uploader:
         self.uploaded_total = 0
         self.last_error: str | None = None
         self._url = settings.collector.rstrip("/") + EVENTS_PATH
-        self._client = httpx.Client(timeout=settings.upload_timeout_s, headers={
+        # the operating system's trust store (where enterprises install their CAs), not a bundled one
+        self._client = httpx.Client(timeout=settings.upload_timeout_s, verify=ssl.create_default_context(), headers={
             "Authorization": f"Bearer {settings.token}", "User-Agent": user_agent,
             "Content-Type": "application/json", "Content-Encoding": "gzip"})
         self._stop = threading.Event()

@@ -2,9 +2,15 @@
 
 import gzip
 import json
+import os
+import shutil
+import sys
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +20,13 @@ from agent.uploader import Uploader, backoff_delay, _parse_retry_after
 from agent.wire import ContractError, Event, Heartbeat, validate_batch
 
 TOKEN = "agent-secret"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeCollector:
     """Validates batches with the real contract and stores ids; ``script`` overrides the next answers."""
 
-    def __init__(self):
+    def __init__(self, tls: tuple[str, str] | None = None):
         self.requests = []  # (monotonic time, headers, batch or None, status)
         self.stored = []
         self.script = []  # callables(batch) -> (status, headers, body) or None to answer normally
@@ -40,6 +47,11 @@ class FakeCollector:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.url = self.url.replace("http:", "https:")
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def _answer(self, batch):
@@ -298,3 +310,62 @@ def test_spool_locked_while_acknowledging_does_not_kill_the_thread(collector, tm
         blocker.close()
         spool.close()
     assert sorted(collector.stored) == sorted(e.id for e in evs)  # resent, stored once
+
+
+@pytest.fixture
+def enterprise_ca(tmp_path):
+    """A private CA and a server certificate for 127.0.0.1 signed by it (made with the openssl CLI)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+
+    def sh(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    sh("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+       "-subj", "/CN=hinder test enterprise CA")
+    sh("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    sh("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
+       "-days", "2", "-extfile", "san.ext")
+    return tmp_path / "ca.pem", (str(tmp_path / "srv.pem"), str(tmp_path / "srv.key"))
+
+
+_FLUSH = """
+import sys
+from agent.config import AgentSettings
+from agent.spool import Spool
+from agent.uploader import Uploader
+sp = Spool(sys.argv[1], max_bytes=10**8)
+up = Uploader(sp, AgentSettings(collector=sys.argv[2], token=sys.argv[3]), device_id="device-0001")
+print("delivered" if up.flush(10.0) else f"failed: {up.last_error}")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare for a private mount namespace")
+def test_https_trusts_the_system_store_where_enterprises_install_their_ca(enterprise_ca, tmp_path):
+    """The enterprise CA is put in the system store (/etc/ssl/certs, bind-mounted in a private mount namespace)."""
+    ca, server_cert = enterprise_ca
+    system_bundle = ssl.get_default_verify_paths().cafile
+    if not system_bundle or not os.path.exists(system_bundle):
+        pytest.skip("no system CA bundle file")
+    collector = FakeCollector(tls=server_cert)
+    db = tmp_path / "spool.db"
+    sp = Spool(db, max_bytes=10**8)
+    sp.put(_events(3))
+    sp.close()
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def flush(with_enterprise_ca):
+        mount = f"mount --bind {ca} {system_bundle} && " if with_enterprise_ca else ""
+        cmd = f"{mount}exec {sys.executable} -c '{_FLUSH}' {db} {collector.url} {TOKEN}"
+        out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", cmd], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        return out.stdout.strip() + out.stderr[-500:]
+
+    try:
+        assert "CERTIFICATE_VERIFY_FAILED" in flush(with_enterprise_ca=False)
+        assert flush(with_enterprise_ca=True) == "delivered"
+        assert len(collector.stored) == 3
+    finally:
+        collector.close()
