@@ -29,11 +29,13 @@ def up(
     host: str = typer.Option("127.0.0.1", help="collector listen address"),
     port: int = typer.Option(8739, help="collector port"),
     seconds: Optional[float] = typer.Option(None, help="stop after this many seconds (default: run until Ctrl-C)"),
+    demo_fleet: int = typer.Option(0, "--demo-fleet", min=0, max=10_000,
+                                   help="also send two weeks of a simulated fleet of N devices, for dashboards and reports"),
 ) -> None:
     """Run hinder on its embedded default: a collector on SQLite and a local agent."""
     from hinder.up import run
 
-    raise typer.Exit(run(dir, host, port, seconds))
+    raise typer.Exit(run(dir, host, port, seconds, demo_fleet))
 
 
 def main() -> None:

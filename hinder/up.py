@@ -37,6 +37,25 @@ upload_interval_s = 5
 """
 
 
+_COLLECTOR_TOML = """\
+# Collector configuration written by `hinder up`; edit and restart to change it.
+# Reference: docs/collector.md, docs/impact-model.md, docs/report.md.
+# Application names allowed as Prometheus labels (others are exported as "other"):
+{apps}
+"""
+
+
+def _collector_config(directory: Path, demo_fleet: int) -> Path:
+    """Write the collector config on first use; with a demo fleet, catalogue the simulated apps."""
+    path = directory / "collector.toml"
+    if not path.exists() or demo_fleet:
+        from hinder.simulate import Fleet
+
+        apps = Fleet.apps_toml() if demo_fleet else "apps = []\n"
+        path.write_text(_COLLECTOR_TOML.format(apps=apps.strip()), encoding="utf-8")
+    return path
+
+
 def _tokens(directory: Path) -> dict[str, str]:
     """Read the demo tokens, creating them on first use (file mode 0600)."""
     path = directory / "tokens.toml"
@@ -74,14 +93,19 @@ def _stop(proc: subprocess.Popen | None, timeout_s: float = 15.0) -> None:
         proc.wait()
 
 
-def run(directory: Path, host: str, port: int, seconds: float | None = None) -> int:
-    """Start collector and agent, print where to look, and supervise both. Returns an exit code."""
+def run(directory: Path, host: str, port: int, seconds: float | None = None, demo_fleet: int = 0) -> int:
+    """Start collector and agent, print where to look, and supervise both. Returns an exit code.
+
+    With ``demo_fleet`` > 0, a simulated fleet of that many devices also sends
+    two weeks of history, so dashboards and the weekly report have data.
+    """
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     tokens = _tokens(directory)
     agent_config = directory / "agent.toml"
     if not agent_config.exists():
         agent_config.write_text(_AGENT_TOML, encoding="utf-8")
+    collector_config = _collector_config(directory, demo_fleet)
     url = f"http://{host}:{port}"
     env = dict(os.environ, HINDER_AGENT_TOKEN=tokens["agent_token"], HINDER_ADMIN_TOKEN=tokens["admin_token"])
     hinder = [sys.executable, "-m", "hinder"]
@@ -98,18 +122,25 @@ def run(directory: Path, host: str, port: int, seconds: float | None = None) -> 
     collector = agent = None
     try:
         collector = subprocess.Popen(
-            hinder + ["collector", "serve", "--host", host, "--port", str(port), "--db", f"sqlite:///{directory / 'hinder.db'}"],
+            hinder + ["collector", "serve", "--host", host, "--port", str(port), "--config", str(collector_config),
+                      "--db", f"sqlite:///{directory / 'hinder.db'}"],
             env=env, cwd=directory, start_new_session=True)
         _wait_healthy(url, collector)
         agent = subprocess.Popen(
             hinder + ["agent", "run", "--collector", url, "--state-dir", str(directory / "agent"), "--config", str(agent_config)],
             env=env, cwd=directory, start_new_session=True)
+        if demo_fleet:
+            print(f"sending two weeks of a simulated fleet of {demo_fleet} devices ...", flush=True)
+            subprocess.run(hinder + ["simulate", "--collector", url, "--devices", str(demo_fleet), "--days", "14"],
+                           env=env, cwd=directory, check=False)
+        db_url = f"sqlite:///{directory / 'hinder.db'}"
         print(
             f"\nhinder is running (data in {directory})\n"
             f"  collector   {url}\n"
             f"  metrics     {url}/metrics\n"
             f"  events      curl -H 'Authorization: Bearer {tokens['admin_token']}' {url}/api/v1/events\n"
             f"  agent       config {agent_config}; `hinder agent explain --config {agent_config}` shows what it sends\n"
+            f"  report      hinder report weekly --db {db_url} --config {collector_config} --format html --out report.html\n"
             f"  tokens      {directory / 'tokens.toml'}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
