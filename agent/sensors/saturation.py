@@ -48,6 +48,7 @@ class SaturationConfig(SensorConfig):
     disk_free_min: float = setting(0.10, min=0.001, max=0.999, doc="free share of the system disk below which it is nearly full")
     disk_path: str = setting("", doc="the system disk; default: / or %SystemDrive%")
     top_processes: int = setting(5, min=0, max=16, doc="how many top consumers (names only) events name")
+    process_scan_s: float = setting(15.0, min=0.1, max=3600, doc="while saturated, how often processes are listed")
     split_after_s: float = setting(3600.0, min=60, max=86400, doc="report a long episode in pieces of this length")
 
 
@@ -68,6 +69,7 @@ class SaturationSensor(Sensor):
         swap = psutil.swap_memory()
         self._last_swap = swap.sin + swap.sout
         self._proc_cpu: dict[int, tuple[str, float]] = {}
+        self._scanned_at = {"cpu": 0.0, "memory": 0.0}
         self._top_cpu: collections.Counter = collections.Counter()
         self._top_rss: dict[str, int] = {}
 
@@ -81,7 +83,7 @@ class SaturationSensor(Sensor):
         cpu = psutil.cpu_percent(None) / 100.0
         closed += self._sample("cpu", start, cpu, cpu > cfg.cpu_threshold,
                                (cpu - cfg.cpu_threshold) / (1 - cfg.cpu_threshold), {"usage": cpu})
-        if self._intervals.is_open("cpu"):
+        if self._scan_due("cpu", now):
             self._collect_cpu()
 
         mem = psutil.virtual_memory()
@@ -89,7 +91,7 @@ class SaturationSensor(Sensor):
         closed += self._sample("memory", start, available, available < cfg.memory_available_min,
                                (cfg.memory_available_min - available) / cfg.memory_available_min,
                                {"available": available})
-        if self._intervals.is_open("memory"):
+        if self._scan_due("memory", now):
             self._collect_rss()
 
         swap = psutil.swap_memory()
@@ -116,6 +118,14 @@ class SaturationSensor(Sensor):
             return self._intervals.bad(key, _KINDS[key], Sample(t, value, info))
         closed = self._intervals.good(key, t)
         return [closed] if closed else []
+
+    def _scan_due(self, key: str, now: float) -> bool:
+        """Process lists are read when an interval opens, then at most every ``process_scan_s`` while it lasts,
+        so that the agent does not add much to a saturated machine's load."""
+        if not self._intervals.is_open(key) or now - self._scanned_at[key] < self.config.process_scan_s:
+            return False
+        self._scanned_at[key] = now
+        return True
 
     def _reportable(self, iv: Interval) -> bool:
         sustain = getattr(self.config, f"{iv.key}_sustain_s", 0.0)
@@ -150,12 +160,15 @@ class SaturationSensor(Sensor):
         details["excess_s"] = round(iv.weighted_excess(lambda s: s.info["share"]), 3)
         n = self.config.top_processes
         if iv.key == "cpu":
+            self._collect_cpu()  # the last stretch of the interval
+            self._scanned_at["cpu"] = 0.0
             details.update(threshold=self.config.cpu_threshold, worst_usage=round(iv.worst(), 3),
                            median_usage=round(iv.median(), 3))
             details["top_processes"] = [name for name, _ in self._top_cpu.most_common(n)]
             self._top_cpu.clear()
             self._proc_cpu.clear()
         elif iv.key == "memory":
+            self._scanned_at["memory"] = 0.0
             details.update(threshold=self.config.memory_available_min, min_available=round(min(iv.values()), 4),
                            median_available=round(iv.median(), 4))
             details["top_processes"] = sorted(self._top_rss, key=self._top_rss.get, reverse=True)[:n]

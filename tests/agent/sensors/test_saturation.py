@@ -30,7 +30,7 @@ def test_cpu_burners_drive_cpu_saturation(make_ctx):
                for _ in range(os.cpu_count() or 1)]
     try:
         assert all(b.stdout.readline().strip() == "ready" for b in burners)  # renamed before anyone looks
-        sensor = SaturationSensor(SaturationConfig(interval_s=0.5, cpu_threshold=0.6, cpu_sustain_s=1.5), make_ctx())
+        sensor = SaturationSensor(SaturationConfig(interval_s=0.5, cpu_threshold=0.6, cpu_sustain_s=1.5, process_scan_s=0.5), make_ctx())
         sensor.start()
         events = _poll_for(sensor, 4.0)
     finally:
