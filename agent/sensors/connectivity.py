@@ -11,13 +11,20 @@ any HTTP answer, even a 5xx, proves the target is reachable).
 An outage runs from the first failed check to the first good one; its cause is
 the lowest layer that failed during it. Outages shorter than ``min_outage_s``
 are blips: counted in the heartbeat (``connectivity_blips_total``), not
-reported. A good check slower than ``degraded_latency_s`` (the slowest target)
-opens a ``connectivity_degraded`` interval whose ``excess_s`` is
-``sum(width_i * (t_i - threshold) / t_i)``, as for probes.
+reported. Connectivity is *degraded* while good checks are slower than
+``degraded_latency_s`` (the slowest target) or while at least
+``degraded_failure_ratio`` of the last ``degraded_window`` checks failed
+(a flapping link whose blips are each too short to be outages). Each good
+check is a sample whose lost share is the larger of ``(t - threshold) / t``
+(as for probes) and the failure ratio when that is over its threshold;
+``excess_s = sum(width_i * share_i)``. Failed checks leave a degraded interval
+open; an outage inside it is reported on its own (the impact model merges
+overlaps).
 """
 
 from __future__ import annotations
 
+import collections
 import re
 import socket
 import sys
@@ -58,6 +65,8 @@ class ConnectivityConfig(SensorConfig):
     internet_expect: str = setting("", doc="text its answer must contain; another answer means a captive portal")
     min_outage_s: float = setting(10.0, min=0, max=3600, doc="shorter outages are counted as blips, not reported")
     degraded_latency_s: float = setting(1.0, min=0.01, max=60, doc="a slower good check means degraded connectivity")
+    degraded_failure_ratio: float = setting(0.2, min=0.01, max=1, doc="this share of failed recent checks is degraded")
+    degraded_window: int = setting(12, min=2, max=1000, doc="how many recent checks the failure ratio looks at")
     wifi_interval_s: float = setting(60.0, min=1, max=86400, doc="how often the Wi-Fi signal is read")
     split_after_s: float = setting(3600.0, min=60, max=86400, doc="report a long outage in pieces of this length")
 
@@ -102,25 +111,38 @@ class ConnectivitySensor(Sensor):
         self._wifi_at = 0.0
         self._wifi_dbm: float | None = None
         self._last_iface: str | None = None  # the interface in use before the link went away
+        self._recent: collections.deque[bool] = collections.deque(maxlen=cfg.degraded_window)  # True: failed
 
     def poll(self) -> list[Event]:
         check = self._check()
         check.iface = check.iface or self._last_iface
         self._last_iface = check.iface
         self._update_wifi(check)
+        self._recent.append(bool(check.cause))
         if check.cause:
-            closed = self._intervals.good("degraded", check.time)
-            out = [closed] if closed else []
             sample = Sample(check.time, 0.0, {"cause": check.cause, "iface": check.iface, "target": check.target})
-            out += self._intervals.bad("loss", "connectivity_loss", sample)
+            return self._events(self._intervals.bad("loss", "connectivity_loss", sample))
+        out = [iv for iv in [self._intervals.good("loss", check.time)] if iv]
+        share = self._degraded_share(check.latency_s)
+        if share is None:
+            out += [iv for iv in [self._intervals.good("degraded", check.time)] if iv]
         else:
-            out = [iv for iv in [self._intervals.good("loss", check.time)] if iv]
-            if check.latency_s > self.config.degraded_latency_s:
-                out += self._intervals.bad("degraded", "connectivity_degraded",
-                                           Sample(check.time, check.latency_s, {"iface": check.iface}))
-            else:
-                out += [iv for iv in [self._intervals.good("degraded", check.time)] if iv]
+            info = {"iface": check.iface, "share": share, "failure_ratio": self._failure_ratio()}
+            out += self._intervals.bad("degraded", "connectivity_degraded", Sample(check.time, check.latency_s, info))
         return self._events(out)
+
+    def _failure_ratio(self) -> float:
+        return sum(self._recent) / len(self._recent) if self._recent else 0.0
+
+    def _degraded_share(self, latency_s: float) -> float | None:
+        """The share of a good check's period lost to degradation, or None when connectivity is fine."""
+        cfg = self.config
+        slow = latency_s > cfg.degraded_latency_s
+        ratio = self._failure_ratio()
+        flapping = len(self._recent) >= 2 and ratio >= cfg.degraded_failure_ratio
+        if not (slow or flapping):
+            return None
+        return max((latency_s - cfg.degraded_latency_s) / latency_s if slow else 0.0, ratio if flapping else 0.0)
 
     def close(self) -> list[Event]:
         events = self._events(self._intervals.stop(time.time()))
@@ -216,9 +238,10 @@ class ConnectivitySensor(Sensor):
                 details["target"] = target
             severity = "error"
         else:
-            threshold = self.config.degraded_latency_s
-            details.update(threshold_s=threshold, worst_s=round(iv.worst(), 3), median_s=round(iv.median(), 3),
-                           excess_s=round(iv.weighted_excess(lambda s: (s.value - threshold) / s.value), 3))
+            details.update(threshold_s=self.config.degraded_latency_s, worst_s=round(iv.worst(), 3),
+                           median_s=round(iv.median(), 3),
+                           worst_failure_ratio=round(max(s.info["failure_ratio"] for s in iv.samples), 3),
+                           excess_s=round(iv.weighted_excess(lambda s: s.info["share"]), 3))
             severity = "warning"
         return Event(type=iv.kind, app="network", start=iv.start, duration_s=round(iv.duration_s, 3),
                      severity=severity, details=details)
@@ -232,7 +255,7 @@ class ConnectivitySensor(Sensor):
                            "wifi_signal_dbm": -71.0, "samples": 37}),
             Event(type="connectivity_degraded", app="network", start=now - 600, duration_s=120.0, severity="warning",
                   details={"interface_kind": "wifi", "wifi_signal_dbm": -79.0, "threshold_s": 1.0, "worst_s": 3.2,
-                           "median_s": 1.8, "excess_s": 51.0, "samples": 24}),
+                           "median_s": 1.8, "worst_failure_ratio": 0.08, "excess_s": 51.0, "samples": 24}),
         ]
 
 

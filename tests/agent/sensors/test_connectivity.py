@@ -190,6 +190,33 @@ def test_checks_pass_on_this_machine_with_a_local_target(make_ctx):
         assert check.cause is None, check
 
 
+@pytest.mark.skipif(_net_linux.default_route_interface() is None, reason="this machine has no default route")
+def test_flapping_target_is_degraded_not_lost(make_ctx):
+    """Checks failing every other time: each failure is a blip, together they are a degraded period."""
+    from tests.agent.sensors._http_target import HttpTarget
+
+    ctx = make_ctx()
+    cfg = ConnectivityConfig(targets=[], timeout_s=0.3, degraded_latency_s=0.25, min_outage_s=5.0,
+                             degraded_window=6, degraded_failure_ratio=0.3)
+    with HttpTarget() as target:
+        cfg.targets = [target.url + "/"]
+        sensor = ConnectivitySensor(cfg, ctx)
+        sensor.start()
+        events = []
+        try:
+            for mode in ["fast"] * 6 + ["hang", "fast"] * 5 + ["fast"] * 8:
+                target.set(mode, 5.0 if mode == "hang" else 0.0)
+                events += sensor.poll()
+                time.sleep(0.1)
+        finally:
+            events += sensor.close()
+    assert [e.type for e in events] == ["connectivity_degraded"], events
+    d = events[0].details
+    assert ctx.heartbeat_details["connectivity_blips_total"] == 5
+    assert d["worst_failure_ratio"] >= 0.3 and "open_at_stop" not in d
+    assert 0.25 * events[0].duration_s <= d["excess_s"] <= 0.7 * events[0].duration_s
+
+
 def test_captive_portal_and_internet_down(make_ctx):
     from tests.agent.sensors._http_target import HttpTarget
 
@@ -249,6 +276,7 @@ def test_default_route_of_this_machine_matches_ip_route():
     ("[sensors.connectivity]\ndns_names = ['http://x']\n", "dns_names[0]"),
     ("[sensors.connectivity]\ntargets = ['nope']\n", "sensors.connectivity.targets[0]"),
     ("[sensors.connectivity]\ninterval_s = 0.01\n", "sensors.connectivity.interval_s"),
+    ("[sensors.connectivity]\ndegraded_window = 1\n", "sensors.connectivity.degraded_window"),
     ("[sensors.connectivity]\nmin_outage = 3\n", "sensors.connectivity.min_outage: unknown key (did you mean 'min_outage_s'?)"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, key):
