@@ -7,7 +7,7 @@ import textwrap
 import time
 
 from agent.config import AgentConfig
-from agent.runner import agent_details, build_heartbeat
+from agent.runner import agent_details, build_heartbeat, unavailable_reason
 from agent.sensors import SENSORS
 
 _NEVER = (
@@ -33,7 +33,7 @@ def render(config: AgentConfig) -> str:
     enabled, off = [], []
     for name, cls in SENSORS.items():
         cfg = config.sensors.get(name) or cls.Config()
-        reason = None if not cfg.enabled else cls.unavailable(cfg)
+        reason = None if not cfg.enabled else unavailable_reason(cls, cfg)
         (enabled if cfg.enabled and not reason else off).append((name, cls, cfg, reason))
 
     out = [

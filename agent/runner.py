@@ -39,6 +39,7 @@ from agent.wire import ContractError, Event, Heartbeat, make_batch, validate_bat
 MAX_CONSECUTIVE_FAILURES = 8
 MAX_SENSOR_BACKOFF_S = 600.0
 FINAL_UPLOAD_S = 5.0
+SENSOR_STOP_S = 5.0  # how long a clean stop waits for all sensors together
 SPOOL_FILE = "spool.sqlite3"
 LOCK_FILE = "agent.lock"
 
@@ -71,6 +72,14 @@ def os_name(platform_id: str = sys.platform) -> str:
     if platform_id == "darwin":
         return "macos"
     return platform_id[:64]
+
+
+def unavailable_reason(cls: type[Sensor], config) -> str | None:
+    """Why a sensor cannot run here, or None; a sensor whose check itself fails cannot run either."""
+    try:
+        return cls.unavailable(config)
+    except Exception as exc:
+        return f"availability check failed: {type(exc).__name__}: {exc}"
 
 
 def agent_details(spool_records: int, spool_write_errors_total: int) -> dict:
@@ -216,13 +225,13 @@ class Agent:
             cfg = self.config.sensors.get(name) or cls.Config()
             if not cfg.enabled:
                 continue
-            reason = cls.unavailable(cfg)
+            reason = unavailable_reason(cls, cfg)
             if reason:
                 self.log.info("sensor %s: not started: %s", name, reason)
                 continue
             try:
                 worker = SensorWorker(cls(cfg, self.ctx), self._accept, self.log)
-            except Exception as exc:
+            except Exception as exc:  # a broken sensor must not keep the others from starting
                 self.log.error("sensor %s: cannot be created: %s: %s", name, type(exc).__name__, exc)
                 continue
             self.workers.append(worker)
@@ -233,8 +242,9 @@ class Agent:
         self.log.info("stopping")
         for w in self.workers:
             w.stop()
+        deadline = time.monotonic() + SENSOR_STOP_S
         for w in self.workers:
-            if not w.join(5.0):
+            if not w.join(max(0.0, deadline - time.monotonic())):
                 self.log.warning("sensor %s: still busy in a poll; not waiting for it", w.name)
         self._spool_heartbeat(time.time())
         self.uploader.stop(timeout_s=2.0)

@@ -83,6 +83,25 @@ class BrokenEventSensor(Sensor):
                 Event(type="test", app="x", start=now, details={"ok": True})]
 
 
+class ExplodingSensor(Sensor):
+    name = "exploding"
+    Config = FastConfig
+
+    @classmethod
+    def unavailable(cls, config):
+        raise OSError("cannot even look")
+
+
+class StuckSensor(Sensor):
+    name = "stuck"
+    Config = FastConfig
+    release = threading.Event()
+
+    def poll(self):
+        self.release.wait(60)
+        return []
+
+
 class UnavailableSensor(Sensor):
     name = "unavailable"
     Config = FastConfig
@@ -266,3 +285,21 @@ def test_bad_heartbeat_details_do_not_stop_heartbeats(tmp_path, caplog):
     assert agent.spool.peek(10)[-1].body["details"] == {"spool_records": 2, "spool_write_errors_total": 0}
     assert caplog.text.count("heartbeat details from sensors break the wire contract") == 1
     agent.spool.close()
+
+
+def test_a_sensor_that_cannot_start_or_hangs_does_not_block_the_others_or_the_stop(tmp_path, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(runner, "SENSOR_STOP_S", 1.0)
+    StuckSensor.release.clear()
+    agent = Agent(_config(tmp_path), sensors={"exploding": ExplodingSensor, "stuck": StuckSensor, "good": GoodSensor})
+    run = Running(agent)
+    try:
+        assert _wait(lambda: any(w.name == "good" and w.sensor.seq >= 3 for w in agent.workers))
+        t0 = time.monotonic()
+        assert run.stop() == 0
+        assert time.monotonic() - t0 < 1.0 + runner.FINAL_UPLOAD_S + 3
+    finally:
+        StuckSensor.release.set()
+    assert "sensor exploding: not started: availability check failed: OSError: cannot even look" in caplog.text
+    assert "sensor stuck: still busy in a poll" in caplog.text
+    assert [w.name for w in agent.workers] == ["stuck", "good"]
