@@ -96,8 +96,17 @@ def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
     from collector.report.build import build_report
 
     cfg = _config(path, db)
+    url = sa.make_url(cfg.collector.db) if "://" in cfg.collector.db else None
+    if url is None or (url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists()):
+        raise _fail(EXIT_SOURCE, f"no collector database at {cfg.collector.db!r}: give --db (or HINDER_DB) "
+                                 "with the collector's database URL")
     engine = make_engine(cfg.collector.db, cfg.collector.db_busy_timeout_s)
     try:
+        from collector.migrations import current_version
+
+        with engine.connect() as conn:
+            if current_version(conn) == 0:
+                raise _fail(EXIT_SOURCE, "the database has no hinder schema; is this the collector's database?")
         return build_report(engine, cfg, week), cfg.section("report")
     except ReportError as exc:
         raise _fail(EXIT_USAGE, str(exc)) from None

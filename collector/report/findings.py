@@ -101,11 +101,14 @@ def _connectivity(r: dict, total: float):
     if c["lost_seconds"] <= 0 or not c["by_cause"]:
         return None
     cause = c["by_cause"][0]
-    text = (f"Connectivity outages cost {fmt.hours(c['lost_seconds'])} ({fmt.pct(c['lost_seconds'] / total)} of lost time); "
-            f"most offline time was due to {cause['cause']} ({fmt.hours(cause['outage_seconds'])})")
+    if r["by_type"][0]["type"] == "connectivity_loss":  # the share is already the top finding: say where and why
+        text = f"Most offline time was due to {cause['cause']} ({fmt.hours(cause['outage_seconds'])})"
+    else:
+        text = (f"Connectivity outages cost {fmt.hours(c['lost_seconds'])} ({fmt.pct(c['lost_seconds'] / total)} of lost time); "
+                f"most offline time was due to {cause['cause']} ({fmt.hours(cause['outage_seconds'])})")
     if c["worst_sites"]:
         w = c["worst_sites"][0]
-        text += f", and {w['site']} was hit hardest ({fmt.hours(w['lost_seconds'])})"
+        text += f", and {w['site']} was hit hardest ({fmt.hours(w['lost_seconds'])} lost)"
     return (c["lost_seconds"] / total * 0.9, "connectivity", text + ".")
 
 

@@ -72,7 +72,7 @@ def headline_value(item: dict, currency: str) -> str:
     if value is None:
         return "n/a"
     if unit == "hours":
-        return f"{value:,.1f} h"
+        return hours(value * 3600)
     if unit == "money":
         return money(value, currency)
     if unit == "score":

@@ -52,15 +52,35 @@ def config(db_url):
     return parse_config(dataset.CONFIG, overrides={"db": db_url}, env={})
 
 
-@pytest.fixture
-def filled(db_engine, config):
-    """The data set stored through the collector's ingest, as agents would send it."""
+def store_dataset(engine, config, only_week: bool = False) -> None:
+    """Store the hand-computed data set through the collector's ingest, as agents would send it."""
     from collector.ingest import Ingestor
 
-    ingestor = Ingestor(db_engine, config)
-    for batch, now in dataset.batches():
+    ingestor = Ingestor(engine, config)
+    for batch, now in dataset.batches(only_week):
         ingestor.store(batch, now=now)
+
+
+@pytest.fixture
+def filled(db_engine, config):
+    """A database (SQLite and PostgreSQL) holding the data set."""
+    store_dataset(db_engine, config)
     return db_engine
+
+
+@pytest.fixture
+def sqlite_filled(tmp_path) -> str:
+    """The URL of a SQLite file holding the data set (for tests of the command line)."""
+    from collector.config import parse_config
+    from collector.db import make_engine
+    from collector.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    store_dataset(engine, parse_config(dataset.CONFIG, overrides={"db": url}, env={}))
+    engine.dispose()
+    return url
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ def _run(*args, env=None, timeout=180):
 
 
 @pytest.fixture
-def db_file(tmp_path, filled, db_url):
-    return db_url
+def db_file(sqlite_filled):
+    return sqlite_filled
 
 
 @pytest.fixture
@@ -61,6 +61,13 @@ def test_usage_errors_exit_2(db_file, tmp_path):
 
 
 def test_source_errors_exit_3(tmp_path):
+    r = _run("--db", f"sqlite:///{tmp_path / 'missing.db'}", "--week", ds.WEEK)
+    assert r.returncode == 3 and b"no collector database" in r.stderr
+    assert not (tmp_path / "missing.db").exists(), "a typo in the path must not create an empty database"
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    r = _run("--db", f"sqlite:///{empty}", "--week", ds.WEEK)
+    assert r.returncode == 3 and b"no hinder schema" in r.stderr
     r = _run("--db", f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none", "--week", ds.WEEK, timeout=120)
     assert r.returncode == 3 and b"cannot read the database" in r.stderr
     r = _run("--collector", f"http://127.0.0.1:{free_port()}", "--admin-token", ADMIN_TOKEN, "--week", ds.WEEK)
@@ -78,21 +85,9 @@ def test_output_errors_exit_4(db_file, tmp_path):
     assert r.returncode == 4 and b"failed" in r.stderr
 
 
-def test_from_a_running_collector(collector_factory, tmp_path):
+def test_from_a_running_collector(collector_factory, db_file, tmp_path):
     need_chromium()
-    from collector.config import parse_config
-    from collector.db import make_engine
-    from collector.ingest import Ingestor
-    from collector.migrations import upgrade
-
-    db = f"sqlite:///{tmp_path / 'c.db'}"
-    engine = make_engine(db)
-    upgrade(engine)
-    ingestor = Ingestor(engine, parse_config(ds.CONFIG, overrides={"db": db}, env={}))
-    for batch, now in ds.batches():
-        ingestor.store(batch, now=now)
-    engine.dispose()
-    proc = collector_factory(db=db)
+    proc = collector_factory(db=db_file)
     r = _run("--collector", proc.url, "--week", ds.WEEK, "--format", "pdf", "--out", str(tmp_path / "r.pdf"),
              env={"HINDER_ADMIN_TOKEN": ADMIN_TOKEN})
     assert r.returncode == 0, r.stderr.decode()

@@ -18,15 +18,12 @@ from collector.report.build import build_report
 from collector.report.week import parse_week, week_bounds
 from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN
 from tests.report import dataset as ds
+from tests.report.conftest import store_dataset
 
 
 @pytest.fixture
 def week_only(db_engine, config):
-    from collector.ingest import Ingestor
-
-    ingestor = Ingestor(db_engine, config)
-    for batch, now in ds.batches(only_week=True):
-        ingestor.store(batch, now=now)
+    store_dataset(db_engine, config, only_week=True)
     return db_engine
 
 
