@@ -34,6 +34,7 @@ from agent.wire import Limits, format_time, make_batch, parse_time
 
 HOUR = 3600.0
 DAY = 86400.0
+LIVE_SPEEDUP = 60.0  # live rounds: disruptions of an hour per minute
 
 
 @dataclass(frozen=True)
@@ -453,22 +454,24 @@ class Fleet:
         """Records for the last ``interval_s`` before ``now``, as if the whole fleet were at work.
 
         Used after the history (``--live``) so that rates move and "devices
-        affected now" has data at any hour; reproducible from seed, device, time and round.
+        affected now" has data at any hour. Disruptions run in time-lapse
+        (``LIVE_SPEEDUP``: a live minute brings an hour's worth), so a demo
+        is lively. The same seed, device and round give the same records,
+        shifted to ``now``.
         """
         if dev.silent_from is not None:
             return None
-        rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}:{int(now)}")
+        rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}")
         start = now - interval_s
         plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(0.5, 0.95))])
         events = []
-        if rng.random() < 0.15:  # about one device in seven has a disruption per round
-            rates = self._rates(dev)
-            etype, app, _ = rng.choices(rates, weights=[r[2] for r in rates])[0]
-            name, duration, severity, details = self._draw(dev, etype, app, rng)
-            event = self._event(plan, rng, etype, name, rng.uniform(start, now - 1), duration, severity, details)
-            events = [event] if event else []
-        heartbeats = self._heartbeats(dev, plan, rng)
-        return make_batch(dev.device_id, events, heartbeats, now=now)
+        for etype, app, rate in self._rates(dev):
+            for _ in range(_poisson(rng, rate * self.event_scale * LIVE_SPEEDUP * interval_s / HOUR)):
+                name, duration, severity, details = self._draw(dev, etype, app, rng)
+                event = self._event(plan, rng, etype, name, rng.uniform(start, now - 1), duration, severity, details)
+                events += [event] if event else []
+        events.sort(key=lambda e: e["start"])
+        return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now)
 
 
 def _chunk(device_id: str, events: list[dict], heartbeats: list[dict], limits: Limits) -> Iterator[dict]:

@@ -186,6 +186,14 @@ def test_live_batches_are_valid_and_recent(fleet):
     assert [fleet.live_batch(d, now, 15.0, 0) for d in fleet.devices[:5]] == [fleet.live_batch(d, now, 15.0, 0) for d in fleet.devices[:5]]
 
 
+def test_three_live_rounds_of_a_small_fleet_cover_the_live_panels():
+    """The dashboard test sends three live rounds of this fleet; its "now" panels need these types."""
+    fleet = Fleet(40, 2, seed=5, end=END)
+    types = Counter(e["type"] for r in range(3) for d in fleet.devices if (b := fleet.live_batch(d, END, 60.0, r))
+                    for e in b["events"])
+    assert types["connectivity_loss"] >= 2 and types["crash"] + types["hang"] >= 2, types
+
+
 def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match="days"):
         Fleet(10, 40, end=END)
