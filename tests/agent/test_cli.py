@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.spool import Spool
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,11 +57,11 @@ def test_status_without_state_exits_1(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_stops_cleanly_on_signal_and_status_reports_the_spool(tmp_path, sig):
     cfg = tmp_path / "agent.toml"
-    cfg.write_text("[agent]\nheartbeat_interval_s = 1\nbackoff_initial_s = 1\n[sensors.test]\nenabled = true\n"
-                   "interval_s = 1\n")
+    cfg.write_text("[agent]\nheartbeat_interval_s = 1\nbackoff_initial_s = 1\nsite = 'Nantes'\ndepartment = 'Legal'\n"
+                   "[sensors.test]\nenabled = true\ninterval_s = 1\n")
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HINDER_")}
-    env["HINDER_AGENT_TOKEN"] = "t"
+    env.update(HINDER_AGENT_TOKEN="t", HINDER_SITE="Paris", HINDER_DEPARTMENT="Finance")
     proc = subprocess.Popen([sys.executable, "-m", "hinder", "agent", "run", "--config", str(cfg), "--state-dir",
                              str(state), "--collector", "http://127.0.0.1:9", "--site", "Lyon"],
                             cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
@@ -82,3 +84,8 @@ def test_run_stops_cleanly_on_signal_and_status_reports_the_spool(tmp_path, sig)
     assert info["spool_records"] >= 4 and info["spool_dropped_total"] == 0
     assert info["last_run"]["clean_stop"] is True
     assert info["device_id"] == (state / "device_id").read_text().strip()
+    sp = Spool(state / "spool.sqlite3", max_bytes=10**8)
+    heartbeats = [r.body for r in sp.peek(1000) if r.kind == "heartbeat"]
+    sp.close()
+    # the flag wins over the environment, which wins over the file
+    assert {(h["site"], h["department"]) for h in heartbeats} == {("Lyon", "Finance")}
