@@ -104,6 +104,13 @@ def test_dashboard_structure(path):
             assert target["datasource"]["uid"] == uid
             used |= set(re.findall(r"\$(\w+)", target["expr"]))
         used |= set(re.findall(r"\$(\w+)", panel["title"]))
+    cells = set()
+    for panel in board["panels"]:
+        g = panel["gridPos"]
+        assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24, f"{panel['title']}: outside the 24-column grid"
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not mine & cells, f"{panel['title']}: overlaps another panel"
+        cells |= mine
     undefined = used - set(variables) - BUILTIN_VARS
     assert not undefined, f"variables used but not defined: {sorted(undefined)}"
     assert set(variables) <= used | {"app"}, "a variable is defined but no panel uses it"
@@ -326,6 +333,21 @@ def test_dashboards_tell_the_simulated_story(stack):
     crashes = _top(prometheus, 'sum by (version) (max without (instance) '
                                '(hinder_app_version_disruptions_total{app="teams",type="crash"}))', "version")
     assert crashes.get(bad, 0) > 2 * max([n for v, n in crashes.items() if v != bad] or [0]), crashes
+
+
+def test_rules_work_on_the_real_metrics(stack):
+    """Recording rules produce series from the collector's real labels, and the alerts' joins match."""
+    _, prometheus = stack
+    needs_history = {"app_type:hinder_disruptions:rate7d_offset1h"}  # reads data older than an hour
+    empty = [name for name in _recorded() if name not in needs_history and not prometheus.query(name)]
+    assert not empty, f"recording rules without data: {empty}"
+    ratio = prometheus.query('sum by (site) (max without (instance, pod) (hinder_devices_disrupted{type="connectivity_loss"}))'
+                             ' / on (site) sum by (site) (max without (instance, pod) (hinder_devices{state="reporting"}))')
+    assert ratio and all(0 < float(r["value"][1]) <= 1 for r in ratio), ratio
+    rejected = prometheus.query('sum by (job, instance) (rate(hinder_ingest_batches_total[1m]))')
+    assert rejected and all(r["metric"]["job"] == "hinder" for r in rejected)
+    groups = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=30).json()["data"]["groups"]
+    assert all(r["health"] == "ok" for g in groups for r in g["rules"]), groups
 
 
 def test_collector_metrics_pass_promtool(stack):
