@@ -123,6 +123,9 @@ class ConnectivitySensor(Sensor):
             sample = Sample(check.time, 0.0, {"cause": check.cause, "iface": check.iface, "target": check.target})
             return self._events(self._intervals.bad("loss", "connectivity_loss", sample))
         out = [iv for iv in [self._intervals.good("loss", check.time)] if iv]
+        if out and out[0].duration_s >= self.config.min_outage_s:
+            self._recent.clear()  # the failures of a reported outage are not flapping
+            self._recent.append(False)
         share = self._degraded_share(check.latency_s)
         if share is None:
             out += [iv for iv in [self._intervals.good("degraded", check.time)] if iv]

@@ -155,7 +155,9 @@ def test_link_dns_and_target_outages_are_classified(netns):
     finally:
         proc.stdin.close()
         proc.wait(15)
+    lines.drain()
     assert len(lines.events()) == 3
+    assert lines.events("connectivity_degraded") == []  # an outage's failed checks are not flapping
 
 
 @needs_netns
