@@ -73,7 +73,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # purge=False (in-process tests): no background threads; tests call aggregates.refresh() themselves
-        stops = [start_purger(engine, settings.retention_days), start_refresher(engine, config)] if purge else []
+        background = purge and settings.background_jobs
+        stops = [start_purger(engine, settings.retention_days), start_refresher(engine, config)] if background else []
         yield
         for stop in stops:
             stop.set()

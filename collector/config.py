@@ -52,6 +52,8 @@ class CollectorSettings:
     retention_days: float = setting(90.0, min=1, max=3650, doc="events and heartbeats older than this are deleted")
     db_busy_timeout_s: float = setting(5.0, min=0, max=600, doc="SQLite: how long a write waits for a lock before 503")
     max_query_limit: int = setting(10_000, min=1, max=1_000_000, doc="largest `limit` of GET /api/v1/events")
+    background_jobs: bool = setting(True, doc="run retention and the impact refresh in this process; replicas "
+                                    "that only ingest may turn it off if another replica keeps it on")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
 
     @property

@@ -231,3 +231,18 @@ def test_rate_bound_gives_429_with_retry_after(api_factory):
 def test_healthz_reports_schema_version(api):
     r = api.client.get("/healthz")
     assert r.status_code == 200 and r.json()["schema_version"] >= 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_background_jobs_switch(db_engine, db_url, enabled):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from collector.api import create_app
+    from tests.collector.conftest import make_config
+
+    before = {t.ident for t in threading.enumerate()}
+    with TestClient(create_app(make_config(db_url, background_jobs=enabled), db_engine)):
+        started = {t.name for t in threading.enumerate() if t.ident not in before}
+    assert ("hinder-retention" in started) is enabled
