@@ -147,10 +147,30 @@ class _DayPlan:
     powered: list[tuple[float, float]] = field(default_factory=list)
     activity: list[_Segment] = field(default_factory=list)  # sorted, disjoint
 
+    shutdowns: list[tuple[float, float]] = field(default_factory=list)  # (last alive, downtime)
+
     @cached_property
     def ends(self) -> list[float]:
         """Segment ends, for bisecting; first read once the plan is complete."""
         return [s.end for s in self.activity]
+
+    def shut_down(self, at: float, downtime_s: float) -> None:
+        """The machine dies at ``at`` and boots ``downtime_s`` later: no power and no activity in between."""
+        back = at + downtime_s
+        powered = []
+        for s, e in self.powered:
+            powered += [(s, at)] + ([(back, e)] if back < e else []) if s < at < e else [(s, e)]
+        activity = []
+        for seg in self.activity:
+            if seg.end <= at or seg.start >= back:
+                activity.append(seg)
+                continue
+            if seg.start < at:
+                activity.append(_Segment(seg.start, at, seg.fraction))
+            if seg.end > back:
+                activity.append(_Segment(back, seg.end, seg.fraction))
+        self.powered, self.activity = powered, activity
+        self.shutdowns.append((at, downtime_s))
 
 
 def _pick(rng: random.Random, weighted) -> str:
@@ -289,6 +309,12 @@ class Fleet:
         plan.powered = [(s, e) for s, e in plan.powered if e > s]
         return plan
 
+    def _shutdowns(self, plan: _DayPlan, rng: random.Random) -> None:
+        """Rare unexpected shutdowns (power loss, kernel panic): about two per device and year."""
+        if plan.powered and rng.random() < 0.005 * self.days:
+            on, off = rng.choice(plan.powered)
+            plan.shut_down(rng.uniform(on, off), rng.uniform(60, 600))
+
     @staticmethod
     def _active(plan: _DayPlan, start: float, end: float) -> float:
         """Active seconds in [start, end] (segments are sorted and disjoint)."""
@@ -380,11 +406,7 @@ class Fleet:
         if window is None:
             return None
         duration = max(0.0, min(duration, window[1] - start))
-        return {
-            "id": _uuid7(rng, start), "type": etype, "app": app, "start": format_time(start),
-            "duration_s": round(duration, 3), "severity": severity,
-            "active_s": round(min(duration, self._active(plan, start, start + duration)), 3), "details": details,
-        }
+        return _wire_event(rng, etype, app, start, duration, severity, self._active(plan, start, start + duration), details)
 
     def _events(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
         events: list[dict | None] = []
@@ -396,9 +418,10 @@ class Fleet:
                     start = rng.uniform(seg.start, seg.end)
                     name, duration, severity, details = self._draw(dev, etype, app, rng)
                     events.append(self._event(plan, rng, etype, name, start, duration, severity, details))
-        if rng.random() < 0.01 * self.days:
-            events.append(self._event(plan, rng, "unexpected_shutdown", "system", rng.uniform(self.start, self.end), 0.0,
-                                      "critical", {"kind": rng.choice(("power_loss", "kernel_panic", "watchdog"))}))
+        for at, downtime in plan.shutdowns:  # reported after the reboot, as the agent's run record shows it
+            events.append(_wire_event(rng, "unexpected_shutdown", "system", at, downtime, "critical", 0.0, {
+                "source": "run_record", "last_alive": format_time(at), "boot_time": format_time(at + downtime),
+                "downtime_estimated": True}))
         for outage in self.outages:
             jitter = rng.uniform(0, 20)
             if outage.kind == "site" and outage.target == dev.site.name:
@@ -443,6 +466,7 @@ class Fleet:
         """All wire events and heartbeats of one device over the period, in time order."""
         stream = lambda name: random.Random(f"{name}:{self.seed}:{dev.index}")  # noqa: E731 (independent streams)
         plan = self._plan(dev, stream("plan"))
+        self._shutdowns(plan, stream("shutdowns"))
         return self._events(dev, plan, stream("events")), self._heartbeats(dev, plan, stream("heartbeats"))
 
     def batches(self, dev: Device, limits: Limits = Limits()) -> Iterator[dict]:
@@ -472,6 +496,13 @@ class Fleet:
                 events += [event] if event else []
         events.sort(key=lambda e: e["start"])
         return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now)
+
+
+def _wire_event(rng: random.Random, etype: str, app: str, start: float, duration: float, severity: str,
+                active_s: float, details: dict) -> dict:
+    return {"id": _uuid7(rng, start), "type": etype, "app": app, "start": format_time(start),
+            "duration_s": round(duration, 3), "severity": severity, "active_s": round(min(duration, active_s), 3),
+            "details": details}
 
 
 def _chunk(device_id: str, events: list[dict], heartbeats: list[dict], limits: Limits) -> Iterator[dict]:

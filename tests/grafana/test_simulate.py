@@ -264,3 +264,16 @@ def test_cli_sends_history_then_live_rounds(collector):
     assert len(devices) == 12
     live = [d for d in Fleet(12, 0.5, seed=9).devices if d.silent_from is None]
     assert sum(d["state"] == "reporting" for d in devices) == len(live) >= 10
+
+
+def test_unexpected_shutdowns_leave_a_gap_in_the_heartbeats(records):
+    shutdowns = 0
+    for events, heartbeats in records.values():
+        for e in (e for e in events if e["type"] == "unexpected_shutdown"):
+            shutdowns += 1
+            down, back = e["start"], e["start"] + e["duration_s"]
+            assert 60 <= e["duration_s"] <= 600 and e["active_s"] == 0
+            assert parse_time(e["details"]["boot_time"]) == pytest.approx(back, abs=0.01)
+            assert not [h for h in heartbeats if h["time"] - h["interval_s"] < back - 0.01 and h["time"] > down + 0.01]
+            assert any(abs(h["time"] - down) < 0.01 for h in heartbeats)  # the last sign of life
+    assert shutdowns >= 3
