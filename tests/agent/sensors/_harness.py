@@ -1,6 +1,6 @@
 """Run one sensor outside pytest (e.g. inside a network namespace) and print what it reports.
 
-Usage: python -m tests.agent.sensors._harness SENSOR 'JSON sensor config'
+Usage: python -m tests.agent.sensors._harness SENSOR 'JSON sensor config' ['JSON list of [[apps]] tables']
 Prints one JSON line per poll (``{"tick": n}``) and per event (``{"event": ...}``);
 when stdin closes it calls ``close()``, prints the final events and exits.
 """
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from agent.activity import ActivityTracker
-from agent.config import AgentConfig, load_section
+from agent.config import AgentConfig, App, Catalogue, load_section
 from agent.context import SensorContext
 from agent.sensors import SENSORS
 from agent.state import RunState
@@ -26,8 +26,9 @@ def main() -> None:
     name, raw = sys.argv[1], json.loads(sys.argv[2])
     cls = SENSORS[name]
     config = load_section(cls.Config, raw, f"sensors.{name}")
+    apps = [load_section(App, a, f"apps[{i}]") for i, a in enumerate(json.loads(sys.argv[3]))] if len(sys.argv) > 3 else []
     state = Path(tempfile.mkdtemp(prefix="hinder-harness-"))
-    ctx = SensorContext(AgentConfig(), AgentConfig().catalogue, state, ActivityTracker(), RunState(state),
+    ctx = SensorContext(AgentConfig(apps=apps), Catalogue(apps), state, ActivityTracker(), RunState(state),
                         logging.getLogger(name))
     sensor = cls(config, ctx)
     sensor.start()

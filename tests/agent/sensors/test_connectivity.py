@@ -102,11 +102,11 @@ def netns():
         shutil.rmtree(etc, ignore_errors=True)
 
 
-def _start_agent(ns, **cfg):
+def _start_agent(ns, sensor="connectivity", apps=(), **cfg):
     config = {"interval_s": 0.5, "timeout_s": 1.0, "degraded_latency_s": 0.8, "min_outage_s": 1.0,
-              "targets": [f"http://{NAME}:{PORT}/"], **cfg}
+              "targets": [f"http://{NAME}:{PORT}/"], **cfg} if sensor == "connectivity" else cfg
     proc = subprocess.Popen(["ip", "netns", "exec", ns["agent"], sys.executable, "-m", "tests.agent.sensors._harness",
-                             "connectivity", json.dumps(config)], cwd=ROOT, stdin=subprocess.PIPE,
+                             sensor, json.dumps(config), json.dumps(list(apps))], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     return proc, _Lines(proc)
 
@@ -183,6 +183,27 @@ def test_blip_is_counted_not_reported_and_open_outage_is_closed_at_stop(netns):
     assert final["details"]["cause"] == "no_route" and final["details"]["open_at_stop"] is True
     # the blip's failed checks among the last twelve made connectivity degraded
     assert [e["details"]["worst_failure_ratio"] >= 0.05 for e in lines.events("connectivity_degraded")] == [True]
+
+
+@needs_netns
+@pytest.mark.root
+def test_probe_reports_dns_failure_of_an_app(netns):
+    """The probes sensor in the same namespaces: the app's name stops resolving, the app is unavailable (dns)."""
+    apps = [{"name": "CRM", "urls": [f"http://{NAME}:{PORT}/health"], "slow_threshold_s": 0.5}]
+    proc, lines = _start_agent(netns, sensor="probes", apps=apps, interval_s=0.3, timeout_s=1.0)
+    rule = ("OUTPUT", "-p", "udp", "--dport", "53", "-j", "REJECT")
+    try:
+        lines.wait(lambda r: "tick" in r and r["tick"] >= 2)
+        _sh("ip", "netns", "exec", netns["agent"], "iptables", "-I", *rule)
+        time.sleep(1.5)
+        _sh("ip", "netns", "exec", netns["agent"], "iptables", "-D", *rule)
+        event = lines.wait(lambda r: "event" in r)["event"]
+    finally:
+        proc.stdin.close()
+        proc.wait(15)
+    assert event["type"] == "app_unavailable" and event["app"] == "CRM"
+    assert (event["details"]["error"], event["details"]["phase"]) == ("dns", "dns")
+    assert event["duration_s"] == pytest.approx(1.5, abs=1.2)
 
 
 def test_checks_pass_on_this_machine_with_a_local_target(make_ctx):
