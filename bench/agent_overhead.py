@@ -4,7 +4,8 @@ Starts, on free loopback ports:
 - a real collector (`python -m hinder collector serve`, SQLite) for the agent to upload to;
 - the agent (`python -m hinder agent run`) with the configuration of the chosen profile
   (``default``: no config file at all, i.e. every sensor at its defaults;
-  ``no_sensors``: every sensor disabled, to tell the core's cost from the sensors');
+  ``no_sensors``: every sensor disabled, to tell the core's cost from the sensors';
+  ``probes``: 10 catalogued URLs on a local server probed every 30 s, connectivity every 5 s);
 - `prometheus-node-exporter` (default collectors) and `prometheus-process-exporter`
   watching every process (``process_names: [{name: "{{.Comm}}", cmdline: ['.+']}]``),
   each scraped by this script every 5 s (httpx GET /metrics), like Prometheus would.
@@ -59,6 +60,13 @@ PROFILES: dict[str, str | None] = {
     "default": None,
     "no_sensors": _all_sensors_off(),  # the agent core alone: what the sensors add is default minus this
 }
+
+# probes (issue 4): 10 catalogued URLs probed every 30 s and connectivity checked every 5 s, the other sensors at
+# their defaults. "{probe_base}" is replaced by a local HTTP server that the bench starts (not measured).
+PROBE_APPS = 10
+PROFILES["probes"] = "".join(
+    f'[[apps]]\nname = "App {i}"\nurls = ["{{probe_base}}/app{i}/health"]\n' for i in range(PROBE_APPS)
+) + "[sensors.probes]\ninterval_s = 30\n[sensors.connectivity]\ninterval_s = 5\n"
 
 PROCESS_EXPORTER_CONFIG = """process_names:
   - name: "{{.Comm}}"
@@ -154,6 +162,18 @@ def _baseline_rss_mib(code: str) -> float:
         proc.wait()
 
 
+def _probe_target(work: Path, spawn) -> str:
+    """Serve PROBE_APPS small health pages on loopback (python -m http.server); return the base URL."""
+    www, port = work / "www", _free_port()
+    for i in range(PROBE_APPS):
+        (www / f"app{i}").mkdir(parents=True)
+        (www / f"app{i}" / "health").write_text("ok\n")
+    server = spawn([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(www), str(port)],
+                   "probe-target.log")
+    _wait_http(f"http://127.0.0.1:{port}/app0/health", server, "probe target")
+    return f"http://127.0.0.1:{port}"
+
+
 def run(seconds: float, profile: str) -> int:
     for binary in ("prometheus-node-exporter", "prometheus-process-exporter"):
         if not shutil.which(binary):
@@ -178,7 +198,10 @@ def run(seconds: float, profile: str) -> int:
         agent_cmd = [sys.executable, "-m", "hinder", "agent", "run", "--state-dir", str(work / "agent-state"),
                      "--collector", collector_url]
         if PROFILES[profile] is not None:
-            (work / "agent.toml").write_text(PROFILES[profile])
+            text = PROFILES[profile]
+            if "{probe_base}" in text:
+                text = text.replace("{probe_base}", _probe_target(work, spawn))
+            (work / "agent.toml").write_text(text)
             agent_cmd += ["--config", str(work / "agent.toml")]
         agent = spawn(agent_cmd, "agent.log", env=dict(_env(), HINDER_AGENT_TOKEN=AGENT_TOKEN))
 
