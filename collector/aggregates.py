@@ -170,7 +170,7 @@ AFTER_INSERT.append(mark_dirty)
 # ------------------------------------------------------------------ refresh
 
 
-def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 50, max_batches: int | None = None) -> int:
+def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None) -> int:
     """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
 
     Safe to run in several processes at once. Device-days another replica is
@@ -192,56 +192,87 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 50, max_b
 
 def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int) -> int:
     d = impact_dirty_table.c
-    claim = sa.select(d.device_id, d.day, d.generation).order_by(d.device_id, d.day).limit(limit)
+    claim = sa.select(d.device_id, d.day, d.generation).order_by(d.day, d.device_id).limit(limit)
     if not is_sqlite(conn):
         claim = claim.with_for_update(skip_locked=True)
     claimed = conn.execute(claim).all()
     if not claimed:
         return 0
     cfg = model_config(config)
-    contributions = Contributions(config)
+    devices_of: dict[int, list[str]] = defaultdict(list)
     for dev_id, day, _gen in claimed:
-        _recompute(conn, config, cfg, dev_id, day, contributions)
+        devices_of[day].append(dev_id)
+    dc = device_table.c
+    labels = {r[0]: tuple(r[1:]) for r in conn.execute(
+        sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({dev for dev, _d, _g in claimed})))}
+    contributions = Contributions(config)
+    new_lost: list[dict] = []
+    new_active: list[dict] = []
+    for day, devices in devices_of.items():
+        old_lost, old_active = _stored_rows(conn, devices, day)
+        for dev_id, hours in _compute_day(conn, cfg, devices, day).items():
+            lost, active = hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours)
+            contributions.add(old_lost[dev_id], old_active[dev_id], -1)
+            contributions.add(lost, active, +1)
+            new_lost += lost
+            new_active += active
+    spans = [{"dev": dev_id, "lo": day, "hi": day + DAY} for dev_id, day, _gen in claimed]
+    conn.execute(_STMT["delete_lost"], spans)
+    conn.execute(_STMT["delete_active"], spans)
+    if new_lost:
+        conn.execute(lost_hourly_table.insert(), new_lost)
+    if new_active:
+        conn.execute(active_hourly_table.insert(), new_active)
     contributions.apply(conn)
-    for dev_id, day, gen in claimed:
-        conn.execute(impact_dirty_table.delete().where(d.device_id == dev_id, d.day == day, d.generation == gen))
+    conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen} for dev_id, day, gen in claimed])
     return len(claimed)
 
 
-def device_day(conn: Connection, cfg: impact.ModelConfig, dev_id: str, day: int) -> impact.DeviceHours:
-    """The model's figures for one device and one UTC day, from the stored events and heartbeats."""
+def _statements() -> dict[str, Any]:
+    """The refresher's statements, built once (building SQLAlchemy expressions costs more than running them)."""
+    e, h, lh, ah, d = event_table.c, heartbeat_table.c, lost_hourly_table.c, active_hourly_table.c, impact_dirty_table.c
+    devs = sa.bindparam("devs", expanding=True)
+    dev, lo, hi = sa.bindparam("dev"), sa.bindparam("lo"), sa.bindparam("hi")
+    return {
+        "events": sa.select(e.device_id, e.id, e.type, e.app, e.start, e.duration_s, e.active_s, e.details).where(
+            e.device_id.in_(devs), e.start >= sa.bindparam("oldest"), e.start < hi, e.end >= lo),
+        "heartbeats": sa.select(h.device_id, h.time, h.interval_s, h.active_s).where(
+            h.device_id.in_(devs), h.time >= lo, h.time < hi),
+        "old_lost": sa.select(lost_hourly_table).where(lh.device_id.in_(devs), lh.hour >= lo, lh.hour < hi),
+        "old_active": sa.select(active_hourly_table).where(ah.device_id.in_(devs), ah.hour >= lo, ah.hour < hi),
+        "delete_lost": lost_hourly_table.delete().where(lh.device_id == dev, lh.hour >= lo, lh.hour < hi),
+        "delete_active": active_hourly_table.delete().where(ah.device_id == dev, ah.hour >= lo, ah.hour < hi),
+        "delete_dirty": impact_dirty_table.delete().where(
+            d.device_id == dev, d.day == sa.bindparam("day"), d.generation == sa.bindparam("gen")),
+    }
+
+
+_STMT = _statements()
+
+
+def _compute_day(conn: Connection, cfg: impact.ModelConfig, devices: list[str], day: int) -> dict[str, impact.DeviceHours]:
+    """The model's figures for one UTC day of some devices, from their stored events and heartbeats."""
     reach = _reach_s(cfg)
-    e, h = event_table.c, heartbeat_table.c
-    events = [to_disruption(r) for r in conn.execute(
-        sa.select(e.id, e.type, e.app, e.start, e.duration_s, e.active_s, e.details)
-        .where(e.device_id == dev_id, e.start < day + DAY, e.start >= day - MAX_DURATION_S,
-               e.end >= day - reach)
-    ).mappings()]
-    since = min([day - reach, *(ev.start - reach for ev in events)])
-    heartbeats = [impact.Interval(end=r.time, interval_s=r.interval_s, active_s=r.active_s) for r in conn.execute(
-        sa.select(h.time, h.interval_s, h.active_s)
-        .where(h.device_id == dev_id, h.time >= since, h.time < day + DAY + MAX_HEARTBEAT_S))]
-    return impact.device_hours(events, heartbeats, cfg, window=(day, day + DAY))
+    events: dict[str, list[impact.Disruption]] = {dev: [] for dev in devices}
+    for r in conn.execute(_STMT["events"], {"devs": devices, "oldest": day - MAX_DURATION_S, "hi": day + DAY,
+                                            "lo": day - reach}).mappings():
+        events[r["device_id"]].append(to_disruption(r))
+    since = min([day - reach, *(ev.start - reach for evs in events.values() for ev in evs)])
+    heartbeats: dict[str, list[impact.Interval]] = {dev: [] for dev in devices}
+    for dev, t, interval, active in conn.execute(
+            _STMT["heartbeats"], {"devs": devices, "lo": since, "hi": day + DAY + MAX_HEARTBEAT_S}):
+        heartbeats[dev].append(impact.Interval(end=t, interval_s=interval, active_s=active))
+    return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(day, day + DAY)) for dev in devices}
 
 
-def _recompute(conn: Connection, config: CollectorConfig, cfg: impact.ModelConfig, dev_id: str, day: int,
-               contributions: "Contributions") -> None:
-    hours = device_day(conn, cfg, dev_id, day)
-    dev = conn.execute(sa.select(device_table.c.site, device_table.c.department, device_table.c.os)
-                       .where(device_table.c.id == dev_id)).one_or_none()
-    new_lost, new_active = hourly_rows(dev_id, tuple(dev) if dev else ("unknown",) * 3, hours)
-    lh, ah = lost_hourly_table, active_hourly_table
-    in_day = lambda t: sa.and_(t.c.device_id == dev_id, t.c.hour >= day, t.c.hour < day + DAY)  # noqa: E731
-    old_lost = [dict(r) for r in conn.execute(sa.select(lh).where(in_day(lh))).mappings()]
-    old_active = [dict(r) for r in conn.execute(sa.select(ah).where(in_day(ah))).mappings()]
-    contributions.add(old_lost, old_active, -1)
-    contributions.add(new_lost, new_active, +1)
-    conn.execute(lh.delete().where(in_day(lh)))
-    conn.execute(ah.delete().where(in_day(ah)))
-    if new_lost:
-        conn.execute(lh.insert(), new_lost)
-    if new_active:
-        conn.execute(ah.insert(), new_active)
+def _stored_rows(conn: Connection, devices: list[str], day: int) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """The devices' current hourly rows of one day, by device."""
+    params = {"devs": devices, "lo": day, "hi": day + DAY}
+    out: tuple[dict, dict] = (defaultdict(list), defaultdict(list))
+    for i, stmt in enumerate((_STMT["old_lost"], _STMT["old_active"])):
+        for r in conn.execute(stmt, params).mappings():
+            out[i][r["device_id"]].append(dict(r))
+    return out
 
 
 def hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours) -> tuple[list[dict], list[dict]]:
