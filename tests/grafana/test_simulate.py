@@ -14,9 +14,20 @@ import pytest
 
 from agent.wire import ContractError, Limits, id_time, parse_time, validate_batch
 from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Sender, SimulationError, _chunk
-from tests.conftest import hinder_env
+from tests.conftest import CollectorProcess, free_port, hinder_env
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
+
+
+@pytest.fixture(scope="module")
+def real_collector(tmp_path_factory):
+    """One real collector for the tests that send (each uses its own seed, so their devices do not mix)."""
+    workdir = tmp_path_factory.mktemp("simulate")
+    proc = CollectorProcess(port=free_port(), db=f"sqlite:///{workdir / 'hinder.db'}", workdir=workdir, args=[])
+    try:
+        yield proc.start()
+    finally:
+        proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -207,22 +218,23 @@ def test_apps_toml_lists_every_simulated_app():
     assert tomllib.loads(Fleet.apps_toml())["apps"] == [a.name for a in APPS]
 
 
-def test_sender_stores_every_record_once_in_a_real_collector(collector):
+def test_sender_stores_every_record_once_in_a_real_collector(real_collector):
     """Through the real ingest API: everything generated is stored, and a replay stores nothing twice."""
+    collector = real_collector
     fleet = Fleet(6, 1, seed=3, end=time.time() - 60)
     expected = {e["id"] for d in fleet.devices for e in fleet.records(d)[0]}
     stats = Sender(collector.url, collector.agent_token, concurrency=3, rate=50).send_all(fleet.devices, fleet.batches)
     assert stats.accepted > 0 and stats.duplicates == 0 and stats.events == len(expected)
-    stored = {e["id"] for e in collector.events()}
+    stored = {e["id"] for d in fleet.devices for e in collector.events(device_id=d.device_id)}
     assert stored == expected
     again = Sender(collector.url, collector.agent_token).send_all(fleet.devices, fleet.batches)
     assert again.accepted == 0 and again.duplicates == stats.accepted
 
 
-def test_sender_reports_a_refused_token(collector):
-    fleet = Fleet(2, 1, seed=3, end=time.time() - 60)
+def test_sender_reports_a_refused_token(real_collector):
+    fleet = Fleet(2, 1, seed=4, end=time.time() - 60)
     with pytest.raises(SimulationError, match="401"):
-        Sender(collector.url, "not-the-token").send_all(fleet.devices, fleet.batches)
+        Sender(real_collector.url, "not-the-token").send_all(fleet.devices, fleet.batches)
 
 
 @pytest.mark.parametrize("args, complaint", [
@@ -247,20 +259,21 @@ def test_cli_prints_the_app_catalogue_for_the_collector():
 
 
 def test_event_scale_multiplies_disruptions_not_heartbeats():
-    base, busy = Fleet(30, 5, seed=2, end=END), Fleet(30, 5, seed=2, end=END, event_scale=4)
+    base, busy = Fleet(20, 4, seed=2, end=END), Fleet(20, 4, seed=2, end=END, event_scale=4)
     count = lambda f, i: sum(len(f.records(d)[i]) for d in f.devices)  # noqa: E731
     assert [busy.records(d)[1] for d in busy.devices] == [base.records(d)[1] for d in base.devices]
     assert 3 * count(base, 0) < count(busy, 0) < 5 * count(base, 0)
 
 
-def test_cli_sends_history_then_live_rounds(collector):
+def test_cli_sends_history_then_live_rounds(real_collector):
+    collector = real_collector
     out = subprocess.run(
         [sys.executable, "-m", "hinder", "simulate", "--collector", collector.url, "--devices", "12", "--days", "0.5",
          "--seed", "9", "--live", "2", "--live-interval", "1"],
         capture_output=True, text=True, env=hinder_env(HINDER_AGENT_TOKEN=collector.agent_token), timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"sent \d+ batches: \d+ events, \d+ heartbeats \(\d+ accepted, 0 duplicates", out.stdout), out.stdout
-    devices = collector.devices()
+    devices = [d for d in collector.devices() if d["id"].startswith("sim-9-")]
     assert len(devices) == 12
     live = [d for d in Fleet(12, 0.5, seed=9).devices if d.silent_from is None]
     assert sum(d["state"] == "reporting" for d in devices) == len(live) >= 10
