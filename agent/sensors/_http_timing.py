@@ -79,7 +79,8 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _proxied(url: str) -> bool:
+def proxied(url: str) -> bool:
+    """Whether a proxy from the environment applies to ``url``."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
     return bool(proxies.get(parts.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass_environment(
@@ -132,7 +133,7 @@ def timed_get(client: httpx.Client, url: str, timeout_s: float) -> Timing:
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
     host = urlsplit(url).hostname or ""
-    if _needs_dns(host) and not _proxied(url):
+    if _needs_dns(host) and not proxied(url):
         try:
             socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError:

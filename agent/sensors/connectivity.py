@@ -5,8 +5,10 @@ a non-loopback interface with a link (``no_link``), an address on it
 (``no_address``), a default route (``no_route``), resolution of the configured
 names (``dns_failure``), the internet check URL in the style of NetworkManager's
 or Windows NCSI's (``internet_unreachable``; an unexpected answer or a redirect
-is a ``captive_portal``), then the configured targets (``target_unreachable``;
-any HTTP answer, even a 5xx, proves the target is reachable).
+is a ``captive_portal``), then the configured targets (``target_unreachable``:
+no TCP connection to the target's host and port; behind a proxy, no HTTP answer
+at all through it, a 5xx still proving it reachable). The check's latency is
+the slowest target's connection time.
 
 An outage runs from the first failed check to the first good one; its cause is
 the lowest layer that failed during it. Outages shorter than ``min_outage_s``
@@ -37,7 +39,7 @@ import httpx
 import psutil
 
 from agent.config import setting
-from agent.sensors._http_timing import display_url, probe_client, timed_get
+from agent.sensors._http_timing import display_url, probe_client, proxied, timed_get
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
@@ -178,12 +180,28 @@ class ConnectivitySensor(Sensor):
                 return _Check(now, cause, iface, target=display_url(self.config.internet_url))
         latency = 0.0
         for url in self._targets:
-            t = timed_get(self._client, url, self.config.timeout_s)
-            if t.error and t.error != "http_5xx":
-                return _Check(now, "dns_failure" if t.error == "dns" else "target_unreachable", iface,
-                              target=display_url(url))
-            latency = max(latency, t.total_s)
+            cause, seconds = self._reach(url)
+            if cause:
+                return _Check(now, cause, iface, target=display_url(url))
+            latency = max(latency, seconds)
         return _Check(now, None, iface, latency)
+
+    def _reach(self, url: str) -> tuple[str | None, float]:
+        """(failure cause or None, seconds): a TCP connection to the target, or an HTTP request through a proxy."""
+        if proxied(url):
+            t = timed_get(self._client, url, self.config.timeout_s)
+            failed = t.error and t.error != "http_5xx"
+            return ("dns_failure" if t.error == "dns" else "target_unreachable") if failed else None, t.total_s
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        t0 = time.perf_counter()
+        try:
+            socket.create_connection((parts.hostname, port), timeout=self.config.timeout_s).close()
+        except socket.gaierror:
+            return "dns_failure", time.perf_counter() - t0
+        except OSError:
+            return "target_unreachable", time.perf_counter() - t0
+        return None, time.perf_counter() - t0
 
     def _resolves(self, name: str) -> bool:
         future = self._resolver.submit(socket.getaddrinfo, name, None, type=socket.SOCK_STREAM)

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -223,26 +224,47 @@ def test_checks_pass_on_this_machine_with_a_local_target(make_ctx):
         assert check.cause is None, check
 
 
+class _Listener:
+    """A loopback TCP port that the test opens and closes: connections succeed or are refused."""
+
+    def __init__(self):
+        self.sock = None
+        self.port = 0
+        self.up()
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def up(self):
+        if self.sock is None:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", self.port))
+            self.sock.listen(128)
+            self.port = self.sock.getsockname()[1]
+
+    def down(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
 @pytest.mark.skipif(_net_linux.default_route_interface() is None, reason="this machine has no default route")
 def test_flapping_target_is_degraded_not_lost(make_ctx):
     """Checks failing every other time: each failure is a blip, together they are a degraded period."""
-    from tests.agent.sensors._http_target import HttpTarget
-
     ctx = make_ctx()
-    cfg = ConnectivityConfig(targets=[], timeout_s=0.3, degraded_latency_s=0.25, min_outage_s=5.0,
+    target = _Listener()
+    cfg = ConnectivityConfig(targets=[target.url], timeout_s=0.5, degraded_latency_s=0.25, min_outage_s=5.0,
                              degraded_window=6, degraded_failure_ratio=0.3)
-    with HttpTarget() as target:
-        cfg.targets = [target.url + "/"]
-        sensor = ConnectivitySensor(cfg, ctx)
-        sensor.start()
-        events = []
-        try:
-            for mode in ["fast"] * 6 + ["hang", "fast"] * 5 + ["fast"] * 8:
-                target.set(mode, 5.0 if mode == "hang" else 0.0)
-                events += sensor.poll()
-                time.sleep(0.1)
-        finally:
-            events += sensor.close()
+    sensor = ConnectivitySensor(cfg, ctx)
+    sensor.start()
+    events = []
+    try:
+        for up in [True] * 6 + [False, True] * 5 + [True] * 8:
+            target.up() if up else target.down()
+            events += sensor.poll()
+            time.sleep(0.1)
+    finally:
+        events += sensor.close()
+        target.down()
     assert [e.type for e in events] == ["connectivity_degraded"], events
     d = events[0].details
     assert ctx.heartbeat_details["connectivity_blips_total"] == 5
