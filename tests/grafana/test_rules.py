@@ -53,3 +53,10 @@ def test_recording_rules_follow_the_naming_convention_and_are_tested():
     assert {"app:hinder_lost_seconds:rate1h", "site:hinder_lost_seconds:rate1h",
             "department:hinder_lost_seconds:rate1h"} <= set(lost)
     assert set(lost) <= tested
+
+
+def test_example_prometheus_config_is_valid_and_loads_the_rules():
+    config = PROM_DIR / "prometheus.yml"
+    out = subprocess.run([_promtool(), "check", "config", str(config)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert yaml.safe_load(config.read_text())["rule_files"] == ["rules.yml"]
