@@ -338,7 +338,7 @@ def test_dashboards_tell_the_simulated_story(stack):
 def test_rules_work_on_the_real_metrics(stack):
     """Recording rules produce series from the collector's real labels, and the alerts' joins match."""
     _, prometheus = stack
-    needs_history = {"app_type:hinder_disruptions:rate7d_offset1h"}  # reads data older than an hour
+    needs_history = {"app_type:hinder_disruptions:rate1h_avg7d"}  # reads data older than an hour
     empty = [name for name in _recorded() if name not in needs_history and not prometheus.query(name)]
     assert not empty, f"recording rules without data: {empty}"
     ratio = prometheus.query('sum by (site) (max without (instance, pod) (hinder_devices_disrupted{type="connectivity_loss"}))'
