@@ -148,7 +148,7 @@ def build(url: str, devices: int, events: int, seed: int) -> dict:
             if lost_rows:
                 conn.execute(lost_hourly_table.insert(), lost_rows)
             conn.execute(active_hourly_table.insert(), active_rows)
-            contributions.apply(conn)
+            contributions.apply(conn, now)
             for b in batches:
                 count_disruptions(conn, b)
                 aggregates.count_on_arrival(conn, b)

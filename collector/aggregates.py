@@ -12,8 +12,10 @@ How the figures stay current (docs/impact-model.md, "Storage"):
    :func:`collector.impact.device_hours`, replaces the device's rows in
    ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
    rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
-   ``app_active_daily`` by UTC day, which the trailing-week gauges read) and
-   the all-time totals (``impact_total``). On PostgreSQL the claim is
+   ``app_active_daily`` by UTC day; their sums over the trailing week
+   ``lost_week``, ``active_week``, ``app_active_week``, which the gauges read
+   and :func:`roll_week` moves forward each day) and the all-time totals
+   (``impact_total``). On PostgreSQL the claim is
    ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and never
    recompute one device-day at the same time; a mark that arrives during a
    recompute bumps the generation and the day is recomputed again.
@@ -42,9 +44,10 @@ from collector.config import CollectorConfig
 from collector.db import insert, is_sqlite, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
-    active_daily_table, active_hourly_table, app_active_daily_table, app_version_count_table, device_table,
-    event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_daily_table, lost_hourly_table,
-    lost_rollup_table, outage_count_table, recent_disruption_table,
+    active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
+    app_version_count_table, device_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table,
+    lost_daily_table, lost_hourly_table, lost_rollup_table, lost_week_table, outage_count_table,
+    recent_disruption_table, week_state_table,
 )
 
 log = logging.getLogger("hinder.collector")
@@ -170,19 +173,23 @@ AFTER_INSERT.append(mark_dirty)
 # ------------------------------------------------------------------ refresh
 
 
-def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None) -> int:
+def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None,
+            now: float | None = None) -> int:
     """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
 
+    Also moves the trailing week forward and forgets old recent disruptions.
     Safe to run in several processes at once. Device-days another replica is
     recomputing right now are skipped, not waited for.
     """
+    now = time.time() if now is None else now
     with write_transaction(engine) as conn:
-        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < time.time() - RECENT_S))
+        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < now - RECENT_S))
+        roll_week(conn, now)
     done = 0
     rounds = 0
     while max_batches is None or rounds < max_batches:
         with write_transaction(engine) as conn:
-            n = _refresh_claimed(conn, config, batch_size)
+            n = _refresh_claimed(conn, config, batch_size, now)
         done += n
         rounds += 1
         if n < batch_size:
@@ -190,7 +197,7 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
     return done
 
 
-def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int) -> int:
+def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now: float) -> int:
     d = impact_dirty_table.c
     claim = sa.select(d.device_id, d.day, d.generation).order_by(d.day, d.device_id).limit(limit)
     if not is_sqlite(conn):
@@ -223,7 +230,7 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int) -> i
         conn.execute(lost_hourly_table.insert(), new_lost)
     if new_active:
         conn.execute(active_hourly_table.insert(), new_active)
-    contributions.apply(conn)
+    contributions.apply(conn, now)
     conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen} for dev_id, day, gen in claimed])
     return len(claimed)
 
@@ -314,16 +321,21 @@ class Contributions:
             for app in apps:
                 self.app_active[(day, app)] += sign * r["active_s"]
 
-    def apply(self, conn: Connection) -> None:
+    def apply(self, conn: Connection, now: float) -> None:
         """Upsert the differences, in key order (concurrent refreshers then lock rows in one order)."""
         _add(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
              [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
-        _add(conn, lost_daily_table, ["day", "type", "app", "site", "department"], ["lost_s"],
-             [(k, [v]) for k, v in self.lost_daily.items() if v])
-        _add(conn, active_daily_table, ["day", "site", "department"], ["active_s"],
-             [(k, [v]) for k, v in self.active.items() if v])
-        _add(conn, app_active_daily_table, ["day", "app"], ["active_s"],
-             [(k, [v]) for k, v in self.app_active.items() if v])
+        first_day = roll_week(conn, now)
+        for daily, week, keys, value, deltas in (
+                (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s", self.lost_daily),
+                (active_daily_table, active_week_table, ["site", "department"], "active_s", self.active),
+                (app_active_daily_table, app_active_week_table, ["app"], "active_s", self.app_active)):
+            _add(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
+            in_week: dict[tuple, float] = defaultdict(float)
+            for k, v in deltas.items():
+                if k[0] >= first_day:
+                    in_week[k[1:]] += v
+            _add(conn, week, keys, [value], [(k, [v]) for k, v in in_week.items() if v])
         rows = [(k, v) for k, v in self.totals.items() if v]
         if rows:
             t = impact_total_table
@@ -334,6 +346,32 @@ class Contributions:
                 set_={"value": grown, "exported": sa.case((grown > t.c.exported, grown), else_=t.c.exported)})
             conn.execute(stmt, [dict(zip(("metric", "type", "app", "site", "department"), k), value=v,
                                      exported=max(v, 0.0)) for k, v in sorted(rows)])
+
+
+def roll_week(conn: Connection, now: float) -> int:
+    """Move the ``*_week`` tables to the trailing week of ``now``: subtract the days that left it.
+
+    Returns the first day they cover. The ``week_state`` row is locked until
+    commit, so concurrent refreshers roll and add in turn, and the week tables
+    always equal their daily tables summed from ``first_day`` on.
+    """
+    ws = week_state_table.c
+    select = sa.select(ws.first_day).where(ws.id == 1)
+    if not is_sqlite(conn):
+        select = select.with_for_update()
+    first_day = conn.execute(select).scalar_one()
+    target = week_window(now)[0]
+    if target <= first_day:  # a replica whose clock is a little behind: keep the newer window
+        return first_day
+    for daily, week, keys, value in ((lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
+                                     (active_daily_table, active_week_table, ["site", "department"], "active_s"),
+                                     (app_active_daily_table, app_active_week_table, ["app"], "active_s")):
+        cols = [daily.c[k] for k in keys]
+        expired = conn.execute(sa.select(*cols, sa.func.sum(daily.c[value])).where(
+            daily.c.day >= first_day, daily.c.day < target).group_by(*cols))
+        _add(conn, week, keys, [value], [(tuple(r[:-1]), [-r[-1]]) for r in expired if r[-1]])
+    conn.execute(week_state_table.update().where(ws.id == 1).values(first_day=target))
+    return target
 
 
 def _add(conn: Connection, table: sa.Table, keys: list[str], values: list[str], rows: list[tuple]) -> None:

@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection, Engine
 from collector import VERSION, aggregates, impact
 from collector.config import CollectorConfig
 from collector.models import (
-    active_daily_table, app_active_daily_table, app_version_count_table, device_table, disruption_count_table,
-    impact_total_table, lost_daily_table, outage_count_table,
+    active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
+    impact_total_table, lost_week_table, outage_count_table,
 )
 
 log = logging.getLogger("hinder.collector")
@@ -110,7 +110,7 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 
 # ---------------------------------------------------- impact model families
 # All read small tables kept by collector.aggregates (totals per label set,
-# daily label rollups of the trailing week), never the per-device rows.
+# label sums of the trailing week), never the per-device rows.
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
@@ -157,16 +157,19 @@ def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
-    """Trailing-week gauges by event time (the 7 UTC days ending today): lost and active seconds, scores."""
-    since, _ = aggregates.week_window(ctx.now)
-    ld, ad, aad = lost_daily_table.c, active_daily_table.c, app_active_daily_table.c
+    """Trailing-week gauges by event time (the 7 UTC days ending today): lost and active seconds, scores.
+
+    Read from the ``*_week`` tables the refresher keeps (one row per label
+    set); right after midnight UTC they may still hold the day that just left
+    the window until the next refresh (a few seconds).
+    """
     lost = GaugeMetricFamily("hinder_week_lost_seconds", "Working time lost in the 7 UTC days ending today, "
                              "by event time.", labels=["type", "app", "site", "department"])
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
+    lw, aw, aaw = lost_week_table.c, active_week_table.c, app_active_week_table.c
     for type_, app, site, department, secs in ctx.conn.execute(
-            sa.select(ld.type, ld.app, ld.site, ld.department, sa.func.sum(ld.lost_s)).where(ld.day >= since)
-            .group_by(ld.type, ld.app, ld.site, ld.department)):
+            sa.select(lw.type, lw.app, lw.site, lw.department, lw.lost_s)):
         secs = max(0.0, secs)  # rounding residue of applied differences
         lost.add_metric([type_, app, site, department], secs)
         lost_by_group[(site, department)] = lost_by_group.get((site, department), 0.0) + secs
@@ -176,9 +179,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     score = GaugeMetricFamily("hinder_experience_score_ratio",
                               "1 - lost / active time over the 7 UTC days ending today (impact model).",
                               labels=["site", "department"])
-    for site, department, secs in ctx.conn.execute(
-            sa.select(ad.site, ad.department, sa.func.sum(ad.active_s)).where(ad.day >= since)
-            .group_by(ad.site, ad.department)):
+    for site, department, secs in ctx.conn.execute(sa.select(aw.site, aw.department, aw.active_s)):
         active.add_metric([site, department], max(0.0, secs))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
@@ -186,8 +187,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     app_score = GaugeMetricFamily("hinder_app_experience_score_ratio",
                                   "1 - time lost to the app / active time of the devices on the days they "
                                   "reported the app, 7 UTC days ending today.", labels=["app"])
-    for app, secs in ctx.conn.execute(sa.select(aad.app, sa.func.sum(aad.active_s)).where(aad.day >= since)
-                                      .group_by(aad.app)):
+    for app, secs in ctx.conn.execute(sa.select(aaw.app, aaw.active_s)):
         value = impact.score(lost_by_app.get(app, 0.0), secs)
         if value is not None:
             app_score.add_metric([app], value)

@@ -202,6 +202,46 @@ class AppActiveDaily(SQLModel, table=True):
     active_s: float = 0.0
 
 
+class LostWeek(SQLModel, table=True):
+    """``lost_daily`` summed over the days from ``week_state.first_day`` on (the trailing week)."""
+
+    __tablename__ = "lost_week"
+
+    type: str = Field(primary_key=True, max_length=32)
+    app: str = Field(primary_key=True, max_length=_APP)
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    lost_s: float = 0.0
+
+
+class ActiveWeek(SQLModel, table=True):
+    """``active_daily`` summed over the trailing week."""
+
+    __tablename__ = "active_week"
+
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    department: str = Field(primary_key=True, max_length=_LABEL)
+    active_s: float = 0.0
+
+
+class AppActiveWeek(SQLModel, table=True):
+    """``app_active_daily`` summed over the trailing week."""
+
+    __tablename__ = "app_active_week"
+
+    app: str = Field(primary_key=True, max_length=_APP)
+    active_s: float = 0.0
+
+
+class WeekState(SQLModel, table=True):
+    """One row: the first UTC day the ``*_week`` tables cover (moved forward by the refresher)."""
+
+    __tablename__ = "week_state"
+
+    id: int = Field(primary_key=True)
+    first_day: int = Field(sa_type=sa.BigInteger)
+
+
 class ImpactTotal(SQLModel, table=True):
     """All-time lost or active seconds per label set, for the _total counters.
 
@@ -261,6 +301,10 @@ lost_rollup_table: sa.Table = LostRollup.__table__
 lost_daily_table: sa.Table = LostDaily.__table__
 active_daily_table: sa.Table = ActiveDaily.__table__
 app_active_daily_table: sa.Table = AppActiveDaily.__table__
+lost_week_table: sa.Table = LostWeek.__table__
+active_week_table: sa.Table = ActiveWeek.__table__
+app_active_week_table: sa.Table = AppActiveWeek.__table__
+week_state_table: sa.Table = WeekState.__table__
 impact_total_table: sa.Table = ImpactTotal.__table__
 outage_count_table: sa.Table = OutageCount.__table__
 app_version_count_table: sa.Table = AppVersionCount.__table__

@@ -68,6 +68,25 @@ def upgrade(op) -> None:
         sa.Column("active_s", sa.Float, nullable=False),
     )
     op.create_table(
+        "lost_week",
+        sa.Column("type", sa.String(32), primary_key=True),
+        sa.Column("app", sa.String(128), primary_key=True),
+        *_labels(*_LABELS),
+        sa.Column("lost_s", sa.Float, nullable=False),
+    )
+    op.create_table("active_week", *_labels(*_LABELS), sa.Column("active_s", sa.Float, nullable=False))
+    op.create_table(
+        "app_active_week",
+        sa.Column("app", sa.String(128), primary_key=True),
+        sa.Column("active_s", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "week_state",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("first_day", sa.BigInteger, nullable=False),
+    )
+    op.execute("INSERT INTO week_state (id, first_day) VALUES (1, 0)")  # empty tables cover every day
+    op.create_table(
         "impact_total",
         sa.Column("metric", sa.String(16), primary_key=True),
         sa.Column("type", sa.String(32), primary_key=True),

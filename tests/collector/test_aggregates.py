@@ -66,6 +66,21 @@ def assert_consistent(engine, config):
     stored_active = {tuple(r[:3]): r[3] for r in rows(engine, "SELECT day, site, department, active_s FROM active_daily")}
     for key in set(active_daily) | set(stored_active):
         assert active_daily.get(key, 0.0) == pytest.approx(stored_active.get(key, 0.0), abs=1e-6), key
+    first_day = rows(engine, "SELECT first_day FROM week_state")[0][0]
+    week = defaultdict(float)
+    for (day, t, a, s, d), v in daily.items():
+        if day >= first_day:
+            week[(t, a, s, d)] += v
+    stored_week = {tuple(r[:4]): r[4] for r in rows(engine, "SELECT type, app, site, department, lost_s FROM lost_week")}
+    for key in set(week) | set(stored_week):
+        assert week.get(key, 0.0) == pytest.approx(stored_week.get(key, 0.0), abs=1e-6), key
+    active_week = defaultdict(float)
+    for (day, s, d), v in active_daily.items():
+        if day >= first_day:
+            active_week[(s, d)] += v
+    stored_aw = {tuple(r[:2]): r[2] for r in rows(engine, "SELECT site, department, active_s FROM active_week")}
+    for key in set(active_week) | set(stored_aw):
+        assert active_week.get(key, 0.0) == pytest.approx(stored_aw.get(key, 0.0), abs=1e-6), key
     totals = defaultdict(float)
     for (_h, t, a, s, d), v in lost.items():
         totals[("lost", t, a, s, d)] += v
@@ -132,6 +147,27 @@ def test_late_event_counts_at_its_time_and_totals_never_decrease(setup):
     assert by_type == pytest.approx({"hang": 0.0, "connectivity_loss": 460.0, "crash": 180.0})
     hang = rows(engine, "SELECT value, exported FROM impact_total WHERE metric = 'lost' AND type = 'hang'")
     assert hang == [(pytest.approx(0.0, abs=1e-9), pytest.approx(60.0))]
+    assert_consistent(engine, config)
+
+
+def test_the_week_moves_forward_and_drops_old_days(setup):
+    engine, config, ingestor = setup
+    load_fleet(ingestor)
+    aggregates.refresh(engine, config)
+    week = lambda: sum(r[0] for r in rows(engine, "SELECT lost_s FROM lost_week"))  # noqa: E731
+    assert week() == pytest.approx(544.0)
+    assert_consistent(engine, config)
+    # three days later the data (two days old now) is still in the trailing week; a week later it has left it
+    aggregates.refresh(engine, config, now=NOW + 3 * 86400)
+    assert week() == pytest.approx(544.0)
+    aggregates.refresh(engine, config, now=H + 7 * 86400)
+    assert week() == pytest.approx(0.0, abs=1e-9)
+    assert_consistent(engine, config)
+    # a late event from that old day lands in its day, not in the current week
+    store(ingestor, A, events=[event("hang", "erp", H + 5000, duration_s=60, active_s=60)])
+    aggregates.refresh(engine, config, now=H + 7 * 86400)
+    assert week() == pytest.approx(0.0, abs=1e-9)
+    assert aggregates.lost_by(engine, H, H + 86400, where={"app": "erp"})[0]["lost_s"] == pytest.approx(60.0)
     assert_consistent(engine, config)
 
 
