@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.engine import Engine
 
 from agent.wire import EVENT_TYPES, format_time, parse_time
@@ -28,7 +28,7 @@ from collector.auth import Role, TokenAuth, Unauthorized
 from collector.config import CollectorConfig
 from collector.db import is_retryable, make_engine
 from collector.ingest import Ingestor, Rejected, decode_body
-from collector.metrics import build_registry
+from collector.metrics import build_registry, render
 from collector.migrations import current_version
 from collector.models import device_table, event_table
 from collector.report.api import router as report_router
@@ -171,7 +171,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         try:
-            body = await run_in_threadpool(generate_latest, registry)
+            body = await run_in_threadpool(render, registry)
         except sa.exc.DBAPIError as exc:
             log.warning("metrics: database error: %s", exc)
             raise HTTPException(503, "the database is unavailable") from None
