@@ -8,10 +8,6 @@ directory unusable or used by another agent, no agent state found); 2 configurat
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import sqlite3
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -37,13 +33,6 @@ def _load(config: Optional[Path], **overrides) -> AgentConfig:
         raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(stream=sys.stderr, level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore"):  # one line per request is not a notable thing
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
 @app.command()
 def run(
     collector: Optional[str] = typer.Option(None, "--collector", help="collector base URL [env HINDER_COLLECTOR_URL]"),
@@ -54,26 +43,16 @@ def run(
     department: Optional[str] = typer.Option(None, "--department", help="department label [env HINDER_DEPARTMENT]"),
 ) -> None:
     """Run the agent in the foreground until SIGTERM/SIGINT, then stop cleanly."""
-    cfg = _load(config, collector=collector, state_dir=str(state_dir) if state_dir else None, token=token,
-                site=site, department=department)
+    overrides = dict(collector=collector, state_dir=str(state_dir) if state_dir else None, token=token,
+                     site=site, department=department)
+    cfg = _load(config, **overrides)
     if not cfg.agent.token:
         typer.echo("hinder agent: configuration error: agent.token: missing "
                    "(set HINDER_AGENT_TOKEN, --token or token in [agent])", err=True)
         raise typer.Exit(EXIT_CONFIG)
-    _setup_logging(cfg.agent.log_level)
-    from agent.runner import Agent, AlreadyRunning
+    from agent.daemon import exec_daemon
 
-    try:
-        agent = Agent(cfg)
-    except AlreadyRunning as exc:
-        typer.echo(f"hinder agent: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE) from None
-    except (OSError, sqlite3.Error) as exc:
-        typer.echo(f"hinder agent: cannot use state directory {cfg.agent.state_dir}: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE) from None
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.stop())
-    raise typer.Exit(agent.run())
+    raise typer.Exit(exec_daemon(str(config) if config else None, overrides))
 
 
 @app.command()
