@@ -82,6 +82,12 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
     app = FastAPI(title="hinder collector", version=VERSION, lifespan=lifespan)
     app.state.config, app.state.engine, app.state.counters = config, engine, counters
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); nothing was stored, see the "
+                                       "collector log"}, status_code=500)
+
     def _refuse(rejected: Rejected) -> JSONResponse:
         counters.batches.labels(rejected.result).inc()
         headers = {"Retry-After": str(max(1, round(rejected.retry_after_s)))} if rejected.retry_after_s else None
