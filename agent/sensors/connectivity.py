@@ -61,7 +61,7 @@ class ConnectivityConfig(SensorConfig):
     interval_s: float = setting(5.0, min=0.2, max=3600, doc="seconds between two checks")
     timeout_s: float = setting(3.0, min=0.1, max=60, doc="a DNS lookup or request slower than this has failed")
     targets: list[str] = setting(default_factory=list, url=True,
-                                 doc="URLs that must answer (any HTTP status); default: the collector")
+                                 doc="URLs whose host and port must accept a connection; default: the collector")
     dns_names: list[str] = setting(default_factory=list, doc="names to resolve; default: the targets' host names")
     internet_url: str = setting("", url=True, doc="internet check URL (NCSI style); empty: no internet check")
     internet_expect: str = setting("", doc="text its answer must contain; another answer means a captive portal")
