@@ -106,14 +106,18 @@ def format_time(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+_TIME_ERROR = "must be an RFC 3339 timestamp with a timezone, e.g. 2026-11-23T12:00:00Z"
+
+
 def parse_time(text: str) -> float:
-    """Parse an RFC 3339 timestamp with an explicit offset into Unix seconds."""
-    if not isinstance(text, str) or not ("Z" in text[-1:] or re.search(r"[+-]\d\d:\d\d$", text)):
-        raise ValueError("must be an RFC 3339 timestamp with a timezone, e.g. 2026-11-23T12:00:00Z")
+    """Parse an RFC 3339 timestamp with an explicit offset ('Z' or +hh:mm) into Unix seconds."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise ValueError("must be an RFC 3339 timestamp with a timezone, e.g. 2026-11-23T12:00:00Z") from None
+        dt = datetime.fromisoformat(text)  # Python >= 3.11 reads 'Z'
+    except (TypeError, ValueError):
+        raise ValueError(_TIME_ERROR) from None
+    if dt.tzinfo is None or "T" not in text:
+        raise ValueError(_TIME_ERROR)
+    return dt.timestamp()
 
 
 @dataclass
@@ -316,38 +320,15 @@ def validate_batch(batch: Any, now: float | None = None, limits: Limits = Limits
         raise ContractError(errors)
 
     out_events = []
+    lo, hi = now - limits.max_age_s, now + limits.max_future_s
     for i, ev in enumerate(events):
-        if not isinstance(ev, dict):
-            _err(errors, "event", i, "record", "must be an object")
+        fast = _fast_event(ev, lo, hi)
+        if fast is not None:
+            out_events.append(fast)
             continue
-        n_before = len(errors)
-        for k in sorted(set(ev) - _EVENT_FIELDS):
-            _err(errors, "event", i, k, "unknown field")
-        _check_id(errors, "event", i, ev)
-        t = ev.get("type")
-        if t not in EVENT_TYPES:
-            _err(errors, "event", i, "type", f"unknown event type {t!r}; expected one of {', '.join(EVENT_TYPES)}")
-        _check_text(errors, "event", i, ev, "app", MAX_APP_LEN)
-        start = _check_time(errors, "event", i, ev, "start", now, limits)
-        _check_nonneg(errors, "event", i, ev, "duration_s")
-        _check_nonneg(errors, "event", i, ev, "active_s", required=False)
-        sev = ev.get("severity", "error")
-        if sev not in SEVERITIES:
-            _err(errors, "event", i, "severity", f"must be one of {', '.join(SEVERITIES)}")
-        _check_details(errors, "event", i, ev)
-        if len(errors) == n_before:
-            out_events.append(
-                {
-                    "id": ev["id"],
-                    "type": t,
-                    "app": ev["app"],
-                    "start": start,
-                    "duration_s": float(ev["duration_s"]),
-                    "severity": sev,
-                    "active_s": None if ev.get("active_s") is None else float(ev["active_s"]),
-                    "details": ev.get("details") or {},
-                }
-            )
+        checked = _check_event(errors, i, ev, now, limits)
+        if checked is not None:
+            out_events.append(checked)
 
     out_hbs = []
     for i, hb in enumerate(heartbeats):
@@ -381,7 +362,74 @@ def validate_batch(batch: Any, now: float | None = None, limits: Limits = Limits
     return {"device_id": dev, "sent_at": sent_at, "events": out_events, "heartbeats": out_hbs}
 
 
+def _check_event(errors: list, i: int, ev: Any, now: float, limits: Limits) -> dict | None:
+    """Every rule for one event: append each problem to ``errors``; the normalised event if there was none."""
+    if not isinstance(ev, dict):
+        _err(errors, "event", i, "record", "must be an object")
+        return None
+    n_before = len(errors)
+    for k in sorted(set(ev) - _EVENT_FIELDS):
+        _err(errors, "event", i, k, "unknown field")
+    _check_id(errors, "event", i, ev)
+    t = ev.get("type")
+    if t not in EVENT_TYPES:
+        _err(errors, "event", i, "type", f"unknown event type {t!r}; expected one of {', '.join(EVENT_TYPES)}")
+    _check_text(errors, "event", i, ev, "app", MAX_APP_LEN)
+    start = _check_time(errors, "event", i, ev, "start", now, limits)
+    _check_nonneg(errors, "event", i, ev, "duration_s")
+    _check_nonneg(errors, "event", i, ev, "active_s", required=False)
+    sev = ev.get("severity", "error")
+    if sev not in SEVERITIES:
+        _err(errors, "event", i, "severity", f"must be one of {', '.join(SEVERITIES)}")
+    _check_details(errors, "event", i, ev)
+    if len(errors) > n_before:
+        return None
+    return {"id": ev["id"], "type": t, "app": ev["app"], "start": start, "duration_s": float(ev["duration_s"]),
+            "severity": sev, "active_s": None if ev.get("active_s") is None else float(ev["active_s"]),
+            "details": ev.get("details") or {}}
+
+
 _EVENT_FIELDS = {"id", "type", "app", "start", "duration_s", "severity", "active_s", "details"}
+_EVENT_TYPE_SET = frozenset(EVENT_TYPES)
+_SEVERITY_SET = frozenset(SEVERITIES)
+_SCALARS = (int, float, bool, type(None))
+
+
+def _fast_duration(v: Any) -> bool:
+    return (type(v) is float or type(v) is int) and 0 <= v <= MAX_DURATION_S  # NaN fails the comparison
+
+
+def _fast_event(ev: Any, lo: float, hi: float) -> dict | None:
+    """The normalised event if it is plainly valid, else None (the detailed checks then name the problem).
+
+    Ingest spends most of its Python time here, so the common case is checked
+    in one tight pass; anything unusual falls back to the checks above, which
+    remain the definition of the contract.
+    """
+    if type(ev) is not dict or not ev.keys() <= _EVENT_FIELDS:
+        return None
+    rid, typ, app, duration = ev.get("id"), ev.get("type"), ev.get("app"), ev.get("duration_s")
+    active, sev, details = ev.get("active_s"), ev.get("severity", "error"), ev.get("details", {})
+    if (type(rid) is not str or len(rid) != 36 or rid[14] != "7" or rid[19] not in "89ab"
+            or not rid[8] == rid[13] == rid[18] == rid[23] == "-" or rid.strip("0123456789abcdef-")
+            or rid.count("-") != 4 or type(typ) is not str or typ not in _EVENT_TYPE_SET
+            or type(app) is not str or not 0 < len(app) <= MAX_APP_LEN or type(sev) is not str or sev not in _SEVERITY_SET
+            or not _fast_duration(duration) or (active is not None and not _fast_duration(active))
+            or type(details) is not dict or len(details) > MAX_DETAILS):
+        return None
+    for k, v in details.items():
+        if len(k) > MAX_KEY_LEN or (type(v) is str and len(v) > MAX_TEXT_LEN):
+            return None
+        if type(v) is not str and type(v) not in _SCALARS or (type(v) is float and not math.isfinite(v)):
+            return None
+    try:
+        start = parse_time(ev["start"])
+    except (KeyError, ValueError):
+        return None
+    if not lo <= start <= hi:
+        return None
+    return {"id": rid, "type": typ, "app": app, "start": start, "duration_s": float(duration), "severity": sev,
+            "active_s": None if active is None else float(active), "details": details or {}}
 _HEARTBEAT_FIELDS = {
     "id", "time", "interval_s", "active_s", "os", "os_version", "agent_version", "site", "department",
     "spool_dropped_total", "rejected_total", "sensor_errors_total", "details",

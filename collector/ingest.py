@@ -16,7 +16,6 @@ sees only records stored for the first time.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import zlib
@@ -24,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -89,7 +89,7 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> An
     if len(body) > max_bytes:
         raise Rejected(413, "too_large", f"body is larger than the limit of {max_bytes} bytes")
     try:
-        return json.loads(body)
+        return orjson.loads(body)  # several times faster than json on the ingest hot path
     except (ValueError, UnicodeDecodeError) as exc:
         raise Rejected(400, "invalid", f"body is not valid JSON: {exc}") from None
 
@@ -151,7 +151,7 @@ class Ingestor:
         dev_id = batch["device_id"]
         events = _store_new(conn, event_table, _EVENT_COLUMNS, batch["events"], lambda e: (
             e["id"], dev_id, e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
-            e["severity"], e["active_s"], json.dumps(e["details"]), now))
+            e["severity"], e["active_s"], orjson.dumps(e["details"]).decode(), now))
         heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda h: (
             h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]))
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)

@@ -3,6 +3,8 @@
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent import wire
 from agent.wire import ContractError, Event, Heartbeat, validate_batch
@@ -105,3 +107,21 @@ def test_all_errors_are_reported_with_indices():
 def test_defaults_use_real_clock():
     ev = Event(type="test", app="t", start=time.time())
     assert validate_batch(wire.make_batch("device-0001", [ev.to_wire()], []))["events"]
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**12), st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=600), st.lists(st.integers(), max_size=20), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@settings(max_examples=400, deadline=None)
+@given(field=st.sampled_from(["id", "type", "app", "start", "duration_s", "severity", "active_s", "details", "extra"]),
+       value=_VALUES, details=st.dictionaries(st.text(max_size=70), _VALUES, max_size=34))
+def test_fast_path_never_accepts_what_the_full_checks_refuse(field, value, details):
+    ev = Event(type="hang", app="excel", start=NOW - 10, duration_s=5, active_s=2, details={}).to_wire()
+    ev["details"] = details
+    ev[field] = value
+    fast = wire._fast_event(ev, NOW - wire.Limits().max_age_s, NOW + wire.Limits().max_future_s)
+    errors = []
+    full = wire._check_event(errors, 0, ev, NOW, wire.Limits())
+    if fast is not None:
+        assert fast == full and not errors
