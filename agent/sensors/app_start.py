@@ -51,12 +51,14 @@ class AppStartSensor(Sensor):
                "slower than the configured limit. Nothing about what the program shows or does.")
 
     def start(self) -> None:
-        self._seen = set(psutil.pids())
+        # nothing to watch unless some catalogued app names its executables
+        self._watching = any(app.executables for app in self.ctx.catalogue.apps)
+        self._seen = set(psutil.pids()) if self._watching else set()
         self._starts: dict[int, _Start] = {}
 
     def poll(self) -> list[Event]:
         now = time.time()
-        if self.ctx.catalogue.apps:
+        if self._watching:
             self._find_new(now)
         events = []
         for pid, st in list(self._starts.items()):
