@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.config import Catalogue, App, ConfigError, load_config
+from agent.config import App, Catalogue, load_config
 
 
 def _write(tmp_path, text):
@@ -39,10 +39,8 @@ def test_file_env_flags_precedence(tmp_path):
         ("[agent\n", "not valid TOML"),
     ],
 )
-def test_errors_name_the_key(tmp_path, text, key):
-    with pytest.raises(ConfigError) as exc:
-        load_config(_write(tmp_path, text), env={})
-    assert key in str(exc.value)
+def test_errors_name_the_key(config_error, text, key):
+    assert key in config_error(text)
 
 
 def test_catalogue_lookup():
