@@ -7,7 +7,6 @@ once, through collector crashes and agent crashes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
