@@ -12,13 +12,15 @@ Two kinds:
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection, Engine
 
@@ -46,66 +48,124 @@ class ScrapeContext:
     conn: Connection
     config: CollectorConfig
     now: float
+    _device_groups: list[tuple] | None = field(default=None, init=False, repr=False)
+
+    def device_groups(self) -> list[tuple]:
+        """(site, department, os, agent_version, reporting, devices, spool_dropped) per label set.
+
+        One grouped scan of the device table, shared by every family that
+        counts devices (read once per scrape, on first use).
+        """
+        if self._device_groups is None:
+            since = self.now - self.config.collector.silent_after_s
+            self._device_groups = self.conn.execute(_DEVICE_GROUPS, {"since": since}).all()
+        return self._device_groups
+
+
+class RowsMetric(Metric):
+    """A metric family kept as rows ``(label values in labels order..., value)``, as the database returns them.
+
+    :func:`render` writes the rows straight to text; :attr:`samples` (built
+    only when asked) gives prometheus_client's view, so any generic writer
+    such as ``generate_latest`` produces the same exposition.
+    """
+
+    def __init__(self, name: str, documentation: str, typ: str, labels: Sequence[str], rows: Iterable[Sequence]):
+        super().__init__(name, documentation, typ)
+        self.labels = tuple(labels)
+        self.rows = list(rows)
+
+    @property
+    def samples(self) -> list[Sample]:
+        name = self.name + ("_total" if self.type == "counter" else "")
+        n = len(self.labels)
+        return [Sample(name, dict(zip(self.labels, row[:n])), row[n]) for row in self.rows]
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:  # Metric.__init__ starts it empty; the rows are the samples
+        if value:
+            raise AttributeError("the samples of a RowsMetric are its rows")
+
+
+def counter(name: str, documentation: str, labels: Sequence[str], rows: Iterable[Sequence]) -> RowsMetric:
+    """A counter family (``name`` without ``_total``) from rows of label values then value."""
+    return RowsMetric(name, documentation, "counter", labels, rows)
+
+
+def gauge(name: str, documentation: str, labels: Sequence[str], rows: Iterable[Sequence]) -> RowsMetric:
+    """A gauge family from rows of label values then value."""
+    return RowsMetric(name, documentation, "gauge", labels, rows)
 
 
 Family = Callable[[ScrapeContext], Iterable[Metric]]
 
 
+def _select(table: sa.Table, *columns: str) -> sa.Select:
+    return sa.select(*(table.c[c] for c in columns))
+
+
+_dc = device_table.c
+_DEVICE_GROUPS = (
+    sa.select(_dc.site, _dc.department, _dc.os, _dc.agent_version,
+              sa.func.sum(sa.case((_dc.last_seen >= sa.bindparam("since"), 1), else_=0)), sa.func.count(),
+              sa.func.sum(_dc.spool_dropped_total))
+    .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
+)
+# Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
+_DISRUPTIONS = _select(disruption_count_table, "type", "app", "site", "department", "os", "count")
+_TOTALS = _select(impact_total_table, "metric", "type", "app", "site", "department", "exported")
+_OUTAGES = _select(outage_count_table, "cause", "site", "department", "outages", "seconds")
+_APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "count")
+_LOST_WEEK = _select(lost_week_table, "type", "app", "site", "department", "lost_s")
+_ACTIVE_WEEK = _select(active_week_table, "site", "department", "active_s")
+_APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
+
+
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices{state,site,department,os}: devices reporting or silent (no heartbeat for silent_after_s)."""
-    d = device_table.c
-    reporting = sa.case((d.last_seen >= ctx.now - ctx.config.collector.silent_after_s, 1), else_=0)
-    rows = ctx.conn.execute(
-        sa.select(d.site, d.department, d.os, sa.func.sum(reporting), sa.func.count())
-        .group_by(d.site, d.department, d.os)
-    )
-    fam = GaugeMetricFamily("hinder_devices", "Devices by state: reporting (heartbeat within silent_after_s) or silent.",
-                            labels=["state", "site", "department", "os"])
-    for site, department, os_name, n_reporting, n_all in rows:
-        fam.add_metric(["reporting", site, department, os_name], int(n_reporting or 0))
-        fam.add_metric(["silent", site, department, os_name], int(n_all - (n_reporting or 0)))
-    yield fam
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for site, department, os_name, _version, reporting, n, _dropped in ctx.device_groups():
+        acc = counts.setdefault((site, department, os_name), [0, 0])
+        acc[0] += int(reporting or 0)
+        acc[1] += n
+    rows = []
+    for (site, department, os_name), (reporting, n) in counts.items():
+        rows.append(("reporting", site, department, os_name, reporting))
+        rows.append(("silent", site, department, os_name, n - reporting))
+    yield gauge("hinder_devices", "Devices by state: reporting (heartbeat within silent_after_s) or silent.",
+                ["state", "site", "department", "os"], rows)
 
 
 def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_versions{agent_version,os}: devices per agent version."""
-    d = device_table.c
-    fam = GaugeMetricFamily("hinder_agent_versions", "Devices per agent version.", labels=["agent_version", "os"])
-    for version, os_name, n in ctx.conn.execute(
-        sa.select(d.agent_version, d.os, sa.func.count()).group_by(d.agent_version, d.os)
-    ):
-        fam.add_metric([version, os_name], n)
-    yield fam
+    counts: dict[tuple[str, str], int] = {}
+    for _site, _department, os_name, version, _reporting, n, _dropped in ctx.device_groups():
+        counts[(version, os_name)] = counts.get((version, os_name), 0) + n
+    yield gauge("hinder_agent_versions", "Devices per agent version.", ["agent_version", "os"],
+                [(*key, n) for key, n in sorted(counts.items())])
 
 
 def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_spool_dropped_records_total{site}: records agents dropped from full spools (latest totals)."""
-    d = device_table.c
-    fam = CounterMetricFamily("hinder_agent_spool_dropped_records",
-                              "Records the agents dropped because their spool was full, from their latest heartbeats.",
-                              labels=["site"])
-    for site, n in ctx.conn.execute(sa.select(d.site, sa.func.sum(d.spool_dropped_total)).group_by(d.site)):
-        fam.add_metric([site], int(n or 0))
-    yield fam
+    dropped: dict[str, int] = {}
+    for site, _department, _os, _version, _reporting, _n, n_dropped in ctx.device_groups():
+        dropped[site] = dropped.get(site, 0) + int(n_dropped or 0)
+    yield counter("hinder_agent_spool_dropped_records",
+                  "Records the agents dropped because their spool was full, from their latest heartbeats.",
+                  ["site"], sorted(dropped.items()))
 
 
 def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_disruptions_total{type,app,site,department,os}: disruptions stored, counted at ingest."""
-    c = disruption_count_table.c
-    fam = CounterMetricFamily("hinder_disruptions", "Disruptions received, by type, application and device labels.",
-                              labels=["type", "app", "site", "department", "os"])
-    for row in ctx.conn.execute(sa.select(c.type, c.app, c.site, c.department, c.os, c.count)):
-        fam.add_metric(list(row[:5]), row[5])
-    yield fam
+    yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
+                  ["type", "app", "site", "department", "os"], ctx.conn.execute(_DISRUPTIONS).all())
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_collector_info{version,model_version} = 1."""
-    fam = GaugeMetricFamily("hinder_collector_info", "The collector's version and impact model version.",
-                            labels=list(INFO_LABELS))
     labels = {**INFO_LABELS, "model_version": aggregates.model_config(ctx.config).version}
-    fam.add_metric(list(labels.values()), 1)
-    yield fam
+    yield gauge("hinder_collector_info", "The collector's version and impact model version.", list(labels),
+                [(*labels.values(), 1)])
 
 
 # ---------------------------------------------------- impact model families
@@ -114,46 +174,33 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
-    t = impact_total_table.c
-    lost = CounterMetricFamily("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging "
-                               "overlaps (impact model); counted when the data arrives.",
-                               labels=["type", "app", "site", "department"])
-    active = CounterMetricFamily("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                                 labels=["site", "department"])
-    for metric, type_, app, site, department, exported in ctx.conn.execute(
-            sa.select(t.metric, t.type, t.app, t.site, t.department, t.exported)):
+    lost, active = [], []
+    for metric, type_, app, site, department, exported in ctx.conn.execute(_TOTALS).all():
         if metric == "lost":
-            lost.add_metric([type_, app, site, department], exported)
+            lost.append((type_, app, site, department, exported))
         else:
-            active.add_metric([site, department], exported)
-    yield lost
-    yield active
+            active.append((site, department, exported))
+    yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
+                  "(impact model); counted when the data arrives.", ["type", "app", "site", "department"], lost)
+    yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
+                  ["site", "department"], active)
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
-    c = outage_count_table.c
-    count = CounterMetricFamily("hinder_connectivity_outages", "Connectivity outages received, by cause.",
-                                labels=["cause", "site", "department"])
-    seconds = CounterMetricFamily("hinder_connectivity_outage_seconds",
-                                  "Wall-clock duration of the connectivity outages received, by cause.",
-                                  labels=["cause", "site", "department"])
-    for cause, site, department, outages, secs in ctx.conn.execute(
-            sa.select(c.cause, c.site, c.department, c.outages, c.seconds)):
-        count.add_metric([cause, site, department], outages)
-        seconds.add_metric([cause, site, department], secs)
-    yield count
-    yield seconds
+    rows = ctx.conn.execute(_OUTAGES).all()
+    labels = ["cause", "site", "department"]
+    yield counter("hinder_connectivity_outages", "Connectivity outages received, by cause.", labels,
+                  [r[:4] for r in rows])
+    yield counter("hinder_connectivity_outage_seconds",
+                  "Wall-clock duration of the connectivity outages received, by cause.", labels,
+                  [(*r[:3], r[4]) for r in rows])
 
 
 def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only."""
-    c = app_version_count_table.c
-    fam = CounterMetricFamily("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version.",
-                              labels=["app", "version", "type"])
-    for app, version, type_, n in ctx.conn.execute(sa.select(c.app, c.version, c.type, c.count)):
-        fam.add_metric([app, version, type_], n)
-    yield fam
+    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version.",
+                  ["app", "version", "type"], ctx.conn.execute(_APP_VERSIONS).all())
 
 
 def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -163,56 +210,49 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     set); right after midnight UTC they may still hold the day that just left
     the window until the next refresh (a few seconds).
     """
-    lost = GaugeMetricFamily("hinder_week_lost_seconds", "Working time lost in the 7 UTC days ending today, "
-                             "by event time.", labels=["type", "app", "site", "department"])
+    lost = []
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
-    lw, aw, aaw = lost_week_table.c, active_week_table.c, app_active_week_table.c
-    for type_, app, site, department, secs in ctx.conn.execute(
-            sa.select(lw.type, lw.app, lw.site, lw.department, lw.lost_s)):
+    for type_, app, site, department, secs in ctx.conn.execute(_LOST_WEEK).all():
         secs = max(0.0, secs)  # rounding residue of applied differences
-        lost.add_metric([type_, app, site, department], secs)
+        lost.append((type_, app, site, department, secs))
         lost_by_group[(site, department)] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
-    active = GaugeMetricFamily("hinder_week_active_seconds", "Employee-active seconds in the 7 UTC days ending today.",
-                               labels=["site", "department"])
-    score = GaugeMetricFamily("hinder_experience_score_ratio",
-                              "1 - lost / active time over the 7 UTC days ending today (impact model).",
-                              labels=["site", "department"])
-    for site, department, secs in ctx.conn.execute(sa.select(aw.site, aw.department, aw.active_s)):
-        active.add_metric([site, department], max(0.0, secs))
+    active, scores = [], []
+    for site, department, secs in ctx.conn.execute(_ACTIVE_WEEK).all():
+        active.append((site, department, max(0.0, secs)))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
-            score.add_metric([site, department], value)
-    app_score = GaugeMetricFamily("hinder_app_experience_score_ratio",
-                                  "1 - time lost to the app / active time of the devices on the days they "
-                                  "reported the app, 7 UTC days ending today.", labels=["app"])
-    for app, secs in ctx.conn.execute(sa.select(aaw.app, aaw.active_s)):
+            scores.append((site, department, value))
+    app_scores = []
+    for app, secs in ctx.conn.execute(_APP_ACTIVE_WEEK).all():
         value = impact.score(lost_by_app.get(app, 0.0), secs)
         if value is not None:
-            app_score.add_metric([app], value)
-    yield from (lost, active, score, app_score)
+            app_scores.append((app, value))
+    yield gauge("hinder_week_lost_seconds", "Working time lost in the 7 UTC days ending today, by event time.",
+                ["type", "app", "site", "department"], lost)
+    yield gauge("hinder_week_active_seconds", "Employee-active seconds in the 7 UTC days ending today.",
+                ["site", "department"], active)
+    yield gauge("hinder_experience_score_ratio",
+                "1 - lost / active time over the 7 UTC days ending today (impact model).",
+                ["site", "department"], scores)
+    yield gauge("hinder_app_experience_score_ratio", "1 - time lost to the app / active time of the devices on the "
+                "days they reported the app, 7 UTC days ending today.", ["app"], app_scores)
 
 
 def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices_disrupted{type,site}: devices with a disruption going on or started in the last 15 minutes."""
-    fam = GaugeMetricFamily("hinder_devices_disrupted",
-                            "Devices with a disruption going on or started in the last 15 minutes.",
-                            labels=["type", "site"])
-    for type_, site, n in aggregates.devices_disrupted(ctx.conn, ctx.now):
-        fam.add_metric([type_, site], n)
-    yield fam
+    yield gauge("hinder_devices_disrupted", "Devices with a disruption going on or started in the last 15 minutes.",
+                ["type", "site"], aggregates.devices_disrupted(ctx.conn, ctx.now))
 
 
 def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_hourly_cost{department,currency}: the configured cost of one hour of work."""
     cfg = aggregates.model_config(ctx.config)
-    fam = GaugeMetricFamily("hinder_hourly_cost", "Configured cost of one hour of work, per department "
-                            "(multiply lost hours by it for the cost).", labels=["department", "currency"])
-    departments = set(ctx.conn.execute(sa.select(device_table.c.department).distinct()).scalars())
-    for department in sorted(departments | set(cfg.department_hourly_cost)):
-        fam.add_metric([department, cfg.currency], cfg.hourly_cost_for(department))
-    yield fam
+    departments = {group[1] for group in ctx.device_groups()} | set(cfg.department_hourly_cost)
+    yield gauge("hinder_hourly_cost", "Configured cost of one hour of work, per department "
+                "(multiply lost hours by it for the cost).", ["department", "currency"],
+                [(department, cfg.currency, cfg.hourly_cost_for(department)) for department in sorted(departments)])
 
 
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
@@ -250,38 +290,57 @@ class IngestCounters:
 
 
 def render(registry: CollectorRegistry) -> bytes:
-    """The text exposition (format 0.0.4) of a registry, like ``generate_latest`` but several times faster.
+    """The text exposition (format 0.0.4) of a registry, byte-identical to ``generate_latest`` but much faster.
 
-    The database families have tens of thousands of samples on a large fleet
-    (every type x app x site x department); prometheus_client's generic writer
-    spends ~50 us per sample validating and escaping label names, which alone
-    would take a scrape past its budget. Families with only plain samples
-    (no ``_created``, exemplars or timestamps) are written here, label values
-    escaped once per distinct value; any other family goes through
-    ``generate_latest`` unchanged.
+    A large fleet has ~15,000 database samples (every type x app x site x
+    department); building prometheus_client ``Sample`` objects for them and
+    writing them one by one would take a scrape past its budget. A
+    :class:`RowsMetric` is written column-wise from its rows instead (label
+    values escaped once per distinct value, values formatted like
+    ``floatToGoString``); any other family goes through ``generate_latest``
+    unchanged.
     """
     out: list[str] = []
-    escaped: dict[str, str] = {}
-
-    def esc(value: str) -> str:
-        e = escaped.get(value)
-        if e is None:
-            e = escaped[value] = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-        return e
-
     for metric in registry.collect():
-        plain = all(s.timestamp is None and s.exemplar is None and s.name in (metric.name, metric.name + "_total")
-                    for s in metric.samples)
-        if not plain:
+        if isinstance(metric, RowsMetric):
+            out.append(_rows_text(metric))
+        else:
             out.append(generate_latest(_OneMetric(metric)).decode())
-            continue
-        name = metric.name + ("_total" if metric.type == "counter" else "")
-        doc = metric.documentation.replace("\\", "\\\\").replace("\n", "\\n")
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} {metric.type if metric.type != 'unknown' else 'untyped'}\n")
-        for s in metric.samples:
-            labels = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(s.labels.items()))
-            out.append(f"{s.name}{{{labels}}} {floatToGoString(s.value)}\n" if labels else f"{s.name} {floatToGoString(s.value)}\n")
     return "".join(out).encode()
+
+
+def _rows_text(metric: RowsMetric) -> str:
+    name = metric.name + ("_total" if metric.type == "counter" else "")
+    doc = metric.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+    header = f"# HELP {name} {doc}\n# TYPE {name} {metric.type}\n"
+    if not metric.rows:
+        return header
+    columns = list(zip(*metric.rows))
+    order = sorted(range(len(metric.labels)), key=metric.labels.__getitem__)  # the writer sorts labels by name
+    labels = ",".join(f'{metric.labels[i]}="%s"' for i in order)
+    values, value_format = _format_values(columns[-1])
+    template = (f"{name}{{{labels}}} " if labels else f"{name} ") + value_format + "\n"
+    return header + "".join(map(template.__mod__, zip(*(_escaped(columns[i]) for i in order), values)))
+
+
+def _escaped(column: Sequence[str]) -> Sequence[str]:
+    """A column of label values escaped like the text format wants (backslash, newline, double quote)."""
+    special = {v: v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"') for v in set(column)
+               if "\\" in v or "\n" in v or '"' in v}
+    return [special.get(v, v) for v in column] if special else column
+
+
+def _format_values(column: Sequence) -> tuple[Sequence, str]:
+    """The sample values and their ``%`` format, as ``floatToGoString`` writes them.
+
+    Finite values below 1e6 are written as Python's ``repr`` of the float
+    (``%r``, no per-value call); otherwise each value goes through
+    ``floatToGoString`` (Go's exponent form from 1e6, +Inf, NaN).
+    """
+    values = list(map(float, column))
+    if max(values) < 1e6 and math.isfinite(sum(values)):
+        return values, "%r"
+    return list(map(floatToGoString, values)), "%s"
 
 
 class _OneMetric:

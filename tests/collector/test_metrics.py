@@ -79,3 +79,25 @@ def test_promtool_check_metrics_passes(api):
     text = api.client.get("/metrics").text
     r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("values", [
+    [0, 1, 2.5, -0.0, -3.25, 999999.9],  # the %r fast path
+    [1e6, 1234567.891, 12],  # Go's exponent form from 1e6
+    [2.5e17, 0.5, float("inf")],
+    [float("nan"), 1.0, float("-inf"), 7],
+])
+def test_rows_are_written_exactly_like_prometheus_client(values):
+    from decimal import Decimal
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    odd = ['back\\slash', 'new\nline', 'quo"te', '100%', 'plain', 'é']
+    rows = [(odd[i % len(odd)], f"site{i}", v) for i, v in enumerate(values)] + [("plain", "dec", Decimal("2.50"))]
+    families = [metrics.counter("hinder_test_things", 'Help with a \\ and a\nnewline and "quotes".', ["zeta", "alpha"], rows),
+                metrics.gauge("hinder_test_nothing", "No rows.", ["a"], []),
+                metrics.gauge("hinder_test_scalar", "No labels.", [], [(42,)])]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(type("Fixed", (), {"collect": lambda self: families})())
+    assert metrics.render(registry) == generate_latest(registry)
+    assert b'hinder_test_things_total{alpha="site1",zeta="new\\nline"}' in metrics.render(registry)
