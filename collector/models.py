@@ -117,7 +117,12 @@ class LostHourly(SQLModel, table=True):
     """Lost seconds and disruptions of one device in one clock hour, by cause (type and raw app)."""
 
     __tablename__ = "lost_hourly"
-    __table_args__ = (sa.Index("ix_lost_hourly_hour", "hour"),)
+    __table_args__ = (
+        sa.Index("ix_lost_hourly_hour", "hour"),
+        # covering, for the weekly report's scans per device and type (migration 3)
+        sa.Index("ix_lost_hourly_device_type_hour", "device_id", "type", "hour", "app", "site", "department", "lost_s",
+                 "disruptions"),
+    )
 
     device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
     hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
@@ -134,7 +139,10 @@ class ActiveHourly(SQLModel, table=True):
     """Employee-active seconds of one device in one clock hour (from heartbeats)."""
 
     __tablename__ = "active_hourly"
-    __table_args__ = (sa.Index("ix_active_hourly_hour", "hour"),)
+    __table_args__ = (
+        sa.Index("ix_active_hourly_hour", "hour"),
+        sa.Index("ix_active_hourly_device_hour", "device_id", "hour", "site", "department", "active_s"),  # report
+    )
 
     device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
     hour: int = Field(primary_key=True, sa_type=sa.BigInteger)
