@@ -44,6 +44,10 @@ class WeekFacts:
     heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
     versions: list[tuple[str, str, int]] = field(default_factory=list)  # (app, version, failures of VERSION_TYPES)
     outages: list[tuple[str, str, int, float]] = field(default_factory=list)  # (device, cause, outages, offline s)
+    # Grouped by the database instead of derived from the rows above (whose app may then be left empty):
+    apps: list[tuple[str, str, float, int]] | None = None  # (app, type, lost s, disruptions) of APP_TYPES
+    app_devices: dict[str, int] | None = None  # app -> devices with disruptions of APP_TYPES
+    device_apps: dict[str, dict[str, int]] | None = None  # device -> app -> disruptions, for the repeat devices listed
 
 
 @dataclass
@@ -183,22 +187,37 @@ def _by_type(f: WeekFacts, model: Model, total: float) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["type"]))
 
 
+def _app_figures(f: WeekFacts) -> list[tuple[str, str, float, int]]:
+    """(app, type, lost s, disruptions) of the application types: as grouped by the database, else from the rows."""
+    if f.apps is not None:
+        return f.apps
+    out = [(a, t, s, 0) for _d, t, a, s in f.lost if t in APP_TYPES]
+    return out + [(a, t, 0.0, n) for _d, t, a, n in f.disruptions if t in APP_TYPES]
+
+
+def _app_devices(f: WeekFacts) -> dict[str, int]:
+    if f.app_devices is not None:
+        return f.app_devices
+    devices: dict[str, set] = defaultdict(set)
+    for dev, t, a, n in f.disruptions:
+        if t in APP_TYPES:
+            devices[a].add(dev)
+    return {a: len(d) for a, d in devices.items()}
+
+
 def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
     lost: dict[str, float] = defaultdict(float)
     by_cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     count: dict[str, int] = defaultdict(int)
     count_cause: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    devices: dict[str, set] = defaultdict(set)
-    for _d, t, a, s in f.lost:
-        if t in APP_TYPES:
+    for a, t, s, n in _app_figures(f):
+        if s > 0:
             lost[a] += s
             by_cause[a][t] += s
-    for dev, t, a, n in f.disruptions:
-        if t not in APP_TYPES:
-            continue
-        count[a] += n
-        count_cause[a][t] += n
-        devices[a].add(dev)
+        if n:
+            count[a] += n
+            count_cause[a][t] += n
+    devices = _app_devices(f)
     versions: dict[str, list] = defaultdict(list)
     for a, v, n in f.versions:
         versions[a].append({"version": v, "disruptions": n})
@@ -212,7 +231,7 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
             and vs[0]["disruptions"] >= VERSION_BLAME_SHARE * n_versioned else None
         rows.append({
             "app": a, "lost_seconds": lost[a], "lost_hours": lost[a] / 3600, "share": lost[a] / total if total else 0.0,
-            "disruptions": count[a], "devices": len(devices[a]),
+            "disruptions": count[a], "devices": devices.get(a, 0),
             "main_cause": main, "main_cause_share": (causes[main] / sum(causes.values())) if main and sum(causes.values()) else None,
             "version": blame["version"] if blame else None,
             "version_share": blame["disruptions"] / n_versioned if blame else None,
@@ -303,19 +322,24 @@ def _connectivity(f: WeekFacts, min_size: int) -> dict:
     }
 
 
+def repeat_ranking(f: WeekFacts, settings: ReportSettings) -> list[str]:
+    """The devices with repeated problems, worst first (the report lists the first ``settings.repeat_devices``)."""
+    lost, count = _per_device(f)
+    repeat = [d for d, n in count.items() if n >= settings.repeat_threshold]
+    return sorted(repeat, key=lambda d: (-lost[d], -count[d], d))
+
+
 def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict], int]:
-    count: dict[str, int] = defaultdict(int)
-    lost: dict[str, float] = defaultdict(float)
+    lost, count = _per_device(f)
     cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     app: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for dev, t, a, n in f.disruptions:
-        count[dev] += n
         cause[dev][t] += n
-        app[dev][a] += n
-    for dev, _t, _a, s in f.lost:
-        lost[dev] += s
-    repeat = [d for d, n in count.items() if n >= settings.repeat_threshold]
-    repeat.sort(key=lambda d: (-lost[d], -count[d], d))
+        if f.device_apps is None:
+            app[dev][a] += n
+    for dev, apps in (f.device_apps or {}).items():
+        app[dev].update(apps)
+    repeat = repeat_ranking(f, settings)
     key = settings.pseudonym_key.encode() or secrets.token_bytes(16)
     sizes: dict[tuple[int, str], int] = defaultdict(int)
     for site, dept in f.devices.values():
