@@ -82,7 +82,8 @@ def test_promtool_check_metrics_passes(api):
 
 
 @pytest.mark.parametrize("values", [
-    [0, 1, 2.5, -0.0, -3.25, 999999.9],  # the %r fast path
+    [0, 1, 2.5, -0.0, -3.25, 999999.9, 1 / 3],  # Python's repr
+    [-0.0, 0.0, 2 / 3],
     [1e6, 1234567.891, 12],  # Go's exponent form from 1e6
     [2.5e17, 0.5, float("inf")],
     [float("nan"), 1.0, float("-inf"), 7],
