@@ -48,6 +48,7 @@ class WeekFacts:
     apps: list[tuple[str, str, float, int]] | None = None  # (app, type, lost s, disruptions) of APP_TYPES
     app_devices: dict[str, int] | None = None  # app -> devices with disruptions of APP_TYPES
     device_apps: dict[str, dict[str, int]] | None = None  # device -> app -> disruptions, for the repeat devices listed
+    derived: dict = field(default_factory=dict, repr=False, compare=False)  # sums computed once from the rows
 
 
 @dataclass
@@ -68,14 +69,16 @@ def pseudonym(device_id: str, key: bytes) -> str:
 
 
 def _per_device(f: WeekFacts) -> tuple[dict[str, float], dict[str, int]]:
-    """Lost seconds and disruptions per device (one pass over the rows; the groups then loop over devices)."""
-    lost: dict[str, float] = defaultdict(float)
-    count: dict[str, int] = defaultdict(int)
-    for dev, _t, _a, s in f.lost:
-        lost[dev] += s
-    for dev, _t, _a, n in f.disruptions:
-        count[dev] += n
-    return lost, count
+    """Lost seconds and disruptions per device (one pass over the rows, kept for the other sections; read only)."""
+    if "per_device" not in f.derived:
+        lost: dict[str, float] = defaultdict(float)
+        count: dict[str, int] = defaultdict(int)
+        for dev, _t, _a, s in f.lost:
+            lost[dev] += s
+        for dev, _t, _a, n in f.disruptions:
+            count[dev] += n
+        f.derived["per_device"] = (dict(lost), dict(count))
+    return f.derived["per_device"]
 
 
 def week_totals(f: WeekFacts, model: Model) -> dict:
@@ -326,7 +329,7 @@ def repeat_ranking(f: WeekFacts, settings: ReportSettings) -> list[str]:
     """The devices with repeated problems, worst first (the report lists the first ``settings.repeat_devices``)."""
     lost, count = _per_device(f)
     repeat = [d for d, n in count.items() if n >= settings.repeat_threshold]
-    return sorted(repeat, key=lambda d: (-lost[d], -count[d], d))
+    return sorted(repeat, key=lambda d: (-lost.get(d, 0.0), -count[d], d))
 
 
 def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict], int]:
@@ -352,7 +355,7 @@ def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict],
             "device": pseudonym(d, key),
             "site": site if sizes[0, site] >= settings.min_group_size else OTHER_GROUP,
             "department": dept if sizes[1, dept] >= settings.min_group_size else OTHER_GROUP,
-            "disruptions": count[d], "lost_seconds": lost[d],
+            "disruptions": count[d], "lost_seconds": lost.get(d, 0.0),
             "main_cause": max(sorted(cause[d]), key=lambda t: cause[d][t]),
             "main_app": max(sorted(app[d]), key=lambda a: app[d][a]),
         })

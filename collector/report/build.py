@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
@@ -61,8 +62,12 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
     if refresh:
         aggregates.refresh(engine, config)
     mondays = [*previous_weeks(monday, TREND_WEEKS - 1), monday]
-    with engine.connect() as conn, _mapped(conn):
-        weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
+    with ThreadPoolExecutor(1) as pool:
+        # the week's events on a second connection meanwhile (the drivers let go of the GIL while they query)
+        events = pool.submit(_event_facts, engine, config, *week_bounds(monday))
+        with engine.connect() as conn, _mapped(conn):
+            weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
+        weeks[-1].versions, weeks[-1].outages = events.result()
     ws, we = week_bounds(monday)
     period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(), "timezone": "UTC"}
     generated = _iso(time.time() if now is None else now)
@@ -85,7 +90,8 @@ def _mapped(conn: Connection) -> Iterator[None]:
 
 
 def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: bool) -> WeekFacts:
-    """What the report needs of one week; ``full=False`` skips what only the report's own week shows."""
+    """What the report needs of one week but versions and outages (:func:`_event_facts`); ``full=False`` skips
+    what only the report's own week shows."""
     ws, we = week_bounds(monday)
     f = WeekFacts(week=week_label(monday))
     labels = _load_model_figures(conn, ws, we, f)
@@ -93,9 +99,13 @@ def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: b
     f.known_devices = _known_devices(conn, ws, we, set(labels))
     if full:
         _load_app_figures(conn, config, ws, we, f)
-        f.versions = _versions(conn, config, ws, we)
-        f.outages = _outages(conn, ws, we)
     return f
+
+
+def _event_facts(engine: Engine, config: CollectorConfig, ws: float, we: float) -> tuple[list, list]:
+    """The week's application versions and connectivity outages, from the events."""
+    with engine.connect() as conn, _mapped(conn):
+        return _versions(conn, config, ws, we), _outages(conn, ws, we)
 
 
 def _hours(c, ws: float, we: float):
