@@ -5,7 +5,9 @@ Two kinds:
   only (devices, counters kept up to date at ingest), never by scanning
   events, so every replica exports the same numbers and a scrape stays fast
   as history grows. Each metric family is one function in :data:`FAMILIES`
-  taking a :class:`ScrapeContext`; extensions append theirs.
+  taking a :class:`ScrapeContext` and yielding rows (:func:`counter`,
+  :func:`gauge`), which :func:`render` writes straight to text; extensions
+  append theirs.
 - per-process ingest counters (:class:`IngestCounters`).
 """
 
@@ -105,6 +107,7 @@ def _select(table: sa.Table, *columns: str) -> sa.Select:
     return sa.select(*(table.c[c] for c in columns))
 
 
+# Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
 _dc = device_table.c
 _DEVICE_GROUPS = (
     sa.select(_dc.site, _dc.department, _dc.os, _dc.agent_version,
@@ -112,7 +115,6 @@ _DEVICE_GROUPS = (
               sa.func.sum(_dc.spool_dropped_total))
     .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
 )
-# Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
 _DISRUPTIONS = _select(disruption_count_table, "type", "app", "site", "department", "os", "count")
 _LOST_TOTALS = _select(impact_total_table, "type", "app", "site", "department", "exported").where(
     impact_total_table.c.metric == "lost")
