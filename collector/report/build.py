@@ -17,7 +17,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -94,7 +94,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: b
     what only the report's own week shows."""
     ws, we = week_bounds(monday)
     f = WeekFacts(week=week_label(monday))
-    labels = _load_model_figures(conn, ws, we, f)
+    labels = _load_model_figures(conn, ws, we, f, config.app_label if full else None)
     f.devices = labels
     f.known_devices = _known_devices(conn, ws, we, set(labels))
     if full:
@@ -117,7 +117,8 @@ def _known(c):
     return c.device_id.in_(sa.select(device_table.c.id))
 
 
-def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts) -> dict[str, tuple[str, str]]:
+def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
+                        label_of: Callable[[str], str] | None) -> dict[str, tuple[str, str]]:
     """Fill lost, disruption, active and heat-map figures from the impact model's hourly aggregates.
 
     Lost seconds and disruptions per device and type (``lost_hourly``, the
@@ -125,20 +126,33 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts) ->
     hour) index, so no sort), active seconds per device and labels
     (``active_hourly``) and the hour rollup for the heat map. The rows of
     ``f.lost``/``f.disruptions`` then leave the application empty: the report's
-    application figures come from :func:`_load_app_figures`. Returns each
-    reporting device's site and department: those the aggregates recorded, the
-    pair with the most active time if the device moved during the week.
+    application figures come from :func:`_load_app_figures`, but the devices
+    per application, which the same scan gives when ``label_of`` (the
+    application label function) is given: the distinct applications of each
+    device and type. Returns each reporting device's site and department:
+    those the aggregates recorded, the pair with the most active time if the
+    device moved during the week.
     """
     lh, ah, lr = lost_hourly_table.c, active_hourly_table.c, lost_rollup_table.c
     lost, count, seen = [], [], set()
-    for dev, etype, lost_s, n in conn.execute(
-            sa.select(lh.device_id, lh.type, sa.func.sum(lh.lost_s), sa.func.sum(lh.disruptions))
+    apps_of: dict[str, set[str]] = defaultdict(set)  # device -> raw applications with disruptions of APP_TYPES
+    for dev, etype, lost_s, n, apps in conn.execute(
+            sa.select(lh.device_id, lh.type, sa.func.sum(lh.lost_s), sa.func.sum(lh.disruptions),
+                      _apps_with_disruptions(conn) if label_of else sa.null())
             .where(_known(lh), lh.type.in_(EVENT_TYPES), _hours(lh, ws, we)).group_by(lh.device_id, lh.type)):
         seen.add(dev)
         if lost_s and lost_s > 0:
             lost.append((dev, etype, "", float(lost_s)))
         if n:
             count.append((dev, etype, "", int(n)))
+        if apps and etype in APP_TYPES:
+            apps_of[dev].update(apps[:-len(_SEP)].split(_SEP + ","))
+    if label_of:
+        app_devices: dict[str, int] = defaultdict(int)
+        for apps in apps_of.values():
+            for label in {label_of(a) for a in apps}:
+                app_devices[label] += 1
+        f.app_devices = dict(app_devices)
     pairs: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
     active: dict[str, float] = defaultdict(float)
     for dev, site, dept, active_s in conn.execute(
@@ -162,19 +176,23 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts) ->
     return {dev: max(sorted(p), key=lambda k: p[k]) for dev, p in pairs.items()}
 
 
+_SEP = "\x1f"  # ends each application name in the list of distinct names (SQLite's separator is always ",")
+
+
+def _apps_with_disruptions(conn: Connection):
+    """The distinct applications of a group's rows with disruptions, as "app1\\x1f,app2\\x1f" (no sort)."""
+    c = lost_hourly_table.c
+    named = sa.distinct(sa.case((c.disruptions > 0, c.app.concat(_SEP))))
+    return sa.func.group_concat(named) if is_sqlite(conn) else sa.func.string_agg(named, ",")
+
+
 def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
     """Application figures: lost time and disruptions per application label and type from the hour rollup
-    (``lost_rollup``, as /metrics), devices per application, and the applications of the listed repeat devices."""
+    (``lost_rollup``, as /metrics) and the applications of the listed repeat devices."""
     lh, lr = lost_hourly_table.c, lost_rollup_table.c
     f.apps = [(app, t, float(lost_s or 0.0), int(n or 0)) for t, app, lost_s, n in conn.execute(
         sa.select(lr.type, lr.app, sa.func.sum(lr.lost_s), sa.func.sum(lr.disruptions))
         .where(lr.type.in_(APP_TYPES), _hours(lr, ws, we)).group_by(lr.type, lr.app))]
-    label = sa.case((lh.app.in_(config.apps), lh.app), else_=aggregates.OTHER) if config.apps \
-        else sa.literal(aggregates.OTHER)
-    pairs = (sa.select(lh.device_id, label.label("app")).distinct()
-             .where(_known(lh), lh.type.in_(APP_TYPES), _hours(lh, ws, we), lh.disruptions > 0).subquery())
-    f.app_devices = {app: int(n) for app, n in conn.execute(
-        sa.select(pairs.c.app, sa.func.count()).group_by(pairs.c.app))}
     listed = repeat_ranking(f, config.section("report"))[:config.section("report").repeat_devices]
     f.device_apps = defaultdict(dict)
     for dev, app, n in conn.execute(
