@@ -102,3 +102,23 @@ def test_rows_are_written_exactly_like_prometheus_client(values):
     registry.register(type("Fixed", (), {"collect": lambda self: families})())
     assert metrics.render(registry) == generate_latest(registry)
     assert b'hinder_test_things_total{alpha="site1",zeta="new\\nline"}' in metrics.render(registry)
+
+
+def test_a_scrape_pauses_the_garbage_collector_and_restores_it(api):
+    import gc
+
+    _fill(api)
+    seen = []
+    metrics.FAMILIES.append(lambda ctx: seen.append(gc.isenabled()) or [])
+    try:
+        assert gc.isenabled()
+        assert api.client.get("/metrics").status_code == 200
+        assert seen == [False] and gc.isenabled()
+        gc.disable()  # disabled by someone else: a scrape leaves it so
+        try:
+            assert api.client.get("/metrics").status_code == 200
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        metrics.FAMILIES.pop()
