@@ -113,7 +113,8 @@ def _hours(c, ws: float, we: float):
 
 
 def _known(c):
-    """Every device: spelled as a subquery so the scans seek each device's hours in the (device, ...) indexes."""
+    """Every device (device rows are never deleted): spelled as a subquery so the scans seek each device's
+    hours in the (device, ...) indexes."""
     return c.device_id.in_(sa.select(device_table.c.id))
 
 
