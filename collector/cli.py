@@ -82,6 +82,7 @@ def serve(
         typer.echo(f"hinder collector: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))  # one line per plugin otherwise
     log = logging.getLogger("hinder.collector")
     engine, applied = _migrate(settings.db, settings.db_busy_timeout_s)
     if applied:

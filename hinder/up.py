@@ -56,6 +56,12 @@ def _collector_config(directory: Path, demo_fleet: int) -> Path:
     return path
 
 
+def _command() -> str:
+    """How to run `hinder` from a shell: the installed script beside this interpreter, else `python -m hinder`."""
+    script = Path(sys.executable).parent / "hinder"
+    return str(script) if script.exists() else f"{sys.executable} -m hinder"
+
+
 def _tokens(directory: Path) -> dict[str, str]:
     """Read the demo tokens, creating them on first use (file mode 0600)."""
     path = directory / "tokens.toml"
@@ -134,13 +140,14 @@ def run(directory: Path, host: str, port: int, seconds: float | None = None, dem
             subprocess.run(hinder + ["simulate", "--collector", url, "--devices", str(demo_fleet), "--days", "14"],
                            env=env, cwd=directory, check=False)
         db_url = f"sqlite:///{directory / 'hinder.db'}"
+        cmd = _command()
         print(
             f"\nhinder is running (data in {directory})\n"
             f"  collector   {url}\n"
             f"  metrics     {url}/metrics\n"
             f"  events      curl -H 'Authorization: Bearer {tokens['admin_token']}' {url}/api/v1/events\n"
-            f"  agent       config {agent_config}; `hinder agent explain --config {agent_config}` shows what it sends\n"
-            f"  report      hinder report weekly --db {db_url} --config {collector_config} --format html --out report.html\n"
+            f"  agent       config {agent_config}; `{cmd} agent explain --config {agent_config}` shows what it sends\n"
+            f"  report      {cmd} report weekly --db {db_url} --config {collector_config} --format html --out report.html\n"
             f"  tokens      {directory / 'tokens.toml'}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
