@@ -30,7 +30,6 @@ import gzip
 import json
 import logging
 import random
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import httpx
 
 from agent.config import AgentSettings
 from agent.spool import Spool, SpooledRecord
+from agent.tls import system_trust
 from agent.wire import make_batch
 
 EVENTS_PATH = "/api/v1/events"
@@ -67,8 +67,7 @@ class Uploader:
         self.uploaded_total = 0
         self.last_error: str | None = None
         self._url = settings.collector.rstrip("/") + EVENTS_PATH
-        # the operating system's trust store (where enterprises install their CAs), not a bundled one
-        self._client = httpx.Client(timeout=settings.upload_timeout_s, verify=ssl.create_default_context(), headers={
+        self._client = httpx.Client(timeout=settings.upload_timeout_s, verify=system_trust(), headers={
             "Authorization": f"Bearer {settings.token}", "User-Agent": user_agent,
             "Content-Type": "application/json", "Content-Encoding": "gzip"})
         self._stop = threading.Event()

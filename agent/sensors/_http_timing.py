@@ -10,17 +10,17 @@ subtract our own DNS time from the connect phase so it is not counted twice.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import logging
 import socket
-import ssl
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+from agent.tls import system_trust
 
 # Probes and checks run every few seconds: httpx's INFO line per request (full URL included)
 # would flood the agent's log. Only quieten it when nobody configured that logger.
@@ -56,16 +56,11 @@ class Timing:
         return max(self.phases, key=self.phases.get) if self.phases else None
 
 
-@functools.lru_cache(maxsize=None)
-def _system_trust() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
 def probe_client(verify_tls: bool = True, user_agent: str = "hinder-probe/1") -> httpx.Client:
     """An httpx client for probes and checks: a fresh connection per request, no redirects, proxies from the
     environment, and the operating system's trust store (where enterprises install their own CAs), one SSL
     context shared by every probing client of the agent."""
-    return httpx.Client(trust_env=True, verify=_system_trust() if verify_tls else False, follow_redirects=False,
+    return httpx.Client(trust_env=True, verify=system_trust() if verify_tls else False, follow_redirects=False,
                         limits=httpx.Limits(max_keepalive_connections=0), headers={"User-Agent": user_agent})
 
 
