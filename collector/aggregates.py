@@ -6,7 +6,7 @@ How the figures stay current (docs/impact-model.md, "Storage"):
    hook) marks every device-day the new records can change in
    ``impact_dirty`` (bumping ``generation``), and counts connectivity outages
    and application-version disruptions, which are counted on arrival.
-2. :func:`refresh` (run every few seconds by :func:`start_refresher` in every
+2. :func:`refresh` (run every few seconds by the collector's background jobs in every
    replica, and callable from tests and the report) claims dirty device-days,
    recomputes them from the stored events and heartbeats with
    :func:`collector.impact.device_hours`, replaces the device's rows in
@@ -27,9 +27,7 @@ Query API for reports: :func:`lost_by` and :func:`active_by` (exact sums over
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -50,13 +48,13 @@ from collector.models import (
     recent_disruption_table, week_state_table,
 )
 
-log = logging.getLogger("hinder.collector")
 
 DAY = 86400
 MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
 CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable",
                        "captive_portal", "target_unreachable")  # agent.sensors.connectivity.CAUSES
 OTHER = "other"
+REFRESH_EVERY_S = 5.0  # how often each collector process runs refresh() in the background
 UNKNOWN_VERSION = "unknown"
 RECENT_S = 900.0  # "devices disrupted now": going on or started in the last 15 minutes
 
@@ -386,21 +384,6 @@ def _add(conn: Connection, table: sa.Table, keys: list[str], values: list[str], 
 def pending(conn: Connection) -> int:
     """Device-days waiting to be recomputed (how far the figures lag behind ingest)."""
     return conn.execute(sa.select(sa.func.count()).select_from(impact_dirty_table)).scalar_one()
-
-
-def start_refresher(engine: Engine, config: CollectorConfig, interval_s: float = 5.0) -> threading.Event:
-    """Run :func:`refresh` every ``interval_s`` in a daemon thread; set the returned event to stop it."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(interval_s):
-            try:
-                refresh(engine, config)
-            except Exception:  # a busy database must not kill the thread; the marks stay for the next round
-                log.exception("impact refresh failed; will retry")
-
-    threading.Thread(target=run, name="hinder-impact-refresh", daemon=True).start()
-    return stop
 
 
 # ------------------------------------------------------------------ queries

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from agent.wire import EVENT_TYPES, format_time, parse_time
 from collector import VERSION
-from collector.aggregates import start_refresher
+from collector.aggregates import REFRESH_EVERY_S, refresh
 from collector.auth import Role, TokenAuth, Unauthorized
 from collector.config import CollectorConfig
 from collector.db import is_retryable, make_engine
@@ -32,7 +32,8 @@ from collector.metrics import build_registry, render
 from collector.migrations import current_version
 from collector.models import device_table, event_table
 from collector.report.api import router as report_router
-from collector.retention import start_purger
+from collector.jobs import start_periodic
+from collector.retention import PURGE_EVERY_S, purge_expired
 
 log = logging.getLogger("hinder.collector")
 
@@ -61,7 +62,7 @@ class RateBound:
             return (1 - self._tokens) / self.per_s
 
 
-def create_app(config: CollectorConfig, engine: Engine | None = None, purge: bool = True) -> FastAPI:
+def create_app(config: CollectorConfig, engine: Engine | None = None, background_jobs: bool = True) -> FastAPI:
     """Build the collector app for a migrated database (``engine`` defaults to ``config.collector.db``)."""
     settings = config.collector
     engine = engine or make_engine(settings.db, settings.db_busy_timeout_s)
@@ -72,9 +73,11 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, purge: boo
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # purge=False (in-process tests): no background threads; tests call aggregates.refresh() themselves
-        background = purge and settings.background_jobs
-        stops = [start_purger(engine, settings.retention_days), start_refresher(engine, config)] if background else []
+        # background_jobs=False (in-process tests): no threads; tests call aggregates.refresh() themselves
+        stops = [
+            start_periodic("retention", PURGE_EVERY_S, lambda: purge_expired(engine, settings.retention_days), at_start=True),
+            start_periodic("impact refresh", REFRESH_EVERY_S, lambda: refresh(engine, config)),
+        ] if background_jobs and settings.background_jobs else []
         yield
         for stop in stops:
             stop.set()

@@ -8,7 +8,6 @@ goes down, and the history is in Prometheus.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from sqlalchemy.engine import Engine
@@ -30,20 +29,3 @@ def purge_expired(engine: Engine, retention_days: float, now: float | None = Non
     if events or heartbeats:
         log.info("retention: deleted %d events and %d heartbeats older than %g days", events, heartbeats, retention_days)
     return {"events": events, "heartbeats": heartbeats}
-
-
-def start_purger(engine: Engine, retention_days: float, interval_s: float = PURGE_EVERY_S) -> threading.Event:
-    """Purge now and then every ``interval_s`` in a daemon thread; set the returned event to stop it."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while True:
-            try:
-                purge_expired(engine, retention_days)
-            except Exception:  # a busy database must not kill the thread; next round retries
-                log.exception("retention: purge failed; will retry")
-            if stop.wait(interval_s):
-                return
-
-    threading.Thread(target=run, name="hinder-retention", daemon=True).start()
-    return stop

@@ -48,7 +48,7 @@ def make_api(engine, config) -> Api:
     """An in-process app (no retention thread) on ``engine``."""
     from collector.api import create_app
 
-    return Api(TestClient(create_app(config, engine, purge=False)), engine, config)
+    return Api(TestClient(create_app(config, engine, background_jobs=False)), engine, config)
 
 
 @pytest.fixture

@@ -259,7 +259,7 @@ def test_an_internal_error_is_a_json_500_and_stores_nothing(db_engine, db_url, m
         raise KeyError("bug in an extension")
 
     monkeypatch.setattr(ingest, "AFTER_INSERT", [broken])
-    client = TestClient(create_app(make_config(db_url), db_engine, purge=False), raise_server_exceptions=False)
+    client = TestClient(create_app(make_config(db_url), db_engine, background_jobs=False), raise_server_exceptions=False)
     r = client.post("/api/v1/events", content=body(batch([event()], [heartbeat()])), headers=AGENT)
     assert r.status_code == 500 and "nothing was stored" in r.json()["detail"]
     assert table_counts(db_engine) == EMPTY

@@ -21,7 +21,7 @@ def client(filled, config):
 
     config.collector.agent_tokens = [AGENT_TOKEN]
     config.collector.admin_token = ADMIN_TOKEN
-    with TestClient(create_app(config, filled, purge=False)) as c:
+    with TestClient(create_app(config, filled, background_jobs=False)) as c:
         yield c
 
 

@@ -34,7 +34,7 @@ def scraped(week_only, config) -> dict[str, list[tuple[dict, float]]]:
     report = build_report(week_only, config, ds.WEEK)  # also refreshes the aggregates /metrics reads
     config.collector.agent_tokens = [AGENT_TOKEN]
     config.collector.admin_token = ADMIN_TOKEN
-    with TestClient(create_app(config, week_only, purge=False)) as client:
+    with TestClient(create_app(config, week_only, background_jobs=False)) as client:
         text = client.get("/metrics").text
     samples: dict[str, list] = defaultdict(list)
     for family in text_string_to_metric_families(text):
