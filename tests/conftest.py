@@ -286,3 +286,19 @@ def collector_factory(tmp_path):
 def collector(collector_factory) -> CollectorProcess:
     """A running collector on a fresh SQLite database."""
     return collector_factory()
+
+
+@pytest.fixture(scope="session")
+def test_program(tmp_path_factory):
+    """Build the C test program (tests/agent/sensors/fixtures/linux/crasher.c: crashes by a chosen signal,
+    exits with a chosen status or waits in D state) under a given executable name; skips without gcc."""
+
+    def _build(name: str) -> Path:
+        if not shutil.which("gcc"):
+            pytest.skip("gcc is needed to build the C test program (apt-get install gcc)")
+        path = tmp_path_factory.mktemp("bin") / f"{name}{os.getpid()}"
+        subprocess.run(["gcc", "-O0", "-o", str(path), str(ROOT / "tests/agent/sensors/fixtures/linux/crasher.c")],
+                       check=True)
+        return path
+
+    return _build

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,17 +14,12 @@ from agent.sensors import SENSORS
 from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
 from tests.conftest import AGENT_TOKEN, ROOT, hinder_env, wait_until
 
-CRASHER_C = ROOT / "tests" / "agent" / "sensors" / "fixtures" / "linux" / "crasher.c"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def crasher(tmp_path):
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the crashing test program (apt-get install gcc)")
-    path = tmp_path / f"e2ecrash{os.getpid()}"
-    subprocess.run(["gcc", "-O0", "-o", str(path), str(CRASHER_C)], check=True)
-    return path
+def crasher(test_program):
+    return test_program("e2ecrash")
 
 
 def test_a_segfault_reaches_the_collector_within_10_seconds(collector, crasher, tmp_path):

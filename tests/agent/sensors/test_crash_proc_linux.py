@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -17,7 +16,6 @@ from agent.sensors import _proc_connector as cn
 from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
 from agent.wire import Event, make_batch, validate_batch
 
-CRASHER_C = os.path.join(os.path.dirname(__file__), "fixtures", "linux", "crasher.c")
 
 
 def _message(what: int, body: bytes, idx: int = cn.CN_IDX_PROC) -> bytes:
@@ -76,12 +74,8 @@ def test_wait_status():
 # ------------------------------------------------------------------ real kernel
 
 @pytest.fixture(scope="module")
-def crasher(tmp_path_factory):
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the crashing test program (apt-get install gcc)")
-    path = tmp_path_factory.mktemp("bin") / f"crasher{os.getpid()}"
-    subprocess.run(["gcc", "-O0", "-o", str(path), CRASHER_C], check=True)
-    return path
+def crasher(test_program):
+    return test_program("crasher")
 
 
 @pytest.fixture(params=["filtered", "all events"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 
@@ -13,16 +12,11 @@ from agent.config import App
 from agent.sensors import _procfs as procfs
 from agent.sensors.hang_linux import HangLinuxConfig, HangLinuxSensor
 
-CRASHER_C = os.path.join(os.path.dirname(__file__), "fixtures", "linux", "crasher.c")
 
 
 @pytest.fixture(scope="module")
-def hanger(tmp_path_factory):
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the test program (apt-get install gcc)")
-    path = tmp_path_factory.mktemp("bin") / f"hanger{os.getpid()}"
-    subprocess.run(["gcc", "-O0", "-o", str(path), CRASHER_C], check=True)
-    return path
+def hanger(test_program):
+    return test_program("hanger")
 
 
 @pytest.fixture
