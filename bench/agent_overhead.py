@@ -15,8 +15,9 @@ Every 5 s it samples VmRSS / VmHWM (/proc/PID/status) and CPU seconds
 median and peak RSS, total CPU seconds, CPU in the steady state (after the
 first 10 s, i.e. without start-up) and the verdict against the targets:
 agent RSS <= 30 MiB and agent CPU below both exporters. For context it also
-prints the RSS of bare interpreters (``python -c pass`` and one importing the
-agent's dependencies), which is the floor any Python agent starts from.
+prints the RSS of a bare interpreter (``python -c pass``) and of one that has
+imported what the agent daemon imports (its code, psutil, httpx) without
+starting: the floor a running agent starts from.
 
 Usage: python3 bench/agent_overhead.py [--seconds 60] [--profile default]
 To add a profile, add an entry to PROFILES: profile name -> agent TOML text.
@@ -252,9 +253,9 @@ def run(seconds: float, profile: str) -> int:
           f"the agent ran {agent_threads} threads; devices seen by the collector: {len(delivered)})")
 
     bare = _baseline_rss_mib("pass")
-    deps = _baseline_rss_mib("import psutil, httpx, typer")
-    print(f"context: a bare python interpreter holds {bare:.1f} MiB RSS; one importing psutil, httpx and typer "
-          f"{deps:.1f} MiB")
+    deps = _baseline_rss_mib("import agent.daemon, agent.runner")
+    print(f"context: a bare python interpreter holds {bare:.1f} MiB RSS; one that imported the agent daemon's "
+          f"code and dependencies (psutil, httpx) {deps:.1f} MiB")
 
     agent_m, node_m, proc_m = measured
     rss_ok = agent_m.hwm_kib / 1024 <= RSS_TARGET_MIB
