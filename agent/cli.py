@@ -14,13 +14,11 @@ from typing import Optional
 
 import typer
 
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, EXIT_CONFIG, EXIT_FAILURE, load_config
 
 app = typer.Typer(help="The endpoint agent: records IT disruptions and sends them to the collector.",
                   no_args_is_help=True, add_completion=False)
 
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 
 _CONFIG_HELP = "agent TOML config file ([agent], [[apps]], [sensors.NAME])"
 

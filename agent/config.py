@@ -29,6 +29,11 @@ class ConfigError(ValueError):
     """A configuration problem, with the dotted key it concerns."""
 
 
+# Exit codes of the agent's commands that scripts and service managers rely on (0 is success).
+EXIT_FAILURE = 1  # the agent could not run (state directory unusable or taken)
+EXIT_CONFIG = 2  # configuration or usage error; the message names the key
+
+
 def setting(default: Any = dataclasses.MISSING, *, min: float | None = None, max: float | None = None,
             choices: tuple | None = None, url: bool = False, doc: str = "", default_factory: Any = dataclasses.MISSING):
     """A dataclass field with bounds checked by :func:`load_section`."""

@@ -24,11 +24,9 @@ import logging  # noqa: E402
 import signal  # noqa: E402
 import sqlite3  # noqa: E402
 
-from agent.config import ConfigError, load_config  # noqa: E402
+from agent.config import ConfigError, EXIT_CONFIG, EXIT_FAILURE, load_config  # noqa: E402
 
 OVERRIDES_ENV = "HINDER_AGENT_OVERRIDES"
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
 
 
 def _setup_logging(level: str) -> None:
