@@ -194,11 +194,6 @@ class ContractError(ValueError):
         where = f"{first['kind']}[{first['index']}]." if first.get("index") is not None else ""
         super().__init__(f"{where}{first['field']}: {first['error']}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
 
-    @property
-    def record_errors(self) -> list[dict[str, Any]]:
-        """Errors that belong to one record (not to the batch envelope)."""
-        return [e for e in self.errors if e.get("index") is not None]
-
 
 @dataclass(frozen=True)
 class Limits:

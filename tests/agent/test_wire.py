@@ -101,7 +101,7 @@ def test_all_errors_are_reported_with_indices():
     bad = dict(good, id=wire.new_id(NOW), type="nope")
     with pytest.raises(ContractError) as exc:
         validate_batch(_batch([good, bad, dict(bad, id=wire.new_id(NOW))]), now=NOW)
-    assert [e["index"] for e in exc.value.record_errors] == [1, 2]
+    assert [(e["kind"], e["index"], e["field"]) for e in exc.value.errors] == [("event", 1, "type"), ("event", 2, "type")]
 
 
 def test_defaults_use_real_clock():
