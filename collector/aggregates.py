@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from agent.wire import MAX_DURATION_S
 from collector import impact
 from collector.config import CollectorConfig
-from collector.db import insert, is_sqlite, write_transaction
+from collector.db import insert, is_sqlite, prepared, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
@@ -92,21 +92,46 @@ def to_disruption(row: Any) -> impact.Disruption:
 
 def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     """Ingest hook: mark the device-days the new records touch; count outages and app versions."""
-    cfg = model_config(batch.config)
-    reach = _reach_s(cfg)
+    reach = _reach_s(model_config(batch.config))
     days: set[int] = set()
-    for e in batch.events:
-        s, end = impact.event_span(to_disruption(e), cfg)
-        days.update(_days(s, end))
+    excess_types = impact.EXCESS_TYPES
+    for e in batch.events:  # a superset of impact.event_span's days: recomputing one more day is harmless
+        start, length = e["start"], e["duration_s"]
+        if e["type"] in excess_types:
+            excess = e["details"].get("excess_s")
+            if type(excess) in (int, float) and excess > length:
+                length = excess
+        first, last = int(start // DAY), int((start + length + reach) // DAY)
+        days.add(first * DAY)
+        if last > first:
+            days.update(range((first + 1) * DAY, (last + 1) * DAY, DAY))
+    dev_id = batch.device["id"]
     for h in batch.heartbeats:
         days.update(_days(h["time"] - h["interval_s"], h["time"] + reach))
+    if batch.heartbeats:
+        # a heartbeat changes the active fraction of every event overlapping it, on all of that event's days
+        lo = min(h["time"] - h["interval_s"] for h in batch.heartbeats)
+        hi = max(h["time"] for h in batch.heartbeats)
+        first = conn.execute(prepared(conn, _earliest_overlapping),
+                             {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "lo": lo, "hi": hi}).scalar()
+        if first is not None and first < lo:
+            days.update(_days(first, lo))
     if days:
-        dev_id = batch.device["id"]
-        stmt = insert(conn, impact_dirty_table)
-        stmt = stmt.on_conflict_do_update(index_elements=["device_id", "day"],
-                                          set_={"generation": impact_dirty_table.c.generation + 1})
-        conn.execute(stmt, [{"device_id": dev_id, "day": d, "generation": 1} for d in sorted(days)])
+        conn.execute(prepared(conn, _mark_days), [{"device_id": dev_id, "day": d, "generation": 1} for d in sorted(days)])
     count_on_arrival(conn, batch)
+
+
+def _earliest_overlapping(_bind: Connection):
+    e = event_table.c
+    return sa.select(sa.func.min(e.start)).where(
+        e.device_id == sa.bindparam("dev"), e.start >= sa.bindparam("oldest"), e.start < sa.bindparam("hi"),
+        e.end > sa.bindparam("lo"))
+
+
+def _mark_days(bind: Connection):
+    stmt = insert(bind, impact_dirty_table)
+    return stmt.on_conflict_do_update(index_elements=["device_id", "day"],
+                                      set_={"generation": impact_dirty_table.c.generation + 1})
 
 
 def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
@@ -115,30 +140,37 @@ def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     _note_recent(conn, batch)
     outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     versions: dict[tuple[str, str, str], int] = defaultdict(int)
+    catalogued = {app for app in {e["app"] for e in batch.events} if batch.config.app_label(app) != OTHER}
     for e in batch.events:
         if e["type"] == "connectivity_loss":
             cause = e["details"].get("cause")
             acc = outages[cause if cause in CONNECTIVITY_CAUSES else OTHER]
             acc[0] += 1
             acc[1] += e["duration_s"]
-        if batch.config.app_label(e["app"]) != OTHER:
+        if e["app"] in catalogued:
             version = e["details"].get("app_version")
             version = str(version)[:64] if version not in (None, "") else UNKNOWN_VERSION
             versions[(e["app"], version, e["type"])] += 1
     if outages:
-        t = outage_count_table
-        stmt = insert(conn, t)
-        stmt = stmt.on_conflict_do_update(index_elements=["cause", "site", "department"], set_={
-            "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
-        conn.execute(stmt, [{"cause": c, "site": dev["site"], "department": dev["department"], "outages": n,
+        conn.execute(prepared(conn, _add_outages), [{"cause": c, "site": dev["site"], "department": dev["department"], "outages": n,
                              "seconds": s} for c, (n, s) in sorted(outages.items())])
     if versions:
-        t = app_version_count_table
-        stmt = insert(conn, t)
-        stmt = stmt.on_conflict_do_update(index_elements=["app", "version", "type"],
-                                          set_={"count": t.c.count + stmt.excluded.count})
-        conn.execute(stmt, [{"app": a, "version": v, "type": ty, "count": n}
-                            for (a, v, ty), n in sorted(versions.items())])
+        conn.execute(prepared(conn, _add_versions), [{"app": a, "version": v, "type": ty, "count": n}
+                                                     for (a, v, ty), n in sorted(versions.items())])
+
+
+def _add_outages(bind: Connection):
+    t = outage_count_table
+    stmt = insert(bind, t)
+    return stmt.on_conflict_do_update(index_elements=["cause", "site", "department"], set_={
+        "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
+
+
+def _add_versions(bind: Connection):
+    t = app_version_count_table
+    stmt = insert(bind, t)
+    return stmt.on_conflict_do_update(index_elements=["app", "version", "type"],
+                                      set_={"count": t.c.count + stmt.excluded.count})
 
 
 def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
@@ -150,12 +182,15 @@ def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
             latest[e["type"]] = max(end, latest.get(e["type"], end))
     if not latest:
         return
-    t = recent_disruption_table
-    stmt = insert(conn, t)
-    stmt = stmt.on_conflict_do_update(index_elements=["device_id", "type"], set_={
-        "site": stmt.excluded.site, "end": sa.case((stmt.excluded.end > t.c.end, stmt.excluded.end), else_=t.c.end)})
-    conn.execute(stmt, [{"device_id": batch.device["id"], "type": ty, "site": batch.device["site"], "end": end}
+    conn.execute(prepared(conn, _note_latest), [{"device_id": batch.device["id"], "type": ty, "site": batch.device["site"], "end": end}
                         for ty, end in sorted(latest.items())])
+
+
+def _note_latest(bind: Connection):
+    t = recent_disruption_table
+    stmt = insert(bind, t)
+    return stmt.on_conflict_do_update(index_elements=["device_id", "type"], set_={
+        "site": stmt.excluded.site, "end": sa.case((stmt.excluded.end > t.c.end, stmt.excluded.end), else_=t.c.end)})
 
 
 def devices_disrupted(conn: Connection, now: float) -> list[tuple[str, str, int]]:

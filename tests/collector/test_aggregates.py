@@ -192,6 +192,21 @@ def test_an_event_crossing_midnight_is_split_between_days(setup):
     assert aggregates.lost_by(engine, midnight, midnight + 3600)[0]["lost_s"] == pytest.approx(600.0)
 
 
+def test_a_late_heartbeat_after_midnight_reprices_the_day_before(setup):
+    """A heartbeat changes the active fraction of the whole event it overlaps, also on the event's earlier days."""
+    engine, config, ingestor = setup
+    midnight = aggregates._day(H) + 86400
+    outage = event("connectivity_loss", "network", midnight - 600, duration_s=1200)  # active_s unknown: heartbeats
+    store(ingestor, A, heartbeats=beats(midnight - 1800, midnight, 60.0), events=[outage])
+    aggregates.refresh(engine, config)
+    assert aggregates.lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(300.0)
+    store(ingestor, A, heartbeats=beats(midnight, midnight + 1800, 60.0))  # the second half was fully active
+    aggregates.refresh(engine, config)
+    assert aggregates.lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(600.0)
+    assert aggregates.lost_by(engine, midnight, midnight + 3600)[0]["lost_s"] == pytest.approx(600.0)
+    assert_consistent(engine, config)
+
+
 def _random_fleet(seed: int):
     rnd = random.Random(seed)
     records = []
