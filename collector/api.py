@@ -27,7 +27,7 @@ from collector.aggregates import REFRESH_EVERY_S, refresh
 from collector.auth import Role, TokenAuth, Unauthorized
 from collector.config import CollectorConfig
 from collector.db import is_retryable, make_engine
-from collector.ingest import Ingestor, Rejected, decode_body
+from collector.ingest import Ingestor, Rejected
 from collector.metrics import build_registry, render
 from collector.migrations import current_version
 from collector.models import device_table, event_table
@@ -103,7 +103,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
 
     def _decode_and_store(body: bytes, encoding: str | None):
-        return ingestor.store(decode_body(body, encoding, settings.max_body_bytes))
+        return ingestor.store_body(body, encoding)
 
     async def ingest(request: Request) -> JSONResponse:
         try:

@@ -11,7 +11,7 @@ mapped to it), with a ``lock_timeout`` equal to the same busy timeout.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,6 +69,22 @@ def is_sqlite(bind: Engine | Connection) -> bool:
 def insert(bind: Engine | Connection, table: sa.Table):
     """A dialect-specific INSERT that supports ``on_conflict_do_nothing/do_update``."""
     return (sqlite.insert if is_sqlite(bind) else postgresql.insert)(table)
+
+
+_PREPARED: dict[tuple[str, Callable], Any] = {}
+
+
+def prepared(bind: Engine | Connection, build: Callable[[Engine | Connection], Any]) -> Any:
+    """The statement ``build(bind)``, built once per dialect and then reused.
+
+    On the ingest hot path, building a SQLAlchemy statement costs more than
+    running it. ``build`` is the cache key: pass a module-level function.
+    """
+    key = (bind.dialect.name, build)
+    stmt = _PREPARED.get(key)
+    if stmt is None:
+        stmt = _PREPARED[key] = build(bind)
+    return stmt
 
 
 def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> int:

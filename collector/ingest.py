@@ -1,8 +1,9 @@
 """Ingest: from a request body to committed rows, all or nothing.
 
-``decode_body`` turns the raw body into JSON (gzip allowed, size capped before
-and after decompression); ``store_batch`` validates it against the wire
-contract and stores it in ONE transaction: upsert the device from its newest
+``Ingestor.store_body`` decompresses the raw body (gzip allowed, size capped
+before and after decompression), decodes and validates it against the wire
+contract (compiled fast path first, :mod:`collector.fastwire`) and stores it
+in ONE transaction: upsert the device from its newest
 heartbeat, insert the events and heartbeats whose ids are not stored yet (so a
 retried batch stores nothing twice; see :func:`_store_new`) with the
 driver's own executemany, run the :data:`AFTER_INSERT` hooks on the new rows, commit. Only
@@ -28,8 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from agent.wire import ContractError, validate_batch
+from collector import fastwire
 from collector.config import CollectorConfig
-from collector.db import insert, insert_rows, is_retryable, is_sqlite, write_transaction
+from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, disruption_count_table, event_table, heartbeat_table
 
 
@@ -79,8 +81,7 @@ AFTER_INSERT: list[Hook] = []
 _RETRY_AFTER_S = 2.0
 
 
-def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> Any:
-    """Decompress (gzip or identity) and parse a request body; raise Rejected on bad input."""
+def _inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
         body = _gunzip(body, max_bytes)
@@ -88,6 +89,10 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> An
         raise Rejected(415, "invalid", f"unsupported Content-Encoding {content_encoding!r}; use gzip or none")
     if len(body) > max_bytes:
         raise Rejected(413, "too_large", f"body is larger than the limit of {max_bytes} bytes")
+    return body
+
+
+def _parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)  # several times faster than json on the ingest hot path
     except (ValueError, UnicodeDecodeError) as exc:
@@ -119,16 +124,35 @@ class Ingestor:
         # fairer and cheaper than SQLite's sleep-and-retry busy handler.
         self._write_lock = threading.Lock() if is_sqlite(engine) else None
 
+    def store_body(self, body: bytes, content_encoding: str | None, now: float | None = None) -> IngestResult:
+        """Decode, validate and store a request body in one transaction; raise Rejected if not stored.
+
+        A plainly valid body takes the compiled fast path (:mod:`collector.fastwire`);
+        anything else is parsed and checked in full, which names each problem.
+        """
+        now = time.time() if now is None else now
+        settings = self.config.collector
+        body = _inflate(body, content_encoding, settings.max_body_bytes)
+        batch = fastwire.decode(body, now, settings.limits)
+        if batch is None:
+            batch = self._validate(_parse_json(body), now)
+        return self._commit(batch, now)
+
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
         """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
         now = time.time() if now is None else now
-        settings = self.config.collector
+        return self._commit(self._validate(payload, now), now)
+
+    def _validate(self, payload: Any, now: float) -> dict[str, Any]:
         try:
-            batch = validate_batch(payload, now=now, limits=settings.limits)
+            return validate_batch(payload, now=now, limits=self.config.collector.limits)
         except ContractError as exc:
             status = 413 if _over_count(exc) else 422
             raise Rejected(status, "too_large" if status == 413 else "invalid",
                            {"message": str(exc), "errors": exc.errors}) from None
+
+    def _commit(self, batch: dict[str, Any], now: float) -> IngestResult:
+        settings = self.config.collector
         if self._write_lock and not self._write_lock.acquire(timeout=settings.db_busy_timeout_s):
             raise Rejected(503, "overloaded", "the database is busy; retry later", _RETRY_AFTER_S)
         try:
@@ -187,15 +211,12 @@ _INVENTORY = ("os", "os_version", "agent_version", "site", "department",
 def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[str, Any]:
     """Create the device if new, then update it from the batch's newest heartbeat; return its row."""
     dev_id = batch["device_id"]
-    conn.execute(insert(conn, device_table).on_conflict_do_nothing(index_elements=["id"]), {
+    conn.execute(prepared(conn, _new_device), {
         "id": dev_id, "first_seen": now, "last_seen": None, "last_heartbeat": None,
         **{k: "unknown" for k in _INVENTORY[:5]}, **{k: 0 for k in _INVENTORY[5:]},
         "clock_skew_s": None, "last_details": {},
     })
-    select = sa.select(device_table).where(device_table.c.id == dev_id)
-    if not is_sqlite(conn):
-        select = select.with_for_update()  # replicas updating one device take turns
-    row = dict(conn.execute(select).mappings().one())
+    row = dict(conn.execute(prepared(conn, _device_row), {"dev": dev_id}).mappings().one())
     changes: dict[str, Any] = {}
     if batch["sent_at"] is not None:
         changes["clock_skew_s"] = batch["sent_at"] - now
@@ -207,9 +228,22 @@ def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[
             changes["last_heartbeat"] = newest["time"]
             changes["last_details"] = newest["details"]
     if changes:
-        conn.execute(device_table.update().where(device_table.c.id == dev_id).values(**changes))
+        conn.execute(prepared(conn, _device_update), {"dev": dev_id, **changes})
         row.update(changes)
     return row
+
+
+def _new_device(bind: Connection):
+    return insert(bind, device_table).on_conflict_do_nothing(index_elements=["id"])
+
+
+def _device_row(bind: Connection):
+    select = sa.select(device_table).where(device_table.c.id == sa.bindparam("dev"))
+    return select if is_sqlite(bind) else select.with_for_update()  # replicas updating one device take turns
+
+
+def _device_update(_bind: Connection):
+    return device_table.update().where(device_table.c.id == sa.bindparam("dev"))  # SET: the parameters given
 
 
 def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], records: list[dict[str, Any]],
@@ -248,12 +282,16 @@ def count_disruptions(conn: Connection, batch: IngestedBatch) -> None:
     if not batch.events:
         return
     dev = batch.device
-    counts = Counter((e["type"], batch.config.app_label(e["app"])) for e in batch.events)
+    by_app = Counter((e["type"], e["app"]) for e in batch.events)
+    counts: Counter[tuple[str, str]] = Counter()
+    for (t, app), n in by_app.items():
+        counts[(t, batch.config.app_label(app))] += n
     rows = [{"type": t, "app": app, "site": dev["site"], "department": dev["department"], "os": dev["os"], "count": n}
             for (t, app), n in sorted(counts.items())]
-    stmt = insert(conn, disruption_count_table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["type", "app", "site", "department", "os"],
-        set_={"count": disruption_count_table.c.count + stmt.excluded.count},
-    )
-    conn.execute(stmt, rows)
+    conn.execute(prepared(conn, _add_disruption_counts), rows)
+
+
+def _add_disruption_counts(bind: Connection):
+    stmt = insert(bind, disruption_count_table)
+    return stmt.on_conflict_do_update(index_elements=["type", "app", "site", "department", "os"],
+                                      set_={"count": disruption_count_table.c.count + stmt.excluded.count})
