@@ -25,7 +25,6 @@ Answers and what the uploader does:
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import json
 import logging
@@ -225,6 +224,8 @@ def _parse_retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for the rare HTTP-date form: the email package costs the agent over 1 MiB
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

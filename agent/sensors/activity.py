@@ -84,8 +84,11 @@ def open_reader(config: ActivityConfig):
 
 def _open(name: str, config: ActivityConfig):
     if name == "x11":
+        display = config.display or os.environ.get("DISPLAY")
+        if not display:
+            return None  # before loading ctypes and Xlib
         from agent.sensors._idle_x11 import X11Idle
-        return X11Idle.open(config.display or os.environ.get("DISPLAY"))
+        return X11Idle.open(display)
     if name == "logind":
         from agent.sensors._idle_logind import LogindIdle
         return LogindIdle.open()

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 
 from agent.config import setting
-from agent.sensors import _parse_windows_events as winevt
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
 
@@ -75,6 +74,8 @@ class EventLogSensor(Sensor):
         return query_xml(channel, event_ids, after_record, count)
 
     def _newest(self, channel: str) -> int:
+        from agent.sensors import _parse_windows_events as winevt  # XML parsing: loaded only where it runs
+
         records = winevt.parse_events(newest_record_xml(channel))
         return records[0].record_id if records else 0
 
@@ -92,6 +93,8 @@ class EventLogSensor(Sensor):
         self._report_hangs = not (hang_sensor and hang_sensor.enabled)  # else 1002 would count its hangs twice
 
     def poll(self):
+        from agent.sensors import _parse_windows_events as winevt
+
         events: list[Event] = []
         for channel, ids in CHANNELS.items():
             records = winevt.parse_events(self._query(channel, ids, self._bookmarks[channel], self.config.max_records))

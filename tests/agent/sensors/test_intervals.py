@@ -51,3 +51,10 @@ def test_samples_stay_bounded():
         iv.bad("k", "slow", Sample(float(i), float(i % 7)))
     closed = iv.good("k", 10_000.0)
     assert len(closed.samples) <= 2048 and closed.start == 0.0 and closed.duration_s == 10_000.0
+
+
+def test_median_of_an_odd_number_of_unsorted_samples():
+    iv = Intervals()
+    for t, v in ((0.0, 9.0), (1.0, 2.0), (2.0, 4.0)):
+        iv.bad("k", "slow", Sample(t, v))
+    assert iv.good("k", 3.0).median() == 4.0
