@@ -109,12 +109,12 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     for h in batch.heartbeats:
         days.update(_days(h["time"] - h["interval_s"], h["time"] + reach))
     if batch.heartbeats:
-        # a heartbeat changes the active fraction of every event overlapping it, on all of that event's days
+        # A heartbeat changes the active fraction of every event overlapping it, on all of that event's days:
+        # mark the days of those that started before the heartbeats' first day (the later ones are marked).
         lo = min(h["time"] - h["interval_s"] for h in batch.heartbeats)
-        hi = max(h["time"] for h in batch.heartbeats)
         first = conn.execute(prepared(conn, _earliest_overlapping),
-                             {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "lo": lo, "hi": hi}).scalar()
-        if first is not None and first < lo:
+                             {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "before": _day(lo), "lo": lo}).scalar()
+        if first is not None:
             days.update(_days(first, lo))
     if days:
         conn.execute(prepared(conn, _mark_days), [{"device_id": dev_id, "day": d, "generation": 1} for d in sorted(days)])
@@ -124,7 +124,7 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
 def _earliest_overlapping(_bind: Connection):
     e = event_table.c
     return sa.select(sa.func.min(e.start)).where(
-        e.device_id == sa.bindparam("dev"), e.start >= sa.bindparam("oldest"), e.start < sa.bindparam("hi"),
+        e.device_id == sa.bindparam("dev"), e.start >= sa.bindparam("oldest"), e.start < sa.bindparam("before"),
         e.end > sa.bindparam("lo"))
 
 
