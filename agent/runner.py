@@ -249,7 +249,6 @@ class Agent:
         self._spool_heartbeat(time.time())
         self.uploader.stop(timeout_s=2.0)
         delivered = self.uploader.flush(FINAL_UPLOAD_S)
-        self.uploader.close()
         left = self.spool.count
         self.spool.close()
         self.run_state.stopped_cleanly()

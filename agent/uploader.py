@@ -3,7 +3,7 @@
 On its own thread, every ``upload_interval_s`` it sends the oldest spooled
 records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``;
 TLS checked against the operating system's trust store; proxies from the
-environment) and deletes them from the spool only after a 200. Retried batches are harmless:
+environment; all through ``agent._http``, one connection per batch) and deletes them from the spool only after a 200. Retried batches are harmless:
 the collector stores each record id once, so at-least-once delivery becomes
 exactly-once storage.
 
@@ -33,11 +33,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-import httpx
-
+from agent._http import HTTPError, Response, request
 from agent.config import AgentSettings
 from agent.spool import Spool, SpooledRecord
-from agent.tls import system_trust
 from agent.wire import make_batch
 
 EVENTS_PATH = "/api/v1/events"
@@ -66,9 +64,8 @@ class Uploader:
         self.uploaded_total = 0
         self.last_error: str | None = None
         self._url = settings.collector.rstrip("/") + EVENTS_PATH
-        self._client = httpx.Client(timeout=settings.upload_timeout_s, verify=system_trust(), headers={
-            "Authorization": f"Bearer {settings.token}", "User-Agent": user_agent,
-            "Content-Type": "application/json", "Content-Encoding": "gzip"})
+        self._headers = {"Authorization": f"Bearer {settings.token}", "User-Agent": user_agent,
+                         "Content-Type": "application/json", "Content-Encoding": "gzip"}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_send = 0.0  # monotonic time before which the rate bound forbids the next batch
@@ -122,10 +119,6 @@ class Uploader:
             if outcome.done:
                 return outcome.wait_s or self.settings.upload_interval_s
 
-    def close(self) -> None:
-        """Release the HTTP client."""
-        self._client.close()
-
     # ------------------------------------------------------------ one attempt
 
     def send_once(self, timeout_s: float | None = None) -> Outcome:
@@ -137,18 +130,19 @@ class Uploader:
                            [r.body for r in records if r.kind == "heartbeat"])
         body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode("utf-8"), compresslevel=6)
         try:
-            resp = self._client.post(self._url, content=body, timeout=timeout_s or self.settings.upload_timeout_s)
-        except httpx.HTTPError as exc:
-            return self._failed(f"{type(exc).__name__}: {exc}")
-        if resp.status_code == 200:
+            resp = request("POST", self._url, body=body, headers=self._headers,
+                           timeout_s=timeout_s or self.settings.upload_timeout_s)
+        except HTTPError as exc:
+            return self._failed(f"{exc.kind}: {exc}")
+        if resp.status == 200:
             return self._accepted(records)
-        if resp.status_code == 422:
+        if resp.status == 422:
             return self._rejected(records, resp)
-        if resp.status_code == 413:
+        if resp.status == 413:
             return self._too_large(records)
-        if resp.status_code in (429, 503):
+        if resp.status in (429, 503):
             return self._throttled(resp)
-        return self._failed(f"HTTP {resp.status_code}: {resp.text[:200]}")
+        return self._failed(f"HTTP {resp.status}: {resp.text[:200]}")
 
     def _accepted(self, records: list[SpooledRecord]) -> Outcome:
         self.spool.ack([r.id for r in records])
@@ -160,7 +154,7 @@ class Uploader:
         self._next_send = time.monotonic() + len(records) / self.settings.upload_max_rate
         return Outcome(done=len(records) < self.batch_size)
 
-    def _rejected(self, records: list[SpooledRecord], resp: httpx.Response) -> Outcome:
+    def _rejected(self, records: list[SpooledRecord], resp: Response) -> Outcome:
         try:
             errors = resp.json()["detail"]["errors"]
             by_kind = {"event": [r for r in records if r.kind == "event"],
@@ -191,14 +185,14 @@ class Uploader:
         self.log.warning("uploader: batch too large for the collector; batch size now %d", self.batch_size)
         return Outcome()
 
-    def _throttled(self, resp: httpx.Response) -> Outcome:
-        retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+    def _throttled(self, resp: Response) -> Outcome:
+        retry_after = _parse_retry_after(resp.headers.get("retry-after"))
         if retry_after is None:
-            return self._failed(f"HTTP {resp.status_code} without Retry-After")
+            return self._failed(f"HTTP {resp.status} without Retry-After")
         self.failures += 1
-        self.last_error = f"HTTP {resp.status_code}, retry after {retry_after:.0f} s"
+        self.last_error = f"HTTP {resp.status}, retry after {retry_after:.0f} s"
         if self.failures == 1:
-            self.log.warning("uploader: collector busy (HTTP %d); retrying after %.1f s", resp.status_code, retry_after)
+            self.log.warning("uploader: collector busy (HTTP %d); retrying after %.1f s", resp.status, retry_after)
         wait = min(retry_after, MAX_RETRY_AFTER_S) * random.uniform(1.0, 1.1)
         return Outcome(wait_s=max(wait, 0.001), done=True)
 

@@ -14,12 +14,12 @@ import ipaddress
 import logging
 import socket
 import time
-import urllib.request
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
+from agent._http import proxy_for
 from agent.tls import system_trust
 
 # Probes and checks run every few seconds: httpx's INFO line per request (full URL included)
@@ -62,24 +62,6 @@ def probe_client(verify_tls: bool = True, user_agent: str = "hinder-probe/1") ->
     context shared by every probing client of the agent."""
     return httpx.Client(trust_env=True, verify=system_trust() if verify_tls else False, follow_redirects=False,
                         limits=httpx.Limits(max_keepalive_connections=0), headers={"User-Agent": user_agent})
-
-
-def display_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe to put in an event."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def proxied(url: str) -> bool:
-    """Whether a proxy from the environment applies to ``url``."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass_environment(
-        parts.hostname or "")
 
 
 def _needs_dns(host: str) -> bool:
@@ -128,7 +110,7 @@ def timed_get(client: httpx.Client, url: str, timeout_s: float) -> Timing:
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
     host = urlsplit(url).hostname or ""
-    if _needs_dns(host) and not proxied(url):
+    if _needs_dns(host) and proxy_for(url) is None:
         try:
             socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError:

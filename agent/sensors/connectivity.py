@@ -35,11 +35,10 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
 import psutil
 
+from agent._http import HTTPError, display_url, proxy_for, request
 from agent.config import setting
-from agent.sensors._http_timing import display_url, probe_client, proxied, timed_get
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
@@ -53,6 +52,7 @@ else:
 
 CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable", "captive_portal",
           "target_unreachable")
+_HEADERS = {"User-Agent": "hinder-connectivity/1"}
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
 
 
@@ -106,7 +106,6 @@ class ConnectivitySensor(Sensor):
         self._targets = list(cfg.targets) or [self.ctx.config.agent.collector]
         hosts = [urlsplit(u).hostname or "" for u in self._targets + ([cfg.internet_url] if cfg.internet_url else [])]
         self._dns_names = list(cfg.dns_names) or sorted({h for h in hosts if h and not _is_ip(h)})
-        self._client = probe_client(user_agent="hinder-connectivity/1")
         self._resolver = ThreadPoolExecutor(2, thread_name_prefix="dns-check")
         self._intervals = Intervals(cfg.split_after_s)
         self._blips = 0
@@ -152,7 +151,6 @@ class ConnectivitySensor(Sensor):
     def close(self) -> list[Event]:
         events = self._events(self._intervals.stop(time.time()))
         self._resolver.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
         return events
 
     # ------------------------------------------------------------- checks
@@ -188,13 +186,15 @@ class ConnectivitySensor(Sensor):
 
     def _reach(self, url: str) -> tuple[str | None, float]:
         """(failure cause or None, seconds): a TCP connection to the target, or an HTTP request through a proxy."""
-        if proxied(url):
-            t = timed_get(self._client, url, self.config.timeout_s)
-            failed = t.error and t.error != "http_5xx"
-            return ("dns_failure" if t.error == "dns" else "target_unreachable") if failed else None, t.total_s
+        t0 = time.perf_counter()
+        if proxy_for(url):
+            try:
+                self._get(url)  # any answer, even a 5xx, proves the target reachable through the proxy
+            except HTTPError as exc:
+                return "dns_failure" if exc.kind == "dns" else "target_unreachable", time.perf_counter() - t0
+            return None, time.perf_counter() - t0
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        t0 = time.perf_counter()
         try:
             socket.create_connection((parts.hostname, port), timeout=self.config.timeout_s).close()
         except socket.gaierror:
@@ -210,12 +210,15 @@ class ConnectivitySensor(Sensor):
         except (OSError, FutureTimeout):
             return False
 
+    def _get(self, url: str):
+        return request("GET", url, headers=_HEADERS, timeout_s=self.config.timeout_s)
+
     def _internet(self) -> str | None:
         try:
-            resp = self._client.get(self.config.internet_url, timeout=self.config.timeout_s)
-        except httpx.HTTPError:
+            resp = self._get(self.config.internet_url)
+        except HTTPError:
             return "internet_unreachable"
-        if resp.is_redirect or resp.status_code >= 400:
+        if resp.is_redirect or resp.status >= 400:
             return "captive_portal"
         if self.config.internet_expect and self.config.internet_expect not in resp.text:
             return "captive_portal"

@@ -22,12 +22,16 @@ import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.config import App, setting
-from agent.sensors._http_timing import Timing, display_url, probe_client, timed_get
+from agent._http import display_url
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
+
+if TYPE_CHECKING:
+    from agent.sensors._http_timing import Timing
 
 
 @dataclass
@@ -50,10 +54,15 @@ class ProbesSensor(Sensor):
 
     def start(self) -> None:
         self._targets: list[tuple[App, str]] = [(app, url) for app in self.ctx.catalogue.apps for url in app.urls]
+        self._intervals = Intervals(self.config.split_after_s)
+        self._client = self._pool = None
+        if not self._targets:
+            return  # nothing to probe: httpx (several MiB) is not even loaded
+        from agent.sensors._http_timing import probe_client
+
         self._client = probe_client(self.config.verify_tls)
         workers = min(self.config.parallel, len(self._targets))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probe") if workers > 1 else None
-        self._intervals = Intervals(self.config.split_after_s)
 
     def poll(self) -> list[Event]:
         if not self._targets:
@@ -66,13 +75,16 @@ class ProbesSensor(Sensor):
         return events
 
     def _probe(self, target: tuple[App, str]) -> Timing:
+        from agent.sensors._http_timing import timed_get
+
         return timed_get(self._client, target[1], self.config.timeout_s)
 
     def close(self) -> list[Event]:
         events = [self._event(iv) for iv in self._intervals.stop(time.time())]
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        if self._client:
+            self._client.close()
         return events
 
     def _observe(self, app: App, url: str, t: Timing) -> list[Event]:

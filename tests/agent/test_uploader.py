@@ -134,7 +134,6 @@ def _run(spool, settings, cond, timeout=20.0):
         assert _wait(cond, timeout), "condition not reached"
     finally:
         up.stop()
-        up.close()
     return up
 
 
@@ -192,7 +191,6 @@ def test_bad_token_keeps_everything_and_retries(collector, spool):
         assert _wait(lambda: len(collector.requests) >= 3)
     finally:
         up.stop()
-        up.close()
     assert all(status == 401 for *_, status in collector.requests)
     assert spool.count == 2 and collector.stored == [] and up.failures >= 3 and "401" in up.last_error
 
@@ -234,7 +232,6 @@ def test_422_for_the_envelope_backs_off_and_keeps_records(collector, spool):
         assert _wait(lambda: len(collector.requests) >= 2)
     finally:
         up.stop()
-        up.close()
     assert spool.count == 2 and spool.rejected_total == 0 and "422" in up.last_error
 
 
@@ -258,8 +255,7 @@ def test_unreachable_collector_keeps_spool_and_stop_is_prompt(spool):
     t0 = time.monotonic()
     up.stop()
     assert time.monotonic() - t0 < 2.0
-    up.close()
-    assert spool.count == 3 and "ConnectError" in up.last_error
+    assert spool.count == 3 and up.last_error.startswith("connect: cannot connect to 127.0.0.1:9")
 
 
 def test_flush_is_bounded_in_time(collector, spool):
@@ -269,7 +265,6 @@ def test_flush_is_bounded_in_time(collector, spool):
     t0 = time.monotonic()
     assert up.flush(1.0) is False
     assert time.monotonic() - t0 < 3.0
-    up.close()
     assert spool.count == 3
 
 
@@ -277,7 +272,6 @@ def test_flush_delivers_when_the_collector_answers(collector, spool):
     spool.put(_events(30))
     up = Uploader(spool, _settings(collector.url), device_id="device-0001")
     assert up.flush(10.0) is True
-    up.close()
     assert len(collector.stored) == 30
 
 
@@ -306,7 +300,6 @@ def test_spool_locked_while_acknowledging_does_not_kill_the_thread(collector, tm
         assert _wait(lambda: spool.count == 0)
     finally:
         up.stop()
-        up.close()
         blocker.close()
         spool.close()
     assert sorted(collector.stored) == sorted(e.id for e in evs)  # resent, stored once
