@@ -7,8 +7,8 @@ import sys
 HEAVY = ("fastapi", "sqlmodel", "sqlalchemy", "prometheus_client", "uvicorn", "starlette")
 
 
-def _loaded_after(code: str) -> set[str]:
-    probe = f"{code}\nimport sys\nprint('LOADED:' + ' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
+def _loaded_after(code: str, watched=HEAVY) -> set[str]:
+    probe = f"{code}\nimport sys\nprint('LOADED:' + ' '.join(sorted(m for m, mod in sys.modules.items() if mod is not None and m.split('.')[0] in {watched!r})))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     loaded = out.rsplit("LOADED:", 1)[1]
     return {m.split(".")[0] for m in loaded.split()}
@@ -30,3 +30,17 @@ def test_hinder_agent_command_does_not_load_the_collector():
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
     )
     assert _loaded_after(code) == set()
+
+
+def test_always_on_path_loads_neither_httpx_nor_tls_for_an_http_collector():
+    """httpx is for probes only (about 10 MiB with its dependencies); ssl loads on the first https request."""
+    from tests.agent.sensors._http_target import HttpTarget
+
+    code = (
+        "import agent.daemon, agent.runner\n"
+        "from agent._http import request\n"
+        f"assert request('GET', {{url!r}}).status == 200\n"
+    )
+    with HttpTarget() as target:
+        loaded = _loaded_after(code.format(url=target.url + "/"), watched=("httpx", "httpcore", "ssl", "_ssl"))
+    assert loaded == set()

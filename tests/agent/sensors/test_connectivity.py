@@ -294,6 +294,27 @@ def test_captive_portal_and_internet_down(make_ctx):
     sensor.close()
 
 
+def test_targets_behind_a_proxy_are_reached_through_it(make_ctx, monkeypatch):
+    """With HTTP_PROXY set, a target counts as reachable when the proxy answers for it; a dead proxy is a loss."""
+    from tests.agent._proxy import ForwardProxy
+    from tests.agent.sensors._http_target import HttpTarget
+
+    for name in ("no_proxy", "NO_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with HttpTarget() as target, ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        sensor = ConnectivitySensor(ConnectivityConfig(targets=[target.url + "/"], timeout_s=2.0), make_ctx())
+        sensor.start()
+        try:
+            cause, latency = sensor._reach(target.url + "/")
+            assert cause is None and 0 < latency < 2.0
+            assert proxy.seen[0][0] == f"GET {target.url}/ HTTP/1.1"
+        finally:
+            sensor.close()
+    # the proxy is gone now: nothing answers for the target
+    assert sensor._reach(target.url + "/")[0] == "target_unreachable"
+
+
 def test_wifi_signal_parsers(fixtures_dir):
     linux = fixtures_dir / "linux"
     assert _net_linux.parse_wireless((linux / "proc_net_wireless.txt").read_text()) == {"wlo1": -59.0}
