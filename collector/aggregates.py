@@ -27,6 +27,7 @@ Query API for reports: :func:`lost_by` and :func:`active_by` (exact sums over
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import defaultdict
@@ -45,7 +46,7 @@ from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
     app_version_count_table, device_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table,
     lost_daily_table, lost_hourly_table, lost_rollup_table, lost_week_table, outage_count_table,
-    recent_disruption_table, week_state_table,
+    outage_daily_table, recent_disruption_table, version_daily_table, week_state_table,
 )
 
 
@@ -135,7 +136,8 @@ def _mark_days(bind: Connection):
 
 
 def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
-    """Count what is counted when it arrives: outages, app-version disruptions, recent disruptions."""
+    """Count what is counted when it arrives: outages and app-version disruptions (all time for /metrics, per
+    day for the report), recent disruptions."""
     dev = batch.device
     _note_recent(conn, batch)
     outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
@@ -143,20 +145,78 @@ def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     catalogued = {app for app in {e["app"] for e in batch.events} if batch.config.app_label(app) != OTHER}
     for e in batch.events:
         if e["type"] == "connectivity_loss":
-            cause = e["details"].get("cause")
-            acc = outages[cause if cause in CONNECTIVITY_CAUSES else OTHER]
+            acc = outages[_cause(e)]
             acc[0] += 1
             acc[1] += e["duration_s"]
         if e["app"] in catalogued:
-            version = e["details"].get("app_version")
-            version = str(version)[:64] if version not in (None, "") else UNKNOWN_VERSION
-            versions[(e["app"], version, e["type"])] += 1
+            versions[(e["app"], _version(e) or UNKNOWN_VERSION, e["type"])] += 1
     if outages:
-        conn.execute(prepared(conn, _add_outages), [{"cause": c, "site": dev["site"], "department": dev["department"], "outages": n,
-                             "seconds": s} for c, (n, s) in sorted(outages.items())])
+        conn.execute(prepared(conn, _add_outages), [{"cause": c, "site": dev["site"], "department": dev["department"],
+                                                      "outages": n, "seconds": s} for c, (n, s) in sorted(outages.items())])
     if versions:
         conn.execute(prepared(conn, _add_versions), [{"app": a, "version": v, "type": ty, "count": n}
                                                      for (a, v, ty), n in sorted(versions.items())])
+    _add_day_counts(conn, *_day_counts(dev["id"], batch.events))
+
+
+def _cause(event: dict) -> str:
+    cause = event["details"].get("cause")
+    return cause if cause in CONNECTIVITY_CAUSES else OTHER
+
+
+def _version(event: dict) -> str | None:
+    version = event["details"].get("app_version")
+    return None if version in (None, "") else str(version)[:64]
+
+
+def _week_end(t: float) -> float:
+    """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
+    days = math.floor(t / DAY)
+    return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
+
+
+def _day_counts(device_id: str, events: Iterable[dict]) -> tuple[dict, dict]:
+    """Outages per (day, device, cause), with offline seconds up to the end of their week, and disruptions per
+    (day, app, version, type) of the events that name a version; days are those of the events' starts."""
+    outages: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    versions: dict[tuple[int, str, str, str], int] = defaultdict(int)
+    for e in events:
+        start = e["start"]
+        if e["type"] == "connectivity_loss":
+            acc = outages[(_day(start), device_id, _cause(e))]
+            acc[0] += 1
+            acc[1] += min(start + e["duration_s"], _week_end(start)) - start
+        version = _version(e)
+        if version is not None:
+            versions[(_day(start), e["app"], version, e["type"])] += 1
+    return outages, versions
+
+
+def _add_day_counts(conn: Connection, outages: dict, versions: dict) -> None:
+    if outages:
+        conn.execute(prepared(conn, _add_outage_days), [
+            {"day": d, "device_id": dev, "cause": c, "outages": n, "seconds": s}
+            for (d, dev, c), (n, s) in sorted(outages.items())])
+    if versions:
+        conn.execute(prepared(conn, _add_version_days), [
+            {"day": d, "app": a, "version": v, "type": t, "count": n} for (d, a, v, t), n in sorted(versions.items())])
+
+
+def count_days_of_stored_events(conn: Connection) -> None:
+    """Add every stored event to the per-day outage and version counts (for a database migrated to them)."""
+    e = event_table.c
+    outages: dict = defaultdict(lambda: [0, 0.0])
+    versions: dict = defaultdict(int)
+    rows = conn.execute(sa.select(e.device_id, e.type, e.app, e.start, e.duration_s, e.details)
+                        .order_by(e.device_id).execution_options(yield_per=20_000))
+    for dev, group in itertools.groupby(rows.mappings(), key=lambda r: r["device_id"]):
+        dev_outages, dev_versions = _day_counts(dev, ({**r, "details": r["details"] or {}} for r in group))
+        for k, (n, secs) in dev_outages.items():
+            outages[k][0] += n
+            outages[k][1] += secs
+        for k, n in dev_versions.items():
+            versions[k] += n
+    _add_day_counts(conn, outages, versions)
 
 
 def _add_outages(bind: Connection):
@@ -164,6 +224,20 @@ def _add_outages(bind: Connection):
     stmt = insert(bind, t)
     return stmt.on_conflict_do_update(index_elements=["cause", "site", "department"], set_={
         "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
+
+
+def _add_outage_days(bind: Connection):
+    t = outage_daily_table
+    stmt = insert(bind, t)
+    return stmt.on_conflict_do_update(index_elements=["day", "device_id", "cause"], set_={
+        "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
+
+
+def _add_version_days(bind: Connection):
+    t = version_daily_table
+    stmt = insert(bind, t)
+    return stmt.on_conflict_do_update(index_elements=["day", "app", "version", "type"],
+                                      set_={"count": t.c.count + stmt.excluded.count})
 
 
 def _add_versions(bind: Connection):

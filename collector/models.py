@@ -291,6 +291,32 @@ class AppVersionCount(SQLModel, table=True):
     count: int = 0
 
 
+class OutageDaily(SQLModel, table=True):
+    """Connectivity outages per UTC day of their start, device and cause, with their offline seconds up to the
+    end of that ISO week (the weekly report's connectivity section)."""
+
+    __tablename__ = "outage_daily"
+
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    cause: str = Field(primary_key=True, max_length=32)
+    outages: int = 0
+    seconds: float = 0.0
+
+
+class VersionDaily(SQLModel, table=True):
+    """Disruptions per UTC day of their start, application, reported version and type (the weekly report's
+    versions to blame); only events whose details name a version."""
+
+    __tablename__ = "version_daily"
+
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    app: str = Field(primary_key=True, max_length=_APP)
+    version: str = Field(primary_key=True, max_length=_LABEL)
+    type: str = Field(primary_key=True, max_length=32)
+    count: int = 0
+
+
 class RecentDisruption(SQLModel, table=True):
     """The latest end of each device's disruptions per type, for the devices disrupted right now (pruned)."""
 
@@ -317,3 +343,5 @@ impact_total_table: sa.Table = ImpactTotal.__table__
 outage_count_table: sa.Table = OutageCount.__table__
 app_version_count_table: sa.Table = AppVersionCount.__table__
 recent_disruption_table: sa.Table = RecentDisruption.__table__
+outage_daily_table: sa.Table = OutageDaily.__table__
+version_daily_table: sa.Table = VersionDaily.__table__

@@ -3,10 +3,10 @@
 Every figure of lost and active time comes from the impact model's hourly
 aggregates (``collector.aggregates``), the same tables /metrics reads, so the
 report and Prometheus agree; costs and scores use the model's own formulas
-(``collector.impact.cost`` and ``score``). The base tables give what the
-aggregates do not keep per week: application versions, the causes and
-durations of connectivity outages, and which devices were known. Each query
-is grouped in SQL; docs/report.md ("Performance") says what that costs at
+(``collector.impact.cost`` and ``score``). Application versions and the
+causes and durations of connectivity outages come from the per-day counts
+ingest keeps (``outage_daily``, ``version_daily``), and which devices were
+known from the device table. Each query is grouped in SQL; docs/report.md ("Performance") says what that costs at
 10,000 devices.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterator
@@ -26,9 +25,11 @@ from agent.wire import EVENT_TYPES
 from collector import aggregates, impact
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
-from collector.models import active_hourly_table, device_table, event_table, lost_hourly_table, lost_rollup_table
+from collector.models import (
+    active_hourly_table, device_table, lost_hourly_table, lost_rollup_table, outage_daily_table, version_daily_table,
+)
 from collector.report.assemble import (
-    APP_TYPES, OUTAGE_TYPE, VERSION_TYPES, Model, WeekFacts, assemble, repeat_ranking,
+    APP_TYPES, VERSION_TYPES, Model, WeekFacts, assemble, repeat_ranking,
 )
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
 
@@ -62,12 +63,8 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
     if refresh:
         aggregates.refresh(engine, config)
     mondays = [*previous_weeks(monday, TREND_WEEKS - 1), monday]
-    with ThreadPoolExecutor(1) as pool:
-        # the week's events on a second connection meanwhile (the drivers let go of the GIL while they query)
-        events = pool.submit(_event_facts, engine, config, *week_bounds(monday))
-        with engine.connect() as conn, _mapped(conn):
-            weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
-        weeks[-1].versions, weeks[-1].outages = events.result()
+    with engine.connect() as conn, _mapped(conn):
+        weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
     ws, we = week_bounds(monday)
     period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(), "timezone": "UTC"}
     generated = _iso(time.time() if now is None else now)
@@ -76,8 +73,8 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
 
 @contextmanager
 def _mapped(conn: Connection) -> Iterator[None]:
-    """On SQLite, read the file through a memory map while the report runs: the week's failure events are
-    scattered over the event table, and mapped pages cost no system call each (3-4x faster at 1M events)."""
+    """On SQLite, read the file through a memory map while the report runs: mapped pages cost no system call
+    each, and the week's rows are scattered over a file of many weeks."""
     if not is_sqlite(conn):
         yield
         return
@@ -90,8 +87,7 @@ def _mapped(conn: Connection) -> Iterator[None]:
 
 
 def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: bool) -> WeekFacts:
-    """What the report needs of one week but versions and outages (:func:`_event_facts`); ``full=False`` skips
-    what only the report's own week shows."""
+    """What the report needs of one week; ``full=False`` skips what only the report's own week shows."""
     ws, we = week_bounds(monday)
     f = WeekFacts(week=week_label(monday))
     labels = _load_model_figures(conn, ws, we, f, config.app_label if full else None)
@@ -99,13 +95,8 @@ def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: b
     f.known_devices = _known_devices(conn, ws, we, set(labels))
     if full:
         _load_app_figures(conn, config, ws, we, f)
+        f.versions, f.outages = _versions(conn, config, ws, we), _outages(conn, ws, we)
     return f
-
-
-def _event_facts(engine: Engine, config: CollectorConfig, ws: float, we: float) -> tuple[list, list]:
-    """The week's application versions and connectivity outages, from the events."""
-    with engine.connect() as conn, _mapped(conn):
-        return _versions(conn, config, ws, we), _outages(conn, ws, we)
 
 
 def _hours(c, ws: float, we: float):
@@ -212,33 +203,22 @@ def _versions(conn: Connection, config: CollectorConfig, ws: float, we: float) -
     """Failures (VERSION_TYPES) of catalogued applications per reported version (``details.app_version``)."""
     if not config.apps:
         return []
-    e = event_table.c
-    version = e.details["app_version"].as_string()
+    v = version_daily_table.c
     rows = conn.execute(
-        sa.select(e.app, version, sa.func.count())
-        .where(e.type.in_(VERSION_TYPES), e.start >= ws, e.start < we, e.app.in_(config.apps), version.is_not(None))
-        .group_by(e.app, version)
-    )
-    return [(app, str(v), int(n)) for app, v, n in rows]
+        sa.select(v.app, v.version, sa.func.sum(v.count))
+        .where(v.day >= ws, v.day < we, v.type.in_(VERSION_TYPES), v.app.in_(config.apps))
+        .group_by(v.app, v.version))
+    return [(app, version, int(n)) for app, version, n in rows]
 
 
 def _outages(conn: Connection, ws: float, we: float) -> list[tuple[str, str, int, float]]:
     """Connectivity outages starting in the week per device and cause (the agents' causes, else "other", as
     ``hinder_connectivity_outages_total``), with their offline time inside the week."""
-    e = event_table.c
-    cause = e.details["cause"].as_string()
-    offline = sa.case((e.end > we, we), else_=e.end) - e.start
+    o = outage_daily_table.c
     rows = conn.execute(
-        sa.select(e.device_id, cause, sa.func.count(), sa.func.sum(offline))
-        .where(e.start >= ws, e.start < we, e.type == OUTAGE_TYPE)
-        .group_by(e.device_id, cause)
-    )
-    merged: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0])
-    for dev, c, n, seconds in rows:
-        acc = merged[dev, c if c in aggregates.CONNECTIVITY_CAUSES else aggregates.OTHER]
-        acc[0] += int(n)
-        acc[1] += float(seconds or 0.0)
-    return [(dev, c, n, s) for (dev, c), (n, s) in merged.items()]
+        sa.select(o.device_id, o.cause, sa.func.sum(o.outages), sa.func.sum(o.seconds))
+        .where(o.day >= ws, o.day < we).group_by(o.device_id, o.cause))
+    return [(dev, cause, int(n), float(seconds or 0.0)) for dev, cause, n, seconds in rows]
 
 
 def _known_devices(conn: Connection, ws: float, we: float, reporting: set[str]) -> int:

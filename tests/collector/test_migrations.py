@@ -81,3 +81,43 @@ def test_a_newer_database_is_refused(db_url):
         conn.execute(sa.text(f"UPDATE {migrations.VERSION_TABLE} SET version = version + 1"))
     with pytest.raises(RuntimeError, match="newer than this collector"):
         migrations.upgrade(engine)
+
+
+def test_migration_4_counts_stored_events_as_ingest_does(db_url):
+    """The per-day outage and version counts that migration 4 fills from stored events equal ingest's own."""
+    from collector.aggregates import _week_end, count_days_of_stored_events
+    from collector.ingest import Ingestor
+    from tests.collector.batches import batch, event
+    from tests.collector.conftest import make_config
+
+    engine = make_engine(db_url)
+    migrations.upgrade(engine)
+    now = 1_800_000_000.0
+    week_end = _week_end(now) - 7 * 86400  # the last week boundary before now
+    ingestor = Ingestor(engine, make_config(db_url))
+    for i, dev in enumerate(("device-m4-0001", "device-m4-0002")):
+        ingestor.store(batch([
+            event("connectivity_loss", "network", week_end - 100 * (i + 1), duration_s=300, details={"cause": "dns_failure"}),
+            event("connectivity_loss", "network", now - 5000, duration_s=60, details={"cause": "solar_flare"}),
+            event("crash", "firefox", now - 4000, details={"app_version": "128.0"}),
+            event("hang", "firefox", now - 3000, duration_s=9, details={"app_version": 128}),
+            event("crash", "firefox", now - 2000),
+        ], device_id=dev), now=now)
+    tables = ("outage_daily", "version_daily")
+
+    def counts():
+        with engine.connect() as conn:
+            return {t: sorted(conn.execute(sa.text(f"SELECT * FROM {t}")).all()) for t in tables}
+
+    at_ingest = counts()
+    day = int(now // 86400 * 86400)
+    before_end = int((week_end - 200) // 86400 * 86400)
+    assert at_ingest["outage_daily"] == sorted([  # offline seconds end with the week; unknown causes are "other"
+        (before_end, "device-m4-0001", "dns_failure", 1, 100.0), (before_end, "device-m4-0002", "dns_failure", 1, 200.0),
+        (day, "device-m4-0001", "other", 1, 60.0), (day, "device-m4-0002", "other", 1, 60.0)])
+    assert at_ingest["version_daily"] == [(day, "firefox", "128", "hang", 2), (day, "firefox", "128.0", "crash", 2)]
+    with engine.begin() as conn:
+        for t in tables:
+            conn.execute(sa.text(f"DELETE FROM {t}"))
+        count_days_of_stored_events(conn)
+    assert counts() == at_ingest
