@@ -1,8 +1,12 @@
-"""Retention: events and heartbeats older than ``retention_days`` are deleted.
+"""Retention: per-device data older than ``retention_days`` is deleted.
 
-Runs when the collector starts and every hour after. Counters already
-exported (disruption counts) are not decreased: a Prometheus counter never
-goes down, and the history is in Prometheus.
+That is the events and heartbeats, and the impact model's per-device rows
+computed from them (``lost_hourly``, ``active_hourly``, ``outage_daily``).
+What is kept is by label only: the rollups by site, department and
+application, the per-day version counts and the all-time counters (a
+Prometheus counter never goes down, and the history is in Prometheus). A
+weekly report of a week older than the retention therefore has no
+per-device figures. Runs when the collector starts and every hour after.
 """
 
 from __future__ import annotations
@@ -13,19 +17,30 @@ import time
 from sqlalchemy.engine import Engine
 
 from collector.db import write_transaction
-from collector.models import event_table, heartbeat_table
+from collector.models import (
+    active_hourly_table, event_table, heartbeat_table, lost_hourly_table, outage_daily_table,
+)
 
 log = logging.getLogger("hinder.collector")
 
 PURGE_EVERY_S = 3600.0
 
 
+# table -> its time column; hourly and daily rows go when their hour or day has wholly passed the cutoff
+_PER_DEVICE = {event_table: "start", heartbeat_table: "time", lost_hourly_table: "hour",
+               active_hourly_table: "hour", outage_daily_table: "day"}
+_SPAN_S = {"hour": 3600, "day": 86400}
+
+
 def purge_expired(engine: Engine, retention_days: float, now: float | None = None) -> dict[str, int]:
-    """Delete events (by start) and heartbeats (by time) older than the retention; return counts."""
+    """Delete per-device rows older than the retention; return the count deleted per table."""
     cutoff = (time.time() if now is None else now) - retention_days * 86400
+    deleted = {}
     with write_transaction(engine) as conn:
-        events = conn.execute(event_table.delete().where(event_table.c.start < cutoff)).rowcount
-        heartbeats = conn.execute(heartbeat_table.delete().where(heartbeat_table.c.time < cutoff)).rowcount
-    if events or heartbeats:
-        log.info("retention: deleted %d events and %d heartbeats older than %g days", events, heartbeats, retention_days)
-    return {"events": events, "heartbeats": heartbeats}
+        for table, column in _PER_DEVICE.items():
+            older = table.c[column] < cutoff - _SPAN_S.get(column, 0)
+            deleted[table.name] = conn.execute(table.delete().where(older)).rowcount
+    if any(deleted.values()):
+        log.info("retention: deleted rows older than %g days: %s", retention_days,
+                 ", ".join(f"{n} {t}" for t, n in deleted.items() if n))
+    return deleted

@@ -1,4 +1,4 @@
-"""Retention deletes old events and heartbeats, keeps recent ones and the counters."""
+"""Retention deletes old per-device rows, keeps recent ones, the label rollups and the counters."""
 
 import time
 
@@ -14,9 +14,39 @@ def test_purge_deletes_only_expired_rows(db_engine, db_url):
     now = time.time()
     Ingestor(db_engine, make_config(db_url)).store(
         batch([event(start=now - 20 * 86400), event(start=now - 60)], [heartbeat(now - 20 * 86400), heartbeat(now)]))
-    assert purge_expired(db_engine, retention_days=10, now=now) == {"events": 1, "heartbeats": 1}
-    assert purge_expired(db_engine, retention_days=10, now=now) == {"events": 0, "heartbeats": 0}
+    assert purge_expired(db_engine, retention_days=10, now=now)["event"] == 1
+    assert set(purge_expired(db_engine, retention_days=10, now=now).values()) == {0}
     counts = table_counts(db_engine)
     assert (counts["event"], counts["heartbeat"], counts["device"]) == (1, 1, 1)
     with db_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT SUM(count) FROM disruption_count")).scalar_one() == 2
+
+
+def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engine, db_url):
+    from collector import aggregates
+
+    now = time.time()
+    old, recent = now - 20 * 86400, now - 3600
+    config = make_config(db_url)
+    ingestor = Ingestor(db_engine, config)
+    for t in (old, recent):
+        ingestor.store(batch([event("connectivity_loss", "network", t, duration_s=120, active_s=120,
+                                    details={"cause": "no_link"})],
+                             [heartbeat(t - 60 + 60 * i, interval_s=60.0, active_s=60.0) for i in range(4)]), now=now)
+    aggregates.refresh(db_engine, config, now=now)
+
+    def per_day(table, column):
+        with db_engine.connect() as conn:
+            return sorted({int(r[0]) // 86400 for r in conn.execute(sa.text(f"SELECT {column} FROM {table}"))})
+
+    days = sorted({int(old) // 86400, int(recent) // 86400})
+    for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
+                          ("lost_rollup", "hour"), ("lost_daily", "day")):
+        assert per_day(table, column) == days, table
+    deleted = purge_expired(db_engine, retention_days=10, now=now)
+    assert {t: n > 0 for t, n in deleted.items()} == {t: True for t in ("event", "heartbeat", "lost_hourly",
+                                                                       "active_hourly", "outage_daily")}
+    for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day")):
+        assert per_day(table, column) == days[1:], table
+    for table, column in (("lost_rollup", "hour"), ("lost_daily", "day")):  # by label: kept
+        assert per_day(table, column) == days, table
