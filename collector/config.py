@@ -49,7 +49,8 @@ class CollectorSettings:
     max_age_s: float = setting(Limits.max_age_s, min=60, max=400 * 86400, doc="how old a record may be")
     max_batches_per_s: float = setting(200.0, min=0, doc="per-process ingest rate bound (0: unbounded); beyond it 429")
     silent_after_s: float = setting(180.0, min=1, max=30 * 86400, doc="a device without heartbeat for this long is silent")
-    retention_days: float = setting(90.0, min=1, max=3650, doc="per-device data (events, heartbeats, their hourly figures) older than this is deleted")
+    retention_days: float = setting(90.0, min=1, max=3650,
+                                    doc="per-device data (events, heartbeats, their hourly figures) older than this is deleted")
     db_busy_timeout_s: float = setting(5.0, min=0, max=600, doc="SQLite: how long a write waits for a lock before 503")
     max_query_limit: int = setting(10_000, min=1, max=1_000_000, doc="largest `limit` of GET /api/v1/events")
     background_jobs: bool = setting(True, doc="run retention and the impact refresh in this process; replicas "
