@@ -268,9 +268,14 @@ class Fleet:
             day -= 1
 
     @staticmethod
+    def app_names() -> list[str]:
+        """The simulated applications' names."""
+        return [a.name for a in APPS]
+
+    @staticmethod
     def apps_toml() -> str:
         """The simulated catalogue as the collector config's ``apps`` list (TOML)."""
-        names = ", ".join(f'"{a.name}"' for a in APPS)
+        names = ", ".join(f'"{name}"' for name in Fleet.app_names())
         return f"# applications of `hinder simulate`; uncatalogued ones are labelled app=\"other\"\napps = [{names}]\n"
 
     # ------------------------------------------------------------ one device

@@ -46,13 +46,21 @@ _COLLECTOR_TOML = """\
 
 
 def _collector_config(directory: Path, demo_fleet: int) -> Path:
-    """Write the collector config on first use; with a demo fleet, catalogue the simulated apps."""
-    path = directory / "collector.toml"
-    if not path.exists() or demo_fleet:
-        from hinder.simulate import Fleet
+    """Write the collector config on first use; with a demo fleet, catalogue the simulated apps.
 
-        apps = Fleet.apps_toml() if demo_fleet else "apps = []\n"
-        path.write_text(_COLLECTOR_TOML.format(apps=apps.strip()), encoding="utf-8")
+    A file someone edited is never overwritten: with a demo fleet whose apps
+    it lacks, a hint says what to add.
+    """
+    from hinder.simulate import Fleet
+
+    path = directory / "collector.toml"
+    untouched = {_COLLECTOR_TOML.format(apps=apps.strip()) for apps in ("apps = []\n", Fleet.apps_toml())}
+    wanted = _COLLECTOR_TOML.format(apps=(Fleet.apps_toml() if demo_fleet else "apps = []\n").strip())
+    if not path.exists() or (demo_fleet and path.read_text(encoding="utf-8") in untouched):
+        path.write_text(wanted, encoding="utf-8")
+    elif demo_fleet and set(Fleet.app_names()) - set(tomllib.loads(path.read_text(encoding="utf-8")).get("apps", [])):
+        print(f"note: {path} was edited, so it is kept; for the demo fleet's applications to show by name, "
+              f"add them to its apps list: {Fleet.apps_toml().strip()}", file=sys.stderr)
     return path
 
 

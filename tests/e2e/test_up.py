@@ -39,3 +39,21 @@ def test_up_runs_collector_and_agent_and_stops_cleanly(tmp_path):
     assert "stopped cleanly" in out
     run = (tmp_path / "h" / "agent" / "run.json").read_text()
     assert '"clean_stop": true' in run
+
+
+def test_collector_config_is_written_once_and_edits_are_kept(tmp_path, capsys):
+    import tomllib
+
+    from hinder.simulate import Fleet
+    from hinder.up import _collector_config
+
+    apps = lambda: tomllib.loads((tmp_path / "collector.toml").read_text())["apps"]  # noqa: E731
+    _collector_config(tmp_path, demo_fleet=0)
+    assert apps() == []
+    _collector_config(tmp_path, demo_fleet=50)  # untouched: the demo's applications are catalogued
+    assert apps() == Fleet.app_names()
+    path = tmp_path / "collector.toml"
+    path.write_text('apps = ["Intranet"]\n[collector]\nretention_days = 30\n')
+    _collector_config(tmp_path, demo_fleet=50)  # edited: kept, with a hint
+    assert path.read_text() == 'apps = ["Intranet"]\n[collector]\nretention_days = 30\n'
+    assert "was edited, so it is kept" in capsys.readouterr().err
