@@ -140,33 +140,17 @@ def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     day for the report), recent disruptions."""
     dev = batch.device
     _note_recent(conn, batch)
-    outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    versions: dict[tuple[str, str, str], int] = defaultdict(int)
     catalogued = {app for app in {e["app"] for e in batch.events} if batch.config.app_label(app) != OTHER}
-    for e in batch.events:
-        if e["type"] == "connectivity_loss":
-            acc = outages[_cause(e)]
-            acc[0] += 1
-            acc[1] += e["duration_s"]
-        if e["app"] in catalogued:
-            versions[(e["app"], _version(e) or UNKNOWN_VERSION, e["type"])] += 1
-    if outages:
-        conn.execute(prepared(conn, _add_outages), [{"cause": c, "site": dev["site"], "department": dev["department"],
-                                                      "outages": n, "seconds": s} for c, (n, s) in sorted(outages.items())])
-    if versions:
+    counts = _Arrivals(dev["id"], catalogued)
+    counts.add(batch.events)
+    if counts.outages:
+        conn.execute(prepared(conn, _add_outages), [
+            {"cause": c, "site": dev["site"], "department": dev["department"], "outages": n, "seconds": s}
+            for c, (n, s) in sorted(counts.outages.items())])
+    if counts.versions:
         conn.execute(prepared(conn, _add_versions), [{"app": a, "version": v, "type": ty, "count": n}
-                                                     for (a, v, ty), n in sorted(versions.items())])
-    _add_day_counts(conn, *_day_counts(dev["id"], batch.events))
-
-
-def _cause(event: dict) -> str:
-    cause = event["details"].get("cause")
-    return cause if cause in CONNECTIVITY_CAUSES else OTHER
-
-
-def _version(event: dict) -> str | None:
-    version = event["details"].get("app_version")
-    return None if version in (None, "") else str(version)[:64]
+                                                     for (a, v, ty), n in sorted(counts.versions.items())])
+    _add_day_counts(conn, counts)
 
 
 def _week_end(t: float) -> float:
@@ -175,48 +159,66 @@ def _week_end(t: float) -> float:
     return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
 
 
-def _day_counts(device_id: str, events: Iterable[dict]) -> tuple[dict, dict]:
-    """Outages per (day, device, cause), with offline seconds up to the end of their week, and disruptions per
-    (day, app, version, type) of the events that name a version; days are those of the events' starts."""
-    outages: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    versions: dict[tuple[int, str, str, str], int] = defaultdict(int)
-    for e in events:
-        start = e["start"]
-        if e["type"] == "connectivity_loss":
-            acc = outages[(_day(start), device_id, _cause(e))]
-            acc[0] += 1
-            acc[1] += min(start + e["duration_s"], _week_end(start)) - start
-        version = _version(e)
-        if version is not None:
-            versions[(_day(start), e["app"], version, e["type"])] += 1
-    return outages, versions
+class _Arrivals:
+    """What one device's events add to the counts kept on arrival, in one pass over them.
+
+    ``outages`` (cause -> [outages, seconds]) and ``versions`` ((app, version or
+    "unknown", type) -> disruptions of the ``catalogued`` apps) are all-time, for
+    /metrics; ``outage_days`` ((day, device, cause) -> [outages, offline seconds up
+    to the end of their week]) and ``version_days`` ((day, app, version, type) ->
+    disruptions of any app that names its version) are per day of the events'
+    starts, for the weekly report.
+    """
+
+    def __init__(self, device_id: str, catalogued: set[str]):
+        self.device_id, self.catalogued = device_id, catalogued
+        self.outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        self.versions: dict[tuple[str, str, str], int] = defaultdict(int)
+        self.outage_days: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+        self.version_days: dict[tuple[int, str, str, str], int] = defaultdict(int)
+
+    def add(self, events: Iterable[dict]) -> None:
+        for e in events:
+            start, etype, details = e["start"], e["type"], e["details"]
+            day = int(start // DAY) * DAY
+            if etype == "connectivity_loss":
+                cause = details.get("cause")
+                cause = cause if cause in CONNECTIVITY_CAUSES else OTHER
+                acc = self.outages[cause]
+                acc[0] += 1
+                acc[1] += e["duration_s"]
+                acc = self.outage_days[(day, self.device_id, cause)]
+                acc[0] += 1
+                acc[1] += min(start + e["duration_s"], _week_end(start)) - start
+            version = details.get("app_version")
+            version = None if version is None or version == "" else str(version)[:64]
+            if version is not None:
+                self.version_days[(day, e["app"], version, etype)] += 1
+            if e["app"] in self.catalogued:
+                self.versions[(e["app"], version or UNKNOWN_VERSION, etype)] += 1
 
 
-def _add_day_counts(conn: Connection, outages: dict, versions: dict) -> None:
-    if outages:
+def _add_day_counts(conn: Connection, counts: _Arrivals) -> None:
+    if counts.outage_days:
         conn.execute(prepared(conn, _add_outage_days), [
             {"day": d, "device_id": dev, "cause": c, "outages": n, "seconds": s}
-            for (d, dev, c), (n, s) in sorted(outages.items())])
-    if versions:
+            for (d, dev, c), (n, s) in sorted(counts.outage_days.items())])
+    if counts.version_days:
         conn.execute(prepared(conn, _add_version_days), [
-            {"day": d, "app": a, "version": v, "type": t, "count": n} for (d, a, v, t), n in sorted(versions.items())])
+            {"day": d, "app": a, "version": v, "type": t, "count": n}
+            for (d, a, v, t), n in sorted(counts.version_days.items())])
 
 
 def count_days_of_stored_events(conn: Connection) -> None:
     """Add every stored event to the per-day outage and version counts (for a database migrated to them)."""
     e = event_table.c
-    outages: dict = defaultdict(lambda: [0, 0.0])
-    versions: dict = defaultdict(int)
     rows = conn.execute(sa.select(e.device_id, e.type, e.app, e.start, e.duration_s, e.details)
                         .order_by(e.device_id).execution_options(yield_per=20_000))
+    total = _Arrivals("", set())
     for dev, group in itertools.groupby(rows.mappings(), key=lambda r: r["device_id"]):
-        dev_outages, dev_versions = _day_counts(dev, ({**r, "details": r["details"] or {}} for r in group))
-        for k, (n, secs) in dev_outages.items():
-            outages[k][0] += n
-            outages[k][1] += secs
-        for k, n in dev_versions.items():
-            versions[k] += n
-    _add_day_counts(conn, outages, versions)
+        total.device_id = dev
+        total.add({**r, "details": r["details"] or {}} for r in group)
+    _add_day_counts(conn, total)
 
 
 def _add_outages(bind: Connection):

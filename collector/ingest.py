@@ -173,11 +173,12 @@ class Ingestor:
     def _store(self, conn: Connection, batch: dict[str, Any], now: float) -> IngestResult:
         device = _upsert_device(conn, batch, now)
         dev_id = batch["device_id"]
-        events = _store_new(conn, event_table, _EVENT_COLUMNS, batch["events"], lambda e: (
+        dumps = orjson.dumps
+        events = _store_new(conn, event_table, _EVENT_COLUMNS, batch["events"], lambda evs: [(
             e["id"], dev_id, e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
-            e["severity"], e["active_s"], orjson.dumps(e["details"]).decode(), now))
-        heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda h: (
-            h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]))
+            e["severity"], e["active_s"], dumps(e["details"]).decode(), now) for e in evs])
+        heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda hbs: [(
+            h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in hbs])
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
         for hook in (count_disruptions, *AFTER_INSERT):
             hook(conn, stored)
@@ -247,18 +248,21 @@ def _device_update(_bind: Connection):
 
 
 def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], records: list[dict[str, Any]],
-               to_row: Callable[[dict[str, Any]], tuple]) -> list[dict[str, Any]]:
+               to_rows: Callable[[list[dict[str, Any]]], list[tuple]]) -> list[dict[str, Any]]:
     """Insert the records not stored yet (each id once); return them.
 
     Fast path: insert everything in a savepoint; if every row was new (the
     usual case), done. Otherwise (a retried batch) roll the savepoint back,
     look up which ids are stored, and insert the others.
     """
-    seen: set[str] = set()
-    unique = [r for r in records if not (r["id"] in seen or seen.add(r["id"]))]
+    seen = {r["id"] for r in records}
+    if len(seen) < len(records):  # the same record twice in one batch
+        once: set[str] = set()
+        records = [r for r in records if not (r["id"] in once or once.add(r["id"]))]
+    unique = records
     if not unique:
         return []
-    rows = [to_row(r) for r in unique]
+    rows = to_rows(unique)
     savepoint = conn.begin_nested()
     if insert_rows(conn, table, columns, rows) == len(rows):
         savepoint.commit()
