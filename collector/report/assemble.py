@@ -368,7 +368,8 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
         "Lost time counts only while the employee was active at the device; overlapping disruptions on one device "
         "are merged and each moment is attributed to one cause, so the figures by type add up to the total.",
         "Employees are counted as reporting devices (one device per employee).",
-        "Week boundaries and the heat map are in UTC.",
+        f"Week boundaries and the heat map are in the {settings.timezone} time zone, to the hour; application "
+        "versions and connectivity outages are counted by UTC day of their start.",
         *model.notes,
     ]
     if not settings.pseudonym_key:

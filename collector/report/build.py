@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterator
 
 import sqlalchemy as sa
@@ -56,17 +56,19 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
     device-days ingested since the collectors' last refresh round), unless
     ``refresh`` is False; then reads the week in one connection.
     """
-    week = week or last_complete_week(datetime.fromtimestamp(now, timezone.utc) if now else None)
-    monday = parse_week(week)
     settings = config.section("report")
+    zone = settings.zone
+    week = week or last_complete_week(datetime.fromtimestamp(now, timezone.utc) if now else None, zone)
+    monday = parse_week(week)
     model_cfg = aggregates.model_config(config)
     if refresh:
         aggregates.refresh(engine, config)
     mondays = [*previous_weeks(monday, TREND_WEEKS - 1), monday]
     with engine.connect() as conn, _mapped(conn):
         weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
-    ws, we = week_bounds(monday)
-    period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(), "timezone": "UTC"}
+    ws, we = week_bounds(monday, zone)
+    period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(),
+              "timezone": settings.timezone}
     generated = _iso(time.time() if now is None else now)
     return assemble(weeks, model_of(model_cfg), settings, period, generated)
 
@@ -88,12 +90,14 @@ def _mapped(conn: Connection) -> Iterator[None]:
 
 def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: bool) -> WeekFacts:
     """What the report needs of one week; ``full=False`` skips what only the report's own week shows."""
-    ws, we = week_bounds(monday)
+    zone = config.section("report").zone
+    ws, we = week_bounds(monday, zone)
     f = WeekFacts(week=week_label(monday))
     labels = _load_model_figures(conn, ws, we, f, config.app_label if full else None)
     f.devices = labels
     f.known_devices = _known_devices(conn, ws, we, set(labels))
     if full:
+        _load_heat_map(conn, monday, zone, ws, we, f)
         _load_app_figures(conn, config, ws, we, f)
         f.versions, f.outages = _versions(conn, config, ws, we), _outages(conn, ws, we)
     return f
@@ -111,7 +115,7 @@ def _known(c):
 
 def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
                         label_of: Callable[[str], str] | None) -> dict[str, tuple[str, str]]:
-    """Fill lost, disruption, active and heat-map figures from the impact model's hourly aggregates.
+    """Fill lost, disruption and active figures from the impact model's hourly aggregates.
 
     Lost seconds and disruptions per device and type (``lost_hourly``, the
     rows ``aggregates.lost_by`` sums; read in the order of its (device, type,
@@ -125,7 +129,7 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
     those the aggregates recorded, the pair with the most active time if the
     device moved during the week.
     """
-    lh, ah, lr = lost_hourly_table.c, active_hourly_table.c, lost_rollup_table.c
+    lh, ah = lost_hourly_table.c, active_hourly_table.c
     lost, count, seen = [], [], set()
     apps_of: dict[str, set[str]] = defaultdict(set)  # device -> raw applications with disruptions of APP_TYPES
     for dev, etype, lost_s, n, apps in conn.execute(
@@ -162,10 +166,17 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
             pairs[dev].setdefault((site, dept), 0.0)
     f.lost, f.disruptions = lost, count
     f.active = {dev: s for dev, s in active.items() if s > 0}
-    for hour, lost_s in conn.execute(sa.select(lr.hour, sa.func.sum(lr.lost_s)).where(_hours(lr, ws, we)).group_by(lr.hour)):
-        day, hh = divmod(int(hour - ws) // 3600, 24)
-        f.heat[day][hh] += float(lost_s or 0.0)
     return {dev: max(sorted(p), key=lambda k: p[k]) for dev, p in pairs.items()}
+
+
+def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: float, f: WeekFacts) -> None:
+    """Lost time by weekday and hour of the day in the report's time zone, from the hour rollup."""
+    lr = lost_rollup_table.c
+    for hour, lost_s in conn.execute(sa.select(lr.hour, sa.func.sum(lr.lost_s)).where(_hours(lr, ws, we)).group_by(lr.hour)):
+        local = datetime.fromtimestamp(hour, zone)
+        day = (local.date() - monday).days
+        if 0 <= day < 7:
+            f.heat[day][local.hour] += float(lost_s or 0.0)
 
 
 _SEP = "\x1f"  # ends each application name in the list of distinct names (SQLite's separator is always ",")

@@ -119,17 +119,18 @@ def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
 def _fetch(url: str, week: Optional[str], token: str, path: Optional[Path]):
     import httpx
 
-    from collector.report.week import last_complete_week, parse_week
+    from collector.report.week import parse_week
 
     if not token:
         raise _fail(EXIT_USAGE, "--collector needs the admin token (--admin-token or HINDER_ADMIN_TOKEN)")
-    week = week or last_complete_week()
+    if week:
+        try:
+            parse_week(week)
+        except Exception as exc:
+            raise _fail(EXIT_USAGE, str(exc)) from None
+    params = {"format": "json", **({"week": week} if week else {})}  # no week: the collector's last complete one
     try:
-        parse_week(week)
-    except Exception as exc:
-        raise _fail(EXIT_USAGE, str(exc)) from None
-    try:
-        resp = httpx.get(url.rstrip("/") + "/api/v1/reports/weekly", params={"week": week, "format": "json"},
+        resp = httpx.get(url.rstrip("/") + "/api/v1/reports/weekly", params=params,
                          headers={"Authorization": f"Bearer {token}"}, timeout=120)
     except httpx.HTTPError as exc:
         raise _fail(EXIT_SOURCE, f"cannot reach the collector at {url}: {exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import setting
 
@@ -18,3 +19,15 @@ class ReportSettings:
     repeat_devices: int = setting(10, min=1, max=100, doc="devices with repeated problems listed")
     pseudonym_key: str = setting("", doc="secret for the devices' pseudonyms (a keyed hash); empty: a new random key per report")
     mail_from: str = setting("hinder@localhost", doc="sender address of mailed reports")
+    timezone: str = setting("UTC", doc="IANA time zone of the report's weeks and heat map, e.g. Europe/Paris")
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: {self.timezone!r} is not an IANA time zone such as Europe/Paris") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The report's time zone."""
+        return ZoneInfo(self.timezone)

@@ -1,9 +1,9 @@
-"""ISO weeks: parsing ``YYYY-Www``, their UTC bounds, the last complete week."""
+"""ISO weeks: parsing ``YYYY-Www``, their bounds in a time zone, the last complete week."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from collector.report import ReportError
 
@@ -28,16 +28,17 @@ def week_label(monday: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def week_bounds(monday: date) -> tuple[float, float]:
-    """Unix seconds of the week's start (Monday 00:00 UTC) and end (next Monday)."""
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
-    return start.timestamp(), (start + timedelta(days=7)).timestamp()
+def week_bounds(monday: date, zone: tzinfo = timezone.utc) -> tuple[float, float]:
+    """Unix seconds of the week's start (Monday 00:00 in ``zone``) and end (the next Monday 00:00 there)."""
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
+    end = start.replace(tzinfo=None) + timedelta(days=7)
+    return start.timestamp(), end.replace(tzinfo=zone).timestamp()  # a week with a DST change is 167 or 169 h
 
 
-def last_complete_week(now: datetime | None = None) -> str:
-    """The most recent ISO week that has fully ended (UTC)."""
-    now = now or datetime.now(timezone.utc)
-    this_monday = now.date() - timedelta(days=now.date().weekday())
+def last_complete_week(now: datetime | None = None, zone: tzinfo = timezone.utc) -> str:
+    """The most recent ISO week that has fully ended in ``zone``."""
+    today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
+    this_monday = today - timedelta(days=today.weekday())
     return week_label(this_monday - timedelta(days=7))
 
 

@@ -37,6 +37,29 @@ def test_hand_computed_week(filled, config):
     assert r["method"]["known_devices"] == x["known_devices"] and r["method"]["silent_devices"] == 1
 
 
+def test_a_week_in_the_company_time_zone(filled, db_url):
+    """Europe/Paris (UTC+1 in November): the week starts an hour earlier and the heat map moves an hour later."""
+    from collector.config import parse_config
+
+    paris = parse_config({**ds.CONFIG, "report": {**ds.CONFIG["report"], "timezone": "Europe/Paris"}},
+                         overrides={"db": db_url}, env={})
+    r = build_report(filled, paris, ds.WEEK)
+    assert r["period"]["start"] == "2026-11-01T23:00:00Z" and r["period"]["timezone"] == "Europe/Paris"
+    assert r["heatmap"]["lost_seconds"][0][10] == pytest.approx(ds.EXPECTED["heat_monday"][9])
+    assert r["heatmap"]["lost_seconds"][0][11] == pytest.approx(ds.EXPECTED["heat_monday"][10])
+    assert r["heatmap"]["lost_seconds"][0][9] == 0.0
+    assert r["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])  # nothing near the week's edges
+    assert any("Europe/Paris" in note for note in r["method"]["notes"])
+
+
+def test_an_unknown_time_zone_is_a_config_error(db_url):
+    from agent.config import ConfigError
+    from collector.config import parse_config
+
+    with pytest.raises(ConfigError, match="timezone"):
+        parse_config({"report": {"timezone": "Mars/Olympus_Mons"}}, overrides={"db": db_url}, env={})
+
+
 def test_apps_versions_and_connectivity(filled, config):
     r = build_report(filled, config, ds.WEEK)
     outlook = next(a for a in r["by_app"] if a["app"] == "outlook")

@@ -30,3 +30,17 @@ def test_last_complete_week():
     assert last_complete_week(datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)) == "2026-W47"  # Monday
     assert last_complete_week(datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc)) == "2026-W46"  # Sunday
     assert last_complete_week(datetime(2027, 1, 4, 8, tzinfo=timezone.utc)) == "2026-W53"
+
+
+def test_weeks_in_a_time_zone_follow_its_midnights_and_daylight_saving():
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    start, end = week_bounds(date(2026, 11, 16), paris)
+    assert (start, end) == (datetime(2026, 11, 15, 23, tzinfo=timezone.utc).timestamp(),
+                            datetime(2026, 11, 22, 23, tzinfo=timezone.utc).timestamp())
+    start, end = week_bounds(date(2026, 3, 23), paris)  # summer time begins on Sunday 29 March
+    assert (end - start) / 3600 == 167
+    sunday_night_utc = datetime(2026, 11, 22, 23, 30, tzinfo=timezone.utc)  # already Monday in Paris
+    assert last_complete_week(sunday_night_utc) == "2026-W46"
+    assert last_complete_week(sunday_night_utc, paris) == "2026-W47"
