@@ -61,7 +61,7 @@ def render_md(r: dict) -> str:
                         [[s["site"], s["outages"], fmt.hours(s["lost_seconds"]), fmt.hours(s["lost_seconds_per_device"])]
                          for s in c["worst_sites"]], {1, 2, 3})
     grid = r["heatmap"]["lost_seconds"]
-    lines += ["## When time was lost", "", "Lost hours per weekday (UTC): "
+    lines += ["## When time was lost", "", f"Lost hours per weekday ({r['period']['timezone']}): "
               + ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid)) + ".", ""]
     lines += ["## Devices with repeated problems", ""]
     lines += _table(["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause"],
