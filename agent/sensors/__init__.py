@@ -15,6 +15,7 @@ from agent.sensors.pressure_linux import PressureSensor
 from agent.sensors.probes import ProbesSensor
 from agent.sensors.saturation import SaturationSensor
 from agent.sensors.hang_linux import HangLinuxSensor
+from agent.sensors.hang_x11 import HangX11Sensor
 from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.eventlog_windows import EventLogSensor
 from agent.sensors.hang_windows import HangWindowsSensor
@@ -33,6 +34,7 @@ _ALL: list[type[Sensor]] = [
     CrashProcSensor,
     ShutdownSensor,
     HangLinuxSensor,
+    HangX11Sensor,
     EventLogSensor,
     HangWindowsSensor,
     MacReportsSensor,

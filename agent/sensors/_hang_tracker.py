@@ -52,8 +52,13 @@ class HangTracker:
             hang = self._open.pop(pid)
             duration = hang.last - hang.first
             if duration >= hang.stuck.threshold_s:
-                details = {"source": self.source, "exe": hang.stuck.exe, "pid": pid,
-                           "threshold_s": hang.stuck.threshold_s, "ended": "exited" if is_gone(pid) else "responding"}
-                events.append(Event(type="hang", app=hang.stuck.app, start=hang.first, duration_s=duration,
-                                    severity="error", details=details))
+                ended = "exited" if is_gone(pid) else "responding"
+                events.append(hang_event(self.source, pid, hang.stuck, hang.first, duration, ended))
         return events
+
+
+def hang_event(source: str, pid: int, stuck: Stuck, start: float, duration_s: float, ended: str, **extra) -> Event:
+    """The ``hang`` event of one process, in the details shape all hang sensors share."""
+    details = {"source": source, "exe": stuck.exe, "pid": pid, "threshold_s": stuck.threshold_s, "ended": ended,
+               **extra}
+    return Event(type="hang", app=stuck.app, start=start, duration_s=duration_s, severity="error", details=details)

@@ -34,10 +34,26 @@ def read_comm(pid: int) -> str:
 
 def read_state(pid: int) -> str | None:
     """A process's scheduler state letter (R, S, D, Z, T...), or None if it is gone."""
+    fields = _stat_fields(pid)
+    return fields[0].decode() if fields else None
+
+
+def exiting(pid: int) -> bool:
+    """Whether a process is gone, a zombie, or already tearing itself down (PF_EXITING)."""
+    fields = _stat_fields(pid)
+    return not fields or fields[0] in (b"Z", b"X") or bool(int(fields[6]) & _PF_EXITING)
+
+
+_PF_EXITING = 0x4  # set by the kernel before it closes the process's files
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read()
     except OSError:
         return None
     end = data.rfind(b")")  # comm may contain spaces and parentheses
-    return chr(data[end + 2]) if 0 <= end < len(data) - 2 else None
+    fields = data[end + 2:].split() if end >= 0 else []
+    return fields if len(fields) > 6 else None

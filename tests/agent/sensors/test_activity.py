@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from agent.sensors._idle_macos import parse_ioreg
 from agent.sensors._idle_windows import parse_idle_field, parse_query_user
 from agent.sensors._idle_x11 import X11Idle
 from agent.sensors.activity import ActivityConfig, ActivitySensor
+from tests.agent.sensors._xvfb import running_xvfb
 
 needs_xvfb = pytest.mark.skipif(not shutil.which("Xvfb") or not shutil.which("xdotool"),
                                 reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)")
@@ -31,22 +31,8 @@ def xvfb(xvfb_proc):
 @pytest.fixture
 def xvfb_proc():
     """A private Xvfb server; yields (display name, process)."""
-    for _ in range(20):
-        n = random.randint(40, 400)
-        if not Path(f"/tmp/.X{n}-lock").exists():
-            break
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while not Path(f"/tmp/.X11-unix/X{n}").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-            time.sleep(0.05)
-        yield f":{n}", proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(10)
+    with running_xvfb() as server:
+        yield server
 
 
 def _move(display, x, y):

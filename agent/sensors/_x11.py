@@ -1,0 +1,146 @@
+"""A connection to an X11 display through ctypes on libX11, safe for an unattended agent.
+
+Xlib's defaults are fatal for a long-running process: a protocol error (for
+example BadWindow when a window disappears between two calls) prints and
+exits, and so does a lost connection (the session ended, the server died).
+Loading the library here installs an error handler that counts errors and
+returns, an I/O error handler that returns, and, per display, an exit handler
+(libX11 >= 1.7) that marks the display dead. Without XSetIOErrorExitHandler
+no display is opened at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+c_ulong, c_long, c_int, c_void_p = ctypes.c_ulong, ctypes.c_long, ctypes.c_int, ctypes.c_void_p
+
+ANY_PROPERTY_TYPE = 0
+SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
+SUBSTRUCTURE_REDIRECT_MASK = 1 << 20
+CLIENT_MESSAGE = 33
+IS_VIEWABLE = 2
+
+
+class X11Unavailable(Exception):
+    """The display cannot be used; the message says why."""
+
+
+class XErrorEvent(ctypes.Structure):
+    _fields_ = [("type", c_int), ("display", c_void_p), ("resourceid", c_ulong), ("serial", c_ulong),
+                ("error_code", ctypes.c_ubyte), ("request_code", ctypes.c_ubyte), ("minor_code", ctypes.c_ubyte)]
+
+
+class XClientMessageEvent(ctypes.Structure):
+    _fields_ = [("type", c_int), ("serial", c_ulong), ("send_event", c_int), ("display", c_void_p),
+                ("window", c_ulong), ("message_type", c_ulong), ("format", c_int), ("l", c_long * 5)]
+
+
+class XEvent(ctypes.Union):
+    _fields_ = [("type", c_int), ("xclient", XClientMessageEvent), ("pad", c_long * 24)]
+
+
+class XWindowAttributes(ctypes.Structure):
+    _fields_ = [("x", c_int), ("y", c_int), ("width", c_int), ("height", c_int), ("border_width", c_int),
+                ("depth", c_int), ("visual", c_void_p), ("root", c_ulong), ("class_", c_int),
+                ("bit_gravity", c_int), ("win_gravity", c_int), ("backing_store", c_int),
+                ("backing_planes", c_ulong), ("backing_pixel", c_ulong), ("save_under", c_int),
+                ("colormap", c_ulong), ("map_installed", c_int), ("map_state", c_int),
+                ("all_event_masks", c_long), ("your_event_mask", c_long), ("do_not_propagate_mask", c_long),
+                ("override_redirect", c_int), ("screen", c_void_p)]
+
+
+_ErrorHandler = ctypes.CFUNCTYPE(c_int, c_void_p, ctypes.POINTER(XErrorEvent))
+_IOErrorHandler = ctypes.CFUNCTYPE(c_int, c_void_p)
+_IOErrorExitHandler = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
+
+_errors: dict[int, int] = {}  # display address -> protocol errors ignored
+
+
+def _count_error(display, event) -> int:
+    _errors[display] = _errors.get(display, 0) + 1
+    return 0
+
+
+# Kept referenced for the life of the process: Xlib calls them from C.
+_error_handler = _ErrorHandler(_count_error)
+_io_error_handler = _IOErrorHandler(lambda display: 0)
+_xlib: ctypes.CDLL | None = None
+
+_SIGNATURES = {
+    "XOpenDisplay": (c_void_p, [ctypes.c_char_p]),
+    "XCloseDisplay": (c_int, [c_void_p]),
+    "XDefaultRootWindow": (c_ulong, [c_void_p]),
+    "XFree": (c_int, [c_void_p]),
+    "XInternAtom": (c_ulong, [c_void_p, ctypes.c_char_p, c_int]),
+    "XGetWindowProperty": (c_int, [c_void_p, c_ulong, c_ulong, c_long, c_long, c_int, c_ulong,
+                                   ctypes.POINTER(c_ulong), ctypes.POINTER(c_int), ctypes.POINTER(c_ulong),
+                                   ctypes.POINTER(c_ulong), ctypes.POINTER(c_void_p)]),
+    "XQueryTree": (c_int, [c_void_p, c_ulong, ctypes.POINTER(c_ulong), ctypes.POINTER(c_ulong),
+                           ctypes.POINTER(ctypes.POINTER(c_ulong)), ctypes.POINTER(ctypes.c_uint)]),
+    "XGetWindowAttributes": (c_int, [c_void_p, c_ulong, ctypes.POINTER(XWindowAttributes)]),
+    "XSelectInput": (c_int, [c_void_p, c_ulong, c_long]),
+    "XSendEvent": (c_int, [c_void_p, c_ulong, c_int, c_long, ctypes.POINTER(XEvent)]),
+    "XFlush": (c_int, [c_void_p]),
+    "XPending": (c_int, [c_void_p]),
+    "XNextEvent": (c_int, [c_void_p, ctypes.POINTER(XEvent)]),
+    "XSetErrorHandler": (c_void_p, [_ErrorHandler]),
+    "XSetIOErrorHandler": (c_void_p, [_IOErrorHandler]),
+    "XSetIOErrorExitHandler": (None, [c_void_p, _IOErrorExitHandler, c_void_p]),
+}
+
+
+def _load() -> ctypes.CDLL:
+    global _xlib
+    if _xlib is None:
+        path = ctypes.util.find_library("X11")
+        if not path:
+            raise X11Unavailable("libX11 is not installed")
+        lib = ctypes.CDLL(path)
+        if not hasattr(lib, "XSetIOErrorExitHandler"):
+            raise X11Unavailable("libX11 older than 1.7 (it would exit the agent when the display goes away)")
+        lib.XInitThreads()  # before any other call: sensors use their displays from different threads
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            func = getattr(lib, name)
+            func.restype, func.argtypes = restype, argtypes
+        lib.XSetErrorHandler(_error_handler)
+        lib.XSetIOErrorHandler(_io_error_handler)
+        _xlib = lib
+    return _xlib
+
+
+class Display:
+    """One open X display: ``lib`` (libX11), ``ptr`` (the Display*), ``root``; ``dead`` once the connection is lost."""
+
+    def __init__(self, lib: ctypes.CDLL, ptr: int):
+        self.lib, self.ptr = lib, ptr
+        self.root = lib.XDefaultRootWindow(ptr)
+        self.dead = False
+        self._exit_handler = _IOErrorExitHandler(self._lost)
+        lib.XSetIOErrorExitHandler(ptr, self._exit_handler, None)
+
+    def _lost(self, display, data) -> None:
+        self.dead = True
+
+    @classmethod
+    def open(cls, name: str) -> "Display":
+        """Connect to display ``name`` (e.g. ':0'); raises X11Unavailable with the reason."""
+        if not name:
+            raise X11Unavailable("no X11 display (DISPLAY is not set)")
+        lib = _load()
+        ptr = lib.XOpenDisplay(name.encode())
+        if not ptr:
+            raise X11Unavailable(f"cannot open X11 display {name!r} (no server, or no access: XAUTHORITY)")
+        return cls(lib, ptr)
+
+    @property
+    def errors(self) -> int:
+        """X protocol errors on this display that were counted and ignored."""
+        return _errors.get(self.ptr, 0)
+
+    def close(self) -> None:
+        if self.ptr and not self.dead:
+            self.lib.XCloseDisplay(self.ptr)
+        _errors.pop(self.ptr, None)
+        self.ptr = None
