@@ -3,12 +3,13 @@
 How the figures stay current (docs/impact-model.md, "Storage"):
 
 1. Inside the ingest transaction, :func:`mark_dirty` (an ``AFTER_INSERT``
-   hook) marks every device-day the new records can change in
-   ``impact_dirty`` (bumping ``generation``), and counts connectivity outages
-   and application-version disruptions, which are counted on arrival.
+   hook) marks the hours the new records can change in ``impact_dirty`` (one
+   row per device-day with its first and last dirty hour, bumping
+   ``generation``), and counts connectivity outages and application-version
+   disruptions, which are counted on arrival.
 2. :func:`refresh` (run every few seconds by the collector's background jobs in every
    replica, and callable from tests and the report) claims dirty device-days,
-   recomputes them from the stored events and heartbeats with
+   recomputes their dirty hours from the stored events and heartbeats with
    :func:`collector.impact.device_hours`, replaces the device's rows in
    ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
    rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
@@ -51,6 +52,7 @@ from collector.models import (
 
 
 DAY = 86400
+HOUR = 3600
 MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
 CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable",
                        "captive_portal", "target_unreachable")  # agent.sensors.connectivity.CAUSES
@@ -62,10 +64,6 @@ RECENT_S = 900.0  # "devices disrupted now": going on or started in the last 15 
 
 def _day(t: float) -> int:
     return int(math.floor(t / DAY) * DAY)
-
-
-def _days(s: float, e: float) -> range:
-    return range(_day(s), _day(max(s, e)) + 1, DAY)
 
 
 def model_config(config: CollectorConfig) -> impact.ModelConfig:
@@ -92,47 +90,68 @@ def to_disruption(row: Any) -> impact.Disruption:
 
 
 def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
-    """Ingest hook: mark the device-days the new records touch; count outages and app versions."""
+    """Ingest hook: mark the device-hours the new records can change; count outages and app versions."""
     reach = _reach_s(model_config(batch.config))
-    days: set[int] = set()
+    hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
     excess_types = impact.EXCESS_TYPES
-    for e in batch.events:  # a superset of impact.event_span's days: recomputing one more day is harmless
+    for e in batch.events:  # a superset of impact.event_span's hours: recomputing one more hour is harmless
         start, length = e["start"], e["duration_s"]
         if e["type"] in excess_types:
             excess = e["details"].get("excess_s")
             if type(excess) in (int, float) and excess > length:
                 length = excess
-        first, last = int(start // DAY), int((start + length + reach) // DAY)
-        days.add(first * DAY)
-        if last > first:
-            days.update(range((first + 1) * DAY, (last + 1) * DAY, DAY))
+        _mark(hours, start, start + length + reach)
     dev_id = batch.device["id"]
     for h in batch.heartbeats:
-        days.update(_days(h["time"] - h["interval_s"], h["time"] + reach))
+        _mark(hours, h["time"] - h["interval_s"], h["time"] + reach)
     if batch.heartbeats:
-        # A heartbeat changes the active fraction of every event overlapping it, on all of that event's days:
-        # mark the days of those that started before the heartbeats' first day (the later ones are marked).
+        # A heartbeat changes the active fraction of every event overlapping it, on all of that event's hours.
         lo = min(h["time"] - h["interval_s"] for h in batch.heartbeats)
-        first = conn.execute(prepared(conn, _earliest_overlapping),
-                             {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "before": _day(lo), "lo": lo}).scalar()
+        hi = max(h["time"] for h in batch.heartbeats)
+        first, last = conn.execute(prepared(conn, _overlapping_events),
+                                   {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "lo": lo, "hi": hi}).one()
         if first is not None:
-            days.update(_days(first, lo))
-    if days:
-        conn.execute(prepared(conn, _mark_days), [{"device_id": dev_id, "day": d, "generation": 1} for d in sorted(days)])
+            _mark(hours, first, last + reach)
+    if hours:
+        conn.execute(prepared(conn, _mark_hours), [
+            {"device_id": dev_id, "day": d, "generation": 1, "first_hour": lo, "last_hour": hi}
+            for d, (lo, hi) in sorted(hours.items())])
     count_on_arrival(conn, batch)
 
 
-def _earliest_overlapping(_bind: Connection):
+def _hour(t: float) -> int:
+    return int(t // HOUR) * HOUR
+
+
+def _mark(hours: dict[int, list[int]], s: float, e: float) -> None:
+    """Add the hours of ``[s, e]`` to ``hours`` (UTC day -> [first hour, last hour] of that day)."""
+    first, last = _hour(s), _hour(max(s, e))
+    day = first // DAY * DAY
+    while day <= last:
+        lo, hi = max(first, day), min(last, day + DAY - HOUR)
+        span = hours.get(day)
+        if span is None:
+            hours[day] = [lo, hi]
+        else:
+            span[0], span[1] = min(span[0], lo), max(span[1], hi)
+        day += DAY
+
+
+def _overlapping_events(_bind: Connection):
     e = event_table.c
-    return sa.select(sa.func.min(e.start)).where(
-        e.device_id == sa.bindparam("dev"), e.start >= sa.bindparam("oldest"), e.start < sa.bindparam("before"),
+    return sa.select(sa.func.min(e.start), sa.func.max(e.end)).where(
+        e.device_id == sa.bindparam("dev"), e.start >= sa.bindparam("oldest"), e.start < sa.bindparam("hi"),
         e.end > sa.bindparam("lo"))
 
 
-def _mark_days(bind: Connection):
+def _mark_hours(bind: Connection):
+    t = impact_dirty_table.c
     stmt = insert(bind, impact_dirty_table)
-    return stmt.on_conflict_do_update(index_elements=["device_id", "day"],
-                                      set_={"generation": impact_dirty_table.c.generation + 1})
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(index_elements=["device_id", "day"], set_={
+        "generation": t.generation + 1,
+        "first_hour": sa.case((new.first_hour < t.first_hour, new.first_hour), else_=t.first_hour),
+        "last_hour": sa.case((new.last_hour > t.last_hour, new.last_hour), else_=t.last_hour)})
 
 
 def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
@@ -308,31 +327,32 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
 
 def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now: float) -> int:
     d = impact_dirty_table.c
-    claim = sa.select(d.device_id, d.day, d.generation).order_by(d.day, d.device_id).limit(limit)
+    claim = sa.select(d.device_id, d.day, d.generation, d.first_hour, d.last_hour).order_by(d.day, d.device_id)
+    claim = claim.limit(limit)
     if not is_sqlite(conn):
         claim = claim.with_for_update(skip_locked=True)
     claimed = conn.execute(claim).all()
     if not claimed:
         return 0
     cfg = model_config(config)
-    devices_of: dict[int, list[str]] = defaultdict(list)
-    for dev_id, day, _gen in claimed:
-        devices_of[day].append(dev_id)
+    devices_of: dict[tuple[int, int], list[str]] = defaultdict(list)  # window [lo, hi) -> devices
+    for dev_id, _day, _gen, first, last in claimed:
+        devices_of[(first, last + HOUR)].append(dev_id)
     dc = device_table.c
     labels = {r[0]: tuple(r[1:]) for r in conn.execute(
-        sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({dev for dev, _d, _g in claimed})))}
+        sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({row[0] for row in claimed})))}
     contributions = Contributions(config)
     new_lost: list[dict] = []
     new_active: list[dict] = []
-    for day, devices in devices_of.items():
-        old_lost, old_active = _stored_rows(conn, devices, day)
-        for dev_id, hours in _compute_day(conn, cfg, devices, day).items():
+    for (lo, hi), devices in devices_of.items():
+        old_lost, old_active = _stored_rows(conn, devices, lo, hi)
+        for dev_id, hours in _compute_window(conn, cfg, devices, lo, hi).items():
             lost, active = hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours)
             contributions.add(old_lost[dev_id], old_active[dev_id], -1)
             contributions.add(lost, active, +1)
             new_lost += lost
             new_active += active
-    spans = [{"dev": dev_id, "lo": day, "hi": day + DAY} for dev_id, day, _gen in claimed]
+    spans = [{"dev": dev_id, "lo": first, "hi": last + HOUR} for dev_id, _day, _gen, first, last in claimed]
     conn.execute(_STMT["delete_lost"], spans)
     conn.execute(_STMT["delete_active"], spans)
     if new_lost:
@@ -340,7 +360,7 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     if new_active:
         conn.execute(active_hourly_table.insert(), new_active)
     contributions.apply(conn, now)
-    conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen} for dev_id, day, gen in claimed])
+    conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen} for dev_id, day, gen, _f, _l in claimed])
     return len(claimed)
 
 
@@ -366,24 +386,25 @@ def _statements() -> dict[str, Any]:
 _STMT = _statements()
 
 
-def _compute_day(conn: Connection, cfg: impact.ModelConfig, devices: list[str], day: int) -> dict[str, impact.DeviceHours]:
-    """The model's figures for one UTC day of some devices, from their stored events and heartbeats."""
+def _compute_window(conn: Connection, cfg: impact.ModelConfig, devices: list[str], lo: int,
+                    hi: int) -> dict[str, impact.DeviceHours]:
+    """The model's figures for the hours ``[lo, hi)`` of some devices, from their stored events and heartbeats."""
     reach = _reach_s(cfg)
     events: dict[str, list[impact.Disruption]] = {dev: [] for dev in devices}
-    for r in conn.execute(_STMT["events"], {"devs": devices, "oldest": day - MAX_DURATION_S, "hi": day + DAY,
-                                            "lo": day - reach}).mappings():
+    for r in conn.execute(_STMT["events"], {"devs": devices, "oldest": lo - MAX_DURATION_S, "hi": hi,
+                                            "lo": lo - reach}).mappings():
         events[r["device_id"]].append(to_disruption(r))
-    since = min([day - reach, *(ev.start - reach for evs in events.values() for ev in evs)])
+    since = min([lo - reach, *(ev.start - reach for evs in events.values() for ev in evs)])
     heartbeats: dict[str, list[impact.Interval]] = {dev: [] for dev in devices}
     for dev, t, interval, active in conn.execute(
-            _STMT["heartbeats"], {"devs": devices, "lo": since, "hi": day + DAY + MAX_HEARTBEAT_S}):
+            _STMT["heartbeats"], {"devs": devices, "lo": since, "hi": hi + MAX_HEARTBEAT_S}):
         heartbeats[dev].append(impact.Interval(end=t, interval_s=interval, active_s=active))
-    return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(day, day + DAY)) for dev in devices}
+    return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(lo, hi)) for dev in devices}
 
 
-def _stored_rows(conn: Connection, devices: list[str], day: int) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
-    """The devices' current hourly rows of one day, by device."""
-    params = {"devs": devices, "lo": day, "hi": day + DAY}
+def _stored_rows(conn: Connection, devices: list[str], lo: int, hi: int) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """The devices' current hourly rows of the hours ``[lo, hi)``, by device."""
+    params = {"devs": devices, "lo": lo, "hi": hi}
     out: tuple[dict, dict] = (defaultdict(list), defaultdict(list))
     for i, stmt in enumerate((_STMT["old_lost"], _STMT["old_active"])):
         for r in conn.execute(stmt, params).mappings():

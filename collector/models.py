@@ -153,13 +153,16 @@ class ActiveHourly(SQLModel, table=True):
 
 
 class ImpactDirty(SQLModel, table=True):
-    """A device-day whose hourly figures must be recomputed; ``generation`` grows at each new mark."""
+    """A device-day whose hourly figures must be recomputed, from ``first_hour`` to ``last_hour`` (both
+    included); ``generation`` grows at each new mark."""
 
     __tablename__ = "impact_dirty"
 
     device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
     day: int = Field(primary_key=True, sa_type=sa.BigInteger)
     generation: int = 1
+    first_hour: int = Field(sa_type=sa.BigInteger)
+    last_hour: int = Field(sa_type=sa.BigInteger)
 
 
 class LostRollup(SQLModel, table=True):
