@@ -1,9 +1,10 @@
 """Hangs on Linux: catalogued processes stuck in uninterruptible sleep (D state).
 
-Linux has no system-wide "not responding" signal for applications (see
-docs/sensors.md). What the kernel does show is a process blocked in
-uninterruptible sleep, typically on a dead network file system, a stalled
-disk or a hung driver, during which the application cannot react to anything.
+Linux has no system-wide "not responding" signal for applications (GUI
+freezes on X11 are hang_x11's; see docs/sensors.md). What the kernel does
+show is a process blocked in uninterruptible sleep, typically on a dead
+network file system, a stalled disk or a hung driver, during which the
+application cannot react to anything.
 Every poll reads the state of the catalogued applications' processes; a
 process seen in D state on every poll for longer than its application's
 ``hang_threshold_s`` is hung. The ``hang`` event is sent when it recovers or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,6 +127,21 @@ def test_a_client_killed_while_hung_ends_the_hang(sensor, start_client):
 
 
 @needs_xvfb
+def test_a_hang_still_open_at_stop_is_sent_by_close(display, start_client, make_ctx):
+    proc = start_client()
+    sensor = HangX11Sensor(HangX11Config(display=display, hang_threshold_s=1.0), make_ctx())
+    sensor.start()
+    assert _watched_windows(sensor) == 1
+    proc.send_signal(signal.SIGSTOP)
+    stopped = time.time()
+    assert _poll_for(sensor, 1.6) == []
+    (hang,) = sensor.close()
+    assert hang.details["pid"] == proc.pid and hang.details["open_at_stop"] is True
+    assert hang.details["ended"] == "agent_stopped"
+    assert hang.duration_s == pytest.approx(time.time() - stopped, abs=1.0)
+
+
+@needs_xvfb
 def test_a_vanished_window_is_a_counted_x_error_not_a_crash(sensor):
     before = sensor._display.errors
     assert sensor._property(0x3ffffff, "WM_PROTOCOLS") is None  # no such window: BadWindow
@@ -156,6 +172,43 @@ def test_a_lost_display_ends_open_hangs_and_the_sensor_keeps_going(make_ctx):
             client.kill()
             client.wait(10)
             sensor.close()
+
+
+@needs_xvfb
+@pytest.mark.skipif(not shutil.which("openbox"), reason="needs a window manager (Debian package openbox)")
+def test_under_a_reparenting_window_manager_the_client_windows_are_pinged(make_ctx):
+    """Openbox lists the clients in _NET_CLIENT_LIST and puts them in frames that take no pings."""
+    with running_xvfb() as (name, _):
+        wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = subprocess.Popen([sys.executable, "-m", "tests.agent.sensors._x11_client", name, "ping"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, text=True)
+        sensor = HangX11Sensor(HangX11Config(display=name, hang_threshold_s=2.0), make_ctx())
+        try:
+            window = int(client.stdout.readline())
+            sensor.start()
+            deadline = time.monotonic() + 15
+            while window not in (sensor._property(sensor._display.root, "_NET_CLIENT_LIST") or ()):
+                assert time.monotonic() < deadline, "openbox never managed the window"
+                time.sleep(0.1)
+            assert _watched_windows(sensor) == 1
+            assert set(sensor._window_pid) == {window}  # from the window manager's list, not the frames
+            assert _poll_for(sensor, 1.0) == []
+            client.send_signal(signal.SIGSTOP)
+            stopped = time.time()
+            events = _poll_for(sensor, 4.0)
+            client.send_signal(signal.SIGCONT)
+            resumed = time.time()
+            events += _poll_until(sensor, lambda evs: evs)
+            (hang,) = events
+            assert hang.details["pid"] == client.pid and hang.details["ended"] == "responding"
+            assert hang.duration_s == pytest.approx(resumed - stopped, abs=1.5)
+        finally:
+            sensor.close()
+            for proc in (client, wm):
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+                proc.wait(10)
 
 
 def test_unavailable_without_a_display(monkeypatch):
