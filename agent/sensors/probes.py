@@ -60,7 +60,9 @@ class ProbesSensor(Sensor):
             return  # nothing to probe: httpx (several MiB) is not even loaded
         from agent.sensors._http_timing import probe_client
 
-        self._client = probe_client(self.config.verify_tls)
+        # an http-only catalogue never does TLS: no trust store to load (1.8 MiB of the agent's memory)
+        uses_tls = any(url.lower().startswith("https:") for _, url in self._targets)
+        self._client = probe_client(self.config.verify_tls and uses_tls)
         workers = min(self.config.parallel, len(self._targets))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probe") if workers > 1 else None
 
