@@ -121,9 +121,9 @@ class HangX11Sensor(Sensor):
             return []
         d = self._display
         events = self._read_answers(now)
-        windows = self._pingable_windows() if not d.dead else None
+        windows = {} if d.dead else self._pingable_windows()
         if d.dead:
-            return events  # the hangs end at the next poll, in _lost
+            return events  # lost during this poll: its hangs end at the next one (_lost)
         events += self._scan(now, windows)
         self._ping(now)
         d.lib.XFlush(d.ptr)
