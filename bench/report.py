@@ -71,7 +71,7 @@ def fill(engine, config, devices: int, event_sets: int, heartbeat_s: float, end:
         for start in range(0, max(len(events), len(beats)), limits.max_heartbeats):
             # slices of at most 500 records each: within the contract's batch limits
             batch = make_batch(dev.device_id, events[start:start + limits.max_heartbeats],
-                               beats[start:start + limits.max_heartbeats], now=end)
+                               beats[start:start + limits.max_heartbeats], now=end + 600)
             ingestor.store(batch, now=end + 600)
         n_events += len(events)
         n_beats += len(beats)

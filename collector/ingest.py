@@ -28,7 +28,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from agent.wire import ContractError, validate_batch
+from agent.wire import ContractError, parse_time, validate_batch
 from collector import fastwire
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
@@ -136,16 +136,20 @@ class Ingestor:
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
             batch = self._validate(_parse_json(body), now)
-        return self._commit(batch, now)
+        return self._commit(_on_collector_clock(batch, now, settings.max_future_s), now)
 
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
         """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
         now = time.time() if now is None else now
-        return self._commit(self._validate(payload, now), now)
+        batch = self._validate(payload, now)
+        return self._commit(_on_collector_clock(batch, now, self.config.collector.max_future_s), now)
 
     def _validate(self, payload: Any, now: float) -> dict[str, Any]:
+        # A device whose clock is wrong has its records checked against its own clock (the batch's sent_at),
+        # then moved to the collector's by _on_collector_clock: its events are not lost for a wrong clock.
+        limits = self.config.collector.limits
         try:
-            return validate_batch(payload, now=now, limits=self.config.collector.limits)
+            return validate_batch(payload, now=now + _skew_of(payload, now, limits.max_future_s), limits=limits)
         except ContractError as exc:
             status = 413 if _over_count(exc) else 422
             raise Rejected(status, "too_large" if status == 413 else "invalid",
@@ -194,6 +198,34 @@ _ID_CHUNK = 500
 
 class _ConcurrentInsert(Exception):
     """Another transaction stored some of the same records at the same moment."""
+
+
+def _skew_of(payload: Any, now: float, tolerance_s: float) -> float:
+    """The device clock minus the collector's, from a raw batch's ``sent_at``, when beyond the tolerance; else 0."""
+    try:
+        skew = parse_time(payload["sent_at"]) - now
+    except (TypeError, KeyError, ValueError):
+        return 0.0
+    return skew if abs(skew) > tolerance_s else 0.0
+
+
+def _on_collector_clock(batch: dict[str, Any], now: float, tolerance_s: float) -> dict[str, Any]:
+    """Move the record times of a validated batch from a wrong device clock to the collector's.
+
+    The skew is the batch's ``sent_at`` minus the collector's clock at arrival
+    (the network's few milliseconds aside). Within ``tolerance_s`` (the
+    collector's ``max_future_s``, the lead a record may have anyway) nothing
+    moves. ``sent_at`` itself is kept as sent: it is how the device's skew is
+    recorded (``device.clock_skew_s``).
+    """
+    skew = 0.0 if batch["sent_at"] is None else batch["sent_at"] - now
+    if abs(skew) <= tolerance_s:
+        return batch
+    for e in batch["events"]:
+        e["start"] -= skew
+    for h in batch["heartbeats"]:
+        h["time"] -= skew
+    return batch
 
 
 def _over_count(exc: ContractError) -> bool:

@@ -590,6 +590,8 @@ class Sender:
         """Send one batch until it is committed; raise SimulationError on a permanent refusal."""
         import httpx
 
+        # stamped when sent, as the agent's uploader does: history sent now comes from a device whose clock is right
+        batch = {**batch, "sent_at": format_time(time.time())}
         body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode(), compresslevel=5)
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
         for attempt in range(self.max_attempts):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import sqlite3
 import threading
+import time
 
 import psycopg
 import pytest
@@ -153,3 +155,32 @@ def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, d
     assert seen == [2]
     with db_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT SUM(count) FROM disruption_count")).scalar_one() == 2
+
+
+@pytest.mark.parametrize("skew_s, moved", [(3600.0, True), (-7200.0, True), (900.0, True), (120.0, False)])
+def test_a_wrong_device_clock_is_corrected_not_refused(db_engine, db_url, skew_s, moved):
+    """Records are checked against the device's own clock (sent_at) and stored on the collector's."""
+    from agent import wire
+
+    now = time.time()
+    device_now = now + skew_s
+    ev = event("hang", "firefox", device_now - 30, duration_s=5)
+    hb = heartbeat(device_now - 1)
+    payload = batch([ev], [hb], sent_at=wire.format_time(device_now))
+    Ingestor(db_engine, make_config(db_url)).store_body(json.dumps(payload).encode(), None, now=now)
+    with db_engine.connect() as conn:
+        start = conn.execute(sa.text("SELECT start FROM event")).scalar_one()
+        beat = conn.execute(sa.text("SELECT time FROM heartbeat")).scalar_one()
+        skew = conn.execute(sa.text("SELECT clock_skew_s FROM device")).scalar_one()
+    expected_shift = skew_s if moved else 0.0
+    assert start == pytest.approx(device_now - 30 - expected_shift, abs=0.01)
+    assert beat == pytest.approx(device_now - 1 - expected_shift, abs=0.01)
+    assert skew == pytest.approx(skew_s, abs=0.01)
+
+
+def test_future_records_without_sent_at_are_still_refused(db_engine, db_url):
+    payload = batch([event(start=time.time() + 7200)])
+    del payload["sent_at"]
+    with pytest.raises(Rejected) as exc:
+        Ingestor(db_engine, make_config(db_url)).store(payload)
+    assert exc.value.status == 422 and exc.value.detail["errors"][0]["field"] == "start"

@@ -85,6 +85,7 @@ def test_a_newer_database_is_refused(db_url):
 
 def test_migration_4_counts_stored_events_as_ingest_does(db_url):
     """The per-day outage and version counts that migration 4 fills from stored events equal ingest's own."""
+    from agent.wire import format_time
     from collector.aggregates import _week_end, count_days_of_stored_events
     from collector.ingest import Ingestor
     from tests.collector.batches import batch, event
@@ -102,7 +103,7 @@ def test_migration_4_counts_stored_events_as_ingest_does(db_url):
             event("crash", "firefox", now - 4000, details={"app_version": "128.0"}),
             event("hang", "firefox", now - 3000, duration_s=9, details={"app_version": 128}),
             event("crash", "firefox", now - 2000),
-        ], device_id=dev), now=now)
+        ], device_id=dev, sent_at=format_time(now)), now=now)
     tables = ("outage_daily", "version_daily")
 
     def counts():
