@@ -41,6 +41,7 @@ Cost is lost hours times the hourly cost; the experience score is
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -201,9 +202,10 @@ class _Span:
     type: str
     app: str
 
-    def beats(self, other: _Span) -> bool:
-        return (-self.density, self.rank, self.event_start, self.event_id) < (
-            -other.density, other.rank, other.event_start, other.event_id)
+    @property
+    def precedence(self) -> tuple[float, int, float, str]:
+        """Smaller wins (rule 3): the denser span, then the worse type, the earlier event, the smaller id."""
+        return (-self.density, self.rank, self.event_start, self.event_id)
 
 
 def _spans(ev: Disruption, activity: _Activity, cfg: ModelConfig) -> list[_Span]:
@@ -271,24 +273,26 @@ def _active_by_hour(heartbeats: list[Interval], ws: float, we: float) -> dict[in
 
 
 def _sweep(spans: list[_Span]) -> dict[tuple[int, str, str], float]:
-    """Merge overlapping spans (rule 3): each moment lost once, to the winning span."""
+    """Merge overlapping spans (rule 3): each moment lost once, to the winning span.
+
+    The spans that have started are kept in a heap by precedence; ended ones
+    are dropped only when they reach the top, which is then the winner among
+    the live ones: O(n log n) however many spans overlap.
+    """
     lost: dict[tuple[int, str, str], float] = defaultdict(float)
     points = sorted({p for sp in spans for p in _cuts(sp.start, sp.end)})
     spans = sorted(spans, key=lambda sp: sp.start)
-    live: list[_Span] = []
+    started: list[tuple[tuple, int, _Span]] = []
     nxt = 0
     for a, b in zip(points, points[1:]):
         while nxt < len(spans) and spans[nxt].start <= a:
-            live.append(spans[nxt])
+            heapq.heappush(started, (spans[nxt].precedence, nxt, spans[nxt]))
             nxt += 1
-        live = [sp for sp in live if sp.end > a]
-        if not live:
-            continue
-        win = live[0]
-        for sp in live[1:]:
-            if sp.beats(win):
-                win = sp
-        lost[(_hour(a), win.type, win.app)] += (b - a) * win.density
+        while started and started[0][2].end <= a:
+            heapq.heappop(started)
+        if started:
+            win = started[0][2]
+            lost[(_hour(a), win.type, win.app)] += (b - a) * win.density
     return lost
 
 

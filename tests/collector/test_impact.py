@@ -229,3 +229,34 @@ def test_properties(events, heartbeats, refocus, rnd):
     assert again.lost.keys() == r.lost.keys()
     for k in r.lost:
         assert math.isclose(again.lost[k], r.lost[k], rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _naive_sweep(spans):
+    """Rule 3 by its definition: at every moment between cut points, the live span with the best precedence."""
+    from collections import defaultdict
+
+    from collector.impact import _cuts, _hour
+
+    lost = defaultdict(float)
+    points = sorted({p for sp in spans for p in _cuts(sp.start, sp.end)})
+    for a, b in zip(points, points[1:]):
+        live = [sp for sp in spans if sp.start <= a < sp.end]
+        if live:
+            win = min(live, key=lambda sp: sp.precedence)
+            lost[(_hour(a), win.type, win.app)] += (b - a) * win.density
+    return dict(lost)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 3 * HOUR), st.floats(0, HOUR), st.sampled_from([0.25, 0.5, 1.0]),
+                          st.integers(0, 3), st.sampled_from(["hang", "crash"]), st.sampled_from(["erp", "mail"])),
+                max_size=40))
+def test_the_sweep_gives_each_moment_to_the_best_live_span(raw):
+    from collector.impact import _Span, _sweep
+
+    spans = [_Span(T0 + s, T0 + s + d, density, rank, T0 + s, f"e{i:03d}", t, app)
+             for i, (s, d, density, rank, t, app) in enumerate(raw)]
+    got, expected = _sweep(spans), _naive_sweep(spans)
+    assert got.keys() == expected.keys()
+    for k in expected:
+        assert math.isclose(got[k], expected[k], rel_tol=1e-9, abs_tol=1e-9)
