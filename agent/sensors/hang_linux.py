@@ -52,8 +52,8 @@ class HangLinuxSensor(Sensor):
 
     def poll(self):
         now = time.time()
-        if not self.ctx.catalogue.apps:
-            return []
+        if not any(app.executables for app in self.ctx.catalogue.apps):
+            return []  # apps known only by their URLs have no processes to watch: no /proc scan
         if now >= self._next_scan:
             self._scan()
             self._next_scan = now + self.config.rescan_s

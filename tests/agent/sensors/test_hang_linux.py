@@ -70,3 +70,9 @@ def test_uncatalogued_processes_are_not_watched(make_ctx, hanger):
     proc = subprocess.Popen([str(hanger), "dstate", "2500"])
     _wait_for_state(proc.pid, "D")
     assert _poll_while_alive(sensor, proc) == []
+
+
+def test_apps_known_only_by_url_cause_no_process_scan(make_ctx):
+    sensor = HangLinuxSensor(HangLinuxConfig(), make_ctx(apps=[App(name="CRM", urls=["https://crm.example.com/"])]))
+    assert sensor.poll() == []
+    assert sensor._next_scan == 0.0  # the /proc scan never ran
