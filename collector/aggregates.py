@@ -35,6 +35,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -79,9 +80,15 @@ def _reach_s(cfg: impact.ModelConfig) -> float:
 
 
 def to_disruption(row: Any) -> impact.Disruption:
-    """The model's view of an event row or wire event (``details.excess_s`` when it is a number)."""
-    excess = (row["details"] or {}).get("excess_s")
-    excess = float(excess) if isinstance(excess, (int, float)) and not isinstance(excess, bool) else None
+    """The model's view of an event row or wire event (``details.excess_s`` when it is a number).
+
+    ``details`` is a dict or its JSON text; it is read only for the types whose cost is their excess time.
+    """
+    excess = None
+    if row["type"] in impact.EXCESS_TYPES:
+        details = row["details"] or {}
+        excess = (orjson.loads(details) if isinstance(details, str) else details).get("excess_s")
+        excess = float(excess) if isinstance(excess, (int, float)) and not isinstance(excess, bool) else None
     return impact.Disruption(id=row["id"], type=row["type"], app=row["app"], start=row["start"],
                              duration_s=row["duration_s"], active_s=row["active_s"], excess_s=excess)
 
@@ -370,7 +377,8 @@ def _statements() -> dict[str, Any]:
     devs = sa.bindparam("devs", expanding=True)
     dev, lo, hi = sa.bindparam("dev"), sa.bindparam("lo"), sa.bindparam("hi")
     return {
-        "events": sa.select(e.device_id, e.id, e.type, e.app, e.start, e.duration_s, e.active_s, e.details).where(
+        "events": sa.select(e.device_id, e.id, e.type, e.app, e.start, e.duration_s, e.active_s,
+                            sa.cast(e.details, sa.Text).label("details")).where(  # JSON text: parsed only if needed
             e.device_id.in_(devs), e.start >= sa.bindparam("oldest"), e.start < hi, e.end >= lo),
         "heartbeats": sa.select(h.device_id, h.time, h.interval_s, h.active_s).where(
             h.device_id.in_(devs), h.time >= lo, h.time < hi),
