@@ -100,14 +100,27 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     """Ingest hook: mark the device-hours the new records can change; count outages and app versions."""
     reach = _reach_s(model_config(batch.config))
     hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
+    # Per day of the events' starts, from the first start to the last reach (a superset of impact.event_span's
+    # hours: recomputing one more hour is harmless, and one pass without calls is what ingest can afford).
+    reached: dict[int, list[float]] = {}
     excess_types = impact.EXCESS_TYPES
-    for e in batch.events:  # a superset of impact.event_span's hours: recomputing one more hour is harmless
+    for e in batch.events:
         start, length = e["start"], e["duration_s"]
         if e["type"] in excess_types:
             excess = e["details"].get("excess_s")
             if type(excess) in (int, float) and excess > length:
                 length = excess
-        _mark(hours, start, start + length + reach)
+        end = start + length + reach
+        span = reached.get(start // DAY)
+        if span is None:
+            reached[start // DAY] = [start, end]
+        else:
+            if start < span[0]:
+                span[0] = start
+            if end > span[1]:
+                span[1] = end
+    for s, e in reached.values():
+        _mark(hours, s, e)
     dev_id = batch.device["id"]
     for h in batch.heartbeats:
         _mark(hours, h["time"] - h["interval_s"], h["time"] + reach)
