@@ -10,7 +10,6 @@ full check, which is the one that explains the refusal. A property test
 (tests/collector/test_fastwire.py) keeps the two in step.
 """
 
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Callable, Literal, Union
 
