@@ -150,6 +150,20 @@ def test_delivers_everything_once_in_batches_gzip_with_token(collector, spool):
     assert up.uploaded_total == 26 and up.failures == 0
 
 
+def test_delivers_through_the_proxy_from_the_environment(collector, spool, monkeypatch):
+    from tests.agent._proxy import ForwardProxy
+
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    evs = _events(3)
+    spool.put(evs)
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        _run(spool, _settings(collector.url), lambda: spool.count == 0)
+    assert sorted(collector.stored) == sorted(e.id for e in evs)
+    assert proxy.seen[0][0] == f"POST {collector.url}/api/v1/events HTTP/1.1"
+
+
 def test_retry_after_is_honoured(collector, spool):
     spool.put(_events(3))
     collector.script = [lambda b: (429, {"Retry-After": "1"}, {"detail": "slow down"}),
