@@ -1,10 +1,11 @@
-"""The agent's own small HTTP/1.1 client, for its always-on requests: uploads and connectivity checks.
+"""The agent's own small HTTP/1.1 client: uploads, connectivity checks and synthetic probes.
 
 Standard library sockets only. httpx, with what it loads (httpcore, h11,
-http.client, email, ssl), costs the running agent about 10 MiB of resident
-memory, a third of its budget; it stays for the synthetic probes, which need
-its per-phase timings. TLS (``ssl`` and the system trust store, about 5 MiB)
-is loaded only when an https URL is actually requested.
+http.client, email, ssl), cost the running agent about 9 MiB of resident
+memory, a third of its 30 MiB budget (docs/sensors-performance.md). TLS
+(``ssl`` and the system trust store, about 5 MiB) is loaded only when an
+https URL is actually requested. ``request(trace=...)`` reports each step as
+it starts, which is what the probes time (``agent.sensors._http_timing``).
 
 One request per connection (``Connection: close``), no redirects followed.
 Proxies come from the environment as httpx and curl read them: ``http_proxy``,
@@ -21,7 +22,7 @@ import base64
 import os
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -103,11 +104,15 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
 
 
 def request(method: str, url: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
-            timeout_s: float = 10.0, tls: ssl.SSLContext | None = None) -> Response:
+            timeout_s: float = 10.0, tls: ssl.SSLContext | None = None,
+            trace: Callable[[str], None] | None = None) -> Response:
     """Send one request and read the whole answer (at most ``MAX_BODY`` bytes of body).
 
     ``tls``: the context for https (default: the system trust store, ``agent.tls.system_trust``).
+    ``trace`` is called with each step as it starts: ``connect`` (name resolution included), ``tls``
+    (https only), ``request`` (sending it and waiting for the answer) and ``body`` (the answer's head is in).
     """
+    step = trace or _no_trace
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {display_url(url)}")
@@ -115,11 +120,13 @@ def request(method: str, url: str, *, body: bytes = b"", headers: dict[str, str]
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     proxy = proxy_for(url)
+    step("connect")
     sock = _connect(proxy, host, port, timeout_s)
     try:
         if parts.scheme == "https":
             if proxy:
                 _tunnel(sock, proxy, authority)
+            step("tls")
             sock = _start_tls(sock, host, tls)
         elif proxy:
             target = urlunsplit(("http", authority, parts.path or "/", parts.query, ""))
@@ -130,11 +137,16 @@ def request(method: str, url: str, *, body: bytes = b"", headers: dict[str, str]
         if body or method in ("POST", "PUT"):
             head["Content-Length"] = str(len(body))
         lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in head.items()]
+        step("request")
         _io(sock.sendall, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         with sock.makefile("rb") as fh:
-            return _read_response(fh, method)
+            return _read_response(fh, method, step)
     finally:
         sock.close()
+
+
+def _no_trace(_step: str) -> None:
+    pass
 
 
 def _io(call, *args):
@@ -217,7 +229,7 @@ def _line(fh) -> bytes:
     return line
 
 
-def _read_response(fh, method: str) -> Response:
+def _read_response(fh, method: str, step: Callable[[str], None]) -> Response:
     while True:
         line = _line(fh)
         fields = line.decode("latin-1").split(None, 2)
@@ -226,6 +238,7 @@ def _read_response(fh, method: str) -> Response:
         status, headers = int(fields[1]), _read_headers(fh)
         if not 100 <= status < 200:  # interim answers (100 Continue) come before the real one
             break
+    step("body")
     if method == "HEAD" or status in (204, 304):
         return Response(status, headers, b"")
     if "chunked" in headers.get("transfer-encoding", "").lower():

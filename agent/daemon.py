@@ -33,8 +33,6 @@ MALLOC_ARENAS_ENV = "MALLOC_ARENA_MAX"
 def _setup_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore"):  # one line per request is not a notable thing
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def main(config_path: str | None) -> int:

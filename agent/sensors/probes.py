@@ -55,14 +55,14 @@ class ProbesSensor(Sensor):
     def start(self) -> None:
         self._targets: list[tuple[App, str]] = [(app, url) for app in self.ctx.catalogue.apps for url in app.urls]
         self._intervals = Intervals(self.config.split_after_s)
-        self._client = self._pool = None
+        self._tls = self._pool = None
         if not self._targets:
-            return  # nothing to probe: httpx (several MiB) is not even loaded
-        from agent.sensors._http_timing import probe_client
+            return
+        if any(url.lower().startswith("https:") for _, url in self._targets):
+            # an http-only catalogue never does TLS: ssl and the trust store (about 5 MiB) are not even loaded
+            from agent.sensors._http_timing import tls_context
 
-        # an http-only catalogue never does TLS: no trust store to load (1.8 MiB of the agent's memory)
-        uses_tls = any(url.lower().startswith("https:") for _, url in self._targets)
-        self._client = probe_client(self.config.verify_tls and uses_tls)
+            self._tls = tls_context(self.config.verify_tls)
         workers = min(self.config.parallel, len(self._targets))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="probe") if workers > 1 else None
 
@@ -79,14 +79,12 @@ class ProbesSensor(Sensor):
     def _probe(self, target: tuple[App, str]) -> Timing:
         from agent.sensors._http_timing import timed_get
 
-        return timed_get(self._client, target[1], self.config.timeout_s)
+        return timed_get(target[1], self.config.timeout_s, self._tls)
 
     def close(self) -> list[Event]:
         events = [self._event(iv) for iv in self._intervals.stop(time.time())]
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._client:
-            self._client.close()
         return events
 
     def _observe(self, app: App, url: str, t: Timing) -> list[Event]:

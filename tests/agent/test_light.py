@@ -32,14 +32,17 @@ def test_hinder_agent_command_does_not_load_the_collector():
     assert _loaded_after(code) == set()
 
 
-def test_always_on_path_loads_neither_httpx_nor_tls_for_an_http_collector():
-    """httpx is for probes only (about 10 MiB with its dependencies); ssl loads on the first https request."""
+def test_uploads_and_probes_load_neither_httpx_nor_tls_for_http_urls():
+    """The agent's own client replaces httpx (about 9 MiB with its dependencies); ssl loads on the first https
+    request."""
     from tests.agent.sensors._http_target import HttpTarget
 
     code = (
-        "import agent.daemon, agent.runner\n"
+        "import agent.daemon, agent.runner, agent.sensors.probes\n"
         "from agent._http import request\n"
+        "from agent.sensors._http_timing import timed_get\n"
         f"assert request('GET', {{url!r}}).status == 200\n"
+        f"assert timed_get({{url!r}}, 5.0).status == 200\n"
     )
     with HttpTarget() as target:
         loaded = _loaded_after(code.format(url=target.url + "/"), watched=("httpx", "httpcore", "ssl", "_ssl"))

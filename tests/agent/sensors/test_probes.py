@@ -105,11 +105,10 @@ def test_connection_refused_is_unavailable_in_connect_phase(make_ctx):
 
 def test_phases_are_timed(make_ctx):
     from agent.sensors._http_timing import timed_get
-    import httpx
 
-    with HttpTarget() as target, httpx.Client() as client:
+    with HttpTarget() as target:
         target.set("slow", 0.3)
-        t = timed_get(client, target.url + "/", 2.0)
+        t = timed_get(target.url + "/", 2.0)
     assert t.error is None and t.status == 200
     assert set(t.phases) >= {"connect", "ttfb", "transfer"}
     assert t.phases["ttfb"] >= 0.3 and t.total_s >= sum(t.phases.values()) * 0.9
@@ -160,10 +159,9 @@ def test_trust_store_is_loaded_only_for_https_urls(make_ctx, tls_target):
 
 
 def test_tls_phase_is_timed_when_verification_is_off(make_ctx, tls_target):
-    from agent.sensors._http_timing import probe_client, timed_get
+    from agent.sensors._http_timing import timed_get, tls_context
 
-    with probe_client(verify_tls=False) as client:
-        t = timed_get(client, tls_target.url + "/", 2.0)
+    t = timed_get(tls_target.url + "/", 2.0, tls_context(verify=False))
     assert t.error is None and t.status == 200
     assert t.phases["tls"] > 0 and set(t.phases) >= {"connect", "tls", "ttfb"}
 
