@@ -16,14 +16,14 @@ median and peak RSS, total CPU seconds, CPU in the steady state (after the
 first 10 s, i.e. without start-up) and the verdict against the targets:
 agent RSS <= 30 MiB and agent CPU below both exporters. For context it also
 prints the RSS of a bare interpreter (``python -c pass``) and of one that has
-imported what the agent daemon imports (its code, psutil, sqlite3; httpx only
-loads when probes have URLs, ssl on the first https request) without
-starting: the floor a running agent starts from.
+imported what the agent daemon imports (its code, psutil, sqlite3; ssl only
+loads on the first https request) without starting: the floor a running
+agent starts from.
 
-Figures of 2026-11-23 (60 s, 2-core machine; docs/sensors-performance.md, "Footprint"):
-``default`` 22.6 MiB (VmHWM), CPU 0.07 s vs node_exporter 0.13 s; ``probes``
-31.4 MiB (httpx costs about 9 MiB of it), CPU 0.05-0.21 s over four runs vs
-node_exporter 0.13-0.15 s. The "RSS peak" column may include a first sample
+Figures of 2026-11-23 (60 s, 2-core machine, load average 0.2-0.4;
+docs/sensors-performance.md, "Footprint"): ``default`` 22.5 MiB (VmHWM), CPU
+0.03 s vs node_exporter 0.12 s; ``probes`` 22.6 MiB, CPU 0.04 s vs
+node_exporter 0.11 s. The "RSS peak" column may include a first sample
 of ``hinder agent run`` before it execs the lean daemon; the verdict uses the
 daemon's VmHWM.
 
@@ -263,7 +263,7 @@ def run(seconds: float, profile: str) -> int:
     bare = _baseline_rss_mib("pass")
     deps = _baseline_rss_mib("import agent.daemon, agent.runner")
     print(f"context: a bare python interpreter holds {bare:.1f} MiB RSS; one that imported the agent daemon's "
-          f"code and dependencies (psutil, sqlite3; not httpx, loaded for probes only) {deps:.1f} MiB")
+          f"code and dependencies (psutil, sqlite3; ssl loads on the first https request) {deps:.1f} MiB")
 
     agent_m, node_m, proc_m = measured
     rss_ok = agent_m.hwm_kib / 1024 <= RSS_TARGET_MIB
