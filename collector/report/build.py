@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterator
@@ -54,7 +55,7 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
 
     First brings the aggregates up to date (``aggregates.refresh``: the few
     device-days ingested since the collectors' last refresh round), unless
-    ``refresh`` is False; then reads the week in one connection.
+    ``refresh`` is False; then reads the week, and the trend's earlier weeks on a second connection.
     """
     settings = config.section("report")
     zone = settings.zone
@@ -63,9 +64,16 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
     model_cfg = aggregates.model_config(config)
     if refresh:
         aggregates.refresh(engine, config)
-    mondays = [*previous_weeks(monday, TREND_WEEKS - 1), monday]
-    with engine.connect() as conn, _mapped(conn):
-        weeks = [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
+
+    def weeks_of(mondays: list[date]) -> list[WeekFacts]:
+        with engine.connect() as conn, _mapped(conn):
+            return [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
+
+    with ThreadPoolExecutor(1) as pool:
+        # the trend's earlier weeks on a second connection meanwhile (the driver lets go of the GIL as it reads)
+        earlier = pool.submit(weeks_of, previous_weeks(monday, TREND_WEEKS - 1))
+        this_week = weeks_of([monday])
+        weeks = [*earlier.result(), *this_week]
     ws, we = week_bounds(monday, zone)
     period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(),
               "timezone": settings.timezone}
