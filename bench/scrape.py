@@ -132,8 +132,10 @@ def build(url: str, devices: int, events: int, seed: int) -> dict:
             batches.append(IngestedBatch(device=dev, events=evs, heartbeats=hbs, config=config, received_at=now))
             disruptions = [aggregates.to_disruption(e) for e in evs]
             intervals = [impact.Interval(h["time"], h["interval_s"], h["active_s"]) for h in hbs]
-            touched = sorted({d for e in disruptions for d in aggregates._days(*impact.event_span(e, cfg))}
-                             | {aggregates._day(h["time"]) for h in hbs})
+            day = aggregates._day
+            spans = [impact.event_span(e, cfg) for e in disruptions]
+            touched = sorted({d for s, e in spans for d in range(day(s), day(max(s, e)) + 1, 86400)}
+                             | {day(h["time"]) for h in hbs})
             for day in touched:
                 hours = impact.device_hours(disruptions, intervals, cfg, window=(day, day + 86400))
                 lost, active = aggregates.hourly_rows(dev_id, labels, hours)
