@@ -139,6 +139,68 @@ class Display:
         """X protocol errors on this display that were counted and ignored."""
         return _errors.get(self.ptr, 0)
 
+    def atoms(self, names) -> dict[str, int]:
+        """The atoms of ``names``, created if needed."""
+        return {name: self.lib.XInternAtom(self.ptr, name.encode(), 0) for name in names}
+
+    def watch_root_children(self) -> None:
+        """Receive what is sent to the root window for its children (SubstructureNotify), e.g. ping answers."""
+        self.lib.XSelectInput(self.ptr, self.root, SUBSTRUCTURE_NOTIFY_MASK)
+        self.flush()
+
+    def flush(self) -> None:
+        self.lib.XFlush(self.ptr)
+
+    def property(self, window: int, atom: int, text: bool = False):
+        """A window property: a list of 32-bit values (or a string with ``text``), None if absent or gone."""
+        kind, fmt, count, after, data = c_ulong(), c_int(), c_ulong(), c_ulong(), c_void_p()
+        status = self.lib.XGetWindowProperty(self.ptr, window, atom, 0, 4096, 0, ANY_PROPERTY_TYPE,
+                                             ctypes.byref(kind), ctypes.byref(fmt), ctypes.byref(count),
+                                             ctypes.byref(after), ctypes.byref(data))
+        if status != 0 or not data.value:
+            return None  # BadWindow (counted by the error handler) or no such property
+        try:
+            if text:
+                return ctypes.string_at(data.value, count.value).decode("latin-1") if fmt.value == 8 else None
+            return list((c_ulong * count.value).from_address(data.value)) if fmt.value == 32 else None
+        finally:
+            self.lib.XFree(data)
+
+    def viewable_top_levels(self) -> set[int]:
+        """The root's mapped children that a window manager would manage (not override-redirect)."""
+        root, parent, children, count = c_ulong(), c_ulong(), ctypes.POINTER(c_ulong)(), ctypes.c_uint()
+        if not self.lib.XQueryTree(self.ptr, self.root, ctypes.byref(root), ctypes.byref(parent),
+                                   ctypes.byref(children), ctypes.byref(count)):
+            return set()
+        windows = [children[i] for i in range(count.value)]
+        if children:
+            self.lib.XFree(children)
+        found, attrs = set(), XWindowAttributes()
+        for window in windows:
+            if self.lib.XGetWindowAttributes(self.ptr, window, ctypes.byref(attrs)) \
+                    and attrs.map_state == IS_VIEWABLE and not attrs.override_redirect:
+                found.add(window)
+        return found
+
+    def send_client_message(self, window: int, message_type: int, values: tuple[int, ...]) -> None:
+        """Send a 32-bit ClientMessage (up to five values) to ``window`` itself."""
+        event = XEvent()
+        msg = event.xclient
+        msg.type, msg.window, msg.message_type, msg.format = CLIENT_MESSAGE, window, message_type, 32
+        for i, value in enumerate(values):
+            msg.l[i] = value
+        self.lib.XSendEvent(self.ptr, window, 0, 0, ctypes.byref(event))
+
+    def client_messages(self, message_type: int) -> list[tuple[int, ...]]:
+        """Drain the event queue; the values of the ClientMessages of ``message_type`` in it."""
+        event, found = XEvent(), []
+        while not self.dead and (pending := self.lib.XPending(self.ptr)):
+            for _ in range(pending):
+                self.lib.XNextEvent(self.ptr, ctypes.byref(event))
+                if event.type == CLIENT_MESSAGE and event.xclient.message_type == message_type:
+                    found.append(tuple(event.xclient.l))
+        return found
+
     def close(self) -> None:
         if self.ptr and not self.dead:
             self.lib.XCloseDisplay(self.ptr)

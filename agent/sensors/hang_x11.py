@@ -23,20 +23,21 @@ never read.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agent.config import setting
 from agent.sensors import _procfs as procfs
 from agent.sensors._hang_tracker import Stuck, hang_event
-from agent.sensors._x11 import (ANY_PROPERTY_TYPE, CLIENT_MESSAGE, IS_VIEWABLE, SUBSTRUCTURE_NOTIFY_MASK, Display,
-                                X11Unavailable, XEvent, XWindowAttributes)
 from agent.sensors.base import Sensor, SensorConfig
 from agent.wire import Event
+
+if TYPE_CHECKING:
+    from agent.sensors._x11 import Display
 
 SOURCE = "x11_ping"
 _REOPEN_S = 60.0  # how often a lost or missing display is looked for again
@@ -85,6 +86,8 @@ class HangX11Sensor(Sensor):
         name = config.display or os.environ.get("DISPLAY", "")
         if not name:
             return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
+        from agent.sensors._x11 import Display, X11Unavailable  # ctypes and Xlib: only where there is a display
+
         try:
             Display.open(name).close()
         except X11Unavailable as exc:
@@ -100,15 +103,16 @@ class HangX11Sensor(Sensor):
         self._connect(time.time())
 
     def _connect(self, now: float) -> None:
+        from agent.sensors._x11 import Display, X11Unavailable
+
         self._retry_at = now + _REOPEN_S
         try:
             display = Display.open(self.config.display or os.environ.get("DISPLAY", ""))
         except X11Unavailable as exc:
             self.ctx.log.warning("hang_x11: %s; trying again in %.0f s", exc, _REOPEN_S)
             return
-        self._atoms = {name: display.lib.XInternAtom(display.ptr, name.encode(), 0) for name in _ATOMS}
-        display.lib.XSelectInput(display.ptr, display.root, SUBSTRUCTURE_NOTIFY_MASK)  # the answers
-        display.lib.XFlush(display.ptr)
+        self._atoms = display.atoms(_ATOMS)
+        display.watch_root_children()  # the answers come back to the root window
         self._display = display
 
     def poll(self) -> list[Event]:
@@ -126,7 +130,7 @@ class HangX11Sensor(Sensor):
             return events  # lost during this poll: its hangs end at the next one (_lost)
         events += self._scan(now, windows)
         self._ping(now)
-        d.lib.XFlush(d.ptr)
+        d.flush()
         self.ctx.heartbeat_details["hang_x11_windows"] = sum(len(c.windows) for c in self._clients.values())
         return events
 
@@ -154,21 +158,17 @@ class HangX11Sensor(Sensor):
 
     def _read_answers(self, now: float) -> list[Event]:
         """Drain the event queue; a process that answered any of its pings is responding now."""
-        d, event, events = self._display, XEvent(), []
-        while not d.dead and (pending := d.lib.XPending(d.ptr)):
-            for _ in range(pending):
-                d.lib.XNextEvent(d.ptr, ctypes.byref(event))
-                msg = event.xclient
-                if event.type != CLIENT_MESSAGE or msg.message_type != self._atoms["WM_PROTOCOLS"] \
-                        or msg.l[0] != self._atoms["_NET_WM_PING"]:
-                    continue
-                pid = self._stamps.get(msg.l[1])
-                client = self._clients.get(pid)
-                if client is None:
-                    continue
-                if client.hung:
-                    events.append(self._end(pid, client, now, "responding"))
-                self._forget_pings(client)
+        events = []
+        for values in self._display.client_messages(self._atoms["WM_PROTOCOLS"]):
+            if values[0] != self._atoms["_NET_WM_PING"]:
+                continue
+            pid = self._stamps.get(values[1])
+            client = self._clients.get(pid)
+            if client is None:
+                continue
+            if client.hung:
+                events.append(self._end(pid, client, now, "responding"))
+            self._forget_pings(client)
         return events
 
     def _forget_pings(self, client: _Client) -> None:
@@ -213,40 +213,17 @@ class HangX11Sensor(Sensor):
                 self._next_stamp = stamp % (_STAMP_LIMIT - 1) + 1
                 self._stamps[stamp] = pid
                 client.stamps.add(stamp)
-                event = XEvent()
-                msg = event.xclient
-                msg.type, msg.window, msg.message_type, msg.format = CLIENT_MESSAGE, window, \
-                    self._atoms["WM_PROTOCOLS"], 32
-                msg.l[0], msg.l[1], msg.l[2] = self._atoms["_NET_WM_PING"], stamp, window
-                d.lib.XSendEvent(d.ptr, window, 0, 0, ctypes.byref(event))
+                d.send_client_message(window, self._atoms["WM_PROTOCOLS"], (self._atoms["_NET_WM_PING"], stamp, window))
 
     def _pingable_windows(self) -> dict[int, int]:
         """window -> pid of the top-level client windows that take _NET_WM_PING."""
         listed = self._property(self._display.root, "_NET_CLIENT_LIST")
-        listed = set(listed) if listed is not None else self._viewable_top_levels()
+        listed = set(listed) if listed is not None else self._display.viewable_top_levels()
         for window in [w for w in self._window_pid if w not in listed]:
             del self._window_pid[window]
         for window in listed - self._window_pid.keys():
             self._window_pid[window] = self._ping_pid(window)
         return {w: pid for w, pid in self._window_pid.items() if pid}
-
-    def _viewable_top_levels(self) -> set[int]:
-        """Without a window manager: the root's mapped children that a window manager would manage."""
-        d = self._display
-        root, parent, children, count = ctypes.c_ulong(), ctypes.c_ulong(), ctypes.POINTER(ctypes.c_ulong)(), \
-            ctypes.c_uint()
-        if not d.lib.XQueryTree(d.ptr, d.root, ctypes.byref(root), ctypes.byref(parent), ctypes.byref(children),
-                                ctypes.byref(count)):
-            return set()
-        windows = [children[i] for i in range(count.value)]
-        if children:
-            d.lib.XFree(children)
-        found, attrs = set(), XWindowAttributes()
-        for window in windows:
-            if d.lib.XGetWindowAttributes(d.ptr, window, ctypes.byref(attrs)) \
-                    and attrs.map_state == IS_VIEWABLE and not attrs.override_redirect:
-                found.add(window)
-        return found
 
     def _ping_pid(self, window: int) -> int | None:
         """The local process id behind a window that takes pings, else None."""
@@ -259,21 +236,7 @@ class HangX11Sensor(Sensor):
         return pid[0] or None
 
     def _property(self, window: int, name: str, text: bool = False):
-        """A window property: a list of 32-bit values (or a string with ``text``), None if absent or gone."""
-        d = self._display
-        kind, fmt, count, after, data = ctypes.c_ulong(), ctypes.c_int(), ctypes.c_ulong(), ctypes.c_ulong(), \
-            ctypes.c_void_p()
-        status = d.lib.XGetWindowProperty(d.ptr, window, self._atoms[name], 0, 4096, 0, ANY_PROPERTY_TYPE,
-                                          ctypes.byref(kind), ctypes.byref(fmt), ctypes.byref(count),
-                                          ctypes.byref(after), ctypes.byref(data))
-        if status != 0 or not data.value:
-            return None  # BadWindow (counted by the error handler) or no such property
-        try:
-            if text:
-                return ctypes.string_at(data.value, count.value).decode("latin-1") if fmt.value == 8 else None
-            return list((ctypes.c_ulong * count.value).from_address(data.value)) if fmt.value == 32 else None
-        finally:
-            d.lib.XFree(data)
+        return self._display.property(window, self._atoms[name], text)
 
     @classmethod
     def examples(cls):

@@ -34,16 +34,16 @@ def test_hinder_agent_command_does_not_load_the_collector():
 
 def test_uploads_and_probes_load_neither_httpx_nor_tls_for_http_urls():
     """The agent's own client replaces httpx (about 9 MiB with its dependencies); ssl loads on the first https
-    request."""
+    request; ctypes (about 1 MiB) only where a sensor talks to the OS through it (an X display, Windows)."""
     from tests.agent.sensors._http_target import HttpTarget
 
     code = (
-        "import agent.daemon, agent.runner, agent.sensors.probes\n"
+        "import agent.daemon, agent.runner, agent.sensors\n"
         "from agent._http import request\n"
         "from agent.sensors._http_timing import timed_get\n"
         f"assert request('GET', {{url!r}}).status == 200\n"
         f"assert timed_get({{url!r}}, 5.0).status == 200\n"
     )
     with HttpTarget() as target:
-        loaded = _loaded_after(code.format(url=target.url + "/"), watched=("httpx", "httpcore", "ssl", "_ssl"))
+        loaded = _loaded_after(code.format(url=target.url + "/"), watched=("httpx", "httpcore", "ssl", "_ssl", "ctypes"))
     assert loaded == set()
