@@ -143,6 +143,11 @@ class Catalogue:
         self.apps = apps
         self._by_exe = {exe.lower(): app for app in apps for exe in app.executables}
 
+    @property
+    def names_executables(self) -> bool:
+        """Whether some catalogued app names its executables (else there are no processes to watch)."""
+        return bool(self._by_exe)
+
     def lookup(self, exe: str | None) -> App | None:
         """The catalogued app owning this executable (path or base name), if any."""
         if not exe:

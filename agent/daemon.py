@@ -12,19 +12,13 @@ Exit codes: 0 clean stop, 1 the agent could not run, 2 configuration error.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+import sqlite3
 import sys
 
-# Optional async back ends that httpcore imports whenever they are installed;
-# the agent's HTTP is synchronous and never needs them.
-for _unused in ("trio", "anyio"):
-    sys.modules.setdefault(_unused, None)
-
-import logging  # noqa: E402
-import signal  # noqa: E402
-import sqlite3  # noqa: E402
-
-from agent.config import ConfigError, EXIT_CONFIG, EXIT_FAILURE, load_config  # noqa: E402
+from agent.config import ConfigError, EXIT_CONFIG, EXIT_FAILURE, load_config
 
 OVERRIDES_ENV = "HINDER_AGENT_OVERRIDES"
 MALLOC_ARENAS_ENV = "MALLOC_ARENA_MAX"

@@ -2,8 +2,8 @@
 
 Enterprises install their own CAs there, not in a bundled list. TLS costs
 memory (the ssl module and OpenSSL about 4 MiB, the loaded trust store about
-1.5 MiB), so the module is imported on first use and the uploader, the
-connectivity checks and every probing client share one context.
+1.5 MiB), so the module is imported on first use and every https request of the agent
+(uploads, connectivity checks, probes) shares one context.
 """
 
 from __future__ import annotations

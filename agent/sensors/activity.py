@@ -111,24 +111,24 @@ class ActivitySensor(Sensor):
                "interval, so that disruptions while you are away cost nothing.")
 
     def start(self) -> None:
-        self._reader = open_reader(self.config)
-        self._source = self._reader.name if self._reader else "working_hours"
+        self._reader = None
+        self._open_source()
         if self._reader is None and self.config.source not in ("auto", "working_hours"):
             self.ctx.log.warning("activity source %s unavailable; using working hours", self.config.source)
-        self.ctx.heartbeat_details["activity_source"] = self._source
         self._last = time.time()
         self._retry_at = self._last + _RETRY_S
+
+    def _open_source(self) -> None:
+        if self._reader:
+            self._reader.close()
+        self._reader = open_reader(self.config)
+        self.ctx.heartbeat_details["activity_source"] = self._reader.name if self._reader else "working_hours"
 
     def _reopen(self, now: float) -> None:
         """The source failed (session ended, display gone) or never worked: look for one again."""
         self._retry_at = now + _RETRY_S
-        if self.config.source == "working_hours":
-            return
-        if self._reader:
-            self._reader.close()
-        self._reader = open_reader(self.config)
-        self._source = self._reader.name if self._reader else "working_hours"
-        self.ctx.heartbeat_details["activity_source"] = self._source
+        if self.config.source != "working_hours":
+            self._open_source()
 
     def poll(self) -> list:
         now, prev = time.time(), self._last

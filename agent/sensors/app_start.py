@@ -51,8 +51,7 @@ class AppStartSensor(Sensor):
                "slower than the configured limit. Nothing about what the program shows or does.")
 
     def start(self) -> None:
-        # nothing to watch unless some catalogued app names its executables
-        self._watching = any(app.executables for app in self.ctx.catalogue.apps)
+        self._watching = self.ctx.catalogue.names_executables
         self._seen = set(psutil.pids()) if self._watching else set()
         self._starts: dict[int, _Start] = {}
 

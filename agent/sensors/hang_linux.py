@@ -52,7 +52,7 @@ class HangLinuxSensor(Sensor):
 
     def poll(self):
         now = time.time()
-        if not any(app.executables for app in self.ctx.catalogue.apps):
+        if not self.ctx.catalogue.names_executables:
             return []  # apps known only by their URLs have no processes to watch: no /proc scan
         if now >= self._next_scan:
             self._scan()
