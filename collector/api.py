@@ -14,8 +14,8 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
 import anyio
+import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -106,9 +106,6 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         except Unauthorized as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
 
-    def _decode_and_store(body: bytes, encoding: str | None):
-        return ingestor.store_body(body, encoding)
-
     async def ingest(request: Request) -> JSONResponse:
         try:
             _authorize(request, Role.AGENT)
@@ -124,7 +121,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
                 raise Rejected(415, "invalid", f"Content-Type must be application/json, got {ctype or 'nothing'!r}")
             body = await _read_body(request, settings.max_body_bytes)
             # decoding and validation are CPU work: off the event loop, like the database work
-            result = await anyio.to_thread.run_sync(_decode_and_store, body, request.headers.get("content-encoding"),
+            result = await anyio.to_thread.run_sync(ingestor.store_body, body, request.headers.get("content-encoding"),
                                                     limiter=ingest_slots)
         except Rejected as rejected:
             return _refuse(rejected)

@@ -200,13 +200,19 @@ class _ConcurrentInsert(Exception):
     """Another transaction stored some of the same records at the same moment."""
 
 
-def _skew_of(payload: Any, now: float, tolerance_s: float) -> float:
-    """The device clock minus the collector's, from a raw batch's ``sent_at``, when beyond the tolerance; else 0."""
-    try:
-        skew = parse_time(payload["sent_at"]) - now
-    except (TypeError, KeyError, ValueError):
-        return 0.0
+def _skew(sent_at: float | None, now: float, tolerance_s: float) -> float:
+    """The device clock minus the collector's (from the batch's ``sent_at``) when beyond the tolerance, else 0."""
+    skew = 0.0 if sent_at is None else sent_at - now
     return skew if abs(skew) > tolerance_s else 0.0
+
+
+def _skew_of(payload: Any, now: float, tolerance_s: float) -> float:
+    """:func:`_skew` of a batch not validated yet (a ``sent_at`` the contract does not read counts as none)."""
+    try:
+        sent_at = parse_time(payload["sent_at"])
+    except (TypeError, KeyError, ValueError):
+        sent_at = None
+    return _skew(sent_at, now, tolerance_s)
 
 
 def _on_collector_clock(batch: dict[str, Any], now: float, tolerance_s: float) -> dict[str, Any]:
@@ -218,8 +224,8 @@ def _on_collector_clock(batch: dict[str, Any], now: float, tolerance_s: float) -
     moves. ``sent_at`` itself is kept as sent: it is how the device's skew is
     recorded (``device.clock_skew_s``).
     """
-    skew = 0.0 if batch["sent_at"] is None else batch["sent_at"] - now
-    if abs(skew) <= tolerance_s:
+    skew = _skew(batch["sent_at"], now, tolerance_s)
+    if not skew:
         return batch
     for e in batch["events"]:
         e["start"] -= skew
@@ -287,24 +293,22 @@ def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], reco
     usual case), done. Otherwise (a retried batch) roll the savepoint back,
     look up which ids are stored, and insert the others.
     """
-    seen = {r["id"] for r in records}
-    if len(seen) < len(records):  # the same record twice in one batch
+    ids = list({r["id"] for r in records})
+    if len(ids) < len(records):  # the same record twice in one batch: its first copy counts
         once: set[str] = set()
         records = [r for r in records if not (r["id"] in once or once.add(r["id"]))]
-    unique = records
-    if not unique:
+    if not records:
         return []
-    rows = to_rows(unique)
+    rows = to_rows(records)
     savepoint = conn.begin_nested()
     if insert_rows(conn, table, columns, rows) == len(rows):
         savepoint.commit()
-        return unique
+        return records
     savepoint.rollback()
     stored: set[str] = set()
-    ids = list(seen)
     for i in range(0, len(ids), _ID_CHUNK):
         stored.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + _ID_CHUNK]))).scalars())
-    fresh = [(r, row) for r, row in zip(unique, rows) if r["id"] not in stored]
+    fresh = [(r, row) for r, row in zip(records, rows) if r["id"] not in stored]
     # On SQLite the write lock is held from the start, so the lookup is exact; on
     # PostgreSQL a concurrent transaction may have stored some of them meanwhile,
     # and the hooks must see each record exactly once: then give up (retryable).
