@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from agent.wire import MAX_DURATION_S
 from collector import impact
 from collector.config import CollectorConfig
-from collector.db import insert, is_sqlite, prepared, write_transaction
+from collector.db import add_up, insert, is_sqlite, prepared, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
@@ -182,13 +182,10 @@ def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     catalogued = {app for app in {e["app"] for e in batch.events} if batch.config.app_label(app) != OTHER}
     counts = _Arrivals(dev["id"], catalogued)
     counts.add(batch.events)
-    if counts.outages:
-        conn.execute(prepared(conn, _add_outages), [
-            {"cause": c, "site": dev["site"], "department": dev["department"], "outages": n, "seconds": s}
-            for c, (n, s) in sorted(counts.outages.items())])
-    if counts.versions:
-        conn.execute(prepared(conn, _add_versions), [{"app": a, "version": v, "type": ty, "count": n}
-                                                     for (a, v, ty), n in sorted(counts.versions.items())])
+    add_up(conn, outage_count_table, ["cause", "site", "department"], ["outages", "seconds"],
+           [((c, dev["site"], dev["department"]), acc) for c, acc in counts.outages.items()])
+    add_up(conn, app_version_count_table, ["app", "version", "type"], ["count"],
+           [(k, (n,)) for k, n in counts.versions.items()])
     _add_day_counts(conn, counts)
 
 
@@ -238,14 +235,10 @@ class _Arrivals:
 
 
 def _add_day_counts(conn: Connection, counts: _Arrivals) -> None:
-    if counts.outage_days:
-        conn.execute(prepared(conn, _add_outage_days), [
-            {"day": d, "device_id": dev, "cause": c, "outages": n, "seconds": s}
-            for (d, dev, c), (n, s) in sorted(counts.outage_days.items())])
-    if counts.version_days:
-        conn.execute(prepared(conn, _add_version_days), [
-            {"day": d, "app": a, "version": v, "type": t, "count": n}
-            for (d, a, v, t), n in sorted(counts.version_days.items())])
+    add_up(conn, outage_daily_table, ["day", "device_id", "cause"], ["outages", "seconds"],
+           counts.outage_days.items())
+    add_up(conn, version_daily_table, ["day", "app", "version", "type"], ["count"],
+           [(k, (n,)) for k, n in counts.version_days.items()])
 
 
 def count_days_of_stored_events(conn: Connection) -> None:
@@ -260,34 +253,6 @@ def count_days_of_stored_events(conn: Connection) -> None:
     _add_day_counts(conn, total)
 
 
-def _add_outages(bind: Connection):
-    t = outage_count_table
-    stmt = insert(bind, t)
-    return stmt.on_conflict_do_update(index_elements=["cause", "site", "department"], set_={
-        "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
-
-
-def _add_outage_days(bind: Connection):
-    t = outage_daily_table
-    stmt = insert(bind, t)
-    return stmt.on_conflict_do_update(index_elements=["day", "device_id", "cause"], set_={
-        "outages": t.c.outages + stmt.excluded.outages, "seconds": t.c.seconds + stmt.excluded.seconds})
-
-
-def _add_version_days(bind: Connection):
-    t = version_daily_table
-    stmt = insert(bind, t)
-    return stmt.on_conflict_do_update(index_elements=["day", "app", "version", "type"],
-                                      set_={"count": t.c.count + stmt.excluded.count})
-
-
-def _add_versions(bind: Connection):
-    t = app_version_count_table
-    stmt = insert(bind, t)
-    return stmt.on_conflict_do_update(index_elements=["app", "version", "type"],
-                                      set_={"count": t.c.count + stmt.excluded.count})
-
-
 def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
     """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
     latest: dict[str, float] = {}
@@ -297,8 +262,9 @@ def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
             latest[e["type"]] = max(end, latest.get(e["type"], end))
     if not latest:
         return
-    conn.execute(prepared(conn, _note_latest), [{"device_id": batch.device["id"], "type": ty, "site": batch.device["site"], "end": end}
-                        for ty, end in sorted(latest.items())])
+    dev = batch.device
+    conn.execute(prepared(conn, _note_latest), [{"device_id": dev["id"], "type": ty, "site": dev["site"], "end": end}
+                                                for ty, end in sorted(latest.items())])
 
 
 def _note_latest(bind: Connection):
@@ -380,7 +346,8 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     if new_active:
         conn.execute(active_hourly_table.insert(), new_active)
     contributions.apply(conn, now)
-    conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen} for dev_id, day, gen, _f, _l in claimed])
+    conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen}
+                                         for dev_id, day, gen, _first, _last in claimed])
     return len(claimed)
 
 
@@ -423,7 +390,8 @@ def _compute_window(conn: Connection, cfg: impact.ModelConfig, devices: list[str
     return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(lo, hi)) for dev in devices}
 
 
-def _stored_rows(conn: Connection, devices: list[str], lo: int, hi: int) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+def _stored_rows(conn: Connection, devices: list[str], lo: int,
+                 hi: int) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     """The devices' current hourly rows of the hours ``[lo, hi)``, by device."""
     params = {"devs": devices, "lo": lo, "hi": hi}
     out: tuple[dict, dict] = (defaultdict(list), defaultdict(list))
@@ -474,19 +442,19 @@ class Contributions:
 
     def apply(self, conn: Connection, now: float) -> None:
         """Upsert the differences, in key order (concurrent refreshers then lock rows in one order)."""
-        _add(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
-             [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
+        add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
+               [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
         first_day = roll_week(conn, now)
         for daily, week, keys, value, deltas in (
                 (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s", self.lost_daily),
                 (active_daily_table, active_week_table, ["site", "department"], "active_s", self.active),
                 (app_active_daily_table, app_active_week_table, ["app"], "active_s", self.app_active)):
-            _add(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
+            add_up(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
             in_week: dict[tuple, float] = defaultdict(float)
             for k, v in deltas.items():
                 if k[0] >= first_day:
                     in_week[k[1:]] += v
-            _add(conn, week, keys, [value], [(k, [v]) for k, v in in_week.items() if v])
+            add_up(conn, week, keys, [value], [(k, [v]) for k, v in in_week.items() if v])
         rows = [(k, v) for k, v in self.totals.items() if v]
         if rows:
             t = impact_total_table
@@ -520,18 +488,9 @@ def roll_week(conn: Connection, now: float) -> int:
         cols = [daily.c[k] for k in keys]
         expired = conn.execute(sa.select(*cols, sa.func.sum(daily.c[value])).where(
             daily.c.day >= first_day, daily.c.day < target).group_by(*cols))
-        _add(conn, week, keys, [value], [(tuple(r[:-1]), [-r[-1]]) for r in expired if r[-1]])
+        add_up(conn, week, keys, [value], [(tuple(r[:-1]), [-r[-1]]) for r in expired if r[-1]])
     conn.execute(week_state_table.update().where(ws.id == 1).values(first_day=target))
     return target
-
-
-def _add(conn: Connection, table: sa.Table, keys: list[str], values: list[str], rows: list[tuple]) -> None:
-    if not rows:
-        return
-    stmt = insert(conn, table)
-    stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                      set_={v: table.c[v] + stmt.excluded[v] for v in values})
-    conn.execute(stmt, [{**dict(zip(keys, k)), **dict(zip(values, v))} for k, v in sorted(rows)])
 
 
 def pending(conn: Connection) -> int:

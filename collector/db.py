@@ -11,7 +11,7 @@ mapped to it), with a ``lock_timeout`` equal to the same busy timeout.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,7 +71,7 @@ def insert(bind: Engine | Connection, table: sa.Table):
     return (sqlite.insert if is_sqlite(bind) else postgresql.insert)(table)
 
 
-_PREPARED: dict[tuple[str, Callable], Any] = {}
+_PREPARED: dict[tuple, Any] = {}
 
 
 def prepared(bind: Engine | Connection, build: Callable[[Engine | Connection], Any]) -> Any:
@@ -85,6 +85,26 @@ def prepared(bind: Engine | Connection, build: Callable[[Engine | Connection], A
     if stmt is None:
         stmt = _PREPARED[key] = build(bind)
     return stmt
+
+
+def add_up(conn: Connection, table: sa.Table, keys: Sequence[str], values: Sequence[str],
+           rows: Iterable[tuple[tuple, Sequence]]) -> None:
+    """Add each row's ``values`` to the row of ``table`` with its ``keys`` (created if missing): counters and sums.
+
+    ``rows`` are (key tuple, value tuple) pairs; they are written in key order,
+    so concurrent writers lock rows in one order. The upsert is built once
+    per dialect and table.
+    """
+    rows = sorted(rows)
+    if not rows:
+        return
+    cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(values))
+    stmt = _PREPARED.get(cache_key)
+    if stmt is None:
+        new = insert(conn, table)
+        stmt = _PREPARED[cache_key] = new.on_conflict_do_update(
+            index_elements=list(keys), set_={v: table.c[v] + new.excluded[v] for v in values})
+    conn.execute(stmt, [{**dict(zip(keys, k)), **dict(zip(values, v))} for k, v in rows])
 
 
 def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> int:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from agent.wire import ContractError, parse_time, validate_batch
 from collector import fastwire
 from collector.config import CollectorConfig
-from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
+from collector.db import add_up, insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, disruption_count_table, event_table, heartbeat_table
 
 
@@ -326,12 +326,5 @@ def count_disruptions(conn: Connection, batch: IngestedBatch) -> None:
     counts: Counter[tuple[str, str]] = Counter()
     for (t, app), n in by_app.items():
         counts[(t, batch.config.app_label(app))] += n
-    rows = [{"type": t, "app": app, "site": dev["site"], "department": dev["department"], "os": dev["os"], "count": n}
-            for (t, app), n in sorted(counts.items())]
-    conn.execute(prepared(conn, _add_disruption_counts), rows)
-
-
-def _add_disruption_counts(bind: Connection):
-    stmt = insert(bind, disruption_count_table)
-    return stmt.on_conflict_do_update(index_elements=["type", "app", "site", "department", "os"],
-                                      set_={"count": disruption_count_table.c.count + stmt.excluded.count})
+    add_up(conn, disruption_count_table, ["type", "app", "site", "department", "os"], ["count"],
+           [((t, app, dev["site"], dev["department"], dev["os"]), (n,)) for (t, app), n in counts.items()])
