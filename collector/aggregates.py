@@ -53,7 +53,7 @@ from collector.models import (
 
 
 DAY = 86400
-HOUR = 3600
+HOUR = impact.HOUR
 MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
 CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable",
                        "captive_portal", "target_unreachable")  # agent.sensors.connectivity.CAUSES
@@ -139,13 +139,9 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     count_on_arrival(conn, batch)
 
 
-def _hour(t: float) -> int:
-    return int(t // HOUR) * HOUR
-
-
 def _mark(hours: dict[int, list[int]], s: float, e: float) -> None:
     """Add the hours of ``[s, e]`` to ``hours`` (UTC day -> [first hour, last hour] of that day)."""
-    first, last = _hour(s), _hour(max(s, e))
+    first, last = impact.hour_start(s), impact.hour_start(max(s, e))
     day = first // DAY * DAY
     while day <= last:
         lo, hi = max(first, day), min(last, day + DAY - HOUR)

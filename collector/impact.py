@@ -242,14 +242,15 @@ def _spans(ev: Disruption, activity: _Activity, cfg: ModelConfig) -> list[_Span]
     return out
 
 
-def _hour(t: float) -> int:
+def hour_start(t: float) -> int:
+    """The Unix time of the start of the UTC hour holding ``t``."""
     return int(math.floor(t / HOUR) * HOUR)
 
 
 def _cuts(s: float, e: float) -> list[float]:
     """``[s, ..., e]`` with every hour boundary strictly inside."""
     points = [s]
-    h = _hour(s) + HOUR
+    h = hour_start(s) + HOUR
     while h < e:
         points.append(float(h))
         h += HOUR
@@ -268,7 +269,7 @@ def _active_by_hour(heartbeats: list[Interval], ws: float, we: float) -> dict[in
             continue
         cuts = _cuts(s, e)
         for a, b in zip(cuts, cuts[1:]):
-            active[_hour(a)] += (b - a) * fraction
+            active[hour_start(a)] += (b - a) * fraction
     return {h: min(v, float(HOUR)) for h, v in active.items()}
 
 
@@ -292,7 +293,7 @@ def _sweep(spans: list[_Span]) -> dict[tuple[int, str, str], float]:
             heapq.heappop(started)
         if started:
             win = started[0][2]
-            lost[(_hour(a), win.type, win.app)] += (b - a) * win.density
+            lost[(hour_start(a), win.type, win.app)] += (b - a) * win.density
     return lost
 
 
@@ -310,7 +311,7 @@ def device_hours(events: list[Disruption], heartbeats: list[Interval], cfg: Mode
     disruptions: dict[tuple[int, str, str], int] = defaultdict(int)
     for ev in events:
         if ws <= ev.start < we:
-            disruptions[(_hour(ev.start), ev.type, ev.app)] += 1
+            disruptions[(hour_start(ev.start), ev.type, ev.app)] += 1
         for sp in _spans(ev, activity, cfg):
             s, e = max(sp.start, ws), min(sp.end, we)
             if e > s:

@@ -235,7 +235,7 @@ def _naive_sweep(spans):
     """Rule 3 by its definition: at every moment between cut points, the live span with the best precedence."""
     from collections import defaultdict
 
-    from collector.impact import _cuts, _hour
+    from collector.impact import _cuts, hour_start
 
     lost = defaultdict(float)
     points = sorted({p for sp in spans for p in _cuts(sp.start, sp.end)})
@@ -243,7 +243,7 @@ def _naive_sweep(spans):
         live = [sp for sp in spans if sp.start <= a < sp.end]
         if live:
             win = min(live, key=lambda sp: sp.precedence)
-            lost[(_hour(a), win.type, win.app)] += (b - a) * win.density
+            lost[(hour_start(a), win.type, win.app)] += (b - a) * win.density
     return dict(lost)
 
 
