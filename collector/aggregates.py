@@ -408,6 +408,14 @@ def hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceH
     return lost, active
 
 
+# (daily table, its trailing-week sums, their label columns, the value summed)
+_DAILY_AND_WEEK = (
+    (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
+    (active_daily_table, active_week_table, ["site", "department"], "active_s"),
+    (app_active_daily_table, app_active_week_table, ["app"], "active_s"),
+)
+
+
 class Contributions:
     """Differences to apply to the rollups and totals, summed over a refresh round."""
 
@@ -441,10 +449,7 @@ class Contributions:
         add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
                [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
         first_day = roll_week(conn, now)
-        for daily, week, keys, value, deltas in (
-                (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s", self.lost_daily),
-                (active_daily_table, active_week_table, ["site", "department"], "active_s", self.active),
-                (app_active_daily_table, app_active_week_table, ["app"], "active_s", self.app_active)):
+        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active)):
             add_up(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
             in_week: dict[tuple, float] = defaultdict(float)
             for k, v in deltas.items():
@@ -478,9 +483,7 @@ def roll_week(conn: Connection, now: float) -> int:
     target = week_window(now)[0]
     if target <= first_day:  # a replica whose clock is a little behind: keep the newer window
         return first_day
-    for daily, week, keys, value in ((lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
-                                     (active_daily_table, active_week_table, ["site", "department"], "active_s"),
-                                     (app_active_daily_table, app_active_week_table, ["app"], "active_s")):
+    for daily, week, keys, value in _DAILY_AND_WEEK:
         cols = [daily.c[k] for k in keys]
         expired = conn.execute(sa.select(*cols, sa.func.sum(daily.c[value])).where(
             daily.c.day >= first_day, daily.c.day < target).group_by(*cols))
