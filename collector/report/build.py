@@ -6,8 +6,8 @@ report and Prometheus agree; costs and scores use the model's own formulas
 (``collector.impact.cost`` and ``score``). Application versions and the
 causes and durations of connectivity outages come from the per-day counts
 ingest keeps (``outage_daily``, ``version_daily``), and which devices were
-known from the device table. Each query is grouped in SQL; docs/report.md ("Performance") says what that costs at
-10,000 devices.
+known from the device table. Each query is grouped in SQL; docs/report.md
+("Performance") says what that costs at 10,000 devices.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
 
     def weeks_of(mondays: list[date]) -> list[WeekFacts]:
         with engine.connect() as conn, _mapped(conn):
-            return [_week_facts(conn, config, m, full=(m == monday)) for m in mondays]
+            return [_week_facts(conn, config, zone, m, full=(m == monday)) for m in mondays]
 
     with ThreadPoolExecutor(1) as pool:
         # the trend's earlier weeks on a second connection meanwhile (the driver lets go of the GIL as it reads)
@@ -96,9 +96,9 @@ def _mapped(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA mmap_size={int(before or 0)}")
 
 
-def _week_facts(conn: Connection, config: CollectorConfig, monday: date, full: bool) -> WeekFacts:
-    """What the report needs of one week; ``full=False`` skips what only the report's own week shows."""
-    zone = config.section("report").zone
+def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday: date, full: bool) -> WeekFacts:
+    """What the report needs of one week (in ``zone``); ``full=False`` skips what only the report's own week
+    shows."""
     ws, we = week_bounds(monday, zone)
     f = WeekFacts(week=week_label(monday))
     labels = _load_model_figures(conn, ws, we, f, config.app_label if full else None)
@@ -128,12 +128,11 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
     Lost seconds and disruptions per device and type (``lost_hourly``, the
     rows ``aggregates.lost_by`` sums; read in the order of its (device, type,
     hour) index, so no sort), active seconds per device and labels
-    (``active_hourly``) and the hour rollup for the heat map. The rows of
-    ``f.lost``/``f.disruptions`` then leave the application empty: the report's
-    application figures come from :func:`_load_app_figures`, but the devices
-    per application, which the same scan gives when ``label_of`` (the
-    application label function) is given: the distinct applications of each
-    device and type. Returns each reporting device's site and department:
+    (``active_hourly``). The rows of ``f.lost``/``f.disruptions`` leave the
+    application empty: the report's application figures come from
+    :func:`_load_app_figures`, but for the devices per application, which the
+    same scan gives when ``label_of`` (the application label function) is
+    given: the distinct applications of each device and type. Returns each reporting device's site and department:
     those the aggregates recorded, the pair with the most active time if the
     device moved during the week.
     """
@@ -180,7 +179,8 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
 def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: float, f: WeekFacts) -> None:
     """Lost time by weekday and hour of the day in the report's time zone, from the hour rollup."""
     lr = lost_rollup_table.c
-    for hour, lost_s in conn.execute(sa.select(lr.hour, sa.func.sum(lr.lost_s)).where(_hours(lr, ws, we)).group_by(lr.hour)):
+    for hour, lost_s in conn.execute(
+            sa.select(lr.hour, sa.func.sum(lr.lost_s)).where(_hours(lr, ws, we)).group_by(lr.hour)):
         local = datetime.fromtimestamp(hour, zone)
         day = (local.date() - monday).days
         if 0 <= day < 7:

@@ -28,7 +28,8 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 @app.command()
 def weekly(
-    week: Optional[str] = typer.Option(None, help="ISO week YYYY-Www (default: the last complete week in the report's time zone)"),
+    week: Optional[str] = typer.Option(
+        None, help="ISO week YYYY-Www (default: the last complete week in the report's time zone)"),
     format: str = typer.Option("html", "--format", "-f", help="html, pdf, md, csv (a zip of CSV files) or json"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output file (default: stdout)", dir_okay=False),
     config: Optional[Path] = typer.Option(None, "--config", help="collector TOML config: the model, report and apps tables"),
