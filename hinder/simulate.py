@@ -418,11 +418,7 @@ class Fleet:
         rates = self._rates(dev)
         for seg in plan.activity:
             hours = (seg.end - seg.start) / HOUR * (1.0 if seg.fraction > 0.3 else 0.2)
-            for etype, app, rate in rates:
-                for _ in range(_poisson(rng, rate * hours * self.event_scale)):
-                    start = rng.uniform(seg.start, seg.end)
-                    name, duration, severity, details = self._draw(dev, etype, app, rng)
-                    events.append(self._event(plan, rng, etype, name, start, duration, severity, details))
+            events += self._drawn_events(dev, plan, rng, rates, seg.start, seg.end, hours)
         for at, downtime in plan.shutdowns:  # reported after the reboot, as the agent's run record shows it
             events.append(_wire_event(rng, "unexpected_shutdown", "system", at, downtime, "critical", 0.0, {
                 "source": "run_record", "last_alive": format_time(at), "boot_time": format_time(at + downtime),
@@ -438,6 +434,17 @@ class Fleet:
                                           outage.duration_s - jitter, "error",
                                           {"kind": "probe", "phase": "http_status", "error": "http_5xx", "status": 503}))
         return sorted((e for e in events if e), key=lambda e: e["start"])
+
+    def _drawn_events(self, dev: Device, plan: _DayPlan, rng: random.Random, rates, start: float, end: float,
+                      hours: float) -> list[dict | None]:
+        """Disruptions drawn at the device's ``rates`` for ``hours`` of use, each starting in ``[start, end]``."""
+        events = []
+        for etype, app, rate in rates:
+            for _ in range(_poisson(rng, rate * hours * self.event_scale)):
+                at = rng.uniform(start, end)
+                name, duration, severity, details = self._draw(dev, etype, app, rng)
+                events.append(self._event(plan, rng, etype, name, at, duration, severity, details))
+        return events
 
     @staticmethod
     def _crash_details(dev: Device, version: str, rng: random.Random) -> dict:
@@ -493,12 +500,8 @@ class Fleet:
         rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}")
         start = now - interval_s
         plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(0.5, 0.95))])
-        events = []
-        for etype, app, rate in self._rates(dev):
-            for _ in range(_poisson(rng, rate * self.event_scale * LIVE_SPEEDUP * interval_s / HOUR)):
-                name, duration, severity, details = self._draw(dev, etype, app, rng)
-                event = self._event(plan, rng, etype, name, rng.uniform(start, now - 1), duration, severity, details)
-                events += [event] if event else []
+        events = [e for e in self._drawn_events(dev, plan, rng, self._rates(dev), start, now - 1,
+                                                 LIVE_SPEEDUP * interval_s / HOUR) if e]
         events.sort(key=lambda e: e["start"])
         return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now)
 

@@ -54,11 +54,11 @@ def _collector_config(directory: Path, demo_fleet: int) -> Path:
     from hinder.simulate import Fleet
 
     path = directory / "collector.toml"
-    untouched = {_COLLECTOR_TOML.format(apps=apps.strip()) for apps in ("apps = []\n", Fleet.apps_toml())}
-    wanted = _COLLECTOR_TOML.format(apps=(Fleet.apps_toml() if demo_fleet else "apps = []\n").strip())
-    if not path.exists() or (demo_fleet and path.read_text(encoding="utf-8") in untouched):
-        path.write_text(wanted, encoding="utf-8")
-    elif demo_fleet and set(Fleet.app_names()) - set(tomllib.loads(path.read_text(encoding="utf-8")).get("apps", [])):
+    plain, demo = (_COLLECTOR_TOML.format(apps=apps.strip()) for apps in ("apps = []\n", Fleet.apps_toml()))
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    if text is None or (demo_fleet and text in (plain, demo)):
+        path.write_text(demo if demo_fleet else plain, encoding="utf-8")
+    elif demo_fleet and set(Fleet.app_names()) - set(tomllib.loads(text).get("apps", [])):
         print(f"note: {path} was edited, so it is kept; for the demo fleet's applications to show by name, "
               f"add them to its apps list: {Fleet.apps_toml().strip()}", file=sys.stderr)
     return path
