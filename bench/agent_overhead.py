@@ -37,7 +37,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from _serve import free_port, wait_http  # bench/_serve.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_TOKEN = "bench-agent-token-0001"
@@ -84,30 +85,10 @@ PROCESS_EXPORTER_CONFIG = """process_names:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
-
-
-def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with status {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"{what} did not answer {url} within {timeout_s:.0f} s")
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -173,13 +154,13 @@ def _baseline_rss_mib(code: str) -> float:
 
 def _probe_target(work: Path, spawn) -> str:
     """Serve PROBE_APPS small health pages on loopback (python -m http.server); return the base URL."""
-    www, port = work / "www", _free_port()
+    www, port = work / "www", free_port()
     for i in range(PROBE_APPS):
         (www / f"app{i}").mkdir(parents=True)
         (www / f"app{i}" / "health").write_text("ok\n")
     server = spawn([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(www), str(port)],
                    "probe-target.log")
-    _wait_http(f"http://127.0.0.1:{port}/app0/health", server, "probe target")
+    wait_http(f"http://127.0.0.1:{port}/app0/health", server, "probe target")
     return f"http://127.0.0.1:{port}"
 
 
@@ -197,12 +178,12 @@ def run(seconds: float, profile: str) -> int:
         return p
 
     try:
-        collector_port = _free_port()
+        collector_port = free_port()
         collector = spawn([sys.executable, "-m", "hinder", "collector", "serve", "--host", "127.0.0.1", "--port",
                            str(collector_port), "--db", f"sqlite:///{work / 'hinder.db'}", "--agent-token",
                            AGENT_TOKEN, "--admin-token", ADMIN_TOKEN], "collector.log", env=_env())
         collector_url = f"http://127.0.0.1:{collector_port}"
-        _wait_http(f"{collector_url}/healthz", collector, "collector")
+        wait_http(f"{collector_url}/healthz", collector, "collector")
 
         agent_cmd = [sys.executable, "-m", "hinder", "agent", "run", "--state-dir", str(work / "agent-state"),
                      "--collector", collector_url]
@@ -214,14 +195,14 @@ def run(seconds: float, profile: str) -> int:
             agent_cmd += ["--config", str(work / "agent.toml")]
         agent = spawn(agent_cmd, "agent.log", env=dict(_env(), HINDER_AGENT_TOKEN=AGENT_TOKEN))
 
-        node_port, proc_port = _free_port(), _free_port()
+        node_port, proc_port = free_port(), free_port()
         node = spawn(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{node_port}"], "node.log")
         (work / "process-exporter.yml").write_text(PROCESS_EXPORTER_CONFIG)
         procexp = spawn(["prometheus-process-exporter", "-web.listen-address", f"127.0.0.1:{proc_port}",
                          "-config.path", str(work / "process-exporter.yml")], "process-exporter.log")
         node_url, proc_url = f"http://127.0.0.1:{node_port}/metrics", f"http://127.0.0.1:{proc_port}/metrics"
-        _wait_http(node_url, node, "node_exporter")
-        _wait_http(proc_url, procexp, "process-exporter")
+        wait_http(node_url, node, "node_exporter")
+        wait_http(proc_url, procexp, "process-exporter")
 
         measured = [Measured("hinder agent", agent, None), Measured("node_exporter", node, node_url),
                     Measured("process-exporter", procexp, proc_url)]

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import httpx
 
+from _serve import free_port, wait_http  # bench/_serve.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -63,17 +65,9 @@ def make_batches(n_batches: int, n_events: int, n_devices: int = 200) -> list[di
     return batches
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure_http(batches: list[dict], clients: int, workdir: Path, background: bool) -> float:
     """Events/s through a real collector process over HTTP (with or without its background jobs)."""
-    port = _free_port()
+    port = free_port()
     config = workdir / f"collector-{background}.toml"
     config.write_text("[collector]\nmax_batches_per_s = 0\nmax_events = 100000\nmax_body_bytes = 100000000\n"
                       f"log_level = \"warning\"\nbackground_jobs = {str(background).lower()}\n")
@@ -83,16 +77,7 @@ def measure_http(batches: list[dict], clients: int, workdir: Path, background: b
                              "--agent-token", AGENT, "--admin-token", ADMIN], env=env, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("collector did not start")
-            time.sleep(0.1)
+        wait_http(f"{url}/healthz", proc, "the collector")
         bodies = [gzip.compress(json.dumps(b).encode(), 6) for b in batches]
         headers = {"Authorization": f"Bearer {AGENT}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
         queue = list(reversed(bodies))

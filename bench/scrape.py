@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from _serve import free_port, wait_http  # bench/_serve.py, beside this script
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,15 +166,9 @@ def build(url: str, devices: int, events: int, seed: int) -> dict:
     return counts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def scrape_times(url: str, scrapes: int, workdir: Path) -> tuple[list[float], int]:
     """Start the collector on the database and time GET /metrics; return seconds per scrape and body size."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(workdir / f"collector-{port}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "hinder", "collector", "serve", "--db", url, "--port", str(port),
@@ -181,17 +176,8 @@ def scrape_times(url: str, scrapes: int, workdir: Path) -> tuple[list[float], in
                             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        wait_http(f"{base}/healthz", proc, f"the collector (log: {log.name})", timeout_s=120)
         with httpx.Client(timeout=60) as client:
-            while True:
-                try:
-                    if client.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"collector did not start; see {log.name}")
-                time.sleep(0.2)
             for _ in range(3):
                 client.get(f"{base}/metrics").raise_for_status()
             times, size = [], 0
