@@ -151,12 +151,17 @@ class CrashProcSensor(Sensor):
             exe, comm = self._procs.pop(ev.tgid, None) or ("", "")
             if not (exe or comm):  # forked without exec, or too brief to be read at EXEC
                 comm = procfs.read_comm(ev.tgid)  # the zombie's name, while its parent has not reaped it
-                parent_exe, parent_comm = self._procs.get(ev.parent_tgid, ("", ""))
+                parent_exe, parent_comm = self._procs.get(ev.parent_tgid) or self._read_now(ev.parent_tgid)
                 if parent_exe and comm in ("", parent_comm):  # a forked child runs its parent's program
                     exe, comm = parent_exe, parent_comm
             event = self._exit_event(ev, exe, comm)
             if event is not None:
                 self._out.append(event)
+
+    @staticmethod
+    def _read_now(pid: int) -> tuple[str, str]:
+        """(exe, comm) of a process whose start we missed (we lagged behind, or it predates an overrun)."""
+        return procfs.read_exe(pid), procfs.read_comm(pid)
 
     def _exit_event(self, ev: cn.ProcEvent, exe: str, comm: str) -> Event | None:
         sig, core, status = cn.wait_status(ev.exit_code)

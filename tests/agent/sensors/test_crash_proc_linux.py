@@ -135,10 +135,10 @@ def test_crash_of_a_process_started_by_another_process(sensor, crasher, poll_unt
 
 
 def test_crash_of_a_forked_child_that_never_called_exec(sensor, poll_until):
-    code = ("import os, resource, ctypes\n"
+    code = ("import os, resource, ctypes, time\n"
             "if os.fork() == 0:\n"
             "    resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); ctypes.string_at(0)\n"
-            "os.wait()")
+            "os.wait(); time.sleep(1)")  # the parent lives on, as a browser or a shell does
     parent = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     exe = os.path.basename(os.path.realpath(sys.executable))
     events = poll_until(sensor, lambda ev: [e for e in _ours(ev, exe) if e.details.get("pid") != parent.pid])
