@@ -6,8 +6,7 @@ for an empty PostgreSQL server database) holding the same fleet: devices in
 hours, and N events spread over the trailing week (types, durations, causes
 and versions drawn like a real fleet). Rows are written directly, not through
 HTTP, to keep the set-up short; the derived tables are produced by the same
-code ingest and the refresher run (``count_disruptions``,
-``aggregates.count_on_arrival``, ``impact.device_hours`` per device-day,
+code ingest and the refresher run (``aggregates.count_on_arrival``, ``impact.device_hours`` per device-day,
 ``aggregates.hourly_rows`` and ``Contributions``), so they are the tables
 ingest would have built.
 
@@ -45,7 +44,7 @@ from agent.wire import new_id  # noqa: E402
 from collector import aggregates, impact  # noqa: E402
 from collector.config import parse_config  # noqa: E402
 from collector.db import make_engine  # noqa: E402
-from collector.ingest import IngestedBatch, count_disruptions  # noqa: E402
+from collector.ingest import IngestedBatch  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
 from collector.models import device_table, event_table, heartbeat_table, lost_hourly_table, active_hourly_table  # noqa: E402
 
@@ -153,7 +152,6 @@ def build(url: str, devices: int, events: int, seed: int) -> dict:
             conn.execute(active_hourly_table.insert(), active_rows)
             contributions.apply(conn, now)
             for b in batches:
-                count_disruptions(conn, b)
                 aggregates.count_on_arrival(conn, b)
         counts["events"] += len(ev_rows)
         counts["heartbeats"] += len(hb_rows)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -46,7 +46,7 @@ from collector.db import add_up, insert, is_sqlite, prepared, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
-    app_version_count_table, device_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table,
+    app_version_count_table, device_table, disruption_count_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table,
     lost_daily_table, lost_hourly_table, lost_rollup_table, lost_week_table, outage_count_table,
     outage_daily_table, recent_disruption_table, version_daily_table, week_state_table,
 )
@@ -171,17 +171,26 @@ def _mark_hours(bind: Connection):
 
 
 def count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
-    """Count what is counted when it arrives: outages and app-version disruptions (all time for /metrics, per
-    day for the report), recent disruptions."""
+    """Count what is counted when it arrives: disruptions by label and app version (all time, for /metrics),
+    outages and app versions per day (for the report), recent disruptions."""
     dev = batch.device
     _note_recent(conn, batch)
-    catalogued = {app for app in {e["app"] for e in batch.events} if batch.config.app_label(app) != OTHER}
-    counts = _Arrivals(dev["id"], catalogued)
+    counts = _Arrivals(dev["id"])
     counts.add(batch.events)
+    app_label = batch.config.app_label
+    disruptions: dict[tuple[str, str], int] = defaultdict(int)
+    versions: dict[tuple[str, str, str], int] = defaultdict(int)
+    for (_day, etype, app, version), n in counts.by_version.items():
+        label = app_label(app)
+        disruptions[(etype, label)] += n
+        if label != OTHER:
+            versions[(app, version or UNKNOWN_VERSION, etype)] += n
+    add_up(conn, disruption_count_table, ["type", "app", "site", "department", "os"], ["count"],
+           [((t, app, dev["site"], dev["department"], dev["os"]), (n,)) for (t, app), n in disruptions.items()])
     add_up(conn, outage_count_table, ["cause", "site", "department"], ["outages", "seconds"],
            [((c, dev["site"], dev["department"]), acc) for c, acc in counts.outages.items()])
     add_up(conn, app_version_count_table, ["app", "version", "type"], ["count"],
-           [(k, (n,)) for k, n in counts.versions.items()])
+           [(k, (n,)) for k, n in versions.items()])
     _add_day_counts(conn, counts)
 
 
@@ -191,50 +200,52 @@ def _week_end(t: float) -> float:
     return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
 
 
-class _Arrivals:
-    """What one device's events add to the counts kept on arrival, in one pass over them.
+def _version(value: Any) -> str | None:
+    """An event's ``app_version`` detail as counted: text of at most 64 characters, None if absent or empty."""
+    return None if value is None or value == "" else str(value)[:64]
 
-    ``outages`` (cause -> [outages, seconds]) and ``versions`` ((app, version or
-    "unknown", type) -> disruptions of the ``catalogued`` apps) are all-time, for
-    /metrics; ``outage_days`` ((day, device, cause) -> [outages, offline seconds up
-    to the end of their week]) and ``version_days`` ((day, app, version, type) ->
-    disruptions of any app that names its version) are per day of the events'
-    starts, for the weekly report.
+
+class _Arrivals:
+    """What one device's events add to the counts kept on arrival.
+
+    ``by_version`` ((day, type, app, version or None) -> events) is counted in
+    one pass over the events, in C; the per-label counts are sums of it.
+    ``outages`` (cause -> [outages, seconds]) is all-time, for /metrics;
+    ``outage_days`` ((day, device, cause) -> [outages, offline seconds up to the
+    end of their week]) is per day of the outages' starts, for the weekly report.
     """
 
-    def __init__(self, device_id: str, catalogued: set[str]):
-        self.device_id, self.catalogued = device_id, catalogued
+    def __init__(self, device_id: str):
+        self.device_id = device_id
+        self.by_version: dict[tuple[int, str, str, str | None], int] = defaultdict(int)
         self.outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-        self.versions: dict[tuple[str, str, str], int] = defaultdict(int)
         self.outage_days: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-        self.version_days: dict[tuple[int, str, str, str], int] = defaultdict(int)
 
-    def add(self, events: Iterable[dict]) -> None:
+    def add(self, events: list[dict]) -> None:
+        # The version detail's class is part of the key, so that 1 and True (equal in Python) stay apart.
+        raw = Counter((int(e["start"] // DAY) * DAY, e["type"], e["app"], v, v.__class__)
+                      for e in events for v in (e["details"].get("app_version"),))
+        for (day, etype, app, version, _cls), n in raw.items():
+            self.by_version[(day, etype, app, _version(version))] += n
         for e in events:
-            start, etype, details = e["start"], e["type"], e["details"]
-            day = int(start // DAY) * DAY
-            if etype == "connectivity_loss":
-                cause = details.get("cause")
-                cause = cause if cause in CONNECTIVITY_CAUSES else OTHER
-                acc = self.outages[cause]
-                acc[0] += 1
-                acc[1] += e["duration_s"]
-                acc = self.outage_days[(day, self.device_id, cause)]
-                acc[0] += 1
-                acc[1] += min(start + e["duration_s"], _week_end(start)) - start
-            version = details.get("app_version")
-            version = None if version is None or version == "" else str(version)[:64]
-            if version is not None:
-                self.version_days[(day, e["app"], version, etype)] += 1
-            if e["app"] in self.catalogued:
-                self.versions[(e["app"], version or UNKNOWN_VERSION, etype)] += 1
+            if e["type"] != "connectivity_loss":
+                continue
+            start, cause = e["start"], e["details"].get("cause")
+            cause = cause if cause in CONNECTIVITY_CAUSES else OTHER
+            acc = self.outages[cause]
+            acc[0] += 1
+            acc[1] += e["duration_s"]
+            acc = self.outage_days[(int(start // DAY) * DAY, self.device_id, cause)]
+            acc[0] += 1
+            acc[1] += min(start + e["duration_s"], _week_end(start)) - start
 
 
 def _add_day_counts(conn: Connection, counts: _Arrivals) -> None:
     add_up(conn, outage_daily_table, ["day", "device_id", "cause"], ["outages", "seconds"],
            counts.outage_days.items())
     add_up(conn, version_daily_table, ["day", "app", "version", "type"], ["count"],
-           [(k, (n,)) for k, n in counts.version_days.items()])
+           [((day, app, version, etype), (n,)) for (day, etype, app, version), n in counts.by_version.items()
+            if version is not None])
 
 
 def count_days_of_stored_events(conn: Connection) -> None:
@@ -242,10 +253,10 @@ def count_days_of_stored_events(conn: Connection) -> None:
     e = event_table.c
     rows = conn.execute(sa.select(e.device_id, e.type, e.app, e.start, e.duration_s, e.details)
                         .order_by(e.device_id).execution_options(yield_per=20_000))
-    total = _Arrivals("", set())
+    total = _Arrivals("")
     for dev, group in itertools.groupby(rows.mappings(), key=lambda r: r["device_id"]):
         total.device_id = dev
-        total.add({**r, "details": r["details"] or {}} for r in group)
+        total.add([{**r, "details": r["details"] or {}} for r in group])
     _add_day_counts(conn, total)
 
 

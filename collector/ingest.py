@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -32,7 +31,7 @@ from agent.wire import ContractError, parse_time, validate_batch
 from collector import fastwire
 from collector.config import CollectorConfig
 from collector.db import add_up, insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
-from collector.models import device_table, disruption_count_table, event_table, heartbeat_table
+from collector.models import device_table, event_table, heartbeat_table
 
 
 class Rejected(Exception):
@@ -184,7 +183,7 @@ class Ingestor:
         heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda hbs: [(
             h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in hbs])
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
-        for hook in (count_disruptions, *AFTER_INSERT):
+        for hook in AFTER_INSERT:
             hook(conn, stored)
         return IngestResult(len(events), len(batch["events"]) - len(events),
                             len(heartbeats), len(batch["heartbeats"]) - len(heartbeats))
@@ -315,16 +314,3 @@ def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], reco
     if insert_rows(conn, table, columns, [row for _, row in fresh]) != len(fresh):
         raise _ConcurrentInsert(table.name)
     return [r for r, _ in fresh]
-
-
-def count_disruptions(conn: Connection, batch: IngestedBatch) -> None:
-    """Add the new events to the per-label disruption counters read by /metrics."""
-    if not batch.events:
-        return
-    dev = batch.device
-    by_app = Counter((e["type"], e["app"]) for e in batch.events)
-    counts: Counter[tuple[str, str]] = Counter()
-    for (t, app), n in by_app.items():
-        counts[(t, batch.config.app_label(app))] += n
-    add_up(conn, disruption_count_table, ["type", "app", "site", "department", "os"], ["count"],
-           [((t, app, dev["site"], dev["department"], dev["os"]), (n,)) for (t, app), n in counts.items()])

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from collector import ingest
+from collector import aggregates, ingest
 from collector.db import make_engine
 from collector.ingest import Ingestor, Rejected
 from collector.migrations import upgrade
@@ -148,7 +148,7 @@ def test_unreachable_postgresql_gives_503(pg_server):
 
 def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, db_url, monkeypatch):
     seen = []
-    monkeypatch.setattr(ingest, "AFTER_INSERT", [lambda conn, stored: seen.append(len(stored.events))])
+    monkeypatch.setattr(ingest, "AFTER_INSERT", [aggregates.mark_dirty, lambda conn, stored: seen.append(len(stored.events))])
     ev = event()
     result = Ingestor(db_engine, make_config(db_url)).store(batch([ev, ev, event()], [heartbeat()]))
     assert (result.events_stored, result.events_duplicate) == (2, 1)
