@@ -33,6 +33,8 @@ import math
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
+from itertools import repeat
+from operator import add, floordiv, itemgetter, methodcaller
 from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
@@ -101,24 +103,21 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     reach = _reach_s(model_config(batch.config))
     hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
     # Per day of the events' starts, from the first start to the last reach (a superset of impact.event_span's
-    # hours: recomputing one more hour is harmless, and one pass without calls is what ingest can afford).
-    reached: dict[int, list[float]] = {}
+    # hours: recomputing one more hour is harmless, and whole-column min/max is what ingest can afford).
+    starts = batch.column("start")
+    ends = list(map(add, starts, batch.column("duration_s")))
     excess_types = impact.EXCESS_TYPES
-    for e in batch.events:
-        start, length = e["start"], e["duration_s"]
-        if e["type"] in excess_types:
-            excess = e["details"].get("excess_s")
-            if type(excess) in (int, float) and excess > length:
-                length = excess
-        end = start + length + reach
-        span = reached.get(start // DAY)
-        if span is None:
-            reached[start // DAY] = [start, end]
-        else:
-            if start < span[0]:
-                span[0] = start
-            if end > span[1]:
-                span[1] = end
+    for i in [i for i, t in enumerate(batch.column("type")) if t in excess_types]:  # slow for longer than they ran
+        excess = batch.events[i]["details"].get("excess_s")
+        if type(excess) in (int, float) and excess > batch.events[i]["duration_s"]:
+            ends[i] = starts[i] + excess
+    if starts and min(starts) // DAY == max(starts) // DAY:  # the usual batch: one day
+        reached = {starts[0] // DAY: [min(starts), max(ends) + reach]}
+    else:
+        reached = {}
+        for start, end in zip(starts, ends):
+            span = reached.setdefault(start // DAY, [start, end + reach])
+            span[0], span[1] = min(span[0], start), max(span[1], end + reach)
     for s, e in reached.values():
         _mark(hours, s, e)
     dev_id = batch.device["id"]
@@ -222,22 +221,25 @@ class _Arrivals:
         self.outage_days: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
 
     def add(self, events: list[dict]) -> None:
+        starts, types = list(map(_START, events)), list(map(_TYPE, events))
+        versions = list(map(_APP_VERSION, map(_DETAILS, events)))
         # The version detail's class is part of the key, so that 1 and True (equal in Python) stay apart.
-        raw = Counter((int(e["start"] // DAY) * DAY, e["type"], e["app"], v, v.__class__)
-                      for e in events for v in (e["details"].get("app_version"),))
+        raw = Counter(zip(map(floordiv, starts, repeat(DAY)), types, map(_APP, events), versions, map(type, versions)))
         for (day, etype, app, version, _cls), n in raw.items():
-            self.by_version[(day, etype, app, _version(version))] += n
-        for e in events:
-            if e["type"] != "connectivity_loss":
-                continue
-            start, cause = e["start"], e["details"].get("cause")
+            self.by_version[(int(day) * DAY, etype, app, _version(version))] += n
+        for i in [i for i, t in enumerate(types) if t == "connectivity_loss"]:
+            start, duration, cause = starts[i], events[i]["duration_s"], events[i]["details"].get("cause")
             cause = cause if cause in CONNECTIVITY_CAUSES else OTHER
             acc = self.outages[cause]
             acc[0] += 1
-            acc[1] += e["duration_s"]
+            acc[1] += duration
             acc = self.outage_days[(int(start // DAY) * DAY, self.device_id, cause)]
             acc[0] += 1
-            acc[1] += min(start + e["duration_s"], _week_end(start)) - start
+            acc[1] += min(start + duration, _week_end(start)) - start
+
+
+_START, _TYPE, _APP, _DETAILS = (itemgetter(k) for k in ("start", "type", "app", "details"))
+_APP_VERSION = methodcaller("get", "app_version")
 
 
 def _add_day_counts(conn: Connection, counts: _Arrivals) -> None:
@@ -262,11 +264,9 @@ def count_days_of_stored_events(conn: Connection) -> None:
 
 def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
     """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
-    latest: dict[str, float] = {}
-    for e in batch.events:
-        end = e["start"] + e["duration_s"]
-        if end >= batch.received_at - RECENT_S:
-            latest[e["type"]] = max(end, latest.get(e["type"], end))
+    cutoff = batch.received_at - RECENT_S
+    ends = map(add, batch.column("start"), batch.column("duration_s"))
+    latest = dict(sorted((t, end) for t, end in zip(batch.column("type"), ends) if end >= cutoff))  # max per type
     if not latest:
         return
     dev = batch.device

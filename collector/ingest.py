@@ -20,7 +20,8 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Callable
 
 import orjson
@@ -54,6 +55,14 @@ class IngestedBatch:
     heartbeats: list[dict[str, Any]]  # heartbeats stored for the first time
     config: CollectorConfig
     received_at: float  # collector clock
+    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    def column(self, name: str) -> list[Any]:
+        """One field of the new events, in their order: computed once per batch, in C (the hooks' hot path)."""
+        values = self._columns.get(name)
+        if values is None:
+            values = self._columns[name] = list(map(itemgetter(name), self.events))
+        return values
 
 
 @dataclass

@@ -48,6 +48,12 @@ def test_a_plain_agent_batch_takes_the_fast_path_with_the_same_result():
     lambda b: b["heartbeats"][0].update(active_s=500),  # more active than the interval
     lambda b: b["events"][0].update(start=wire.format_time(NOW + 3600)),  # from the future
     lambda b: b.update(events=[b["events"][0]] * (LIMITS.max_events + 1)),
+    # ids: upper case, version 4, variant c, a misplaced hyphen, not hex, on an event or a heartbeat
+    lambda b: b["events"][1].update(id=b["events"][1]["id"].upper()),
+    lambda b: b["events"][0].update(id=b["events"][0]["id"][:14] + "4" + b["events"][0]["id"][15:]),
+    lambda b: b["events"][1].update(id=b["events"][1]["id"][:19] + "c" + b["events"][1]["id"][20:]),
+    lambda b: b["events"][0].update(id=b["events"][0]["id"][:7] + "-" + b["events"][0]["id"][7] + b["events"][0]["id"][9:]),
+    lambda b: b["heartbeats"][0].update(id="0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f0g0h"),
 ])
 def test_what_the_fast_path_leaves_to_the_full_checks(mutate):
     batch = _batch()
