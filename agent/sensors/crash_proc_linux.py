@@ -149,33 +149,36 @@ class CrashProcSensor(Sensor):
                 self._procs[ev.tgid] = (self._procs[ev.tgid][0], ev.comm)
         elif ev.what == cn.PROC_EVENT_EXIT and ev.pid == ev.tgid:  # thread exits are not process deaths
             exe, comm = self._procs.pop(ev.tgid, None) or ("", "")
+            sig, core, status = cn.wait_status(ev.exit_code)
+            if not self._reportable(sig, status):
+                return  # a normal exit, SIGTERM, SIGKILL...: not worth naming
             if not (exe or comm):  # forked without exec, or too brief to be read at EXEC
                 comm = procfs.read_comm(ev.tgid)  # the zombie's name, while its parent has not reaped it
                 parent_exe, parent_comm = self._procs.get(ev.parent_tgid) or self._read_now(ev.parent_tgid)
                 if parent_exe and comm in ("", parent_comm):  # a forked child runs its parent's program
                     exe, comm = parent_exe, parent_comm
-            event = self._exit_event(ev, exe, comm)
+            event = self._exit_event(ev, exe, comm, sig, core, status)
             if event is not None:
                 self._out.append(event)
+
+    def _reportable(self, sig: int, status: int) -> bool:
+        """Whether an exit with this wait status can become an event (a fault signal, or an error status)."""
+        return is_crash_signal(signal_name(sig)) if sig else bool(status) and self.config.report_abnormal_exit
 
     @staticmethod
     def _read_now(pid: int) -> tuple[str, str]:
         """(exe, comm) of a process whose start we missed (we lagged behind, or it predates an overrun)."""
         return procfs.read_exe(pid), procfs.read_comm(pid)
 
-    def _exit_event(self, ev: cn.ProcEvent, exe: str, comm: str) -> Event | None:
-        sig, core, status = cn.wait_status(ev.exit_code)
+    def _exit_event(self, ev: cn.ProcEvent, exe: str, comm: str, sig: int, core: bool, status: int) -> Event | None:
         catalogued = self.ctx.catalogue.lookup(exe) or self.ctx.catalogue.lookup(comm)
         app = catalogued.name if catalogued else (exe or comm or "unknown")
         details = {"source": SOURCE, "exe": exe or comm, "comm": comm, "pid": ev.tgid}
         when = _wall_time(ev.timestamp_ns)
         if sig:
-            name = signal_name(sig)
-            if not is_crash_signal(name):
-                return None
-            details.update(signal=name, signal_number=sig, core_dumped=core)
+            details.update(signal=signal_name(sig), signal_number=sig, core_dumped=core)
             return Event(type="crash", app=app, start=when, severity="error", details=details)
-        if status and catalogued and self.config.report_abnormal_exit:
+        if catalogued and self.config.report_abnormal_exit:
             details["exit_status"] = status
             return Event(type="abnormal_exit", app=app, start=when, severity="warning", details=details)
         return None
