@@ -34,6 +34,14 @@ def test_ids_are_unique_time_ordered_uuid7():
     assert wire.id_time(ids[0]) == pytest.approx(NOW, abs=0.001)
 
 
+def test_ids_are_checked_one_by_one_even_when_checked_together():
+    a, b = wire.new_id(1.8e9), wire.new_id(1.8e9 + 1)
+    assert wire.ids_valid([a, b]) and wire.ids_valid([])
+    assert not wire.ids_valid([a[:35], a[35:] + b])  # 35 + 37 characters: joined, they look like two ids
+    for bad in (a.upper(), a[:14] + "4" + a[15:], a[:19] + "c" + a[20:], a[:8] + "x" + a[9:]):
+        assert not wire.ids_valid([a, bad])
+
+
 def test_time_round_trip_and_timezone_required():
     assert wire.parse_time(wire.format_time(NOW + 0.123)) == pytest.approx(NOW + 0.123, abs=0.001)
     assert wire.parse_time("2026-11-23T12:00:00+01:00") == wire.parse_time("2026-11-23T11:00:00Z")

@@ -54,6 +54,9 @@ def test_a_plain_agent_batch_takes_the_fast_path_with_the_same_result():
     lambda b: b["events"][1].update(id=b["events"][1]["id"][:19] + "c" + b["events"][1]["id"][20:]),
     lambda b: b["events"][0].update(id=b["events"][0]["id"][:7] + "-" + b["events"][0]["id"][7] + b["events"][0]["id"][9:]),
     lambda b: b["heartbeats"][0].update(id="0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f0g0h"),
+    # two ids of 35 and 37 characters whose concatenation looks like two valid ones
+    lambda b: (b["events"][1].update(id=b["events"][0]["id"][35:] + b["events"][1]["id"]),
+               b["events"][0].update(id=b["events"][0]["id"][:35])),
 ])
 def test_what_the_fast_path_leaves_to_the_full_checks(mutate):
     batch = _batch()
