@@ -102,24 +102,16 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     """Ingest hook: mark the device-hours the new records can change; count outages and app versions."""
     reach = _reach_s(model_config(batch.config))
     hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
-    # Per day of the events' starts, from the first start to the last reach (a superset of impact.event_span's
-    # hours: recomputing one more hour is harmless, and whole-column min/max is what ingest can afford).
     starts = batch.column("start")
-    ends = list(map(add, starts, batch.column("duration_s")))
-    excess_types = impact.EXCESS_TYPES
-    for i in [i for i, t in enumerate(batch.column("type")) if t in excess_types]:  # slow for longer than they ran
-        excess = batch.events[i]["details"].get("excess_s")
-        if type(excess) in (int, float) and excess > batch.events[i]["duration_s"]:
-            ends[i] = starts[i] + excess
-    if starts and min(starts) // DAY == max(starts) // DAY:  # the usual batch: one day
-        reached = {starts[0] // DAY: [min(starts), max(ends) + reach]}
-    else:
-        reached = {}
-        for start, end in zip(starts, ends):
-            span = reached.setdefault(start // DAY, [start, end + reach])
-            span[0], span[1] = min(span[0], start), max(span[1], end + reach)
-    for s, e in reached.values():
-        _mark(hours, s, e)
+    if starts:
+        # From the first start to the last reach: a superset of impact.event_span's hours (recomputing hours
+        # between two days of a backlog is harmless, and whole-column min/max is what ingest can afford).
+        ends = list(map(add, starts, batch.column("duration_s")))
+        for i in [i for i, t in enumerate(batch.column("type")) if t in impact.EXCESS_TYPES]:  # slow beyond their run
+            excess = batch.events[i]["details"].get("excess_s")
+            if type(excess) in (int, float) and excess > batch.events[i]["duration_s"]:
+                ends[i] = starts[i] + excess
+        _mark(hours, min(starts), max(ends) + reach)
     dev_id = batch.device["id"]
     for h in batch.heartbeats:
         _mark(hours, h["time"] - h["interval_s"], h["time"] + reach)
@@ -233,7 +225,7 @@ class _Arrivals:
             acc = self.outages[cause]
             acc[0] += 1
             acc[1] += duration
-            acc = self.outage_days[(int(start // DAY) * DAY, self.device_id, cause)]
+            acc = self.outage_days[(_day(start), self.device_id, cause)]
             acc[0] += 1
             acc[1] += min(start + duration, _week_end(start)) - start
 
