@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from agent import wire  # noqa: E402
 from collector.db import insert_rows, make_engine  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
+from collector.ingest import EVENT_COLUMNS, event_rows  # noqa: E402
 from collector.models import event_table  # noqa: E402
 
 AGENT, ADMIN = "bench-agent-token", "bench-admin-token"
@@ -123,13 +124,10 @@ def measure_http(batches: list[dict], clients: int, workdir: Path, background: b
         proc.wait(30)
 
 
-def _raw_rows(batches: list[dict]) -> tuple[list[list[tuple]], float]:
-    """The event rows of each batch in their final database form (validated before any clock starts)."""
+def _raw_rows(batches: list[dict]) -> list[list[tuple]]:
+    """The event rows of each batch as ingest stores them (validated and built before any clock starts)."""
     now = time.time()
-    validated = [wire.validate_batch(b, now=now) for b in batches]
-    return [[(e["id"], v["device_id"], e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
-              e["severity"], e["active_s"], json.dumps(e["details"]), now) for e in v["events"]]
-            for v in validated], now
+    return [event_rows(v["events"], v["device_id"], now) for v in (wire.validate_batch(b, now=now) for b in batches)]
 
 
 def measure_raw(batches: list[dict], workdir: Path) -> float:
@@ -139,8 +137,9 @@ def measure_raw(batches: list[dict], workdir: Path) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    rows, _ = _raw_rows(batches)
-    sql = f"INSERT INTO event ({', '.join(_quoted(EVENT_COLUMNS))}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+    rows = _raw_rows(batches)
+    quoted = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
+    sql = f"INSERT INTO event ({quoted}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
     t0 = time.perf_counter()
     for batch_rows in rows:
         conn.execute("BEGIN")
@@ -155,7 +154,7 @@ def measure_insert_rows(batches: list[dict], workdir: Path) -> float:
     """Events/s of the collector's own multi-row insert (``db.insert_rows``) alone, one transaction per batch."""
     engine = make_engine(f"sqlite:///{workdir / 'insert_rows.db'}")
     upgrade(engine)
-    rows, _ = _raw_rows(batches)
+    rows = _raw_rows(batches)
     t0 = time.perf_counter()
     for batch_rows in rows:
         with engine.begin() as conn:
@@ -163,14 +162,6 @@ def measure_insert_rows(batches: list[dict], workdir: Path) -> float:
     elapsed = time.perf_counter() - t0
     engine.dispose()
     return sum(len(r) for r in rows) / elapsed
-
-
-EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end", "severity", "active_s", "details",
-                 "received_at")
-
-
-def _quoted(columns: tuple[str, ...]) -> list[str]:
-    return [f'"{c}"' for c in columns]
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from agent.wire import ContractError, parse_time, validate_batch
 from collector import fastwire
 from collector.config import CollectorConfig
-from collector.db import add_up, insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
+from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, event_table, heartbeat_table
 
 
@@ -185,10 +185,7 @@ class Ingestor:
     def _store(self, conn: Connection, batch: dict[str, Any], now: float) -> IngestResult:
         device = _upsert_device(conn, batch, now)
         dev_id = batch["device_id"]
-        dumps = orjson.dumps
-        events = _store_new(conn, event_table, _EVENT_COLUMNS, batch["events"], lambda evs: [(
-            e["id"], dev_id, e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
-            e["severity"], e["active_s"], dumps(e["details"]).decode(), now) for e in evs])
+        events = _store_new(conn, event_table, EVENT_COLUMNS, batch["events"], lambda evs: event_rows(evs, dev_id, now))
         heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda hbs: [(
             h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in hbs])
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
@@ -198,8 +195,16 @@ class Ingestor:
                             len(heartbeats), len(batch["heartbeats"]) - len(heartbeats))
 
 
-_EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end", "severity", "active_s", "details",
-                  "received_at")
+EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end", "severity", "active_s", "details",
+                 "received_at")
+
+
+def event_rows(events: list[dict[str, Any]], device_id: str, received_at: float) -> list[tuple]:
+    """Normalised wire events as rows of :data:`EVENT_COLUMNS`, in database form (details as JSON text)."""
+    dumps = orjson.dumps
+    return [(e["id"], device_id, e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
+             e["severity"], e["active_s"], dumps(e["details"]).decode(), received_at) for e in events]
+
 _HEARTBEAT_COLUMNS = ("id", "device_id", "time", "interval_s", "active_s")
 _ID_CHUNK = 500
 
