@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent import wire  # noqa: E402
+from collector.columns import of_batch  # noqa: E402
 from collector.db import insert_rows, make_engine  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
 from collector.ingest import EVENT_COLUMNS, event_rows  # noqa: E402
@@ -127,7 +128,8 @@ def measure_http(batches: list[dict], clients: int, workdir: Path, background: b
 def _raw_rows(batches: list[dict]) -> list[list[tuple]]:
     """The event rows of each batch as ingest stores them (validated and built before any clock starts)."""
     now = time.time()
-    return [event_rows(v["events"], v["device_id"], now) for v in (wire.validate_batch(b, now=now) for b in batches)]
+    return [event_rows(v["events"], v["device_id"], now)
+            for v in (of_batch(wire.validate_batch(b, now=now)) for b in batches)]
 
 
 def measure_raw(batches: list[dict], workdir: Path) -> float:

@@ -34,7 +34,7 @@ import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from itertools import repeat
-from operator import add, floordiv, itemgetter, methodcaller
+from operator import add, floordiv, methodcaller
 from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from agent.wire import MAX_DURATION_S
 from collector import impact
+from collector.columns import Columns
 from collector.config import CollectorConfig
 from collector.db import add_up, insert, is_sqlite, prepared, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
@@ -102,14 +103,15 @@ def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     """Ingest hook: mark the device-hours the new records can change; count outages and app versions."""
     reach = _reach_s(model_config(batch.config))
     hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
-    starts = batch.column("start")
+    events = batch.events
+    starts, durations = events["start"], events["duration_s"]
     if starts:
         # From the first start to the last reach: a superset of impact.event_span's hours (recomputing hours
         # between two days of a backlog is harmless, and whole-column min/max is what ingest can afford).
-        ends = list(map(add, starts, batch.column("duration_s")))
-        for i in [i for i, t in enumerate(batch.column("type")) if t in impact.EXCESS_TYPES]:  # slow beyond their run
-            excess = batch.events[i]["details"].get("excess_s")
-            if type(excess) in (int, float) and excess > batch.events[i]["duration_s"]:
+        ends = list(map(add, starts, durations))
+        for i in [i for i, t in enumerate(events["type"]) if t in impact.EXCESS_TYPES]:  # slow beyond their run
+            excess = events["details"][i].get("excess_s")
+            if type(excess) in (int, float) and excess > durations[i]:
                 ends[i] = starts[i] + excess
         _mark(hours, min(starts), max(ends) + reach)
     dev_id = batch.device["id"]
@@ -212,15 +214,15 @@ class _Arrivals:
         self.outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
         self.outage_days: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
 
-    def add(self, events: list[dict]) -> None:
-        starts, types = list(map(_START, events)), list(map(_TYPE, events))
-        versions = list(map(_APP_VERSION, map(_DETAILS, events)))
+    def add(self, events: Columns) -> None:
+        starts, types, details = events["start"], events["type"], events["details"]
+        versions = list(map(_APP_VERSION, details))
         # The version detail's class is part of the key, so that 1 and True (equal in Python) stay apart.
-        raw = Counter(zip(map(floordiv, starts, repeat(DAY)), types, map(_APP, events), versions, map(type, versions)))
+        raw = Counter(zip(map(floordiv, starts, repeat(DAY)), types, events["app"], versions, map(type, versions)))
         for (day, etype, app, version, _cls), n in raw.items():
             self.by_version[(int(day) * DAY, etype, app, _version(version))] += n
         for i in [i for i, t in enumerate(types) if t == "connectivity_loss"]:
-            start, duration, cause = starts[i], events[i]["duration_s"], events[i]["details"].get("cause")
+            start, duration, cause = starts[i], events["duration_s"][i], details[i].get("cause")
             cause = cause if cause in CONNECTIVITY_CAUSES else OTHER
             acc = self.outages[cause]
             acc[0] += 1
@@ -230,7 +232,6 @@ class _Arrivals:
             acc[1] += min(start + duration, _week_end(start)) - start
 
 
-_START, _TYPE, _APP, _DETAILS = (itemgetter(k) for k in ("start", "type", "app", "details"))
 _APP_VERSION = methodcaller("get", "app_version")
 
 
@@ -250,15 +251,17 @@ def count_days_of_stored_events(conn: Connection) -> None:
     total = _Arrivals("")
     for dev, group in itertools.groupby(rows.mappings(), key=lambda r: r["device_id"]):
         total.device_id = dev
-        total.add([{**r, "details": r["details"] or {}} for r in group])
+        total.add(Columns.of([{**r, "details": r["details"] or {}} for r in group],
+                             ("type", "app", "start", "duration_s", "details")))
     _add_day_counts(conn, total)
 
 
 def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
     """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
     cutoff = batch.received_at - RECENT_S
-    ends = map(add, batch.column("start"), batch.column("duration_s"))
-    latest = dict(sorted((t, end) for t, end in zip(batch.column("type"), ends) if end >= cutoff))  # max per type
+    events = batch.events
+    ends = map(add, events["start"], events["duration_s"])
+    latest = dict(sorted((t, end) for t, end in zip(events["type"], ends) if end >= cutoff))  # max per type
     if not latest:
         return
     dev = batch.device

@@ -4,13 +4,15 @@
 problem it finds, but in Python it costs more than storing the rows. Here
 the same rules are declared as msgspec types, built from the constants of
 :mod:`agent.wire`, so that a plainly valid body is decoded and checked in C.
-:func:`decode` returns exactly what ``validate_batch(orjson.loads(body))``
-returns, or None when the body is not plainly valid; the caller then runs the
-full check, which is the one that explains the refusal. A property test
+:func:`decode` returns exactly what the full check gives
+(``columns.of_batch(validate_batch(orjson.loads(body)))``), or None when the
+body is not plainly valid; the caller then runs the full check, which is the
+one that explains the refusal. A property test
 (tests/collector/test_fastwire.py) keeps the two in step.
 """
 
 from functools import lru_cache
+from operator import attrgetter
 from typing import Annotated, Literal, Union
 
 import msgspec
@@ -18,6 +20,7 @@ from msgspec import Meta, Struct
 from msgspec.structs import asdict
 
 from agent import wire
+from collector.columns import EVENT_FIELDS, Columns
 
 _I64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]  # what orjson, the slow path's parser, reads
 _Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
@@ -69,24 +72,24 @@ def _decoder(max_events: int, max_heartbeats: int) -> msgspec.json.Decoder:
 
 
 def decode(body: bytes, now: float, limits: wire.Limits = wire.Limits()) -> dict | None:
-    """The normalised batch (as :func:`agent.wire.validate_batch` gives it) if ``body`` is plainly valid, else None.
+    """The normalised batch, its events as columns (:func:`collector.columns.of_batch`), if ``body`` is plainly
+    valid, else None.
 
-    Per-event work runs in C loops (``map``), not in Python: this is the ingest hot path.
+    The events come out as :class:`~collector.columns.Columns`, read off the decoded structs a field at a time:
+    per-event work runs in C loops (``map``), not in Python. This is the ingest hot path.
     """
     try:
         batch = _decoder(limits.max_events, limits.max_heartbeats).decode(body)
     except msgspec.DecodeError:  # includes ValidationError
         return None
-    events = batch.events
-    starts = wire.parse_times([e.start for e in events])
-    if starts is None or not wire.ids_valid([e.id for e in events] + [h.id for h in batch.heartbeats]):
+    events = Columns({name: list(map(getter, batch.events)) for name, getter in _EVENT_GETTERS})
+    starts = wire.parse_times(events["start"])
+    if starts is None or not wire.ids_valid(events["id"] + [h.id for h in batch.heartbeats]):
         return None
     lo, hi = now - limits.max_age_s, now + limits.max_future_s
     if starts and not (lo <= min(starts) and max(starts) <= hi):
         return None
-    records = list(map(asdict, events))
-    for record, start in zip(records, starts):
-        record["start"] = start
+    events["start"] = starts
     try:
         sent_at = None if batch.sent_at is msgspec.UNSET else wire.parse_time(batch.sent_at)
         heartbeats = []
@@ -97,4 +100,8 @@ def decode(body: bytes, now: float, limits: wire.Limits = wire.Limits()) -> dict
             heartbeats.append({**asdict(h), "time": t})
     except ValueError:  # a time the contract does not read
         return None
-    return {"device_id": batch.device_id, "sent_at": sent_at, "events": records, "heartbeats": heartbeats}
+    return {"device_id": batch.device_id, "sent_at": sent_at, "events": events, "heartbeats": heartbeats}
+
+
+_EVENT_GETTERS = [(name, attrgetter(name)) for name in EVENT_FIELDS]
+assert set(EVENT_FIELDS) == set(_Event.__struct_fields__)

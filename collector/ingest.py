@@ -2,12 +2,12 @@
 
 ``Ingestor.store_body`` decompresses the raw body (gzip allowed, size capped
 before and after decompression), decodes and validates it against the wire
-contract (compiled fast path first, :mod:`collector.fastwire`) and stores it
-in ONE transaction: upsert the device from its newest
-heartbeat, insert the events and heartbeats whose ids are not stored yet (so a
-retried batch stores nothing twice; see :func:`_store_new`) with the
-driver's own executemany, run the :data:`AFTER_INSERT` hooks on the new rows, commit. Only
-then does the API acknowledge.
+contract (compiled fast path first, :mod:`collector.fastwire`; the events come
+out as :class:`~collector.columns.Columns`) and stores it in ONE transaction:
+upsert the device from its newest heartbeat, insert the events and heartbeats
+whose ids are not stored yet (so a retried batch stores nothing twice; see
+:func:`_store_new`) in multi-row INSERTs, run the :data:`AFTER_INSERT` hooks on
+the new records, commit. Only then does the API acknowledge.
 
 Extensions that keep aggregates up to date at ingest (the impact model)
 register one hook: ``AFTER_INSERT.append(my_hook)``, where
@@ -20,9 +20,10 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, Callable
+from dataclasses import dataclass
+from itertools import repeat
+from operator import add, sub
+from typing import Any, Callable, Sequence
 
 import orjson
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from agent.wire import ContractError, parse_time, validate_batch
 from collector import fastwire
+from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, event_table, heartbeat_table
@@ -51,18 +53,10 @@ class IngestedBatch:
     """What one committed batch added, as seen by the AFTER_INSERT hooks."""
 
     device: dict[str, Any]  # the device row as updated by this batch
-    events: list[dict[str, Any]]  # events stored for the first time (wire-normalised, times as Unix seconds)
+    events: Columns  # events stored for the first time (wire-normalised, times as Unix seconds), as columns
     heartbeats: list[dict[str, Any]]  # heartbeats stored for the first time
     config: CollectorConfig
     received_at: float  # collector clock
-    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
-
-    def column(self, name: str) -> list[Any]:
-        """One field of the new events, in their order: computed once per batch, in C (the hooks' hot path)."""
-        values = self._columns.get(name)
-        if values is None:
-            values = self._columns[name] = list(map(itemgetter(name), self.events))
-        return values
 
 
 @dataclass
@@ -143,13 +137,13 @@ class Ingestor:
         body = _inflate(body, content_encoding, settings.max_body_bytes)
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
-            batch = self._validate(_parse_json(body), now)
+            batch = of_batch(self._validate(_parse_json(body), now))
         return self._commit(_on_collector_clock(batch, now, settings.max_future_s), now)
 
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
         """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
         now = time.time() if now is None else now
-        batch = self._validate(payload, now)
+        batch = of_batch(self._validate(payload, now))
         return self._commit(_on_collector_clock(batch, now, self.config.collector.max_future_s), now)
 
     def _validate(self, payload: Any, now: float) -> dict[str, Any]:
@@ -168,8 +162,12 @@ class Ingestor:
         if self._write_lock and not self._write_lock.acquire(timeout=settings.db_busy_timeout_s):
             raise Rejected(503, "overloaded", "the database is busy; retry later", _RETRY_AFTER_S)
         try:
-            with write_transaction(self.engine) as conn:
-                return self._store(conn, batch, now)
+            try:
+                with write_transaction(self.engine) as conn:
+                    return self._store(conn, batch, now, all_new=True)
+            except _SomeStored:  # a retried batch: again, looking up which of its records are new
+                with write_transaction(self.engine) as conn:
+                    return self._store(conn, batch, now, all_new=False)
         except _ConcurrentInsert:
             raise Rejected(503, "overloaded", "the same records are being stored by another request; retry later",
                            _RETRY_AFTER_S) from None
@@ -182,12 +180,16 @@ class Ingestor:
             if self._write_lock:
                 self._write_lock.release()
 
-    def _store(self, conn: Connection, batch: dict[str, Any], now: float) -> IngestResult:
+    def _store(self, conn: Connection, batch: dict[str, Any], now: float, all_new: bool) -> IngestResult:
         device = _upsert_device(conn, batch, now)
-        dev_id = batch["device_id"]
-        events = _store_new(conn, event_table, EVENT_COLUMNS, batch["events"], lambda evs: event_rows(evs, dev_id, now))
-        heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, batch["heartbeats"], lambda hbs: [(
-            h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in hbs])
+        dev_id, events, heartbeats = batch["device_id"], batch["events"], batch["heartbeats"]
+        new = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now), all_new)
+        if new is not None:
+            events = events.take(new)
+        new = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, [h["id"] for h in heartbeats],
+                         [(h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in heartbeats], all_new)
+        if new is not None:
+            heartbeats = [heartbeats[i] for i in new]
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
         for hook in AFTER_INSERT:
             hook(conn, stored)
@@ -199,11 +201,16 @@ EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end",
                  "received_at")
 
 
-def event_rows(events: list[dict[str, Any]], device_id: str, received_at: float) -> list[tuple]:
-    """Normalised wire events as rows of :data:`EVENT_COLUMNS`, in database form (details as JSON text)."""
-    dumps = orjson.dumps
-    return [(e["id"], device_id, e["type"], e["app"], e["start"], e["duration_s"], e["start"] + e["duration_s"],
-             e["severity"], e["active_s"], dumps(e["details"]).decode(), received_at) for e in events]
+def event_rows(events: Columns, device_id: str, received_at: float) -> list[tuple]:
+    """Normalised wire events as rows of :data:`EVENT_COLUMNS`, in database form (details as JSON text).
+
+    Built a column at a time with ``map`` and ``zip``, whose loops run in C.
+    """
+    starts, durations = events["start"], events["duration_s"]
+    return list(zip(events["id"], repeat(device_id), events["type"], events["app"], starts, durations,
+                    map(add, starts, durations), events["severity"], events["active_s"],
+                    map(bytes.decode, map(orjson.dumps, events["details"])), repeat(received_at)))
+
 
 _HEARTBEAT_COLUMNS = ("id", "device_id", "time", "interval_s", "active_s")
 _ID_CHUNK = 500
@@ -211,6 +218,10 @@ _ID_CHUNK = 500
 
 class _ConcurrentInsert(Exception):
     """Another transaction stored some of the same records at the same moment."""
+
+
+class _SomeStored(Exception):
+    """A batch assumed new has records that are stored already (its transaction is rolled back)."""
 
 
 def _skew(sent_at: float | None, now: float, tolerance_s: float) -> float:
@@ -240,8 +251,8 @@ def _on_collector_clock(batch: dict[str, Any], now: float, tolerance_s: float) -
     skew = _skew(batch["sent_at"], now, tolerance_s)
     if not skew:
         return batch
-    for e in batch["events"]:
-        e["start"] -= skew
+    events = batch["events"]
+    events["start"] = list(map(sub, events["start"], repeat(skew)))
     for h in batch["heartbeats"]:
         h["time"] -= skew
     return batch
@@ -298,33 +309,42 @@ def _device_update(_bind: Connection):
     return device_table.update().where(device_table.c.id == sa.bindparam("dev"))  # SET: the parameters given
 
 
-def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], records: list[dict[str, Any]],
-               to_rows: Callable[[list[dict[str, Any]]], list[tuple]]) -> list[dict[str, Any]]:
-    """Insert the records not stored yet (each id once); return them.
+def _store_new(conn: Connection, table: sa.Table, columns: tuple[str, ...], ids: list[str],
+               rows: list[tuple], all_new: bool) -> list[int] | None:
+    """Insert the rows whose ids are not stored yet, each id once; return the indices of the rows stored, None if all.
 
-    Fast path: insert everything in a savepoint; if every row was new (the
-    usual case), done. Otherwise (a retried batch) roll the savepoint back,
-    look up which ids are stored, and insert the others.
+    With ``all_new`` (the usual case: a batch sent once) insert them all and
+    raise :class:`_SomeStored` if any was stored already; the caller rolls the
+    transaction back and stores the batch again without ``all_new``, which
+    looks up the stored ids first and inserts the others. (A savepoint around
+    the first try would cost every batch for the sake of the few retried ones.)
     """
-    ids = list({r["id"] for r in records})
-    if len(ids) < len(records):  # the same record twice in one batch: its first copy counts
-        once: set[str] = set()
-        records = [r for r in records if not (r["id"] in once or once.add(r["id"]))]
-    if not records:
-        return []
-    rows = to_rows(records)
-    savepoint = conn.begin_nested()
-    if insert_rows(conn, table, columns, rows) == len(rows):
-        savepoint.commit()
-        return records
-    savepoint.rollback()
+    if not rows:
+        return None
+    once = _first_copies(ids)
+    if all_new and once is None:
+        if insert_rows(conn, table, columns, rows) == len(rows):
+            return None
+        raise _SomeStored(table.name)
+    once = range(len(ids)) if once is None else once
     stored: set[str] = set()
-    for i in range(0, len(ids), _ID_CHUNK):
-        stored.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + _ID_CHUNK]))).scalars())
-    fresh = [(r, row) for r, row in zip(records, rows) if r["id"] not in stored]
+    unique = [ids[i] for i in once]
+    for at in range(0, len(unique), _ID_CHUNK):
+        stored.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(unique[at:at + _ID_CHUNK]))).scalars())
+    fresh = [i for i in once if ids[i] not in stored]
     # On SQLite the write lock is held from the start, so the lookup is exact; on
     # PostgreSQL a concurrent transaction may have stored some of them meanwhile,
     # and the hooks must see each record exactly once: then give up (retryable).
-    if insert_rows(conn, table, columns, [row for _, row in fresh]) != len(fresh):
+    if insert_rows(conn, table, columns, [rows[i] for i in fresh]) != len(fresh):
         raise _ConcurrentInsert(table.name)
-    return [r for r, _ in fresh]
+    return fresh
+
+
+def _first_copies(ids: Sequence[str]) -> list[int] | None:
+    """The index of each id's first copy, in order; None if no id repeats (the same record sent twice in a batch)."""
+    if len(set(ids)) == len(ids):
+        return None
+    first: dict[str, int] = {}
+    for i, record_id in enumerate(ids):
+        first.setdefault(record_id, i)
+    return sorted(first.values())

@@ -1,0 +1,58 @@
+"""Records held as columns: the collector's form of a batch's events from decoding to the ingest hooks.
+
+A batch of a thousand events costs less as nine lists than as a thousand
+dicts: each step of ingest (rows for the database, counts, dirty hours)
+reads whole columns with ``map`` and ``zip``, whose loops run in C, instead
+of looking fields up record by record in Python.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Iterable, Sequence
+
+EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "severity", "active_s", "details")  # agent.wire's Event
+
+
+class Columns:
+    """Records of one kind as columns: field name -> one value per record, in the records' order."""
+
+    __slots__ = ("_columns", "_n")
+
+    def __init__(self, columns: dict[str, list[Any]]):
+        lengths = set(map(len, columns.values()))
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        self._columns = columns
+        self._n = lengths.pop() if lengths else 0
+
+    @classmethod
+    def of(cls, records: Sequence[dict[str, Any]], fields: Iterable[str]) -> Columns:
+        """The columns ``fields`` of records given as dicts (each must have every field)."""
+        return cls({name: list(map(itemgetter(name), records)) for name in fields})
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, field: str) -> list[Any]:
+        return self._columns[field]
+
+    def __setitem__(self, field: str, values: list[Any]) -> None:
+        if len(values) != self._n:
+            raise ValueError(f"column {field!r} has {len(values)} values for {self._n} records")
+        self._columns[field] = values
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Columns) and self._columns == other._columns
+
+    def __repr__(self) -> str:
+        return f"Columns({self._n} records: {', '.join(self._columns)})"
+
+    def take(self, indices: Sequence[int]) -> Columns:
+        """The records at ``indices``, in that order."""
+        return Columns({name: [values[i] for i in indices] for name, values in self._columns.items()})
+
+
+def of_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """A batch as :func:`agent.wire.validate_batch` normalises it, with its events as :class:`Columns`."""
+    return {**batch, "events": Columns.of(batch["events"], EVENT_FIELDS)}
