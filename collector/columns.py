@@ -15,11 +15,11 @@ EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "severity", "active_
 
 
 class Columns:
-    """Records of one kind as columns: field name -> one value per record, in the records' order."""
+    """Records of one kind as columns: field name -> a sequence of one value per record, in the records' order."""
 
     __slots__ = ("_columns", "_n")
 
-    def __init__(self, columns: dict[str, list[Any]]):
+    def __init__(self, columns: dict[str, Sequence[Any]]):
         lengths = set(map(len, columns.values()))
         if len(lengths) > 1:
             raise ValueError(f"columns of different lengths: {sorted(lengths)}")
@@ -34,16 +34,17 @@ class Columns:
     def __len__(self) -> int:
         return self._n
 
-    def __getitem__(self, field: str) -> list[Any]:
+    def __getitem__(self, field: str) -> Sequence[Any]:
         return self._columns[field]
 
-    def __setitem__(self, field: str, values: list[Any]) -> None:
+    def __setitem__(self, field: str, values: Sequence[Any]) -> None:
         if len(values) != self._n:
             raise ValueError(f"column {field!r} has {len(values)} values for {self._n} records")
         self._columns[field] = values
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Columns) and self._columns == other._columns
+    def __eq__(self, other: object) -> bool:  # the same fields and values, whatever the sequences' types
+        return (isinstance(other, Columns) and self._columns.keys() == other._columns.keys()
+                and all(list(v) == list(other._columns[k]) for k, v in self._columns.items()))
 
     def __repr__(self) -> str:
         return f"Columns({self._n} records: {', '.join(self._columns)})"

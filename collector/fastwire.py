@@ -12,12 +12,11 @@ one that explains the refusal. A property test
 """
 
 from functools import lru_cache
-from operator import attrgetter
 from typing import Annotated, Literal, Union
 
 import msgspec
 from msgspec import Meta, Struct
-from msgspec.structs import asdict
+from msgspec.structs import asdict, astuple
 
 from agent import wire
 from collector.columns import EVENT_FIELDS, Columns
@@ -32,7 +31,7 @@ _Value = Union[Annotated[str, Meta(max_length=wire.MAX_TEXT_LEN)], _I64, float, 
 _Details = Annotated[dict[Annotated[str, Meta(max_length=wire.MAX_KEY_LEN)], _Value], Meta(max_length=wire.MAX_DETAILS)]
 
 
-class _Event(Struct, forbid_unknown_fields=True):
+class _Event(Struct, forbid_unknown_fields=True, gc=False):  # decoded JSON holds no cycles
     id: _Id
     type: Literal[wire.EVENT_TYPES]  # type: ignore[valid-type]
     app: Annotated[str, Meta(min_length=1, max_length=wire.MAX_APP_LEN)]
@@ -43,7 +42,7 @@ class _Event(Struct, forbid_unknown_fields=True):
     details: _Details = {}
 
 
-class _Heartbeat(Struct, forbid_unknown_fields=True):
+class _Heartbeat(Struct, forbid_unknown_fields=True, gc=False):
     id: _Id
     time: _Time
     interval_s: _Seconds
@@ -61,7 +60,7 @@ class _Heartbeat(Struct, forbid_unknown_fields=True):
 
 @lru_cache(maxsize=8)
 def _decoder(max_events: int, max_heartbeats: int) -> msgspec.json.Decoder:
-    class _Batch(Struct, forbid_unknown_fields=True):
+    class _Batch(Struct, forbid_unknown_fields=True, gc=False):
         schema: Literal[wire.SCHEMA_VERSION]  # type: ignore[valid-type]
         device_id: Annotated[str, Meta(pattern=wire._DEVICE_RE.pattern)]
         sent_at: Union[_Time, msgspec.UnsetType] = msgspec.UNSET
@@ -82,9 +81,11 @@ def decode(body: bytes, now: float, limits: wire.Limits = wire.Limits()) -> dict
         batch = _decoder(limits.max_events, limits.max_heartbeats).decode(body)
     except msgspec.DecodeError:  # includes ValidationError
         return None
-    events = Columns({name: list(map(getter, batch.events)) for name, getter in _EVENT_GETTERS})
+    # One tuple per event, transposed by zip into one tuple per field: both loops in C.
+    events = Columns(dict(zip(EVENT_FIELDS, zip(*map(astuple, batch.events))
+                              if batch.events else [()] * len(EVENT_FIELDS))))
     starts = wire.parse_times(events["start"])
-    if starts is None or not wire.ids_valid(events["id"] + [h.id for h in batch.heartbeats]):
+    if starts is None or not wire.ids_valid([*events["id"], *(h.id for h in batch.heartbeats)]):
         return None
     lo, hi = now - limits.max_age_s, now + limits.max_future_s
     if starts and not (lo <= min(starts) and max(starts) <= hi):
@@ -103,5 +104,4 @@ def decode(body: bytes, now: float, limits: wire.Limits = wire.Limits()) -> dict
     return {"device_id": batch.device_id, "sent_at": sent_at, "events": events, "heartbeats": heartbeats}
 
 
-_EVENT_GETTERS = [(name, attrgetter(name)) for name in EVENT_FIELDS]
-assert set(EVENT_FIELDS) == set(_Event.__struct_fields__)
+assert _Event.__struct_fields__ == EVENT_FIELDS  # the order astuple gives them in
