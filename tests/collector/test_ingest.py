@@ -157,6 +157,20 @@ def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, d
         assert conn.execute(sa.text("SELECT SUM(count) FROM disruption_count")).scalar_one() == 2
 
 
+def test_new_events_beside_a_stored_heartbeat_are_stored_and_counted_once(db_engine, db_url):
+    # The first try assumes every record is new; the stored heartbeat makes it roll back and store again, carefully.
+    ingestor = Ingestor(db_engine, make_config(db_url))
+    hb = heartbeat()
+    ingestor.store(batch([event()], [hb]))
+    result = ingestor.store(batch([event(), event()], [hb]))
+    assert (result.events_stored, result.events_duplicate, result.heartbeats_stored, result.heartbeats_duplicate) == (
+        2, 0, 0, 1)
+    with db_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM event")).scalar_one() == 3
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM heartbeat")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT SUM(count) FROM disruption_count")).scalar_one() == 3
+
+
 @pytest.mark.parametrize("skew_s, moved", [(3600.0, True), (-7200.0, True), (900.0, True), (120.0, False)])
 def test_a_wrong_device_clock_is_corrected_not_refused(db_engine, db_url, skew_s, moved):
     """Records are checked against the device's own clock (sent_at) and stored on the collector's."""
