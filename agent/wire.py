@@ -389,7 +389,7 @@ def _check_event(errors: list, i: int, ev: Any, now: float, limits: Limits) -> d
         _err(errors, "event", i, "record", "must be an object")
         return None
     n_before = len(errors)
-    for k in sorted(set(ev) - _EVENT_FIELDS):
+    for k in sorted(set(ev).difference(EVENT_FIELDS)):
         _err(errors, "event", i, k, "unknown field")
     _check_id(errors, "event", i, ev)
     t = ev.get("type")
@@ -410,7 +410,7 @@ def _check_event(errors: list, i: int, ev: Any, now: float, limits: Limits) -> d
             "details": ev.get("details") or {}}
 
 
-_EVENT_FIELDS = {"id", "type", "app", "start", "duration_s", "severity", "active_s", "details"}
+EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "severity", "active_s", "details")  # of a normalised event
 _HEARTBEAT_FIELDS = {
     "id", "time", "interval_s", "active_s", "os", "os_version", "agent_version", "site", "department",
     "spool_dropped_total", "rejected_total", "sensor_errors_total", "details",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any, Iterable, Sequence
 
-EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "severity", "active_s", "details")  # agent.wire's Event
+from agent.wire import EVENT_FIELDS
 
 
 class Columns:

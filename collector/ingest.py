@@ -137,21 +137,23 @@ class Ingestor:
         body = _inflate(body, content_encoding, settings.max_body_bytes)
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
-            batch = of_batch(self._validate(_parse_json(body), now))
+            batch = self._validate(_parse_json(body), now)
         return self._commit(_on_collector_clock(batch, now, settings.max_future_s), now)
 
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
         """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
         now = time.time() if now is None else now
-        batch = of_batch(self._validate(payload, now))
+        batch = self._validate(payload, now)
         return self._commit(_on_collector_clock(batch, now, self.config.collector.max_future_s), now)
 
     def _validate(self, payload: Any, now: float) -> dict[str, Any]:
+        """The full check: the batch normalised, its events as columns; or Rejected, naming each problem."""
         # A device whose clock is wrong has its records checked against its own clock (the batch's sent_at),
         # then moved to the collector's by _on_collector_clock: its events are not lost for a wrong clock.
         limits = self.config.collector.limits
         try:
-            return validate_batch(payload, now=now + _skew_of(payload, now, limits.max_future_s), limits=limits)
+            return of_batch(validate_batch(payload, now=now + _skew_of(payload, now, limits.max_future_s),
+                                           limits=limits))
         except ContractError as exc:
             status = 413 if _over_count(exc) else 422
             raise Rejected(status, "too_large" if status == 413 else "invalid",
