@@ -14,7 +14,8 @@ from typing import Optional
 
 import typer
 
-from agent.config import AgentConfig, ConfigError, EXIT_CONFIG, EXIT_FAILURE, load_config
+from agent.config import AgentConfig, load_config
+from contract.settings import EXIT_FAILURE, EXIT_USAGE, ConfigError
 
 app = typer.Typer(help="The endpoint agent: records IT disruptions and sends them to the collector.",
                   no_args_is_help=True, add_completion=False)
@@ -28,7 +29,7 @@ def _load(config: Optional[Path], **overrides) -> AgentConfig:
         return load_config(config, overrides=overrides)
     except ConfigError as exc:
         typer.echo(f"hinder agent: configuration error: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @app.command()
@@ -47,7 +48,7 @@ def run(
     if not cfg.agent.token:
         typer.echo("hinder agent: configuration error: agent.token: missing "
                    "(set HINDER_AGENT_TOKEN, --token or token in [agent])", err=True)
-        raise typer.Exit(EXIT_CONFIG)
+        raise typer.Exit(EXIT_USAGE)
     from agent.daemon import exec_daemon
 
     raise typer.Exit(exec_daemon(str(config) if config else None, overrides))

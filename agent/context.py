@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.activity import ActivityTracker
-from agent.config import AgentConfig, Catalogue
+from agent.catalogue import Catalogue
 from agent.state import RunState
 
 
 @dataclass
 class SensorContext:
-    config: AgentConfig
     catalogue: Catalogue
     state_dir: Path  # sensors keep their own files (bookmarks, seen reports) here
     activity: ActivityTracker
     run_state: RunState
     log: logging.Logger
+    collector_url: str = "http://127.0.0.1:8739"  # the connectivity sensor's default target
+    sensors: dict[str, Any] = field(default_factory=dict)  # every sensor's settings, for one that defers to another
     # Small, bounded facts sensors add to every heartbeat (e.g. wifi_signal_dbm); names only, no personal data.
     heartbeat_details: dict = field(default_factory=dict)
 

@@ -18,7 +18,8 @@ import signal
 import sqlite3
 import sys
 
-from agent.config import ConfigError, EXIT_CONFIG, EXIT_FAILURE, load_config
+from agent.config import load_config
+from contract.settings import EXIT_FAILURE, EXIT_USAGE, ConfigError
 
 OVERRIDES_ENV = "HINDER_AGENT_OVERRIDES"
 MALLOC_ARENAS_ENV = "MALLOC_ARENA_MAX"
@@ -36,7 +37,7 @@ def main(config_path: str | None) -> int:
         cfg = load_config(config_path, overrides=overrides)
     except ConfigError as exc:
         print(f"hinder agent: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     _setup_logging(cfg.agent.log_level)
     from agent.runner import Agent, AlreadyRunning
 

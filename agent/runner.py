@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import hinder
 from agent.activity import ActivityTracker
 from agent.config import AgentConfig, AgentSettings
 from agent.context import SensorContext
@@ -34,7 +33,9 @@ from agent.sensors import SENSORS, Sensor
 from agent.spool import Spool
 from agent.state import RunState, device_id
 from agent.uploader import Uploader
-from agent.wire import ContractError, Event, Heartbeat, make_batch, validate_batch
+from contract import __version__
+from contract.check import ContractError, validate_batch
+from contract.records import Event, Heartbeat, make_batch
 
 MAX_CONSECUTIVE_FAILURES = 8
 MAX_SENSOR_BACKOFF_S = 600.0
@@ -92,7 +93,7 @@ def build_heartbeat(settings: AgentSettings, now: float, interval_s: float, acti
                     details: dict | None = None) -> Heartbeat:
     """A heartbeat with this machine's inventory and the given interval figures."""
     return Heartbeat(time=now, interval_s=interval_s, active_s=min(active_s, interval_s), os=os_name(),
-                     os_version=(platform.release() or "unknown")[:64], agent_version=hinder.__version__,
+                     os_version=(platform.release() or "unknown")[:64], agent_version=__version__,
                      site=settings.site, department=settings.department, spool_dropped_total=spool_dropped_total,
                      rejected_total=rejected_total, sensor_errors_total=sensor_errors_total, details=dict(details or {}))
 
@@ -188,11 +189,12 @@ class Agent:
         self.device_id = device_id(state_dir)
         self.run_state = RunState(state_dir)
         self.activity = ActivityTracker()
-        self.ctx = SensorContext(config=config, catalogue=config.catalogue, state_dir=state_dir,
-                                 activity=self.activity, run_state=self.run_state, log=self.log)
+        self.ctx = SensorContext(catalogue=config.catalogue, state_dir=state_dir, activity=self.activity,
+                                 run_state=self.run_state, log=self.log, collector_url=settings.collector,
+                                 sensors=config.sensors)
         self.spool = Spool(state_dir / SPOOL_FILE, settings.spool_max_bytes, log=self.log)
         self.uploader = Uploader(self.spool, settings, self.device_id, log=self.log,
-                                 user_agent=f"hinder-agent/{hinder.__version__}")
+                                 user_agent=f"hinder-agent/{__version__}")
         self.workers: list[SensorWorker] = []
         self._invalid_logged: set[str] = set()
         self._stop = threading.Event()
@@ -206,7 +208,7 @@ class Agent:
 
     def run(self) -> int:
         """Run until ``stop()``, then stop cleanly; return the exit code."""
-        self.log.info("agent %s starting: device %s, state %s, collector %s", hinder.__version__, self.device_id,
+        self.log.info("agent %s starting: device %s, state %s, collector %s", __version__, self.device_id,
                       self.settings.state_dir, self.settings.collector)
         self._spool_heartbeat(time.time())  # first, so the collector knows the device's labels before any event
         self._start_sensors()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from agent.wire import Event, Heartbeat, id_time
+from contract.records import Event, Heartbeat, id_time
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from agent._http import HTTPError, Response, request
 from agent.config import AgentSettings
 from agent.spool import Spool, SpooledRecord
-from agent.wire import make_batch
+from contract.records import make_batch
 
 EVENTS_PATH = "/api/v1/events"
 MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond this is taken as this

@@ -45,7 +45,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from _serve import free_port, wait_http  # bench/_serve.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,18 +38,20 @@ import time
 from pathlib import Path
 
 import httpx
-
 from _serve import free_port, wait_http  # bench/_serve.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent import wire  # noqa: E402
 from collector.columns import of_batch  # noqa: E402
 from collector.db import insert_rows, make_engine  # noqa: E402
-from collector.migrations import upgrade  # noqa: E402
 from collector.ingest import EVENT_COLUMNS, event_rows  # noqa: E402
+from collector.migrations import upgrade  # noqa: E402
 from collector.models import event_table  # noqa: E402
+from contract import (
+    check,  # noqa: E402
+    records,  # noqa: E402
+)
 
 AGENT, ADMIN = "bench-agent-token", "bench-admin-token"
 TYPES = ("crash", "hang", "slow_app", "connectivity_loss", "slow_system")
@@ -62,13 +64,13 @@ def make_batches(n_batches: int, n_events: int, n_devices: int = 200) -> list[di
     batches = []
     for b in range(n_batches):
         device = f"bench-device-{b % n_devices:04d}"
-        events = [wire.Event(type=TYPES[i % 5], app=APPS[i % 5], start=now - 3600 + (b * n_events + i) * 0.001,
+        events = [records.Event(type=TYPES[i % 5], app=APPS[i % 5], start=now - 3600 + (b * n_events + i) * 0.001,
                              duration_s=float(i % 30), severity="warning", active_s=float(i % 20),
                              details={"pid_name": APPS[i % 5], "threshold_s": 2.0, "seq": i}).to_wire()
                   for i in range(n_events)]
-        hb = wire.Heartbeat(time=now - 1, interval_s=60, active_s=40, os="linux", os_version="6.1",
+        hb = records.Heartbeat(time=now - 1, interval_s=60, active_s=40, os="linux", os_version="6.1",
                             agent_version="0.1.0", site=f"site-{b % 5}", department=f"dept-{b % 7}").to_wire()
-        batches.append(wire.make_batch(device, events, [hb]))
+        batches.append(records.make_batch(device, events, [hb]))
     return batches
 
 
@@ -129,7 +131,7 @@ def _raw_rows(batches: list[dict]) -> list[list[tuple]]:
     """The event rows of each batch as ingest stores them (validated and built before any clock starts)."""
     now = time.time()
     return [event_rows(v["events"], v["device_id"], now)
-            for v in (of_batch(wire.validate_batch(b, now=now)) for b in batches)]
+            for v in (of_batch(check.validate_batch(b, now=now)) for b in batches)]
 
 
 def measure_raw(batches: list[dict], workdir: Path) -> float:

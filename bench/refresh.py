@@ -23,18 +23,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent import wire  # noqa: E402
 from collector import aggregates  # noqa: E402
 from collector.config import parse_config  # noqa: E402
 from collector.db import make_engine  # noqa: E402
 from collector.ingest import Ingestor  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
+from contract import records  # noqa: E402
 
 HEARTBEATS = 23 * 60  # one a minute from 00:00 to 23:00
 
 
 def _heartbeat(t: float) -> dict:
-    return wire.Heartbeat(time=t, interval_s=60.0, active_s=45.0, os="linux", os_version="6.1",
+    return records.Heartbeat(time=t, interval_s=60.0, active_s=45.0, os="linux", os_version="6.1",
                           agent_version="0.1.0", site="Paris", department="Finance").to_wire()
 
 
@@ -53,15 +53,15 @@ def main() -> None:
     devices = [f"bench-refresh-{i:05d}" for i in range(args.devices)]
     for dev in devices:
         beats = [_heartbeat(day + 60 * (i + 1)) for i in range(HEARTBEATS)]
-        events = [wire.Event(type="hang", app="erp", start=day + 3600 * h + 100, duration_s=30,
+        events = [records.Event(type="hang", app="erp", start=day + 3600 * h + 100, duration_s=30,
                              active_s=20).to_wire() for h in range(23)]
         for k in range(0, len(beats), 400):
-            ingestor.store(wire.make_batch(dev, events if k == 0 else [], beats[k:k + 400], now=now), now=now)
+            ingestor.store(records.make_batch(dev, events if k == 0 else [], beats[k:k + 400], now=now), now=now)
     aggregates.refresh(engine, config)
     per_day = []
     for r in range(args.rounds):
         for dev in devices:
-            ingestor.store(wire.make_batch(dev, [], [_heartbeat(day + 60 * (HEARTBEATS + 1 + r))], now=now), now=now)
+            ingestor.store(records.make_batch(dev, [], [_heartbeat(day + 60 * (HEARTBEATS + 1 + r))], now=now), now=now)
         t0 = time.perf_counter()
         done = aggregates.refresh(engine, config)
         per_day.append((time.perf_counter() - t0) / done * 1000)

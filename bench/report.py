@@ -37,15 +37,15 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from agent.wire import Limits, make_batch  # noqa: E402
 from collector import aggregates  # noqa: E402
 from collector.config import parse_config  # noqa: E402
 from collector.db import make_engine  # noqa: E402
 from collector.ingest import Ingestor  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
-from collector.report import render  # noqa: E402
 from collector.report.build import build_report  # noqa: E402
+from collector.report.render import render  # noqa: E402
 from collector.report.week import week_label  # noqa: E402
+from contract.records import Limits, make_batch  # noqa: E402
 from hinder.simulate import Fleet  # noqa: E402
 
 

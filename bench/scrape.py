@@ -33,20 +33,19 @@ import time
 from pathlib import Path
 
 import httpx
-
-from _serve import free_port, wait_http  # bench/_serve.py, beside this script
 import sqlalchemy as sa
+from _serve import free_port, wait_http  # bench/_serve.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.wire import new_id  # noqa: E402
 from collector import aggregates, impact  # noqa: E402
 from collector.config import parse_config  # noqa: E402
 from collector.db import make_engine  # noqa: E402
 from collector.ingest import IngestedBatch  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
-from collector.models import device_table, event_table, heartbeat_table, lost_hourly_table, active_hourly_table  # noqa: E402
+from collector.models import active_hourly_table, device_table, event_table, heartbeat_table, lost_hourly_table  # noqa: E402
+from contract.records import new_id  # noqa: E402
 
 SITES = ("Paris", "Lyon", "Berlin", "Madrid", "London", "Milan", "Warsaw", "Lisbon", "Vienna", "Prague")
 DEPARTMENTS = ("Finance", "Sales", "HR", "IT", "Legal", "Marketing", "Operations", "Support")

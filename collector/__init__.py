@@ -3,5 +3,3 @@
 Heavy dependencies (FastAPI, SQLAlchemy, prometheus_client) are imported by
 the submodules that need them, never here, so `hinder agent` stays light.
 """
-
-from hinder import __version__ as VERSION  # noqa: F401  (one version for the whole project)

@@ -37,29 +37,44 @@ from itertools import repeat
 from operator import add, floordiv, methodcaller
 from typing import Any, Iterable, Iterator, Sequence
 
-import orjson
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from agent.wire import MAX_DURATION_S
 from collector import impact
 from collector.columns import Columns
 from collector.config import CollectorConfig
 from collector.db import add_up, insert, is_sqlite, prepared, write_transaction
 from collector.ingest import AFTER_INSERT, IngestedBatch
 from collector.models import (
-    active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
-    app_version_count_table, device_table, disruption_count_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table,
-    lost_daily_table, lost_hourly_table, lost_rollup_table, lost_week_table, outage_count_table,
-    outage_daily_table, recent_disruption_table, version_daily_table, week_state_table,
+    active_daily_table,
+    active_hourly_table,
+    active_week_table,
+    app_active_daily_table,
+    app_active_week_table,
+    app_version_count_table,
+    device_table,
+    disruption_count_table,
+    event_table,
+    heartbeat_table,
+    impact_dirty_table,
+    impact_total_table,
+    lost_daily_table,
+    lost_hourly_table,
+    lost_rollup_table,
+    lost_week_table,
+    outage_count_table,
+    outage_daily_table,
+    recent_disruption_table,
+    version_daily_table,
+    week_state_table,
 )
-
+from contract.events import CONNECTIVITY_CAUSES
+from contract.records import MAX_DURATION_S
 
 DAY = 86400
 HOUR = impact.HOUR
 MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
-CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable",
-                       "captive_portal", "target_unreachable")  # agent.sensors.connectivity.CAUSES
 OTHER = "other"
 REFRESH_EVERY_S = 5.0  # how often each collector process runs refresh() in the background
 UNKNOWN_VERSION = "unknown"
@@ -75,13 +90,6 @@ def model_config(config: CollectorConfig) -> impact.ModelConfig:
     return config.sections.get("model") or impact.ModelConfig()
 
 
-def _reach_s(cfg: impact.ModelConfig) -> float:
-    """How far after its start an event or heartbeat can change the figures (recovery, refocus)."""
-    recoveries = [cfg.crash_recovery_s, cfg.unexpected_shutdown_recovery_s, cfg.abnormal_exit_recovery_s,
-                  cfg.test_recovery_s, *cfg.app_crash_recovery_s.values()]
-    return max(recoveries) + cfg.refocus_penalty_s + cfg.instant_lookback_s
-
-
 def to_disruption(row: Any) -> impact.Disruption:
     """The model's view of an event row or wire event (``details.excess_s`` when it is a number).
 
@@ -90,7 +98,7 @@ def to_disruption(row: Any) -> impact.Disruption:
     excess = None
     if row["type"] in impact.EXCESS_TYPES:
         details = row["details"] or {}
-        excess = (orjson.loads(details) if isinstance(details, str) else details).get("excess_s")
+        excess = (msgspec.json.decode(details) if isinstance(details, str) else details).get("excess_s")
         excess = float(excess) if isinstance(excess, (int, float)) and not isinstance(excess, bool) else None
     return impact.Disruption(id=row["id"], type=row["type"], app=row["app"], start=row["start"],
                              duration_s=row["duration_s"], active_s=row["active_s"], excess_s=excess)
@@ -101,7 +109,7 @@ def to_disruption(row: Any) -> impact.Disruption:
 
 def mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
     """Ingest hook: mark the device-hours the new records can change; count outages and app versions."""
-    reach = _reach_s(model_config(batch.config))
+    reach = model_config(batch.config).reach_s
     hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
     events = batch.events
     starts, durations = events["start"], events["duration_s"]
@@ -379,7 +387,7 @@ _STMT = _statements()
 def _compute_window(conn: Connection, cfg: impact.ModelConfig, devices: list[str], lo: int,
                     hi: int) -> dict[str, impact.DeviceHours]:
     """The model's figures for the hours ``[lo, hi)`` of some devices, from their stored events and heartbeats."""
-    reach = _reach_s(cfg)
+    reach = cfg.reach_s
     events: dict[str, list[impact.Disruption]] = {dev: [] for dev in devices}
     for r in conn.execute(_STMT["events"], {"devs": devices, "oldest": lo - MAX_DURATION_S, "hi": hi,
                                             "lo": lo - reach}).mappings():

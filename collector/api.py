@@ -22,19 +22,20 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.engine import Engine
 
-from agent.wire import EVENT_TYPES, format_time, parse_time
-from collector import VERSION
 from collector.aggregates import REFRESH_EVERY_S, refresh
 from collector.auth import Role, TokenAuth, Unauthorized
 from collector.config import CollectorConfig
 from collector.db import is_retryable, is_sqlite, make_engine
 from collector.ingest import Ingestor, Rejected
+from collector.jobs import start_periodic
 from collector.metrics import build_registry, render
 from collector.migrations import current_version
 from collector.models import device_table, event_table
 from collector.report.api import router as report_router
-from collector.jobs import start_periodic
 from collector.retention import PURGE_EVERY_S, purge_expired
+from contract import __version__
+from contract.events import EVENT_TYPES
+from contract.records import format_time, parse_time
 
 log = logging.getLogger("hinder.collector")
 
@@ -88,7 +89,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         for stop in stops:
             stop.set()
 
-    app = FastAPI(title="hinder collector", version=VERSION, lifespan=lifespan)
+    app = FastAPI(title="hinder collector", version=__version__, lifespan=lifespan)
     app.state.config, app.state.engine, app.state.counters = config, engine, counters
 
     @app.exception_handler(Exception)
@@ -198,7 +199,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         except (HTTPException, sa.exc.SQLAlchemyError) as exc:
             log.warning("healthz: database unavailable: %s", exc)
             return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "version": VERSION, "schema_version": version})
+        return JSONResponse({"status": "ok", "version": __version__, "schema_version": version})
 
     app.include_router(report_router)
     return app

@@ -15,6 +15,8 @@ from typing import Optional
 
 import typer
 
+from contract.settings import EXIT_SOURCE, EXIT_USAGE, ConfigError
+
 app = typer.Typer(help="The collector: ingest API, storage, migrations, Prometheus metrics.", no_args_is_help=True,
                   add_completion=False)
 
@@ -22,19 +24,14 @@ _CONFIG = typer.Option(None, "--config", help="collector TOML config file", exis
 _DB = typer.Option(None, "--db", help="SQLAlchemy URL, e.g. sqlite:///hinder.db or postgresql+psycopg://user@host/db "
                                       "(env HINDER_DB; default sqlite:///hinder.db)")
 
-EXIT_CONFIG = 2
-EXIT_DATABASE = 3
-
-
 def _load(config: Optional[Path], **overrides):
-    from agent.config import ConfigError
     from collector.config import load_config
 
     try:
         return load_config(config, overrides=overrides)
     except ConfigError as exc:
         typer.echo(f"hinder collector: configuration error: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _migrate(url: str, busy_timeout_s: float):
@@ -48,7 +45,7 @@ def _migrate(url: str, busy_timeout_s: float):
         applied = upgrade(engine)
     except (sa.exc.SQLAlchemyError, RuntimeError) as exc:
         typer.echo(f"hinder collector: cannot migrate {_safe_url(url)}: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(EXIT_DATABASE) from None
+        raise typer.Exit(EXIT_SOURCE) from None
     return engine, applied
 
 
@@ -72,7 +69,6 @@ def serve(
     admin_token: Optional[str] = typer.Option(None, "--admin-token", help="admin token (env HINDER_ADMIN_TOKEN)"),
 ) -> None:
     """Run the collector: migrate the database, then serve the API until SIGTERM/SIGINT."""
-    from agent.config import ConfigError
     from collector.config import require_tokens
 
     cfg = _load(config, db=db, host=host, port=port, agent_tokens=agent_token or None, admin_token=admin_token)
@@ -81,7 +77,7 @@ def serve(
         require_tokens(settings)
     except ConfigError as exc:
         typer.echo(f"hinder collector: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(EXIT_USAGE) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))  # one line per plugin otherwise
     log = logging.getLogger("hinder.collector")

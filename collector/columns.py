@@ -11,7 +11,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any, Iterable, Sequence
 
-from agent.wire import EVENT_FIELDS
+from contract.records import EVENT_FIELDS
 
 
 class Columns:
@@ -55,5 +55,5 @@ class Columns:
 
 
 def of_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    """A batch as :func:`agent.wire.validate_batch` normalises it, with its events as :class:`Columns`."""
+    """A batch as :func:`contract.check.validate_batch` normalises it, with its events as :class:`Columns`."""
     return {**batch, "events": Columns.of(batch["events"], EVENT_FIELDS)}

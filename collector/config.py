@@ -15,13 +15,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from agent.config import ConfigError, load_section, setting
-from agent.wire import Limits
+from contract.records import Limits
+from contract.settings import ConfigError, load_section, read_toml, setting
 
 # Further top-level tables of the collector config: table name -> dataclass,
 # or "module:Class" to import it lazily. Extensions add one line here.
@@ -95,19 +93,10 @@ def _section_class(name: str) -> type:
     return target
 
 
-def _read_file(path: str | os.PathLike) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
                 env: dict[str, str] | None = None) -> CollectorConfig:
     """Load the collector config: file, then environment, then ``overrides`` (flags; None means unset)."""
-    return parse_config(_read_file(path) if path else {}, overrides, env)
+    return parse_config(read_toml(path) if path else {}, overrides, env)
 
 
 def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None,

@@ -1,78 +1,103 @@
 """The wire contract's fast path: decode and check a batch body in one compiled pass.
 
-:func:`agent.wire.validate_batch` defines the contract and names every
-problem it finds, but in Python it costs more than storing the rows. Here
-the same rules are declared as msgspec types, built from the constants of
-:mod:`agent.wire`, so that a plainly valid body is decoded and checked in C.
-:func:`decode` returns exactly what the full check gives
-(``columns.of_batch(validate_batch(orjson.loads(body)))``), or None when the
-body is not plainly valid; the caller then runs the full check, which is the
-one that explains the refusal. A property test
-(tests/collector/test_fastwire.py) keeps the two in step.
+:func:`contract.check.validate_batch` names every problem it finds, but in
+Python it costs more than storing the rows. Here the same rules are msgspec
+types, derived field by field from the contract's declarations
+(:func:`contract.records.rules`), so that a valid body is decoded and checked
+in C. :func:`decode` returns exactly what the full check gives
+(``columns.of_batch(validate_batch(msgspec.json.decode(body)))``; the same parser), or None when the
+body is not valid; the caller then runs the full check, which explains the
+refusal. The fast path accepts every batch the contract accepts; a property test
+(tests/collector/test_fastwire.py) keeps the two in step both ways, and runs
+every sensor's example events through here.
 """
 
-from functools import lru_cache
-from typing import Annotated, Literal, Union
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta
 from msgspec.structs import asdict, astuple
 
-from agent import wire
 from collector.columns import Columns
+from contract.records import (
+    DEVICE_ID_PATTERN,
+    MAX_COUNT,
+    MAX_DETAILS,
+    MAX_DURATION_S,
+    MAX_INT,
+    MAX_KEY_LEN,
+    MAX_LIST_LEN,
+    MAX_TEXT_LEN,
+    MIN_INT,
+    SCHEMA_VERSION,
+    Event,
+    Heartbeat,
+    Kind,
+    Limits,
+    Rule,
+    active_within_interval,
+    ids_valid,
+    parse_time,
+    parse_times,
+    rules,
+)
 
-_I64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]  # what orjson, the slow path's parser, reads
-_Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
-_Seconds = Annotated[float, Meta(ge=0, le=wire.MAX_DURATION_S)]
-_Label = Annotated[str, Meta(min_length=1, max_length=wire.MAX_LABEL_LEN)]
-_Id = str  # checked by wire.ids_valid, once for the whole batch
-_Time = str  # parsed by wire.parse_time, the contract's own reading of RFC 3339
-_Value = Union[Annotated[str, Meta(max_length=wire.MAX_TEXT_LEN)], _I64, float, bool, None]
-_Details = Annotated[dict[Annotated[str, Meta(max_length=wire.MAX_KEY_LEN)], _Value], Meta(max_length=wire.MAX_DETAILS)]
-
-
-class _Event(Struct, forbid_unknown_fields=True, gc=False):  # decoded JSON holds no cycles
-    id: _Id
-    type: Literal[wire.EVENT_TYPES]  # type: ignore[valid-type]
-    app: Annotated[str, Meta(min_length=1, max_length=wire.MAX_APP_LEN)]
-    start: _Time
-    duration_s: _Seconds
-    severity: Literal[wire.SEVERITIES] = "error"  # type: ignore[valid-type]
-    active_s: Union[_Seconds, None] = None
-    details: _Details = {}
-
-
-class _Heartbeat(Struct, forbid_unknown_fields=True, gc=False):
-    id: _Id
-    time: _Time
-    interval_s: _Seconds
-    active_s: _Seconds
-    os: _Label
-    os_version: _Label
-    agent_version: _Label
-    site: _Label
-    department: _Label
-    spool_dropped_total: _Count = 0
-    rejected_total: _Count = 0
-    sensor_errors_total: _Count = 0
-    details: _Details = {}
+_Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
+_Int = Annotated[int, Meta(ge=MIN_INT, le=MAX_INT)]
+# msgspec floats refuse NaN and infinities when they come from JSON (which cannot spell them anyway)
+_Scalar = Union[_Text, _Int, float, bool]
+_Value = Union[_Scalar, None, Annotated[list[_Scalar], Meta(max_length=MAX_LIST_LEN)]]
+_Details = Annotated[dict[Annotated[str, Meta(max_length=MAX_KEY_LEN)], _Value], Meta(max_length=MAX_DETAILS)]
 
 
-@lru_cache(maxsize=8)
+def _type(rule: Rule) -> Any:
+    """The msgspec type of one contract field."""
+    if rule.kind is Kind.ID or rule.kind is Kind.TIME:
+        t: Any = str  # ids: ids_valid, once per batch; times: parse_times, the contract's own reading
+    elif rule.kind is Kind.TEXT:
+        t = Annotated[str, Meta(min_length=1, max_length=rule.max_len)]
+    elif rule.kind is Kind.CHOICE:
+        t = Literal[rule.choices]  # type: ignore[valid-type]
+    elif rule.kind is Kind.SECONDS:
+        t = Annotated[float, Meta(ge=0, le=MAX_DURATION_S)]
+    elif rule.kind is Kind.COUNT:
+        t = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
+    else:
+        t = _Details
+    return Union[t, None] if rule.nullable else t
+
+
+def _struct(record: type) -> type[msgspec.Struct]:
+    """A msgspec Struct with the fields of a contract record, in its order, refusing unknown fields."""
+    fields = [(r.name, _type(r)) if r.required else (r.name, _type(r), r.default) for r in rules(record)]
+    # gc=False: decoded JSON holds no cycles, so the garbage collector need not track the structs
+    return msgspec.defstruct(f"_{record.__name__}", fields, kw_only=True, forbid_unknown_fields=True, gc=False)
+
+
+_Event = _struct(Event)
+_Heartbeat = _struct(Heartbeat)
+_EVENT_FIELDS = _Event.__struct_fields__
+_TIME_OF = {record: next(r.name for r in rules(record) if r.kind is Kind.TIME) for record in (Event, Heartbeat)}
+
+
+@cache
 def _decoder(max_events: int, max_heartbeats: int) -> msgspec.json.Decoder:
-    class _Batch(Struct, forbid_unknown_fields=True, gc=False):
-        schema: Literal[wire.SCHEMA_VERSION]  # type: ignore[valid-type]
-        device_id: Annotated[str, Meta(pattern=wire._DEVICE_RE.pattern)]
-        sent_at: Union[_Time, msgspec.UnsetType] = msgspec.UNSET
-        events: Annotated[list[_Event], Meta(max_length=max_events)] = []
-        heartbeats: Annotated[list[_Heartbeat], Meta(max_length=max_heartbeats)] = []
+    batch = msgspec.defstruct("_Batch", [
+        ("schema", Literal[SCHEMA_VERSION]),
+        ("device_id", Annotated[str, Meta(pattern=DEVICE_ID_PATTERN)]),
+        ("sent_at", Union[str, msgspec.UnsetType], msgspec.UNSET),
+        ("events", Annotated[list[_Event], Meta(max_length=max_events)], []),
+        ("heartbeats", Annotated[list[_Heartbeat], Meta(max_length=max_heartbeats)], []),
+    ], kw_only=True, forbid_unknown_fields=True, gc=False)
+    return msgspec.json.Decoder(batch)
 
-    return msgspec.json.Decoder(_Batch)
 
-
-def decode(body: bytes, now: float, limits: wire.Limits = wire.Limits()) -> dict | None:
-    """The normalised batch, its events as columns (:func:`collector.columns.of_batch`), if ``body`` is plainly
-    valid, else None.
+def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
+    """The normalised batch, its events as columns (:func:`collector.columns.of_batch`), if ``body`` is valid,
+    else None.
 
     The events come out as :class:`~collector.columns.Columns`, transposed from the decoded structs: per-event
     work runs in C loops (``map``, ``zip``), not in Python. This is the ingest hot path.
@@ -82,23 +107,24 @@ def decode(body: bytes, now: float, limits: wire.Limits = wire.Limits()) -> dict
     except msgspec.DecodeError:  # includes ValidationError
         return None
     # One tuple per event (astuple, in the struct's field order), transposed by zip into one per field: C loops.
-    fields = _Event.__struct_fields__
-    events = Columns(dict(zip(fields, zip(*map(astuple, batch.events)) if batch.events else [()] * len(fields))))
-    starts = wire.parse_times(events["start"])
-    if starts is None or not wire.ids_valid([*events["id"], *(h.id for h in batch.heartbeats)]):
+    columns = zip(*map(astuple, batch.events)) if batch.events else [()] * len(_EVENT_FIELDS)
+    events = Columns(dict(zip(_EVENT_FIELDS, columns)))
+    start = _TIME_OF[Event]
+    starts = parse_times(events[start])
+    if starts is None or not ids_valid([*events["id"], *(h.id for h in batch.heartbeats)]):
         return None
     lo, hi = now - limits.max_age_s, now + limits.max_future_s
     if starts and not (lo <= min(starts) and max(starts) <= hi):
         return None
-    events["start"] = starts
+    events[start] = starts
     try:
-        sent_at = None if batch.sent_at is msgspec.UNSET else wire.parse_time(batch.sent_at)
+        sent_at = None if batch.sent_at is msgspec.UNSET else parse_time(batch.sent_at)
         heartbeats = []
         for h in batch.heartbeats:
-            t = wire.parse_time(h.time)
-            if not lo <= t <= hi or h.active_s > h.interval_s + 1:
+            t = parse_time(getattr(h, _TIME_OF[Heartbeat]))
+            if not lo <= t <= hi or not active_within_interval(h.active_s, h.interval_s):
                 return None
-            heartbeats.append({**asdict(h), "time": t})
+            heartbeats.append({**asdict(h), _TIME_OF[Heartbeat]: t})
     except ValueError:  # a time the contract does not read
         return None
     return {"device_id": batch.device_id, "sent_at": sent_at, "events": events, "heartbeats": heartbeats}

@@ -46,40 +46,46 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from agent.config import setting
-from agent.wire import EVENT_TYPES
+from contract import events
+from contract.events import TABLE, Cost
+from contract.settings import setting
 
 MODEL_VERSION = "1"
 
 HOUR = 3600
-DURATION_TYPES = ("hang", "connectivity_loss", "app_unavailable")
-EXCESS_TYPES = ("slow_app", "slow_system", "connectivity_degraded")
-RECOVERY_TYPES = ("crash", "unexpected_shutdown", "abnormal_exit", "test")
-INTERRUPTIONS = ("hang", "connectivity_loss", "app_unavailable", "crash", "unexpected_shutdown")
-# Tie-break between causes of equal weight: the more fundamental cause first
-# (a machine that went down explains everything on it; a lost network explains
-# an unavailable application; a frozen application explains its slowness).
-PRIORITY = (
-    "unexpected_shutdown", "connectivity_loss", "crash", "hang", "app_unavailable",
-    "slow_system", "connectivity_degraded", "slow_app", "abnormal_exit", "test",
-)
+DURATION_TYPES = events.names(cost=Cost.DURATION)
+EXCESS_TYPES = events.names(cost=Cost.EXCESS)
+RECOVERY_TYPES = events.names(cost=Cost.RECOVERY)
+INTERRUPTIONS = events.names(interrupts=True)
+PRIORITY = events.EVENT_TYPES  # the table's order: ties between causes go to the more fundamental one
 _RANK = {t: i for i, t in enumerate(PRIORITY)}
-assert set(PRIORITY) == set(EVENT_TYPES), "every wire event type needs a priority"
+
+
+def recovery_setting(event_type: str) -> str:
+    """The ``[model]`` key of the recovery time of a :attr:`Cost.RECOVERY` event type."""
+    return f"{event_type}_recovery_s"
+
+
+def _with_recovery_settings(cls: type) -> type:
+    """Give a settings class one ``<type>_recovery_s`` setting per RECOVERY type of the contract's table, first."""
+    recoveries = {}
+    for t in TABLE:
+        if t.cost is Cost.RECOVERY:
+            name = recovery_setting(t.name)
+            recoveries[name] = "float"
+            what = t.recovery or f"each {t.name.replace('_', ' ')}"
+            setattr(cls, name, setting(t.recovery_s, min=0, max=86400, doc=f"time lost to {what} (assumption)"))
+    cls.__annotations__ = {**recoveries, **cls.__annotations__}
+    return cls
 
 
 @dataclass
+@_with_recovery_settings
 class ModelConfig:
-    """The ``[model]`` table of the collector configuration."""
+    """The ``[model]`` table of the collector configuration (and ``<type>_recovery_s`` per RECOVERY type)."""
 
-    crash_recovery_s: float = setting(
-        180.0, min=0, max=86400,
-        doc="time to restart a crashed application, find one's place and redo unsaved work (assumption)")
     app_crash_recovery_s: dict[str, float] = setting(
         default_factory=dict, doc="per-application overrides of crash_recovery_s, e.g. {sap = 600}")
-    unexpected_shutdown_recovery_s: float = setting(
-        600.0, min=0, max=86400, doc="boot, sign in, reopen the applications, redo unsaved work (assumption)")
-    abnormal_exit_recovery_s: float = setting(0.0, min=0, max=86400, doc="cost of an abnormal exit (none by default)")
-    test_recovery_s: float = setting(0.0, min=0, max=86400, doc="cost of a test event (none by default)")
     refocus_penalty_s: float = setting(
         0.0, min=0, max=3600, doc="extra time to get back into the task after an interruption; 0 = off")
     instant_lookback_s: float = setting(
@@ -103,9 +109,14 @@ class ModelConfig:
 
     def recovery_s(self, event_type: str, app: str) -> float:
         """Recovery time charged for one event of a RECOVERY type."""
-        if event_type == "crash":
-            return float(self.app_crash_recovery_s.get(app, self.crash_recovery_s))
-        return float(getattr(self, f"{event_type}_recovery_s"))
+        default = getattr(self, recovery_setting(event_type))
+        return float(self.app_crash_recovery_s.get(app, default) if event_type == "crash" else default)
+
+    @property
+    def reach_s(self) -> float:
+        """How far after its start an event or heartbeat can change the figures (recovery, refocus, look-back)."""
+        recoveries = [getattr(self, recovery_setting(t)) for t in RECOVERY_TYPES]
+        return max([*recoveries, *self.app_crash_recovery_s.values()]) + self.refocus_penalty_s + self.instant_lookback_s
 
     def hourly_cost_for(self, department: str) -> float:
         """The hourly cost for a department (the organisation default unless overridden)."""

@@ -25,16 +25,17 @@ from itertools import repeat
 from operator import add, sub
 from typing import Any, Callable, Sequence
 
-import orjson
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from agent.wire import ContractError, parse_time, validate_batch
 from collector import fastwire
 from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, event_table, heartbeat_table
+from contract.check import ContractError, validate_batch
+from contract.records import INVENTORY, Kind, parse_time
 
 
 class Rejected(Exception):
@@ -96,8 +97,8 @@ def _inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes
 
 def _parse_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)  # several times faster than json on the ingest hot path
-    except (ValueError, UnicodeDecodeError) as exc:
+        return msgspec.json.decode(body)  # the fast path's parser: both paths read JSON alike
+    except msgspec.DecodeError as exc:
         raise Rejected(400, "invalid", f"body is not valid JSON: {exc}") from None
 
 
@@ -211,9 +212,10 @@ def event_rows(events: Columns, device_id: str, received_at: float) -> list[tupl
     starts, durations = events["start"], events["duration_s"]
     return list(zip(events["id"], repeat(device_id), events["type"], events["app"], starts, durations,
                     map(add, starts, durations), events["severity"], events["active_s"],
-                    map(bytes.decode, map(orjson.dumps, events["details"])), repeat(received_at)))
+                    map(bytes.decode, map(_json, events["details"])), repeat(received_at)))
 
 
+_json = msgspec.json.Encoder().encode
 _HEARTBEAT_COLUMNS = ("id", "device_id", "time", "interval_s", "active_s")
 _ID_CHUNK = 500
 
@@ -269,8 +271,8 @@ def _first_line(exc: BaseException) -> str:
     return str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
 
 
-_INVENTORY = ("os", "os_version", "agent_version", "site", "department",
-              "spool_dropped_total", "rejected_total", "sensor_errors_total")
+_INVENTORY = tuple(rule.name for rule in INVENTORY)  # kept on the device row from its newest heartbeat
+_UNKNOWN_INVENTORY = {rule.name: "unknown" if rule.kind is Kind.TEXT else 0 for rule in INVENTORY}
 
 
 def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[str, Any]:
@@ -278,7 +280,7 @@ def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[
     dev_id = batch["device_id"]
     conn.execute(prepared(conn, _new_device), {
         "id": dev_id, "first_seen": now, "last_seen": None, "last_heartbeat": None,
-        **{k: "unknown" for k in _INVENTORY[:5]}, **{k: 0 for k in _INVENTORY[5:]},
+        **_UNKNOWN_INVENTORY,
         "clock_skew_s": None, "last_details": {},
     })
     row = dict(conn.execute(prepared(conn, _device_row), {"dev": dev_id}).mappings().one())

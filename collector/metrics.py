@@ -29,17 +29,24 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection, Engine
 
-from collector import VERSION, aggregates, impact
+from collector import aggregates, impact
 from collector.config import CollectorConfig
 from collector.models import (
-    active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    impact_total_table, lost_week_table, outage_count_table,
+    active_week_table,
+    app_active_week_table,
+    app_version_count_table,
+    device_table,
+    disruption_count_table,
+    impact_total_table,
+    lost_week_table,
+    outage_count_table,
 )
+from contract import __version__
 
 log = logging.getLogger("hinder.collector")
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
-INFO_LABELS: dict[str, str] = {"version": VERSION, "model_version": impact.MODEL_VERSION}
+INFO_LABELS: dict[str, str] = {"version": __version__, "model_version": impact.MODEL_VERSION}
 
 BATCH_RESULTS = ("accepted", "invalid", "unauthorized", "too_large", "overloaded", "error")
 RECORD_KINDS = ("event", "heartbeat")

@@ -1,4 +1,4 @@
-"""The collector's tables (sqlmodel): devices, events, heartbeats, disruption counters.
+"""The collector's tables (sqlmodel): devices, events, heartbeats, disruption counters, the impact aggregates.
 
 Times are stored as float Unix seconds (REAL on SQLite, DOUBLE PRECISION on
 PostgreSQL), not as timestamps: the wire contract already yields floats, so
@@ -17,6 +17,8 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from contract.records import INVENTORY, Kind, Rule
+
 metadata = SQLModel.metadata
 
 _ID = 36  # a UUID in its text form
@@ -25,25 +27,24 @@ _LABEL = 64
 _APP = 128
 
 
-class Device(SQLModel, table=True):
-    """One endpoint, with the inventory and counters of its latest heartbeat."""
+def _inventory_column(rule: Rule) -> sa.Column:
+    """The device column of a heartbeat field the collector keeps (``contract.records.INVENTORY``)."""
+    kinds = {Kind.TEXT: sa.String(rule.max_len), Kind.COUNT: sa.Integer}
+    return sa.Column(rule.name, kinds[rule.kind], nullable=False)
 
-    __tablename__ = "device"
 
-    id: str = Field(primary_key=True, max_length=_DEVICE_ID)
-    first_seen: float  # collector clock, first batch received
-    last_seen: Optional[float] = Field(default=None, index=True)  # collector clock, latest heartbeat received
-    last_heartbeat: Optional[float] = None  # device clock: time of the newest heartbeat
-    os: str = Field(default="unknown", max_length=_LABEL)
-    os_version: str = Field(default="unknown", max_length=_LABEL)
-    agent_version: str = Field(default="unknown", max_length=_LABEL)
-    site: str = Field(default="unknown", max_length=_LABEL)
-    department: str = Field(default="unknown", max_length=_LABEL)
-    spool_dropped_total: int = 0
-    rejected_total: int = 0
-    sensor_errors_total: int = 0
-    clock_skew_s: Optional[float] = None  # device clock minus collector clock at the latest batch
-    last_details: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+# One endpoint, with the inventory and counters of its latest heartbeat. A plain table rather than a model
+# class: its inventory columns are the heartbeat fields the contract marks as inventory, one per field.
+device_table = sa.Table(
+    "device", metadata,
+    sa.Column("id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("first_seen", sa.Float, nullable=False),  # collector clock, first batch received
+    sa.Column("last_seen", sa.Float, index=True),  # collector clock, latest heartbeat received
+    sa.Column("last_heartbeat", sa.Float),  # device clock: time of the newest heartbeat
+    *map(_inventory_column, INVENTORY),
+    sa.Column("clock_skew_s", sa.Float),  # device clock minus collector clock at the latest batch
+    sa.Column("last_details", sa.JSON, nullable=False),  # the newest heartbeat's details
+)
 
 
 class Event(SQLModel, table=True):
@@ -102,7 +103,6 @@ class DisruptionCount(SQLModel, table=True):
     count: int = 0
 
 
-device_table: sa.Table = Device.__table__
 event_table: sa.Table = Event.__table__
 heartbeat_table: sa.Table = Heartbeat.__table__
 disruption_count_table: sa.Table = DisruptionCount.__table__

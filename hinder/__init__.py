@@ -1,3 +1,3 @@
-"""hinder: measures how much work IT disruptions cost employees."""
+"""hinder: measures how much work IT disruptions cost employees (the `hinder` command line)."""
 
-__version__ = "0.1.0"
+from contract import __version__  # noqa: F401  (one version for the whole project, kept by the contract)

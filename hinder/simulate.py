@@ -9,7 +9,7 @@ time give the same batches, down to the event ids (valid UUIDv7 whose time is
 the record's time). Each event's ``active_s`` is computed from the same
 activity profile that the device's heartbeats report, so the two agree.
 
-Only the standard library, ``agent.wire``, httpx and typer are used, so the
+Only the standard library, ``contract``, httpx and typer are used, so the
 benchmarks and tests can import the generator without the collector's stack.
 """
 
@@ -30,7 +30,7 @@ from functools import cached_property
 
 import typer
 
-from agent.wire import Limits, format_time, make_batch, parse_time
+from contract.records import Limits, format_time, make_batch, parse_time
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -9,18 +9,18 @@ from __future__ import annotations
 from agent.sensors.activity import ActivitySensor
 from agent.sensors.app_start import AppStartSensor
 from agent.sensors.base import Sensor, SensorConfig
-from agent.sensors.crash_proc_linux import CrashProcSensor
 from agent.sensors.connectivity import ConnectivitySensor
+from agent.sensors.crash_coredump_linux import CrashCoredumpSensor
+from agent.sensors.crash_proc_linux import CrashProcSensor
+from agent.sensors.eventlog_windows import EventLogSensor
+from agent.sensors.hang_linux import HangLinuxSensor
+from agent.sensors.hang_windows import HangWindowsSensor
+from agent.sensors.hang_x11 import HangX11Sensor
 from agent.sensors.pressure_linux import PressureSensor
 from agent.sensors.probes import ProbesSensor
-from agent.sensors.saturation import SaturationSensor
-from agent.sensors.hang_linux import HangLinuxSensor
-from agent.sensors.hang_x11 import HangX11Sensor
-from agent.sensors.shutdown import ShutdownSensor
-from agent.sensors.eventlog_windows import EventLogSensor
-from agent.sensors.hang_windows import HangWindowsSensor
 from agent.sensors.reports_macos import MacReportsSensor
-from agent.sensors.crash_coredump_linux import CrashCoredumpSensor
+from agent.sensors.saturation import SaturationSensor
+from agent.sensors.shutdown import ShutdownSensor
 from agent.sensors.testing import TestSensor
 
 _ALL: list[type[Sensor]] = [

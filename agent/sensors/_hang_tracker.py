@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.wire import Event
+from contract.records import Event
 
 
 @dataclass

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import time
 
-from agent.config import Catalogue
+from agent.catalogue import Catalogue
 from agent.sensors._signals import is_crash_signal, signal_name
-from agent.wire import Event
+from contract.records import Event
 
 COREDUMP_MESSAGE_ID = "fc2e22bc6ee647b6b90729ab34a250b1"
 APPORT_STOP_KEYS = ("CoreDump",)  # everything from here on is bulk data

@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.config import Catalogue
-from agent.wire import Event
+from agent.catalogue import Catalogue
+from contract.records import Event
 
 SOURCE = "diagnostic_report"
 CRASH_BUG_TYPES = {"309", "109"}  # JSON crash report, legacy crash report

@@ -27,8 +27,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agent.config import Catalogue
-from agent.wire import Event, format_time
+from agent.catalogue import Catalogue
+from contract.records import Event, format_time
 
 NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
 SOURCE = "eventlog"

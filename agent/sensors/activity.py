@@ -28,8 +28,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors.base import Sensor, SensorConfig
+from contract.settings import setting
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SOURCES = ("auto", "x11", "logind", "windows", "macos", "working_hours")

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import psutil
 
-from agent.config import App, setting
+from agent.catalogue import App
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 
 @dataclass

@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
-from agent.config import setting
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 if TYPE_CHECKING:
     from agent.context import SensorContext

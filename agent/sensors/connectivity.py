@@ -31,17 +31,19 @@ import re
 import socket
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import psutil
 
 from agent._http import HTTPError, display_url, proxy_for, request
-from agent.config import setting
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.events import CONNECTIVITY_CAUSES
+from contract.records import Event
+from contract.settings import setting
 
 if sys.platform.startswith("win"):
     from agent.sensors import _net_windows as _net
@@ -50,8 +52,6 @@ elif sys.platform == "darwin":
 else:
     from agent.sensors import _net_linux as _net
 
-CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable", "captive_portal",
-          "target_unreachable")
 _HEADERS = {"User-Agent": "hinder-connectivity/1"}
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
 
@@ -103,7 +103,7 @@ class ConnectivitySensor(Sensor):
 
     def start(self) -> None:
         cfg = self.config
-        self._targets = list(cfg.targets) or [self.ctx.config.agent.collector]
+        self._targets = list(cfg.targets) or [self.ctx.collector_url]
         hosts = [urlsplit(u).hostname or "" for u in self._targets + ([cfg.internet_url] if cfg.internet_url else [])]
         self._dns_names = list(cfg.dns_names) or sorted({h for h in hosts if h and not _is_ip(h)})
         self._resolver = ThreadPoolExecutor(2, thread_name_prefix="dns-check")
@@ -255,7 +255,7 @@ class ConnectivitySensor(Sensor):
             details["wifi_signal_dbm"] = self._wifi_dbm
         if iv.kind == "connectivity_loss":
             causes = list(dict.fromkeys(s.info["cause"] for s in iv.samples))
-            details["cause"] = min(causes, key=CAUSES.index)
+            details["cause"] = min(causes, key=CONNECTIVITY_CAUSES.index)
             details["causes"] = causes
             target = next((s.info["target"] for s in iv.samples if s.info.get("target")), None)
             if target:

@@ -21,11 +21,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors import _parse_linux_crashes as parse
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc_linux import CrashProcSensor
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 APPORT_HEADER_BYTES = 256 << 10
 SAME_CRASH_S = 120.0
@@ -76,7 +76,7 @@ class CrashCoredumpSensor(Sensor):
         self._recent: list[tuple[str, str, float]] = []  # (exe, signal, time) reported from the journal
 
     def start(self):
-        proc_config = self.ctx.config.sensors.get("crash_proc")
+        proc_config = self.ctx.sensors.get("crash_proc")
         if self.config.mode == "fallback" and proc_config and proc_config.enabled \
                 and CrashProcSensor.unavailable(proc_config) is None:
             self._standby = True

@@ -19,12 +19,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors import _proc_connector as cn
 from agent.sensors import _procfs as procfs
 from agent.sensors._signals import is_crash_signal, signal_name
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 SOURCE = "proc_connector"
 

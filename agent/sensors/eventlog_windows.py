@@ -17,9 +17,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 CHANNELS = {"Application": (1000, 1002, 1026), "System": (41, 1001, 6008)}
 _CREATE_NO_WINDOW = 0x08000000
@@ -89,7 +89,7 @@ class EventLogSensor(Sensor):
             if channel not in self._bookmarks or newest < self._bookmarks[channel]:  # new install, or log cleared
                 self._bookmarks[channel] = newest
         self._save()
-        hang_sensor = self.ctx.config.sensors.get("hang_windows")
+        hang_sensor = self.ctx.sensors.get("hang_windows")
         self._report_hangs = not (hang_sensor and hang_sensor.enabled)  # else 1002 would count its hangs twice
 
     def poll(self):

@@ -16,11 +16,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from agent.config import App, setting
+from agent.catalogue import App
 from agent.sensors import _procfs as procfs
 from agent.sensors._hang_tracker import HangTracker, Stuck
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 SOURCE = "d_state"
 

@@ -14,10 +14,10 @@ import ntpath
 import time
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors._hang_tracker import HangTracker, Stuck
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 SOURCE = "is_hung_app_window"
 HUNG_AFTER_S = 5.0  # IsHungAppWindow's own definition

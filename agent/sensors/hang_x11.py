@@ -30,11 +30,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.config import setting
 from agent.sensors import _procfs as procfs
 from agent.sensors._hang_tracker import Stuck, hang_event
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 if TYPE_CHECKING:
     from agent.sensors._x11 import Display

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import setting
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 RESOURCES = ("cpu", "memory", "io")
 _EXCESS_BASIS = {"cpu": "some", "memory": "full", "io": "full"}

@@ -17,10 +17,10 @@ import os
 import time
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors import _parse_macos_reports as mac
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 DEFAULT_DIRECTORIES = ["/Library/Logs/DiagnosticReports", "/Users/*/Library/Logs/DiagnosticReports"]
 MAX_REPORT_BYTES = 4 << 20

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import psutil
 
-from agent.config import setting
 from agent.sensors._intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 _KINDS = {"cpu": "cpu_saturation", "memory": "memory_exhaustion", "swap": "swapping", "disk": "disk_full"}
 

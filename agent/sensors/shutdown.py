@@ -17,7 +17,7 @@ import sys
 import time
 
 from agent.sensors.base import Sensor
-from agent.wire import MAX_DURATION_S, Event, format_time
+from contract.records import MAX_DURATION_S, Event, format_time
 
 SOURCE = "run_record"
 

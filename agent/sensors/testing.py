@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from agent.config import setting
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract.records import Event
+from contract.settings import setting
 
 
 @dataclass

@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from collector.auth import Role, TokenAuth, Unauthorized
-from collector.report import EXTENSIONS, FORMATS, MEDIA_TYPES, ReportError, render
+from collector.report import ReportError
+from collector.report.render import EXTENSIONS, FORMATS, MEDIA_TYPES, render
 
 router = APIRouter()
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from collector.report.config import ReportSettings
 from collector.report.findings import findings
+from contract import events
 
 SCHEMA = 1
 OTHER_GROUP = "other"
@@ -26,9 +27,9 @@ TOP_CAUSES = 10
 WORST_SITES = 5
 OUTAGE_TYPE = "connectivity_loss"
 # Disruptions that belong to an application (the others concern the machine or the network).
-APP_TYPES = ("crash", "hang", "slow_app", "app_unavailable", "abnormal_exit")
+APP_TYPES = events.names(of_app=True)
 # Failures whose versions are compared to find a version to blame (slowness is left out: it is mostly the network's).
-VERSION_TYPES = ("crash", "hang", "app_unavailable", "abnormal_exit")
+VERSION_TYPES = events.names(versioned=True)
 
 
 @dataclass

@@ -22,17 +22,27 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from agent.wire import EVENT_TYPES
 from collector import aggregates, impact
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
 from collector.models import (
-    active_hourly_table, device_table, lost_hourly_table, lost_rollup_table, outage_daily_table, version_daily_table,
+    active_hourly_table,
+    device_table,
+    lost_hourly_table,
+    lost_rollup_table,
+    outage_daily_table,
+    version_daily_table,
 )
 from collector.report.assemble import (
-    APP_TYPES, VERSION_TYPES, Model, WeekFacts, assemble, repeat_ranking,
+    APP_TYPES,
+    VERSION_TYPES,
+    Model,
+    WeekFacts,
+    assemble,
+    repeat_ranking,
 )
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
+from contract.events import EVENT_TYPES
 
 TREND_WEEKS = 4
 MMAP_BYTES = 1 << 30  # SQLite caps it at its compile-time maximum

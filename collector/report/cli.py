@@ -14,11 +14,9 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="The weekly impact report for CIOs.", no_args_is_help=True, add_completion=False)
+from contract.settings import EXIT_OUTPUT, EXIT_SOURCE, EXIT_USAGE, ConfigError
 
-EXIT_USAGE = 2
-EXIT_SOURCE = 3
-EXIT_OUTPUT = 4
+app = typer.Typer(help="The weekly impact report for CIOs.", no_args_is_help=True, add_completion=False)
 
 
 def _fail(code: int, message: str) -> typer.Exit:
@@ -46,7 +44,8 @@ def weekly(
     no_pdf: bool = typer.Option(False, "--no-pdf", help="mail without the PDF attachment (no Chromium needed)"),
 ) -> None:
     """Build the weekly impact report for one ISO week; write it (--out) or mail it (--mail-to)."""
-    from collector.report import FORMATS, ReportError, render
+    from collector.report import ReportError
+    from collector.report.render import FORMATS, render
 
     if format not in FORMATS:
         raise _fail(EXIT_USAGE, f"--format {format!r}: expected one of {', '.join(FORMATS)}")
@@ -80,7 +79,6 @@ def weekly(
 
 
 def _config(path: Optional[Path], db: Optional[str]):
-    from agent.config import ConfigError
     from collector.config import load_config
 
     try:

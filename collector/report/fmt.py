@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-TYPE_LABELS = {
-    "crash": "Crashes",
-    "hang": "Hangs",
-    "slow_app": "Slow applications",
-    "app_unavailable": "Application unavailable",
-    "slow_system": "Slow system",
-    "connectivity_loss": "Connectivity loss",
-    "connectivity_degraded": "Degraded connectivity",
-    "unexpected_shutdown": "Unexpected shutdowns",
-    "abnormal_exit": "Abnormal exits",
-    "test": "Test events",
-}
+from contract.events import BY_NAME
+
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def type_label(event_type: str) -> str:
     """A reader's name for a disruption type."""
-    return TYPE_LABELS.get(event_type, event_type.replace("_", " ").capitalize())
+    known = BY_NAME.get(event_type)
+    return known.label if known else event_type.replace("_", " ").capitalize()
 
 
 def hours(seconds: float | None) -> str:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from collector.report import ReportError, render
+from collector.report import ReportError
+from collector.report.render import render
 
 
 @dataclass

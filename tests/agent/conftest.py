@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from agent.config import ConfigError, load_config
+from agent.config import load_config
+from contract.settings import ConfigError
 
 
 @pytest.fixture

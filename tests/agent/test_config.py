@@ -2,7 +2,8 @@
 
 import pytest
 
-from agent.config import App, Catalogue, load_config
+from agent.catalogue import App, Catalogue
+from agent.config import load_config
 
 
 def _write(tmp_path, text):

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent._http import HTTPError, MAX_BODY, proxy_for, request
+from agent._http import MAX_BODY, HTTPError, proxy_for, request
 from tests.agent._proxy import ForwardProxy
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

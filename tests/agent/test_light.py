@@ -41,8 +41,8 @@ def test_uploads_and_probes_load_neither_httpx_nor_tls_for_http_urls():
         "import agent.daemon, agent.runner, agent.sensors\n"
         "from agent._http import request\n"
         "from agent.sensors._http_timing import timed_get\n"
-        f"assert request('GET', {{url!r}}).status == 200\n"
-        f"assert timed_get({{url!r}}, 5.0).status == 200\n"
+        "assert request('GET', {url!r}).status == 200\n"
+        "assert timed_get({url!r}, 5.0).status == 200\n"
     )
     with HttpTarget() as target:
         loaded = _loaded_after(code.format(url=target.url + "/"), watched=("httpx", "httpcore", "ssl", "_ssl", "ctypes"))

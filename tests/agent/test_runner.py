@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import pytest
 
-import hinder
 from agent import runner
-from agent.config import AgentConfig, AgentSettings, setting
+from agent.config import AgentConfig, AgentSettings
 from agent.runner import Agent, os_name
 from agent.sensors.base import Sensor, SensorConfig
-from agent.wire import Event
+from contract import __version__
+from contract.records import Event
+from contract.settings import setting
 from tests.agent.test_uploader import TOKEN, FakeCollector
 
 
@@ -57,6 +58,7 @@ class IntervalSensor(Sensor):
 
     name = "interval"
     Config = FastConfig
+    t0 = 0.0  # set by the test: when the interval's activity was marked
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
@@ -66,7 +68,7 @@ class IntervalSensor(Sensor):
         if self.done:
             return []
         self.done = True
-        t0 = self.ctx.config.t0
+        t0 = self.t0
         return [Event(type="hang", app="editor", start=t0 - 5, duration_s=10, details={"n": 1}),
                 Event(type="hang", app="editor", start=t0 - 5, duration_s=10, active_s=1.5, details={"n": 2})]
 
@@ -182,11 +184,11 @@ def test_failing_sensor_is_backed_off_counted_disabled_and_others_keep_running(t
     assert good.sensor.closed
 
 
-def test_events_are_completed_with_active_seconds(tmp_path):
+def test_events_are_completed_with_active_seconds(tmp_path, monkeypatch):
     cfg = _config(tmp_path)
-    cfg.t0 = time.time()
+    monkeypatch.setattr(IntervalSensor, "t0", time.time())
     agent = Agent(cfg, sensors={"interval": IntervalSensor})
-    agent.activity.mark_active(cfg.t0 - 2, cfg.t0 + 1)  # 3 s of the 10 s interval were active
+    agent.activity.mark_active(IntervalSensor.t0 - 2, IntervalSensor.t0 + 1)  # 3 s of the 10 s interval were active
     run = Running(agent)
     assert _wait(lambda: agent.spool.count >= 3)  # start heartbeat + 2 events
     assert run.stop() == 0
@@ -218,7 +220,7 @@ def test_heartbeat_content(tmp_path):
     agent.spool.drop_rejected([])  # counters start at zero
     hb = agent.heartbeat(t0 + 60).to_wire()
     assert hb["interval_s"] == pytest.approx(60) and hb["active_s"] == pytest.approx(20)
-    assert (hb["os"], hb["agent_version"], hb["site"], hb["department"]) == (os_name(), hinder.__version__, "Paris", "Finance")
+    assert (hb["os"], hb["agent_version"], hb["site"], hb["department"]) == (os_name(), __version__, "Paris", "Finance")
     assert hb["os"] == {"linux": "linux", "win32": "windows", "darwin": "macos"}.get(sys.platform, hb["os"])
     assert hb["os_version"]
     assert hb["details"] == {"wifi_signal_dbm": -61, "spool_records": 0, "spool_write_errors_total": 0}

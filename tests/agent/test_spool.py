@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.spool import Spool
-from agent.wire import Event, Heartbeat
+from contract.records import Event, Heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ def test_rejected_counted_and_everything_survives_reopen(tmp_path):
 _WRITER = textwrap.dedent("""
     import sys, time
     from agent.spool import Spool
-    from agent.wire import Event
+    from contract.records import Event
     sp = Spool(sys.argv[1], max_bytes=100_000_000)
     seq = 0
     while True:

@@ -4,9 +4,9 @@ import gzip
 import json
 import os
 import shutil
-import sys
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +16,9 @@ import pytest
 
 from agent.config import AgentSettings
 from agent.spool import Spool
-from agent.uploader import Uploader, backoff_delay, _parse_retry_after
-from agent.wire import ContractError, Event, Heartbeat, validate_batch
+from agent.uploader import Uploader, _parse_retry_after, backoff_delay
+from contract.check import ContractError, validate_batch
+from contract.records import Event, Heartbeat
 
 TOKEN = "agent-secret"
 ROOT = Path(__file__).resolve().parents[2]

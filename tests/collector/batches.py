@@ -6,14 +6,14 @@ import gzip
 import json
 import time
 
-from agent import wire
+from contract import records
 
 DEVICE = "device-0001"
 
 
 def event(type: str = "crash", app: str = "firefox", start: float | None = None, **kw) -> dict:
     """One event in wire form."""
-    return wire.Event(type=type, app=app, start=time.time() - 5 if start is None else start, **kw).to_wire()
+    return records.Event(type=type, app=app, start=time.time() - 5 if start is None else start, **kw).to_wire()
 
 
 def heartbeat(time_: float | None = None, site: str = "Paris", department: str = "Finance", os: str = "linux",
@@ -22,12 +22,12 @@ def heartbeat(time_: float | None = None, site: str = "Paris", department: str =
     base = dict(interval_s=60.0, active_s=30.0, os=os, os_version="6.1", agent_version="0.1.0",
                 site=site, department=department)
     base.update(kw)
-    return wire.Heartbeat(time=time.time() if time_ is None else time_, **base).to_wire()
+    return records.Heartbeat(time=time.time() if time_ is None else time_, **base).to_wire()
 
 
 def batch(events=(), heartbeats=(), device_id: str = DEVICE, **over) -> dict:
     """A batch from one device."""
-    b = wire.make_batch(device_id, list(events), list(heartbeats))
+    b = records.make_batch(device_id, list(events), list(heartbeats))
     b.update(over)
     return b
 

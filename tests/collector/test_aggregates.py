@@ -275,7 +275,7 @@ def _assert_equals_from_scratch(engine, config, records, minimum=3600):
 
 
 def impact_time(text: str) -> float:
-    from agent.wire import parse_time
+    from contract.records import parse_time
 
     return parse_time(text)
 

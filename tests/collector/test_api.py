@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from agent import wire
+from contract import records
 from tests.collector.batches import DEVICE, batch, body, event, heartbeat
 from tests.collector.conftest import ADMIN, AGENT
 
@@ -57,10 +57,10 @@ def test_events_read_back_with_their_fields_and_filters(api):
     assert first["start"] == evs[0]["start"]
     hang = get(type="hang")[0]
     assert (hang["duration_s"], hang["active_s"], hang["severity"]) == (30.0, 25.0, "warning")
-    assert wire.parse_time(hang["end"]) == pytest.approx(wire.parse_time(hang["start"]) + 30.0, abs=0.002)
+    assert records.parse_time(hang["end"]) == pytest.approx(records.parse_time(hang["start"]) + 30.0, abs=0.002)
     assert len(get(type=["crash", "hang"])) == 4
     assert [e["device_id"] for e in get(device_id="device-0002")] == ["device-0002"]
-    assert len(get(since=wire.format_time(now - 250), until=wire.format_time(now - 60))) == 2
+    assert len(get(since=records.format_time(now - 250), until=records.format_time(now - 60))) == 2
     assert len(get(limit=2)) == 2
 
 
@@ -140,8 +140,8 @@ CONTRACT = {
     "unknown event type": (_with_event(type="explosion"), "event", 0, "type"),
     "missing app": (_without("app"), "event", 0, "app"),
     "missing start": (_without("start"), "event", 0, "start"),
-    "far future": (_with_event(start=wire.format_time(time.time() + 7200)), "event", 0, "start"),
-    "far past": (_with_event(start=wire.format_time(time.time() - 90 * 86400)), "event", 0, "start"),
+    "far future": (_with_event(start=records.format_time(time.time() + 7200)), "event", 0, "start"),
+    "far past": (_with_event(start=records.format_time(time.time() - 90 * 86400)), "event", 0, "start"),
     "bad heartbeat": (batch([event()], [dict(heartbeat(), active_s=-1)]), "heartbeat", 0, "active_s"),
     "wrong schema": (batch([event()], schema=2), "batch", None, "schema"),
     "not an object": ([1, 2, 3], "batch", None, "body"),
@@ -161,7 +161,7 @@ def test_contract_errors_are_422_with_each_error_named(api, name):
 
 def test_one_bad_record_rejects_the_whole_batch(api):
     good, bad = event(), dict(event(), type="explosion")
-    r = api.post(body(batch([good, bad, good | {"id": wire.new_id()}], [heartbeat()])))
+    r = api.post(body(batch([good, bad, good | {"id": records.new_id()}], [heartbeat()])))
     assert r.status_code == 422
     assert [(e["index"], e["field"]) for e in r.json()["detail"]["errors"]] == [(1, "type")]
     assert api.counts() == EMPTY

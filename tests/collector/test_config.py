@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.config import ConfigError, setting
 from collector import config as config_mod
 from collector.config import CollectorSettings, load_config, parse_config, require_tokens
+from contract.settings import ConfigError, setting
 
 
 def test_defaults():

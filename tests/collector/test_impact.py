@@ -8,11 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.config import ConfigError, load_section
-from agent.wire import EVENT_TYPES
 from collector.impact import (
-    HOUR, ModelConfig, Disruption, Interval, cost, device_hours, event_span, score,
+    HOUR,
+    Disruption,
+    Interval,
+    ModelConfig,
+    cost,
+    device_hours,
+    event_span,
+    score,
 )
+from contract.events import EVENT_TYPES
+from contract.settings import ConfigError, load_section
 
 T0 = 1_795_000_000 - 1_795_000_000 % HOUR  # an hour boundary (2026-11-18 11:00 UTC)
 CFG = ModelConfig()

@@ -174,13 +174,13 @@ def test_new_events_beside_a_stored_heartbeat_are_stored_and_counted_once(db_eng
 @pytest.mark.parametrize("skew_s, moved", [(3600.0, True), (-7200.0, True), (900.0, True), (120.0, False)])
 def test_a_wrong_device_clock_is_corrected_not_refused(db_engine, db_url, skew_s, moved):
     """Records are checked against the device's own clock (sent_at) and stored on the collector's."""
-    from agent import wire
+    from contract import records
 
     now = time.time()
     device_now = now + skew_s
     ev = event("hang", "firefox", device_now - 30, duration_s=5)
     hb = heartbeat(device_now - 1)
-    payload = batch([ev], [hb], sent_at=wire.format_time(device_now))
+    payload = batch([ev], [hb], sent_at=records.format_time(device_now))
     Ingestor(db_engine, make_config(db_url)).store_body(json.dumps(payload).encode(), None, now=now)
     with db_engine.connect() as conn:
         start = conn.execute(sa.text("SELECT start FROM event")).scalar_one()

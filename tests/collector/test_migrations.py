@@ -85,9 +85,9 @@ def test_a_newer_database_is_refused(db_url):
 
 def test_migration_4_counts_stored_events_as_ingest_does(db_url):
     """The per-day outage and version counts that migration 4 fills from stored events equal ingest's own."""
-    from agent.wire import format_time
     from collector.aggregates import _week_end, count_days_of_stored_events
     from collector.ingest import Ingestor
+    from contract.records import format_time
     from tests.collector.batches import batch, event
     from tests.collector.conftest import make_config
 

@@ -18,7 +18,7 @@ import pytest
 
 from agent.sensors import SENSORS
 from agent.spool import Spool
-from agent.wire import Event
+from contract.records import Event
 from tests.conftest import AGENT_TOKEN, ROOT, hinder_env, wait_until
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from agent.wire import format_time
+from contract.records import format_time
 from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, Fleet, Sender
 from tests.conftest import AGENT_TOKEN, CollectorProcess, free_port, hinder_env, wait_until
 

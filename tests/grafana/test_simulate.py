@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent.wire import ContractError, Limits, id_time, parse_time, validate_batch
+from contract.check import ContractError, validate_batch
+from contract.records import Limits, id_time, parse_time
 from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Sender, SimulationError, _chunk
 from tests.conftest import CollectorProcess, free_port, hinder_env
 

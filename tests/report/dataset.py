@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from agent import wire
+from contract import records
 
 WEEK = "2026-W45"
 MONDAY = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
@@ -65,7 +65,7 @@ EXPECTED = {
 
 
 def _h(t: float, site: str, dept: str) -> dict:
-    return wire.Heartbeat(time=t, interval_s=600.0, active_s=600.0, os="linux", os_version="6.1",
+    return records.Heartbeat(time=t, interval_s=600.0, active_s=600.0, os="linux", os_version="6.1",
                           agent_version="0.1.0", site=site, department=dept).to_wire()
 
 
@@ -76,7 +76,7 @@ def _working_morning(day: float, site: str, dept: str) -> list[dict]:
 
 def _ev(type_: str, app: str, t: float, duration: float = 0.0, **details) -> dict:
     active = duration if duration else None
-    return wire.Event(type=type_, app=app, start=t, duration_s=duration, active_s=active, details=details).to_wire()
+    return records.Event(type=type_, app=app, start=t, duration_s=duration, active_s=active, details=details).to_wire()
 
 
 def batches(only_week: bool = False) -> list[tuple[dict, float]]:
@@ -95,18 +95,18 @@ def batches(only_week: bool = False) -> list[tuple[dict, float]]:
     }
     out = []
     if only_week:
-        return [(wire.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
+        return [(records.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
                  m + 12 * 3600) for dev, (site, dept) in DEVICES.items()]
     # the week before: P5 and the later-silent S1 report; P5 has a hang (the trend's previous week)
     for dev, (site, dept) in {"device-P5": DEVICES["device-P5"], **SILENT}.items():
         evs = [_ev("hang", "outlook", PREV_MONDAY + 9 * 3600 + 600, 300.0)] if dev == "device-P5" else []
-        out.append((wire.make_batch(dev, evs, _working_morning(PREV_MONDAY, site, dept), now=PREV_MONDAY + 12 * 3600),
+        out.append((records.make_batch(dev, evs, _working_morning(PREV_MONDAY, site, dept), now=PREV_MONDAY + 12 * 3600),
                     PREV_MONDAY + 12 * 3600))
     for dev, (site, dept) in DEVICES.items():
-        out.append((wire.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
+        out.append((records.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
                     m + 12 * 3600))
     # the Monday after (outside the week): a crash that must not count in W45
     p1 = DEVICES["device-P1"]
-    out.append((wire.make_batch("device-P1", [_ev("crash", "outlook", NEXT_MONDAY + 9.5 * 3600, app_version="2.0")],
+    out.append((records.make_batch("device-P1", [_ev("crash", "outlook", NEXT_MONDAY + 9.5 * 3600, app_version="2.0")],
                                 _working_morning(NEXT_MONDAY, *p1), now=NEXT_MONDAY + 12 * 3600), NEXT_MONDAY + 12 * 3600))
     return out

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from collector.report import ReportError, render
+from collector.report import ReportError
 from collector.report.build import build_report
+from collector.report.render import render
 from tests.report import dataset as ds
 
 
@@ -53,8 +54,8 @@ def test_a_week_in_the_company_time_zone(filled, db_url):
 
 
 def test_an_unknown_time_zone_is_a_config_error(db_url):
-    from agent.config import ConfigError
     from collector.config import parse_config
+    from contract.settings import ConfigError
 
     with pytest.raises(ConfigError, match="timezone"):
         parse_config({"report": {"timezone": "Mars/Olympus_Mons"}}, overrides={"db": db_url}, env={})

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from collector.report import render
+from collector.report.render import render
 
 
 def _tables(data: bytes) -> dict[str, list[dict]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from html import escape
 
-from collector.report import chromium, render
+from collector.report import chromium
+from collector.report.render import render
 from collector.report.render_html import render_html
 from tests.report.conftest import need_chromium, png_rows, synthetic_report
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collector.report import fmt, render
+from collector.report import fmt
+from collector.report.render import render
 
 
 def test_sections_and_numbers(report):

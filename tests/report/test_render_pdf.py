@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from collector.report import ReportError, render
+from collector.report import ReportError
+from collector.report.render import render
 from tests.report.conftest import count_colour, need_chromium, need_poppler, ppm_pixels
 
 BAR_RED = (192, 57, 43)

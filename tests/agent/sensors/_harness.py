@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from agent.activity import ActivityTracker
-from agent.config import AgentConfig, App, Catalogue, load_section
+from agent.catalogue import App, Catalogue
 from agent.context import SensorContext
 from agent.sensors import SENSORS
 from agent.state import RunState
+from contract.settings import load_section
 
 
 def main() -> None:
@@ -28,8 +29,7 @@ def main() -> None:
     config = load_section(cls.Config, raw, f"sensors.{name}")
     apps = [load_section(App, a, f"apps[{i}]") for i, a in enumerate(json.loads(sys.argv[3]))] if len(sys.argv) > 3 else []
     state = Path(tempfile.mkdtemp(prefix="hinder-harness-"))
-    ctx = SensorContext(AgentConfig(apps=apps), Catalogue(apps), state, ActivityTracker(), RunState(state),
-                        logging.getLogger(name))
+    ctx = SensorContext(Catalogue(apps), state, ActivityTracker(), RunState(state), logging.getLogger(name))
     sensor = cls(config, ctx)
     sensor.start()
     stop = threading.Event()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.activity import ActivityTracker
-from agent.config import AgentConfig, Catalogue
+from agent.catalogue import Catalogue
 from agent.context import SensorContext
 from agent.state import RunState
 
@@ -25,7 +25,6 @@ def make_ctx(tmp_path):
         state.mkdir(parents=True, exist_ok=True)
         run_state = RunState(state, boot_id_path) if boot_id_path else RunState(state)
         return SensorContext(
-            config=AgentConfig(apps=list(apps)),
             catalogue=Catalogue(list(apps)),
             state_dir=state,
             activity=ActivityTracker(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors.app_start import AppStartConfig, AppStartSensor
 
 CHILD = Path(__file__).with_name("_slow_start.py")

@@ -55,7 +55,7 @@ def make_sensor(make_ctx, tmp_path, journal):
 
     def build(mode="always", state_dir=None):
         ctx = make_ctx(state_dir=state_dir or tmp_path / "state")
-        ctx.config.sensors["crash_proc"] = CrashProcConfig()
+        ctx.sensors["crash_proc"] = CrashProcConfig()
         sensor = CrashCoredumpSensor(CrashCoredumpConfig(mode=mode, journal_directory=str(journal),
                                                          apport_directory=str(apport)), ctx)
         sensor.start()

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors import _proc_connector as cn
 from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
-from agent.wire import Event, make_batch, validate_batch
-
+from contract.check import validate_batch
+from contract.records import Event, make_batch
 
 
 def _message(what: int, body: bytes, idx: int = cn.CN_IDX_PROC) -> bytes:

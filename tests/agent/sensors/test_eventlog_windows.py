@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors import _parse_windows_events as winevt
 from agent.sensors.eventlog_windows import EventLogConfig, EventLogSensor
 from agent.sensors.hang_windows import HangWindowsConfig
@@ -44,7 +44,7 @@ def log():
 def make_sensor(make_ctx, log):
     def build(ctx=None, **config):
         ctx = ctx or make_ctx(apps=[App(name="Excel", executables=["EXCEL.EXE"])])
-        ctx.config.sensors.setdefault("hang_windows", HangWindowsConfig())
+        ctx.sensors.setdefault("hang_windows", HangWindowsConfig())
         sensor = EventLogSensor(EventLogConfig(**config), ctx)
         sensor._query = log.query
         sensor._newest = log.newest
@@ -84,7 +84,7 @@ def test_hang_1002_only_when_the_window_hang_sensor_is_off(log, make_sensor, mak
     log.append("Application", _fixture(fixtures_dir, "application_1002.xml"))
     assert sensor.poll() == []  # hang_windows is on and measures the hang with its duration
     ctx = make_ctx()
-    ctx.config.sensors["hang_windows"] = HangWindowsConfig(enabled=False)
+    ctx.sensors["hang_windows"] = HangWindowsConfig(enabled=False)
     log.channels["Application"].clear()
     standalone = make_sensor(ctx)
     standalone.start()

@@ -8,10 +8,9 @@ import time
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors import _procfs as procfs
 from agent.sensors.hang_linux import HangLinuxConfig, HangLinuxSensor
-
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors.hang_windows import HangWindowsConfig, HangWindowsSensor
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors import SENSORS
 from agent.sensors.hang_x11 import SOURCE, HangX11Config, HangX11Sensor
 from tests.agent.sensors._xvfb import needs_xvfb, running_xvfb

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from agent.config import App, Catalogue
+from agent.catalogue import App, Catalogue
 from agent.sensors import _parse_linux_crashes as parse
-from agent.wire import make_batch, validate_batch
+from contract.check import validate_batch
+from contract.records import make_batch
 
 CATALOGUE = Catalogue([App(name="Firefox", executables=["firefox-esr"]), App(name="LibreOffice", executables=["soffice.bin"])])
 

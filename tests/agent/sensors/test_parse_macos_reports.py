@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import App, Catalogue
+from agent.catalogue import App, Catalogue
 from agent.sensors import _parse_macos_reports as mac
-from agent.wire import make_batch, validate_batch
+from contract.check import validate_batch
+from contract.records import make_batch
 
 CATALOGUE = Catalogue([App(name="Numbers", executables=["Numbers"])])
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import App, Catalogue
+from agent.catalogue import App, Catalogue
 from agent.sensors import _parse_windows_events as winevt
-from agent.wire import make_batch, parse_time, validate_batch
+from contract.check import validate_batch
+from contract.records import make_batch, parse_time
 
 CATALOGUE = Catalogue([App(name="Excel", executables=["EXCEL.EXE"]), App(name="Outlook", executables=["outlook.exe"])])
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from agent.config import App
+from agent.catalogue import App
 from agent.sensors.probes import ProbesConfig, ProbesSensor
-from agent.wire import validate_batch, make_batch
-
+from contract.check import validate_batch
+from contract.records import make_batch
 from tests.agent.sensors._http_target import HttpTarget
 
 THRESHOLD = 0.3

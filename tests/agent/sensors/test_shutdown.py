@@ -9,7 +9,8 @@ import pytest
 
 from agent.sensors.base import SensorConfig
 from agent.sensors.shutdown import ShutdownSensor, boot_time
-from agent.wire import make_batch, validate_batch
+from contract.check import validate_batch
+from contract.records import make_batch
 
 
 @pytest.fixture

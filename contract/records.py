@@ -1,0 +1,274 @@
+"""The wire records, version 1: every field declared once, with its bound.
+
+A *batch* is what one device uploads in one request (``POST /api/v1/events``,
+JSON, optionally gzip-encoded)::
+
+    {
+      "schema": 1,
+      "device_id": "0f6c...",             # created once per installation
+      "sent_at": "2026-11-23T13:00:00.000Z",  # agent clock, for skew detection
+      "events": [Event, ...],
+      "heartbeats": [Heartbeat, ...]
+    }
+
+An *event* is one disruption, an interval on the device::
+
+    {
+      "id": "01938f6e-...",               # UUIDv7: unique and time-ordered
+      "type": "crash",                    # one of contract.events.EVENT_TYPES
+      "app": "firefox",                   # application or network target
+      "start": "2026-11-23T12:59:58.120Z",  # UTC, RFC 3339 with 'Z'
+      "duration_s": 0.0,                  # >= 0; 0 for instantaneous events
+      "severity": "error",                # one of SEVERITIES
+      "active_s": 0.0,                    # employee-active seconds inside it, or null
+      "details": {"signal": "SIGSEGV"}    # bounded, flat, structured
+    }
+
+A *heartbeat* closes one interval of the agent's life and carries the device
+inventory and the employee's active seconds in that interval (the impact
+model's denominator)::
+
+    {
+      "id": "01938f6e-...", "time": "...Z", "interval_s": 60.0, "active_s": 42.0,
+      "os": "linux", "os_version": "6.1", "agent_version": "0.1.0",
+      "site": "Paris", "department": "Finance",
+      "spool_dropped_total": 0, "rejected_total": 0, "sensor_errors_total": 0,
+      "details": {}
+    }
+
+The agent builds records as :class:`Event` and :class:`Heartbeat`; each of
+their fields carries a :class:`Rule` (its :class:`Kind` and bounds), which
+:mod:`contract.check` applies in Python and the collector's compiled fast path
+(``collector/fastwire.py``) turns into msgspec types. Adding a field is one
+line in one of these classes.
+
+The collector answers ``200 {"accepted": n, "duplicates": d}`` once the batch
+is committed, or a 4xx whose JSON ``detail`` names what is wrong; for a 422
+``detail.errors`` lists ``{"index": i, "kind": "event", "field": f, "error": e}``
+so the agent can set aside exactly the records that can never be accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from itertools import repeat
+from operator import attrgetter
+from typing import Any
+
+from contract.events import EVENT_TYPES, SEVERITIES
+
+SCHEMA_VERSION = 1
+
+# Bounds that keep one record small and the collector's tables sane.
+MAX_DETAILS = 32  # keys in one record's details
+MAX_KEY_LEN = 64  # characters of a detail key
+MAX_TEXT_LEN = 512  # characters of a text detail, or of a text in a detail's list
+MAX_LIST_LEN = 16  # items of a detail's list
+MAX_APP_LEN = 128
+MAX_LABEL_LEN = 64
+MAX_DURATION_S = 31 * 86400.0
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # integers in details: what both databases store as integers
+MAX_COUNT = MAX_INT
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}$"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a collector accepts; the agent uses the same defaults."""
+
+    max_events: int = 5000
+    max_heartbeats: int = 500
+    max_future_s: float = 600.0  # a record may be at most this far ahead of the collector's clock
+    max_age_s: float = 35 * 86400.0  # ... and at most this old
+
+
+class Kind(enum.Enum):
+    """What a record field holds on the wire, and how it is checked."""
+
+    ID = "id"  # a lowercase UUIDv7 string
+    TIME = "time"  # an RFC 3339 timestamp with an offset; Unix seconds once read
+    TEXT = "text"  # a non-empty string of at most Rule.max_len characters
+    CHOICE = "choice"  # one of Rule.choices
+    SECONDS = "seconds"  # a finite number from 0 to MAX_DURATION_S
+    COUNT = "count"  # a non-negative integer
+    DETAILS = "details"  # a flat object: see Rule and check.py
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one record field crosses the wire. ``name`` and ``default`` come from the record class."""
+
+    kind: Kind
+    max_len: int = 0  # TEXT
+    choices: tuple[str, ...] = ()  # CHOICE
+    required: bool = True  # must be present on the wire (else absent means ``default``)
+    nullable: bool = False  # null is allowed (means "unknown")
+    inventory: bool = False  # heartbeat fields the collector keeps on the device row (its latest value)
+    name: str = ""
+    default: Any = None
+
+
+def _field(kind: Kind, *, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING,
+           **rule: Any) -> Any:
+    """A record field with its wire :class:`Rule`."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"wire": Rule(kind, **rule)})
+
+
+@cache
+def rules(record: type) -> tuple[Rule, ...]:
+    """The wire rules of a record class's fields, with their names and their defaults when absent."""
+    out = []
+    for f in dataclasses.fields(record):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out.append(dataclasses.replace(f.metadata["wire"], name=f.name,
+                                       default=None if default is dataclasses.MISSING else default))
+    return tuple(out)
+
+
+def new_id(now: float | None = None) -> str:
+    """Return a UUIDv7 string: 48 bits of Unix milliseconds, then randomness."""
+    ms = int((time.time() if now is None else now) * 1000)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | rand & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def id_time(record_id: str) -> float:
+    """Return the Unix time (seconds) encoded in a UUIDv7 id."""
+    return (uuid.UUID(record_id).int >> 80) / 1000.0
+
+
+_HEX_TO_X = str.maketrans(dict.fromkeys("0123456789abcdef", "x"))
+_ID_SHAPE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"  # then version 7 at [14] and variant 8, 9, a or b at [19]
+
+
+def ids_valid(ids: list[str]) -> bool:
+    """True if every id is a lowercase UUIDv7 string.
+
+    One check over all of them: a regular expression per id costs 40% of the
+    collector's decoding of a batch.
+    """
+    if not set(map(len, ids)) <= {36}:
+        return False
+    joined, n = "".join(ids), len(ids)
+    return joined.translate(_HEX_TO_X) == _ID_SHAPE * n and joined[14::36] == "7" * n and not joined[19::36].strip("89ab")
+
+
+def format_time(ts: float) -> str:
+    """Format a Unix timestamp as RFC 3339 UTC with milliseconds and 'Z'."""
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+TIME_ERROR = "must be an RFC 3339 timestamp with a timezone, e.g. 2026-11-23T12:00:00Z"
+
+
+def parse_time(text: str) -> float:
+    """Parse an RFC 3339 timestamp with an explicit offset ('Z' or +hh:mm) into Unix seconds."""
+    times = parse_times([text])
+    if times is None:
+        raise ValueError(TIME_ERROR)
+    return times[0]
+
+
+_TZINFO = attrgetter("tzinfo")
+
+
+def parse_times(texts: list[str]) -> list[float] | None:
+    """:func:`parse_time` of every text, or None if one is not a time the contract reads.
+
+    The contract's one reading of times, for a whole batch at once: its loops run in C (``map``).
+    """
+    try:
+        parsed = list(map(datetime.fromisoformat, texts))  # Python >= 3.11 reads 'Z'
+    except (TypeError, ValueError):
+        return None
+    if None in map(_TZINFO, parsed) or not all(map(str.__contains__, texts, repeat("T"))):
+        return None
+    return list(map(datetime.timestamp, parsed))
+
+
+def active_within_interval(active_s: float, interval_s: float) -> bool:
+    """A heartbeat's active seconds fit in its interval (one second of rounding allowed)."""
+    return active_s <= interval_s + 1
+
+
+class _Record:
+    """What the wire records share: an id made from their time, and their wire form."""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = new_id(getattr(self, _time_field(type(self))))
+
+    def to_wire(self) -> dict[str, Any]:
+        """The record as it is sent: a JSON-ready dict, times as RFC 3339 text."""
+        d = dataclasses.asdict(self)
+        for rule in rules(type(self)):
+            if rule.kind is Kind.TIME:
+                d[rule.name] = format_time(d[rule.name])
+        return d
+
+
+@cache
+def _time_field(record: type) -> str:
+    return next(r.name for r in rules(record) if r.kind is Kind.TIME)
+
+
+@dataclass
+class Event(_Record):
+    """One disruption on one device."""
+
+    type: str = _field(Kind.CHOICE, choices=EVENT_TYPES)
+    app: str = _field(Kind.TEXT, max_len=MAX_APP_LEN)
+    start: float = _field(Kind.TIME)  # Unix seconds, UTC
+    duration_s: float = _field(Kind.SECONDS, default=0.0)
+    severity: str = _field(Kind.CHOICE, choices=SEVERITIES, default="error", required=False)
+    details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False)
+    active_s: float | None = _field(Kind.SECONDS, default=None, required=False, nullable=True)
+    id: str = _field(Kind.ID, default="")
+
+
+@dataclass
+class Heartbeat(_Record):
+    """The end of one interval of the agent's life, with inventory and activity."""
+
+    time: float = _field(Kind.TIME)
+    interval_s: float = _field(Kind.SECONDS)
+    active_s: float = _field(Kind.SECONDS)  # at most interval_s (active_within_interval)
+    os: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
+    os_version: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
+    agent_version: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
+    site: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
+    department: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
+    spool_dropped_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
+    rejected_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
+    sensor_errors_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
+    details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False)
+    id: str = _field(Kind.ID, default="")
+
+
+EVENT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Event))
+HEARTBEAT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Heartbeat))
+INVENTORY: tuple[Rule, ...] = tuple(r for r in rules(Heartbeat) if r.inventory)
+BATCH_FIELDS = ("schema", "device_id", "sent_at", "events", "heartbeats")
+
+
+def make_batch(device_id: str, events: list[dict], heartbeats: list[dict], now: float | None = None) -> dict:
+    """Wrap wire records (already in wire form) into a batch."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "device_id": device_id,
+        "sent_at": format_time(time.time() if now is None else now),
+        "events": events,
+        "heartbeats": heartbeats,
+    }
