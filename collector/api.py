@@ -22,7 +22,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.engine import Engine
 
-from collector.aggregates import REFRESH_EVERY_S, refresh
+from collector.aggregates import marks
+from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
 from collector.auth import Role, TokenAuth, Unauthorized
 from collector.config import CollectorConfig
 from collector.db import is_retryable, is_sqlite, make_engine
@@ -69,7 +70,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
     settings = config.collector
     engine = engine or make_engine(settings.db, settings.db_busy_timeout_s)
     auth = TokenAuth(settings.agent_tokens, settings.admin_token)
-    ingestor = Ingestor(engine, config)
+    ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     registry, counters = build_registry(engine, config)
     rate = RateBound(settings.max_batches_per_s)
     # Batches beyond the slots wait their turn on the event loop, which costs nothing. On SQLite one batch at a
@@ -80,7 +81,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # background_jobs=False (in-process tests): no threads; tests call aggregates.refresh() themselves
+        # background_jobs=False (in-process tests): no threads; tests call refresh() themselves
         stops = [
             start_periodic("retention", PURGE_EVERY_S, lambda: purge_expired(engine, settings.retention_days), at_start=True),
             start_periodic("impact refresh", REFRESH_EVERY_S, lambda: refresh(engine, config)),
@@ -90,7 +91,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
             stop.set()
 
     app = FastAPI(title="hinder collector", version=__version__, lifespan=lifespan)
-    app.state.config, app.state.engine, app.state.counters = config, engine, counters
+    app.state.config, app.state.engine, app.state.counters, app.state.ingestor = config, engine, counters, ingestor
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -6,13 +6,14 @@ contract (compiled fast path first, :mod:`collector.fastwire`; the events come
 out as :class:`~collector.columns.Columns`) and stores it in ONE transaction:
 upsert the device from its newest heartbeat, insert the events and heartbeats
 whose ids are not stored yet (so a retried batch stores nothing twice; see
-:func:`_store_new`) in multi-row INSERTs, run the :data:`AFTER_INSERT` hooks on
-the new records, commit. Only then does the API acknowledge.
+:func:`_store_new`) in multi-row INSERTs, run the ingestor's hooks on the new
+records, commit. Only then does the API acknowledge.
 
-Extensions that keep aggregates up to date at ingest (the impact model)
-register one hook: ``AFTER_INSERT.append(my_hook)``, where
-``my_hook(conn, batch: IngestedBatch)`` runs inside the same transaction and
-sees only records stored for the first time.
+What must stay current with ingest (the impact model's marks and counts,
+``collector.aggregates.marks.on_ingest``) is a hook given to the
+:class:`Ingestor` by whoever builds it: ``hook(conn, batch: IngestedBatch)``
+runs inside the same transaction and sees only records stored for the first
+time.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Rejected(Exception):
 
 @dataclass
 class IngestedBatch:
-    """What one committed batch added, as seen by the AFTER_INSERT hooks."""
+    """What one committed batch added, as the ingestor's hooks see it."""
 
     device: dict[str, Any]  # the device row as updated by this batch
     events: Columns  # events stored for the first time (wire-normalised, times as Unix seconds), as columns
@@ -79,7 +80,6 @@ class IngestResult:
 
 
 Hook = Callable[[Connection, IngestedBatch], None]
-AFTER_INSERT: list[Hook] = []
 
 _RETRY_AFTER_S = 2.0
 
@@ -118,11 +118,18 @@ def _gunzip(body: bytes, max_bytes: int) -> bytes:
 
 
 class Ingestor:
-    """Validates and stores batches for one database; safe to call from many threads."""
+    """Validates and stores batches for one database; safe to call from many threads.
 
-    def __init__(self, engine: Engine, config: CollectorConfig):
+    ``hooks`` run, in order, inside each ingest transaction on the records it
+    stored for the first time; the collector passes
+    ``[collector.aggregates.marks.on_ingest]`` (with none, no figure is ever
+    computed from what is stored).
+    """
+
+    def __init__(self, engine: Engine, config: CollectorConfig, *, hooks: Sequence[Hook]):
         self.engine = engine
         self.config = config
+        self.hooks = tuple(hooks)
         # On SQLite one process writes at a time anyway; queueing in Python is
         # fairer and cheaper than SQLite's sleep-and-retry busy handler.
         self._write_lock = threading.Lock() if is_sqlite(engine) else None
@@ -194,7 +201,7 @@ class Ingestor:
         if new is not None:
             heartbeats = [heartbeats[i] for i in new]
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
-        for hook in AFTER_INSERT:
+        for hook in self.hooks:
             hook(conn, stored)
         return IngestResult(len(events), len(batch["events"]) - len(events),
                             len(heartbeats), len(batch["heartbeats"]) - len(heartbeats))

@@ -30,6 +30,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
+from collector.aggregates import queries
 from collector.config import CollectorConfig
 from collector.models import (
     active_week_table,
@@ -266,7 +267,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
 def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices_disrupted{type,site}: devices with a disruption going on or started in the last 15 minutes."""
     yield gauge("hinder_devices_disrupted", "Devices with a disruption going on or started in the last 15 minutes.",
-                ["type", "site"], aggregates.devices_disrupted(ctx.conn, ctx.now))
+                ["type", "site"], queries.devices_disrupted(ctx.conn, ctx.now))
 
 
 def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:

@@ -2,7 +2,7 @@
 
 The report used to read them from the events' JSON details, about a second
 at a million events; ingest now counts them on arrival
-(``aggregates.count_on_arrival``) and this migration counts the events
+(``aggregates.marks.on_ingest``) and this migration counts the events
 already stored, with the same function.
 """
 
@@ -26,6 +26,6 @@ def upgrade(op) -> None:
         sa.Column("type", sa.String(32), primary_key=True),
         sa.Column("count", sa.Integer, nullable=False),
     )
-    from collector.aggregates import count_days_of_stored_events
+    from collector.aggregates.marks import count_days_of_stored_events
 
     count_days_of_stored_events(op.get_bind())

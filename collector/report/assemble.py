@@ -34,21 +34,25 @@ VERSION_TYPES = events.names(versioned=True)
 
 @dataclass
 class WeekFacts:
-    """What the database says about one week; rows are already grouped by SQL."""
+    """What the database says about one week, grouped by SQL (``collector.report.build`` fills it).
+
+    The trend's earlier weeks fill only the figures the trend needs (devices,
+    active, lost, disruptions, known_devices); the report's own week fills all.
+    """
 
     week: str
     devices: dict[str, tuple[str, str]] = field(default_factory=dict)  # reporting device -> (site, department)
     known_devices: int = 0  # devices registered before the week ended
     active: dict[str, float] = field(default_factory=dict)  # device -> active seconds
-    lost: list[tuple[str, str, str, float]] = field(default_factory=list)  # (device, type, app, lost seconds)
-    disruptions: list[tuple[str, str, str, int]] = field(default_factory=list)  # (device, type, app, count)
+    lost: list[tuple[str, str, float]] = field(default_factory=list)  # (device, type, lost seconds)
+    disruptions: list[tuple[str, str, int]] = field(default_factory=list)  # (device, type, count)
     heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
     versions: list[tuple[str, str, int]] = field(default_factory=list)  # (app, version, failures of VERSION_TYPES)
     outages: list[tuple[str, str, int, float]] = field(default_factory=list)  # (device, cause, outages, offline s)
-    # Grouped by the database instead of derived from the rows above (whose app may then be left empty):
-    apps: list[tuple[str, str, float, int]] | None = None  # (app, type, lost s, disruptions) of APP_TYPES
-    app_devices: dict[str, int] | None = None  # app -> devices with disruptions of APP_TYPES
-    device_apps: dict[str, dict[str, int]] | None = None  # device -> app -> disruptions, for the repeat devices listed
+    apps: list[tuple[str, str, float, int]] = field(default_factory=list)  # (app label, type, lost s, disruptions)
+    app_devices: dict[str, int] = field(default_factory=dict)  # app label -> devices with disruptions of APP_TYPES
+    device_apps: dict[str, dict[str, int]] = field(default_factory=dict)  # repeat device listed -> app -> disruptions
+    pending_device_days: int = 0  # device-days the refresher had not recomputed yet when the facts were read
     derived: dict = field(default_factory=dict, repr=False, compare=False)  # sums computed once from the rows
 
 
@@ -74,9 +78,9 @@ def _per_device(f: WeekFacts) -> tuple[dict[str, float], dict[str, int]]:
     if "per_device" not in f.derived:
         lost: dict[str, float] = defaultdict(float)
         count: dict[str, int] = defaultdict(int)
-        for dev, _t, _a, s in f.lost:
+        for dev, _t, s in f.lost:
             lost[dev] += s
-        for dev, _t, _a, n in f.disruptions:
+        for dev, _t, n in f.disruptions:
             count[dev] += n
         f.derived["per_device"] = (dict(lost), dict(count))
     return f.derived["per_device"]
@@ -177,10 +181,10 @@ def _by_type(f: WeekFacts, model: Model, total: float) -> list[dict]:
     dept_lost: dict[tuple[str, str], float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
     devices: dict[str, set] = defaultdict(set)
-    for dev, t, _a, s in f.lost:
+    for dev, t, s in f.lost:
         lost[t] += s
         dept_lost[t, _group(f, dev)[1]] += s
-    for dev, t, _a, n in f.disruptions:
+    for dev, t, n in f.disruptions:
         count[t] += n
         devices[t].add(dev)
     cost: dict[str, float] = defaultdict(float)
@@ -191,37 +195,19 @@ def _by_type(f: WeekFacts, model: Model, total: float) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["type"]))
 
 
-def _app_figures(f: WeekFacts) -> list[tuple[str, str, float, int]]:
-    """(app, type, lost s, disruptions) of the application types: as grouped by the database, else from the rows."""
-    if f.apps is not None:
-        return f.apps
-    out = [(a, t, s, 0) for _d, t, a, s in f.lost if t in APP_TYPES]
-    return out + [(a, t, 0.0, n) for _d, t, a, n in f.disruptions if t in APP_TYPES]
-
-
-def _app_devices(f: WeekFacts) -> dict[str, int]:
-    if f.app_devices is not None:
-        return f.app_devices
-    devices: dict[str, set] = defaultdict(set)
-    for dev, t, a, n in f.disruptions:
-        if t in APP_TYPES:
-            devices[a].add(dev)
-    return {a: len(d) for a, d in devices.items()}
-
-
 def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
     lost: dict[str, float] = defaultdict(float)
     by_cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     count: dict[str, int] = defaultdict(int)
     count_cause: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for a, t, s, n in _app_figures(f):
+    for a, t, s, n in f.apps:
         if s > 0:
             lost[a] += s
             by_cause[a][t] += s
         if n:
             count[a] += n
             count_cause[a][t] += n
-    devices = _app_devices(f)
+    devices = f.app_devices
     versions: dict[str, list] = defaultdict(list)
     for a, v, n in f.versions:
         versions[a].append({"version": v, "disruptions": n})
@@ -303,7 +289,7 @@ def _connectivity(f: WeekFacts, min_size: int) -> dict:
         sites[site_of.get(dev, OTHER_GROUP)][0] += n
         sites[site_of.get(dev, OTHER_GROUP)][1] += offline
     lost = 0.0
-    for dev, t, _a, s in f.lost:
+    for dev, t, s in f.lost:
         if t == OUTAGE_TYPE:
             lost += s
             sites[site_of.get(dev, OTHER_GROUP)][2] += s
@@ -336,13 +322,8 @@ def repeat_ranking(f: WeekFacts, settings: ReportSettings) -> list[str]:
 def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict], int]:
     lost, count = _per_device(f)
     cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    app: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for dev, t, a, n in f.disruptions:
+    for dev, t, n in f.disruptions:
         cause[dev][t] += n
-        if f.device_apps is None:
-            app[dev][a] += n
-    for dev, apps in (f.device_apps or {}).items():
-        app[dev].update(apps)
     repeat = repeat_ranking(f, settings)
     key = settings.pseudonym_key.encode() or secrets.token_bytes(16)
     sizes: dict[tuple[int, str], int] = defaultdict(int)
@@ -358,7 +339,7 @@ def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict],
             "department": dept if sizes[1, dept] >= settings.min_group_size else OTHER_GROUP,
             "disruptions": count[d], "lost_seconds": lost.get(d, 0.0),
             "main_cause": max(sorted(cause[d]), key=lambda t: cause[d][t]),
-            "main_app": max(sorted(app[d]), key=lambda a: app[d][a]),
+            "main_app": max(sorted(f.device_apps[d]), key=f.device_apps[d].get) if f.device_apps.get(d) else None,
         })
     return out, len(repeat)
 
@@ -376,6 +357,9 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
     if not settings.pseudonym_key:
         notes.append("Device pseudonyms are keyed with a new random key for every report; set report.pseudonym_key "
                      "to keep them stable from week to week.")
+    if f.pending_device_days:
+        notes.append(f"{f.pending_device_days} device-days received shortly before the report was built were still "
+                     "being computed and may be missing from these figures.")
     return {
         "model_version": model.version,
         "parameters": model.parameters,
@@ -386,5 +370,6 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
         "repeat_threshold": settings.repeat_threshold,
         "repeat_devices_total": repeat_total,
         "min_group_size": settings.min_group_size,
+        "pending_device_days": f.pending_device_days,
         "notes": notes,
     }

@@ -31,7 +31,8 @@ def weekly(
     format: str = typer.Option("html", "--format", "-f", help="html, pdf, md, csv (a zip of CSV files) or json"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output file (default: stdout)", dir_okay=False),
     config: Optional[Path] = typer.Option(None, "--config", help="collector TOML config: the model, report and apps tables"),
-    db: Optional[str] = typer.Option(None, "--db", help="read this database directly (SQLAlchemy URL; env HINDER_DB)"),
+    db: Optional[str] = typer.Option(None, "--db", help="read this database directly, after bringing its figures up to "
+                                     "date as a collector would (SQLAlchemy URL; env HINDER_DB)"),
     collector: Optional[str] = typer.Option(None, "--collector", help="fetch the report from this collector's API instead"),
     admin_token: Optional[str] = typer.Option(None, "--admin-token", help="admin token for --collector (env HINDER_ADMIN_TOKEN)"),
     mail_to: Optional[list[str]] = typer.Option(None, "--mail-to", help="mail the report (HTML, PDF attached) to this address; repeatable"),
@@ -90,6 +91,7 @@ def _config(path: Optional[Path], db: Optional[str]):
 def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
     import sqlalchemy as sa
 
+    from collector.aggregates.refresh import refresh
     from collector.db import make_engine
     from collector.report import ReportError
     from collector.report.build import build_report
@@ -106,6 +108,7 @@ def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
         with engine.connect() as conn:
             if current_version(conn) == 0:
                 raise _fail(EXIT_SOURCE, "the database has no hinder schema; is this the collector's database?")
+        refresh(engine, cfg)  # what was ingested since the collectors' last refresh round (none may be running)
         return build_report(engine, cfg, week), cfg.section("report")
     except ReportError as exc:
         raise _fail(EXIT_USAGE, str(exc)) from None

@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from collector import aggregates, impact
+from collector.aggregates import day_start, marks, queries
+from collector.aggregates.refresh import refresh, to_disruption
 from collector.db import is_retryable
 from collector.ingest import Ingestor
 from tests.collector.batches import batch, event, heartbeat
@@ -29,7 +31,7 @@ def beats(start, end, active, site="Paris", department="Finance", step=60.0):
 @pytest.fixture
 def setup(db_engine, db_url):
     config = make_config(db_url)  # apps = ["firefox"]
-    return db_engine, config, Ingestor(db_engine, config)
+    return db_engine, config, Ingestor(db_engine, config, hooks=[marks.on_ingest])
 
 
 def store(ingestor, device, events=(), heartbeats=()):
@@ -42,7 +44,17 @@ def rows(engine, sql):
 
 
 def as_dict(result, key, value):
-    return {tuple(r[k] for k in key) if len(key) > 1 else r[key[0]]: r[value] for r in result}
+    return {tuple(getattr(r, k) for k in key) if len(key) > 1 else getattr(r, key[0]): getattr(r, value) for r in result}
+
+
+def lost_by(engine, *args, **kwargs):
+    with engine.connect() as conn:
+        return queries.lost_by(conn, *args, **kwargs)
+
+
+def active_by(engine, *args, **kwargs):
+    with engine.connect() as conn:
+        return queries.active_by(conn, *args, **kwargs)
 
 
 def assert_consistent(engine, config):
@@ -56,13 +68,13 @@ def assert_consistent(engine, config):
         assert lost.get(key, 0.0) == pytest.approx(rollup.get(key, 0.0), abs=1e-6), key
     daily = defaultdict(float)
     for (h, t, a, s, d), v in lost.items():
-        daily[(aggregates._day(h), t, a, s, d)] += v
+        daily[(day_start(h), t, a, s, d)] += v
     stored_daily = {tuple(r[:5]): r[5] for r in rows(engine, "SELECT day, type, app, site, department, lost_s FROM lost_daily")}
     for key in set(daily) | set(stored_daily):
         assert daily.get(key, 0.0) == pytest.approx(stored_daily.get(key, 0.0), abs=1e-6), key
     active_daily = defaultdict(float)
     for h, s, d, v in rows(engine, "SELECT hour, site, department, active_s FROM active_hourly"):
-        active_daily[(aggregates._day(h), s, d)] += v
+        active_daily[(day_start(h), s, d)] += v
     stored_active = {tuple(r[:3]): r[3] for r in rows(engine, "SELECT day, site, department, active_s FROM active_daily")}
     for key in set(active_daily) | set(stored_active):
         assert active_daily.get(key, 0.0) == pytest.approx(stored_active.get(key, 0.0), abs=1e-6), key
@@ -109,41 +121,40 @@ def test_hand_computed_fleet(setup):
     engine, config, ingestor = setup
     load_fleet(ingestor)
     with engine.connect() as conn:
-        assert aggregates.pending(conn) > 0
-    assert aggregates.refresh(engine, config) >= 2
-    by_type = as_dict(aggregates.lost_by(engine, H, H + 86400, ["type"]), ["type"], "lost_s")
+        assert queries.pending(conn) > 0
+    assert refresh(engine, config) >= 2
+    by_type = as_dict(lost_by(engine, H, H + 86400, ["type"]), ["type"], "lost_s")
     # the outage covers the hang's last minute and wins it (same weight, higher priority)
     assert by_type == pytest.approx({"hang": 60.0, "connectivity_loss": 300.0, "crash": 180.0, "slow_app": 4.0, "test": 0.0})
-    counts = as_dict(aggregates.lost_by(engine, H, H + 86400, ["type"]), ["type"], "disruptions")
+    counts = as_dict(lost_by(engine, H, H + 86400, ["type"]), ["type"], "disruptions")
     assert counts == {"hang": 1, "connectivity_loss": 1, "crash": 1, "slow_app": 1, "test": 1}
-    assert as_dict(aggregates.active_by(engine, H, H + 86400, ["site"]), ["site"], "active_s") == pytest.approx(
+    assert as_dict(active_by(engine, H, H + 86400, ["site"]), ["site"], "active_s") == pytest.approx(
         {"Paris": 7200.0, "Lyon": 1800.0})
-    assert aggregates.lost_by(engine, H, H + 86400, where={"site": "Lyon"})[0]["lost_s"] == pytest.approx(4.0)
-    assert as_dict(aggregates.lost_by(engine, H, H + 3600, ["device_id"]), ["device_id"], "lost_s") == pytest.approx(
+    assert lost_by(engine, H, H + 86400, where={"site": "Lyon"})[0].lost_s == pytest.approx(4.0)
+    assert as_dict(lost_by(engine, H, H + 3600, ["device_id"]), ["device_id"], "lost_s") == pytest.approx(
         {A: 360.0, B: 4.0})  # the first hour only: the crash is in the second
-    day = aggregates._day(H)
-    assert aggregates.app_active_by(engine, day, day + 2 * 86400) == pytest.approx(
-        {"firefox": 7200.0, "other": 7200.0 + 1800.0})
+    assert dict(rows(engine, "SELECT app, SUM(active_s) FROM app_active_daily GROUP BY app")) == pytest.approx(
+        {"firefox": 7200.0, "other": 7200.0 + 1800.0})  # the devices' active time on the days they reported the app
     assert rows(engine, "SELECT cause, site, department, outages, seconds FROM outage_count") == [
         ("dns_failure", "Paris", "Finance", 1, 300.0)]
     assert sorted(rows(engine, "SELECT app, version, type, count FROM app_version_count")) == [
         ("firefox", "115.0", "crash", 1), ("firefox", "115.0", "hang", 1)]
     with engine.connect() as conn:
-        assert aggregates.pending(conn) == 0
+        assert queries.pending(conn) == 0
     assert_consistent(engine, config)
-    with pytest.raises(ValueError, match="cannot group"):
-        aggregates.lost_by(engine, H, H + 3600, ["colour"])
+    with pytest.raises(ValueError, match="cannot group or filter lost_hourly by 'colour'"):
+        lost_by(engine, H, H + 3600, ["colour"])
 
 
 def test_late_event_counts_at_its_time_and_totals_never_decrease(setup):
     engine, config, ingestor = setup
     load_fleet(ingestor)
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     # an outage that arrives late, covering the whole hang: the hang's 60 s move to the outage
     store(ingestor, A, events=[event("connectivity_loss", "network", H + 500, duration_s=300, active_s=300,
                                      details={"cause": "no_link"})])
-    aggregates.refresh(engine, config)
-    by_type = as_dict(aggregates.lost_by(engine, H, H + 86400, ["type"], where={"device_id": A}), ["type"], "lost_s")
+    refresh(engine, config)
+    by_type = as_dict(lost_by(engine, H, H + 86400, ["type"], where={"device_id": A}), ["type"], "lost_s")
     assert by_type == pytest.approx({"hang": 0.0, "connectivity_loss": 460.0, "crash": 180.0})
     hang = rows(engine, "SELECT value, exported FROM impact_total WHERE metric = 'lost' AND type = 'hang'")
     assert hang == [(pytest.approx(0.0, abs=1e-9), pytest.approx(60.0))]
@@ -153,57 +164,57 @@ def test_late_event_counts_at_its_time_and_totals_never_decrease(setup):
 def test_the_week_moves_forward_and_drops_old_days(setup):
     engine, config, ingestor = setup
     load_fleet(ingestor)
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     week = lambda: sum(r[0] for r in rows(engine, "SELECT lost_s FROM lost_week"))  # noqa: E731
     assert week() == pytest.approx(544.0)
     assert_consistent(engine, config)
     # three days later the data (two days old now) is still in the trailing week; a week later it has left it
-    aggregates.refresh(engine, config, now=NOW + 3 * 86400)
+    refresh(engine, config, now=NOW + 3 * 86400)
     assert week() == pytest.approx(544.0)
-    aggregates.refresh(engine, config, now=H + 7 * 86400)
+    refresh(engine, config, now=H + 7 * 86400)
     assert week() == pytest.approx(0.0, abs=1e-9)
     assert_consistent(engine, config)
     # a late event from that old day lands in its day, not in the current week
     store(ingestor, A, events=[event("hang", "erp", H + 5000, duration_s=60, active_s=60)])
-    aggregates.refresh(engine, config, now=H + 7 * 86400)
+    refresh(engine, config, now=H + 7 * 86400)
     assert week() == pytest.approx(0.0, abs=1e-9)
-    assert aggregates.lost_by(engine, H, H + 86400, where={"app": "erp"})[0]["lost_s"] == pytest.approx(60.0)
+    assert lost_by(engine, H, H + 86400, where={"app": "erp"})[0].lost_s == pytest.approx(60.0)
     assert_consistent(engine, config)
 
 
 def test_a_late_heartbeat_gives_a_crash_its_cost(setup):
     engine, config, ingestor = setup
     store(ingestor, A, events=[event("crash", "firefox", H + 90)])
-    aggregates.refresh(engine, config)
-    assert aggregates.lost_by(engine, H, H + 3600)[0]["lost_s"] == 0.0  # no activity known yet
+    refresh(engine, config)
+    assert lost_by(engine, H, H + 3600)[0].lost_s == 0.0  # no activity known yet
     store(ingestor, A, heartbeats=beats(H, H + 600, 45.0))
-    aggregates.refresh(engine, config)
-    assert aggregates.lost_by(engine, H, H + 3600)[0]["lost_s"] == pytest.approx(180 * 0.75)
+    refresh(engine, config)
+    assert lost_by(engine, H, H + 3600)[0].lost_s == pytest.approx(180 * 0.75)
     assert_consistent(engine, config)
 
 
 def test_an_event_crossing_midnight_is_split_between_days(setup):
     engine, config, ingestor = setup
-    midnight = aggregates._day(H) + 86400
+    midnight = day_start(H) + 86400
     store(ingestor, A, heartbeats=beats(midnight - 1800, midnight + 1800, 60.0),
           events=[event("connectivity_loss", "network", midnight - 600, duration_s=1200, active_s=1200)])
-    aggregates.refresh(engine, config)
-    assert aggregates.lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(600.0)
-    assert aggregates.lost_by(engine, midnight, midnight + 3600)[0]["lost_s"] == pytest.approx(600.0)
+    refresh(engine, config)
+    assert lost_by(engine, midnight - 3600, midnight)[0].lost_s == pytest.approx(600.0)
+    assert lost_by(engine, midnight, midnight + 3600)[0].lost_s == pytest.approx(600.0)
 
 
 def test_a_late_heartbeat_after_midnight_reprices_the_day_before(setup):
     """A heartbeat changes the active fraction of the whole event it overlaps, also on the event's earlier days."""
     engine, config, ingestor = setup
-    midnight = aggregates._day(H) + 86400
+    midnight = day_start(H) + 86400
     outage = event("connectivity_loss", "network", midnight - 600, duration_s=1200)  # active_s unknown: heartbeats
     store(ingestor, A, heartbeats=beats(midnight - 1800, midnight, 60.0), events=[outage])
-    aggregates.refresh(engine, config)
-    assert aggregates.lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(300.0)
+    refresh(engine, config)
+    assert lost_by(engine, midnight - 3600, midnight)[0].lost_s == pytest.approx(300.0)
     store(ingestor, A, heartbeats=beats(midnight, midnight + 1800, 60.0))  # the second half was fully active
-    aggregates.refresh(engine, config)
-    assert aggregates.lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(600.0)
-    assert aggregates.lost_by(engine, midnight, midnight + 3600)[0]["lost_s"] == pytest.approx(600.0)
+    refresh(engine, config)
+    assert lost_by(engine, midnight - 3600, midnight)[0].lost_s == pytest.approx(600.0)
+    assert lost_by(engine, midnight, midnight + 3600)[0].lost_s == pytest.approx(600.0)
     assert_consistent(engine, config)
 
 
@@ -215,10 +226,10 @@ def test_a_late_heartbeat_reprices_the_later_hours_of_an_event_it_overlaps(setup
     late = [heartbeat(H + 60 * (i + 1), interval_s=60.0, active_s=60.0) for i in range(40, 50)]
     records = [(A, "ev", outage), *((A, "hb", h) for h in early)]
     store(ingestor, A, events=[outage], heartbeats=early)
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     _assert_equals_from_scratch(engine, config, records, minimum=0)
     store(ingestor, A, heartbeats=late)  # fills a gap at H+40 min: the fraction of the whole outage changes
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     _assert_equals_from_scratch(engine, config, records + [(A, "hb", h) for h in late], minimum=0)
     assert_consistent(engine, config)
 
@@ -261,7 +272,7 @@ def _assert_equals_from_scratch(engine, config, records, minimum=3600):
     cfg = aggregates.model_config(config)
     total = 0.0
     for dev in sorted({r[0] for r in records}):
-        evs = [aggregates.to_disruption({**r, "start": impact_time(r["start"])}) for d, k, r in records if d == dev and k == "ev"]
+        evs = [to_disruption({**r, "start": impact_time(r["start"])}) for d, k, r in records if d == dev and k == "ev"]
         hbs = [impact.Interval(end=impact_time(r["time"]), interval_s=r["interval_s"], active_s=r["active_s"])
                for d, k, r in records if d == dev and k == "hb"]
         expected = impact.device_hours(evs, hbs, cfg)
@@ -284,8 +295,8 @@ def test_any_order_and_batching_gives_the_from_scratch_result(setup):
     engine, config, ingestor = setup
     records = _random_fleet(7)
     rnd = random.Random(1)
-    _ingest_in_pieces(ingestor, records, rnd, between=lambda: rnd.random() < 0.3 and aggregates.refresh(engine, config))
-    aggregates.refresh(engine, config)
+    _ingest_in_pieces(ingestor, records, rnd, between=lambda: rnd.random() < 0.3 and refresh(engine, config))
+    refresh(engine, config)
     _assert_equals_from_scratch(engine, config, records)
     assert_consistent(engine, config)
 
@@ -300,7 +311,7 @@ def test_concurrent_refreshers_and_ingest(setup):
     def refresher():
         while not stop.is_set():
             try:
-                aggregates.refresh(engine, config, batch_size=5)
+                refresh(engine, config, batch_size=5)
             except Exception as exc:  # noqa: BLE001 - reported below
                 if not is_retryable(exc):  # SQLite busy: the marks stay, the next round does them
                     errors.append(exc)
@@ -316,7 +327,7 @@ def test_concurrent_refreshers_and_ingest(setup):
         for t in threads:
             t.join(60)
     assert not errors, errors
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     _assert_equals_from_scratch(engine, config, records)
     assert_consistent(engine, config)
 

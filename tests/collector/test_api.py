@@ -248,21 +248,21 @@ def test_background_jobs_switch(db_engine, db_url, enabled):
     assert ("hinder-retention" in started) is enabled
 
 
-def test_an_internal_error_is_a_json_500_and_stores_nothing(db_engine, db_url, monkeypatch):
+def test_an_internal_error_is_a_json_500_and_stores_nothing(db_engine, db_url):
     from fastapi.testclient import TestClient
 
-    from collector import ingest
     from collector.api import create_app
     from tests.collector.conftest import make_config, table_counts
 
     def broken(conn, stored):
         raise KeyError("bug in an extension")
 
-    monkeypatch.setattr(ingest, "AFTER_INSERT", [broken])
     client = TestClient(create_app(make_config(db_url), db_engine, background_jobs=False), raise_server_exceptions=False)
+    hooks = client.app.state.ingestor.hooks
+    client.app.state.ingestor.hooks = (broken,)
     r = client.post("/api/v1/events", content=body(batch([event()], [heartbeat()])), headers=AGENT)
     assert r.status_code == 500 and "nothing was stored" in r.json()["detail"]
     assert table_counts(db_engine) == EMPTY
     assert 'hinder_ingest_batches_total{result="error"} 1.0' in client.get("/metrics").text
-    monkeypatch.setattr(ingest, "AFTER_INSERT", [])
+    client.app.state.ingestor.hooks = hooks
     assert client.post("/api/v1/events", content=body(batch([event()])), headers=AGENT).status_code == 200

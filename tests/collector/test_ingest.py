@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from collector import aggregates, ingest
+from collector.aggregates import marks
 from collector.db import make_engine
 from collector.ingest import Ingestor, Rejected
 from collector.migrations import upgrade
@@ -35,12 +35,12 @@ def test_bad_bodies_are_refused_before_anything_is_stored(db_engine, db_url, raw
     config = make_config(db_url)
     config.collector.max_body_bytes = 1000
     with pytest.raises(Rejected) as exc:
-        Ingestor(db_engine, config).store_body(raw, encoding)
+        Ingestor(db_engine, config, hooks=[marks.on_ingest]).store_body(raw, encoding)
     assert exc.value.status == status
     assert set(table_counts(db_engine).values()) == {0}
 
 
-def test_hooks_see_only_new_records_inside_the_transaction(db_engine, db_url, monkeypatch):
+def test_hooks_see_only_new_records_inside_the_transaction(db_engine, db_url):
     seen = []
 
     def hook(conn, stored):
@@ -48,8 +48,7 @@ def test_hooks_see_only_new_records_inside_the_transaction(db_engine, db_url, mo
         n = conn.execute(sa.text("SELECT COUNT(*) FROM event")).scalar_one()
         seen.append((len(stored.events), len(stored.heartbeats), stored.device["site"], n))
 
-    monkeypatch.setattr(ingest, "AFTER_INSERT", [hook])
-    ingestor = Ingestor(db_engine, make_config(db_url))
+    ingestor = Ingestor(db_engine, make_config(db_url), hooks=[hook])
     b = batch([event(), event()], [heartbeat()])
     ingestor.store(b)
     ingestor.store(b)
@@ -57,18 +56,17 @@ def test_hooks_see_only_new_records_inside_the_transaction(db_engine, db_url, mo
     assert seen == [(2, 1, "Paris", 2), (0, 0, "Paris", 2), (1, 0, "Paris", 3)]
 
 
-def test_a_failing_hook_stores_nothing(db_engine, db_url, monkeypatch):
+def test_a_failing_hook_stores_nothing(db_engine, db_url):
     def broken(conn, stored):
         raise RuntimeError("aggregate bug")
 
-    monkeypatch.setattr(ingest, "AFTER_INSERT", [broken])
     with pytest.raises(RuntimeError):
-        Ingestor(db_engine, make_config(db_url)).store(batch([event()], [heartbeat()]))
+        Ingestor(db_engine, make_config(db_url), hooks=[broken]).store(batch([event()], [heartbeat()]))
     assert table_counts(db_engine) == {"device": 0, "event": 0, "heartbeat": 0, "disruption_count": 0}
 
 
 def test_concurrent_retries_of_one_batch_store_it_once(db_engine, db_url):
-    ingestor = Ingestor(db_engine, make_config(db_url))
+    ingestor = Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest])
     b = batch([event() for _ in range(50)], [heartbeat()])
     results, errors = [], []
 
@@ -146,11 +144,11 @@ def test_unreachable_postgresql_gives_503(pg_server):
     assert api.client.get("/healthz").status_code == 503
 
 
-def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, db_url, monkeypatch):
+def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, db_url):
     seen = []
-    monkeypatch.setattr(ingest, "AFTER_INSERT", [aggregates.mark_dirty, lambda conn, stored: seen.append(len(stored.events))])
+    hooks = [marks.on_ingest, lambda conn, stored: seen.append(len(stored.events))]
     ev = event()
-    result = Ingestor(db_engine, make_config(db_url)).store(batch([ev, ev, event()], [heartbeat()]))
+    result = Ingestor(db_engine, make_config(db_url), hooks=hooks).store(batch([ev, ev, event()], [heartbeat()]))
     assert (result.events_stored, result.events_duplicate) == (2, 1)
     assert seen == [2]
     with db_engine.connect() as conn:
@@ -159,7 +157,7 @@ def test_an_id_repeated_inside_one_batch_is_stored_and_counted_once(db_engine, d
 
 def test_new_events_beside_a_stored_heartbeat_are_stored_and_counted_once(db_engine, db_url):
     # The first try assumes every record is new; the stored heartbeat makes it roll back and store again, carefully.
-    ingestor = Ingestor(db_engine, make_config(db_url))
+    ingestor = Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest])
     hb = heartbeat()
     ingestor.store(batch([event()], [hb]))
     result = ingestor.store(batch([event(), event()], [hb]))
@@ -181,7 +179,7 @@ def test_a_wrong_device_clock_is_corrected_not_refused(db_engine, db_url, skew_s
     ev = event("hang", "firefox", device_now - 30, duration_s=5)
     hb = heartbeat(device_now - 1)
     payload = batch([ev], [hb], sent_at=records.format_time(device_now))
-    Ingestor(db_engine, make_config(db_url)).store_body(json.dumps(payload).encode(), None, now=now)
+    Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest]).store_body(json.dumps(payload).encode(), None, now=now)
     with db_engine.connect() as conn:
         start = conn.execute(sa.text("SELECT start FROM event")).scalar_one()
         beat = conn.execute(sa.text("SELECT time FROM heartbeat")).scalar_one()
@@ -196,5 +194,5 @@ def test_future_records_without_sent_at_are_still_refused(db_engine, db_url):
     payload = batch([event(start=time.time() + 7200)])
     del payload["sent_at"]
     with pytest.raises(Rejected) as exc:
-        Ingestor(db_engine, make_config(db_url)).store(payload)
+        Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest]).store(payload)
     assert exc.value.status == 422 and exc.value.detail["errors"][0]["field"] == "start"

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import aggregates, impact
+from collector.aggregates import queries
+from collector.aggregates.refresh import refresh, to_disruption
 from collector.config import parse_config
 from collector.models import event_table
 from tests.collector.batches import batch, event, heartbeat
@@ -88,7 +90,7 @@ def _approx(d):
 def test_metrics_equal_the_database_totals(app):
     engine, config = app.engine, app.config
     _fill(app)
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     text, m = _scrape(app)
     label = config.app_label
 
@@ -111,7 +113,7 @@ def test_metrics_equal_the_database_totals(app):
     expected = defaultdict(float)
     with engine.connect() as conn:
         for dev, (site, dept, _os) in SITES.items():
-            evs = [aggregates.to_disruption(r) for r in conn.execute(
+            evs = [to_disruption(r) for r in conn.execute(
                 sa.select(event_table).where(event_table.c.device_id == dev)).mappings()]
             hbs = [impact.Interval(*r) for r in conn.execute(
                 sa.text("SELECT time, interval_s, active_s FROM heartbeat WHERE device_id = :d"), {"d": dev})]
@@ -122,20 +124,23 @@ def test_metrics_equal_the_database_totals(app):
     assert sum(lost.values()) > 600  # the data set really loses time
 
     # trailing week gauges: the same figures through the query API (all data is inside the week)
-    week = {(r["type"], label(r["app"]), r["site"], r["department"]): r["lost_s"]
-            for r in aggregates.lost_by(engine, *aggregates.week_window(NOW), ["type", "app", "site", "department"])}
+    with engine.connect() as conn:
+        week_rows = queries.lost_by(conn, *aggregates.week_window(NOW), ["type", "app", "site", "department"])
+        active_rows = queries.active_by(conn, *aggregates.week_window(NOW), ["site", "department"])
+    week = {(r.type, label(r.app), r.site, r.department): r.lost_s for r in week_rows}
     week_lost = _by({tuple(zip(("type", "app", "site", "department"), k)): v for k, v in week.items()},
                     "type", "app", "site", "department")
     assert {k: v for k, v in _by(m["hinder_week_lost_seconds"], "type", "app", "site", "department").items() if v} == \
         _approx({k: v for k, v in week_lost.items() if v})
-    active = {(r["site"], r["department"]): r["active_s"]
-              for r in aggregates.active_by(engine, *aggregates.week_window(NOW), ["site", "department"])}
+    active = {(r.site, r.department): r.active_s for r in active_rows}
     assert _by(m["hinder_week_active_seconds"], "site", "department") == _approx(active)
     for (site, dept), value in _by(m["hinder_experience_score_ratio"], "site", "department").items():
         lost_here = sum(v for (t, a, s, d), v in week.items() if (s, d) == (site, dept))
         assert value == pytest.approx(1 - lost_here / active[(site, dept)])
     app_scores = _by(m["hinder_app_experience_score_ratio"], "app")
-    denominators = aggregates.app_active_by(engine, *aggregates.week_window(NOW))
+    first_day, end = aggregates.week_window(NOW)
+    denominators = dict(_q(engine, f"SELECT app, SUM(active_s) FROM app_active_daily WHERE day >= {first_day} "
+                                   f"AND day < {end} GROUP BY app"))
     for (app_name,), value in app_scores.items():
         lost_app = sum(v for (t, a, s, d), v in week.items() if a == app_name)
         assert value == pytest.approx(1 - lost_app / denominators[app_name])
@@ -168,10 +173,10 @@ def test_counters_never_decrease_when_a_late_event_moves_seconds(app):
     dev = "device-recon-0001"
     _post(app, dev, heartbeats=[heartbeat(H + 60 * (k + 1), interval_s=60, active_s=60) for k in range(60)],
           events=[event("hang", "firefox", H + 600, duration_s=300, active_s=300)])
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     _, before = _scrape(app)
     _post(app, dev, events=[event("connectivity_loss", "network", H + 500, duration_s=600, active_s=600)])
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     _, after = _scrape(app)
     hang = _by(after["hinder_lost_seconds_total"], "type")[("hang",)]
     assert hang == _by(before["hinder_lost_seconds_total"], "type")[("hang",)] == pytest.approx(300.0)
@@ -185,7 +190,7 @@ def test_fast_exposition_is_byte_identical_to_prometheus_client(app):
     from collector.metrics import build_registry, render
 
     _fill(app)
-    aggregates.refresh(app.engine, app.config)
+    refresh(app.engine, app.config)
     registry, counters = build_registry(app.engine, app.config)
     counters.batches.labels("accepted").inc(3)  # a family with _created samples: written by prometheus_client
     registry.collect = _frozen(registry.collect)  # the same samples for both writers

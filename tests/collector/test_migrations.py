@@ -85,7 +85,8 @@ def test_a_newer_database_is_refused(db_url):
 
 def test_migration_4_counts_stored_events_as_ingest_does(db_url):
     """The per-day outage and version counts that migration 4 fills from stored events equal ingest's own."""
-    from collector.aggregates import _week_end, count_days_of_stored_events
+    from collector.aggregates import marks
+    from collector.aggregates.marks import count_days_of_stored_events
     from collector.ingest import Ingestor
     from contract.records import format_time
     from tests.collector.batches import batch, event
@@ -94,8 +95,8 @@ def test_migration_4_counts_stored_events_as_ingest_does(db_url):
     engine = make_engine(db_url)
     migrations.upgrade(engine)
     now = 1_800_000_000.0
-    week_end = _week_end(now) - 7 * 86400  # the last week boundary before now
-    ingestor = Ingestor(engine, make_config(db_url))
+    week_end = marks.week_end(now) - 7 * 86400  # the last week boundary before now
+    ingestor = Ingestor(engine, make_config(db_url), hooks=[marks.on_ingest])
     for i, dev in enumerate(("device-m4-0001", "device-m4-0002")):
         ingestor.store(batch([
             event("connectivity_loss", "network", week_end - 100 * (i + 1), duration_s=300, details={"cause": "dns_failure"}),

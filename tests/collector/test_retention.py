@@ -4,6 +4,8 @@ import time
 
 import sqlalchemy as sa
 
+from collector.aggregates import marks
+from collector.aggregates.refresh import refresh
 from collector.ingest import Ingestor
 from collector.retention import purge_expired
 from tests.collector.batches import batch, event, heartbeat
@@ -12,7 +14,7 @@ from tests.collector.conftest import make_config, table_counts
 
 def test_purge_deletes_only_expired_rows(db_engine, db_url):
     now = time.time()
-    Ingestor(db_engine, make_config(db_url)).store(
+    Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest]).store(
         batch([event(start=now - 20 * 86400), event(start=now - 60)], [heartbeat(now - 20 * 86400), heartbeat(now)]))
     assert purge_expired(db_engine, retention_days=10, now=now)["event"] == 1
     assert set(purge_expired(db_engine, retention_days=10, now=now).values()) == {0}
@@ -23,17 +25,15 @@ def test_purge_deletes_only_expired_rows(db_engine, db_url):
 
 
 def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engine, db_url):
-    from collector import aggregates
-
     now = time.time()
     old, recent = now - 20 * 86400, now - 3600
     config = make_config(db_url)
-    ingestor = Ingestor(db_engine, config)
+    ingestor = Ingestor(db_engine, config, hooks=[marks.on_ingest])
     for t in (old, recent):
         ingestor.store(batch([event("connectivity_loss", "network", t, duration_s=120, active_s=120,
                                     details={"cause": "no_link"})],
                              [heartbeat(t - 60 + 60 * i, interval_s=60.0, active_s=60.0) for i in range(4)]), now=now)
-    aggregates.refresh(db_engine, config, now=now)
+    refresh(db_engine, config, now=now)
 
     def per_day(table, column):
         with db_engine.connect() as conn:

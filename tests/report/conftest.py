@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from collector.impact import ModelConfig
-from collector.report.assemble import WeekFacts, assemble
+from collector.report.assemble import WeekFacts, assemble, repeat_ranking
 from collector.report.build import model_of
 from collector.report.config import ReportSettings
 from tests.report import dataset
@@ -16,33 +16,42 @@ from tests.report import dataset
 PERIOD = {"start": "2026-11-16T00:00:00Z", "end": "2026-11-23T00:00:00Z", "last_day": "2026-11-22", "timezone": "UTC"}
 
 
-def synthetic_week(week: str, scale: float = 1.0) -> WeekFacts:
-    """A week of 13 devices: Paris (6), Lyon (5) and Nice (2, below the group size)."""
+def synthetic_week(week: str, scale: float = 1.0, settings: ReportSettings = ReportSettings()) -> WeekFacts:
+    """A week of 13 devices: Paris (6), Lyon (5) and Nice (2, below the group size), in the shape
+    ``collector.report.build`` gives (per device and type; per application label only where grouped by it)."""
     f = WeekFacts(week=week, known_devices=14)
     layout = [("Paris", "Finance")] * 3 + [("Paris", "Sales")] * 3 + [("Lyon", "Sales")] * 5 + [("Nice", "Legal")] * 2
+    apps: dict[tuple[str, str], list] = {}  # (app, type) -> [lost s, disruptions]
+    per_device: dict[str, dict[str, int]] = {}  # device -> app -> disruptions
     for i, labels in enumerate(layout):
         dev = f"device-{i:02d}"
         f.devices[dev] = labels
         f.active[dev] = 30 * 3600.0
-        f.disruptions.append((dev, "crash", "outlook", 3 if i % 2 else 6))
-        f.lost.append((dev, "crash", "outlook", 600.0 * scale))
-        f.disruptions.append((dev, "hang", "teams", 1))
-        f.lost.append((dev, "hang", "teams", 120.0 * scale))
+        for etype, app, n, lost in (("crash", "outlook", 3 if i % 2 else 6, 600.0), ("hang", "teams", 1, 120.0)):
+            f.disruptions.append((dev, etype, n))
+            f.lost.append((dev, etype, lost * scale))
+            acc = apps.setdefault((app, etype), [0.0, 0])
+            acc[0] += lost * scale
+            acc[1] += n
+            per_device.setdefault(dev, {})[app] = n
     for i in range(6, 11):  # Lyon loses its network
-        f.disruptions.append((f"device-{i:02d}", "connectivity_loss", "network", 2))
-        f.lost.append((f"device-{i:02d}", "connectivity_loss", "network", 900.0 * scale))
+        f.disruptions.append((f"device-{i:02d}", "connectivity_loss", 2))
+        f.lost.append((f"device-{i:02d}", "connectivity_loss", 900.0 * scale))
         f.outages.append((f"device-{i:02d}", "wifi", 2, 1800.0))
+    f.apps = [(app, etype, lost, n) for (app, etype), (lost, n) in apps.items()]
+    f.app_devices = {"outlook": len(layout), "teams": len(layout)}
+    f.device_apps = {dev: per_device[dev] for dev in repeat_ranking(f, settings)[:settings.repeat_devices]}
     f.versions = [("outlook", "16.0.2", 50), ("outlook", "16.0.1", 8), ("teams", "1.5", 13)]
-    f.heat[0][9] = sum(x[3] for x in f.lost) * 0.6
-    f.heat[2][14] = sum(x[3] for x in f.lost) * 0.4
+    f.heat[0][9] = sum(x[2] for x in f.lost) * 0.6
+    f.heat[2][14] = sum(x[2] for x in f.lost) * 0.4
     return f
 
 
 def synthetic_report(empty: bool = False, **settings) -> dict:
-    weeks = [WeekFacts(week=f"2026-W{n}") if empty else synthetic_week(f"2026-W{n}", 1 + (n - 44) / 10)
+    report_settings = ReportSettings(**{"company": "Example Corp", **settings})
+    weeks = [WeekFacts(week=f"2026-W{n}") if empty else synthetic_week(f"2026-W{n}", 1 + (n - 44) / 10, report_settings)
              for n in (44, 45, 46, 47)]
-    return assemble(weeks, model_of(ModelConfig(hourly_cost=60.0)), ReportSettings(**{"company": "Example Corp", **settings}),
-                    PERIOD, "2026-11-23T06:00:00Z")
+    return assemble(weeks, model_of(ModelConfig(hourly_cost=60.0)), report_settings, PERIOD, "2026-11-23T06:00:00Z")
 
 
 @pytest.fixture
@@ -54,11 +63,14 @@ def config(db_url):
 
 def store_dataset(engine, config, only_week: bool = False) -> None:
     """Store the hand-computed data set through the collector's ingest, as agents would send it."""
+    from collector.aggregates import marks
+    from collector.aggregates.refresh import refresh
     from collector.ingest import Ingestor
 
-    ingestor = Ingestor(engine, config)
+    ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     for batch, now in dataset.batches(only_week):
         ingestor.store(batch, now=now)
+    refresh(engine, config)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def week_only(db_engine, config):
 def scraped(week_only, config) -> dict[str, list[tuple[dict, float]]]:
     from collector.api import create_app
 
-    report = build_report(week_only, config, ds.WEEK)  # also refreshes the aggregates /metrics reads
+    report = build_report(week_only, config, ds.WEEK)  # store_dataset refreshed the aggregates /metrics reads too
     config.collector.agent_tokens = [AGENT_TOKEN]
     config.collector.admin_token = ADMIN_TOKEN
     with TestClient(create_app(config, week_only, background_jobs=False)) as client:

@@ -1,0 +1,54 @@
+"""The impact model's figures, kept in the database: marked at ingest, recomputed in the background, read by queries.
+
+Three modules, one job each (docs/impact-model.md, "Storage"):
+
+- :mod:`.marks`: the ingest hook :func:`~.marks.on_ingest`, run inside the
+  ingest transaction on the records stored for the first time. It marks the
+  device-hours they can change in ``impact_dirty`` (one row per device-day with
+  its first and last dirty hour, bumping ``generation``) and keeps the counts
+  kept on arrival (disruptions by label, outages, application versions, recent
+  disruptions). The collector passes it to its
+  :class:`~collector.ingest.Ingestor` explicitly.
+- :mod:`.refresh`: :func:`~.refresh.refresh`, run every few seconds by every
+  collector process. It claims dirty device-days, recomputes their dirty hours
+  from the stored events and heartbeats with
+  :func:`collector.impact.device_hours`, replaces the device's rows in
+  ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
+  rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
+  ``app_active_daily`` by UTC day; their sums over the trailing week, which the
+  gauges read) and the all-time totals (``impact_total``). On PostgreSQL the
+  claim is ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and
+  never recompute one device-day at the same time; a mark that arrives during a
+  recompute bumps the generation and the day is recomputed again.
+- :mod:`.queries`: the one reader of those tables for the report and the API;
+  it never writes.
+
+This module holds what the three share: units of time and the model's settings.
+"""
+
+from __future__ import annotations
+
+import math
+
+from collector import impact
+from collector.config import CollectorConfig
+
+DAY = 86400
+HOUR = impact.HOUR
+OTHER = "other"  # the label of what is folded: uncatalogued applications, unknown causes
+
+
+def day_start(t: float) -> int:
+    """The Unix time of the start of the UTC day holding ``t``."""
+    return int(math.floor(t / DAY) * DAY)
+
+
+def week_window(now: float) -> tuple[int, int]:
+    """The trailing week of the gauges: the 7 UTC days ending with today, as ``[start, end)``."""
+    today = day_start(now)
+    return today - 6 * DAY, today + DAY
+
+
+def model_config(config: CollectorConfig) -> impact.ModelConfig:
+    """The ``[model]`` settings of a collector config (defaults when absent)."""
+    return config.sections.get("model") or impact.ModelConfig()

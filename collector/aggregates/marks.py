@@ -1,0 +1,221 @@
+"""At ingest: mark what the new records can change, and count what is counted when it arrives.
+
+:func:`on_ingest` is the hook the collector gives its
+:class:`~collector.ingest.Ingestor`; it runs inside the ingest transaction and
+sees only the records stored for the first time (so a retried batch counts
+nothing twice). It marks dirty device-hours for :mod:`.refresh` and keeps the
+counts /metrics and the report read without recomputing: disruptions by label
+and application version (all time), outages by cause (all time, and per day
+for the report), versions per day, and each device's latest disruption per
+type (for "devices disrupted now").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter, defaultdict
+from itertools import repeat
+from operator import add, floordiv, methodcaller
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from collector import impact
+from collector.aggregates import DAY, HOUR, OTHER, day_start, model_config
+from collector.columns import Columns
+from collector.db import add_up, insert, prepared
+from collector.ingest import IngestedBatch
+from collector.models import (
+    app_version_count_table, disruption_count_table, event_table, impact_dirty_table, outage_count_table,
+    outage_daily_table, recent_disruption_table, version_daily_table,
+)
+from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
+from contract.records import MAX_DURATION_S
+
+UNKNOWN_VERSION = "unknown"
+OUTAGE = "connectivity_loss"  # the type whose causes are counted
+RECENT_S = 900.0  # "devices disrupted now": going on or started in the last 15 minutes
+
+
+def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
+    """The ingest hook: mark the device-hours the new records can change, and count what is counted on arrival."""
+    _mark_dirty(conn, batch)
+    _count_on_arrival(conn, batch)
+
+
+def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
+    """Mark the device-hours the new records can change in ``impact_dirty``."""
+    reach = model_config(batch.config).reach_s
+    hours: dict[int, list[int]] = {}  # day -> [first hour, last hour] to recompute
+    events = batch.events
+    starts, durations = events["start"], events["duration_s"]
+    if starts:
+        # From the first start to the last reach: a superset of impact.event_span's hours (recomputing hours
+        # between two days of a backlog is harmless, and whole-column min/max is what ingest can afford).
+        ends = list(map(add, starts, durations))
+        for i in [i for i, t in enumerate(events["type"]) if t in impact.EXCESS_TYPES]:  # slow beyond their run
+            excess = events["details"][i].get(EXCESS_S)
+            if type(excess) in (int, float) and excess > durations[i]:
+                ends[i] = starts[i] + excess
+        _mark(hours, min(starts), max(ends) + reach)
+    dev_id = batch.device["id"]
+    for h in batch.heartbeats:
+        _mark(hours, h["time"] - h["interval_s"], h["time"] + reach)
+    if batch.heartbeats:
+        # A heartbeat changes the active fraction of every event overlapping it, on all of that event's hours.
+        lo = min(h["time"] - h["interval_s"] for h in batch.heartbeats)
+        hi = max(h["time"] for h in batch.heartbeats)
+        first, last = conn.execute(prepared(conn, _overlapping_events),
+                                   {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "lo": lo, "hi": hi}).one()
+        if first is not None:
+            _mark(hours, first, last + reach)
+    if hours:
+        conn.execute(prepared(conn, _mark_hours), [
+            {"device_id": dev_id, "day": d, "generation": 1, "first_hour": lo, "last_hour": hi}
+            for d, (lo, hi) in sorted(hours.items())])
+
+
+def _mark(hours: dict[int, list[int]], s: float, e: float) -> None:
+    """Add the hours of ``[s, e]`` to ``hours`` (UTC day -> [first hour, last hour] of that day)."""
+    first, last = impact.hour_start(s), impact.hour_start(max(s, e))
+    day = first // DAY * DAY
+    while day <= last:
+        lo, hi = max(first, day), min(last, day + DAY - HOUR)
+        span = hours.get(day)
+        if span is None:
+            hours[day] = [lo, hi]
+        else:
+            span[0], span[1] = min(span[0], lo), max(span[1], hi)
+        day += DAY
+
+
+def _overlapping_events(_bind: Connection):
+    e = event_table.c
+    return sa.select(sa.func.min(e.start), sa.func.max(e.end)).where(
+        e.device_id == sa.bindparam("dev"), e.start >= sa.bindparam("oldest"), e.start < sa.bindparam("hi"),
+        e.end > sa.bindparam("lo"))
+
+
+def _mark_hours(bind: Connection):
+    t = impact_dirty_table.c
+    stmt = insert(bind, impact_dirty_table)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(index_elements=["device_id", "day"], set_={
+        "generation": t.generation + 1,
+        "first_hour": sa.case((new.first_hour < t.first_hour, new.first_hour), else_=t.first_hour),
+        "last_hour": sa.case((new.last_hour > t.last_hour, new.last_hour), else_=t.last_hour)})
+
+
+def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
+    """Count what is counted when it arrives: disruptions by label and app version (all time, for /metrics),
+    outages and app versions per day (for the report), recent disruptions."""
+    dev = batch.device
+    _note_recent(conn, batch)
+    counts = _Arrivals(dev["id"])
+    counts.add(batch.events)
+    app_label = batch.config.app_label
+    disruptions: dict[tuple[str, str], int] = defaultdict(int)
+    versions: dict[tuple[str, str, str], int] = defaultdict(int)
+    for (_day, etype, app, version), n in counts.by_version.items():
+        label = app_label(app)
+        disruptions[(etype, label)] += n
+        if label != OTHER:
+            versions[(app, version or UNKNOWN_VERSION, etype)] += n
+    add_up(conn, disruption_count_table, ["type", "app", "site", "department", "os"], ["count"],
+           [((t, app, dev["site"], dev["department"], dev["os"]), (n,)) for (t, app), n in disruptions.items()])
+    add_up(conn, outage_count_table, ["cause", "site", "department"], ["outages", "seconds"],
+           [((c, dev["site"], dev["department"]), acc) for c, acc in counts.outages.items()])
+    add_up(conn, app_version_count_table, ["app", "version", "type"], ["count"],
+           [(k, (n,)) for k, n in versions.items()])
+    _add_day_counts(conn, counts)
+
+
+def week_end(t: float) -> float:
+    """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
+    days = math.floor(t / DAY)
+    return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
+
+
+def _version(value: Any) -> str | None:
+    """An event's ``app_version`` detail as counted: text of at most 64 characters, None if absent or empty."""
+    return None if value is None or value == "" else str(value)[:64]
+
+
+class _Arrivals:
+    """What one device's events add to the counts kept on arrival.
+
+    ``by_version`` ((day, type, app, version or None) -> events) is counted in
+    one pass over the events, in C; the per-label counts are sums of it.
+    ``outages`` (cause -> [outages, seconds]) is all-time, for /metrics;
+    ``outage_days`` ((day, device, cause) -> [outages, offline seconds up to the
+    end of their week]) is per day of the outages' starts, for the weekly report.
+    """
+
+    def __init__(self, device_id: str):
+        self.device_id = device_id
+        self.by_version: dict[tuple[int, str, str, str | None], int] = defaultdict(int)
+        self.outages: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        self.outage_days: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def add(self, events: Columns) -> None:
+        starts, types, details = events["start"], events["type"], events["details"]
+        versions = list(map(_APP_VERSION, details))
+        # The version detail's class is part of the key, so that 1 and True (equal in Python) stay apart.
+        raw = Counter(zip(map(floordiv, starts, repeat(DAY)), types, events["app"], versions, map(type, versions)))
+        for (day, etype, app, version, _cls), n in raw.items():
+            self.by_version[(int(day) * DAY, etype, app, _version(version))] += n
+        for i in [i for i, t in enumerate(types) if t == OUTAGE]:
+            start, duration, cause = starts[i], events["duration_s"][i], details[i].get(CAUSE)
+            cause = cause if cause in CONNECTIVITY_CAUSES else OTHER
+            acc = self.outages[cause]
+            acc[0] += 1
+            acc[1] += duration
+            acc = self.outage_days[(day_start(start), self.device_id, cause)]
+            acc[0] += 1
+            acc[1] += min(start + duration, week_end(start)) - start
+
+
+_APP_VERSION = methodcaller("get", APP_VERSION)
+
+
+def _add_day_counts(conn: Connection, counts: _Arrivals) -> None:
+    add_up(conn, outage_daily_table, ["day", "device_id", "cause"], ["outages", "seconds"],
+           counts.outage_days.items())
+    add_up(conn, version_daily_table, ["day", "app", "version", "type"], ["count"],
+           [((day, app, version, etype), (n,)) for (day, etype, app, version), n in counts.by_version.items()
+            if version is not None])
+
+
+def count_days_of_stored_events(conn: Connection) -> None:
+    """Add every stored event to the per-day outage and version counts (for a database migrated to them)."""
+    e = event_table.c
+    rows = conn.execute(sa.select(e.device_id, e.type, e.app, e.start, e.duration_s, e.details)
+                        .order_by(e.device_id).execution_options(yield_per=20_000))
+    total = _Arrivals("")
+    for dev, group in itertools.groupby(rows.mappings(), key=lambda r: r["device_id"]):
+        total.device_id = dev
+        total.add(Columns.of([{**r, "details": r["details"] or {}} for r in group],
+                             ("type", "app", "start", "duration_s", "details")))
+    _add_day_counts(conn, total)
+
+
+def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
+    """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
+    cutoff = batch.received_at - RECENT_S
+    events = batch.events
+    ends = map(add, events["start"], events["duration_s"])
+    latest = dict(sorted((t, end) for t, end in zip(events["type"], ends) if end >= cutoff))  # max per type
+    if not latest:
+        return
+    dev = batch.device
+    conn.execute(prepared(conn, _note_latest), [{"device_id": dev["id"], "type": ty, "site": dev["site"], "end": end}
+                                                for ty, end in sorted(latest.items())])
+
+
+def _note_latest(bind: Connection):
+    t = recent_disruption_table
+    stmt = insert(bind, t)
+    return stmt.on_conflict_do_update(index_elements=["device_id", "type"], set_={
+        "site": stmt.excluded.site, "end": sa.case((stmt.excluded.end > t.c.end, stmt.excluded.end), else_=t.c.end)})

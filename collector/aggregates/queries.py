@@ -1,0 +1,131 @@
+"""Reading the impact model's figures: the one reader of the tables :mod:`.marks` and :mod:`.refresh` keep.
+
+The weekly report and the API read through these functions, and never write.
+Each groups in SQL and returns rows (tuples that also have named fields, e.g.
+``row.lost_s``). They read what the refresher has computed so far: run
+:func:`.refresh.refresh` first where the last seconds of ingest must count,
+and :func:`pending` says how far the figures lag behind.
+
+Time ranges ``[start, end)`` are rounded up to whole hours (hourly tables) or
+UTC days (daily tables), the tables' own granularity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from collector.aggregates import DAY, HOUR, marks
+from collector.db import is_sqlite
+from collector.models import (
+    active_hourly_table, device_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
+    recent_disruption_table, version_daily_table,
+)
+
+_VALUES = {"lost_s", "active_s", "disruptions", "outages", "seconds", "count"}  # summed, never grouped by
+_SEP = "\x1f"  # ends each application name in the list of distinct names (SQLite's separator is always ",")
+
+
+def lost_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
+            where: dict[str, Any] | None = None, apps: bool = False) -> list[Row]:
+    """Lost seconds and disruptions of each device-hour in ``[start, end)``, grouped (``lost_hourly``).
+
+    ``group_by`` and ``where`` keys among device_id, hour, type, app (the raw
+    application name), site, department, os; a ``where`` value may be a list.
+    Each row has the group columns, ``lost_s`` and ``disruptions`` (events that
+    started in the range); with ``apps``, also ``apps``: the set of raw
+    applications with disruptions in the group.
+    """
+    t = lost_hourly_table
+    sums = [sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0).label("lost_s"),
+            sa.func.coalesce(sa.func.sum(t.c.disruptions), 0).label("disruptions")]
+    if apps:
+        named = sa.distinct(sa.case((t.c.disruptions > 0, t.c.app.concat(_SEP))))
+        sums.append((sa.func.group_concat(named) if is_sqlite(conn) else sa.func.string_agg(named, ",")).label("apps"))
+    rows = _grouped(conn, t, "hour", HOUR, start, end, group_by, where, sums)
+    if not apps or not rows:
+        return rows
+    with_apps = namedtuple("LostWithApps", rows[0]._fields)
+    return [with_apps(*row[:-1], set(row.apps[:-len(_SEP)].split(_SEP + ",")) if row.apps else set()) for row in rows]
+
+
+def active_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
+              where: dict[str, Any] | None = None) -> list[Row]:
+    """Employee-active seconds (``active_s``) of each device-hour in ``[start, end)``, grouped by device_id, hour,
+    site, department or os (``active_hourly``)."""
+    t = active_hourly_table
+    return _grouped(conn, t, "hour", HOUR, start, end, group_by, where,
+                    [sa.func.coalesce(sa.func.sum(t.c.active_s), 0.0).label("active_s")])
+
+
+def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
+                  where: dict[str, Any] | None = None) -> list[Row]:
+    """Lost seconds and disruptions by label set in ``[start, end)`` (``lost_rollup``: app is the application's
+    label, catalogued name or ``other``), grouped by hour, type, app, site or department."""
+    t = lost_rollup_table
+    return _grouped(conn, t, "hour", HOUR, start, end, group_by, where,
+                    [sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0).label("lost_s"),
+                     sa.func.coalesce(sa.func.sum(t.c.disruptions), 0).label("disruptions")])
+
+
+def outages_by_device(conn: Connection, start: float, end: float) -> list[Row]:
+    """Connectivity outages that started in ``[start, end)``, per device and cause (the agents' causes, else
+    ``other``): ``outages`` and their offline ``seconds`` up to the end of the ISO week they started in."""
+    t = outage_daily_table
+    return _grouped(conn, t, "day", DAY, start, end, ["device_id", "cause"], None,
+                    [sa.func.sum(t.c.outages).label("outages"), sa.func.sum(t.c.seconds).label("seconds")])
+
+
+def versions(conn: Connection, start: float, end: float, types: Iterable[str], apps: Iterable[str]) -> list[Row]:
+    """Disruptions of ``types`` that started in ``[start, end)`` per application of ``apps`` and version reported
+    in their details (``disruptions``)."""
+    t = version_daily_table
+    return _grouped(conn, t, "day", DAY, start, end, ["app", "version"], {"type": list(types), "app": list(apps)},
+                    [sa.func.sum(t.c.count).label("disruptions")])
+
+
+def known_devices(conn: Connection, start: float, end: float) -> set[str]:
+    """The devices registered before ``end`` and seen within four weeks before ``start`` or later."""
+    d = device_table.c
+    return set(conn.execute(sa.select(d.id).where(d.first_seen < end, d.last_seen >= start - 28 * DAY)).scalars())
+
+
+def devices_disrupted(conn: Connection, now: float) -> list[tuple[str, str, int]]:
+    """(type, site, devices) with a disruption going on or started in the last ``marks.RECENT_S`` seconds."""
+    t = recent_disruption_table.c
+    return [tuple(r) for r in conn.execute(
+        sa.select(t.type, t.site, sa.func.count()).where(t.end >= now - marks.RECENT_S).group_by(t.type, t.site))]
+
+
+def pending(conn: Connection) -> int:
+    """Device-days waiting to be recomputed (how far the figures lag behind ingest)."""
+    return conn.execute(sa.select(sa.func.count()).select_from(impact_dirty_table)).scalar_one()
+
+
+def _grouped(conn: Connection, table: sa.Table, time_column: str, step: int, start: float, end: float,
+             group_by: Sequence[str], where: dict[str, Any] | None, sums: list) -> list[Row]:
+    """``sums`` over the rows of ``[start, end)`` (rounded up to ``step``), grouped in SQL."""
+    group_by = list(group_by)
+    allowed = [c.name for c in table.c if c.name not in _VALUES]
+    for name in [*group_by, *(where or {})]:
+        if name not in allowed:
+            raise ValueError(f"cannot group or filter {table.name} by {name!r}; use {', '.join(allowed)}")
+    cols = [table.c[g] for g in group_by]
+    moment = table.c[time_column]
+    stmt = sa.select(*cols, *sums).where(moment >= _ceil(start, step), moment < _ceil(end, step))
+    if "device_id" in group_by:  # spelled as a subquery, so the scans seek each device's rows in the
+        stmt = stmt.where(table.c.device_id.in_(sa.select(device_table.c.id)))  # (device, ...) indexes
+    for name, value in (where or {}).items():
+        column = table.c[name]
+        stmt = stmt.where(column.in_(list(value)) if isinstance(value, (list, tuple, set)) else column == value)
+    if cols:
+        stmt = stmt.group_by(*cols).order_by(*cols)
+    return list(conn.execute(stmt).all())
+
+
+def _ceil(t: float, step: int) -> int:
+    return int(math.ceil(t / step) * step)

@@ -1,0 +1,257 @@
+"""The refresher: recompute the dirty device-days from the stored events and heartbeats.
+
+:func:`refresh` runs every :data:`REFRESH_EVERY_S` seconds in every collector
+process (and wherever figures must be current: tests, benchmarks, ``hinder
+report weekly --db``). It claims dirty device-days marked by :mod:`.marks`,
+recomputes their hours with :func:`collector.impact.device_hours`, replaces the
+device's hourly rows and applies the difference to the label rollups, the
+trailing-week sums and the all-time totals. Safe in several processes at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from collector import impact
+from collector.aggregates import DAY, HOUR, day_start, marks, model_config, week_window
+from collector.config import CollectorConfig
+from collector.db import add_up, insert, is_sqlite, write_transaction
+from collector.models import (
+    active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
+    device_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_daily_table,
+    lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, week_state_table,
+)
+from contract.events import EXCESS_S
+from contract.records import MAX_DURATION_S
+
+REFRESH_EVERY_S = 5.0  # how often each collector process runs refresh() in the background
+MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
+
+
+def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None,
+            now: float | None = None) -> int:
+    """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
+
+    Also moves the trailing week forward and forgets old recent disruptions.
+    Safe to run in several processes at once. Device-days another replica is
+    recomputing right now are skipped, not waited for.
+    """
+    now = time.time() if now is None else now
+    with write_transaction(engine) as conn:
+        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < now - marks.RECENT_S))
+        _roll_week(conn, now)
+    done = 0
+    rounds = 0
+    while max_batches is None or rounds < max_batches:
+        with write_transaction(engine) as conn:
+            n = _refresh_claimed(conn, config, batch_size, now)
+        done += n
+        rounds += 1
+        if n < batch_size:
+            break
+    return done
+
+
+def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now: float) -> int:
+    d = impact_dirty_table.c
+    claim = sa.select(d.device_id, d.day, d.generation, d.first_hour, d.last_hour).order_by(d.day, d.device_id)
+    claim = claim.limit(limit)
+    if not is_sqlite(conn):
+        claim = claim.with_for_update(skip_locked=True)
+    claimed = conn.execute(claim).all()
+    if not claimed:
+        return 0
+    cfg = model_config(config)
+    devices_of: dict[tuple[int, int], list[str]] = defaultdict(list)  # window [lo, hi) -> devices
+    for dev_id, _day, _gen, first, last in claimed:
+        devices_of[(first, last + HOUR)].append(dev_id)
+    dc = device_table.c
+    labels = {r[0]: tuple(r[1:]) for r in conn.execute(
+        sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({row[0] for row in claimed})))}
+    contributions = _Contributions(config)
+    new_lost: list[dict] = []
+    new_active: list[dict] = []
+    for (lo, hi), devices in devices_of.items():
+        old_lost, old_active = _stored_rows(conn, devices, lo, hi)
+        for dev_id, hours in _compute_window(conn, cfg, devices, lo, hi).items():
+            lost, active = _hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours)
+            contributions.add(old_lost[dev_id], old_active[dev_id], -1)
+            contributions.add(lost, active, +1)
+            new_lost += lost
+            new_active += active
+    spans = [{"dev": dev_id, "lo": first, "hi": last + HOUR} for dev_id, _day, _gen, first, last in claimed]
+    conn.execute(_STMT["delete_lost"], spans)
+    conn.execute(_STMT["delete_active"], spans)
+    if new_lost:
+        conn.execute(lost_hourly_table.insert(), new_lost)
+    if new_active:
+        conn.execute(active_hourly_table.insert(), new_active)
+    contributions.apply(conn, now)
+    conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen}
+                                         for dev_id, day, gen, _first, _last in claimed])
+    return len(claimed)
+
+
+def _statements() -> dict[str, Any]:
+    """The refresher's statements, built once (building SQLAlchemy expressions costs more than running them)."""
+    e, h, lh, ah, d = event_table.c, heartbeat_table.c, lost_hourly_table.c, active_hourly_table.c, impact_dirty_table.c
+    devs = sa.bindparam("devs", expanding=True)
+    dev, lo, hi = sa.bindparam("dev"), sa.bindparam("lo"), sa.bindparam("hi")
+    return {
+        "events": sa.select(e.device_id, e.id, e.type, e.app, e.start, e.duration_s, e.active_s,
+                            sa.cast(e.details, sa.Text).label("details")).where(  # JSON text: parsed only if needed
+            e.device_id.in_(devs), e.start >= sa.bindparam("oldest"), e.start < hi, e.end >= lo),
+        "heartbeats": sa.select(h.device_id, h.time, h.interval_s, h.active_s).where(
+            h.device_id.in_(devs), h.time >= lo, h.time < hi),
+        "old_lost": sa.select(lost_hourly_table).where(lh.device_id.in_(devs), lh.hour >= lo, lh.hour < hi),
+        "old_active": sa.select(active_hourly_table).where(ah.device_id.in_(devs), ah.hour >= lo, ah.hour < hi),
+        "delete_lost": lost_hourly_table.delete().where(lh.device_id == dev, lh.hour >= lo, lh.hour < hi),
+        "delete_active": active_hourly_table.delete().where(ah.device_id == dev, ah.hour >= lo, ah.hour < hi),
+        "delete_dirty": impact_dirty_table.delete().where(
+            d.device_id == dev, d.day == sa.bindparam("day"), d.generation == sa.bindparam("gen")),
+    }
+
+
+_STMT = _statements()
+
+
+def _compute_window(conn: Connection, cfg: impact.ModelConfig, devices: list[str], lo: int,
+                    hi: int) -> dict[str, impact.DeviceHours]:
+    """The model's figures for the hours ``[lo, hi)`` of some devices, from their stored events and heartbeats."""
+    reach = cfg.reach_s
+    events: dict[str, list[impact.Disruption]] = {dev: [] for dev in devices}
+    for r in conn.execute(_STMT["events"], {"devs": devices, "oldest": lo - MAX_DURATION_S, "hi": hi,
+                                            "lo": lo - reach}).mappings():
+        events[r["device_id"]].append(to_disruption(r))
+    since = min([lo - reach, *(ev.start - reach for evs in events.values() for ev in evs)])
+    heartbeats: dict[str, list[impact.Interval]] = {dev: [] for dev in devices}
+    for dev, t, interval, active in conn.execute(
+            _STMT["heartbeats"], {"devs": devices, "lo": since, "hi": hi + MAX_HEARTBEAT_S}):
+        heartbeats[dev].append(impact.Interval(end=t, interval_s=interval, active_s=active))
+    return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(lo, hi)) for dev in devices}
+
+
+def _stored_rows(conn: Connection, devices: list[str], lo: int,
+                 hi: int) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """The devices' current hourly rows of the hours ``[lo, hi)``, by device."""
+    params = {"devs": devices, "lo": lo, "hi": hi}
+    out: tuple[dict, dict] = (defaultdict(list), defaultdict(list))
+    for i, stmt in enumerate((_STMT["old_lost"], _STMT["old_active"])):
+        for r in conn.execute(stmt, params).mappings():
+            out[i][r["device_id"]].append(dict(r))
+    return out
+
+
+def _hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours) -> tuple[list[dict], list[dict]]:
+    """The ``lost_hourly`` and ``active_hourly`` rows of one device's figures; labels are (site, department, os)."""
+    site, department, os_name = labels
+    lost = [{"device_id": dev_id, "hour": h, "type": t, "app": a, "site": site, "department": department, "os": os_name,
+             "lost_s": hours.lost.get((h, t, a), 0.0), "disruptions": hours.disruptions.get((h, t, a), 0)}
+            for (h, t, a) in sorted(set(hours.lost) | set(hours.disruptions))]
+    active = [{"device_id": dev_id, "hour": h, "site": site, "department": department, "os": os_name, "active_s": v}
+              for h, v in sorted(hours.active.items()) if v > 0]
+    return lost, active
+
+
+# (daily table, its trailing-week sums, their label columns, the value summed)
+_DAILY_AND_WEEK = (
+    (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
+    (active_daily_table, active_week_table, ["site", "department"], "active_s"),
+    (app_active_daily_table, app_active_week_table, ["app"], "active_s"),
+)
+
+
+class _Contributions:
+    """Differences to apply to the rollups and totals, summed over a refresh round."""
+
+    def __init__(self, config: CollectorConfig):
+        self.label = config.app_label
+        self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
+        self.lost_daily: dict[tuple, float] = defaultdict(float)
+        self.active: dict[tuple, float] = defaultdict(float)
+        self.app_active: dict[tuple, float] = defaultdict(float)
+        self.totals: dict[tuple, float] = defaultdict(float)
+
+    def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
+        """Add (sign +1) or remove (-1) one device-day's rows."""
+        apps = {self.label(r["app"]) for r in lost_rows}
+        for r in lost_rows:
+            key = (r["hour"], r["type"], self.label(r["app"]), r["site"], r["department"])
+            acc = self.lost[key]
+            acc[0] += sign * r["lost_s"]
+            acc[1] += sign * r["disruptions"]
+            self.lost_daily[(day_start(r["hour"]),) + key[1:]] += sign * r["lost_s"]
+            self.totals[("lost",) + key[1:]] += sign * r["lost_s"]
+        for r in active_rows:
+            day = day_start(r["hour"])
+            self.active[(day, r["site"], r["department"])] += sign * r["active_s"]
+            self.totals[("active", "", "", r["site"], r["department"])] += sign * r["active_s"]
+            for app in apps:
+                self.app_active[(day, app)] += sign * r["active_s"]
+
+    def apply(self, conn: Connection, now: float) -> None:
+        """Upsert the differences, in key order (concurrent refreshers then lock rows in one order)."""
+        add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
+               [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
+        first_day = _roll_week(conn, now)
+        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active)):
+            add_up(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
+            in_week: dict[tuple, float] = defaultdict(float)
+            for k, v in deltas.items():
+                if k[0] >= first_day:
+                    in_week[k[1:]] += v
+            add_up(conn, week, keys, [value], [(k, [v]) for k, v in in_week.items() if v])
+        rows = [(k, v) for k, v in self.totals.items() if v]
+        if rows:
+            t = impact_total_table
+            stmt = insert(conn, t)
+            grown = t.c.value + stmt.excluded.value
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["metric", "type", "app", "site", "department"],
+                set_={"value": grown, "exported": sa.case((grown > t.c.exported, grown), else_=t.c.exported)})
+            conn.execute(stmt, [dict(zip(("metric", "type", "app", "site", "department"), k), value=v,
+                                     exported=max(v, 0.0)) for k, v in sorted(rows)])
+
+
+def _roll_week(conn: Connection, now: float) -> int:
+    """Move the ``*_week`` tables to the trailing week of ``now``: subtract the days that left it.
+
+    Returns the first day they cover. The ``week_state`` row is locked until
+    commit, so concurrent refreshers roll and add in turn, and the week tables
+    always equal their daily tables summed from ``first_day`` on.
+    """
+    ws = week_state_table.c
+    select = sa.select(ws.first_day).where(ws.id == 1)
+    if not is_sqlite(conn):
+        select = select.with_for_update()
+    first_day = conn.execute(select).scalar_one()
+    target = week_window(now)[0]
+    if target <= first_day:  # a replica whose clock is a little behind: keep the newer window
+        return first_day
+    for daily, week, keys, value in _DAILY_AND_WEEK:
+        cols = [daily.c[k] for k in keys]
+        expired = conn.execute(sa.select(*cols, sa.func.sum(daily.c[value])).where(
+            daily.c.day >= first_day, daily.c.day < target).group_by(*cols))
+        add_up(conn, week, keys, [value], [(tuple(r[:-1]), [-r[-1]]) for r in expired if r[-1]])
+    conn.execute(week_state_table.update().where(ws.id == 1).values(first_day=target))
+    return target
+
+
+def to_disruption(row: Any) -> impact.Disruption:
+    """The model's view of an event row or wire event (``details.excess_s`` when it is a number).
+
+    ``details`` is a dict or its JSON text; it is read only for the types whose cost is their excess time.
+    """
+    excess = None
+    if row["type"] in impact.EXCESS_TYPES:
+        details = row["details"] or {}
+        excess = (msgspec.json.decode(details) if isinstance(details, str) else details).get(EXCESS_S)
+        excess = float(excess) if isinstance(excess, (int, float)) and not isinstance(excess, bool) else None
+    return impact.Disruption(id=row["id"], type=row["type"], app=row["app"], start=row["start"],
+                             duration_s=row["duration_s"], active_s=row["active_s"], excess_s=excess)
