@@ -1,7 +1,7 @@
 """Time to build the weekly report (JSON and HTML) for a week of a large fleet.
 
 1. Fills a database (SQLite file by default, or --db URL) with one ISO week of
-   the fleet simulator's data (``hinder.simulate.Fleet``: sites, departments,
+   the fleet simulator's data (``hinder.simulate.fleet.Fleet``: sites, departments,
    working hours, bad versions, flaky Wi-Fi, a site outage), stored through the
    collector's real ingest function (``Ingestor.store``: validation, one
    transaction per batch, the impact model's ingest hook) without HTTP, which
@@ -46,7 +46,7 @@ from collector.report.build import build_report  # noqa: E402
 from collector.report.render import render  # noqa: E402
 from collector.report.week import week_label  # noqa: E402
 from contract.records import Limits, make_batch  # noqa: E402
-from hinder.simulate import Fleet  # noqa: E402
+from hinder.simulate.fleet import Fleet  # noqa: E402
 
 
 def _week_end() -> datetime:

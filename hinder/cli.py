@@ -14,7 +14,7 @@ import typer
 from agent.cli import app as agent_app
 from collector.cli import app as collector_app
 from collector.report.cli import app as report_app
-from hinder.simulate import simulate_command
+from hinder.simulate.cli import simulate_command
 
 app = typer.Typer(help=__doc__.splitlines()[0], no_args_is_help=True, add_completion=False)
 app.add_typer(agent_app, name="agent")

@@ -51,7 +51,7 @@ def _collector_config(directory: Path, demo_fleet: int) -> Path:
     A file someone edited is never overwritten: with a demo fleet whose apps
     it lacks, a hint says what to add.
     """
-    from hinder.simulate import Fleet
+    from hinder.simulate.fleet import Fleet
 
     path = directory / "collector.toml"
     plain, demo = (_COLLECTOR_TOML.format(apps=apps.strip()) for apps in ("apps = []\n", Fleet.apps_toml()))

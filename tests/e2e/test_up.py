@@ -44,7 +44,7 @@ def test_up_runs_collector_and_agent_and_stops_cleanly(tmp_path):
 def test_collector_config_is_written_once_and_edits_are_kept(tmp_path, capsys):
     import tomllib
 
-    from hinder.simulate import Fleet
+    from hinder.simulate.fleet import Fleet
     from hinder.up import _collector_config
 
     apps = lambda: tomllib.loads((tmp_path / "collector.toml").read_text())["apps"]  # noqa: E731

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from contract.records import format_time
-from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, Fleet, Sender
+from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, Fleet
+from hinder.simulate.sender import Sender
 from tests.conftest import AGENT_TOKEN, CollectorProcess, free_port, hinder_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,36 +1,29 @@
-"""Fleet simulator: a realistic, reproducible fleet's heartbeats and events, sent through the real ingest API.
+"""The simulated fleet and its records: what each device experiences, as wire events and heartbeats.
 
 The fleet has sites (one with flaky Wi-Fi, one that loses its internet link
 for an hour), departments of realistic sizes, a catalogue of applications with
 versions (one version of one app crashes far more, one app hangs a lot),
 working hours in each site's local time with a lunch dip, and quiet weekends.
 Every record is derived from the seed: the same seed, fleet size, days and end
-time give the same batches, down to the event ids (valid UUIDv7 whose time is
+time give the same records, down to the event ids (valid UUIDv7 whose time is
 the record's time). Each event's ``active_s`` is computed from the same
 activity profile that the device's heartbeats report, so the two agree.
 
-Only the standard library, ``contract``, httpx and typer are used, so the
-benchmarks and tests can import the generator without the collector's stack.
+Only the standard library and ``contract`` are used, so the benchmarks and
+tests can import the generator without the collector's stack.
 """
 
 from __future__ import annotations
 
 import bisect
-import gzip
-import json
 import math
 import random
-import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 
-import typer
-
-from contract.records import Limits, format_time, make_batch, parse_time
+from contract.records import format_time, make_batch
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -481,11 +474,6 @@ class Fleet:
         self._shutdowns(plan, stream("shutdowns"))
         return self._events(dev, plan, stream("events")), self._heartbeats(dev, plan, stream("heartbeats"))
 
-    def batches(self, dev: Device, limits: Limits = Limits()) -> Iterator[dict]:
-        """One device's records as wire batches, oldest first, within the collector's batch limits."""
-        events, heartbeats = self.records(dev)
-        yield from _chunk(dev.device_id, events, heartbeats, limits)
-
     def live_batch(self, dev: Device, now: float, interval_s: float, round_no: int) -> dict | None:
         """Records for the last ``interval_s`` before ``now``, as if the whole fleet were at work.
 
@@ -511,192 +499,3 @@ def _wire_event(rng: random.Random, etype: str, app: str, start: float, duration
     return {"id": _uuid7(rng, start), "type": etype, "app": app, "start": format_time(start),
             "duration_s": round(duration, 3), "severity": severity, "active_s": round(min(duration, active_s), 3),
             "details": details}
-
-
-def _chunk(device_id: str, events: list[dict], heartbeats: list[dict], limits: Limits) -> Iterator[dict]:
-    """Split one device's time-ordered records into batches that respect ``limits``."""
-    per_hb = limits.max_heartbeats
-    while events or heartbeats:
-        hb, heartbeats = heartbeats[:per_hb], heartbeats[per_hb:]
-        cut = hb[-1]["time"] if hb and heartbeats else "~"  # RFC 3339 strings of one format sort by time
-        n = 0
-        while n < min(len(events), limits.max_events) and events[n]["start"] <= cut:
-            n += 1
-        ev, events = events[:n], events[n:]
-        times = [parse_time(r["time"]) for r in hb[-1:]] + [parse_time(e["start"]) for e in ev[-1:]]
-        yield make_batch(device_id, ev, hb, now=max(times))
-
-
-# ---------------------------------------------------------------- sending
-
-
-class SimulationError(RuntimeError):
-    """The collector refused a batch for a reason that retrying cannot fix."""
-
-
-@dataclass
-class SendStats:
-    """What was sent and what the collector answered."""
-
-    batches: int = 0
-    events: int = 0
-    heartbeats: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    retries: int = 0
-
-
-class _Pacer:
-    """Spaces requests so that all workers together stay under ``rate`` per second (0: no limit)."""
-
-    def __init__(self, rate: float):
-        self._gap = 1.0 / rate if rate > 0 else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self._gap:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self._gap
-        time.sleep(max(0.0, slot - now))
-
-
-class Sender:
-    """Posts wire batches to a collector: gzip, agent token, a few workers, bounded rate, retries on overload."""
-
-    RETRY_STATUS = (429, 502, 503, 504)
-
-    def __init__(self, url: str, token: str, concurrency: int = 4, rate: float = 0.0, timeout_s: float = 30.0,
-                 max_attempts: int = 8):
-        self.url = url.rstrip("/") + "/api/v1/events"
-        self.token = token
-        self.concurrency = concurrency
-        self.timeout_s = timeout_s
-        self.max_attempts = max_attempts
-        self.stats = SendStats()
-        self._pacer = _Pacer(rate)
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._stop = threading.Event()
-
-    def _client(self):
-        import httpx
-
-        if not hasattr(self._local, "client"):
-            self._local.client = httpx.Client(timeout=self.timeout_s)
-        return self._local.client
-
-    def post(self, batch: dict) -> None:
-        """Send one batch until it is committed; raise SimulationError on a permanent refusal."""
-        import httpx
-
-        # stamped when sent, as the agent's uploader does: history sent now comes from a device whose clock is right
-        batch = {**batch, "sent_at": format_time(time.time())}
-        body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode(), compresslevel=5)
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
-        for attempt in range(self.max_attempts):
-            if self._stop.is_set():
-                raise SimulationError("stopped after another batch failed")
-            self._pacer.wait()
-            try:
-                resp = self._client().post(self.url, content=body, headers=headers)
-            except httpx.TransportError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code == 200:
-                    answer = resp.json()
-                    with self._lock:
-                        self.stats.batches += 1
-                        self.stats.events += len(batch["events"])
-                        self.stats.heartbeats += len(batch["heartbeats"])
-                        self.stats.accepted += int(answer.get("accepted", 0))
-                        self.stats.duplicates += int(answer.get("duplicates", 0))
-                    return
-                error = f"HTTP {resp.status_code}: {resp.text[:500]}"
-                if resp.status_code not in self.RETRY_STATUS:
-                    self._stop.set()
-                    raise SimulationError(f"{self.url} refused a batch of {batch['device_id']}: {error}")
-            with self._lock:
-                self.stats.retries += 1
-            time.sleep(min(10.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0))
-        self._stop.set()
-        raise SimulationError(f"{self.url}: gave up after {self.max_attempts} attempts: {error}")
-
-    def send_all(self, work: list, batches_of, on_done=lambda item: None) -> SendStats:
-        """Post ``batches_of(item)`` for every item, items in parallel, each item's batches in order."""
-
-        def run(item) -> None:
-            for batch in batches_of(item):
-                self.post(batch)
-            on_done(item)
-
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for future in [pool.submit(run, item) for item in work]:
-                future.result()
-        return self.stats
-
-
-def _parse_end(text: str | None) -> float | None:
-    if not text:
-        return None
-    if len(text) == 10:  # a date: the period ends at 00:00 UTC of that day
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
-    return parse_time(text)
-
-
-def simulate_command(
-    collector: str = typer.Option("http://127.0.0.1:8739", "--collector", help="collector base URL"),
-    devices: int = typer.Option(100, "--devices", min=1, max=200_000, help="fleet size"),
-    days: float = typer.Option(7.0, "--days", min=0.01, max=30, help="days of history to send, ending at --end"),
-    seed: int = typer.Option(1, "--seed", help="same seed, same fleet, same records (ids included)"),
-    token: str = typer.Option("", "--token", envvar="HINDER_AGENT_TOKEN", help="agent token (or HINDER_AGENT_TOKEN)"),
-    end: str = typer.Option("", "--end", help="end of the period: RFC 3339 time, or YYYY-MM-DD for 00:00 UTC that day; default now"),
-    heartbeat_s: float = typer.Option(300.0, "--heartbeat", min=30, max=3600, help="seconds between a device's heartbeats"),
-    event_scale: float = typer.Option(1.0, "--event-scale", min=0.01, max=100,
-                                      help="multiply the disruption rates (about 4-5 events per device and workday at 1)"),
-    concurrency: int = typer.Option(4, "--concurrency", min=1, max=32, help="parallel HTTP clients"),
-    rate: float = typer.Option(0.0, "--rate", min=0, help="at most this many requests per second (0: no limit)"),
-    live: int = typer.Option(0, "--live", min=0, help="after the history, send this many live rounds, one every --live-interval"),
-    live_interval: float = typer.Option(15.0, "--live-interval", min=1, max=3600, help="seconds between live rounds"),
-    apps: bool = typer.Option(False, "--apps", help="print the simulated app catalogue as TOML for the collector config, and exit"),
-) -> None:
-    """Send a realistic, reproducible fleet's heartbeats and events to a collector."""
-    try:
-        end_ts = _parse_end(end)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{end!r}: {exc}", param_hint="--end") from None
-    try:
-        fleet = Fleet(devices, days, seed=seed, end=end_ts, heartbeat_s=heartbeat_s, event_scale=event_scale)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    if apps:
-        typer.echo(fleet.apps_toml(), nl=False)
-        return
-    if not token:
-        raise typer.BadParameter("an agent token is needed: --token or HINDER_AGENT_TOKEN", param_hint="--token")
-    if fleet.end > time.time() + Limits().max_future_s:
-        raise typer.BadParameter("--end is in the future; the collector would refuse the records", param_hint="--end")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    sender = Sender(collector, token, concurrency=concurrency, rate=rate)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    try:
-        with Progress(*columns, transient=False) as progress:
-            task = progress.add_task(f"history, {days:g} days", total=len(fleet.devices))
-            sender.send_all(fleet.devices, fleet.batches, lambda _: progress.advance(task))
-            for round_no in range(live):
-                if round_no:
-                    time.sleep(live_interval)
-                now = time.time()
-                task = progress.add_task(f"live round {round_no + 1}/{live}", total=len(fleet.devices))
-                sender.send_all(fleet.devices, lambda d: filter(None, [fleet.live_batch(d, now, live_interval, round_no)]),
-                                lambda _: progress.advance(task))
-    except SimulationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    st = sender.stats
-    typer.echo(f"sent {st.batches} batches: {st.events} events, {st.heartbeats} heartbeats "
-               f"({st.accepted} accepted, {st.duplicates} duplicates, {st.retries} retries) to {collector}")

@@ -1,11 +1,7 @@
-"""The fleet simulator: reproducible, valid on the wire, and shaped like a real fleet."""
+"""The simulated fleet: reproducible, valid on the wire, and shaped like a real fleet."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
 import tomllib
 from collections import Counter
 from datetime import datetime, timezone
@@ -13,22 +9,16 @@ from datetime import datetime, timezone
 import pytest
 
 from contract.check import ContractError, validate_batch
-from contract.records import Limits, id_time, parse_time
-from hinder.simulate import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Sender, SimulationError, _chunk
-from tests.conftest import CollectorProcess, free_port, hinder_env
+from contract.records import id_time, parse_time
+from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet
+from hinder.simulate.sender import chunk_batches
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
 
 
-@pytest.fixture(scope="module")
-def real_collector(tmp_path_factory):
-    """One real collector for the tests that send (each uses its own seed, so their devices do not mix)."""
-    workdir = tmp_path_factory.mktemp("simulate")
-    proc = CollectorProcess(port=free_port(), db=f"sqlite:///{workdir / 'hinder.db'}", workdir=workdir, args=[])
-    try:
-        yield proc.start()
-    finally:
-        proc.kill()
+def _batches(fleet: Fleet, dev) -> list[dict]:
+    """One device's history as the wire batches `hinder simulate` sends."""
+    return list(chunk_batches(dev.device_id, *fleet.records(dev)))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +32,7 @@ def records(fleet):
     out = {}
     for dev in fleet.devices:
         events, heartbeats = [], []
-        for batch in fleet.batches(dev):
+        for batch in _batches(fleet, dev):
             valid = validate_batch(batch, now=END + 1)
             assert valid["device_id"] == dev.device_id
             events += valid["events"]
@@ -57,7 +47,7 @@ def _all_events(records):
 
 def test_same_seed_gives_identical_batches_and_ids():
     a, b = Fleet(25, 3, seed=11, end=END), Fleet(25, 3, seed=11, end=END)
-    assert [list(a.batches(d)) for d in a.devices] == [list(b.batches(d)) for d in b.devices]
+    assert [_batches(a, d) for d in a.devices] == [_batches(b, d) for d in b.devices]
     c = Fleet(25, 3, seed=12, end=END)
     ids = lambda f: {e["id"] for d in f.devices for e in f.records(d)[0]}  # noqa: E731
     assert ids(a) and not ids(a) & ids(c)
@@ -71,27 +61,6 @@ def test_ids_are_unique_uuid7_at_the_record_time(records):
             seen.add(rec["id"])
             assert abs(id_time(rec["id"]) - ts) < 0.002
     assert len(seen) > 10_000
-
-
-def test_records_stay_inside_the_period_and_batches_inside_the_limits(fleet):
-    for dev in fleet.devices[:40]:
-        for batch in fleet.batches(dev):
-            assert len(batch["heartbeats"]) <= Limits().max_heartbeats
-            times = [parse_time(h["time"]) for h in batch["heartbeats"]] + [parse_time(e["start"]) for e in batch["events"]]
-            assert all(fleet.start <= t <= fleet.end for t in times)
-            assert parse_time(batch["sent_at"]) == max(times)
-
-
-def test_chunking_splits_oversized_batches_without_losing_records(fleet):
-    dev = max(fleet.devices[:20], key=lambda d: len(fleet.records(d)[1]))
-    events, heartbeats = fleet.records(dev)
-    small = Limits(max_events=3, max_heartbeats=20)
-    batches = list(_chunk(dev.device_id, events, heartbeats, small))
-    assert len(batches) > len(heartbeats) // 20
-    assert [e for b in batches for e in b["events"]] == events
-    assert [h for b in batches for h in b["heartbeats"]] == heartbeats
-    for b in batches:
-        validate_batch(b, now=END + 1, limits=small)
 
 
 def test_every_type_and_detail_the_dashboards_need_is_present(records):
@@ -211,52 +180,13 @@ def test_bad_parameters_are_refused():
         Fleet(10, 40, end=END)
     with pytest.raises(ValueError, match="devices"):
         Fleet(0, 1, end=END)
+    fleet = Fleet(3, 1, end=END)
     with pytest.raises(ContractError):  # the validator really checks what the simulator sends
-        validate_batch(next(Fleet(3, 1, end=END).batches(Fleet(3, 1, end=END).devices[0])), now=END + 40 * 86400)
+        validate_batch(_batches(fleet, fleet.devices[0])[0], now=END + 40 * 86400)
 
 
 def test_apps_toml_lists_every_simulated_app():
     assert tomllib.loads(Fleet.apps_toml())["apps"] == [a.name for a in APPS]
-
-
-def test_sender_stores_every_record_once_in_a_real_collector(real_collector):
-    """Through the real ingest API: everything generated is stored, and a replay stores nothing twice."""
-    collector = real_collector
-    fleet = Fleet(6, 1, seed=3, end=time.time() - 60)
-    expected = {e["id"] for d in fleet.devices for e in fleet.records(d)[0]}
-    stats = Sender(collector.url, collector.agent_token, concurrency=3, rate=50).send_all(fleet.devices, fleet.batches)
-    assert stats.accepted > 0 and stats.duplicates == 0 and stats.events == len(expected)
-    stored = {e["id"] for d in fleet.devices for e in collector.events(device_id=d.device_id)}
-    assert stored == expected
-    again = Sender(collector.url, collector.agent_token).send_all(fleet.devices, fleet.batches)
-    assert again.accepted == 0 and again.duplicates == stats.accepted
-
-
-def test_sender_reports_a_refused_token(real_collector):
-    fleet = Fleet(2, 1, seed=4, end=time.time() - 60)
-    with pytest.raises(SimulationError, match="401"):
-        Sender(real_collector.url, "not-the-token").send_all(fleet.devices, fleet.batches)
-
-
-@pytest.mark.parametrize("args, complaint", [
-    (["--days", "40"], "--days"),
-    (["--end", "2026-13-01"], "--end"),
-    (["--end", "2999-01-01T00:00:00Z"], "future"),
-    ([], "token"),
-])
-def test_cli_refuses_bad_input_with_exit_code_2(args, complaint):
-    env = hinder_env()
-    out = subprocess.run([sys.executable, "-m", "hinder", "simulate", "--devices", "2", "--days", "1", *args]
-                         + (["--token", "t"] if args else []), capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert complaint in out.stderr
-
-
-def test_cli_prints_the_app_catalogue_for_the_collector():
-    out = subprocess.run([sys.executable, "-m", "hinder", "simulate", "--apps"], capture_output=True, text=True,
-                         env=hinder_env(), timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert tomllib.loads(out.stdout)["apps"] == [a.name for a in APPS]
 
 
 def test_event_scale_multiplies_disruptions_not_heartbeats():
@@ -264,20 +194,6 @@ def test_event_scale_multiplies_disruptions_not_heartbeats():
     count = lambda f, i: sum(len(f.records(d)[i]) for d in f.devices)  # noqa: E731
     assert [busy.records(d)[1] for d in busy.devices] == [base.records(d)[1] for d in base.devices]
     assert 3 * count(base, 0) < count(busy, 0) < 5 * count(base, 0)
-
-
-def test_cli_sends_history_then_live_rounds(real_collector):
-    collector = real_collector
-    out = subprocess.run(
-        [sys.executable, "-m", "hinder", "simulate", "--collector", collector.url, "--devices", "12", "--days", "0.5",
-         "--seed", "9", "--live", "2", "--live-interval", "1"],
-        capture_output=True, text=True, env=hinder_env(HINDER_AGENT_TOKEN=collector.agent_token), timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert re.search(r"sent \d+ batches: \d+ events, \d+ heartbeats \(\d+ accepted, 0 duplicates", out.stdout), out.stdout
-    devices = [d for d in collector.devices() if d["id"].startswith("sim-9-")]
-    assert len(devices) == 12
-    live = [d for d in Fleet(12, 0.5, seed=9).devices if d.silent_from is None]
-    assert sum(d["state"] == "reporting" for d in devices) == len(live) >= 10
 
 
 def test_unexpected_shutdowns_leave_a_gap_in_the_heartbeats(records):
