@@ -1,20 +1,13 @@
 """Time to build the weekly report (JSON and HTML) for a week of a large fleet.
 
 1. Fills a database (SQLite file by default, or --db URL) with one ISO week of
-   the fleet simulator's data (``hinder.simulate.fleet.Fleet``: sites, departments,
-   working hours, bad versions, flaky Wi-Fi, a site outage), stored through the
-   collector's real ingest function (``Ingestor.store``: validation, one
-   transaction per batch, the impact model's ingest hook) without HTTP, which
-   would only add the time to send 10,000 devices' batches. The simulator
-   makes about 22 events per device and week; ``--event-sets N`` adds the
-   events of N-1 further seeds to the same devices (their heartbeats come from
-   the first seed), so that 10,000 devices reach about 1M events.
-2. Brings the impact model's aggregates up to date (``aggregates.refresh``, as
-   the collectors' background refresher would have done during the week) and
-   prints how long that took.
-3. Times, --repeat times each, building the report dict from the database
-   (``build_report``, no refresh) plus rendering it to JSON, and to HTML;
-   prints the medians. Target: <= 3 s each at 10,000 devices / ~1M events.
+   the fleet simulator's data through the collector's own ingest, then brings
+   the figures up to date (bench/_fleet.py). The simulator makes about 22
+   events per device and week; ``--event-sets N`` stacks the events of N seeds
+   on the same devices, so that 10,000 devices reach about 1M events.
+2. Times, --repeat times each, building the report dict from the database
+   (``build_report``) plus rendering it to JSON, and to HTML; prints the
+   medians. Target: <= 3 s each at 10,000 devices / ~1M events.
 
 A filled database is kept with --keep and reused with --reuse FILE.
 
@@ -36,17 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+from _fleet import config as fleet_config  # noqa: E402  (bench/_fleet.py, beside this script)
+from _fleet import fill  # noqa: E402
 
-from collector import aggregates  # noqa: E402
-from collector.config import parse_config  # noqa: E402
 from collector.db import make_engine  # noqa: E402
-from collector.ingest import Ingestor  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
 from collector.report.build import build_report  # noqa: E402
 from collector.report.render import render  # noqa: E402
 from collector.report.week import week_label  # noqa: E402
-from contract.records import Limits, make_batch  # noqa: E402
-from hinder.simulate.fleet import Fleet  # noqa: E402
 
 
 def _week_end() -> datetime:
@@ -54,32 +44,6 @@ def _week_end() -> datetime:
     today = datetime.now(timezone.utc).date()
     monday = today - timedelta(days=today.weekday())
     return datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
-
-
-def fill(engine, config, devices: int, event_sets: int, heartbeat_s: float, end: float) -> tuple[int, int]:
-    """Store one simulated week; return (events, heartbeats) stored."""
-    ingestor = Ingestor(engine, config)
-    fleets = [Fleet(devices, 7, seed=seed, end=end, heartbeat_s=heartbeat_s) for seed in range(1, event_sets + 1)]
-    limits = Limits()
-    n_events = n_beats = 0
-    t0 = time.perf_counter()
-    for i, dev in enumerate(fleets[0].devices):
-        events, beats = fleets[0].records(dev)
-        for extra in fleets[1:]:
-            events += extra.records(extra.devices[i])[0]
-        events.sort(key=lambda e: e["start"])
-        for start in range(0, max(len(events), len(beats)), limits.max_heartbeats):
-            # slices of at most 500 records each: within the contract's batch limits
-            batch = make_batch(dev.device_id, events[start:start + limits.max_heartbeats],
-                               beats[start:start + limits.max_heartbeats], now=end + 600)
-            ingestor.store(batch, now=end + 600)
-        n_events += len(events)
-        n_beats += len(beats)
-        if (i + 1) % max(1, devices // 20) == 0:
-            rate = n_events / (time.perf_counter() - t0)
-            print(f"  stored {i + 1}/{devices} devices, {n_events:,} events, {n_beats:,} heartbeats ({rate:,.0f} events/s)",
-                  flush=True)
-    return n_events, n_beats
 
 
 def _median_time(fn, repeat: int) -> tuple[float, object]:
@@ -106,25 +70,23 @@ def main() -> None:
     week = week_label((end - timedelta(days=7)).date())
     workdir = tempfile.mkdtemp(prefix="hinder-bench-report-")
     url = args.db or (f"sqlite:///{args.reuse}" if args.reuse else f"sqlite:///{workdir}/report.db")
-    config = parse_config({"apps": [a for a in Fleet.apps_toml().split("[", 1)[1].split("]")[0].replace('"', "").split(", ")]},
-                          overrides={"db": url}, env={})
+    config = fleet_config(url)
     engine = make_engine(url, busy_timeout_s=60)
     upgrade(engine)
     if not args.reuse:
         print(f"filling {url}: {args.devices:,} devices, week {week}, {args.event_sets} event set(s)", flush=True)
         t0 = time.perf_counter()
-        n_events, n_beats = fill(engine, config, args.devices, args.event_sets, args.heartbeat_s, end.timestamp())
-        print(f"stored {n_events:,} events and {n_beats:,} heartbeats in {time.perf_counter() - t0:,.0f} s", flush=True)
-        t0 = time.perf_counter()
-        done = aggregates.refresh(engine, config, batch_size=500)
-        print(f"aggregates refreshed: {done:,} device-days in {time.perf_counter() - t0:,.0f} s", flush=True)
+        n_events, n_beats = fill(engine, config, args.devices, 7, end.timestamp(), event_sets=args.event_sets,
+                                 heartbeat_s=args.heartbeat_s)
+        print(f"stored {n_events:,} events and {n_beats:,} heartbeats and refreshed the figures in "
+              f"{time.perf_counter() - t0:,.0f} s", flush=True)
     with engine.connect() as conn:
         counts = {t: conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
                   for t in ("device", "event", "heartbeat", "lost_hourly", "active_hourly")}
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
     def build():
-        return build_report(engine, config, week, refresh=False)
+        return build_report(engine, config, week)
 
     t_dict, report = _median_time(build, args.repeat)
     t_json, _ = _median_time(lambda: render(build(), "json"), args.repeat)
