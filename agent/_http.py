@@ -5,7 +5,7 @@ http.client, email, ssl), cost the running agent about 9 MiB of resident
 memory, a third of its 30 MiB budget (docs/sensors-performance.md). TLS
 (``ssl`` and the system trust store, about 5 MiB) is loaded only when an
 https URL is actually requested. ``request(trace=...)`` reports each step as
-it starts, which is what the probes time (``agent.sensors._http_timing``).
+it starts, which is what the probes time (``agent.sensors._helpers.http_timing``).
 
 One request per connection (``Connection: close``), no redirects followed.
 Proxies come from the environment as httpx and curl read them: ``http_proxy``,

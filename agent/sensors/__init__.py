@@ -1,7 +1,8 @@
 """The sensor registry: the one place where sensors are listed.
 
-To add a sensor, write one module in this package with one Sensor subclass
-and add it to ``_ALL`` below.
+One module per sensor, named after the sensor's ``name``, holding one Sensor
+subclass and registered in ``_ALL`` here. The private pieces sensors share or
+keep per OS live in ``agent/sensors/_helpers/``.
 """
 
 from __future__ import annotations
@@ -10,18 +11,18 @@ from agent.sensors.activity import ActivitySensor
 from agent.sensors.app_start import AppStartSensor
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.connectivity import ConnectivitySensor
-from agent.sensors.crash_coredump_linux import CrashCoredumpSensor
-from agent.sensors.crash_proc_linux import CrashProcSensor
-from agent.sensors.eventlog_windows import EventLogSensor
+from agent.sensors.crash_coredump import CrashCoredumpSensor
+from agent.sensors.crash_proc import CrashProcSensor
+from agent.sensors.eventlog import EventLogSensor
 from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.hang_windows import HangWindowsSensor
 from agent.sensors.hang_x11 import HangX11Sensor
-from agent.sensors.pressure_linux import PressureSensor
+from agent.sensors.pressure import PressureSensor
 from agent.sensors.probes import ProbesSensor
 from agent.sensors.reports_macos import MacReportsSensor
 from agent.sensors.saturation import SaturationSensor
 from agent.sensors.shutdown import ShutdownSensor
-from agent.sensors.testing import TestSensor
+from agent.sensors.test import TestSensor
 
 _ALL: list[type[Sensor]] = [
     TestSensor,

@@ -87,16 +87,16 @@ def _open(name: str, config: ActivityConfig):
         display = config.display or os.environ.get("DISPLAY")
         if not display:
             return None  # before loading ctypes and Xlib
-        from agent.sensors._idle_x11 import X11Idle
+        from agent.sensors._helpers.idle_x11 import X11Idle
         return X11Idle.open(display)
     if name == "logind":
-        from agent.sensors._idle_logind import LogindIdle
+        from agent.sensors._helpers.idle_logind import LogindIdle
         return LogindIdle.open()
     if name == "windows":
-        from agent.sensors._idle_windows import WindowsIdle
+        from agent.sensors._helpers.idle_windows import WindowsIdle
         return WindowsIdle.open()
     if name == "macos":
-        from agent.sensors._idle_macos import MacIdle
+        from agent.sensors._helpers.idle_macos import MacIdle
         return MacIdle.open()
     return None
 

@@ -39,18 +39,18 @@ from urllib.parse import urlsplit
 import psutil
 
 from agent._http import HTTPError, display_url, proxy_for, request
-from agent.sensors._intervals import Interval, Intervals, Sample, base_details
+from agent.sensors._helpers.intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from contract.events import CONNECTIVITY_CAUSES
 from contract.records import Event
 from contract.settings import setting
 
 if sys.platform.startswith("win"):
-    from agent.sensors import _net_windows as _net
+    from agent.sensors._helpers import net_windows as _net
 elif sys.platform == "darwin":
-    from agent.sensors import _net_macos as _net
+    from agent.sensors._helpers import net_macos as _net
 else:
-    from agent.sensors import _net_linux as _net
+    from agent.sensors._helpers import net_linux as _net
 
 _HEADERS = {"User-Agent": "hinder-connectivity/1"}
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")

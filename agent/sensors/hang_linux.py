@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from agent.catalogue import App
-from agent.sensors import _procfs as procfs
-from agent.sensors._hang_tracker import HangTracker, Stuck
+from agent.sensors._helpers import procfs
+from agent.sensors._helpers.hang_tracker import HangTracker, Stuck
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting

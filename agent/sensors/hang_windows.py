@@ -14,7 +14,7 @@ import ntpath
 import time
 from dataclasses import dataclass
 
-from agent.sensors._hang_tracker import HangTracker, Stuck
+from agent.sensors._helpers.hang_tracker import HangTracker, Stuck
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting

@@ -30,14 +30,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.sensors import _procfs as procfs
-from agent.sensors._hang_tracker import Stuck, hang_event
+from agent.sensors._helpers import procfs
+from agent.sensors._helpers.hang_tracker import Stuck, hang_event
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting
 
 if TYPE_CHECKING:
-    from agent.sensors._x11 import Display
+    from agent.sensors._helpers.x11 import Display
 
 SOURCE = "x11_ping"
 _REOPEN_S = 60.0  # how often a lost or missing display is looked for again
@@ -86,7 +86,7 @@ class HangX11Sensor(Sensor):
         name = config.display or os.environ.get("DISPLAY", "")
         if not name:
             return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
-        from agent.sensors._x11 import Display, X11Unavailable  # ctypes and Xlib: only where there is a display
+        from agent.sensors._helpers.x11 import Display, X11Unavailable  # ctypes and Xlib: only where there is a display
 
         try:
             Display.open(name).close()
@@ -103,7 +103,7 @@ class HangX11Sensor(Sensor):
         self._connect(time.time())
 
     def _connect(self, now: float) -> None:
-        from agent.sensors._x11 import Display, X11Unavailable
+        from agent.sensors._helpers.x11 import Display, X11Unavailable
 
         self._retry_at = now + _REOPEN_S
         try:

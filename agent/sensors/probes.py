@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 from agent._http import display_url
 from agent.catalogue import App
-from agent.sensors._intervals import Interval, Intervals, Sample, base_details
+from agent.sensors._helpers.intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting
 
 if TYPE_CHECKING:
-    from agent.sensors._http_timing import Timing
+    from agent.sensors._helpers.http_timing import Timing
 
 
 @dataclass
@@ -61,7 +61,7 @@ class ProbesSensor(Sensor):
             return
         if any(url.lower().startswith("https:") for _, url in self._targets):
             # an http-only catalogue never does TLS: ssl and the trust store (about 5 MiB) are not even loaded
-            from agent.sensors._http_timing import tls_context
+            from agent.sensors._helpers.http_timing import tls_context
 
             self._tls = tls_context(self.config.verify_tls)
         workers = min(self.config.parallel, len(self._targets))
@@ -78,7 +78,7 @@ class ProbesSensor(Sensor):
         return events
 
     def _probe(self, target: tuple[App, str]) -> Timing:
-        from agent.sensors._http_timing import timed_get
+        from agent.sensors._helpers.http_timing import timed_get
 
         return timed_get(target[1], self.config.timeout_s, self._tls)
 

@@ -4,9 +4,10 @@ ReportCrash and spindump write one file per crash or hang into
 ``/Library/Logs/DiagnosticReports`` and each user's
 ``~/Library/Logs/DiagnosticReports`` (older ones move to ``Retired/``). Every
 poll lists those folders; files not seen before are parsed
-(``_parse_macos_reports``) and reported once. The names already seen are kept
-in the state directory, so restarts neither repeat nor miss reports; at the
-first start the existing files are taken as history and not reported.
+(``_helpers/parse_macos_reports.py``) and reported once. The names already
+seen are kept in the state directory, so restarts neither repeat nor miss
+reports; at the first start the existing files are taken as history and not
+reported.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from agent.sensors import _parse_macos_reports as mac
+from agent.sensors._helpers import parse_macos_reports as mac
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting

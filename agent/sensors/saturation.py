@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from agent.sensors._intervals import Interval, Intervals, Sample, base_details
+from agent.sensors._helpers.intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting

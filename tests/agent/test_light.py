@@ -40,7 +40,7 @@ def test_uploads_and_probes_load_neither_httpx_nor_tls_for_http_urls():
     code = (
         "import agent.daemon, agent.runner, agent.sensors\n"
         "from agent._http import request\n"
-        "from agent.sensors._http_timing import timed_get\n"
+        "from agent.sensors._helpers.http_timing import timed_get\n"
         "assert request('GET', {url!r}).status == 200\n"
         "assert timed_get({url!r}, 5.0).status == 200\n"
     )

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from agent.sensors import SENSORS
-from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
+from agent.sensors.crash_proc import CrashProcConfig, CrashProcSensor
 from tests.conftest import AGENT_TOKEN, ROOT, hinder_env, wait_until
 
 pytestmark = pytest.mark.slow

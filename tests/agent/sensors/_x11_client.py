@@ -14,7 +14,7 @@ import ctypes.util
 import os
 import sys
 
-from agent.sensors._x11 import CLIENT_MESSAGE, SUBSTRUCTURE_NOTIFY_MASK, SUBSTRUCTURE_REDIRECT_MASK, XEvent
+from agent.sensors._helpers.x11 import CLIENT_MESSAGE, SUBSTRUCTURE_NOTIFY_MASK, SUBSTRUCTURE_REDIRECT_MASK, XEvent
 
 c_ulong, c_void_p = ctypes.c_ulong, ctypes.c_void_p
 XA_CARDINAL, PROP_MODE_REPLACE = 6, 0

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.sensors._idle_logind import idle_from_props, parse_show_session
-from agent.sensors._idle_macos import parse_ioreg
-from agent.sensors._idle_windows import parse_idle_field, parse_query_user
-from agent.sensors._idle_x11 import X11Idle
+from agent.sensors._helpers.idle_logind import idle_from_props, parse_show_session
+from agent.sensors._helpers.idle_macos import parse_ioreg
+from agent.sensors._helpers.idle_windows import parse_idle_field, parse_query_user
+from agent.sensors._helpers.idle_x11 import X11Idle
 from agent.sensors.activity import ActivityConfig, ActivitySensor
 from tests.agent.sensors._xvfb import running_xvfb
 
@@ -92,7 +92,7 @@ def test_losing_the_display_does_not_kill_the_agent(xvfb_proc):
     """Xlib exits the process on a lost display by default; our reader must survive and report None."""
     display, server = xvfb_proc
     code = (
-        "import sys\nfrom agent.sensors._idle_x11 import X11Idle\n"
+        "import sys\nfrom agent.sensors._helpers.idle_x11 import X11Idle\n"
         f"r = X11Idle.open({display!r})\nprint(r.read() is not None, flush=True)\nsys.stdin.readline()\n"
         "print(r.read(), r.read(), r.dead, flush=True)\nr.close()\nprint('alive', flush=True)\n"
     )

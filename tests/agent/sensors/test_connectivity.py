@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sensors import _net_linux, _net_macos, _net_windows
+from agent.sensors._helpers import net_linux, net_macos, net_windows
 from agent.sensors.connectivity import ConnectivityConfig, ConnectivitySensor
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -217,7 +217,7 @@ def test_checks_pass_on_this_machine_with_a_local_target(make_ctx):
             check = sensor._check()
         finally:
             sensor.close()
-    if _net_linux.default_route_interface() is None:
+    if net_linux.default_route_interface() is None:
         assert check.cause == "no_route"
     else:
         assert check.cause is None, check
@@ -246,7 +246,7 @@ class _Listener:
             self.sock = None
 
 
-@pytest.mark.skipif(_net_linux.default_route_interface() is None, reason="this machine has no default route")
+@pytest.mark.skipif(net_linux.default_route_interface() is None, reason="this machine has no default route")
 def test_flapping_target_is_degraded_not_lost(make_ctx):
     """Checks failing every other time: each failure is a blip, together they are a degraded period."""
     ctx = make_ctx()
@@ -317,32 +317,32 @@ def test_targets_behind_a_proxy_are_reached_through_it(make_ctx, monkeypatch):
 
 def test_wifi_signal_parsers(fixtures_dir):
     linux = fixtures_dir / "linux"
-    assert _net_linux.parse_wireless((linux / "proc_net_wireless.txt").read_text()) == {"wlo1": -59.0}
-    assert _net_linux.parse_wireless((linux / "proc_net_wireless_unsigned.txt").read_text()) == {"eth1": -56.0}
+    assert net_linux.parse_wireless((linux / "proc_net_wireless.txt").read_text()) == {"wlo1": -59.0}
+    assert net_linux.parse_wireless((linux / "proc_net_wireless_unsigned.txt").read_text()) == {"eth1": -56.0}
     win = fixtures_dir / "windows"
-    assert _net_windows.parse_netsh_wlan((win / "netsh_wlan_interfaces_rssi.txt").read_text()) == {"Wi-Fi": -56.0}
-    assert _net_windows.parse_netsh_wlan((win / "netsh_wlan_interfaces_percent.txt").read_text()) == {"Wi-Fi": -56.5}
-    assert _net_windows.parse_netsh_wlan("    Name : Wi-Fi\n    State : disconnected\n") == {}
+    assert net_windows.parse_netsh_wlan((win / "netsh_wlan_interfaces_rssi.txt").read_text()) == {"Wi-Fi": -56.0}
+    assert net_windows.parse_netsh_wlan((win / "netsh_wlan_interfaces_percent.txt").read_text()) == {"Wi-Fi": -56.5}
+    assert net_windows.parse_netsh_wlan("    Name : Wi-Fi\n    State : disconnected\n") == {}
     mac = fixtures_dir / "macos"
-    assert _net_macos.parse_airport((mac / "system_profiler_SPAirPortDataType.txt").read_text()) == {"en0": -53.0}
-    assert _net_macos.parse_airport((mac / "airport_I.txt").read_text()) == {"": -45.0}
-    assert _net_macos.parse_route_get((mac / "route_get_default.txt").read_text()) == "en0"
-    assert _net_macos.parse_route_get("route: writing to routing socket: not in table\n") is None
+    assert net_macos.parse_airport((mac / "system_profiler_SPAirPortDataType.txt").read_text()) == {"en0": -53.0}
+    assert net_macos.parse_airport((mac / "airport_I.txt").read_text()) == {"": -45.0}
+    assert net_macos.parse_route_get((mac / "route_get_default.txt").read_text()) == "en0"
+    assert net_macos.parse_route_get("route: writing to routing socket: not in table\n") is None
 
 
 def test_interface_kinds_by_name():
-    assert _net_windows.interface_kind("Wi-Fi 2") == "wifi"
-    assert _net_windows.interface_kind("Ethernet 3") == "wired"
-    assert _net_windows.interface_kind("OpenVPN TAP-Windows6") == "vpn"
-    assert _net_macos.interface_kind("utun3") == "vpn"
-    assert _net_linux.interface_kind("lo") == "unknown"
+    assert net_windows.interface_kind("Wi-Fi 2") == "wifi"
+    assert net_windows.interface_kind("Ethernet 3") == "wired"
+    assert net_windows.interface_kind("OpenVPN TAP-Windows6") == "vpn"
+    assert net_macos.interface_kind("utun3") == "vpn"
+    assert net_linux.interface_kind("lo") == "unknown"
 
 
 def test_default_route_of_this_machine_matches_ip_route():
     out = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True).stdout.split()
     expected = out[out.index("dev") + 1] if "dev" in out else None
     if expected:
-        assert _net_linux.default_route_interface() == expected
+        assert net_linux.default_route_interface() == expected
 
 
 @pytest.mark.parametrize("text, key", [

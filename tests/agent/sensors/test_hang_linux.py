@@ -9,7 +9,7 @@ import time
 import pytest
 
 from agent.catalogue import App
-from agent.sensors import _procfs as procfs
+from agent.sensors._helpers import procfs
 from agent.sensors.hang_linux import HangLinuxConfig, HangLinuxSensor
 
 

@@ -104,7 +104,7 @@ def test_connection_refused_is_unavailable_in_connect_phase(make_ctx):
 
 
 def test_phases_are_timed(make_ctx):
-    from agent.sensors._http_timing import timed_get
+    from agent.sensors._helpers.http_timing import timed_get
 
     with HttpTarget() as target:
         target.set("slow", 0.3)
@@ -159,7 +159,7 @@ def test_trust_store_is_loaded_only_for_https_urls(make_ctx, tls_target):
 
 
 def test_tls_phase_is_timed_when_verification_is_off(make_ctx, tls_target):
-    from agent.sensors._http_timing import timed_get, tls_context
+    from agent.sensors._helpers.http_timing import timed_get, tls_context
 
     t = timed_get(tls_target.url + "/", 2.0, tls_context(verify=False))
     assert t.error is None and t.status == 200

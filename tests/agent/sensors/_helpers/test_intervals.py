@@ -1,6 +1,6 @@
 """The shared interval bookkeeping: open on bad, close on good, kind changes, splits, stop."""
 
-from agent.sensors._intervals import Intervals, Sample, base_details
+from agent.sensors._helpers.intervals import Intervals, Sample, base_details
 
 
 def test_open_on_first_bad_close_on_first_good():

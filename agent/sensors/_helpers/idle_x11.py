@@ -2,7 +2,7 @@
 
 The X server counts milliseconds since the last keyboard or pointer event on
 the display; we read that number and nothing else (no window, no key). The
-connection comes from ``_x11.Display``, which keeps Xlib from exiting the
+connection comes from ``x11.Display``, which keeps Xlib from exiting the
 agent when the display goes away (the reader then reports None).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-from agent.sensors._x11 import Display, X11Unavailable
+from agent.sensors._helpers.x11 import Display, X11Unavailable
 
 
 class _XScreenSaverInfo(ctypes.Structure):

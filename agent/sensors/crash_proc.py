@@ -19,9 +19,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from agent.sensors import _proc_connector as cn
-from agent.sensors import _procfs as procfs
-from agent.sensors._signals import is_crash_signal, signal_name
+from agent.sensors._helpers import proc_connector as cn
+from agent.sensors._helpers import procfs
+from agent.sensors._helpers.signals import is_crash_signal, signal_name
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from agent.sensors.crash_coredump_linux import CrashCoredumpConfig, CrashCoredumpSensor
-from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
+from agent.sensors.crash_coredump import CrashCoredumpConfig, CrashCoredumpSensor
+from agent.sensors.crash_proc import CrashProcConfig, CrashProcSensor
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from agent.catalogue import App
-from agent.sensors import _proc_connector as cn
-from agent.sensors.crash_proc_linux import CrashProcConfig, CrashProcSensor
+from agent.sensors._helpers import proc_connector as cn
+from agent.sensors.crash_proc import CrashProcConfig, CrashProcSensor
 from contract.check import validate_batch
 from contract.records import Event, make_batch
 

@@ -7,7 +7,7 @@ XPath on the event ids and on ``EventRecordID`` greater than a bookmark kept
 in the state directory, so nothing is reported twice or missed across agent
 restarts. At the first start the bookmark is set to the newest record: history
 from before the installation is not reported. Parsing lives in
-``_parse_windows_events`` and is tested on fixtures.
+``_helpers/parse_windows_events.py`` and is tested on fixtures.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class EventLogSensor(Sensor):
         return query_xml(channel, event_ids, after_record, count)
 
     def _newest(self, channel: str) -> int:
-        from agent.sensors import _parse_windows_events as winevt  # XML parsing: loaded only where it runs
+        from agent.sensors._helpers import parse_windows_events as winevt  # XML parsing: loaded only where it runs
 
         records = winevt.parse_events(newest_record_xml(channel))
         return records[0].record_id if records else 0
@@ -93,7 +93,7 @@ class EventLogSensor(Sensor):
         self._report_hangs = not (hang_sensor and hang_sensor.enabled)  # else 1002 would count its hangs twice
 
     def poll(self):
-        from agent.sensors import _parse_windows_events as winevt
+        from agent.sensors._helpers import parse_windows_events as winevt
 
         events: list[Event] = []
         for channel, ids in CHANNELS.items():

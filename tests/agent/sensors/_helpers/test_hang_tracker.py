@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.sensors._hang_tracker import HangTracker, Stuck
+from agent.sensors._helpers.hang_tracker import HangTracker, Stuck
 
 EDITOR = Stuck(app="Editor", exe="editor", threshold_s=3.0)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sensors.pressure_linux import PressureConfig, PressureSensor, parse_psi
+from agent.sensors.pressure import PressureConfig, PressureSensor, parse_psi
 
 REAL = Path("/proc/pressure")
 needs_psi = pytest.mark.skipif(not (REAL / "cpu").exists(), reason="this kernel has no /proc/pressure (CONFIG_PSI)")

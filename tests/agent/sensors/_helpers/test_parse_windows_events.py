@@ -1,11 +1,11 @@
-"""Parsing of event log XML as wevtutil renders it (fixtures in fixtures/windows, see SOURCES.md)."""
+"""Parsing of event log XML as wevtutil renders it (fixtures in tests/agent/sensors/fixtures/windows, SOURCES.md)."""
 
 from __future__ import annotations
 
 import pytest
 
 from agent.catalogue import App, Catalogue
-from agent.sensors import _parse_windows_events as winevt
+from agent.sensors._helpers import parse_windows_events as winevt
 from contract.check import validate_batch
 from contract.records import make_batch, parse_time
 

@@ -11,8 +11,8 @@ import re
 import pytest
 
 from agent.catalogue import App
-from agent.sensors import _parse_windows_events as winevt
-from agent.sensors.eventlog_windows import EventLogConfig, EventLogSensor
+from agent.sensors._helpers import parse_windows_events as winevt
+from agent.sensors.eventlog import EventLogConfig, EventLogSensor
 from agent.sensors.hang_windows import HangWindowsConfig
 
 

@@ -16,7 +16,7 @@ import os
 import time
 
 from agent.catalogue import Catalogue
-from agent.sensors._signals import is_crash_signal, signal_name
+from agent.sensors._helpers.signals import is_crash_signal, signal_name
 from contract.records import Event
 
 COREDUMP_MESSAGE_ID = "fc2e22bc6ee647b6b90729ab34a250b1"

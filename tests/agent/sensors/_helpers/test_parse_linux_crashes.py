@@ -1,4 +1,4 @@
-"""Parsing of systemd-coredump journal entries and apport reports (fixtures in fixtures/linux)."""
+"""Parsing of systemd-coredump journal entries and apport reports (fixtures in tests/agent/sensors/fixtures/linux)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agent.catalogue import App, Catalogue
-from agent.sensors import _parse_linux_crashes as parse
+from agent.sensors._helpers import parse_linux_crashes as parse
 from contract.check import validate_batch
 from contract.records import make_batch
 

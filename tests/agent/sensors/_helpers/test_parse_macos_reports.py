@@ -1,11 +1,11 @@
-"""Parsing of macOS diagnostic reports (fixtures in fixtures/macos, see SOURCES.md)."""
+"""Parsing of macOS diagnostic reports (fixtures in tests/agent/sensors/fixtures/macos, see SOURCES.md)."""
 
 from __future__ import annotations
 
 import pytest
 
 from agent.catalogue import App, Catalogue
-from agent.sensors import _parse_macos_reports as mac
+from agent.sensors._helpers import parse_macos_reports as mac
 from contract.check import validate_batch
 from contract.records import make_batch
 

@@ -21,9 +21,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from agent.sensors import _parse_linux_crashes as parse
+from agent.sensors._helpers import parse_linux_crashes as parse
 from agent.sensors.base import Sensor, SensorConfig
-from agent.sensors.crash_proc_linux import CrashProcSensor
+from agent.sensors.crash_proc import CrashProcSensor
 from contract.records import Event
 from contract.settings import setting
 
