@@ -20,12 +20,9 @@ imported what the agent daemon imports (its code, psutil, sqlite3; ssl only
 loads on the first https request) without starting: the floor a running
 agent starts from.
 
-Figures of 2026-11-23 (60 s, 2-core machine, load average about 1.3;
-docs/sensors-performance.md, "Footprint"): ``default`` 21.9 MiB (VmHWM), CPU
-0.04 s vs node_exporter 0.12 s; ``probes`` 22.0 MiB, CPU 0.03 s vs
-node_exporter 0.13 s. The "RSS peak" column may include a first sample
-of ``hinder agent run`` before it execs the lean daemon; the verdict uses the
-daemon's VmHWM.
+The "RSS peak" column may include a first sample of ``hinder agent run``
+before it execs the lean daemon; the verdict uses the daemon's VmHWM. The
+figures measured so far are in docs/sensors-performance.md ("Footprint").
 
 Usage: python3 bench/agent_overhead.py [--seconds 60] [--profile default]
 To add a profile, add an entry to PROFILES: profile name -> agent TOML text.

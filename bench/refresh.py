@@ -4,7 +4,7 @@ Fills a fresh SQLite database (through the collector's real ingest) with D
 devices that each have a day of one-minute heartbeats (23 h) and an event
 every hour, brings the aggregates up to date, then --rounds times: stores one
 new heartbeat per device (as each agent does every minute) and times
-``aggregates.refresh``. Prints the median milliseconds per device-day
+``refresh``. Prints the median milliseconds per device-day
 refreshed, and what that means for a fleet of 10,000 devices with one-minute
 heartbeats (devices / 60 refreshes per second).
 
@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector import aggregates  # noqa: E402
+from collector.aggregates import marks  # noqa: E402
+from collector.aggregates.refresh import refresh  # noqa: E402
 from collector.config import parse_config  # noqa: E402
 from collector.db import make_engine  # noqa: E402
 from collector.ingest import Ingestor  # noqa: E402
@@ -47,7 +48,7 @@ def main() -> None:
     engine = make_engine(url)
     upgrade(engine)
     config = parse_config({"apps": ["erp"]}, overrides={"db": url}, env={})
-    ingestor = Ingestor(engine, config)
+    ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     now = time.time()
     day = int(now // 86400 * 86400) - 86400  # yesterday: a whole day is in the past
     devices = [f"bench-refresh-{i:05d}" for i in range(args.devices)]
@@ -57,13 +58,13 @@ def main() -> None:
                              active_s=20).to_wire() for h in range(23)]
         for k in range(0, len(beats), 400):
             ingestor.store(records.make_batch(dev, events if k == 0 else [], beats[k:k + 400], now=now), now=now)
-    aggregates.refresh(engine, config)
+    refresh(engine, config)
     per_day = []
     for r in range(args.rounds):
         for dev in devices:
             ingestor.store(records.make_batch(dev, [], [_heartbeat(day + 60 * (HEARTBEATS + 1 + r))], now=now), now=now)
         t0 = time.perf_counter()
-        done = aggregates.refresh(engine, config)
+        done = refresh(engine, config)
         per_day.append((time.perf_counter() - t0) / done * 1000)
     ms = statistics.median(per_day)
     print(f"{args.devices} devices, {HEARTBEATS} one-minute heartbeats and 23 events each in the day, "

@@ -97,7 +97,7 @@ def serve(
         signal.signal(sig, lambda *_: None)
     api = create_app(cfg, engine)
     # What is loaded by now lives as long as the process: keep it out of the garbage collector's full passes,
-    # which walk every tracked object while ingest allocates (a quarter of ingest's CPU, measured side by side).
+    # which walk every tracked object while ingest allocates (docs/collector.md, "Performance", has the figures).
     gc.collect()
     gc.freeze()
     uvicorn.run(api, host=settings.host, port=settings.port, log_level=settings.log_level,

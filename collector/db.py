@@ -117,10 +117,9 @@ def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], row
     database form (JSON as text). On SQLite the rows go in multi-row INSERTs of
     at most :data:`_ROWS_PER_STATEMENT` rows (sizes are powers of two, so few
     statement shapes are ever prepared), which spares executemany's per-row
-    bind, step and reset: ingest went from 84,100 to 71,000 instructions per
-    event (callgrind), and ``bench/ingest.py`` prints this function's rate
-    beside executemany's. PostgreSQL gets psycopg's executemany, which
-    pipelines the rows.
+    bind, step and reset (``bench/ingest.py`` prints this function's rate
+    beside executemany's; docs/collector.md has the figures). PostgreSQL gets
+    psycopg's executemany, which pipelines the rows.
     """
     if not rows:
         return 0

@@ -1,0 +1,44 @@
+"""Every benchmark runs at a tiny size and prints its figures, so that a benchmark can no longer rot unseen.
+
+The figures themselves are not checked here (benchmarks are for measuring,
+not for tests): only that each script still drives the code it measures to
+the end and prints the lines its readers look for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, hinder_env
+
+BENCH = ROOT / "bench"
+
+RUNS = {
+    "ingest": (["--batches", "4", "--events", "20", "--clients", "2", "--repeat", "1"],
+               ["collector, background_jobs = false (ingest only):", "raw executemany, same schema and pragmas:"]),
+    "refresh": (["--devices", "2", "--rounds", "1"], ["refresh: median"]),
+    "report": (["--devices", "12", "--event-sets", "1", "--repeat", "1"],
+               ["JSON report (build + render)   median", "HTML report (build + render)   median"]),
+    "scrape": (["--devices", "12", "--sizes", "100,400", "--scrapes", "2"],
+               ["/metrics: median", "ratio 400/100 events:", "target <= 100 ms at 400 events:"]),
+    "agent_overhead": (["--seconds", "11"], ["verdict: agent peak RSS", "verdict: agent steady CPU"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RUNS)
+def test_benchmark_runs_and_prints_its_figures(name, tmp_path):
+    if name == "agent_overhead":
+        missing = [exe for exe in ("prometheus-node-exporter", "prometheus-process-exporter") if not shutil.which(exe)]
+        if missing:
+            pytest.skip(f"{', '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)})")
+    args, expected = RUNS[name]
+    run = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args], cwd=tmp_path, env=hinder_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"bench/{name}.py failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    for line in expected:
+        assert line in run.stdout, f"bench/{name}.py no longer prints {line!r}:\n{run.stdout[-3000:]}"
