@@ -94,3 +94,35 @@ def test_empty_week_every_format(filled, config):
 def test_bad_week(filled, config):
     with pytest.raises(ReportError, match="ISO week"):
         build_report(filled, config, "2026-47")
+
+
+def test_building_a_report_reads_only_and_says_what_was_still_pending(db_engine, config):
+    """A report (also GET /api/v1/reports/weekly) never writes: what ingest marked and no refresher has computed
+    yet stays marked, and the method section says so."""
+    import sqlalchemy as sa
+
+    from collector.aggregates import marks, queries
+    from collector.aggregates.refresh import refresh
+    from collector.ingest import Ingestor
+
+    ingestor = Ingestor(db_engine, config, hooks=[marks.on_ingest])
+    for batch, now in ds.batches():
+        ingestor.store(batch, now=now)
+    tables = ("impact_dirty", "lost_hourly", "active_hourly", "lost_rollup", "impact_total", "week_state")
+
+    def snapshot():
+        with db_engine.connect() as conn:
+            return {t: sorted(conn.execute(sa.text(f"SELECT * FROM {t}")).all()) for t in tables}
+
+    before = snapshot()
+    with db_engine.connect() as conn:
+        pending = queries.pending(conn)
+    assert pending > 0
+    r = build_report(db_engine, config, ds.WEEK)
+    assert snapshot() == before
+    assert r["totals"]["lost_seconds"] == 0 and r["method"]["pending_device_days"] == pending
+    assert any(f"{pending} device-days" in note for note in r["method"]["notes"])
+    refresh(db_engine, config)
+    r = build_report(db_engine, config, ds.WEEK)
+    assert r["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
+    assert r["method"]["pending_device_days"] == 0
