@@ -1,13 +1,17 @@
 """Bearer-token authentication: agent tokens may only ingest, the admin token may only read.
 
 Tokens are compared in constant time against every configured token, so the
-response time does not reveal how much of a guess was right.
+response time does not reveal how much of a guess was right. Routes declare
+the role they need with the :func:`require` dependency.
 """
 
 from __future__ import annotations
 
 import hmac
 from enum import Enum
+from typing import Awaitable, Callable
+
+from fastapi import HTTPException, Request
 
 
 class Role(str, Enum):
@@ -40,3 +44,19 @@ class TokenAuth:
             ok |= hmac.compare_digest(given, candidate)
         if not ok:
             raise Unauthorized(f"not a valid {role.value} token for this endpoint")
+
+
+def require(role: Role) -> Callable[[Request], Awaitable[None]]:
+    """A FastAPI dependency refusing (401) a request without a token of ``role``.
+
+    It checks against the app's one :class:`TokenAuth` (``app.state.auth``).
+    Use it as ``dependencies=[Depends(require(Role.ADMIN))]``.
+    """
+
+    async def check_token(request: Request) -> None:
+        try:
+            request.app.state.auth.check(request.headers.get("authorization"), role)
+        except Unauthorized as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
+
+    return check_token

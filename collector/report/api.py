@@ -1,7 +1,8 @@
 """``GET /api/v1/reports/weekly?week=YYYY-Www&format=html|pdf|md|csv|json`` (admin token).
 
 A router the collector app includes; it reads the app's engine and config
-from ``app.state``. The report is built in the thread pool.
+from ``app.state`` and checks the token with :func:`collector.auth.require`.
+The report is built in the thread pool.
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 from typing import Optional
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from collector.auth import Role, TokenAuth, Unauthorized
+from collector.auth import Role, require
 from collector.report import ReportError
 from collector.report.render import EXTENSIONS, FORMATS, MEDIA_TYPES, render
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require(Role.ADMIN))])
 
 
 @router.get("/api/v1/reports/weekly", summary="The weekly impact report (admin)")
@@ -25,11 +26,6 @@ async def weekly_report(request: Request,
                         week: Optional[str] = Query(None, description="ISO week YYYY-Www; default the last complete week"),
                         format: str = Query("json", description="html, pdf, md, csv (zip) or json")) -> Response:
     config = request.app.state.config
-    try:
-        TokenAuth(config.collector.agent_tokens, config.collector.admin_token).check(
-            request.headers.get("authorization"), Role.ADMIN)
-    except Unauthorized as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
     if format not in FORMATS:
         raise HTTPException(400, f"format {format!r}: expected one of {', '.join(FORMATS)}")
     from collector.report.build import build_report

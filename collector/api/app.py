@@ -1,0 +1,66 @@
+"""``create_app``: the per-app state routers read from ``app.state``, background jobs, the 500 handler, the routers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+
+from collector.aggregates import marks
+from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
+from collector.api import ingest, ops, read
+from collector.auth import TokenAuth
+from collector.config import CollectorConfig
+from collector.db import is_sqlite, make_engine
+from collector.ingest import Ingestor
+from collector.jobs import start_periodic
+from collector.metrics import build_registry
+from collector.report.api import router as report_router
+from collector.retention import PURGE_EVERY_S, purge_expired
+from contract import __version__
+
+log = logging.getLogger("hinder.collector")
+
+
+def create_app(config: CollectorConfig, engine: Engine | None = None, background_jobs: bool = True) -> FastAPI:
+    """Build the collector app for a migrated database (``engine`` defaults to ``config.collector.db``)."""
+    settings = config.collector
+    engine = engine or make_engine(settings.db, settings.db_busy_timeout_s)
+    registry, counters = build_registry(engine, config)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # background_jobs=False (in-process tests): no threads; tests call refresh() themselves
+        stops = [
+            start_periodic("retention", PURGE_EVERY_S, lambda: purge_expired(engine, settings.retention_days), at_start=True),
+            start_periodic("impact refresh", REFRESH_EVERY_S, lambda: refresh(engine, config)),
+        ] if background_jobs and settings.background_jobs else []
+        yield
+        for stop in stops:
+            stop.set()
+
+    app = FastAPI(title="hinder collector", version=__version__, lifespan=lifespan)
+    state = app.state
+    state.config, state.engine, state.registry, state.counters = config, engine, registry, counters
+    state.auth = TokenAuth(settings.agent_tokens, settings.admin_token)
+    state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
+    state.rate_bound = ingest.RateBound(settings.max_batches_per_s)
+    # Batches beyond the slots wait their turn on the event loop, which costs nothing. On SQLite one batch at a
+    # time: a second one only decodes while the first holds the write lock, and each of the first's SQLite calls
+    # then waits for the GIL (two threads store fewer events per second than one; docs/collector.md). PostgreSQL
+    # keeps two: its work happens in the server's processes.
+    state.ingest_slots = anyio.CapacityLimiter(1 if is_sqlite(engine) else 2)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); nothing was stored, see the "
+                                       "collector log"}, status_code=500)
+
+    for router in (ingest.router, read.router, ops.router, report_router):
+        app.include_router(router)
+    return app
