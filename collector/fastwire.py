@@ -23,26 +23,9 @@ from msgspec.structs import asdict, astuple
 
 from collector.columns import Columns
 from contract.records import (
-    DEVICE_ID_PATTERN,
-    MAX_COUNT,
-    MAX_DETAILS,
-    MAX_DURATION_S,
-    MAX_INT,
-    MAX_KEY_LEN,
-    MAX_LIST_LEN,
-    MAX_TEXT_LEN,
-    MIN_INT,
-    SCHEMA_VERSION,
-    Event,
-    Heartbeat,
-    Kind,
-    Limits,
-    Rule,
-    active_within_interval,
-    ids_valid,
-    parse_time,
-    parse_times,
-    rules,
+    DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN,
+    MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule, active_within_interval, ids_valid, parse_time,
+    parse_times, rules,
 )
 
 _Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]

@@ -17,13 +17,7 @@ import time
 from sqlalchemy.engine import Engine
 
 from collector.db import write_transaction
-from collector.models import (
-    active_hourly_table,
-    event_table,
-    heartbeat_table,
-    lost_hourly_table,
-    outage_daily_table,
-)
+from collector.models import active_hourly_table, event_table, heartbeat_table, lost_hourly_table, outage_daily_table
 
 log = logging.getLogger("hinder.collector")
 

@@ -15,27 +15,9 @@ import time
 from typing import Any
 
 from contract.records import (
-    BATCH_FIELDS,
-    DEVICE_ID_PATTERN,
-    MAX_COUNT,
-    MAX_DETAILS,
-    MAX_DURATION_S,
-    MAX_INT,
-    MAX_KEY_LEN,
-    MAX_LIST_LEN,
-    MAX_TEXT_LEN,
-    MIN_INT,
-    SCHEMA_VERSION,
-    TIME_ERROR,
-    Event,
-    Heartbeat,
-    Kind,
-    Limits,
-    Rule,
-    active_within_interval,
-    ids_valid,
-    parse_time,
-    rules,
+    BATCH_FIELDS, DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN,
+    MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule, active_within_interval,
+    ids_valid, parse_time, rules,
 )
 
 

@@ -22,14 +22,8 @@ from collector.aggregates import queries
 from collector.config import CollectorConfig
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
-    active_week_table,
-    app_active_week_table,
-    app_version_count_table,
-    device_table,
-    disruption_count_table,
-    impact_total_table,
-    lost_week_table,
-    outage_count_table,
+    active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
+    impact_total_table, lost_week_table, outage_count_table,
 )
 from contract import __version__
 

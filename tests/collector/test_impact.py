@@ -8,16 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.impact import (
-    HOUR,
-    Disruption,
-    Interval,
-    ModelConfig,
-    cost,
-    device_hours,
-    event_span,
-    score,
-)
+from collector.impact import HOUR, Disruption, Interval, ModelConfig, cost, device_hours, event_span, score
 from contract.events import EVENT_TYPES
 from contract.settings import ConfigError, load_section
 
