@@ -60,6 +60,7 @@ router = APIRouter(dependencies=[Depends(_agent_token_counted)])
 
 
 async def ingest(request: Request) -> JSONResponse:
+    """Store one batch and acknowledge what was committed, or refuse it with a specific status and detail."""
     state = request.app.state
     counters = state.counters
     try:
