@@ -1,8 +1,10 @@
 """Reading the impact model's figures: the one reader of the tables :mod:`.marks` and :mod:`.refresh` keep.
 
 The weekly report and the API read through these functions, and never write.
-Each groups in SQL and returns rows (tuples that also have named fields, e.g.
-``row.lost_s``). They read what the refresher has computed so far: run
+Each groups in SQL and returns plain tuples: the group columns in the order
+asked for, then the sums in the order each function names them (plain tuples
+rather than SQLAlchemy rows: a report reads about a hundred thousand of them,
+and rows cost a third of its time). They read what the refresher has computed so far: run
 :func:`.refresh.refresh` first where the last seconds of ingest must count,
 and :func:`pending` says how far the figures lag behind.
 
@@ -13,11 +15,10 @@ UTC days (daily tables), the tables' own granularity.
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from collector.aggregates import DAY, HOUR, marks
 from collector.db import is_sqlite
@@ -31,30 +32,34 @@ _SEP = "\x1f"  # ends each application name in the list of distinct names (SQLit
 
 
 def lost_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
-            where: dict[str, Any] | None = None, apps: bool = False) -> list[Row]:
+            where: dict[str, Any] | None = None, apps_of: Iterable[str] = ()) -> list[tuple]:
     """Lost seconds and disruptions of each device-hour in ``[start, end)``, grouped (``lost_hourly``).
 
     ``group_by`` and ``where`` keys among device_id, hour, type, app (the raw
     application name), site, department, os; a ``where`` value may be a list.
-    Each row has the group columns, ``lost_s`` and ``disruptions`` (events that
-    started in the range); with ``apps``, also ``apps``: the set of raw
-    applications with disruptions in the group.
+    Each row is the group columns, ``lost_s`` and ``disruptions`` (events that
+    started in the range); with ``apps_of`` (event types), then the raw
+    applications with disruptions of those types in the group, as one text
+    that :func:`split_apps` turns into a list (a report reads about a hundred
+    thousand of these groups: it splits only those it needs).
     """
     t = lost_hourly_table
     sums = [sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0).label("lost_s"),
             sa.func.coalesce(sa.func.sum(t.c.disruptions), 0).label("disruptions")]
-    if apps:
-        named = sa.distinct(sa.case((t.c.disruptions > 0, t.c.app.concat(_SEP))))
+    apps_of = list(apps_of)
+    if apps_of:
+        named = sa.distinct(sa.case((sa.and_(t.c.disruptions > 0, t.c.type.in_(apps_of)), t.c.app.concat(_SEP))))
         sums.append((sa.func.group_concat(named) if is_sqlite(conn) else sa.func.string_agg(named, ",")).label("apps"))
-    rows = _grouped(conn, t, "hour", HOUR, start, end, group_by, where, sums)
-    if not apps or not rows:
-        return rows
-    with_apps = namedtuple("LostWithApps", rows[0]._fields)
-    return [with_apps(*row[:-1], set(row.apps[:-len(_SEP)].split(_SEP + ",")) if row.apps else set()) for row in rows]
+    return _grouped(conn, t, "hour", HOUR, start, end, group_by, where, sums)
+
+
+def split_apps(apps: str | None) -> list[str]:
+    """The applications in the ``apps`` column of a :func:`lost_by` row."""
+    return apps[:-len(_SEP)].split(_SEP + ",") if apps else []
 
 
 def active_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
-              where: dict[str, Any] | None = None) -> list[Row]:
+              where: dict[str, Any] | None = None) -> list[tuple]:
     """Employee-active seconds (``active_s``) of each device-hour in ``[start, end)``, grouped by device_id, hour,
     site, department or os (``active_hourly``)."""
     t = active_hourly_table
@@ -63,7 +68,7 @@ def active_by(conn: Connection, start: float, end: float, group_by: Sequence[str
 
 
 def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
-                  where: dict[str, Any] | None = None) -> list[Row]:
+                  where: dict[str, Any] | None = None) -> list[tuple]:
     """Lost seconds and disruptions by label set in ``[start, end)`` (``lost_rollup``: app is the application's
     label, catalogued name or ``other``), grouped by hour, type, app, site or department."""
     t = lost_rollup_table
@@ -72,7 +77,7 @@ def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence
                      sa.func.coalesce(sa.func.sum(t.c.disruptions), 0).label("disruptions")])
 
 
-def outages_by_device(conn: Connection, start: float, end: float) -> list[Row]:
+def outages_by_device(conn: Connection, start: float, end: float) -> list[tuple]:
     """Connectivity outages that started in ``[start, end)``, per device and cause (the agents' causes, else
     ``other``): ``outages`` and their offline ``seconds`` up to the end of the ISO week they started in."""
     t = outage_daily_table
@@ -80,7 +85,7 @@ def outages_by_device(conn: Connection, start: float, end: float) -> list[Row]:
                     [sa.func.sum(t.c.outages).label("outages"), sa.func.sum(t.c.seconds).label("seconds")])
 
 
-def versions(conn: Connection, start: float, end: float, types: Iterable[str], apps: Iterable[str]) -> list[Row]:
+def versions(conn: Connection, start: float, end: float, types: Iterable[str], apps: Iterable[str]) -> list[tuple]:
     """Disruptions of ``types`` that started in ``[start, end)`` per application of ``apps`` and version reported
     in their details (``disruptions``)."""
     t = version_daily_table
@@ -107,7 +112,7 @@ def pending(conn: Connection) -> int:
 
 
 def _grouped(conn: Connection, table: sa.Table, time_column: str, step: int, start: float, end: float,
-             group_by: Sequence[str], where: dict[str, Any] | None, sums: list) -> list[Row]:
+             group_by: Sequence[str], where: dict[str, Any] | None, sums: list) -> list[tuple]:
     """``sums`` over the rows of ``[start, end)`` (rounded up to ``step``), grouped in SQL."""
     group_by = list(group_by)
     allowed = [c.name for c in table.c if c.name not in _VALUES]
@@ -124,7 +129,11 @@ def _grouped(conn: Connection, table: sa.Table, time_column: str, step: int, sta
         stmt = stmt.where(column.in_(list(value)) if isinstance(value, (list, tuple, set)) else column == value)
     if cols:
         stmt = stmt.group_by(*cols).order_by(*cols)
-    return list(conn.execute(stmt).all())
+    result = conn.execute(stmt)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
 
 
 def _ceil(t: float, step: int) -> int:

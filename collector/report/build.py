@@ -102,11 +102,11 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
     if full:
         _load_heat_map(conn, monday, zone, ws, we, f)
         _load_app_figures(conn, config, ws, we, f)
-        f.outages = [(r.device_id, r.cause, int(r.outages), float(r.seconds or 0.0))
-                     for r in queries.outages_by_device(conn, ws, we)]
+        f.outages = [(dev, cause, int(n), float(seconds or 0.0))
+                     for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
         if config.apps:
-            f.versions = [(r.app, r.version, int(r.disruptions))
-                          for r in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]
+            f.versions = [(app, version, int(n))
+                          for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]
     return f
 
 
@@ -123,14 +123,15 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
     """
     apps_of: dict[str, set[str]] = defaultdict(set)  # device -> raw applications with disruptions of APP_TYPES
     seen = set()
-    for r in queries.lost_by(conn, ws, we, ["device_id", "type"], where={"type": EVENT_TYPES}, apps=bool(label_of)):
-        seen.add(r.device_id)
-        if r.lost_s > 0:
-            f.lost.append((r.device_id, r.type, float(r.lost_s)))
-        if r.disruptions:
-            f.disruptions.append((r.device_id, r.type, int(r.disruptions)))
-        if label_of and r.type in APP_TYPES:
-            apps_of[r.device_id].update(r.apps)
+    for dev, etype, lost_s, n, *apps in queries.lost_by(conn, ws, we, ["device_id", "type"], where={"type": EVENT_TYPES},
+                                                         apps_of=APP_TYPES if label_of else ()):
+        seen.add(dev)
+        if lost_s > 0:
+            f.lost.append((dev, etype, float(lost_s)))
+        if n:
+            f.disruptions.append((dev, etype, int(n)))
+        if apps and apps[0]:
+            apps_of[dev].update(queries.split_apps(apps[0]))
     if label_of:
         app_devices: dict[str, int] = defaultdict(int)
         for apps in apps_of.values():
@@ -138,41 +139,41 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
                 app_devices[label] += 1
         f.app_devices = dict(app_devices)
     pairs: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-    for r in queries.active_by(conn, ws, we, ["device_id", "site", "department"]):
-        pairs[r.device_id][(r.site, r.department)] = float(r.active_s)
-        if r.active_s > 0:
-            f.active[r.device_id] = f.active.get(r.device_id, 0.0) + float(r.active_s)
+    for dev, site, department, active_s in queries.active_by(conn, ws, we, ["device_id", "site", "department"]):
+        pairs[dev][(site, department)] = float(active_s)
+        if active_s > 0:
+            f.active[dev] = f.active.get(dev, 0.0) + float(active_s)
     # A device's lost and active rows of one day carry the same labels (one refresh computes both), and an
     # active pair always outweighs one with lost rows only: those count only for devices without active time.
     no_active = sorted(seen - set(pairs))
     for chunk in range(0, len(no_active), 1000):
-        for r in queries.lost_by(conn, ws, we, ["device_id", "site", "department"],
-                                 where={"device_id": no_active[chunk:chunk + 1000]}):
-            pairs[r.device_id].setdefault((r.site, r.department), 0.0)
+        for dev, site, department, _lost, _n in queries.lost_by(conn, ws, we, ["device_id", "site", "department"],
+                                                                where={"device_id": no_active[chunk:chunk + 1000]}):
+            pairs[dev].setdefault((site, department), 0.0)
     f.devices = {dev: max(sorted(p), key=lambda k: p[k]) for dev, p in pairs.items()}
 
 
 def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: float, f: WeekFacts) -> None:
     """Lost time by weekday and hour of the day in the report's time zone, from the label rollup."""
-    for r in queries.lost_by_label(conn, ws, we, ["hour"]):
-        local = datetime.fromtimestamp(r.hour, zone)
+    for hour, lost_s, _n in queries.lost_by_label(conn, ws, we, ["hour"]):
+        local = datetime.fromtimestamp(hour, zone)
         day = (local.date() - monday).days
         if 0 <= day < 7:
-            f.heat[day][local.hour] += float(r.lost_s)
+            f.heat[day][local.hour] += float(lost_s)
 
 
 def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
     """Application figures: lost time and disruptions per application label and type from the label rollup
     (as /metrics), and the applications of the repeat devices listed."""
-    f.apps = [(r.app, r.type, float(r.lost_s), int(r.disruptions))
-              for r in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES})]
+    f.apps = [(app, etype, float(lost_s), int(n))
+              for etype, app, lost_s, n in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES})]
     settings = config.section("report")
     listed = repeat_ranking(f, settings)[:settings.repeat_devices]
-    for r in queries.lost_by(conn, ws, we, ["device_id", "app"], where={"device_id": listed}):
-        if r.disruptions:
-            apps = f.device_apps.setdefault(r.device_id, {})
-            label = config.app_label(r.app)
-            apps[label] = apps.get(label, 0) + int(r.disruptions)
+    for dev, app, _lost, n in queries.lost_by(conn, ws, we, ["device_id", "app"], where={"device_id": listed}):
+        if n:
+            apps = f.device_apps.setdefault(dev, {})
+            label = config.app_label(app)
+            apps[label] = apps.get(label, 0) + int(n)
 
 
 def _iso(ts: float) -> str:

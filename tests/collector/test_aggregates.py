@@ -44,17 +44,18 @@ def rows(engine, sql):
 
 
 def as_dict(result, key, value):
-    return {tuple(getattr(r, k) for k in key) if len(key) > 1 else getattr(r, key[0]): getattr(r, value) for r in result}
+    return {tuple(r[k] for k in key) if len(key) > 1 else r[key[0]]: r[value] for r in result}
 
 
-def lost_by(engine, *args, **kwargs):
+def lost_by(engine, start, end, group_by=(), where=None):
+    """queries.lost_by's rows as dicts of their columns."""
     with engine.connect() as conn:
-        return queries.lost_by(conn, *args, **kwargs)
+        return [dict(zip([*group_by, "lost_s", "disruptions"], r)) for r in queries.lost_by(conn, start, end, group_by, where)]
 
 
-def active_by(engine, *args, **kwargs):
+def active_by(engine, start, end, group_by=(), where=None):
     with engine.connect() as conn:
-        return queries.active_by(conn, *args, **kwargs)
+        return [dict(zip([*group_by, "active_s"], r)) for r in queries.active_by(conn, start, end, group_by, where)]
 
 
 def assert_consistent(engine, config):
@@ -130,7 +131,7 @@ def test_hand_computed_fleet(setup):
     assert counts == {"hang": 1, "connectivity_loss": 1, "crash": 1, "slow_app": 1, "test": 1}
     assert as_dict(active_by(engine, H, H + 86400, ["site"]), ["site"], "active_s") == pytest.approx(
         {"Paris": 7200.0, "Lyon": 1800.0})
-    assert lost_by(engine, H, H + 86400, where={"site": "Lyon"})[0].lost_s == pytest.approx(4.0)
+    assert lost_by(engine, H, H + 86400, where={"site": "Lyon"})[0]["lost_s"] == pytest.approx(4.0)
     assert as_dict(lost_by(engine, H, H + 3600, ["device_id"]), ["device_id"], "lost_s") == pytest.approx(
         {A: 360.0, B: 4.0})  # the first hour only: the crash is in the second
     assert dict(rows(engine, "SELECT app, SUM(active_s) FROM app_active_daily GROUP BY app")) == pytest.approx(
@@ -178,7 +179,7 @@ def test_the_week_moves_forward_and_drops_old_days(setup):
     store(ingestor, A, events=[event("hang", "erp", H + 5000, duration_s=60, active_s=60)])
     refresh(engine, config, now=H + 7 * 86400)
     assert week() == pytest.approx(0.0, abs=1e-9)
-    assert lost_by(engine, H, H + 86400, where={"app": "erp"})[0].lost_s == pytest.approx(60.0)
+    assert lost_by(engine, H, H + 86400, where={"app": "erp"})[0]["lost_s"] == pytest.approx(60.0)
     assert_consistent(engine, config)
 
 
@@ -186,10 +187,10 @@ def test_a_late_heartbeat_gives_a_crash_its_cost(setup):
     engine, config, ingestor = setup
     store(ingestor, A, events=[event("crash", "firefox", H + 90)])
     refresh(engine, config)
-    assert lost_by(engine, H, H + 3600)[0].lost_s == 0.0  # no activity known yet
+    assert lost_by(engine, H, H + 3600)[0]["lost_s"] == 0.0  # no activity known yet
     store(ingestor, A, heartbeats=beats(H, H + 600, 45.0))
     refresh(engine, config)
-    assert lost_by(engine, H, H + 3600)[0].lost_s == pytest.approx(180 * 0.75)
+    assert lost_by(engine, H, H + 3600)[0]["lost_s"] == pytest.approx(180 * 0.75)
     assert_consistent(engine, config)
 
 
@@ -199,8 +200,8 @@ def test_an_event_crossing_midnight_is_split_between_days(setup):
     store(ingestor, A, heartbeats=beats(midnight - 1800, midnight + 1800, 60.0),
           events=[event("connectivity_loss", "network", midnight - 600, duration_s=1200, active_s=1200)])
     refresh(engine, config)
-    assert lost_by(engine, midnight - 3600, midnight)[0].lost_s == pytest.approx(600.0)
-    assert lost_by(engine, midnight, midnight + 3600)[0].lost_s == pytest.approx(600.0)
+    assert lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(600.0)
+    assert lost_by(engine, midnight, midnight + 3600)[0]["lost_s"] == pytest.approx(600.0)
 
 
 def test_a_late_heartbeat_after_midnight_reprices_the_day_before(setup):
@@ -210,11 +211,11 @@ def test_a_late_heartbeat_after_midnight_reprices_the_day_before(setup):
     outage = event("connectivity_loss", "network", midnight - 600, duration_s=1200)  # active_s unknown: heartbeats
     store(ingestor, A, heartbeats=beats(midnight - 1800, midnight, 60.0), events=[outage])
     refresh(engine, config)
-    assert lost_by(engine, midnight - 3600, midnight)[0].lost_s == pytest.approx(300.0)
+    assert lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(300.0)
     store(ingestor, A, heartbeats=beats(midnight, midnight + 1800, 60.0))  # the second half was fully active
     refresh(engine, config)
-    assert lost_by(engine, midnight - 3600, midnight)[0].lost_s == pytest.approx(600.0)
-    assert lost_by(engine, midnight, midnight + 3600)[0].lost_s == pytest.approx(600.0)
+    assert lost_by(engine, midnight - 3600, midnight)[0]["lost_s"] == pytest.approx(600.0)
+    assert lost_by(engine, midnight, midnight + 3600)[0]["lost_s"] == pytest.approx(600.0)
     assert_consistent(engine, config)
 
 

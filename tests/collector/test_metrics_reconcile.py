@@ -127,12 +127,12 @@ def test_metrics_equal_the_database_totals(app):
     with engine.connect() as conn:
         week_rows = queries.lost_by(conn, *aggregates.week_window(NOW), ["type", "app", "site", "department"])
         active_rows = queries.active_by(conn, *aggregates.week_window(NOW), ["site", "department"])
-    week = {(r.type, label(r.app), r.site, r.department): r.lost_s for r in week_rows}
+    week = {(t, label(a), s, d): lost_s for t, a, s, d, lost_s, _n in week_rows}
     week_lost = _by({tuple(zip(("type", "app", "site", "department"), k)): v for k, v in week.items()},
                     "type", "app", "site", "department")
     assert {k: v for k, v in _by(m["hinder_week_lost_seconds"], "type", "app", "site", "department").items() if v} == \
         _approx({k: v for k, v in week_lost.items() if v})
-    active = {(r.site, r.department): r.active_s for r in active_rows}
+    active = {(s, d): active_s for s, d, active_s in active_rows}
     assert _by(m["hinder_week_active_seconds"], "site", "department") == _approx(active)
     for (site, dept), value in _by(m["hinder_experience_score_ratio"], "site", "department").items():
         lost_here = sum(v for (t, a, s, d), v in week.items() if (s, d) == (site, dept))
