@@ -1,8 +1,10 @@
 """Every benchmark runs at a tiny size and prints its figures, so that a benchmark can no longer rot unseen.
 
 The figures themselves are not checked here (benchmarks are for measuring,
-not for tests): only that each script still drives the code it measures to
-the end and prints the lines its readers look for.
+not for tests; at this size a target may well be missed, and a benchmark that
+says so with its exit status 1 has still run): only that each script still
+drives the code it measures to the end and prints the lines its readers look
+for.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def test_benchmark_runs_and_prints_its_figures(name, tmp_path):
     args, expected = RUNS[name]
     run = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args], cwd=tmp_path, env=hinder_env(),
                          capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, f"bench/{name}.py failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    missed_target = run.returncode == 1 and "MISS" in run.stdout  # a verdict, not a failure: the figures are not checked
+    assert run.returncode == 0 or missed_target, f"bench/{name}.py failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     for line in expected:
         assert line in run.stdout, f"bench/{name}.py no longer prints {line!r}:\n{run.stdout[-3000:]}"
