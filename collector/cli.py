@@ -87,7 +87,7 @@ def serve(
 
     import uvicorn
 
-    from collector.api import create_app
+    from collector.api.app import create_app
 
     base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
     log.info("collector on %s; Prometheus metrics at %s/metrics", base, base)

@@ -47,9 +47,10 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module
-            for alias in node.names:  # `from package import submodule` imports the submodule
-                sub = f"{target}.{alias.name}"
-                found.add(sub if sub in modules else target)
+            found.add(target)  # `from package import name` runs the package's __init__ first, whatever the name
+            for alias in node.names:  # ... and `from package import submodule` imports the submodule too
+                if f"{target}.{alias.name}" in modules:
+                    found.add(f"{target}.{alias.name}")
     return found
 
 

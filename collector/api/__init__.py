@@ -1,11 +1,7 @@
-"""The collector's HTTP API (FastAPI): :func:`create_app` builds the app from one router per concern.
+"""The collector's HTTP API (FastAPI): :func:`.app.create_app` builds the app from one router per concern.
 
 Routers: :mod:`.ingest` (batches from agents), :mod:`.read` (events and
 devices for admins), :mod:`.ops` (/metrics, /healthz) and the weekly report
 (:mod:`collector.report.api`). Every refusal is a specific JSON error
 ``{"detail": ...}``; see docs/collector.md for the full list.
 """
-
-from collector.api.app import create_app
-
-__all__ = ["create_app"]

@@ -46,7 +46,7 @@ class Api:
 
 def make_api(engine, config) -> Api:
     """An in-process app (no retention thread) on ``engine``."""
-    from collector.api import create_app
+    from collector.api.app import create_app
 
     return Api(TestClient(create_app(config, engine, background_jobs=False)), engine, config)
 

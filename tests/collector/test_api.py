@@ -239,7 +239,7 @@ def test_background_jobs_switch(db_engine, db_url, enabled):
 
     from fastapi.testclient import TestClient
 
-    from collector.api import create_app
+    from collector.api.app import create_app
     from tests.collector.conftest import make_config
 
     before = {t.ident for t in threading.enumerate()}
@@ -251,7 +251,7 @@ def test_background_jobs_switch(db_engine, db_url, enabled):
 def test_an_internal_error_is_a_json_500_and_stores_nothing(db_engine, db_url):
     from fastapi.testclient import TestClient
 
-    from collector.api import create_app
+    from collector.api.app import create_app
     from tests.collector.conftest import make_config, table_counts
 
     def broken(conn, stored):

@@ -17,7 +17,7 @@ URL = "/api/v1/reports/weekly"
 
 @pytest.fixture
 def client(filled, config):
-    from collector.api import create_app
+    from collector.api.app import create_app
 
     config.collector.agent_tokens = [AGENT_TOKEN]
     config.collector.admin_token = ADMIN_TOKEN

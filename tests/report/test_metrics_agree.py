@@ -29,7 +29,7 @@ def week_only(db_engine, config):
 
 @pytest.fixture
 def scraped(week_only, config) -> dict[str, list[tuple[dict, float]]]:
-    from collector.api import create_app
+    from collector.api.app import create_app
 
     report = build_report(week_only, config, ds.WEEK)  # store_dataset refreshed the aggregates /metrics reads too
     config.collector.agent_tokens = [AGENT_TOKEN]
