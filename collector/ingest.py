@@ -211,6 +211,9 @@ EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end",
                  "received_at")
 
 
+_json = msgspec.json.Encoder().encode
+
+
 def event_rows(events: Columns, device_id: str, received_at: float) -> list[tuple]:
     """Normalised wire events as rows of :data:`EVENT_COLUMNS`, in database form (details as JSON text).
 
@@ -222,7 +225,6 @@ def event_rows(events: Columns, device_id: str, received_at: float) -> list[tupl
                     map(bytes.decode, map(_json, events["details"])), repeat(received_at)))
 
 
-_json = msgspec.json.Encoder().encode
 _HEARTBEAT_COLUMNS = ("id", "device_id", "time", "interval_s", "active_s")
 _ID_CHUNK = 500
 

@@ -111,13 +111,12 @@ def _check_record(errors: list, kind: str, record: type, i: int, rec: Any, now: 
 
 def _check_value(rule: Rule, v: Any, now: float, limits: Limits) -> tuple[tuple[str, str] | None, Any]:
     """(field, problem) or None, and the normalised value of one field."""
-    name = rule.name
-    if v is _ABSENT or (v is None and rule.kind is not Kind.ID):
-        return ((name, "missing") if rule.kind is not Kind.ID else (name, "must be a lowercase UUIDv7 string")), None
-    kind = rule.kind
+    name, kind = rule.name, rule.kind
     if kind is Kind.ID:
         ok = isinstance(v, str) and ids_valid([v])
         return (None if ok else (name, "must be a lowercase UUIDv7 string")), v
+    if v is _ABSENT or v is None:
+        return (name, "missing"), None
     if kind is Kind.TIME:
         try:
             ts = parse_time(v)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, OTHER, day_start, model_config
+from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, day_start, model_config
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -36,7 +36,6 @@ from contract.records import MAX_DURATION_S
 
 UNKNOWN_VERSION = "unknown"
 OUTAGE = "connectivity_loss"  # the type whose causes are counted
-RECENT_S = 900.0  # "devices disrupted now": going on or started in the last 15 minutes
 
 
 def on_ingest(conn: Connection, batch: IngestedBatch) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.aggregates import DAY, HOUR, marks
+from collector.aggregates import DAY, HOUR, RECENT_S
 from collector.db import is_sqlite
 from collector.models import (
     active_hourly_table, device_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
@@ -100,10 +100,10 @@ def known_devices(conn: Connection, start: float, end: float) -> set[str]:
 
 
 def devices_disrupted(conn: Connection, now: float) -> list[tuple[str, str, int]]:
-    """(type, site, devices) with a disruption going on or started in the last ``marks.RECENT_S`` seconds."""
+    """(type, site, devices) with a disruption going on or started in the last ``RECENT_S`` seconds."""
     t = recent_disruption_table.c
     return [tuple(r) for r in conn.execute(
-        sa.select(t.type, t.site, sa.func.count()).where(t.end >= now - marks.RECENT_S).group_by(t.type, t.site))]
+        sa.select(t.type, t.site, sa.func.count()).where(t.end >= now - RECENT_S).group_by(t.type, t.site))]
 
 
 def pending(conn: Connection) -> int:

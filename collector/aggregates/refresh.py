@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, day_start, marks, model_config, week_window
+from collector.aggregates import DAY, HOUR, RECENT_S, day_start, model_config, week_window
 from collector.config import CollectorConfig
 from collector.db import add_up, insert, is_sqlite, write_transaction
 from collector.models import (
@@ -44,7 +44,7 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
     """
     now = time.time() if now is None else now
     with write_transaction(engine) as conn:
-        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < now - marks.RECENT_S))
+        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < now - RECENT_S))
         _roll_week(conn, now)
     done = 0
     rounds = 0

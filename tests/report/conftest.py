@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import zlib
+from collections import Counter
 
 import pytest
 
@@ -39,7 +40,7 @@ def synthetic_week(week: str, scale: float = 1.0, settings: ReportSettings = Rep
         f.lost.append((f"device-{i:02d}", "connectivity_loss", 900.0 * scale))
         f.outages.append((f"device-{i:02d}", "wifi", 2, 1800.0))
     f.apps = [(app, etype, lost, n) for (app, etype), (lost, n) in apps.items()]
-    f.app_devices = {"outlook": len(layout), "teams": len(layout)}
+    f.app_devices = dict(Counter(app for apps in per_device.values() for app in apps))
     f.device_apps = {dev: per_device[dev] for dev in repeat_ranking(f, settings)[:settings.repeat_devices]}
     f.versions = [("outlook", "16.0.2", 50), ("outlook", "16.0.1", 8), ("teams", "1.5", 13)]
     f.heat[0][9] = sum(x[2] for x in f.lost) * 0.6
