@@ -2,8 +2,8 @@
 
 On its own thread, every ``upload_interval_s`` it sends the oldest spooled
 records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``;
-TLS checked against the operating system's trust store; proxies from the
-environment; all through ``agent._http``, one connection per batch) and
+TLS checked against the system trust store or ``agent.ca_bundle``, see
+``agent.tls``; proxies from the environment; all through ``agent._http``, one connection per batch) and
 deletes them from the spool only after a 200. Retried batches are harmless:
 the collector stores each record id once, so at-least-once delivery becomes
 exactly-once storage.
@@ -134,7 +134,7 @@ class Uploader:
             resp = request("POST", self._url, body=body, headers=self._headers,
                            timeout_s=timeout_s or self.settings.upload_timeout_s)
         except HTTPError as exc:
-            return self._failed(f"{exc.kind}: {exc}")
+            return self._failed(_transport_problem(exc))
         if resp.status == 200:
             return self._accepted(records)
         if resp.status == 422:
@@ -204,6 +204,15 @@ class Uploader:
         if self.failures == 1 or self.failures % 10 == 0:
             self.log.warning("uploader: %s (%d failed attempts); next try in %.1f s", reason, self.failures, wait)
         return Outcome(wait_s=wait, done=True)
+
+
+def _transport_problem(exc: HTTPError) -> str:
+    """A request without an answer, in words; for TLS, what certificates are checked against and how to change it."""
+    if exc.kind != "tls":
+        return f"{exc.kind}: {exc}"
+    from agent.tls import trust_source
+
+    return f"tls: {exc}; certificates are checked against {trust_source()} (agent.ca_bundle names the CAs to trust)"
 
 
 def backoff_delay(failures: int, initial_s: float, max_s: float) -> float:

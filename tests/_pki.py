@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -34,3 +35,9 @@ class TestCA:
         self._openssl("x509", "-req", "-in", csr, "-CA", self.pem, "-CAkey", self._key, "-CAcreateserial", "-out", cert,
                       "-days", "2", "-extfile", ext)
         return str(cert), str(key)
+
+    def client_context(self, check_hostname: bool = True) -> ssl.SSLContext:
+        """A client's SSL context trusting only this CA."""
+        context = ssl.create_default_context(cafile=self.pem)
+        context.check_hostname = check_hostname
+        return context

@@ -178,16 +178,16 @@ class CollectorProcess:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     starts: int = 0
-    ca_file: str | None = None  # serving TLS (--tls-cert in args): the CA its certificate is checked against
+    tls: ssl.SSLContext | None = None  # serving TLS (--tls-cert in args): what the test's own requests trust
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
-    def verify(self):
-        """httpx's ``verify`` for this collector: the test CA when it serves TLS."""
-        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify`` for the test's own requests to this collector."""
+        return self.tls or True
 
     def start(self, timeout_s: float = 60.0) -> "CollectorProcess":
         """Start (or restart) the process and wait until /healthz answers 200."""
@@ -264,18 +264,18 @@ class CollectorProcess:
 
 @pytest.fixture
 def collector_factory(tmp_path):
-    """Start collector subprocesses: ``factory(db=None, port=None, config=None, args=(), env=None, ca_file=None)``.
+    """Start collector subprocesses: ``factory(db=None, port=None, config=None, args=(), env=None, tls=None)``.
 
     ``db`` defaults to a SQLite file in the test's tmp dir, ``config`` is TOML
-    text written to a file passed with --config; ``ca_file``: the collector
-    serves TLS (``--tls-cert`` in ``args`` or the config) with a certificate
-    from this CA. All are stopped at teardown.
+    text written to a file passed with --config; ``tls``: the collector serves
+    TLS (``--tls-cert`` in ``args`` or the config) and the test's own requests
+    verify it with this SSL context. All are stopped at teardown.
     """
     started: list[CollectorProcess] = []
 
     def factory(db: str | None = None, port: int | None = None, config: str | None = None,
                 args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                ca_file: str | None = None) -> CollectorProcess:
+                tls: ssl.SSLContext | None = None) -> CollectorProcess:
         workdir = tmp_path / f"collector-{len(started)}"
         workdir.mkdir()
         extra = list(args)
@@ -283,7 +283,7 @@ def collector_factory(tmp_path):
             (workdir / "collector.toml").write_text(config)
             extra += ["--config", str(workdir / "collector.toml")]
         proc = CollectorProcess(port=port or free_port(), db=db or f"sqlite:///{workdir / 'hinder.db'}",
-                                workdir=workdir, args=extra, env=env or {}, ca_file=ca_file)
+                                workdir=workdir, args=extra, env=env or {}, tls=tls)
         started.append(proc)
         return proc.start()
 

@@ -27,7 +27,7 @@ def ca(tmp_path):
 @pytest.fixture
 def tls_collector(collector_factory, ca):
     cert, key = ca.issue()
-    return collector_factory(args=("--tls-cert", cert, "--tls-key", key), ca_file=str(ca.pem))
+    return collector_factory(args=("--tls-cert", cert, "--tls-key", key), tls=ca.client_context())
 
 
 def test_serves_https_and_refuses_plain_http(tls_collector):
