@@ -76,7 +76,7 @@ def test_rejected_counted_and_everything_survives_reopen(tmp_path):
     sp = Spool(tmp_path / "spool.db", max_bytes=10_000_000)
     evs = _events(10)
     sp.put(evs)
-    assert sp.drop_rejected([evs[0].id, evs[5].id]) == 2
+    assert sp.set_aside({evs[0].id: "bad type", evs[5].id: "bad app"}) == 2
     sp.ack([evs[1].id])
     sp.close()
     sp = Spool(tmp_path / "spool.db", max_bytes=10_000_000)
