@@ -244,10 +244,11 @@ class Uploader:
                 self._halve(records, f"the collector failed {self.settings.isolate_after_server_errors} times on a "
                                      f"batch of {len(records)} ({reason}); looking for the record that causes it")
             else:
+                if not self._suspects:  # once: in an outage every record in turn fails alone
+                    self.log.warning("uploader: the collector failed %d times on record %s alone; holding it back "
+                                     "until the collector stores others", self.settings.isolate_after_server_errors,
+                                     records[0].id)
                 self._suspects.add(records[0].id)
-                self.log.warning("uploader: the collector failed %d times on record %s alone; holding it back until "
-                                 "the collector stores others", self.settings.isolate_after_server_errors,
-                                 records[0].id)
         return self._failed(reason)
 
     def _throttled(self, resp: Response) -> Outcome:
