@@ -6,6 +6,7 @@ connections from a second loopback address (127.0.0.2) standing in for a reverse
 
 from __future__ import annotations
 
+import re
 import ssl
 import subprocess
 import sys
@@ -81,31 +82,33 @@ def test_unusable_tls_files_stop_the_start_with_a_clear_error(ca, tmp_path):
     assert out.returncode == 2 and "collector.trusted_proxies[1]: 'proxy.example.org' is not an IP" in out.stderr
 
 
-def _get_from(collector, source: str, forwarded_for: str) -> None:
-    """GET /healthz from the loopback address ``source``, with an X-Forwarded-For header."""
+def _get_from(collector, source: str, forwarded_for: str) -> str:
+    """GET /healthz from the loopback address ``source`` with X-Forwarded-For and -Proto headers; then GET /healthz/
+    likewise, which redirects to /healthz: return the scheme of that redirect, the scheme the collector believes."""
+    headers = {"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": "https"}
     with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=10) as client:
-        r = client.get(f"{collector.url}/healthz", headers={"X-Forwarded-For": forwarded_for,
-                                                             "X-Forwarded-Proto": "https"})
-    assert r.status_code == 200
+        assert client.get(f"{collector.url}/healthz", headers=headers).status_code == 200
+        redirect = client.get(f"{collector.url}/healthz/", headers=headers)
+    assert redirect.status_code == 307
+    return redirect.headers["location"].split(":", 1)[0]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs the whole 127.0.0.0/8 on loopback (Linux)")
 def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(collector_factory):
     """The access log shows the client address the collector believes: the proxy's word only from the proxy."""
     proc = collector_factory(config='[collector]\nlog_level = "debug"\ntrusted_proxies = ["127.0.0.2/32"]\n')
-    _get_from(proc, "127.0.0.2", "203.0.113.7")  # the reverse proxy: its client is believed
-    _get_from(proc, "127.0.0.1", "198.51.100.9")  # anyone else: the header is ignored
-    wait_until(lambda: '"GET /healthz HTTP/1.1" 200' in proc.log() and "198.51.100.9" not in proc.log()
-               and proc.log().count("GET /healthz") >= 3, 10, what="the access log lines")
+    assert _get_from(proc, "127.0.0.2", "203.0.113.7") == "https"  # the reverse proxy: its word is believed
+    assert _get_from(proc, "127.0.0.1", "198.51.100.9") == "http"  # anyone else: the headers are ignored
+    wait_until(lambda: proc.log().count('"GET /healthz/ HTTP/1.1" 307') == 2, 10, what="the access log lines")
     log = proc.log()
     assert '203.0.113.7:0 - "GET /healthz HTTP/1.1" 200' in log
-    assert "198.51.100.9" not in log and '127.0.0.1:' in log
+    assert "198.51.100.9" not in log and re.search(r'127\.0\.0\.1:\d+ - "GET /healthz/ HTTP/1.1" 307', log)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs the whole 127.0.0.0/8 on loopback (Linux)")
 def test_without_trusted_proxies_no_forwarded_header_is_believed(collector_factory):
     """uvicorn alone believes X-Forwarded-For from 127.0.0.1: any local process could pick its address."""
     proc = collector_factory(config='[collector]\nlog_level = "debug"\n')
-    _get_from(proc, "127.0.0.1", "203.0.113.7")
-    wait_until(lambda: proc.log().count("GET /healthz") >= 2, 10, what="the access log lines")
+    assert _get_from(proc, "127.0.0.1", "203.0.113.7") == "http"
+    wait_until(lambda: '"GET /healthz/ HTTP/1.1" 307' in proc.log(), 10, what="the access log lines")
     assert "203.0.113.7" not in proc.log()
