@@ -3,8 +3,8 @@
 On its own thread, every ``upload_interval_s`` it sends the oldest spooled
 records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``;
 TLS checked against the system trust store or ``agent.ca_bundle``, see
-``agent.tls``; proxies from the environment; all through ``agent._http``, one connection per batch) and
-deletes them from the spool only after a 200. Retried batches are harmless:
+``agent.tls``; proxies from the environment; all through ``agent._http``,
+one connection per batch) and deletes them from the spool only after a 200. Retried batches are harmless:
 the collector stores each record id once, so at-least-once delivery becomes
 exactly-once storage.
 

@@ -173,7 +173,9 @@ def check_transport(settings: CollectorSettings) -> None:
     import ssl
 
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(settings.tls_cert, settings.tls_key)
+        # an empty password: an encrypted key fails here instead of asking for a pass phrase on the terminal
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(settings.tls_cert, settings.tls_key, password=lambda: "")
     except ssl.SSLError as exc:
         why = ("the key does not belong to the certificate" if "KEY_VALUES_MISMATCH" in str(exc)
                else f"not a PEM certificate and its unencrypted PEM key ({exc.reason or exc})")

@@ -59,7 +59,8 @@ def _serve(*args: str, config: str | None = None, cwd) -> subprocess.CompletedPr
     if config is not None:
         (cwd / "collector.toml").write_text(config)
         cmd += ["--config", str(cwd / "collector.toml")]
-    return subprocess.run(cmd, env=hinder_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(cmd, env=hinder_env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
 
 
 def test_unusable_tls_files_stop_the_start_with_a_clear_error(ca, tmp_path):
@@ -67,11 +68,15 @@ def test_unusable_tls_files_stop_the_start_with_a_clear_error(ca, tmp_path):
     _, other_key = TestCA(tmp_path / "other", name="some other CA").issue()
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", key, "-aes256", "-passout", "pass:secret", "-out", str(encrypted)],
+                   check=True, capture_output=True)
     cases = [
         (("--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", key), "collector.tls_cert: cannot read"),
         (("--tls-cert", cert, "--tls-key", str(tmp_path)), "collector.tls_key: cannot read"),  # a directory
         (("--tls-cert", cert, "--tls-key", other_key), "the key does not belong to the certificate"),
         (("--tls-cert", str(garbage), "--tls-key", key), "not a PEM certificate"),
+        (("--tls-cert", cert, "--tls-key", str(encrypted)), "its unencrypted PEM key"),  # no pass phrase prompt
         (("--tls-cert", cert), "go together"),
     ]
     for args, needle in cases:
