@@ -3,7 +3,7 @@
 Standard library sockets only. httpx, with what it loads (httpcore, h11,
 http.client, email, ssl), cost the running agent about 9 MiB of resident
 memory, a third of its 30 MiB budget (docs/sensors-performance.md). TLS
-(``ssl`` and the system trust store, about 5 MiB) is loaded only when an
+(``ssl`` and the trust store, about 5 MiB) is loaded only when an
 https URL is actually requested. ``request(trace=...)`` reports each step as
 it starts, which is what the probes time (``agent.sensors._helpers.http_timing``).
 
@@ -108,7 +108,7 @@ def request(method: str, url: str, *, body: bytes = b"", headers: dict[str, str]
             trace: Callable[[str], None] | None = None) -> Response:
     """Send one request and read the whole answer (at most ``MAX_BODY`` bytes of body).
 
-    ``tls``: the context for https (default: the system trust store, ``agent.tls.system_trust``).
+    ``tls``: the context for https (default: the agent's shared one, ``agent.tls.shared_context``).
     ``trace`` is called with each step as it starts: ``connect`` (name resolution included), ``tls``
     (https only), ``request`` (sending it and waiting for the answer) and ``body`` (the answer's head is in).
     """
@@ -206,9 +206,13 @@ def _start_tls(sock: socket.socket, host: str, tls: ssl.SSLContext | None) -> so
     import ssl
 
     if tls is None:
-        from agent.tls import system_trust
+        from agent.tls import shared_context, trust_source
 
-        tls = system_trust()
+        try:
+            tls = shared_context()
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            raise HTTPError("tls", f"cannot load {trust_source()}: {exc}") from exc
     try:
         return tls.wrap_socket(sock, server_hostname=host)
     except socket.timeout:

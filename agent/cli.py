@@ -89,6 +89,7 @@ def status(
             "oldest_record_age_s": None if oldest is None else round(oldest, 1),
             "spool_dropped_total": spool.dropped_total,
             "rejected_total": spool.rejected_total,
+            "set_aside_records": len(spool.set_aside_records()),  # kept in the spool's set_aside table
         }
     finally:
         spool.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.catalogue import App, Catalogue
 from agent.sensors import SENSORS
+from agent.tls import check_ca_bundle
 from contract.settings import ConfigError, load_section, read_toml, setting
 
 
@@ -40,6 +41,10 @@ class AgentSettings:
     backoff_max_s: float = setting(300.0, min=1, max=86400)
     spool_max_bytes: int = setting(50_000_000, min=10_000, doc="spool size bound; oldest records dropped beyond it")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    ca_bundle: str = setting("", doc="PEM file of the CAs whose certificates the agent trusts for https, instead of "
+                             "the operating system's trust store (default)")
+    isolate_after_server_errors: int = setting(3, min=1, max=100, doc="5xx answers in a row to one batch before the "
+                                               "uploader splits it to find a record the collector fails on")
 
 
 @dataclass
@@ -89,6 +94,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
         if value is not None:
             agent_table[key] = value
     settings = load_section(AgentSettings, agent_table, "agent")
+    if settings.ca_bundle:
+        check_ca_bundle(settings.ca_bundle)
     if not settings.state_dir:
         settings.state_dir = default_state_dir()
 

@@ -6,9 +6,10 @@ import json
 import textwrap
 import time
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, AgentSettings
 from agent.runner import agent_details, build_heartbeat, unavailable_reason
 from agent.sensors import SENSORS
+from agent.tls import trust_source
 
 _NEVER = (
     "your name or user name (at most a keyed hash, never in clear)",
@@ -25,6 +26,12 @@ def _block(text: str, indent: str = "    ") -> str:
 
 def _wrap(text: str, indent: str = "  ") -> str:
     return textwrap.fill(" ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent)
+
+
+def _transport(settings: AgentSettings) -> str:
+    if not settings.collector.lower().startswith("https:"):
+        return "unencrypted: plain HTTP"
+    return f"encrypted with TLS; the collector's certificate is checked against {trust_source(settings.ca_bundle)}"
 
 
 def render(config: AgentConfig) -> str:
@@ -72,8 +79,8 @@ def render(config: AgentConfig) -> str:
         "Where it goes:",
         _wrap(f"Events wait on this computer in {settings.state_dir} (kept until delivered, at most "
               f"{settings.spool_max_bytes / 1e6:g} MB, oldest dropped first) and are sent to your IT department's "
-              f"hinder collector at {settings.collector}. The computer is identified by a random device id created "
-              "at installation, not by your name or the computer's serial number."),
+              f"hinder collector at {settings.collector} ({_transport(settings)}). The computer is identified by a "
+              "random device id created at installation, not by your name or the computer's serial number."),
         "",
     ]
     return "\n".join(out)

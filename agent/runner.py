@@ -32,6 +32,7 @@ from agent.context import SensorContext
 from agent.sensors import SENSORS, Sensor
 from agent.spool import Spool
 from agent.state import RunState, device_id
+from agent.tls import use_ca_bundle
 from agent.uploader import Uploader
 from contract import __version__
 from contract.check import ContractError, validate_batch
@@ -179,6 +180,7 @@ class Agent:
     def __init__(self, config: AgentConfig, log: logging.Logger | None = None,
                  sensors: dict[str, type[Sensor]] | None = None):
         settings = config.agent
+        use_ca_bundle(settings.ca_bundle)  # for every https request of this process
         self.sensor_classes = SENSORS if sensors is None else sensors
         self.config = config
         self.settings = settings

@@ -7,9 +7,12 @@ oldest with ``peek`` and deletes them with ``ack`` only after a 200.
 
 The spool has a size bound (sum of the JSON bodies, ``agent.spool_max_bytes``):
 beyond it the oldest records are dropped and counted in ``dropped_total``.
-Records the collector refused for good (422) are removed with
-``drop_rejected`` and counted in ``rejected_total``. Both counters live in the
-database, so they survive restarts and reach the collector in heartbeats.
+Records the collector can never store (refused with 422, too large alone,
+or a record it fails on while it stores others) are moved with ``set_aside``
+to the ``set_aside`` table with the reason, for the administrator (the newest
+up to ``max_bytes / 10``), and counted in ``rejected_total``. Both counters
+live in the database, so they survive restarts and reach the collector in
+heartbeats.
 
 If the disk is full or the database locked, ``put`` does not raise: the
 records wait in a bounded memory buffer and are written on the next ``put``,
@@ -39,7 +42,17 @@ CREATE TABLE IF NOT EXISTS records (
     size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS set_aside (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL DEFAULT (datetime('now'))
+);
 """
+SET_ASIDE_SHARE = 10  # records set aside keep at most max_bytes / SET_ASIDE_SHARE, the newest
 _EVICT_CHUNK = 500
 
 
@@ -157,13 +170,14 @@ class Spool:
 
     def ack(self, ids: Iterable[str]) -> int:
         """Remove records the collector acknowledged; return how many were removed."""
-        return self._remove(list(ids), counter=None)
+        return self._remove(list(ids))
 
-    def drop_rejected(self, ids: Iterable[str]) -> int:
-        """Remove records the collector can never accept and count them in ``rejected_total``."""
-        return self._remove(list(ids), counter="rejected_total")
+    def set_aside(self, reasons: dict[str, str]) -> int:
+        """Move records the collector can never store (id -> why) to the ``set_aside`` table; count them in
+        ``rejected_total``; return how many were moved."""
+        return self._remove(list(reasons), reasons=reasons)
 
-    def _remove(self, ids: list[str], counter: str | None) -> int:
+    def _remove(self, ids: list[str], reasons: dict[str, str] | None = None) -> int:
         if not ids:
             return 0
         with self._lock:
@@ -175,10 +189,19 @@ class Spool:
                     marks = ",".join("?" * len(chunk))
                     n, size = self._db.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM records WHERE id IN ({marks})",
                                                chunk).fetchone()
+                    if reasons:
+                        rows = self._db.execute(f"SELECT id, kind, body, size FROM records WHERE id IN ({marks}) "
+                                                "ORDER BY seq", chunk).fetchall()
+                        self._db.executemany("INSERT INTO set_aside (id, kind, body, size, reason) "
+                                             "VALUES (?, ?, ?, ?, ?)", [(*row, reasons[row[0]]) for row in rows])
                     self._db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)
                     removed, freed = removed + n, freed + size
-                if counter:
-                    self._add_counter_locked(counter, removed)
+                if reasons:
+                    self._add_counter_locked("rejected_total", removed)
+                    # keep the newest set-aside records within their share of the size bound
+                    self._db.execute("DELETE FROM set_aside WHERE seq <= (SELECT MAX(seq) FROM (SELECT seq, SUM(size) "
+                                     "OVER (ORDER BY seq DESC) AS newer FROM set_aside) WHERE newer > ?)",
+                                     (self.max_bytes // SET_ASIDE_SHARE,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -202,8 +225,13 @@ class Spool:
 
     @property
     def rejected_total(self) -> int:
-        """Records the collector refused for good (422), since installation."""
+        """Records set aside because the collector can never store them, since installation."""
         return self._counter("rejected_total")
+
+    def set_aside_records(self) -> list[tuple[str, str, str]]:
+        """The records kept for the administrator, oldest first: (id, when set aside, why)."""
+        with self._lock:
+            return self._db.execute("SELECT id, at, reason FROM set_aside ORDER BY seq").fetchall()
 
     @property
     def size_bytes(self) -> int:

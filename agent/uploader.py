@@ -2,9 +2,9 @@
 
 On its own thread, every ``upload_interval_s`` it sends the oldest spooled
 records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``;
-TLS checked against the operating system's trust store; proxies from the
-environment; all through ``agent._http``, one connection per batch) and
-deletes them from the spool only after a 200. Retried batches are harmless:
+TLS checked against the system trust store or ``agent.ca_bundle``, see
+``agent.tls``; proxies from the environment; all through ``agent._http``,
+one connection per batch) and deletes them from the spool only after a 200. Retried batches are harmless:
 the collector stores each record id once, so at-least-once delivery becomes
 exactly-once storage.
 
@@ -13,13 +13,22 @@ Answers and what the uploader does:
 - 200: acknowledge, send the next batch (a backlog drains at no more than
   ``upload_max_rate`` records/s, so a fleet coming back after an outage does
   not flatten the collector).
-- 422: the records named in ``detail.errors`` can never be accepted: drop and
-  count them (``rejected_total``), resend the rest at once.
+- 422: the records named in ``detail.errors`` can never be accepted: set them
+  aside (``Spool.set_aside``, counted in ``rejected_total``), resend the rest
+  at once.
 - 413: halve the batch size and resend at once; a single record too large is
-  rejected.
+  set aside.
+- 500, 502, 504 ... (any 5xx but 503): back off; after
+  ``isolate_after_server_errors`` such answers in a row to the same batch, halve
+  it (as for 413) to isolate a record the collector fails on. A single record
+  that still fails is held back (a suspect) while the records after it are
+  sent; once the collector stored some (a 200), the suspect is sent alone once
+  more, and if the collector fails on it again it is set aside. So an outage,
+  where every batch fails, never sets anything aside. When the records of the
+  batch taken apart are all delivered or set aside, the batch size is restored.
 - 429/503: wait ``Retry-After`` (plus up to 10% jitter, at most an hour), else
   back off.
-- connection errors, timeouts, 401, other 4xx/5xx: exponential backoff with
+- connection errors, timeouts, 401, other 4xx: exponential backoff with
   jitter: a random wait between ``backoff_initial_s`` and
   ``min(backoff_max_s, backoff_initial_s * 2**failures)``.
 """
@@ -70,6 +79,13 @@ class Uploader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_send = 0.0  # monotonic time before which the rate bound forbids the next batch
+        # isolating a record the collector fails on (5xx): see the module's docstring
+        self._server_errors = 0  # 5xx answers in a row to the batch _failing_batch (first record id, size)
+        self._failing_batch: tuple[str, int] | None = None
+        self._isolating: frozenset[str] = frozenset()  # ids of the batch being taken apart
+        self._full_batch_size = self.batch_size  # the batch size to restore once it is
+        self._suspects: set[str] = set()  # records that failed alone, held back
+        self._collector_works = False  # the last answer was a 200: a suspect that fails now is the cause
 
     # ------------------------------------------------------------ thread
 
@@ -124,7 +140,7 @@ class Uploader:
 
     def send_once(self, timeout_s: float | None = None) -> Outcome:
         """Send the oldest batch once and act on the answer."""
-        records = self.spool.peek(self.batch_size)
+        records = self._next_batch()
         if not records:
             return Outcome(done=True)
         batch = make_batch(self.device_id, [r.body for r in records if r.kind == "event"],
@@ -134,7 +150,7 @@ class Uploader:
             resp = request("POST", self._url, body=body, headers=self._headers,
                            timeout_s=timeout_s or self.settings.upload_timeout_s)
         except HTTPError as exc:
-            return self._failed(f"{exc.kind}: {exc}")
+            return self._failed(_transport_problem(exc))
         if resp.status == 200:
             return self._accepted(records)
         if resp.status == 422:
@@ -143,9 +159,28 @@ class Uploader:
             return self._too_large(records)
         if resp.status in (429, 503):
             return self._throttled(resp)
+        if resp.status >= 500:
+            return self._server_error(records, f"HTTP {resp.status}: {resp.text[:200]}")
         return self._failed(f"HTTP {resp.status}: {resp.text[:200]}")
 
+    def _next_batch(self) -> list[SpooledRecord]:
+        """The oldest records but the suspects; a suspect alone once the collector just stored others."""
+        records = self.spool.peek(self.batch_size + len(self._suspects))  # suspects are the oldest records
+        held = [r for r in records if r.id in self._suspects]
+        self._suspects = {r.id for r in held}  # forget those no longer in the spool (size bound)
+        if held and self._collector_works:
+            return held[:1]
+        others = [r for r in records if r.id not in self._suspects][:self.batch_size]
+        if self._isolating and not held and (not others or others[0].id not in self._isolating):
+            self._isolating, self.batch_size = frozenset(), self._full_batch_size
+            self.log.info("uploader: the batch the collector failed on is sorted out; batch size %d again",
+                          self.batch_size)
+            others = self.spool.peek(self.batch_size)
+        return others
+
     def _accepted(self, records: list[SpooledRecord]) -> Outcome:
+        self._collector_works = True
+        self._suspects.difference_update(r.id for r in records)
         self.spool.ack([r.id for r in records])
         if self.failures:
             self.log.info("uploader: delivering to %s again after %d failed attempts", self._url, self.failures)
@@ -170,23 +205,54 @@ class Uploader:
             return self._failed(f"HTTP 422 without usable record errors: {resp.text[:200]}")
         if not bad:
             return self._failed(f"HTTP 422 for the whole batch: {resp.text[:300]}")
-        self.spool.drop_rejected(list(bad))
+        self.spool.set_aside(bad)
         for reason in list(bad.values())[:5]:
-            self.log.error("uploader: collector rejected %s; dropped", reason)
+            self.log.error("uploader: collector rejected %s; set aside", reason)
         if len(bad) > 5:
-            self.log.error("uploader: ... and %d more records rejected and dropped", len(bad) - 5)
+            self.log.error("uploader: ... and %d more records rejected and set aside", len(bad) - 5)
         return Outcome()
 
     def _too_large(self, records: list[SpooledRecord]) -> Outcome:
         if len(records) == 1:
-            self.spool.drop_rejected([records[0].id])
-            self.log.error("uploader: record %s alone is larger than the collector accepts; dropped", records[0].id)
+            self.spool.set_aside({records[0].id: "HTTP 413: larger than the collector accepts"})
+            self.log.error("uploader: record %s alone is larger than the collector accepts; set aside", records[0].id)
             return Outcome()
-        self.batch_size = max(1, len(records) // 2)
-        self.log.warning("uploader: batch too large for the collector; batch size now %d", self.batch_size)
+        self._halve(records, "batch too large for the collector")
         return Outcome()
 
+    def _halve(self, records: list[SpooledRecord], why: str) -> None:
+        """Send batches half the size of ``records`` from now on."""
+        self.batch_size = max(1, len(records) // 2)
+        self.log.warning("uploader: %s; batch size now %d", why, self.batch_size)
+
+    def _server_error(self, records: list[SpooledRecord], reason: str) -> Outcome:
+        """The collector failed on this batch: back off; repeated, take the batch apart to find the cause."""
+        if len(records) == 1 and records[0].id in self._suspects:  # sent alone right after others were stored
+            self._suspects.discard(records[0].id)
+            self.spool.set_aside({records[0].id: f"{reason} (while the collector stored other records)"})
+            self.log.error("uploader: the collector fails on record %s (%s) but stores the others; record set aside "
+                           "in the spool's set_aside table and counted in rejected_total", records[0].id, reason)
+            return Outcome()
+        batch = (records[0].id, len(records))
+        self._server_errors = self._server_errors + 1 if batch == self._failing_batch else 1
+        self._failing_batch = batch
+        if self._server_errors >= self.settings.isolate_after_server_errors:
+            self._server_errors = 0
+            if len(records) > 1:
+                if not self._isolating:
+                    self._isolating, self._full_batch_size = frozenset(r.id for r in records), self.batch_size
+                self._halve(records, f"the collector failed {self.settings.isolate_after_server_errors} times on a "
+                                     f"batch of {len(records)} ({reason}); looking for the record that causes it")
+            else:
+                if not self._suspects:  # once: in an outage every record in turn fails alone
+                    self.log.warning("uploader: the collector failed %d times on record %s alone; holding it back "
+                                     "until the collector stores others", self.settings.isolate_after_server_errors,
+                                     records[0].id)
+                self._suspects.add(records[0].id)
+        return self._failed(reason)
+
     def _throttled(self, resp: Response) -> Outcome:
+        self._collector_works = False
         retry_after = _parse_retry_after(resp.headers.get("retry-after"))
         if retry_after is None:
             return self._failed(f"HTTP {resp.status} without Retry-After")
@@ -198,12 +264,22 @@ class Uploader:
         return Outcome(wait_s=max(wait, 0.001), done=True)
 
     def _failed(self, reason: str) -> Outcome:
+        self._collector_works = False
         self.failures += 1
         self.last_error = reason
         wait = backoff_delay(self.failures, self.settings.backoff_initial_s, self.settings.backoff_max_s)
         if self.failures == 1 or self.failures % 10 == 0:
             self.log.warning("uploader: %s (%d failed attempts); next try in %.1f s", reason, self.failures, wait)
         return Outcome(wait_s=wait, done=True)
+
+
+def _transport_problem(exc: HTTPError) -> str:
+    """A request without an answer, in words; for TLS, what certificates are checked against and how to change it."""
+    if exc.kind != "tls":
+        return f"{exc.kind}: {exc}"
+    from agent.tls import trust_source
+
+    return f"tls: {exc}; certificates are checked against {trust_source()} (agent.ca_bundle names the CAs to trust)"
 
 
 def backoff_delay(failures: int, initial_s: float, max_s: float) -> float:

@@ -67,14 +67,18 @@ def serve(
     agent_token: Optional[list[str]] = typer.Option(None, "--agent-token", help="agent token; repeat for several "
                                                     "(env HINDER_AGENT_TOKEN, comma-separated)"),
     admin_token: Optional[str] = typer.Option(None, "--admin-token", help="admin token (env HINDER_ADMIN_TOKEN)"),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate (chain): serve HTTPS"),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert"),
 ) -> None:
     """Run the collector: migrate the database, then serve the API until SIGTERM/SIGINT."""
-    from collector.config import require_tokens
+    from collector.config import check_transport, require_tokens
 
-    cfg = _load(config, db=db, host=host, port=port, agent_tokens=agent_token or None, admin_token=admin_token)
+    cfg = _load(config, db=db, host=host, port=port, agent_tokens=agent_token or None, admin_token=admin_token,
+                tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None)
     settings = cfg.collector
     try:
         require_tokens(settings)
+        check_transport(settings)
     except ConfigError as exc:
         typer.echo(f"hinder collector: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -89,7 +93,8 @@ def serve(
 
     from collector.api.app import create_app
 
-    base = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = f"{scheme}://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}"
     log.info("collector on %s; Prometheus metrics at %s/metrics", base, base)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the
     # signal to the handler it found; a no-op handler makes that exit 0.
@@ -100,8 +105,11 @@ def serve(
     # which walk every tracked object while ingest allocates (docs/collector.md, "Performance", has the figures).
     gc.collect()
     gc.freeze()
+    # X-Forwarded-* only from the configured proxies: uvicorn would otherwise believe any local process
     uvicorn.run(api, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=settings.log_level == "debug", timeout_graceful_shutdown=10)
+                access_log=settings.log_level == "debug", timeout_graceful_shutdown=10,
+                ssl_certfile=settings.tls_cert or None, ssl_keyfile=settings.tls_key or None,
+                proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None)
     log.info("collector stopped")
 
 

@@ -54,6 +54,10 @@ class CollectorSettings:
     background_jobs: bool = setting(True, doc="run retention and the impact refresh in this process; replicas "
                                     "that only ingest may turn it off if another replica keeps it on")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    tls_cert: str = setting("", doc="PEM certificate (chain) to serve HTTPS with, beside tls_key; empty: plain HTTP")
+    tls_key: str = setting("", doc="PEM private key of tls_cert")
+    trusted_proxies: list[str] = setting(default_factory=list, doc="addresses or networks (CIDR) of reverse proxies "
+                                         "whose X-Forwarded-For and X-Forwarded-Proto are believed; default none")
 
     @property
     def limits(self) -> Limits:
@@ -142,3 +146,38 @@ def require_tokens(settings: CollectorSettings) -> None:
         missing.append("tokens of at least 8 characters (`hinder collector token` prints a good one)")
     if missing:
         raise ConfigError("the collector needs " + " and ".join(missing))
+
+
+def check_transport(settings: CollectorSettings) -> None:
+    """Refuse to serve with TLS files that cannot be used or a trusted proxy that is not an address or network."""
+    import ipaddress
+
+    for i, proxy in enumerate(settings.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"collector.trusted_proxies[{i}]: {proxy!r} is not an IP address or network "
+                              "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    if not settings.tls_cert and not settings.tls_key:
+        return
+    if not settings.tls_cert or not settings.tls_key:
+        raise ConfigError("collector.tls_cert and collector.tls_key (--tls-cert, --tls-key) go together: "
+                          "set both or neither")
+    for key in ("tls_cert", "tls_key"):
+        path = getattr(settings, key)
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"collector.{key}: cannot read {path}: {exc.strerror or exc}") from None
+    import ssl
+
+    try:
+        # an empty password: an encrypted key fails here instead of asking for a pass phrase on the terminal
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(settings.tls_cert, settings.tls_key, password=lambda: "")
+    except ssl.SSLError as exc:
+        why = ("the key does not belong to the certificate" if "KEY_VALUES_MISMATCH" in str(exc)
+               else f"not a PEM certificate and its unencrypted PEM key ({exc.reason or exc})")
+        raise ConfigError(f"collector.tls_cert {settings.tls_cert} and collector.tls_key {settings.tls_key}: "
+                          f"{why}") from None

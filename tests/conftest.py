@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -177,10 +178,16 @@ class CollectorProcess:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     starts: int = 0
+    tls: ssl.SSLContext | None = None  # serving TLS (--tls-cert in args): what the test's own requests trust
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify`` for the test's own requests to this collector."""
+        return self.tls or True
 
     def start(self, timeout_s: float = 60.0) -> "CollectorProcess":
         """Start (or restart) the process and wait until /healthz answers 200."""
@@ -197,7 +204,7 @@ class CollectorProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"collector exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                return httpx.get(f"{self.url}/healthz", timeout=2.0).status_code == 200
+                return httpx.get(f"{self.url}/healthz", timeout=2.0, verify=self.verify).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -238,34 +245,37 @@ class CollectorProcess:
     def events(self, **params) -> list[dict]:
         """GET /api/v1/events with the admin token."""
         r = httpx.get(f"{self.url}/api/v1/events", params={"limit": 10000, **params}, headers=self.admin_headers(),
-                      timeout=30)
+                      timeout=30, verify=self.verify)
         r.raise_for_status()
         return r.json()["events"]
 
     def devices(self) -> list[dict]:
         """GET /api/v1/devices with the admin token."""
-        r = httpx.get(f"{self.url}/api/v1/devices", headers=self.admin_headers(), timeout=30)
+        r = httpx.get(f"{self.url}/api/v1/devices", headers=self.admin_headers(), timeout=30, verify=self.verify)
         r.raise_for_status()
         return r.json()["devices"]
 
     def metrics(self) -> str:
         """The /metrics text."""
-        r = httpx.get(f"{self.url}/metrics", timeout=30)
+        r = httpx.get(f"{self.url}/metrics", timeout=30, verify=self.verify)
         r.raise_for_status()
         return r.text
 
 
 @pytest.fixture
 def collector_factory(tmp_path):
-    """Start collector subprocesses: ``factory(db=None, port=None, config=None, args=(), env=None)``.
+    """Start collector subprocesses: ``factory(db=None, port=None, config=None, args=(), env=None, tls=None)``.
 
     ``db`` defaults to a SQLite file in the test's tmp dir, ``config`` is TOML
-    text written to a file passed with --config. All are stopped at teardown.
+    text written to a file passed with --config; ``tls``: the collector serves
+    TLS (``--tls-cert`` in ``args`` or the config) and the test's own requests
+    verify it with this SSL context. All are stopped at teardown.
     """
     started: list[CollectorProcess] = []
 
     def factory(db: str | None = None, port: int | None = None, config: str | None = None,
-                args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> CollectorProcess:
+                args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                tls: ssl.SSLContext | None = None) -> CollectorProcess:
         workdir = tmp_path / f"collector-{len(started)}"
         workdir.mkdir()
         extra = list(args)
@@ -273,7 +283,7 @@ def collector_factory(tmp_path):
             (workdir / "collector.toml").write_text(config)
             extra += ["--config", str(workdir / "collector.toml")]
         proc = CollectorProcess(port=port or free_port(), db=db or f"sqlite:///{workdir / 'hinder.db'}",
-                                workdir=workdir, args=extra, env=env or {})
+                                workdir=workdir, args=extra, env=env or {}, tls=tls)
         started.append(proc)
         return proc.start()
 

@@ -83,7 +83,7 @@ def test_run_stops_cleanly_on_signal_and_status_reports_the_spool(tmp_path, sig)
     assert "stopped cleanly" in stderr
     assert stderr.count("\n") < 20, stderr  # one line per notable thing, not per poll
     info = json.loads(_hinder("agent", "status", "--state-dir", str(state), "--json").stdout)
-    assert info["spool_records"] >= 4 and info["spool_dropped_total"] == 0
+    assert info["spool_records"] >= 4 and info["spool_dropped_total"] == 0 and info["set_aside_records"] == 0
     assert info["last_run"]["clean_stop"] is True
     assert info["device_id"] == (state / "device_id").read_text().strip()
     sp = Spool(state / "spool.sqlite3", max_bytes=10**8)

@@ -50,3 +50,10 @@ def test_catalogue_lookup():
     assert cat.app_name("/usr/lib/firefox/firefox") == "Firefox"
     assert cat.app_name("/usr/bin/gedit") == "gedit"
     assert cat.lookup("gedit") is None
+
+
+def test_ca_bundle_must_be_a_readable_pem_file(config_error, tmp_path):
+    assert "agent.ca_bundle: cannot read" in config_error(f"[agent]\nca_bundle = '{tmp_path / 'missing.pem'}'\n")
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
+    assert f"agent.ca_bundle: {key} holds no PEM certificate" in config_error(f"[agent]\nca_bundle = '{key}'\n")

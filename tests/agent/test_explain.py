@@ -63,3 +63,15 @@ def test_explain_command_exits_0(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("What the hinder agent on this computer collects and sends")
     assert _json_blocks(out.stdout)
+
+
+def test_explain_says_how_delivery_is_protected(tmp_path, enterprise_ca):
+    ca, _ = enterprise_ca
+    assert "unencrypted: plain HTTP" in render(load_config(env={}))
+    cfg_file = tmp_path / "agent.toml"
+    cfg_file.write_text(f'[agent]\ncollector = "https://hinder.example.com"\nca_bundle = "{ca}"\n')
+    text = " ".join(render(load_config(cfg_file, env={})).split())
+    assert f"encrypted with TLS; the collector's certificate is checked against the CA bundle {ca}" in text
+    cfg_file.write_text('[agent]\ncollector = "https://hinder.example.com"\n')
+    text = " ".join(render(load_config(cfg_file, env={})).split())
+    assert "checked against the operating system's trust store" in text

@@ -217,7 +217,7 @@ def test_heartbeat_content(tmp_path):
     t0 = agent._last_heartbeat
     agent.activity.mark_active(t0, t0 + 20)
     agent.ctx.heartbeat_details["wifi_signal_dbm"] = -61
-    agent.spool.drop_rejected([])  # counters start at zero
+    agent.spool.set_aside({})  # counters start at zero
     hb = agent.heartbeat(t0 + 60).to_wire()
     assert hb["interval_s"] == pytest.approx(60) and hb["active_s"] == pytest.approx(20)
     assert (hb["os"], hb["agent_version"], hb["site"], hb["department"]) == (os_name(), __version__, "Paris", "Finance")

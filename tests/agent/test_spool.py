@@ -76,7 +76,7 @@ def test_rejected_counted_and_everything_survives_reopen(tmp_path):
     sp = Spool(tmp_path / "spool.db", max_bytes=10_000_000)
     evs = _events(10)
     sp.put(evs)
-    assert sp.drop_rejected([evs[0].id, evs[5].id]) == 2
+    assert sp.set_aside({evs[0].id: "bad type", evs[5].id: "bad app"}) == 2
     sp.ack([evs[1].id])
     sp.close()
     sp = Spool(tmp_path / "spool.db", max_bytes=10_000_000)
@@ -85,6 +85,22 @@ def test_rejected_counted_and_everything_survives_reopen(tmp_path):
     assert sp.size_bytes > 0
     sp.ack([r.id for r in sp.peek(100)])
     assert sp.count == 0 and sp.size_bytes == 0 and sp.oldest_age_s(time.time()) is None
+
+
+def test_set_aside_records_are_kept_for_the_admin_within_their_share_of_the_bound(tmp_path):
+    sp = Spool(tmp_path / "spool.db", max_bytes=20_000)
+    evs = _events(40)
+    sp.put(evs)
+    one = sp.size_bytes // 40
+    for e in evs[:30]:
+        assert sp.set_aside({e.id: f"HTTP 500: {e.id}"}) == 1
+    sp.close()
+    sp = Spool(tmp_path / "spool.db", max_bytes=20_000)
+    kept = sp.set_aside_records()
+    assert sp.rejected_total == 30 and sp.count == 10
+    assert 2_000 // (one + 2) <= len(kept) <= 2_000 // (one - 2)  # the newest, within a tenth of the size bound
+    assert [(rid, why) for rid, _, why in kept] == [(e.id, f"HTTP 500: {e.id}") for e in evs[30 - len(kept):30]]
+    sp.close()
 
 
 _WRITER = textwrap.dedent("""

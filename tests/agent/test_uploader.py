@@ -31,6 +31,8 @@ class FakeCollector:
         self.requests = []  # (monotonic time, headers, batch or None, status)
         self.stored = []
         self.script = []  # callables(batch) -> (status, headers, body) or None to answer normally
+        self.poison: set[str] = set()  # a collector bug: 500 to any batch holding one of these record ids
+        self.outage: tuple[int, dict] | None = None  # (status, headers) answered to every batch meanwhile
         self.hang_s = 0.0
         owner = self
 
@@ -62,6 +64,10 @@ class FakeCollector:
             answer = self.script.pop(0)(batch)
             if answer is not None:
                 return answer
+        if self.outage:
+            return *self.outage, {"detail": "outage"}
+        if self.poison & {r["id"] for r in batch["events"] + batch["heartbeats"]}:
+            return 500, {}, {"detail": "internal error (DataError); nothing was stored, see the collector log"}
         try:
             valid = validate_batch(batch)
         except ContractError as exc:
@@ -179,7 +185,8 @@ def test_retry_after_is_honoured(collector, spool):
 def test_server_errors_back_off_within_bounds_and_lose_nothing(collector, spool):
     spool.put(_events(4))
     collector.script = [lambda b: (500, {}, {"detail": "boom"})] * 4 + [lambda b: (503, {}, {"detail": "no retry-after"})]
-    _run(spool, _settings(collector.url, backoff_initial_s=0.1, backoff_max_s=0.3), lambda: spool.count == 0)
+    _run(spool, _settings(collector.url, backoff_initial_s=0.1, backoff_max_s=0.3, isolate_after_server_errors=10),
+         lambda: spool.count == 0)
     times = [t for t, *_ in collector.requests]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(gaps) == 5
@@ -187,6 +194,50 @@ def test_server_errors_back_off_within_bounds_and_lose_nothing(collector, spool)
     for gap, cap in zip(gaps, caps):
         assert 0.09 <= gap <= cap + 0.5, gaps  # generous upper slack for a loaded machine
     assert len(collector.stored) == 4
+
+
+def _delivered(collector) -> list[str]:
+    """Every record id in the batches the collector accepted, as often as it was accepted."""
+    return [r["id"] for *_, b, status in collector.requests if status == 200 for r in b["events"] + b["heartbeats"]]
+
+
+@pytest.mark.parametrize("poisoned", [[17], [3, 4, 30]], ids=["one", "three, two of them adjacent"])
+def test_records_the_collector_fails_on_are_set_aside_and_the_rest_delivered_once(collector, spool, caplog, poisoned):
+    evs = _events(40)
+    spool.put(evs)
+    collector.poison = {evs[i].id for i in poisoned}
+    up = _run(spool, _settings(collector.url, backoff_initial_s=0.01, backoff_max_s=0.05), lambda: spool.count == 0,
+              timeout=60)
+    delivered = _delivered(collector)
+    assert sorted(delivered) == sorted(e.id for i, e in enumerate(evs) if i not in poisoned)  # each exactly once
+    assert spool.rejected_total == len(poisoned)
+    aside = spool.set_aside_records()
+    assert [rid for rid, _, _ in aside] == [evs[i].id for i in poisoned]
+    assert all("HTTP 500: " in why and "while the collector stored other records" in why for _, _, why in aside)
+    assert caplog.text.count("record set aside") == len(poisoned)  # logged once each
+    assert up.batch_size == 10  # restored once the failing batch was sorted out
+    # isolating took a bounded number of attempts, not a retry storm
+    assert len(collector.requests) < 25 * len(poisoned) + 10
+
+
+def test_an_outage_sets_nothing_aside(collector, spool):
+    """Every batch failing (500, then 502, then 503 busy) is the collector's trouble, not a record's: nothing lost."""
+    evs = _events(30)
+    spool.put(evs)
+    up = Uploader(spool, _settings(collector.url, backoff_initial_s=0.01, backoff_max_s=0.05), device_id="device-0001")
+    up.start()
+    try:
+        for answer in [(500, {}), (502, {}), (503, {"Retry-After": "1"})]:
+            collector.outage = answer
+            assert _wait(lambda: sum(s == answer[0] for *_, s in collector.requests) >= 30 if answer[0] != 503
+                         else collector.requests[-1][3] == 503)
+        assert up._suspects, "the outage should have made some records suspects"
+        collector.outage = None
+        assert _wait(lambda: spool.count == 0, 30)
+    finally:
+        up.stop()
+    assert sorted(_delivered(collector)) == sorted(e.id for e in evs)
+    assert spool.rejected_total == 0 and spool.set_aside_records() == []
 
 
 def test_backoff_delay_bounds():

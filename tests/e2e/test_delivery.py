@@ -19,6 +19,7 @@ import pytest
 from agent.sensors import SENSORS
 from agent.spool import Spool
 from contract.records import Event
+from tests._pki import TestCA
 from tests.conftest import AGENT_TOKEN, ROOT, hinder_env, wait_until
 
 pytestmark = pytest.mark.slow
@@ -213,3 +214,41 @@ def test_records_the_collector_refuses_are_dropped_counted_and_reported(collecto
     assert agent.terminate() == 0
     assert agent.spooled() == []
     assert f"event {too_old.id}: start: older than 35 days" in agent.log()
+
+
+@pytest.fixture
+def ca(tmp_path):
+    return TestCA(tmp_path / "ca")
+
+
+def test_delivers_over_tls_trusting_the_configured_ca_bundle(collector_factory, agents, ca):
+    cert, key = ca.issue()
+    collector = collector_factory(args=("--tls-cert", cert, "--tls-key", key), tls=ca.client_context())
+    agent = agents(collector.url, ca_bundle=str(ca.pem))
+    wait_until(lambda: len(_test_events(collector)) >= 2, 60, what="events over TLS")
+    assert agent.terminate() == 0, agent.log()
+    assert agent.spooled() == []
+    _assert_exactly_once(_test_events(collector), runs=1)
+    assert "tls:" not in agent.log()
+
+
+@pytest.mark.parametrize("problem", ["another CA", "a certificate for another name"])
+def test_an_untrusted_certificate_is_refused_with_one_clear_line_and_backoff(collector_factory, agents, ca, tmp_path,
+                                                                             problem):
+    if problem == "another CA":
+        other = TestCA(tmp_path / "other", name="an attacker's CA")
+        (cert, key), trust = other.issue(), other.client_context()
+        needle = "unable to get local issuer certificate"
+    else:
+        (cert, key), trust = ca.issue("collector.example.org", san="DNS:collector.example.org"), \
+            ca.client_context(check_hostname=False)
+        needle = "address mismatch, certificate is not valid for '127.0.0.1'"
+    collector = collector_factory(args=("--tls-cert", cert, "--tls-key", key), tls=trust)
+    agent = agents(collector.url, ca_bundle=str(ca.pem), backoff_initial_s=0.5, backoff_max_s=1)
+    wait_until(lambda: needle in agent.log(), 30, what="the TLS failure in the agent's log")
+    time.sleep(3)  # several retries, backed off
+    assert agent.terminate() == 0
+    lines = [line for line in agent.log().splitlines() if needle in line]
+    assert len(lines) <= 2, lines  # the first failure, then every tenth: no retry storm in the log
+    assert f"certificates are checked against the CA bundle {ca.pem}" in lines[0]
+    assert any(r.kind == "event" for r in agent.spooled())  # kept for when the certificate is fixed

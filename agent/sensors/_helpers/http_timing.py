@@ -45,12 +45,12 @@ class Timing:
 
 
 def tls_context(verify: bool) -> ssl.SSLContext:
-    """The operating system's trust store (where enterprises install their own CAs), shared by the agent's
-    requests; or, with ``verify`` off, a context that accepts any certificate (the handshake is still timed)."""
+    """The agent's shared context (the system trust store or ``agent.ca_bundle``); or, with ``verify`` off, a
+    context that accepts any certificate (the handshake is still timed)."""
     if verify:
-        from agent.tls import system_trust
+        from agent.tls import shared_context
 
-        return system_trust()
+        return shared_context()
     import ssl
 
     context = ssl.create_default_context()

@@ -145,17 +145,17 @@ def test_untrusted_certificate_is_unavailable_in_tls_phase(make_ctx, tls_target)
 
 def test_trust_store_is_loaded_only_for_https_urls(make_ctx, tls_target):
     """Loading the system trust store costs 1.8 MiB: an http-only catalogue never needs it."""
-    from agent.tls import system_trust
+    from agent.tls import shared_context
 
-    system_trust.cache_clear()
+    shared_context.cache_clear()
     with HttpTarget() as target:
         sensor = _sensor(make_ctx, [target.url + "/"])
         assert sensor.poll() == [] and sensor.close() == []
-    assert system_trust.cache_info().currsize == 0
+    assert shared_context.cache_info().currsize == 0
     sensor = _sensor(make_ctx, [tls_target.url + "/"])
     sensor.poll()
     sensor.close()
-    assert system_trust.cache_info().currsize == 1
+    assert shared_context.cache_info().currsize == 1
 
 
 def test_tls_phase_is_timed_when_verification_is_off(make_ctx, tls_target):
