@@ -54,6 +54,8 @@ class CollectorSettings:
     background_jobs: bool = setting(True, doc="run retention and the impact refresh in this process; replicas "
                                     "that only ingest may turn it off if another replica keeps it on")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    api_docs: bool = setting(False, doc="serve the API's description (/openapi.json) and Swagger UI (/docs, from a "
+                             "CDN); off in production: docs/security.md")
 
     @property
     def limits(self) -> Limits:

@@ -10,13 +10,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.engine import Connection, Engine
 
+from collector.api.spec import answers
 from collector.auth import Role, require
 from collector.db import is_retryable
 from collector.models import device_table, event_table
 from contract.events import EVENT_TYPES
 from contract.records import format_time, parse_time
 
-router = APIRouter(dependencies=[Depends(require(Role.ADMIN))])
+router = APIRouter(dependencies=[Depends(require(Role.ADMIN))], responses=answers(400, 401, 503))
 
 
 @contextmanager

@@ -7,10 +7,18 @@ map, and the devices with repeated problems with the method.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 from importlib import resources
 
 from collector.report import fmt, svg
+
+_CSS = resources.files("collector.report").joinpath("style.css").read_text(encoding="utf-8")
+# What the page may load or run: nothing but its own inline style sheet (by hash), no script, no image, no form.
+# The page carries it in a meta tag (a saved or mailed file keeps it); the collector also sends it as a header.
+CSP = ("default-src 'none'; style-src 'sha256-" + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+       + "'; base-uri 'none'; form-action 'none'")
 
 
 def render_html(report: dict) -> str:
@@ -23,11 +31,11 @@ def render_html(report: dict) -> str:
         _connectivity_and_time(report),
         _devices_and_method(report),
     ]
-    css = resources.files("collector.report").joinpath("style.css").read_text(encoding="utf-8")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         + "".join(f'<section class="page">{p}</section>' for p in pages)
         + "</body></html>\n"
     )
