@@ -16,7 +16,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from collector.api.spec import BATCH_BODY, CONTENT_ENCODING, answers
+from collector.api.spec import BATCH_BODY, CONTENT_ENCODING, INGEST_RESULT, answers
 from collector.auth import Role, require
 from collector.ingest import Rejected
 
@@ -82,8 +82,7 @@ async def ingest(request: Request) -> JSONResponse:
     return JSONResponse(result.to_json())
 
 
-_DESCRIBED = dict(methods=["POST"], responses={200: {"description": "the batch is committed; what it stored"},
-                                                **answers(400, 401, 403, 413, 415, 422, 429, 503)},
+_DESCRIBED = dict(methods=["POST"], responses={200: INGEST_RESULT, **answers(400, 401, 403, 413, 415, 422, 429, 503)},
                   openapi_extra={"requestBody": BATCH_BODY, "parameters": [CONTENT_ENCODING]})
 router.add_api_route("/api/v1/events", ingest, summary="Ingest a batch of events and heartbeats", **_DESCRIBED)
 router.add_api_route("/api/v1/heartbeat", ingest, summary="Ingest a batch (usually heartbeats only)", **_DESCRIBED)

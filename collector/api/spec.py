@@ -56,6 +56,15 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+_STORED = {"type": "object", "required": ["stored", "duplicate"],
+           "properties": {"stored": {"type": "integer", "minimum": 0}, "duplicate": {"type": "integer", "minimum": 0}}}
+INGEST_RESULT = {
+    "description": "the batch is committed: how many of its records are new, how many were stored before",
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["accepted", "duplicates", "events", "heartbeats"],
+        "properties": {"accepted": {"type": "integer", "minimum": 0}, "duplicates": {"type": "integer", "minimum": 0},
+                       "events": _STORED, "heartbeats": _STORED}}}},
+}
 BATCH_BODY = {
     "required": True,
     "description": "one batch of the wire contract (contract/records.py); it may be gzip-compressed "
