@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,12 +29,11 @@ ERROR_SCHEMA = {
     "properties": {"detail": {"description": "what is wrong, in words; a refused batch's check lists each problem",
                               "anyOf": [{"type": "string"},
                                         {"type": "object", "required": ["message"],
-                                         "properties": {"message": {"type": "string"}, "errors": {"type": "array"}}},
-                                        {"type": "array"}]}},
+                                         "properties": {"message": {"type": "string"}, "errors": {"type": "array"}}}]}},
 }
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 _MEANINGS: dict[int, tuple[str, dict]] = {
-    400: ("a malformed request: a query value the API does not read, a body that is not JSON or not gzip", {}),
+    400: ("a malformed request: an unknown or out-of-range query value, a body that is not JSON or not gzip", {}),
     401: ("no token, or not a token of the role this operation needs",
           {"WWW-Authenticate": {"description": 'Bearer realm="hinder"', "schema": {"type": "string"}}}),
     403: ("a valid token that may not act for this device", {}),
@@ -96,12 +96,7 @@ def serve_description(app: FastAPI, settings: CollectorSettings) -> None:
     Swagger UI comes from the jsDelivr CDN, as FastAPI's page loads it: its page gets a CSP that allows that CDN,
     its own inline script (by hash) and requests to this collector, nothing else.
     """
-    document: dict[str, Any] = {}
-
-    def openapi() -> dict[str, Any]:
-        document.setdefault("doc", describe(app, settings))
-        return document["doc"]
-
+    openapi = cache(lambda: describe(app, settings))
     app.openapi = openapi  # type: ignore[method-assign]
     if not settings.api_docs:
         return
