@@ -39,7 +39,8 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 @router.get("/api/v1/events", summary="Read events (admin)")
 def read_events(request: Request,
-                type: list[str] = Query(default=[], description="event type; repeat for several"),
+                type: list[str] = Query(default=[], description="event type; repeat for several",
+                                        json_schema_extra={"items": {"type": "string", "enum": list(EVENT_TYPES)}}),
                 device_id: str | None = None,
                 since: str | None = Query(None, description="RFC 3339; events starting at or after"),
                 until: str | None = Query(None, description="RFC 3339; events starting before"),

@@ -74,6 +74,11 @@ def test_read_metrics_and_report_operations(documented):
     assert set(report["200"]["content"]) == {"text/html", "application/pdf", "text/markdown", "application/zip",
                                              "application/json"}
     assert "501" in report
+    params = {p["name"]: p["schema"] for op in (ops["get", "/api/v1/reports/weekly"], ops["get", "/api/v1/events"])
+              for p in op["parameters"]}
+    assert params["format"]["enum"] == ["html", "pdf", "md", "csv", "json"]
+    assert re.fullmatch(params["week"]["pattern"], "2026-W47")
+    assert "crash" in params["type"]["items"]["enum"]
 
 
 def test_a_405_names_every_method_of_its_path(collector):
