@@ -9,8 +9,6 @@ serves ``/openapi.json`` and ``/docs`` when ``[collector] api_docs`` is on (off 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from functools import cache
 from typing import Any
@@ -22,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from collector.config import CollectorSettings
 from collector.fastwire import batch_schema
+from collector.report.render_html import csp_hash
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
@@ -84,12 +83,6 @@ def describe(app: FastAPI, settings: CollectorSettings) -> dict[str, Any]:
     return doc
 
 
-def _script_hashes(page: str) -> str:
-    """CSP source expressions allowing exactly the inline scripts of ``page``."""
-    bodies = re.findall(r"<script>(.*?)</script>", page, re.S)
-    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
-
-
 def serve_description(app: FastAPI, settings: CollectorSettings) -> None:
     """Serve the document at ``/openapi.json`` and Swagger UI at ``/docs`` if ``settings.api_docs``.
 
@@ -102,7 +95,8 @@ def serve_description(app: FastAPI, settings: CollectorSettings) -> None:
         return
     page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API").body.decode()
     cdn = "https://cdn.jsdelivr.net"
-    docs_csp = (f"default-src 'none'; script-src {cdn} {_script_hashes(page)}; style-src {cdn} 'unsafe-inline'; "
+    scripts = " ".join(map(csp_hash, re.findall(r"<script>(.*?)</script>", page, re.S)))
+    docs_csp = (f"default-src 'none'; script-src {cdn} {scripts}; style-src {cdn} 'unsafe-inline'; "
                 f"img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'; "
                 "base-uri 'none'; form-action 'none'")
 

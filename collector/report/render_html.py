@@ -14,11 +14,16 @@ from importlib import resources
 
 from collector.report import fmt, svg
 
+
+def csp_hash(inline: str) -> str:
+    """The Content-Security-Policy source that allows exactly this inline script or style sheet."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()}'"
+
+
 _CSS = resources.files("collector.report").joinpath("style.css").read_text(encoding="utf-8")
 # What the page may load or run: nothing but its own inline style sheet (by hash), no script, no image, no form.
 # The page carries it in a meta tag (a saved or mailed file keeps it); the collector also sends it as a header.
-CSP = ("default-src 'none'; style-src 'sha256-" + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
-       + "'; base-uri 'none'; form-action 'none'")
+CSP = f"default-src 'none'; style-src {csp_hash(_CSS)}; base-uri 'none'; form-action 'none'"
 
 
 def render_html(report: dict) -> str:
