@@ -2,16 +2,19 @@
 
 Tokens are compared in constant time against every configured token, so the
 response time does not reveal how much of a guess was right. Routes declare
-the role they need with the :func:`require` dependency.
+the role they need with the :func:`require` dependency, which is also the
+security scheme the OpenAPI document names (``agentToken``, ``adminToken``).
 """
 
 from __future__ import annotations
 
 import hmac
 from enum import Enum
-from typing import Awaitable, Callable
+from typing import Callable
 
 from fastapi import HTTPException, Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 
 
 class Role(str, Enum):
@@ -46,17 +49,35 @@ class TokenAuth:
             raise Unauthorized(f"not a valid {role.value} token for this endpoint")
 
 
-def require(role: Role) -> Callable[[Request], Awaitable[None]]:
-    """A FastAPI dependency refusing (401) a request without a token of ``role``.
+_SCHEMES = {
+    Role.AGENT: "an agent token (collector.agent_tokens, HINDER_AGENT_TOKEN): may only send batches",
+    Role.ADMIN: "the admin token (collector.admin_token, HINDER_ADMIN_TOKEN): may only read",
+}
 
-    It checks against the app's one :class:`TokenAuth` (``app.state.auth``).
-    Use it as ``dependencies=[Depends(require(Role.ADMIN))]``.
-    """
 
-    async def check_token(request: Request) -> None:
+class BearerToken(SecurityBase):
+    """The dependency :func:`require` returns: FastAPI lists it as the operation's security scheme."""
+
+    def __init__(self, role: Role, on_refused: Callable[[Request], None] | None = None):
+        self.role = role
+        self.scheme_name = f"{role.value}Token"
+        self.model = HTTPBearerModel(description=_SCHEMES[role])
+        self._on_refused = on_refused
+
+    async def __call__(self, request: Request) -> None:
         try:
-            request.app.state.auth.check(request.headers.get("authorization"), role)
+            request.app.state.auth.check(request.headers.get("authorization"), self.role)
         except Unauthorized as exc:
+            if self._on_refused:
+                self._on_refused(request)
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
 
-    return check_token
+
+def require(role: Role, on_refused: Callable[[Request], None] | None = None) -> BearerToken:
+    """A FastAPI dependency refusing (401) a request without a token of ``role``.
+
+    It checks against the app's one :class:`TokenAuth` (``app.state.auth``) and calls ``on_refused`` (e.g. to
+    count the refusal) before refusing. Use it as ``dependencies=[Depends(require(Role.ADMIN))]``; the OpenAPI
+    document then names the role's bearer scheme on every operation of the router.
+    """
+    return BearerToken(role, on_refused)

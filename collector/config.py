@@ -58,6 +58,8 @@ class CollectorSettings:
     tls_key: str = setting("", doc="PEM private key of tls_cert")
     trusted_proxies: list[str] = setting(default_factory=list, doc="addresses or networks (CIDR) of reverse proxies "
                                          "whose X-Forwarded-For and X-Forwarded-Proto are believed; default none")
+    api_docs: bool = setting(False, doc="serve the API's description (/openapi.json) and Swagger UI (/docs, from a "
+                             "CDN); off in production: docs/security.md")
 
     @property
     def limits(self) -> Limits:

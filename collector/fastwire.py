@@ -23,9 +23,9 @@ from msgspec.structs import asdict, astuple
 
 from collector.columns import Columns
 from contract.records import (
-    DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN,
-    MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule, active_within_interval, ids_valid, parse_time,
-    parse_times, rules,
+    DEVICE_ID_PATTERN, ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN,
+    MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule, active_within_interval, ids_valid,
+    parse_time, parse_times, rules,
 )
 
 _Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
@@ -39,7 +39,10 @@ _Details = Annotated[dict[Annotated[str, Meta(max_length=MAX_KEY_LEN)], _Value],
 def _type(rule: Rule) -> Any:
     """The msgspec type of one contract field."""
     if rule.kind is Kind.ID or rule.kind is Kind.TIME:
-        t: Any = str  # ids: ids_valid, once per batch; times: parse_times, the contract's own reading
+        # ids: ids_valid, once per batch; times: parse_times, the contract's own reading. The pattern and the format
+        # only describe them in the OpenAPI document (batch_schema); msgspec does not check them.
+        shape = {"pattern": ID_PATTERN} if rule.kind is Kind.ID else {"format": "date-time"}
+        t: Any = Annotated[str, Meta(extra_json_schema=shape)]
     elif rule.kind is Kind.TEXT:
         t = Annotated[str, Meta(min_length=1, max_length=rule.max_len)]
     elif rule.kind is Kind.CHOICE:
@@ -57,7 +60,7 @@ def _struct(record: type) -> type[msgspec.Struct]:
     """A msgspec Struct with the fields of a contract record, in its order, refusing unknown fields."""
     fields = [(r.name, _type(r)) if r.required else (r.name, _type(r), r.default) for r in rules(record)]
     # gc=False: decoded JSON holds no cycles, so the garbage collector need not track the structs
-    return msgspec.defstruct(f"_{record.__name__}", fields, kw_only=True, forbid_unknown_fields=True, gc=False)
+    return msgspec.defstruct(record.__name__, fields, kw_only=True, forbid_unknown_fields=True, gc=False)
 
 
 _Event = _struct(Event)
@@ -67,15 +70,32 @@ _TIME_OF = {record: next(r.name for r in rules(record) if r.kind is Kind.TIME) f
 
 
 @cache
-def _decoder(max_events: int, max_heartbeats: int) -> msgspec.json.Decoder:
-    batch = msgspec.defstruct("_Batch", [
+def _batch(max_events: int, max_heartbeats: int) -> type[msgspec.Struct]:
+    return msgspec.defstruct("Batch", [
         ("schema", Literal[SCHEMA_VERSION]),
         ("device_id", Annotated[str, Meta(pattern=DEVICE_ID_PATTERN)]),
-        ("sent_at", Union[str, msgspec.UnsetType], msgspec.UNSET),
+        ("sent_at", Union[Annotated[str, Meta(extra_json_schema={"format": "date-time"})], msgspec.UnsetType],
+         msgspec.UNSET),
         ("events", Annotated[list[_Event], Meta(max_length=max_events)], []),
         ("heartbeats", Annotated[list[_Heartbeat], Meta(max_length=max_heartbeats)], []),
     ], kw_only=True, forbid_unknown_fields=True, gc=False)
-    return msgspec.json.Decoder(batch)
+
+
+@cache
+def _decoder(max_events: int, max_heartbeats: int) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(_batch(max_events, max_heartbeats))
+
+
+def batch_schema(limits: Limits, ref_template: str = "#/components/schemas/{name}") -> tuple[dict, dict]:
+    """The JSON Schema of a batch body under ``limits``: ``(schema, components)``, ``schema`` a reference into
+    ``components`` (``Batch``, ``Event``, ``Heartbeat``), for the OpenAPI document.
+
+    It is generated from the very types :func:`decode` reads: the shape, ranges and lengths of every field. What
+    JSON Schema cannot say (times against the collector's clock, relations between fields) the contract checks.
+    """
+    (schema,), components = msgspec.json.schema_components([_batch(limits.max_events, limits.max_heartbeats)],
+                                                           ref_template=ref_template)
+    return schema, components
 
 
 def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:

@@ -150,6 +150,8 @@ def id_time(record_id: str) -> float:
 
 _HEX_TO_X = str.maketrans(dict.fromkeys("0123456789abcdef", "x"))
 _ID_SHAPE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"  # then version 7 at [14] and variant 8, 9, a or b at [19]
+# What ids_valid accepts, as a pattern to describe it (the OpenAPI document); ids_valid does not use it.
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 
 def ids_valid(ids: list[str]) -> bool:

@@ -1,4 +1,5 @@
-"""``create_app``: the per-app state routers read from ``app.state``, background jobs, the 500 handler, the routers."""
+"""``create_app``: the per-app state routers read from ``app.state``, background jobs, the error handlers, the
+security headers, the routers and the API's description."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.aggregates import marks
 from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
 from collector.api import ingest, ops, read
+from collector.api.headers import SecurityHeaders
+from collector.api.spec import serve_description
 from collector.auth import TokenAuth
 from collector.config import CollectorConfig
 from collector.db import is_sqlite, make_engine
@@ -43,7 +48,10 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         for stop in stops:
             stop.set()
 
-    app = FastAPI(title="hinder collector", version=__version__, lifespan=lifespan)
+    # the description is served by serve_description, only if [collector] api_docs is on
+    app = FastAPI(title="hinder collector", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None)
+    app.add_middleware(SecurityHeaders)
     state = app.state
     state.config, state.engine, state.registry, state.counters = config, engine, registry, counters
     state.auth = TokenAuth(settings.agent_tokens, settings.admin_token)
@@ -61,6 +69,19 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); nothing was stored, see the "
                                        "collector log"}, status_code=500)
 
-    for router in (ingest.router, read.router, ops.router, report_router):
+    routers = (ingest.router, read.router, ops.router, report_router)
+    methods_of: dict[str, set[str]] = {}  # the API's paths are fixed strings
+    for route in (route for router in routers for route in router.routes):
+        methods_of.setdefault(route.path, set()).update(route.methods)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # a 405 names every method of the path (GET and POST on /api/v1/events), not only the first route's
+        if exc.status_code == 405 and request.url.path in methods_of:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods_of[request.url.path]))}
+        return await http_exception_handler(request, exc)
+
+    for router in routers:
         app.include_router(router)
+    serve_description(app, settings)
     return app

@@ -13,9 +13,10 @@ import threading
 import time
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from collector.api.spec import BATCH_BODY, CONTENT_ENCODING, INGEST_RESULT, answers
 from collector.auth import Role, require
 from collector.ingest import Rejected
 
@@ -44,19 +45,11 @@ class RateBound:
             return (1 - self._tokens) / self.per_s
 
 
-_agent_token = require(Role.AGENT)
+def _count_unauthorized(request: Request) -> None:
+    request.app.state.counters.batches.labels("unauthorized").inc()
 
 
-async def _agent_token_counted(request: Request) -> None:
-    """:func:`require` (agent token), counting a refused batch as ``result="unauthorized"``."""
-    try:
-        await _agent_token(request)
-    except HTTPException:
-        request.app.state.counters.batches.labels("unauthorized").inc()
-        raise
-
-
-router = APIRouter(dependencies=[Depends(_agent_token_counted)])
+router = APIRouter(dependencies=[Depends(require(Role.AGENT, on_refused=_count_unauthorized))])
 
 
 async def ingest(request: Request) -> JSONResponse:
@@ -89,8 +82,10 @@ async def ingest(request: Request) -> JSONResponse:
     return JSONResponse(result.to_json())
 
 
-router.add_api_route("/api/v1/events", ingest, methods=["POST"], summary="Ingest a batch of events and heartbeats")
-router.add_api_route("/api/v1/heartbeat", ingest, methods=["POST"], summary="Ingest a batch (usually heartbeats only)")
+_DESCRIBED = dict(methods=["POST"], responses={200: INGEST_RESULT, **answers(400, 401, 403, 413, 415, 422, 429, 503)},
+                  openapi_extra={"requestBody": BATCH_BODY, "parameters": [CONTENT_ENCODING]})
+router.add_api_route("/api/v1/events", ingest, summary="Ingest a batch of events and heartbeats", **_DESCRIBED)
+router.add_api_route("/api/v1/heartbeat", ingest, summary="Ingest a batch (usually heartbeats only)", **_DESCRIBED)
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:

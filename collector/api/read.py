@@ -10,13 +10,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.engine import Connection, Engine
 
+from collector.api.spec import answers
 from collector.auth import Role, require
 from collector.db import is_retryable
 from collector.models import device_table, event_table
 from contract.events import EVENT_TYPES
 from contract.records import format_time, parse_time
 
-router = APIRouter(dependencies=[Depends(require(Role.ADMIN))])
+router = APIRouter(dependencies=[Depends(require(Role.ADMIN))], responses=answers(400, 401, 503))
 
 
 @contextmanager
@@ -38,7 +39,8 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 @router.get("/api/v1/events", summary="Read events (admin)")
 def read_events(request: Request,
-                type: list[str] = Query(default=[], description="event type; repeat for several"),
+                type: list[str] = Query(default=[], description="event type; repeat for several",
+                                        json_schema_extra={"items": {"type": "string", "enum": list(EVENT_TYPES)}}),
                 device_id: str | None = None,
                 since: str | None = Query(None, description="RFC 3339; events starting at or after"),
                 until: str | None = Query(None, description="RFC 3339; events starting before"),

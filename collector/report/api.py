@@ -14,17 +14,25 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from collector.api.spec import answers
 from collector.auth import Role, require
 from collector.report import ReportError
 from collector.report.render import EXTENSIONS, FORMATS, MEDIA_TYPES, render
+from collector.report.week import WEEK_PATTERN
 
 router = APIRouter(dependencies=[Depends(require(Role.ADMIN))])
+_REPORT = {200: {"description": "the report in the format asked for (csv: a zip of CSV files)",
+                 "content": {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "object"} if f == "json" else
+                                                            {"type": "string", "format": "binary"}} for f in FORMATS}}}
 
 
-@router.get("/api/v1/reports/weekly", summary="The weekly impact report (admin)")
+@router.get("/api/v1/reports/weekly", summary="The weekly impact report (admin)",
+            responses={**_REPORT, **answers(400, 401, 501, 503)})
 async def weekly_report(request: Request,
-                        week: Optional[str] = Query(None, description="ISO week YYYY-Www; default the last complete week"),
-                        format: str = Query("json", description="html, pdf, md, csv (zip) or json")) -> Response:
+                        week: Optional[str] = Query(None, description="ISO week YYYY-Www; default the last complete week",
+                                                    json_schema_extra={"pattern": WEEK_PATTERN}),
+                        format: str = Query("json", description="html, pdf, md, csv (zip) or json",
+                                            json_schema_extra={"enum": list(FORMATS)})) -> Response:
     config = request.app.state.config
     if format not in FORMATS:
         raise HTTPException(400, f"format {format!r}: expected one of {', '.join(FORMATS)}")

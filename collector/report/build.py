@@ -54,7 +54,7 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
     """
     settings = config.section("report")
     zone = settings.zone
-    week = week or last_complete_week(datetime.fromtimestamp(now, timezone.utc) if now else None, zone)
+    week = week if week is not None else last_complete_week(datetime.fromtimestamp(now, timezone.utc) if now else None, zone)
     monday = parse_week(week)
     model_cfg = aggregates.model_config(config)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 
 from collector.report.fmt import DAYS
@@ -22,11 +23,28 @@ _SECTIONS = {
 }
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _cell(value):
+    """A value as a spreadsheet reads it as data: a text that would start a formula gets a leading apostrophe.
+
+    Every cell of every table goes through here. Numbers stay numbers (a negative number is not a formula), and
+    so does a text that is a plain number; ``=HYPERLINK(...)`` or ``@SUM(...)`` from an agent becomes inert text.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _csv(header: list[str], rows: list[list]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
-    w.writerows(["" if v is None else v for v in row] for row in rows)
+    w.writerows([_cell(v) for v in row] for row in rows)
     return buf.getvalue()
 
 

@@ -7,10 +7,23 @@ map, and the devices with repeated problems with the method.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 from importlib import resources
 
 from collector.report import fmt, svg
+
+
+def csp_hash(inline: str) -> str:
+    """The Content-Security-Policy source that allows exactly this inline script or style sheet."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()}'"
+
+
+_CSS = resources.files("collector.report").joinpath("style.css").read_text(encoding="utf-8")
+# What the page may load or run: nothing but its own inline style sheet (by hash), no script, no image, no form.
+# The page carries it in a meta tag (a saved or mailed file keeps it); the collector also sends it as a header.
+CSP = f"default-src 'none'; style-src {csp_hash(_CSS)}; base-uri 'none'; form-action 'none'"
 
 
 def render_html(report: dict) -> str:
@@ -23,11 +36,11 @@ def render_html(report: dict) -> str:
         _connectivity_and_time(report),
         _devices_and_method(report),
     ]
-    css = resources.files("collector.report").joinpath("style.css").read_text(encoding="utf-8")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         + "".join(f'<section class="page">{p}</section>' for p in pages)
         + "</body></html>\n"
     )

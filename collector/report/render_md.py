@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 from collector.report import fmt
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_ACTIVE = re.compile(r"([\\`*_\[\]|#~!])")  # CommonMark lets a backslash escape any ASCII punctuation
+_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_BLOCK_START = re.compile(r"^([+\-=]|\d{1,9}[.)])")  # "- x", "+ x", "1. x", "1) x" start a list; "=" underlines
+
+
+def _text(value, starts_line: bool = False) -> str:
+    """``value`` as inert Markdown text on one line: no HTML, no link, no emphasis, no heading, no table cell break.
+
+    Every string that reaches the Markdown report goes through here: agent strings (sites, departments,
+    applications, versions) are data, never markup. ``starts_line``: the text begins a line or a list item's
+    content, where a leading ``-``, ``+``, ``=`` or ``1.`` would start a block.
+    """
+    text = _CONTROL.sub(" ", str(value))
+    text = _ACTIVE.sub(r"\\\1", re.sub("[&<>]", lambda m: _ENTITY[m.group()], text))
+    return _BLOCK_START.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text) if starts_line else text
 
 
 def _table(headers: list[str], rows: list[list], right: set[int] = frozenset()) -> list[str]:
     if not rows:
         return ["_No data this week._", ""]
-    cells = [[str(c).replace("|", "\\|") for c in r] for r in rows]
+    cells = [[_text(c) for c in r] for r in rows]
     align = ["---:" if i in right else "---" for i in range(len(headers))]
     return ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |",
             *("| " + " | ".join(r) + " |" for r in cells), ""]
@@ -19,10 +38,10 @@ def render_md(r: dict) -> str:
     cur = r["currency"]
     m = r["method"]
     lines = [
-        f"# {r.get('company') or 'hinder'}: IT impact report, week {r['week']}",
+        f"# {_text(r.get('company') or 'hinder')}: IT impact report, week {_text(r['week'])}",
         "",
-        f"{r['period']['start'][:10]} to {r['period']['last_day']} ({r['period']['timezone']}), impact model "
-        f"{r['model_version']}, {r['totals']['devices']} reporting devices.",
+        _text(f"{r['period']['start'][:10]} to {r['period']['last_day']} ({r['period']['timezone']}), impact model "
+              f"{r['model_version']}, {r['totals']['devices']} reporting devices.", starts_line=True),
         "",
         "## Headline",
         "",
@@ -31,7 +50,7 @@ def render_md(r: dict) -> str:
                     [[h["label"], fmt.headline_value(h, cur), fmt.change(h),
                       " → ".join(fmt.headline_value({**h, "value": t.get(h["key"])}, cur) for t in r["trend"])]
                      for h in r["headline"]], {1})
-    lines += ["## Findings", "", *(f"- {f['text']}" for f in r["findings"]), ""]
+    lines += ["## Findings", "", *(f"- {_text(f['text'], starts_line=True)}" for f in r["findings"]), ""]
     lines += ["## Lost time by disruption type", ""]
     lines += _table(["Type", "Lost time", "Share", "Cost", "Disruptions", "Devices"],
                     [[fmt.type_label(t["type"]), fmt.hours(t["lost_seconds"]), fmt.pct(t["share"]), fmt.money(t["cost"], cur),
@@ -61,15 +80,17 @@ def render_md(r: dict) -> str:
                         [[s["site"], s["outages"], fmt.hours(s["lost_seconds"]), fmt.hours(s["lost_seconds_per_device"])]
                          for s in c["worst_sites"]], {1, 2, 3})
     grid = r["heatmap"]["lost_seconds"]
-    lines += ["## When time was lost", "", f"Lost hours per weekday ({r['period']['timezone']}): "
-              + ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid)) + ".", ""]
+    per_day = ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid))
+    lines += ["## When time was lost", "",
+              _text(f"Lost hours per weekday ({r['period']['timezone']}): {per_day}.", starts_line=True), ""]
     lines += ["## Devices with repeated problems", ""]
     lines += _table(["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause"],
                     [[d["device"], d["site"], d["department"], d["disruptions"], fmt.hours(d["lost_seconds"]),
                       fmt.type_label(d["main_cause"])] for d in r["repeat_devices"]], {3, 4})
     lines += ["## Method", "",
-              f"Impact model version {m['model_version']}. {m['reporting_devices']} devices reported; {m['silent_devices']} "
-              f"of {m['known_devices']} known devices were silent (coverage {fmt.pct(m['coverage'])}).", "",
-              *(f"- {n}" for n in m["notes"]), ""]
+              _text(f"Impact model version {m['model_version']}. {m['reporting_devices']} devices reported; "
+                    f"{m['silent_devices']} of {m['known_devices']} known devices were silent "
+                    f"(coverage {fmt.pct(m['coverage'])}).", starts_line=True), "",
+              *(f"- {_text(n, starts_line=True)}" for n in m["notes"]), ""]
     lines += _table(["Parameter", "Value"], [[k, v] for k, v in m["parameters"].items()])
     return "\n".join(lines)

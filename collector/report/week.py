@@ -7,12 +7,12 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from collector.report import ReportError
 
-_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_PATTERN = r"^([0-9]{4})-W([0-9]{2})$"  # ASCII digits only, as the OpenAPI document (JSON Schema) reads it
 
 
 def parse_week(text: str) -> date:
     """The Monday of ISO week ``YYYY-Www``; ReportError if malformed."""
-    m = _WEEK_RE.match(text or "")
+    m = re.fullmatch(WEEK_PATTERN, text or "")  # fullmatch: no trailing newline either
     if not m:
         raise ReportError(f"week {text!r}: expected an ISO week like 2026-W47")
     year, week = int(m.group(1)), int(m.group(2))

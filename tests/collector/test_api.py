@@ -217,6 +217,8 @@ def test_unauthorized_requests_get_401_and_store_nothing(api, path, method, head
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert r.json()["detail"]
     assert api.counts() == EMPTY
+    refused = 'hinder_ingest_batches_total{result="unauthorized"} 1.0' in api.client.get("/metrics").text
+    assert refused == (method == "POST"), "a refused batch is counted, a refused read is not"
 
 
 def test_rate_bound_gives_429_with_retry_after(api_factory):

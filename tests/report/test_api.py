@@ -70,8 +70,9 @@ def test_pdf(client):
 
 
 def test_bad_requests(client):
-    r = _get(client, week="2026-47")
-    assert r.status_code == 400 and "ISO week" in r.json()["detail"]
+    for week in ("2026-47", "", "2026-W47\n"):  # as the document's pattern says: an empty week is not the default
+        r = _get(client, week=week)
+        assert r.status_code == 400 and "ISO week" in r.json()["detail"]
     r = _get(client, format="docx")
     assert r.status_code == 400 and "expected one of html, pdf, md, csv, json" in r.json()["detail"]
 

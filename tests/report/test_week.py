@@ -20,7 +20,8 @@ def test_parse_and_bounds():
     assert previous_weeks(monday, 2) == [date(2026, 11, 2), date(2026, 11, 9)]
 
 
-@pytest.mark.parametrize("text", ["2026-47", "2026-W7", "W47", "", "2026-W54", "2026-W00"])
+@pytest.mark.parametrize("text", ["2026-47", "2026-W7", "W47", "", "2026-W54", "2026-W00", "2026-W47\n",
+                                  "\u0662\u0660\u0662\u0666-W47"])  # a trailing newline, Arabic-Indic digits
 def test_bad_weeks_are_refused(text):
     with pytest.raises(ReportError, match="week"):
         parse_week(text)
