@@ -5,7 +5,9 @@ families (:func:`~collector.metrics.exposition.counter`,
 :func:`~collector.metrics.exposition.gauge`). All read small tables only
 (devices, counters kept up to date at ingest, the impact model's rollups),
 never the events, so every replica exports the same numbers and a scrape
-stays fast as history grows. Extensions append their families to FAMILIES.
+stays fast as history grows. Every label value an agent chose goes through
+the scrape's :class:`~collector.labels.Labels` (bounded, small groups merged)
+before it is exported. Extensions append their families to FAMILIES.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Connection
 from collector import aggregates, impact
 from collector.aggregates import queries
 from collector.config import CollectorConfig
+from collector.labels import Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
@@ -39,6 +42,8 @@ class ScrapeContext:
     config: CollectorConfig
     now: float
     _device_groups: list[tuple] | None = field(default=None, init=False, repr=False)
+    _labels: Labels | None = field(default=None, init=False, repr=False)
+    _versions: tuple[list[tuple], int] | None = field(default=None, init=False, repr=False)
 
     def device_groups(self) -> list[tuple]:
         """(site, department, os, agent_version, reporting, devices, spool_dropped) per label set.
@@ -49,6 +54,18 @@ class ScrapeContext:
         if self._device_groups is None:
             self._device_groups = self.rows(_DEVICE_GROUPS, {"since": self.now - self.config.collector.silent_after_s})
         return self._device_groups
+
+    def labels(self) -> Labels:
+        """How this scrape exports the label values agents chose (built once, from :meth:`device_groups`)."""
+        if self._labels is None:
+            self._labels = Labels(self.config, [(*g[:4], g[5]) for g in self.device_groups()])
+        return self._labels
+
+    def versions(self) -> tuple[list[tuple], int]:
+        """Disruptions by (app, version, type), the top versions of each app by name; and how many were folded."""
+        if self._versions is None:
+            self._versions = top_versions(self.rows(_APP_VERSIONS), self.config.collector.top_versions)
+        return self._versions
 
     def rows(self, statement: sa.Executable, params: dict | None = None) -> list[tuple]:
         """All rows of a statement as the driver's plain tuples.
@@ -71,6 +88,21 @@ Family = Callable[[ScrapeContext], Iterable[Metric]]
 
 def _select(table: sa.Table, *columns: str) -> sa.Select:
     return sa.select(*(table.c[c] for c in columns))
+
+
+def _relabelled(rows: Iterable[tuple], n_values: int, relabel: Callable[[tuple], tuple]) -> list[tuple]:
+    """Rows of label values then ``n_values`` values, their labels mapped by ``relabel`` and the values summed
+    per resulting label set (folding several label sets into one)."""
+    out: dict[tuple, list] = {}
+    for row in rows:
+        key = relabel(row[:-n_values])
+        acc = out.get(key)
+        if acc is None:
+            out[key] = list(row[-n_values:])
+        else:
+            for i, value in enumerate(row[-n_values:]):
+                acc[i] += value
+    return [(*key, *values) for key, values in out.items()]
 
 
 # Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
@@ -96,8 +128,9 @@ _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices{state,site,department,os}: devices reporting or silent (no heartbeat for silent_after_s)."""
     counts: dict[tuple[str, str, str], list[int]] = {}
+    cell = ctx.labels().cell
     for site, department, os_name, _version, reporting, n, _dropped in ctx.device_groups():
-        acc = counts.setdefault((site, department, os_name), [0, 0])
+        acc = counts.setdefault(cell(site, department, os_name), [0, 0])
         acc[0] += int(reporting or 0)
         acc[1] += n
     rows = []
@@ -111,8 +144,10 @@ def devices(ctx: ScrapeContext) -> Iterable[Metric]:
 def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_versions{agent_version,os}: devices per agent version."""
     counts: dict[tuple[str, str], int] = {}
+    labels = ctx.labels()
     for _site, _department, os_name, version, _reporting, n, _dropped in ctx.device_groups():
-        counts[(version, os_name)] = counts.get((version, os_name), 0) + n
+        key = (labels.agent_version(version), labels.bounded_os(os_name))
+        counts[key] = counts.get(key, 0) + n
     yield gauge("hinder_agent_versions", "Devices per agent version.", ["agent_version", "os"],
                 [(*key, n) for key, n in sorted(counts.items())])
 
@@ -120,7 +155,9 @@ def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
 def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_spool_dropped_records_total{site}: records agents dropped from full spools (latest totals)."""
     dropped: dict[str, int] = {}
-    for site, _department, _os, _version, _reporting, _n, n_dropped in ctx.device_groups():
+    pair = ctx.labels().pair
+    for site, department, _os, _version, _reporting, _n, n_dropped in ctx.device_groups():
+        site = pair(site, department)[0]
         dropped[site] = dropped.get(site, 0) + int(n_dropped or 0)
     yield counter("hinder_agent_spool_dropped_records",
                   "Records the agents dropped because their spool was full, from their latest heartbeats.",
@@ -129,8 +166,10 @@ def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_disruptions_total{type,app,site,department,os}: disruptions stored, counted at ingest."""
+    cell = ctx.labels().cell
     yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
-                  ["type", "app", "site", "department", "os"], ctx.rows(_DISRUPTIONS))
+                  ["type", "app", "site", "department", "os"],
+                  _relabelled(ctx.rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cell(*r[2:]))))
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -146,16 +185,18 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
+    pair = ctx.labels().pair
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
-                  ctx.rows(_LOST_TOTALS))
+                  _relabelled(ctx.rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pair(*r[2:]))))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                  ["site", "department"], ctx.rows(_ACTIVE_TOTALS))
+                  ["site", "department"], _relabelled(ctx.rows(_ACTIVE_TOTALS), 1, lambda r: pair(*r)))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
-    rows = ctx.rows(_OUTAGES)
+    pair = ctx.labels().pair
+    rows = _relabelled(ctx.rows(_OUTAGES), 2, lambda r: (r[0], *pair(*r[1:])))
     labels = ["cause", "site", "department"]
     yield counter("hinder_connectivity_outages", "Connectivity outages received, by cause.", labels,
                   [r[:4] for r in rows])
@@ -165,9 +206,10 @@ def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
-    """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only."""
-    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version.",
-                  ["app", "version", "type"], ctx.rows(_APP_VERSIONS))
+    """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only, their top versions."""
+    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version (the "
+                  "versions with the most disruptions, the rest as other).", ["app", "version", "type"],
+                  ctx.versions()[0])
 
 
 def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -177,7 +219,8 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     set); right after midnight UTC they may still hold the day that just left
     the window until the next refresh (a few seconds).
     """
-    rows = ctx.rows(_LOST_WEEK)
+    pair = ctx.labels().pair
+    rows = _relabelled(ctx.rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pair(*r[2:])))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
@@ -185,7 +228,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
         lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
     active, scores = [], []
-    for site, department, secs in ctx.rows(_ACTIVE_WEEK):
+    for site, department, secs in _relabelled(ctx.rows(_ACTIVE_WEEK), 1, lambda r: pair(*r)):
         active.append((site, department, secs if secs > 0 else 0.0))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
@@ -208,19 +251,34 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices_disrupted{type,site}: devices with a disruption going on or started in the last 15 minutes."""
+    site = ctx.labels().site
     yield gauge("hinder_devices_disrupted", "Devices with a disruption going on or started in the last 15 minutes.",
-                ["type", "site"], queries.devices_disrupted(ctx.conn, ctx.now))
+                ["type", "site"], _relabelled(queries.devices_disrupted(ctx.conn, ctx.now), 1,
+                                              lambda r: (r[0], site(r[1]))))
 
 
 def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_hourly_cost{department,currency}: the configured cost of one hour of work."""
     cfg = aggregates.model_config(ctx.config)
-    departments = {group[1] for group in ctx.device_groups()} | set(cfg.department_hourly_cost)
+    departments = ctx.labels().departments() | set(cfg.department_hourly_cost)
     yield gauge("hinder_hourly_cost", "Configured cost of one hour of work, per department "
                 "(multiply lost hours by it for the cost).", ["department", "currency"],
                 [(department, cfg.currency, cfg.hourly_cost_for(department)) for department in sorted(departments)])
 
 
+def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_folded_label_values{label,reason} and hinder_folded_devices{label,reason}: what /metrics exports as
+    ``other`` (collector.labels): values not configured or beyond the most reported, or groups under the minimum
+    size."""
+    values, devices_folded = ctx.labels().folded([(*g[:4], g[5]) for g in ctx.device_groups()])
+    values.append(("app_version", "unlisted", ctx.versions()[1]))
+    yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
+                "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
+                ["label", "reason"], values)
+    yield gauge("hinder_folded_devices", "Devices whose label /metrics exports as other, by label and reason.",
+                ["label", "reason"], devices_folded)
+
+
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost]
+                          devices_disrupted, hourly_cost, folded_labels]

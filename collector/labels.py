@@ -1,0 +1,174 @@
+"""Label values an agent chooses, bounded before they leave the collector; groups under the minimum size merged.
+
+An agent chooses its site, department, OS and agent version (heartbeat) and
+its applications' versions (``details.app_version``). The database keeps them
+as sent (per-device detail), but every surface that leaves the collector
+exports only:
+
+- sites and departments of the configured ``sites``/``departments`` lists,
+  or, where no list is configured, the ``max_label_values`` reported by the
+  most devices; OS and agent versions likewise by devices; versions of each
+  catalogued application, the ``top_versions`` with the most disruptions.
+  Everything else is ``other``: an agent cannot add a series by inventing a
+  value, only move its own device between named values and ``other``.
+- groups of people of at least ``[report] min_group_size`` devices, by the
+  rule the weekly report applies (:func:`merge_small`), to every (site,
+  department) pair /metrics exports: a pair with fewer devices becomes (site,
+  ``other``), and that group, if still too small, (``other``, ``other``);
+  within each group an OS with fewer devices becomes ``other`` (and every OS
+  of the group, if its ``other`` would still be too small).
+
+Group sizes are the devices the collector knows (the device table, each
+under its latest labels), so a label set that no device holds any more (a
+device moved to another site) is folded too: each device counts under one
+label set at a time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Hashable, Iterable, TypeVar
+
+from collector.config import OTHER_APP, CollectorConfig
+from collector.report.config import ReportSettings
+
+OTHER = OTHER_APP  # the one name of everything folded: applications, sites, departments, OS, versions
+UNKNOWN_VERSION = "unknown"  # the collector's own version label of events that name none (never folded)
+FOLDED_LABELS = ("site", "department", "os", "agent_version", "app_version")
+
+G = TypeVar("G", bound=Hashable)
+
+
+def merge_small(sizes: dict[G, int], min_size: int, parent: Callable[[G], G] = lambda _group: OTHER) -> dict[G, G]:
+    """Map each group to itself, or to its parent (``other``) when it has fewer than ``min_size`` devices.
+
+    A lone small group is still merged, so no group under the size is ever
+    shown by name; "other" says only how many groups it holds.
+    """
+    return {g: (g if n >= min_size else parent(g)) for g, n in sizes.items()}
+
+
+def min_group_size(config: CollectorConfig) -> int:
+    """The smallest group of devices any surface shows by name (``[report] min_group_size``)."""
+    return (config.sections.get("report") or ReportSettings()).min_group_size
+
+
+def top(weights: dict[str, float], n: int) -> set[str]:
+    """The ``n`` values of largest weight (ties by name)."""
+    return set(sorted(weights, key=lambda v: (-weights[v], v))[:n])
+
+
+def _sum_into(sizes: dict, key, n: int) -> None:
+    sizes[key] = sizes.get(key, 0) + n
+
+
+class Labels:
+    """How one scrape exports each agent-chosen label, from the devices' label sets.
+
+    ``devices`` holds (site, department, os, agent_version, devices) per
+    distinct label set of the device table.
+    """
+
+    def __init__(self, config: CollectorConfig, devices: Iterable[tuple[str, str, str, str, int]]):
+        self.min_size = k = min_group_size(config)
+        devices = list(devices)
+        limit = config.collector.max_label_values
+        weights: list[dict[str, int]] = [defaultdict(int) for _ in range(4)]
+        for *values, n in devices:
+            for w, value in zip(weights, values):
+                w[value] += n
+        self.named = [set(config.sites) or top(weights[0], limit), set(config.departments) or top(weights[1], limit),
+                      top(weights[2], limit), top(weights[3], limit)]
+        self.raw = [set(w) for w in weights]
+        # (site, department) pairs: too small -> (site, other) -> (other, other)
+        pairs: dict[tuple[str, str], int] = {}
+        for site, department, _os, _version, n in devices:
+            _sum_into(pairs, self._bounded(site, department), n)
+        self._pair1 = merge_small(pairs, k, lambda p: (p[0], OTHER))
+        grouped: dict[tuple[str, str], int] = {}
+        for pair, n in pairs.items():
+            _sum_into(grouped, self._pair1[pair], n)
+        self._pair2 = merge_small(grouped, k, lambda _p: (OTHER, OTHER))
+        # OS within each exported pair: too small -> other; a group whose other is still too small: all other
+        cells: dict[tuple[tuple[str, str], str], int] = {}
+        for site, department, os_name, _version, n in devices:
+            _sum_into(cells, (self.pair(site, department), self.bounded_os(os_name)), n)
+        self._cell = merge_small(cells, k, lambda c: (c[0], OTHER))
+        rest: dict[tuple[str, str], int] = {}
+        for cell, n in cells.items():
+            if self._cell[cell][1] == OTHER:
+                _sum_into(rest, cell[0], n)
+        self._os_hidden = {group for group, n in rest.items() if n < k}
+        self._sites = merge_small(_site_sizes(pairs), k)
+
+    def _bounded(self, site: str, department: str) -> tuple[str, str]:
+        return (site if site in self.named[0] else OTHER, department if department in self.named[1] else OTHER)
+
+    def pair(self, site: str, department: str) -> tuple[str, str]:
+        """The exported (site, department) of a label pair (one no device holds now is folded)."""
+        bounded = self._bounded(site, department)
+        first = self._pair1.get(bounded, (bounded[0], OTHER))
+        return self._pair2.get(first, (OTHER, OTHER))
+
+    def cell(self, site: str, department: str, os_name: str) -> tuple[str, str, str]:
+        """The exported (site, department, os) of a label set."""
+        group = self.pair(site, department)
+        if group in self._os_hidden:
+            return (*group, OTHER)
+        os_label = self.bounded_os(os_name)
+        return (*group, self._cell.get((group, os_label), (group, OTHER))[1])
+
+    def site(self, site: str) -> str:
+        """The exported site of families labelled by site alone (the report's rule on the site's devices)."""
+        return self._sites.get(site if site in self.named[0] else OTHER, OTHER)
+
+    def bounded_os(self, os_name: str) -> str:
+        """The OS label where no group of people is shown (e.g. beside the agent version)."""
+        return os_name if os_name in self.named[2] else OTHER
+
+    def agent_version(self, version: str) -> str:
+        """The agent version label."""
+        return version if version in self.named[3] else OTHER
+
+    def departments(self) -> set[str]:
+        """The departments exported by name."""
+        return {department for _site, department in self._pair2.values()} - {OTHER}
+
+    def folded(self, devices: Iterable[tuple[str, str, str, str, int]]) -> tuple[list[tuple], list[tuple]]:
+        """(label, reason, distinct values) and (label, reason, devices) exported as ``other`` although not sent
+        as ``other``; reason ``unlisted`` (not configured, or beyond the most reported) or ``small_group``."""
+        keys = [(label, reason) for label in FOLDED_LABELS[:4] for reason in ("small_group", "unlisted")]
+        values: dict[tuple[str, str], set] = {key: set() for key in keys}
+        counts: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
+        for site, department, os_name, version, n in devices:
+            exported = (*self.cell(site, department, os_name), self.agent_version(version))
+            for i, (raw, label) in enumerate(zip((site, department, os_name, version), exported)):
+                if label == OTHER and raw != OTHER:
+                    key = (FOLDED_LABELS[i], "unlisted" if raw not in self.named[i] else "small_group")
+                    values[key].add(raw)
+                    counts[key] += n
+        return ([(*key, len(v)) for key, v in sorted(values.items())], sorted((*key, n) for key, n in counts.items()))
+
+
+def _site_sizes(pairs: dict[tuple[str, str], int]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for (site, _department), n in pairs.items():
+        _sum_into(sizes, site, n)
+    return sizes
+
+
+def top_versions(rows: Iterable[tuple[str, str, str, int]], n: int) -> tuple[list[tuple[str, str, str, int]], int]:
+    """Disruptions by (app, version, type), each app's ``n`` versions with the most disruptions by name and the
+    rest as ``other``; and how many distinct versions were folded."""
+    rows = list(rows)
+    per_app: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for app, version, _type, count in rows:
+        if version != UNKNOWN_VERSION:
+            per_app[app][version] += count
+    named = {app: top(versions, n) for app, versions in per_app.items()}
+    out: dict[tuple[str, str, str], int] = defaultdict(int)
+    for app, version, etype, count in rows:
+        kept = version == UNKNOWN_VERSION or version in named[app]
+        out[(app, version if kept else OTHER, etype)] += count
+    folded = sum(len(versions) - len(named[app]) for app, versions in per_app.items())
+    return [(*key, count) for key, count in out.items()], folded
