@@ -78,9 +78,9 @@ def render(config: AgentConfig) -> str:
         "",
         "Who sees what:",
         _wrap("Reports, dashboards and the collector's metrics show figures by site and department only for groups "
-              f"of at least {MIN_GROUP_SIZE} devices unless your IT department changed this minimum: smaller groups are "
-              "merged into \"other\", and so is a site, department or system name the collector does not know. "
-              "The per-computer detail stays in the collector's database, readable only by its administrators."),
+              f"of at least {MIN_GROUP_SIZE} devices unless your IT department changed this minimum: smaller "
+              "groups are merged into \"other\", and so is a site, department or system name the collector "
+              "does not know. The per-computer detail stays in the collector's database, readable only by its administrators."),
         "",
     ]
     return "\n".join(out)

@@ -65,9 +65,11 @@ def test_thousands_of_versions_of_one_app_give_at_most_top_n_plus_other(db_engin
     for k in range(0, len(versions), 500):
         _post(api, [event("crash", "firefox", now - 60, details={"app_version": v}) for v in versions[k:k + 500]],
               [heartbeat(now)])
-    _post(api, [event("crash", "firefox", now - 60, details={"app_version": v}) for v in ("116.0",) * 5 + ("117.0",) * 3])
+    _post(api, [event("crash", "firefox", now - 60, details={"app_version": v})
+                for v in ("116.0",) * 5 + ("117.0",) * 3])
     text, m = _scrape(api)
-    rows = {labels["version"]: v for labels, v in m["hinder_app_version_disruptions_total"] if labels["app"] == "firefox"}
+    rows = {labels["version"]: v for labels, v in m["hinder_app_version_disruptions_total"]
+            if labels["app"] == "firefox"}
     assert len(rows) == 3 + 1  # was 2,002 series, one per version sent
     assert rows["116.0"] == 5 and rows["117.0"] == 3 and rows["other"] == 2000 - 1  # one of the 115.x is third
     assert sum(rows.values()) == 2008
