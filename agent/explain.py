@@ -80,7 +80,8 @@ def render(config: AgentConfig) -> str:
         _wrap("Reports, dashboards and the collector's metrics show figures by site and department only for groups "
               f"of at least {MIN_GROUP_SIZE} devices unless your IT department changed this minimum: smaller "
               "groups are merged into \"other\", and so is a site, department or system name the collector "
-              "does not know. The per-computer detail stays in the collector's database, readable only by its administrators."),
+              "does not know. The per-computer detail stays in the collector's database, readable only by its "
+              "administrators."),
         "",
     ]
     return "\n".join(out)
