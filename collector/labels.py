@@ -26,6 +26,7 @@ label set at a time.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from typing import Callable, Hashable, Iterable, TypeVar
 
@@ -54,8 +55,24 @@ def min_group_size(config: CollectorConfig) -> int:
 
 
 def top(weights: dict[str, float], n: int) -> set[str]:
-    """The ``n`` values of largest weight (ties by name)."""
-    return set(sorted(weights, key=lambda v: (-weights[v], v))[:n])
+    """The ``n`` values of largest weight (ties by name, so every replica names the same)."""
+    if len(weights) <= n:
+        return set(weights)
+    cut = heapq.nlargest(n, weights.values())[-1]
+    above = {v for v, w in weights.items() if w > cut}
+    return above | set(sorted(v for v, w in weights.items() if w == cut)[:n - len(above)])
+
+
+class _Memo(dict):
+    """A mapping computed on first use of each key (the scrape looks the same label sets up in every family)."""
+
+    def __init__(self, compute: Callable):
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key):
+        value = self[key] = self.compute(*key) if isinstance(key, tuple) else self.compute(key)
+        return value
 
 
 def _sum_into(sizes: dict, key, n: int) -> None:
@@ -66,7 +83,11 @@ class Labels:
     """How one scrape exports each agent-chosen label, from the devices' label sets.
 
     ``devices`` holds (site, department, os, agent_version, devices) per
-    distinct label set of the device table.
+    distinct label set of the device table. Look labels up in the mappings
+    (computed on first use of each key): ``pairs[site, department]`` and
+    ``cells[site, department, os]`` where groups of people are shown,
+    ``sites[site]`` for families labelled by site alone, ``os[os]`` and
+    ``agent_versions[version]`` where no group of people is shown.
     """
 
     def __init__(self, config: CollectorConfig, devices: Iterable[tuple[str, str, str, str, int]]):
@@ -79,60 +100,49 @@ class Labels:
                 w[value] += n
         self.named = [set(config.sites) or top(weights[0], limit), set(config.departments) or top(weights[1], limit),
                       top(weights[2], limit), top(weights[3], limit)]
-        self.raw = [set(w) for w in weights]
+        self.os = _Memo(lambda os_name: os_name if os_name in self.named[2] else OTHER)
+        self.agent_versions = _Memo(lambda version: version if version in self.named[3] else OTHER)
         # (site, department) pairs: too small -> (site, other) -> (other, other)
+        bounded = _Memo(lambda site, department: (site if site in self.named[0] else OTHER,
+                                                  department if department in self.named[1] else OTHER))
         pairs: dict[tuple[str, str], int] = {}
         for site, department, _os, _version, n in devices:
-            _sum_into(pairs, self._bounded(site, department), n)
-        self._pair1 = merge_small(pairs, k, lambda p: (p[0], OTHER))
+            _sum_into(pairs, bounded[site, department], n)
+        first = merge_small(pairs, k, lambda p: (p[0], OTHER))
         grouped: dict[tuple[str, str], int] = {}
         for pair, n in pairs.items():
-            _sum_into(grouped, self._pair1[pair], n)
-        self._pair2 = merge_small(grouped, k, lambda _p: (OTHER, OTHER))
+            _sum_into(grouped, first[pair], n)
+        second = merge_small(grouped, k, lambda _p: (OTHER, OTHER))
+
+        def pair_of(site: str, department: str) -> tuple[str, str]:
+            b = bounded[site, department]
+            return second.get(first.get(b, (b[0], OTHER)), (OTHER, OTHER))  # a pair no device holds: folded
+
+        self.pairs = _Memo(pair_of)
         # OS within each exported pair: too small -> other; a group whose other is still too small: all other
         cells: dict[tuple[tuple[str, str], str], int] = {}
         for site, department, os_name, _version, n in devices:
-            _sum_into(cells, (self.pair(site, department), self.bounded_os(os_name)), n)
-        self._cell = merge_small(cells, k, lambda c: (c[0], OTHER))
+            _sum_into(cells, (self.pairs[site, department], self.os[os_name]), n)
+        named_os = merge_small(cells, k, lambda c: (c[0], OTHER))
         rest: dict[tuple[str, str], int] = {}
         for cell, n in cells.items():
-            if self._cell[cell][1] == OTHER:
+            if named_os[cell][1] == OTHER:
                 _sum_into(rest, cell[0], n)
-        self._os_hidden = {group for group, n in rest.items() if n < k}
-        self._sites = merge_small(_site_sizes(pairs), k)
+        os_hidden = {group for group, n in rest.items() if n < k}
 
-    def _bounded(self, site: str, department: str) -> tuple[str, str]:
-        return (site if site in self.named[0] else OTHER, department if department in self.named[1] else OTHER)
+        def cell_of(site: str, department: str, os_name: str) -> tuple[str, str, str]:
+            group = self.pairs[site, department]
+            if group in os_hidden:
+                return (*group, OTHER)
+            return (*group, named_os.get((group, self.os[os_name]), (group, OTHER))[1])
 
-    def pair(self, site: str, department: str) -> tuple[str, str]:
-        """The exported (site, department) of a label pair (one no device holds now is folded)."""
-        bounded = self._bounded(site, department)
-        first = self._pair1.get(bounded, (bounded[0], OTHER))
-        return self._pair2.get(first, (OTHER, OTHER))
-
-    def cell(self, site: str, department: str, os_name: str) -> tuple[str, str, str]:
-        """The exported (site, department, os) of a label set."""
-        group = self.pair(site, department)
-        if group in self._os_hidden:
-            return (*group, OTHER)
-        os_label = self.bounded_os(os_name)
-        return (*group, self._cell.get((group, os_label), (group, OTHER))[1])
-
-    def site(self, site: str) -> str:
-        """The exported site of families labelled by site alone (the report's rule on the site's devices)."""
-        return self._sites.get(site if site in self.named[0] else OTHER, OTHER)
-
-    def bounded_os(self, os_name: str) -> str:
-        """The OS label where no group of people is shown (e.g. beside the agent version)."""
-        return os_name if os_name in self.named[2] else OTHER
-
-    def agent_version(self, version: str) -> str:
-        """The agent version label."""
-        return version if version in self.named[3] else OTHER
+        self.cells = _Memo(cell_of)
+        site_names = merge_small(_site_sizes(pairs), k)
+        self.sites = _Memo(lambda site: site_names.get(bounded[site, OTHER][0], OTHER))
 
     def departments(self) -> set[str]:
         """The departments exported by name."""
-        return {department for _site, department in self._pair2.values()} - {OTHER}
+        return {department for _site, department in self.pairs.values()} - {OTHER}
 
     def folded(self, devices: Iterable[tuple[str, str, str, str, int]]) -> tuple[list[tuple], list[tuple]]:
         """(label, reason, distinct values) and (label, reason, devices) exported as ``other`` although not sent
@@ -141,7 +151,7 @@ class Labels:
         values: dict[tuple[str, str], set] = {key: set() for key in keys}
         counts: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
         for site, department, os_name, version, n in devices:
-            exported = (*self.cell(site, department, os_name), self.agent_version(version))
+            exported = (*self.cells[site, department, os_name], self.agent_versions[version])
             for i, (raw, label) in enumerate(zip((site, department, os_name, version), exported)):
                 if label == OTHER and raw != OTHER:
                     key = (FOLDED_LABELS[i], "unlisted" if raw not in self.named[i] else "small_group")

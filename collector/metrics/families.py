@@ -128,9 +128,9 @@ _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices{state,site,department,os}: devices reporting or silent (no heartbeat for silent_after_s)."""
     counts: dict[tuple[str, str, str], list[int]] = {}
-    cell = ctx.labels().cell
+    cells = ctx.labels().cells
     for site, department, os_name, _version, reporting, n, _dropped in ctx.device_groups():
-        acc = counts.setdefault(cell(site, department, os_name), [0, 0])
+        acc = counts.setdefault(cells[site, department, os_name], [0, 0])
         acc[0] += int(reporting or 0)
         acc[1] += n
     rows = []
@@ -146,7 +146,7 @@ def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
     counts: dict[tuple[str, str], int] = {}
     labels = ctx.labels()
     for _site, _department, os_name, version, _reporting, n, _dropped in ctx.device_groups():
-        key = (labels.agent_version(version), labels.bounded_os(os_name))
+        key = (labels.agent_versions[version], labels.os[os_name])
         counts[key] = counts.get(key, 0) + n
     yield gauge("hinder_agent_versions", "Devices per agent version.", ["agent_version", "os"],
                 [(*key, n) for key, n in sorted(counts.items())])
@@ -155,9 +155,9 @@ def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
 def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_spool_dropped_records_total{site}: records agents dropped from full spools (latest totals)."""
     dropped: dict[str, int] = {}
-    pair = ctx.labels().pair
+    pairs = ctx.labels().pairs
     for site, department, _os, _version, _reporting, _n, n_dropped in ctx.device_groups():
-        site = pair(site, department)[0]
+        site = pairs[site, department][0]
         dropped[site] = dropped.get(site, 0) + int(n_dropped or 0)
     yield counter("hinder_agent_spool_dropped_records",
                   "Records the agents dropped because their spool was full, from their latest heartbeats.",
@@ -166,10 +166,10 @@ def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_disruptions_total{type,app,site,department,os}: disruptions stored, counted at ingest."""
-    cell = ctx.labels().cell
+    cells = ctx.labels().cells
     yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
                   ["type", "app", "site", "department", "os"],
-                  _relabelled(ctx.rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cell(*r[2:]))))
+                  _relabelled(ctx.rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -185,18 +185,18 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
-    pair = ctx.labels().pair
+    pairs = ctx.labels().pairs
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
-                  _relabelled(ctx.rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pair(*r[2:]))))
+                  _relabelled(ctx.rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                  ["site", "department"], _relabelled(ctx.rows(_ACTIVE_TOTALS), 1, lambda r: pair(*r)))
+                  ["site", "department"], _relabelled(ctx.rows(_ACTIVE_TOTALS), 1, pairs.__getitem__))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
-    pair = ctx.labels().pair
-    rows = _relabelled(ctx.rows(_OUTAGES), 2, lambda r: (r[0], *pair(*r[1:])))
+    pairs = ctx.labels().pairs
+    rows = _relabelled(ctx.rows(_OUTAGES), 2, lambda r: (r[0], *pairs[r[1], r[2]]))
     labels = ["cause", "site", "department"]
     yield counter("hinder_connectivity_outages", "Connectivity outages received, by cause.", labels,
                   [r[:4] for r in rows])
@@ -219,8 +219,8 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     set); right after midnight UTC they may still hold the day that just left
     the window until the next refresh (a few seconds).
     """
-    pair = ctx.labels().pair
-    rows = _relabelled(ctx.rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pair(*r[2:])))
+    pairs = ctx.labels().pairs
+    rows = _relabelled(ctx.rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
@@ -228,7 +228,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
         lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
     active, scores = [], []
-    for site, department, secs in _relabelled(ctx.rows(_ACTIVE_WEEK), 1, lambda r: pair(*r)):
+    for site, department, secs in _relabelled(ctx.rows(_ACTIVE_WEEK), 1, pairs.__getitem__):
         active.append((site, department, secs if secs > 0 else 0.0))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
@@ -251,10 +251,10 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices_disrupted{type,site}: devices with a disruption going on or started in the last 15 minutes."""
-    site = ctx.labels().site
+    sites = ctx.labels().sites
     yield gauge("hinder_devices_disrupted", "Devices with a disruption going on or started in the last 15 minutes.",
                 ["type", "site"], _relabelled(queries.devices_disrupted(ctx.conn, ctx.now), 1,
-                                              lambda r: (r[0], site(r[1]))))
+                                              lambda r: (r[0], sites[r[1]])))
 
 
 def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:
