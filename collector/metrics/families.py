@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from collector import aggregates, impact
 from collector.aggregates import queries
 from collector.config import CollectorConfig
-from collector.labels import Labels, top_versions
+from collector.labels import OTHER, Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
@@ -41,24 +41,37 @@ class ScrapeContext:
     conn: Connection
     config: CollectorConfig
     now: float
+    _named: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
     _device_groups: list[tuple] | None = field(default=None, init=False, repr=False)
     _labels: Labels | None = field(default=None, init=False, repr=False)
     _versions: tuple[list[tuple], int] | None = field(default=None, init=False, repr=False)
 
+    def named(self) -> dict[str, list[str]]:
+        """The bind parameters of :data:`_BOUNDED`: the site, department, OS and agent version values exported by
+        name before the group rule (configured lists, else the ``max_label_values`` held by the most devices)."""
+        if self._named is None:
+            listed = {"site": self.config.sites, "department": self.config.departments}
+            n = {"n": self.config.collector.max_label_values}
+            self._named = {param: sorted(listed.get(column) or [r[0] for r in self.rows(_MOST_REPORTED[column], n)])
+                           for column, param in _BOUNDED.items()}
+        return self._named
+
     def device_groups(self) -> list[tuple]:
-        """(site, department, os, agent_version, reporting, devices, spool_dropped) per label set.
+        """(site, department, os, agent_version, reporting, devices, spool_dropped) per bounded label set.
 
         One grouped scan of the device table, shared by every family that
         counts devices (read once per scrape, on first use).
         """
         if self._device_groups is None:
-            self._device_groups = self.rows(_DEVICE_GROUPS, {"since": self.now - self.config.collector.silent_after_s})
+            self._device_groups = self.rows(_DEVICE_GROUPS, {
+                "since": self.now - self.config.collector.silent_after_s, **self.named()})
         return self._device_groups
 
     def labels(self) -> Labels:
         """How this scrape exports the label values agents chose (built once, from :meth:`device_groups`)."""
         if self._labels is None:
-            self._labels = Labels(self.config, [(*g[:4], g[5]) for g in self.device_groups()])
+            named = [set(values) for values in self.named().values()]
+            self._labels = Labels(self.config, named, [(*g[:4], g[5]) for g in self.device_groups()])
         return self._labels
 
     def versions(self) -> tuple[list[tuple], int]:
@@ -105,23 +118,41 @@ def _relabelled(rows: Iterable[tuple], n_values: int, relabel: Callable[[tuple],
     return [(*key, *values) for key, values in out.items()]
 
 
+# The label columns an agent chooses, each bounded in SQL to the values ScrapeContext.named() gives the bind
+# parameter of that name (else "other"): however many values agents sent, a scrape reads bounded rows.
+_BOUNDED = {"site": "sites", "department": "departments", "os": "os_names", "agent_version": "agent_versions"}
+_NAMED = {column: sa.bindparam(param, expanding=True) for column, param in _BOUNDED.items()}
+
+
+def _label_sums(table: sa.Table, labels: list[str], values: list, where: sa.ColumnElement | None = None) -> sa.Select:
+    """The sums of ``values`` (column names or expressions) per label set of ``labels``, the agent-chosen ones
+    bounded."""
+    inner = sa.select(*[(sa.case((table.c[c].in_(_NAMED[c]), table.c[c]), else_=sa.literal(OTHER, sa.String))
+                         if c in _NAMED else table.c[c]).label(c) for c in labels],
+                      *[(table.c[v] if isinstance(v, str) else v).label(f"value{i}") for i, v in enumerate(values)])
+    inner = (inner if where is None else inner.where(where)).subquery()
+    keys = [inner.c[c] for c in labels]
+    return sa.select(*keys, *[sa.func.sum(inner.c[f"value{i}"]) for i in range(len(values))]).group_by(*keys)
+
+
 # Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
 _dc = device_table.c
-_DEVICE_GROUPS = (
-    sa.select(_dc.site, _dc.department, _dc.os, _dc.agent_version,
-              sa.func.sum(sa.case((_dc.last_seen >= sa.bindparam("since"), 1), else_=0)), sa.func.count(),
-              sa.func.sum(_dc.spool_dropped_total))
-    .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
-)
-_DISRUPTIONS = _select(disruption_count_table, "type", "app", "site", "department", "os", "count")
-_LOST_TOTALS = _select(impact_total_table, "type", "app", "site", "department", "exported").where(
-    impact_total_table.c.metric == "lost")
-_ACTIVE_TOTALS = _select(impact_total_table, "site", "department", "exported").where(
-    impact_total_table.c.metric == "active")
-_OUTAGES = _select(outage_count_table, "cause", "site", "department", "outages", "seconds")
+_MOST_REPORTED = {column: sa.select(_dc[column]).group_by(_dc[column])
+                  .order_by(sa.func.count().desc(), _dc[column]).limit(sa.bindparam("n")) for column in _BOUNDED}
+_UNLISTED = sa.select(*[aggregate for column, named in _NAMED.items() for unlisted in [
+    sa.and_(_dc[column].not_in(named), _dc[column] != OTHER)] for aggregate in [
+    sa.func.count(sa.distinct(sa.case((unlisted, _dc[column])))), sa.func.sum(sa.case((unlisted, 1), else_=0))]])
+_DEVICE_GROUPS = _label_sums(device_table, ["site", "department", "os", "agent_version"], [
+    sa.case((_dc.last_seen >= sa.bindparam("since"), 1), else_=0), sa.literal(1), "spool_dropped_total"])
+_DISRUPTIONS = _label_sums(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])
+_LOST_TOTALS = _label_sums(impact_total_table, ["type", "app", "site", "department"], ["exported"],
+                           impact_total_table.c.metric == "lost")
+_ACTIVE_TOTALS = _label_sums(impact_total_table, ["site", "department"], ["exported"],
+                             impact_total_table.c.metric == "active")
+_OUTAGES = _label_sums(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
 _APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "count")
-_LOST_WEEK = _select(lost_week_table, "type", "app", "site", "department", "lost_s")
-_ACTIVE_WEEK = _select(active_week_table, "site", "department", "active_s")
+_LOST_WEEK = _label_sums(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
+_ACTIVE_WEEK = _label_sums(active_week_table, ["site", "department"], ["active_s"])
 _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 
 
@@ -169,7 +200,7 @@ def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     cells = ctx.labels().cells
     yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
                   ["type", "app", "site", "department", "os"],
-                  _relabelled(ctx.rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
+                  _relabelled(ctx.rows(_DISRUPTIONS, ctx.named()), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -188,15 +219,15 @@ def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     pairs = ctx.labels().pairs
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
-                  _relabelled(ctx.rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
+                  _relabelled(ctx.rows(_LOST_TOTALS, ctx.named()), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                  ["site", "department"], _relabelled(ctx.rows(_ACTIVE_TOTALS), 1, pairs.__getitem__))
+                  ["site", "department"], _relabelled(ctx.rows(_ACTIVE_TOTALS, ctx.named()), 1, pairs.__getitem__))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
     pairs = ctx.labels().pairs
-    rows = _relabelled(ctx.rows(_OUTAGES), 2, lambda r: (r[0], *pairs[r[1], r[2]]))
+    rows = _relabelled(ctx.rows(_OUTAGES, ctx.named()), 2, lambda r: (r[0], *pairs[r[1], r[2]]))
     labels = ["cause", "site", "department"]
     yield counter("hinder_connectivity_outages", "Connectivity outages received, by cause.", labels,
                   [r[:4] for r in rows])
@@ -220,7 +251,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     the window until the next refresh (a few seconds).
     """
     pairs = ctx.labels().pairs
-    rows = _relabelled(ctx.rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
+    rows = _relabelled(ctx.rows(_LOST_WEEK, ctx.named()), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
@@ -228,7 +259,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
         lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
     active, scores = [], []
-    for site, department, secs in _relabelled(ctx.rows(_ACTIVE_WEEK), 1, pairs.__getitem__):
+    for site, department, secs in _relabelled(ctx.rows(_ACTIVE_WEEK, ctx.named()), 1, pairs.__getitem__):
         active.append((site, department, secs if secs > 0 else 0.0))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
@@ -270,7 +301,12 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_folded_label_values{label,reason} and hinder_folded_devices{label,reason}: what /metrics exports as
     ``other`` (collector.labels): values not configured or beyond the most reported, or groups under the minimum
     size."""
-    values, devices_folded = ctx.labels().folded([(*g[:4], g[5]) for g in ctx.device_groups()])
+    small = ctx.labels().small_groups([(*g[:4], g[5]) for g in ctx.device_groups()])
+    unlisted = ctx.rows(_UNLISTED, ctx.named())[0]
+    values, devices_folded = [], []
+    for i, label in enumerate(_BOUNDED):
+        values += [(label, "small_group", small[label][0]), (label, "unlisted", unlisted[2 * i])]
+        devices_folded += [(label, "small_group", small[label][1]), (label, "unlisted", unlisted[2 * i + 1] or 0)]
     values.append(("app_version", "unlisted", ctx.versions()[1]))
     yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
                 "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
