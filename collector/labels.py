@@ -30,11 +30,11 @@ import heapq
 from collections import defaultdict
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
+from collector.aggregates import UNKNOWN_VERSION
 from collector.config import OTHER_APP, CollectorConfig
 from collector.report.config import ReportSettings
 
 OTHER = OTHER_APP  # the one name of everything folded: applications, sites, departments, OS, versions
-UNKNOWN_VERSION = "unknown"  # the collector's own version label of events that name none (never folded)
 FOLDED_LABELS = ("site", "department", "os", "agent_version", "app_version")
 
 G = TypeVar("G", bound=Hashable)
@@ -94,7 +94,7 @@ class Labels:
 
     def __init__(self, config: CollectorConfig, named: Sequence[set[str]],
                  devices: Iterable[tuple[str, str, str, str, int]]):
-        self.min_size = k = min_group_size(config)
+        k = min_group_size(config)
         self.named = named  # per label of FOLDED_LABELS[:4]: the values exported by name before the group rule
         devices = list(devices)
         self.os = _Memo(lambda os_name: os_name if os_name in self.named[2] else OTHER)
@@ -110,6 +110,7 @@ class Labels:
         for pair, n in pairs.items():
             _sum_into(grouped, first[pair], n)
         second = merge_small(grouped, k, lambda _p: (OTHER, OTHER))
+        self._groups = set(second.values())
 
         def pair_of(site: str, department: str) -> tuple[str, str]:
             b = bounded[site, department]
@@ -139,7 +140,7 @@ class Labels:
 
     def departments(self) -> set[str]:
         """The departments exported by name."""
-        return {department for _site, department in self.pairs.values()} - {OTHER}
+        return {department for _site, department in self._groups} - {OTHER}
 
     def small_groups(self, devices: Iterable[tuple[str, str, str, str, int]]) -> dict[str, tuple[int, int]]:
         """Per label of FOLDED_LABELS[:4]: (distinct values, devices) exported as ``other`` although named, because
