@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from typing import Callable, Hashable, Iterable, Sequence, TypeVar
+from typing import Callable, Hashable, Iterable, TypeVar
 
 from collector.aggregates import UNKNOWN_VERSION
 from collector.config import OTHER_APP, CollectorConfig
@@ -82,21 +82,27 @@ def _sum_into(sizes: dict, key, n: int) -> None:
 class Labels:
     """How one scrape exports each agent-chosen label, from the devices' label sets.
 
-    ``named`` holds the site, department, OS and agent version values
-    exported by name (configured, or the ``max_label_values`` reported by the
-    most devices), ``devices`` (site, department, os, agent_version, devices)
-    per distinct label set of the device table. Look labels up in the mappings
+    ``devices`` holds (site, department, os, agent_version, devices) per
+    distinct label set of the device table. :attr:`named` holds the values of
+    each exported by name before the group rule (configured, or the
+    ``max_label_values`` held by the most devices). Look labels up in the mappings
     (computed on first use of each key): ``pairs[site, department]`` and
     ``cells[site, department, os]`` where groups of people are shown,
     ``sites[site]`` for families labelled by site alone, ``os[os]`` and
     ``agent_versions[version]`` where no group of people is shown.
     """
 
-    def __init__(self, config: CollectorConfig, named: Sequence[set[str]],
-                 devices: Iterable[tuple[str, str, str, str, int]]):
+    def __init__(self, config: CollectorConfig, devices: Iterable[tuple[str, str, str, str, int]]):
         k = min_group_size(config)
-        self.named = named  # per label of FOLDED_LABELS[:4]: the values exported by name before the group rule
         devices = list(devices)
+        limit = config.collector.max_label_values
+        weights: list[dict[str, int]] = [defaultdict(int) for _ in range(4)]
+        for *values, n in devices:
+            for w, value in zip(weights, values):
+                w[value] += n
+        # per label of FOLDED_LABELS[:4]: the values exported by name before the group rule
+        self.named = [set(config.sites) or top(weights[0], limit), set(config.departments) or top(weights[1], limit),
+                      top(weights[2], limit), top(weights[3], limit)]
         self.os = _Memo(lambda os_name: os_name if os_name in self.named[2] else OTHER)
         self.agent_versions = _Memo(lambda version: version if version in self.named[3] else OTHER)
         # (site, department) pairs: too small -> (site, other) -> (other, other)
@@ -142,18 +148,20 @@ class Labels:
         """The departments exported by name."""
         return {department for _site, department in self._groups} - {OTHER}
 
-    def small_groups(self, devices: Iterable[tuple[str, str, str, str, int]]) -> dict[str, tuple[int, int]]:
-        """Per label of FOLDED_LABELS[:4]: (distinct values, devices) exported as ``other`` although named, because
-        their group is under the minimum size."""
-        values: list[set] = [set() for _ in range(4)]
-        counts = [0] * 4
+    def folded(self, devices: Iterable[tuple[str, str, str, str, int]]) -> tuple[list[tuple], list[tuple]]:
+        """(label, reason, distinct values) and (label, reason, devices) exported as ``other`` although not sent
+        as ``other``; reason ``unlisted`` (not configured, or beyond the most reported) or ``small_group``."""
+        keys = [(label, reason) for label in FOLDED_LABELS[:4] for reason in ("small_group", "unlisted")]
+        values: dict[tuple[str, str], set] = {key: set() for key in keys}
+        counts: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
         for site, department, os_name, version, n in devices:
             exported = (*self.cells[site, department, os_name], self.agent_versions[version])
             for i, (raw, label) in enumerate(zip((site, department, os_name, version), exported)):
                 if label == OTHER and raw != OTHER:
-                    values[i].add(raw)
-                    counts[i] += n
-        return {label: (len(values[i]), counts[i]) for i, label in enumerate(FOLDED_LABELS[:4])}
+                    key = (FOLDED_LABELS[i], "unlisted" if raw not in self.named[i] else "small_group")
+                    values[key].add(raw)
+                    counts[key] += n
+        return [(*key, len(v)) for key, v in values.items()], [(*key, n) for key, n in counts.items()]
 
 
 def _site_sizes(pairs: dict[tuple[str, str], int]) -> dict[str, int]:

@@ -50,28 +50,23 @@ class ScrapeContext:
         """The bind parameters of :data:`_BOUNDED`: the site, department, OS and agent version values exported by
         name before the group rule (configured lists, else the ``max_label_values`` held by the most devices)."""
         if self._named is None:
-            listed = {"site": self.config.sites, "department": self.config.departments}
-            n = {"n": self.config.collector.max_label_values}
-            self._named = {param: sorted(listed.get(column) or [r[0] for r in self.rows(_MOST_REPORTED[column], n)])
-                           for column, param in _BOUNDED.items()}
+            self._named = {param: sorted(values) for param, values in zip(_BOUNDED.values(), self.labels().named)}
         return self._named
 
     def device_groups(self) -> list[tuple]:
-        """(site, department, os, agent_version, reporting, devices, spool_dropped) per bounded label set.
+        """(site, department, os, agent_version, reporting, devices, spool_dropped) per label set.
 
         One grouped scan of the device table, shared by every family that
         counts devices (read once per scrape, on first use).
         """
         if self._device_groups is None:
-            self._device_groups = self.rows(_DEVICE_GROUPS, {
-                "since": self.now - self.config.collector.silent_after_s, **self.named()})
+            self._device_groups = self.rows(_DEVICE_GROUPS, {"since": self.now - self.config.collector.silent_after_s})
         return self._device_groups
 
     def labels(self) -> Labels:
         """How this scrape exports the label values agents chose (built once, from :meth:`device_groups`)."""
         if self._labels is None:
-            named = [set(values) for values in self.named().values()]
-            self._labels = Labels(self.config, named, [(*g[:4], g[5]) for g in self.device_groups()])
+            self._labels = Labels(self.config, [(*g[:4], g[5]) for g in self.device_groups()])
         return self._labels
 
     def versions(self) -> tuple[list[tuple], int]:
@@ -137,13 +132,12 @@ def _label_sums(table: sa.Table, labels: list[str], values: list, where: sa.Colu
 
 # Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
 _dc = device_table.c
-_MOST_REPORTED = {column: sa.select(_dc[column]).group_by(_dc[column])
-                  .order_by(sa.func.count().desc(), _dc[column]).limit(sa.bindparam("n")) for column in _BOUNDED}
-_UNLISTED = sa.select(*[aggregate for column, named in _NAMED.items() for unlisted in [
-    sa.and_(_dc[column].not_in(named), _dc[column] != OTHER)] for aggregate in [
-    sa.func.count(sa.distinct(sa.case((unlisted, _dc[column])))), sa.func.sum(sa.case((unlisted, 1), else_=0))]])
-_DEVICE_GROUPS = _label_sums(device_table, ["site", "department", "os", "agent_version"], [
-    sa.case((_dc.last_seen >= sa.bindparam("since"), 1), else_=0), sa.literal(1), "spool_dropped_total"])
+_DEVICE_GROUPS = (
+    sa.select(_dc.site, _dc.department, _dc.os, _dc.agent_version,
+              sa.func.sum(sa.case((_dc.last_seen >= sa.bindparam("since"), 1), else_=0)), sa.func.count(),
+              sa.func.sum(_dc.spool_dropped_total))
+    .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
+)
 _DISRUPTIONS = _label_sums(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])
 _LOST_TOTALS = _label_sums(impact_total_table, ["type", "app", "site", "department"], ["exported"],
                            impact_total_table.c.metric == "lost")
@@ -301,12 +295,7 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_folded_label_values{label,reason} and hinder_folded_devices{label,reason}: what /metrics exports as
     ``other`` (collector.labels): values not configured or beyond the most reported, or groups under the minimum
     size."""
-    small = ctx.labels().small_groups([(*g[:4], g[5]) for g in ctx.device_groups()])
-    unlisted = ctx.rows(_UNLISTED, ctx.named())[0]
-    values, devices_folded = [], []
-    for i, label in enumerate(_BOUNDED):
-        values += [(label, "small_group", small[label][0]), (label, "unlisted", unlisted[2 * i])]
-        devices_folded += [(label, "small_group", small[label][1]), (label, "unlisted", unlisted[2 * i + 1] or 0)]
+    values, devices_folded = ctx.labels().folded([(*g[:4], g[5]) for g in ctx.device_groups()])
     values.append(("app_version", "unlisted", ctx.versions()[1]))
     yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
                 "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
