@@ -103,6 +103,7 @@ class Labels:
         # per label of FOLDED_LABELS[:4]: the values exported by name before the group rule
         self.named = [set(config.sites) or top(weights[0], limit), set(config.departments) or top(weights[1], limit),
                       top(weights[2], limit), top(weights[3], limit)]
+        self.unlisted = any(not named.issuperset(w) for named, w in zip(self.named, weights))  # values beyond named
         self.os = _Memo(lambda os_name: os_name if os_name in self.named[2] else OTHER)
         self.agent_versions = _Memo(lambda version: version if version in self.named[3] else OTHER)
         # (site, department) pairs: too small -> (site, other) -> (other, other)

@@ -46,12 +46,15 @@ class ScrapeContext:
     _labels: Labels | None = field(default=None, init=False, repr=False)
     _versions: tuple[list[tuple], int] | None = field(default=None, init=False, repr=False)
 
-    def named(self) -> dict[str, list[str]]:
-        """The bind parameters of :data:`_BOUNDED`: the site, department, OS and agent version values exported by
-        name before the group rule (configured lists, else the ``max_label_values`` held by the most devices)."""
+    def label_rows(self, statements: _LabelRows) -> list[tuple]:
+        """The rows of a label table: bounded in SQL when devices report values beyond those named, else as
+        stored (cheaper); either way the families fold them through :meth:`labels`."""
+        labels = self.labels()
+        if not labels.unlisted:
+            return self.rows(statements.stored)
         if self._named is None:
-            self._named = {param: sorted(values) for param, values in zip(_BOUNDED.values(), self.labels().named)}
-        return self._named
+            self._named = {param: sorted(values) for param, values in zip(_BOUNDED.values(), labels.named)}
+        return self.rows(statements.bounded, self._named)
 
     def device_groups(self) -> list[tuple]:
         """(site, department, os, agent_version, reporting, devices, spool_dropped) per label set.
@@ -113,21 +116,32 @@ def _relabelled(rows: Iterable[tuple], n_values: int, relabel: Callable[[tuple],
     return [(*key, *values) for key, values in out.items()]
 
 
-# The label columns an agent chooses, each bounded in SQL to the values ScrapeContext.named() gives the bind
-# parameter of that name (else "other"): however many values agents sent, a scrape reads bounded rows.
+# The label columns an agent chooses, each bounded in SQL to the values named in the bind parameter of that name
+# (else "other"; ScrapeContext.label_rows): however many values agents sent, a scrape reads bounded rows.
 _BOUNDED = {"site": "sites", "department": "departments", "os": "os_names", "agent_version": "agent_versions"}
 _NAMED = {column: sa.bindparam(param, expanding=True) for column, param in _BOUNDED.items()}
 
 
-def _label_sums(table: sa.Table, labels: list[str], values: list, where: sa.ColumnElement | None = None) -> sa.Select:
-    """The sums of ``values`` (column names or expressions) per label set of ``labels``, the agent-chosen ones
-    bounded."""
+@dataclass(frozen=True)
+class _LabelRows:
+    """Two statements reading the same label rows: as stored, and summed with the agent-chosen labels bounded in
+    SQL (what a scrape runs when devices report values beyond those named: then it reads bounded rows only)."""
+
+    stored: sa.Select
+    bounded: sa.Select
+
+
+def _label_rows(table: sa.Table, labels: list[str], values: list[str], where: sa.ColumnElement | None = None):
+    """The rows of ``labels`` then ``values`` (column names) of a label table, as stored and bounded."""
+    stored = sa.select(*[table.c[c] for c in labels + values])
     inner = sa.select(*[(sa.case((table.c[c].in_(_NAMED[c]), table.c[c]), else_=sa.literal(OTHER, sa.String))
-                         if c in _NAMED else table.c[c]).label(c) for c in labels],
-                      *[(table.c[v] if isinstance(v, str) else v).label(f"value{i}") for i, v in enumerate(values)])
-    inner = (inner if where is None else inner.where(where)).subquery()
+                         if c in _NAMED else table.c[c]).label(c) for c in labels], *[table.c[v] for v in values])
+    if where is not None:
+        stored, inner = stored.where(where), inner.where(where)
+    inner = inner.subquery()
     keys = [inner.c[c] for c in labels]
-    return sa.select(*keys, *[sa.func.sum(inner.c[f"value{i}"]) for i in range(len(values))]).group_by(*keys)
+    bounded = sa.select(*keys, *[sa.func.sum(inner.c[v]) for v in values]).group_by(*keys)
+    return _LabelRows(stored, bounded)
 
 
 # Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
@@ -138,15 +152,15 @@ _DEVICE_GROUPS = (
               sa.func.sum(_dc.spool_dropped_total))
     .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
 )
-_DISRUPTIONS = _label_sums(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])
-_LOST_TOTALS = _label_sums(impact_total_table, ["type", "app", "site", "department"], ["exported"],
+_DISRUPTIONS = _label_rows(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])
+_LOST_TOTALS = _label_rows(impact_total_table, ["type", "app", "site", "department"], ["exported"],
                            impact_total_table.c.metric == "lost")
-_ACTIVE_TOTALS = _label_sums(impact_total_table, ["site", "department"], ["exported"],
+_ACTIVE_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
                              impact_total_table.c.metric == "active")
-_OUTAGES = _label_sums(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
+_OUTAGES = _label_rows(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
 _APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "count")
-_LOST_WEEK = _label_sums(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
-_ACTIVE_WEEK = _label_sums(active_week_table, ["site", "department"], ["active_s"])
+_LOST_WEEK = _label_rows(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
+_ACTIVE_WEEK = _label_rows(active_week_table, ["site", "department"], ["active_s"])
 _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 
 
@@ -194,7 +208,7 @@ def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     cells = ctx.labels().cells
     yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
                   ["type", "app", "site", "department", "os"],
-                  _relabelled(ctx.rows(_DISRUPTIONS, ctx.named()), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
+                  _relabelled(ctx.label_rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -213,15 +227,15 @@ def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     pairs = ctx.labels().pairs
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
-                  _relabelled(ctx.rows(_LOST_TOTALS, ctx.named()), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
+                  _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                  ["site", "department"], _relabelled(ctx.rows(_ACTIVE_TOTALS, ctx.named()), 1, pairs.__getitem__))
+                  ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, pairs.__getitem__))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
     pairs = ctx.labels().pairs
-    rows = _relabelled(ctx.rows(_OUTAGES, ctx.named()), 2, lambda r: (r[0], *pairs[r[1], r[2]]))
+    rows = _relabelled(ctx.label_rows(_OUTAGES), 2, lambda r: (r[0], *pairs[r[1], r[2]]))
     labels = ["cause", "site", "department"]
     yield counter("hinder_connectivity_outages", "Connectivity outages received, by cause.", labels,
                   [r[:4] for r in rows])
@@ -245,7 +259,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     the window until the next refresh (a few seconds).
     """
     pairs = ctx.labels().pairs
-    rows = _relabelled(ctx.rows(_LOST_WEEK, ctx.named()), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
+    rows = _relabelled(ctx.label_rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
@@ -253,7 +267,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
         lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
     active, scores = [], []
-    for site, department, secs in _relabelled(ctx.rows(_ACTIVE_WEEK, ctx.named()), 1, pairs.__getitem__):
+    for site, department, secs in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 1, pairs.__getitem__):
         active.append((site, department, secs if secs > 0 else 0.0))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
