@@ -102,11 +102,17 @@ def _select(table: sa.Table, *columns: str) -> sa.Select:
 
 
 def _relabelled(rows: Iterable[tuple], n_values: int, relabel: Callable[[tuple], tuple]) -> list[tuple]:
-    """Rows of label values then ``n_values`` values, their labels mapped by ``relabel`` and the values summed
-    per resulting label set (folding several label sets into one)."""
+    """Rows of label values then ``n_values`` values, their labels mapped by ``relabel`` (given the whole row) and
+    the values summed per resulting label set (folding several label sets into one)."""
+    if n_values == 1:  # most families: one value, summed without lists
+        sums: dict[tuple, float] = {}
+        for row in rows:
+            key = relabel(row)
+            sums[key] = sums.get(key, 0) + row[-1]
+        return [(*key, value) for key, value in sums.items()]
     out: dict[tuple, list] = {}
     for row in rows:
-        key = relabel(row[:-n_values])
+        key = relabel(row)
         acc = out.get(key)
         if acc is None:
             out[key] = list(row[-n_values:])
@@ -229,7 +235,7 @@ def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
                   _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                  ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, pairs.__getitem__))
+                  ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -267,7 +273,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
         lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
     active, scores = [], []
-    for site, department, secs in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 1, pairs.__getitem__):
+    for site, department, secs in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 1, lambda r: pairs[r[0], r[1]]):
         active.append((site, department, secs if secs > 0 else 0.0))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
