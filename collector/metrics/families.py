@@ -124,7 +124,7 @@ def _relabelled(rows: Iterable[tuple], n_values: int, relabel: Callable[[tuple],
 
 # The label columns an agent chooses, each bounded in SQL to the values named in the bind parameter of that name
 # (else "other"; ScrapeContext.label_rows): however many values agents sent, a scrape reads bounded rows.
-_BOUNDED = {"site": "sites", "department": "departments", "os": "os_names", "agent_version": "agent_versions"}
+_BOUNDED = {"site": "sites", "department": "departments", "os": "os_names"}  # in the order of Labels.named
 _NAMED = {column: sa.bindparam(param, expanding=True) for column, param in _BOUNDED.items()}
 
 
