@@ -10,6 +10,7 @@ from agent.config import AgentConfig, AgentSettings
 from agent.runner import agent_details, build_heartbeat, unavailable_reason
 from agent.sensors import SENSORS
 from agent.tls import trust_source
+from contract import MIN_GROUP_SIZE
 
 _NEVER = (
     "your name or user name (at most a keyed hash, never in clear)",
@@ -81,6 +82,13 @@ def render(config: AgentConfig) -> str:
               f"{settings.spool_max_bytes / 1e6:g} MB, oldest dropped first) and are sent to your IT department's "
               f"hinder collector at {settings.collector} ({_transport(settings)}). The computer is identified by a "
               "random device id created at installation, not by your name or the computer's serial number."),
+        "",
+        "Who sees what:",
+        _wrap("Reports, dashboards and the collector's metrics show figures by site and department only for groups "
+              f"of at least {MIN_GROUP_SIZE} devices unless your IT department changed this minimum: smaller "
+              "groups are merged into \"other\", and so is a site, department or system name the collector "
+              "does not know. The per-computer detail stays in the collector's database, readable only by its "
+              "administrators."),
         "",
     ]
     return "\n".join(out)

@@ -11,6 +11,7 @@ ingest builds, because ingest built them.
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from collector.aggregates import marks  # noqa: E402
 from collector.aggregates.refresh import refresh  # noqa: E402
 from collector.config import CollectorConfig, parse_config  # noqa: E402
 from collector.ingest import Ingestor  # noqa: E402
-from contract.records import Limits, make_batch  # noqa: E402
+from contract.records import Event, Heartbeat, Limits, make_batch  # noqa: E402
 from hinder.simulate.fleet import Fleet  # noqa: E402
 
 
@@ -63,3 +64,23 @@ def fill(engine, config: CollectorConfig, devices: int, days: float, end: float,
     if progress:
         print(f"  figures refreshed: {done:,} device-days in {time.perf_counter() - t0:,.0f} s", flush=True)
     return n_events, n_beats
+
+
+def fill_hostile(engine, config: CollectorConfig, devices: int, versions: int, end: float) -> None:
+    """Add what hostile or broken agents can send: ``devices`` devices each with its own random site, department,
+    OS and agent version (a heartbeat and a crash each), and ``versions`` distinct versions of one catalogued app."""
+    ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
+    rng = random.Random(4052)
+    app = config.apps[0]
+    for i in range(devices):
+        site, department, os_name, version = (f"{name}-{rng.getrandbits(48):x}" for name in ("s", "d", "os", "v"))
+        beat = Heartbeat(time=end - 30, interval_s=60.0, active_s=30.0, os=os_name, os_version="1",
+                         agent_version=version, site=site, department=department).to_wire()
+        crash = Event(type="crash", app=app, start=end - 60, details={"app_version": f"1.{i}"}).to_wire()
+        ingestor.store(make_batch(f"hostile-{i:06d}", [crash], [beat], now=end), now=end)
+    per_batch = Limits().max_heartbeats
+    for start in range(0, versions, per_batch):
+        crashes = [Event(type="crash", app=app, start=end - 120, details={"app_version": f"2.{k}"}).to_wire()
+                   for k in range(start, min(versions, start + per_batch))]
+        ingestor.store(make_batch("hostile-versions", crashes, [], now=end), now=end)
+    refresh(engine, config, batch_size=500, now=end)

@@ -12,7 +12,13 @@ warm-up scrapes, then the median and worst of ``--scrapes``. Prints both
 sizes, the ratio (flat = about 1) and the verdict against the target
 (<= 100 ms at 1M events).
 
+``--hostile DEVICES,VERSIONS`` adds what hostile or broken agents can send
+(issue 12): that many devices each with its own random site, department, OS
+and agent version, and that many distinct versions of one catalogued app.
+/metrics must stay bounded however many there are.
+
 Usage: python3 bench/scrape.py [--devices 10000] [--sizes 100000,1000000] [--scrapes 15] [--pg-url URL]
+                               [--hostile DEVICES,VERSIONS]
                                [--workdir DIR]  (reuses the SQLite files already built there)
 """
 
@@ -35,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _fleet import config as fleet_config  # noqa: E402  (bench/_fleet.py, beside this script)
-from _fleet import fill  # noqa: E402
+from _fleet import fill, fill_hostile  # noqa: E402
 
 from collector.db import make_engine  # noqa: E402
 from collector.migrations import upgrade  # noqa: E402
@@ -44,22 +50,27 @@ TOKEN_AGENT, TOKEN_ADMIN = "bench-agent-token-1", "bench-admin-token-1"
 EVENTS_PER_DEVICE_WEEK = 22.0  # what the simulated fleet makes at event_scale 1
 
 
-def build(url: str, devices: int, events: int) -> dict:
-    """Fill an empty database with the fleet's week ending now; return row counts."""
+def build(url: str, devices: int, events: int, hostile: tuple[int, int] = (0, 0)) -> dict:
+    """Fill an empty database with the fleet's week ending now (and the hostile devices and versions); return row
+    counts."""
     engine = make_engine(url, busy_timeout_s=60)
     upgrade(engine)
     scale = min(100.0, max(0.01, events / devices / EVENTS_PER_DEVICE_WEEK))
-    n_events, n_beats = fill(engine, fleet_config(url), devices, 7, time.time(), event_scale=scale)
+    now = time.time()
+    n_events, n_beats = fill(engine, fleet_config(url), devices, 7, now, event_scale=scale)
+    if any(hostile):
+        fill_hostile(engine, fleet_config(url), *hostile, end=now)
     counts = {"events": n_events, "heartbeats": n_beats}
     with engine.connect() as conn:
-        for table in ("lost_hourly", "active_hourly", "lost_rollup", "lost_daily", "active_daily", "impact_total"):
+        for table in ("lost_hourly", "active_hourly", "lost_rollup", "lost_daily", "active_daily", "impact_total",
+                      "device", "disruption_count", "app_version_count"):
             counts[table] = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
     engine.dispose()
     return counts
 
 
-def scrape_times(url: str, scrapes: int, workdir: Path) -> tuple[list[float], int]:
-    """Start the collector on the database and time GET /metrics; return seconds per scrape and body size."""
+def scrape_times(url: str, scrapes: int, workdir: Path) -> tuple[list[float], int, int]:
+    """Start the collector on the database and time GET /metrics; return seconds per scrape, body size and series."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(workdir / f"collector-{port}.log", "w")
@@ -79,7 +90,8 @@ def scrape_times(url: str, scrapes: int, workdir: Path) -> tuple[list[float], in
                 times.append(time.perf_counter() - t0)
                 r.raise_for_status()
                 size = len(r.content)
-        return times, size
+        series = sum(1 for line in r.text.splitlines() if line and not line.startswith("#"))
+        return times, size, series
     finally:
         proc.terminate()
         proc.wait(30)
@@ -101,6 +113,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000", help="event counts, comma-separated")
     ap.add_argument("--scrapes", type=int, default=15)
     ap.add_argument("--pg-url", help="postgresql+psycopg://USER@HOST:PORT/postgres (databases are created in it)")
+    ap.add_argument("--hostile", default="0,0", help="DEVICES,VERSIONS with random labels and distinct versions")
     ap.add_argument("--workdir", type=Path, help="keep the SQLite files here and reuse those already built")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hinder-bench-scrape-"))
@@ -114,13 +127,13 @@ def main() -> None:
         else:
             print(f"building {args.devices} devices, {size} events ({url.split(':')[0]}) ...")
             t0 = time.perf_counter()
-            counts = build(url, args.devices, size)
+            counts = build(url, args.devices, size, tuple(int(n) for n in args.hostile.split(",")))
             print(f"  built in {time.perf_counter() - t0:.0f} s: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        times, body = scrape_times(url, args.scrapes, workdir)
+        times, body, series = scrape_times(url, args.scrapes, workdir)
         med = statistics.median(times)
         results.append((size, med))
         print(f"  /metrics: median {med * 1000:.1f} ms, worst {max(times) * 1000:.1f} ms over {len(times)} scrapes, "
-              f"{body / 1024:.0f} KiB")
+              f"{body / 1024:.0f} KiB, {series} series")
     if len(results) >= 2:
         (small, t_small), (large, t_large) = results[0], results[-1]
         print(f"ratio {large}/{small} events: {t_large / t_small:.2f} (1.00 = flat in history size)")

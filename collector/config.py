@@ -1,7 +1,9 @@
 """Collector configuration: a TOML file, then environment variables, then flags.
 
 The file has a ``[collector]`` table, an ``apps`` list (the application names
-allowed as Prometheus labels; any other app is exported as ``other``) and one
+allowed as Prometheus labels; any other app is exported as ``other``), optional
+``sites`` and ``departments`` lists (the only values of those labels /metrics
+exports by name; see :mod:`collector.labels`) and one
 table per extension registered in :data:`SECTIONS` (``[model]``, ``[report]``
 ...). Every key is checked with the agent's strict loader: an unknown key, a
 wrong type or a value out of range raises ConfigError naming the key.
@@ -60,6 +62,12 @@ class CollectorSettings:
                                          "whose X-Forwarded-For and X-Forwarded-Proto are believed; default none")
     api_docs: bool = setting(False, doc="serve the API's description (/openapi.json) and Swagger UI (/docs, from a "
                              "CDN); off in production: docs/security.md")
+    # Labels an agent chooses (collector.labels): how many values /metrics exports by name.
+    max_label_values: int = setting(50, min=1, max=10_000,
+                                    doc="sites, departments (when not listed), OS and agent versions exported by "
+                                    "name: those reported by the most devices; the rest as 'other'")
+    top_versions: int = setting(5, min=1, max=1_000, doc="versions of each catalogued application exported by name: "
+                                "those with the most disruptions; the rest as 'other'")
 
     @property
     def limits(self) -> Limits:
@@ -74,6 +82,8 @@ class CollectorConfig:
 
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     apps: list[str] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)  # empty: the max_label_values sites with the most devices
+    departments: list[str] = field(default_factory=list)  # likewise
     sections: dict[str, Any] = field(default_factory=dict)  # table name -> its dataclass instance
 
     def __post_init__(self) -> None:
@@ -108,7 +118,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
 def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None,
                  env: dict[str, str] | None = None) -> CollectorConfig:
     """Build the config from parsed TOML ``data``, then environment, then ``overrides``."""
-    known = ("collector", "apps", *SECTIONS)
+    known = ("collector", *_LISTS, *SECTIONS)
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -126,13 +136,22 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None,
             table[key] = value
     settings = load_section(CollectorSettings, table, "collector")
 
-    apps = data.get("apps", [])
-    if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
-        raise ConfigError("apps: must be a list of application names, e.g. apps = [\"firefox\", \"outlook\"]")
-    if OTHER_APP in apps:
-        raise ConfigError(f"apps: '{OTHER_APP}' is reserved for uncatalogued applications")
+    lists = {name: _label_list(name, data.get(name, []), example) for name, example in _LISTS.items()}
     sections = {name: load_section(_section_class(name), data.get(name), name) for name in SECTIONS}
-    return CollectorConfig(collector=settings, apps=list(apps), sections=sections)
+    return CollectorConfig(collector=settings, **lists, sections=sections)
+
+
+# The top-level lists of label values /metrics exports by name, with an example for the error message.
+_LISTS = {"apps": '"firefox", "outlook"', "sites": '"Paris", "Lyon"', "departments": '"Finance", "Sales"'}
+
+
+def _label_list(name: str, values: Any, example: str) -> list[str]:
+    """A configured list of label values: non-empty names, ``other`` reserved for what is folded."""
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"{name}: must be a list of names, e.g. {name} = [{example}]")
+    if OTHER_APP in values:
+        raise ConfigError(f"{name}: '{OTHER_APP}' is reserved for the values not listed")
+    return list(values)
 
 
 def require_tokens(settings: CollectorSettings) -> None:

@@ -17,3 +17,6 @@ cannot drift apart.
 """
 
 __version__ = "0.1.0"  # hinder's one version: the agent, the collector and the command line
+# The smallest group of devices shown by site or department anywhere outside the collector, by default
+# (the collector's [report] min_group_size; `hinder agent explain` tells the employee).
+MIN_GROUP_SIZE = 5

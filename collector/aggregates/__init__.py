@@ -36,6 +36,7 @@ from collector.config import CollectorConfig
 DAY = 86400
 HOUR = impact.HOUR
 OTHER = "other"  # the label of what is folded: uncatalogued applications, unknown causes
+UNKNOWN_VERSION = "unknown"  # the version label of events whose details name none (counted on arrival)
 RECENT_S = 900.0  # "devices disrupted now": a disruption going on or started in the last 15 minutes
 
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, day_start, model_config
+from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -34,7 +34,6 @@ from collector.models import (
 from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
 from contract.records import MAX_DURATION_S
 
-UNKNOWN_VERSION = "unknown"
 OUTAGE = "connectivity_loss"  # the type whose causes are counted
 
 

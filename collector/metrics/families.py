@@ -5,7 +5,9 @@ families (:func:`~collector.metrics.exposition.counter`,
 :func:`~collector.metrics.exposition.gauge`). All read small tables only
 (devices, counters kept up to date at ingest, the impact model's rollups),
 never the events, so every replica exports the same numbers and a scrape
-stays fast as history grows. Extensions append their families to FAMILIES.
+stays fast as history grows. Every label value an agent chose goes through
+the scrape's :class:`~collector.labels.Labels` (bounded, small groups merged)
+before it is exported. Extensions append their families to FAMILIES.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Connection
 from collector import aggregates, impact
 from collector.aggregates import queries
 from collector.config import CollectorConfig
+from collector.labels import OTHER, Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
@@ -38,7 +41,20 @@ class ScrapeContext:
     conn: Connection
     config: CollectorConfig
     now: float
+    _named: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
     _device_groups: list[tuple] | None = field(default=None, init=False, repr=False)
+    _labels: Labels | None = field(default=None, init=False, repr=False)
+    _versions: tuple[list[tuple], int] | None = field(default=None, init=False, repr=False)
+
+    def label_rows(self, statements: _LabelRows) -> list[tuple]:
+        """The rows of a label table: bounded in SQL when devices report values beyond those named, else as
+        stored (cheaper); either way the families fold them through :meth:`labels`."""
+        labels = self.labels()
+        if not labels.unlisted:
+            return self.rows(statements.stored)
+        if self._named is None:
+            self._named = {param: sorted(values) for param, values in zip(_BOUNDED.values(), labels.named)}
+        return self.rows(statements.bounded, self._named)
 
     def device_groups(self) -> list[tuple]:
         """(site, department, os, agent_version, reporting, devices, spool_dropped) per label set.
@@ -49,6 +65,18 @@ class ScrapeContext:
         if self._device_groups is None:
             self._device_groups = self.rows(_DEVICE_GROUPS, {"since": self.now - self.config.collector.silent_after_s})
         return self._device_groups
+
+    def labels(self) -> Labels:
+        """How this scrape exports the label values agents chose (built once, from :meth:`device_groups`)."""
+        if self._labels is None:
+            self._labels = Labels(self.config, [(*g[:4], g[5]) for g in self.device_groups()])
+        return self._labels
+
+    def versions(self) -> tuple[list[tuple], int]:
+        """Disruptions by (app, version, type), the top versions of each app by name; and how many were folded."""
+        if self._versions is None:
+            self._versions = top_versions(self.rows(_APP_VERSIONS), self.config.collector.top_versions)
+        return self._versions
 
     def rows(self, statement: sa.Executable, params: dict | None = None) -> list[tuple]:
         """All rows of a statement as the driver's plain tuples.
@@ -73,6 +101,55 @@ def _select(table: sa.Table, *columns: str) -> sa.Select:
     return sa.select(*(table.c[c] for c in columns))
 
 
+def _relabelled(rows: Iterable[tuple], n_values: int, relabel: Callable[[tuple], tuple]) -> list[tuple]:
+    """Rows of label values then ``n_values`` values, their labels mapped by ``relabel`` (given the whole row) and
+    the values summed per resulting label set (folding several label sets into one)."""
+    if n_values == 1:  # most families: one value, summed without lists
+        sums: dict[tuple, float] = {}
+        for row in rows:
+            key = relabel(row)
+            sums[key] = sums.get(key, 0) + row[-1]
+        return [(*key, value) for key, value in sums.items()]
+    out: dict[tuple, list] = {}
+    for row in rows:
+        key = relabel(row)
+        acc = out.get(key)
+        if acc is None:
+            out[key] = list(row[-n_values:])
+        else:
+            for i, value in enumerate(row[-n_values:]):
+                acc[i] += value
+    return [(*key, *values) for key, values in out.items()]
+
+
+# The label columns an agent chooses, each bounded in SQL to the values named in the bind parameter of that name
+# (else "other"; ScrapeContext.label_rows): however many values agents sent, a scrape reads bounded rows.
+_BOUNDED = {"site": "sites", "department": "departments", "os": "os_names"}  # in the order of Labels.named
+_NAMED = {column: sa.bindparam(param, expanding=True) for column, param in _BOUNDED.items()}
+
+
+@dataclass(frozen=True)
+class _LabelRows:
+    """Two statements reading the same label rows: as stored, and summed with the agent-chosen labels bounded in
+    SQL (what a scrape runs when devices report values beyond those named: then it reads bounded rows only)."""
+
+    stored: sa.Select
+    bounded: sa.Select
+
+
+def _label_rows(table: sa.Table, labels: list[str], values: list[str], where: sa.ColumnElement | None = None):
+    """The rows of ``labels`` then ``values`` (column names) of a label table, as stored and bounded."""
+    stored = sa.select(*[table.c[c] for c in labels + values])
+    inner = sa.select(*[(sa.case((table.c[c].in_(_NAMED[c]), table.c[c]), else_=sa.literal(OTHER, sa.String))
+                         if c in _NAMED else table.c[c]).label(c) for c in labels], *[table.c[v] for v in values])
+    if where is not None:
+        stored, inner = stored.where(where), inner.where(where)
+    inner = inner.subquery()
+    keys = [inner.c[c] for c in labels]
+    bounded = sa.select(*keys, *[sa.func.sum(inner.c[v]) for v in values]).group_by(*keys)
+    return _LabelRows(stored, bounded)
+
+
 # Statements built once: building a SQLAlchemy expression costs more than running it on these tables.
 _dc = device_table.c
 _DEVICE_GROUPS = (
@@ -81,23 +158,24 @@ _DEVICE_GROUPS = (
               sa.func.sum(_dc.spool_dropped_total))
     .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
 )
-_DISRUPTIONS = _select(disruption_count_table, "type", "app", "site", "department", "os", "count")
-_LOST_TOTALS = _select(impact_total_table, "type", "app", "site", "department", "exported").where(
-    impact_total_table.c.metric == "lost")
-_ACTIVE_TOTALS = _select(impact_total_table, "site", "department", "exported").where(
-    impact_total_table.c.metric == "active")
-_OUTAGES = _select(outage_count_table, "cause", "site", "department", "outages", "seconds")
+_DISRUPTIONS = _label_rows(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])
+_LOST_TOTALS = _label_rows(impact_total_table, ["type", "app", "site", "department"], ["exported"],
+                           impact_total_table.c.metric == "lost")
+_ACTIVE_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
+                             impact_total_table.c.metric == "active")
+_OUTAGES = _label_rows(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
 _APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "count")
-_LOST_WEEK = _select(lost_week_table, "type", "app", "site", "department", "lost_s")
-_ACTIVE_WEEK = _select(active_week_table, "site", "department", "active_s")
+_LOST_WEEK = _label_rows(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
+_ACTIVE_WEEK = _label_rows(active_week_table, ["site", "department"], ["active_s"])
 _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 
 
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices{state,site,department,os}: devices reporting or silent (no heartbeat for silent_after_s)."""
     counts: dict[tuple[str, str, str], list[int]] = {}
+    cells = ctx.labels().cells
     for site, department, os_name, _version, reporting, n, _dropped in ctx.device_groups():
-        acc = counts.setdefault((site, department, os_name), [0, 0])
+        acc = counts.setdefault(cells[site, department, os_name], [0, 0])
         acc[0] += int(reporting or 0)
         acc[1] += n
     rows = []
@@ -111,8 +189,10 @@ def devices(ctx: ScrapeContext) -> Iterable[Metric]:
 def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_versions{agent_version,os}: devices per agent version."""
     counts: dict[tuple[str, str], int] = {}
+    labels = ctx.labels()
     for _site, _department, os_name, version, _reporting, n, _dropped in ctx.device_groups():
-        counts[(version, os_name)] = counts.get((version, os_name), 0) + n
+        key = (labels.agent_versions[version], labels.os[os_name])
+        counts[key] = counts.get(key, 0) + n
     yield gauge("hinder_agent_versions", "Devices per agent version.", ["agent_version", "os"],
                 [(*key, n) for key, n in sorted(counts.items())])
 
@@ -120,7 +200,9 @@ def agent_versions(ctx: ScrapeContext) -> Iterable[Metric]:
 def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_agent_spool_dropped_records_total{site}: records agents dropped from full spools (latest totals)."""
     dropped: dict[str, int] = {}
-    for site, _department, _os, _version, _reporting, _n, n_dropped in ctx.device_groups():
+    pairs = ctx.labels().pairs
+    for site, department, _os, _version, _reporting, _n, n_dropped in ctx.device_groups():
+        site = pairs[site, department][0]
         dropped[site] = dropped.get(site, 0) + int(n_dropped or 0)
     yield counter("hinder_agent_spool_dropped_records",
                   "Records the agents dropped because their spool was full, from their latest heartbeats.",
@@ -129,8 +211,10 @@ def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_disruptions_total{type,app,site,department,os}: disruptions stored, counted at ingest."""
+    cells = ctx.labels().cells
     yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
-                  ["type", "app", "site", "department", "os"], ctx.rows(_DISRUPTIONS))
+                  ["type", "app", "site", "department", "os"],
+                  _relabelled(ctx.label_rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -146,16 +230,18 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
+    pairs = ctx.labels().pairs
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
-                  ctx.rows(_LOST_TOTALS))
+                  _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
-                  ["site", "department"], ctx.rows(_ACTIVE_TOTALS))
+                  ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_connectivity_outages_total and hinder_connectivity_outage_seconds_total{cause,site,department}."""
-    rows = ctx.rows(_OUTAGES)
+    pairs = ctx.labels().pairs
+    rows = _relabelled(ctx.label_rows(_OUTAGES), 2, lambda r: (r[0], *pairs[r[1], r[2]]))
     labels = ["cause", "site", "department"]
     yield counter("hinder_connectivity_outages", "Connectivity outages received, by cause.", labels,
                   [r[:4] for r in rows])
@@ -165,9 +251,10 @@ def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
-    """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only."""
-    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version.",
-                  ["app", "version", "type"], ctx.rows(_APP_VERSIONS))
+    """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only, their top versions."""
+    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version (the "
+                  "versions with the most disruptions, the rest as other).", ["app", "version", "type"],
+                  ctx.versions()[0])
 
 
 def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -177,7 +264,8 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     set); right after midnight UTC they may still hold the day that just left
     the window until the next refresh (a few seconds).
     """
-    rows = ctx.rows(_LOST_WEEK)
+    pairs = ctx.labels().pairs
+    rows = _relabelled(ctx.label_rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
     lost_by_group: dict[tuple[str, str], float] = {}
     lost_by_app: dict[str, float] = {}
@@ -185,7 +273,7 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
         lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
         lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
     active, scores = [], []
-    for site, department, secs in ctx.rows(_ACTIVE_WEEK):
+    for site, department, secs in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 1, lambda r: pairs[r[0], r[1]]):
         active.append((site, department, secs if secs > 0 else 0.0))
         value = impact.score(lost_by_group.get((site, department), 0.0), secs)
         if value is not None:
@@ -208,19 +296,34 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_devices_disrupted{type,site}: devices with a disruption going on or started in the last 15 minutes."""
+    sites = ctx.labels().sites
     yield gauge("hinder_devices_disrupted", "Devices with a disruption going on or started in the last 15 minutes.",
-                ["type", "site"], queries.devices_disrupted(ctx.conn, ctx.now))
+                ["type", "site"], _relabelled(queries.devices_disrupted(ctx.conn, ctx.now), 1,
+                                              lambda r: (r[0], sites[r[1]])))
 
 
 def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_hourly_cost{department,currency}: the configured cost of one hour of work."""
     cfg = aggregates.model_config(ctx.config)
-    departments = {group[1] for group in ctx.device_groups()} | set(cfg.department_hourly_cost)
+    departments = ctx.labels().departments() | set(cfg.department_hourly_cost)
     yield gauge("hinder_hourly_cost", "Configured cost of one hour of work, per department "
                 "(multiply lost hours by it for the cost).", ["department", "currency"],
                 [(department, cfg.currency, cfg.hourly_cost_for(department)) for department in sorted(departments)])
 
 
+def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_folded_label_values{label,reason} and hinder_folded_devices{label,reason}: what /metrics exports as
+    ``other`` (collector.labels): values not configured or beyond the most reported, or groups under the minimum
+    size."""
+    values, devices_folded = ctx.labels().folded([(*g[:4], g[5]) for g in ctx.device_groups()])
+    values.append(("app_version", "unlisted", ctx.versions()[1]))
+    yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
+                "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
+                ["label", "reason"], values)
+    yield gauge("hinder_folded_devices", "Devices whose label /metrics exports as other, by label and reason.",
+                ["label", "reason"], devices_folded)
+
+
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost]
+                          devices_disrupted, hourly_cost, folded_labels]

@@ -15,12 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
+from collector.labels import OTHER as OTHER_GROUP, merge_small
 from collector.report.config import ReportSettings
 from collector.report.findings import findings
 from contract import events
 
 SCHEMA = 1
-OTHER_GROUP = "other"
 VERSION_BLAME_SHARE = 0.6  # a version is to blame when it has this share of its app's disruptions ...
 VERSION_BLAME_MIN = 3  # ... and at least this many of them
 TOP_CAUSES = 10
@@ -231,20 +231,11 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
     return rows[:top]
 
 
-def _merge_small(sizes: dict[str, int], min_size: int) -> dict[str, str]:
-    """Map each group name to itself, or to "other" when it has fewer than ``min_size`` devices.
-
-    A lone small group is still merged, so no group under the size is ever
-    shown by name; "other" says only how many groups it holds.
-    """
-    return {g: (g if n >= min_size else OTHER_GROUP) for g, n in sizes.items()}
-
-
 def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> list[dict]:
     sizes: dict[str, int] = defaultdict(int)
     for labels in f.devices.values():
         sizes[labels[idx]] += 1
-    name = _merge_small(sizes, min_size)
+    name = merge_small(sizes, min_size)
     rows: dict[str, dict] = {}
 
     def row(dev: str) -> dict:
@@ -277,7 +268,7 @@ def _connectivity(f: WeekFacts, min_size: int) -> dict:
     sizes: dict[str, int] = defaultdict(int)
     for site, _d in f.devices.values():
         sizes[site] += 1
-    name = _merge_small(sizes, min_size)
+    name = merge_small(sizes, min_size)
     site_of = {dev: name.get(_group(f, dev)[0], OTHER_GROUP) for dev in f.devices}
     causes: dict[str, list] = defaultdict(lambda: [0, 0.0])
     sites: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
@@ -326,17 +317,17 @@ def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict],
         cause[dev][t] += n
     repeat = repeat_ranking(f, settings)
     key = settings.pseudonym_key.encode() or secrets.token_bytes(16)
-    sizes: dict[tuple[int, str], int] = defaultdict(int)
+    sizes: tuple[dict[str, int], dict[str, int]] = (defaultdict(int), defaultdict(int))
     for site, dept in f.devices.values():
-        sizes[0, site] += 1
-        sizes[1, dept] += 1
+        sizes[0][site] += 1
+        sizes[1][dept] += 1
+    site_name, dept_name = (merge_small(s, settings.min_group_size) for s in sizes)
     out = []
     for d in repeat[: settings.repeat_devices]:
         site, dept = _group(f, d)
         out.append({
             "device": pseudonym(d, key),
-            "site": site if sizes[0, site] >= settings.min_group_size else OTHER_GROUP,
-            "department": dept if sizes[1, dept] >= settings.min_group_size else OTHER_GROUP,
+            "site": site_name.get(site, OTHER_GROUP), "department": dept_name.get(dept, OTHER_GROUP),
             "disruptions": count[d], "lost_seconds": lost.get(d, 0.0),
             "main_cause": max(sorted(cause[d]), key=lambda t: cause[d][t]),
             "main_app": max(sorted(f.device_apps[d]), key=f.device_apps[d].get) if f.device_apps.get(d) else None,

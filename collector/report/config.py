@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contract import MIN_GROUP_SIZE
 from contract.settings import setting
 
 
@@ -13,7 +14,8 @@ class ReportSettings:
     """Settings of the weekly impact report."""
 
     company: str = setting("", doc="company name shown in the report title")
-    min_group_size: int = setting(5, min=1, max=1000, doc="sites and departments with fewer reporting devices are merged into 'other'")
+    min_group_size: int = setting(MIN_GROUP_SIZE, min=1, max=1000, doc="sites and departments with fewer devices "
+                                  "are merged into 'other' in the report, on /metrics and so on the dashboards")
     top_apps: int = setting(10, min=1, max=100, doc="applications listed by lost time")
     repeat_threshold: int = setting(5, min=2, max=10_000, doc="a device with this many disruptions in the week has repeated problems")
     repeat_devices: int = setting(10, min=1, max=100, doc="devices with repeated problems listed")

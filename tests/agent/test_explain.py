@@ -49,6 +49,7 @@ def test_every_enabled_sensor_appears_with_its_examples(tmp_path):
     assert len(shown_ids) == len(examples)
     assert "Never collected or sent:" in text and "keystrokes" in text and "window titles" in text
     assert "https://hinder.example.com" in text and "/var/lib/hinder-test" in text
+    assert "only for groups of at least 5 devices" in " ".join(text.split())  # issue 12: small groups merged
 
 
 def test_disabled_sensor_is_listed_as_off():

@@ -25,7 +25,7 @@ RUNS = {
     "refresh": (["--devices", "2", "--rounds", "1"], ["refresh: median"]),
     "report": (["--devices", "12", "--event-sets", "1", "--repeat", "1"],
                ["JSON report (build + render)   median", "HTML report (build + render)   median"]),
-    "scrape": (["--devices", "12", "--sizes", "100,400", "--scrapes", "2"],
+    "scrape": (["--devices", "12", "--sizes", "100,400", "--scrapes", "2", "--hostile", "20,50"],
                ["/metrics: median", "ratio 400/100 events:", "target <= 100 ms at 400 events:"]),
     "agent_overhead": (["--seconds", "11"], ["verdict: agent peak RSS", "verdict: agent steady CPU"]),
 }

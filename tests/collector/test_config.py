@@ -40,6 +40,9 @@ def test_file_then_env_then_flags(tmp_path):
     ({"colector": {}}, "colector: unknown table (did you mean 'collector'?)"),
     ({"apps": "firefox"}, "apps: must be a list"),
     ({"apps": ["other"]}, "reserved"),
+    ({"sites": ["Paris", 3]}, "sites: must be a list of names, e.g. sites = [\"Paris\", \"Lyon\"]"),
+    ({"departments": ["Sales", "other"]}, "departments: 'other' is reserved for the values not listed"),
+    ({"collector": {"top_versions": 0}}, "collector.top_versions"),
 ])
 def test_errors_name_the_key(data, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

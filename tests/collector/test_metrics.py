@@ -13,6 +13,18 @@ from collector import metrics
 from tests.collector.batches import batch, body, event, heartbeat
 
 
+@pytest.fixture
+def api(api_factory):
+    """The app showing groups of any size: these tests check values, tests/collector/test_metrics_labels.py the
+    minimum group size."""
+    return _every_group_shown(api_factory())
+
+
+def _every_group_shown(api):
+    api.config.sections["report"].min_group_size = 1
+    return api
+
+
 def _fill(api):
     now = time.time()
     api.post(body(batch([event("crash", "firefox"), event("crash", "firefox"), event("hang", "excel")],
@@ -36,7 +48,7 @@ def test_metrics_values_come_from_the_database(api):
 
 
 def test_silent_devices(api_factory):
-    api = api_factory(silent_after_s=1)
+    api = _every_group_shown(api_factory(silent_after_s=1))
     _fill(api)
     with api.engine.begin() as conn:
         conn.execute(sa.text("UPDATE device SET last_seen = last_seen - 5 WHERE id = 'device-0002'"))

@@ -31,7 +31,8 @@ SITES = {"device-recon-0001": ("Paris", "Finance", "linux"), "device-recon-0002"
 @pytest.fixture
 def app(db_engine, db_url):
     config = parse_config({"apps": ["firefox", "erp"],
-                           "model": {"hourly_cost": 55, "currency": "EUR", "department_hourly_cost": {"Finance": 80}}},
+                           "model": {"hourly_cost": 55, "currency": "EUR", "department_hourly_cost": {"Finance": 80}},
+                           "report": {"min_group_size": 1}},  # groups of one device: the figures, not the rule
                           overrides={"db": db_url, "agent_tokens": [AGENT_TOKEN], "admin_token": ADMIN_TOKEN}, env={})
     return make_api(db_engine, config)
 
