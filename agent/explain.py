@@ -26,7 +26,9 @@ def _block(text: str, indent: str = "    ") -> str:
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
-    return textwrap.fill(" ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent)
+    """Fill a paragraph; paths and URLs are never broken at their hyphens."""
+    return textwrap.fill(" ".join(text.split()), width=88, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False)
 
 
 def _transport(settings: AgentSettings) -> str:
