@@ -15,6 +15,7 @@ every sensor's example events through here.
 from __future__ import annotations
 
 from functools import cache
+from operator import add, methodcaller
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -24,16 +25,17 @@ from msgspec.structs import asdict, astuple
 from collector.columns import Columns
 from contract.records import (
     DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN,
-    MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule, active_within_interval, ids_valid, parse_time,
-    parse_times, rules,
+    MIN_INT, PRINTABLE_PATTERN, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule, active_within_interval,
+    clock_correction, excess_within_duration, ids_valid, parse_time, parse_times, rules, seconds_valid, time_window,
 )
 
-_Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
+_Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN, pattern=PRINTABLE_PATTERN)]
 _Int = Annotated[int, Meta(ge=MIN_INT, le=MAX_INT)]
 # msgspec floats refuse NaN and infinities when they come from JSON (which cannot spell them anyway)
 _Scalar = Union[_Text, _Int, float, bool]
 _Value = Union[_Scalar, None, Annotated[list[_Scalar], Meta(max_length=MAX_LIST_LEN)]]
-_Details = Annotated[dict[Annotated[str, Meta(max_length=MAX_KEY_LEN)], _Value], Meta(max_length=MAX_DETAILS)]
+_Key = Annotated[str, Meta(max_length=MAX_KEY_LEN, pattern=PRINTABLE_PATTERN)]
+_Details = Annotated[dict[_Key, _Value], Meta(max_length=MAX_DETAILS)]
 
 
 def _type(rule: Rule) -> Any:
@@ -41,7 +43,7 @@ def _type(rule: Rule) -> Any:
     if rule.kind is Kind.ID or rule.kind is Kind.TIME:
         t: Any = str  # ids: ids_valid, once per batch; times: parse_times, the contract's own reading
     elif rule.kind is Kind.TEXT:
-        t = Annotated[str, Meta(min_length=1, max_length=rule.max_len)]
+        t = Annotated[str, Meta(min_length=1, max_length=rule.max_len, pattern=PRINTABLE_PATTERN)]
     elif rule.kind is Kind.CHOICE:
         t = Literal[rule.choices]  # type: ignore[valid-type]
     elif rule.kind is Kind.SECONDS:
@@ -92,22 +94,48 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
     # One tuple per event (astuple, in the struct's field order), transposed by zip into one per field: C loops.
     columns = zip(*map(astuple, batch.events)) if batch.events else [()] * len(_EVENT_FIELDS)
     events = Columns(dict(zip(_EVENT_FIELDS, columns)))
-    start = _TIME_OF[Event]
+    start, time_of = _TIME_OF[Event], _TIME_OF[Heartbeat]
     starts = parse_times(events[start])
-    if starts is None or not ids_valid([*events["id"], *(h.id for h in batch.heartbeats)]):
+    beats = parse_times([getattr(h, time_of) for h in batch.heartbeats])
+    if starts is None or beats is None or not ids_valid([*events["id"], *(h.id for h in batch.heartbeats)]):
         return None
-    lo, hi = now - limits.max_age_s, now + limits.max_future_s
-    if starts and not (lo <= min(starts) and max(starts) <= hi):
-        return None
-    events[start] = starts
     try:
         sent_at = None if batch.sent_at is msgspec.UNSET else parse_time(batch.sent_at)
-        heartbeats = []
-        for h in batch.heartbeats:
-            t = parse_time(getattr(h, _TIME_OF[Heartbeat]))
-            if not lo <= t <= hi or not active_within_interval(h.active_s, h.interval_s):
-                return None
-            heartbeats.append({**asdict(h), _TIME_OF[Heartbeat]: t})
     except ValueError:  # a time the contract does not read
         return None
-    return {"device_id": batch.device_id, "sent_at": sent_at, "events": events, "heartbeats": heartbeats}
+    correction = clock_correction(sent_at, [*starts, *beats], now, limits)
+    if correction:
+        starts = [t - correction for t in starts]
+        beats = [t - correction for t in beats]
+    lo, hi = time_window(now, limits)
+    if (starts and not (lo <= min(starts) and max(starts) <= hi)) or (beats and not (lo <= min(beats) and max(beats) <= hi)):
+        return None
+    if starts and max(map(add, starts, events["duration_s"])) > hi:  # an event has ended when it is sent
+        return None
+    if not _details_read_valid(events):
+        return None
+    events[start] = starts
+    heartbeats = []
+    for h, t in zip(batch.heartbeats, beats):
+        if not active_within_interval(h.active_s, h.interval_s):
+            return None
+        heartbeats.append({**asdict(h), time_of: t})
+    return {"device_id": batch.device_id, "sent_at": sent_at, "clock_correction_s": correction, "events": events,
+            "heartbeats": heartbeats}
+
+
+_DETAILS_FIELD = next(r for r in rules(Event) if r.kind is Kind.DETAILS)
+
+
+def _details_read_valid(events: Columns) -> bool:
+    """The event details the collector reads follow their rules (:attr:`contract.records.Rule.keys`)."""
+    for key_rule in _DETAILS_FIELD.keys:
+        assert key_rule.kind is Kind.SECONDS  # the only kind a detail the collector reads has (so far)
+        values = list(map(methodcaller("get", key_rule.name), events[_DETAILS_FIELD.name]))
+        for v, duration in zip(values, events["duration_s"]):
+            if v is None:
+                if not key_rule.nullable:
+                    return False
+            elif not seconds_valid(v) or not excess_within_duration(v, duration):
+                return False
+    return True

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from contract import events
 from contract.events import TABLE, Cost
+from contract.records import ROUNDING_S
 from contract.settings import setting
 
 MODEL_VERSION = "1"
@@ -159,6 +160,17 @@ class DeviceHours:
 
     def lost_total(self) -> float:
         return sum(self.lost.values())
+
+
+def excess_of(value: object, duration_s: float) -> float | None:
+    """An event's ``details.excess_s`` as the model reads it: a number of seconds within the event, else None.
+
+    The contract accepts only such values (``contract.records.excess_within_duration``); this clamp keeps an
+    event stored before that rule (``excess_s = 1e15``) from costing, or reaching, more than its own span.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(min(max(value, 0.0), duration_s + ROUNDING_S))
 
 
 def event_span(ev: Disruption, cfg: ModelConfig) -> tuple[float, float]:
