@@ -80,11 +80,11 @@ MAX_DURATION_S = 31 * 86400.0  # seconds: a duration, an interval, and the detai
 # BIGINT store (the device's count columns are BIGINT), and what msgspec and the full check read alike.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 MAX_COUNT = MAX_INT
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}$"
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}\Z"  # \Z, not $: '$' also matches before a final newline
 # Every string the contract reads (texts, detail keys, detail strings) is free of control characters: NUL, which
 # PostgreSQL cannot store in text, and the other C0 controls and DEL, which have no place in a label or a detail
 # and would reach logs, terminals and reports. A regular expression so that the fast path's msgspec types use it.
-PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*\Z"
 CONTROL_ERROR = "must not contain control characters (U+0000-U+001F, U+007F)"
 ROUNDING_S = 1.0  # seconds of rounding allowed where one measured duration must fit in another
 MAX_ERRORS = 100  # problems a refusal lists (the first ones; it also counts them all)
@@ -178,9 +178,11 @@ def ids_valid(ids: list[str]) -> bool:
 
 
 def format_time(ts: float) -> str:
-    """Format a Unix timestamp as RFC 3339 UTC with milliseconds and 'Z'."""
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """Format a Unix timestamp as RFC 3339 UTC with milliseconds and 'Z' (a four-digit year, even before 1000).
+
+    Raises ValueError, OverflowError or OSError for a time outside the years 1-9999.
+    """
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 TIME_ERROR = "must be an RFC 3339 timestamp with a timezone, e.g. 2026-11-23T12:00:00Z"
