@@ -17,7 +17,10 @@ Rules of version ``MODEL_VERSION``:
      heartbeats' active seconds inside the span).
    - EXCESS types (slow_app, slow_system, connectivity_degraded): ``L`` is
      ``details.excess_s`` (time beyond the threshold; 0 when absent) times the
-     event's active fraction; the span is the event, at least ``excess_s`` long.
+     event's active fraction; the span is the event, at least ``excess_s`` long
+     (the contract keeps ``excess_s`` within the event's duration, one second
+     of rounding allowed, and :func:`excess_of` clamps it so for rows stored
+     before that rule).
    - RECOVERY types (crash, unexpected_shutdown, abnormal_exit, test): the
      span is the configured recovery time starting when the event ends, and its
      density is the active fraction of the heartbeat interval covering the

@@ -22,13 +22,13 @@ import re
 import time
 from typing import Any
 
+from contract.events import EXCESS_S
 from contract.records import (
     BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
-    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, PRINTABLE_PATTERN, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat,
-    Kind, Limits, Rule, active_within_interval, clock_correction, excess_within_duration, ids_valid, parse_time,
-    rules, seconds_valid, time_window,
+    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule,
+    active_within_interval, clock_correction, excess_within_duration, has_control, ids_valid, parse_time, rules,
+    seconds_valid, time_window,
 )
-from contract.events import EXCESS_S
 
 
 class ContractError(ValueError):
@@ -58,7 +58,12 @@ class _Errors(list):
 
 
 _DEVICE_RE = re.compile(DEVICE_ID_PATTERN)
-_PRINTABLE = re.compile(PRINTABLE_PATTERN).match
+
+
+def _printable(text: str) -> bool:
+    return not has_control(text)
+
+
 _ABSENT = object()
 
 
@@ -148,7 +153,7 @@ def _unknown(errors: _Errors, kind: str, index: int | None, rec: dict, known) ->
         return
     named = heapq.nsmallest(max(0, MAX_ERRORS - len(errors)), unknown)  # not a sort of them all
     for k in named:
-        errors.add(kind, index, k if _PRINTABLE(k) and len(k) <= MAX_KEY_LEN else _short(k), "unknown field")
+        errors.add(kind, index, k if _printable(k) and len(k) <= MAX_KEY_LEN else _short(k), "unknown field")
     errors.total += len(unknown) - len(named)
 
 
@@ -215,7 +220,7 @@ def _check_value(rule: Rule, v: Any, clock: _Clock) -> tuple[tuple[str, str] | N
             return (name, "must not be empty"), None
         if len(v) > rule.max_len:
             return (name, f"longer than {rule.max_len} characters"), None
-        if not _PRINTABLE(v):
+        if not _printable(v):
             return (name, CONTROL_ERROR), None
         return None, v
     if kind is Kind.CHOICE:
@@ -236,7 +241,7 @@ def _check_value(rule: Rule, v: Any, clock: _Clock) -> tuple[tuple[str, str] | N
 def _scalar(v: Any, max_len: int) -> bool:
     """A detail value the contract allows: printable text, a finite number, a 64-bit integer, a boolean."""
     if isinstance(v, str):
-        return len(v) <= max_len and _PRINTABLE(v) is not None
+        return len(v) <= max_len and _printable(v)
     if type(v) is int:
         return MIN_INT <= v <= MAX_INT
     return isinstance(v, bool) or (type(v) is float and math.isfinite(v))
@@ -251,11 +256,11 @@ def _check_details(rule: Rule, d: Any) -> tuple[tuple[str, str] | None, Any]:
     for k, v in d.items():
         if len(k) > MAX_KEY_LEN:
             return (name, f"key longer than {MAX_KEY_LEN} characters"), None
-        if not _PRINTABLE(k):
+        if not _printable(k):
             return (name, f"key {_short(k)} {CONTROL_ERROR}"), None
         if isinstance(v, str) and len(v) > MAX_TEXT_LEN:
             return (f"{name}.{k}", f"longer than {MAX_TEXT_LEN} characters"), None
-        if isinstance(v, str) and not _PRINTABLE(v):
+        if isinstance(v, str) and not _printable(v):
             return (f"{name}.{k}", CONTROL_ERROR), None
         if v is None or _scalar(v, MAX_TEXT_LEN):
             continue
