@@ -164,3 +164,27 @@ def test_an_excess_beyond_the_event_is_refused_by_both_paths(excess):
     batch["events"][0]["details"]["excess_s"] = 10.5  # within the event, rounding allowed
     body = json.dumps(batch).encode()
     assert fastwire.decode(body, NOW, LIMITS) == _oracle(body) is not None
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("C:\\new\\table", True),  # a backslash, then n or t: no control character
+    ("\\\\n", True), ("x\\", True), ("\\u0000 spelled out", True), ("caf\u00e9 \u8868", True),
+    ("line\n", False), ("\\\n", False), ("nul\x00", False), ("tab\t", False), ("esc\x1b", False), ("del\x7f", False),
+    ("\x1f", False),
+])
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_both_paths_read_backslashes_and_control_characters_alike(text, ok, ascii_only):
+    for place in ("app", "detail", "key", "site"):
+        batch = _batch()
+        if place == "app":
+            batch["events"][0]["app"] = text
+        elif place == "detail":
+            batch["events"][0]["details"]["path"] = text
+        elif place == "key":
+            batch["events"][0]["details"][text] = 1
+        else:
+            batch["heartbeats"][0]["site"] = text
+        body = json.dumps(batch, ensure_ascii=ascii_only).encode()
+        fast = fastwire.decode(body, NOW, LIMITS)
+        assert fast == _oracle(body)
+        assert (fast is not None) == ok, (place, text)
