@@ -7,7 +7,11 @@ types, derived field by field from the contract's declarations
 in C. :func:`decode` returns exactly what the full check gives
 (``columns.of_batch(validate_batch(msgspec.json.decode(body)))``; the same parser), or None when the
 body is not valid; the caller then runs the full check, which explains the
-refusal. The fast path accepts every batch the contract accepts; a property test
+refusal. The contract's rules that are not types (control characters, found
+by one scan of the body; the times' window after the clock rule of
+:func:`contract.records.clock_correction`; active within interval; the event
+details the collector reads) are checked here on whole columns, in C where it
+matters. The fast path accepts every batch the contract accepts; a property test
 (tests/collector/test_fastwire.py) keeps the two in step both ways, and runs
 every sensor's example events through here.
 """

@@ -246,9 +246,10 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
     lo, hi = time_window(now, limits)
     times = [*batch["events"]["start"], *(h["time"] for h in batch["heartbeats"])]
     if times and not (lo <= min(times) and max(times) <= hi):
-        raise Rejected(422, "invalid", {"message": "a record time is outside the collector's window "
-                                                   f"[now - {limits.max_age_s:.0f} s, now + {limits.max_future_s:.0f} s]",
-                                        "errors": [], "errors_total": 1})
+        problem = (f"a record time is outside the collector's window [now - {limits.max_age_s:.0f} s, "
+                   f"now + {limits.max_future_s:.0f} s]")
+        raise Rejected(422, "invalid", {"message": problem, "errors_total": 1, "errors": [
+            {"kind": "batch", "index": None, "field": "records", "error": problem}]})
     return batch
 
 

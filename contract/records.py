@@ -97,6 +97,9 @@ DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}\Z"  # \Z, not $: '$' also matches b
 # which PostgreSQL cannot store in text, and the other C0 controls and DEL, which have no place in a label or a
 # detail and would reach logs, terminals and reports. (The fast path refuses a body whose JSON spells one.)
 CONTROL_CHARACTERS = "".join(map(chr, [*range(0x20), 0x7F]))
+CONTROL_ERROR = "must not contain control characters (U+0000-U+001F, U+007F)"
+ROUNDING_S = 1.0  # seconds of rounding allowed where one measured duration must fit in another
+MAX_ERRORS = 100  # problems a refusal lists (the first ones; it also counts them all)
 _CONTROL_BYTES = CONTROL_CHARACTERS.encode()  # in UTF-8 these bytes are never part of another character
 
 
@@ -104,11 +107,6 @@ def has_control(text: str) -> bool:
     """True if ``text`` holds one of :data:`CONTROL_CHARACTERS` (in C: five times a regular expression's speed)."""
     raw = text.encode("utf-8", "surrogatepass")
     return len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
-
-
-CONTROL_ERROR = "must not contain control characters (U+0000-U+001F, U+007F)"
-ROUNDING_S = 1.0  # seconds of rounding allowed where one measured duration must fit in another
-MAX_ERRORS = 100  # problems a refusal lists (the first ones; it also counts them all)
 
 
 @dataclass(frozen=True)
