@@ -47,6 +47,8 @@ class CollectorSettings:
     max_heartbeats: int = setting(Limits.max_heartbeats, min=1, max=10_000, doc="heartbeats per batch")
     max_future_s: float = setting(Limits.max_future_s, min=0, max=86400, doc="how far ahead of the collector a record may be")
     max_age_s: float = setting(Limits.max_age_s, min=60, max=400 * 86400, doc="how old a record may be")
+    max_skew_s: float = setting(Limits.max_skew_s, min=0, max=400 * 86400,
+                                doc="a device clock off by at most this much is corrected (docs/security.md, Clocks)")
     max_batches_per_s: float = setting(200.0, min=0, doc="per-process ingest rate bound (0: unbounded); beyond it 429")
     silent_after_s: float = setting(180.0, min=1, max=30 * 86400, doc="a device without heartbeat for this long is silent")
     retention_days: float = setting(90.0, min=1, max=3650,
@@ -73,7 +75,7 @@ class CollectorSettings:
     def limits(self) -> Limits:
         """The wire-contract limits this collector enforces."""
         return Limits(max_events=self.max_events, max_heartbeats=self.max_heartbeats,
-                      max_future_s=self.max_future_s, max_age_s=self.max_age_s)
+                      max_future_s=self.max_future_s, max_age_s=self.max_age_s, max_skew_s=self.max_skew_s)
 
 
 @dataclass

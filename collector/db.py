@@ -32,17 +32,21 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
-    """Create an engine configured for the collector's workload."""
+    """Create an engine configured for the collector's workload.
+
+    ``hide_parameters``: a database error's message and the log never carry the values of the statement (an
+    agent's records, a token's hash), only the statement.
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False,
-                                                     "isolation_level": None})
+                                                     "isolation_level": None}, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     # lock_timeout: a write stuck behind a lock fails (55P03, answered 503)
     # after the same time a SQLite write would wait.
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
                             connect_args={"options": f"-c lock_timeout={int(busy_timeout_s * 1000)}"})
 
 

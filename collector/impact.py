@@ -17,7 +17,10 @@ Rules of version ``MODEL_VERSION``:
      heartbeats' active seconds inside the span).
    - EXCESS types (slow_app, slow_system, connectivity_degraded): ``L`` is
      ``details.excess_s`` (time beyond the threshold; 0 when absent) times the
-     event's active fraction; the span is the event, at least ``excess_s`` long.
+     event's active fraction; the span is the event, at least ``excess_s`` long
+     (the contract keeps ``excess_s`` within the event's duration, one second
+     of rounding allowed, and :func:`excess_of` clamps it so for rows stored
+     before that rule).
    - RECOVERY types (crash, unexpected_shutdown, abnormal_exit, test): the
      span is the configured recovery time starting when the event ends, and its
      density is the active fraction of the heartbeat interval covering the
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field
 
 from contract import events
 from contract.events import TABLE, Cost
+from contract.records import ROUNDING_S
 from contract.settings import setting
 
 MODEL_VERSION = "1"
@@ -159,6 +163,17 @@ class DeviceHours:
 
     def lost_total(self) -> float:
         return sum(self.lost.values())
+
+
+def excess_of(value: object, duration_s: float) -> float | None:
+    """An event's ``details.excess_s`` as the model reads it: a number of seconds within the event, else None.
+
+    The contract accepts only such values (``contract.records.excess_within_duration``); this clamp keeps an
+    event stored before that rule (``excess_s = 1e15``) from costing, or reaching, more than its own span.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(min(max(value, 0.0), duration_s + ROUNDING_S))
 
 
 def event_span(ev: Disruption, cfg: ModelConfig) -> tuple[float, float]:

@@ -23,7 +23,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, sub
+from operator import add
 from typing import Any, Callable, Sequence
 
 import msgspec
@@ -36,7 +36,7 @@ from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, event_table, heartbeat_table
 from contract.check import ContractError, validate_batch
-from contract.records import INVENTORY, Kind, parse_time
+from contract.records import INVENTORY, Kind, Limits, time_window
 
 
 class Rejected(Exception):
@@ -146,26 +146,26 @@ class Ingestor:
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
             batch = self._validate(_parse_json(body), now)
-        return self._commit(_on_collector_clock(batch, now, settings.max_future_s), now)
+        return self._commit(_within_window(batch, now, settings.limits), now)
 
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
         """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
         now = time.time() if now is None else now
         batch = self._validate(payload, now)
-        return self._commit(_on_collector_clock(batch, now, self.config.collector.max_future_s), now)
+        return self._commit(_within_window(batch, now, self.config.collector.limits), now)
 
     def _validate(self, payload: Any, now: float) -> dict[str, Any]:
-        """The full check: the batch normalised, its events as columns; or Rejected, naming each problem."""
-        # A device whose clock is wrong has its records checked against its own clock (the batch's sent_at),
-        # then moved to the collector's by _on_collector_clock: its events are not lost for a wrong clock.
-        limits = self.config.collector.limits
+        """The full check: the batch normalised, its events as columns; or Rejected, naming each problem.
+
+        Both paths put the record times on the collector's clock, moving a batch
+        from a wrong device clock only where :func:`contract.records.clock_correction` says so.
+        """
         try:
-            return of_batch(validate_batch(payload, now=now + _skew_of(payload, now, limits.max_future_s),
-                                           limits=limits))
+            return of_batch(validate_batch(payload, now=now, limits=self.config.collector.limits))
         except ContractError as exc:
             status = 413 if _over_count(exc) else 422
             raise Rejected(status, "too_large" if status == 413 else "invalid",
-                           {"message": str(exc), "errors": exc.errors}) from None
+                           {"message": str(exc), "errors": exc.errors, "errors_total": exc.total}) from None
 
     def _commit(self, batch: dict[str, Any], now: float) -> IngestResult:
         settings = self.config.collector
@@ -191,7 +191,7 @@ class Ingestor:
                 self._write_lock.release()
 
     def _store(self, conn: Connection, batch: dict[str, Any], now: float, all_new: bool) -> IngestResult:
-        device = _upsert_device(conn, batch, now)
+        device = _upsert_device(conn, batch, now, self.config.collector.limits)
         dev_id, events, heartbeats = batch["device_id"], batch["events"], batch["heartbeats"]
         new = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now), all_new)
         if new is not None:
@@ -237,37 +237,19 @@ class _SomeStored(Exception):
     """A batch assumed new has records that are stored already (its transaction is rolled back)."""
 
 
-def _skew(sent_at: float | None, now: float, tolerance_s: float) -> float:
-    """The device clock minus the collector's (from the batch's ``sent_at``) when beyond the tolerance, else 0."""
-    skew = 0.0 if sent_at is None else sent_at - now
-    return skew if abs(skew) > tolerance_s else 0.0
+def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[str, Any]:
+    """The last guard before storing: every record time is in ``[now - max_age_s, now + max_future_s]``.
 
-
-def _skew_of(payload: Any, now: float, tolerance_s: float) -> float:
-    """:func:`_skew` of a batch not validated yet (a ``sent_at`` the contract does not read counts as none)."""
-    try:
-        sent_at = parse_time(payload["sent_at"])
-    except (TypeError, KeyError, ValueError):
-        sent_at = None
-    return _skew(sent_at, now, tolerance_s)
-
-
-def _on_collector_clock(batch: dict[str, Any], now: float, tolerance_s: float) -> dict[str, Any]:
-    """Move the record times of a validated batch from a wrong device clock to the collector's.
-
-    The skew is the batch's ``sent_at`` minus the collector's clock at arrival
-    (the network's few milliseconds aside). Within ``tolerance_s`` (the
-    collector's ``max_future_s``, the lead a record may have anyway) nothing
-    moves. ``sent_at`` itself is kept as sent: it is how the device's skew is
-    recorded (``device.clock_skew_s``).
+    Both paths have checked it already (on the collector's clock, after any
+    correction); this says so where the rows are written, whatever changes upstream.
     """
-    skew = _skew(batch["sent_at"], now, tolerance_s)
-    if not skew:
-        return batch
-    events = batch["events"]
-    events["start"] = list(map(sub, events["start"], repeat(skew)))
-    for h in batch["heartbeats"]:
-        h["time"] -= skew
+    lo, hi = time_window(now, limits)
+    times = [*batch["events"]["start"], *(h["time"] for h in batch["heartbeats"])]
+    if times and not (lo <= min(times) and max(times) <= hi):
+        problem = (f"a record time is outside the collector's window [now - {limits.max_age_s:.0f} s, "
+                   f"now + {limits.max_future_s:.0f} s]")
+        raise Rejected(422, "invalid", {"message": problem, "errors_total": 1, "errors": [
+            {"kind": "batch", "index": None, "field": "records", "error": problem}]})
     return batch
 
 
@@ -284,7 +266,10 @@ _INVENTORY = tuple(rule.name for rule in INVENTORY)  # kept on the device row fr
 _UNKNOWN_INVENTORY = {rule.name: "unknown" if rule.kind is Kind.TEXT else 0 for rule in INVENTORY}
 
 
-def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[str, Any]:
+MAX_RECORDED_SKEW_S = 100 * 365.25 * 86400  # device.clock_skew_s is kept within a century either way
+
+
+def _upsert_device(conn: Connection, batch: dict[str, Any], now: float, limits: Limits) -> dict[str, Any]:
     """Create the device if new, then update it from the batch's newest heartbeat; return its row."""
     dev_id = batch["device_id"]
     conn.execute(prepared(conn, _new_device), {
@@ -294,12 +279,14 @@ def _upsert_device(conn: Connection, batch: dict[str, Any], now: float) -> dict[
     })
     row = dict(conn.execute(prepared(conn, _device_row), {"dev": dev_id}).mappings().one())
     changes: dict[str, Any] = {}
-    if batch["sent_at"] is not None:
-        changes["clock_skew_s"] = batch["sent_at"] - now
+    if batch["sent_at"] is not None:  # as sent, corrected or not: what the device's clock says (bounded)
+        changes["clock_skew_s"] = min(max(batch["sent_at"] - now, -MAX_RECORDED_SKEW_S), MAX_RECORDED_SKEW_S)
     if batch["heartbeats"]:
         changes["last_seen"] = now
         newest = max(batch["heartbeats"], key=lambda h: h["time"])
-        if row["last_heartbeat"] is None or newest["time"] >= row["last_heartbeat"]:
+        last = row["last_heartbeat"]
+        # A stored time beyond any record's reach (stored before the window was enforced) pins nothing.
+        if last is None or newest["time"] >= last or last > now + limits.max_future_s:
             changes.update({k: newest[k] for k in _INVENTORY})
             changes["last_heartbeat"] = newest["time"]
             changes["last_details"] = newest["details"]

@@ -29,7 +29,7 @@ _APP = 128
 
 def _inventory_column(rule: Rule) -> sa.Column:
     """The device column of a heartbeat field the collector keeps (``contract.records.INVENTORY``)."""
-    kinds = {Kind.TEXT: sa.String(rule.max_len), Kind.COUNT: sa.Integer}
+    kinds = {Kind.TEXT: sa.String(rule.max_len), Kind.COUNT: sa.BigInteger}  # counts: 64-bit (contract.records.MAX_COUNT)
     return sa.Column(rule.name, kinds[rule.kind], nullable=False)
 
 

@@ -1,95 +1,170 @@
-"""The full check of a batch against the contract: every problem named, none missed.
+"""The full check of a batch against the contract: every problem named, the work per record bounded.
 
 The agent runs it on each record before spooling it; the collector runs it on
 any body its compiled fast path (``collector/fastwire.py``) did not take, so
 that a refusal names each field at fault. Both follow the field rules of
-:mod:`contract.records`.
+:mod:`contract.records`, and the clock rule of
+:func:`contract.records.clock_correction`.
+
+A refusal lists at most :data:`~contract.records.MAX_ERRORS` problems, the
+first ones in the batch's order, and counts them all (``ContractError.total``);
+the check's own work on one record is bounded by the record's declared fields,
+whatever the record holds (a record with 400,000 unknown fields names the first
+few and counts the rest).
 """
 
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 import re
 import time
 from typing import Any
 
+from contract.events import EXCESS_S
 from contract.records import (
-    BATCH_FIELDS, DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN,
-    MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule, active_within_interval,
-    ids_valid, parse_time, rules,
+    BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
+    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule,
+    active_within_interval, clock_correction, excess_within_duration, has_control, ids_valid, parse_time, rules,
+    seconds_valid, time_window,
 )
 
 
 class ContractError(ValueError):
-    """A batch violates the contract; ``errors`` lists every problem found."""
+    """A batch violates the contract; ``errors`` lists the first problems found (at most MAX_ERRORS), ``total``
+    counts them all."""
 
-    def __init__(self, errors: list[dict[str, Any]]):
-        self.errors = errors
+    def __init__(self, errors: list[dict[str, Any]], total: int | None = None):
+        self.errors = errors[:MAX_ERRORS]
+        self.total = len(errors) if total is None else total
         first = errors[0]
         where = f"{first['kind']}[{first['index']}]." if first.get("index") is not None else ""
-        super().__init__(f"{where}{first['field']}: {first['error']}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+        super().__init__(f"{where}{first['field']}: {first['error']}" + (f" (+{self.total - 1} more)" if self.total > 1 else ""))
+
+
+class _Errors(list):
+    """The problems found so far: the first MAX_ERRORS kept, all of them counted."""
+
+    total = 0
+
+    def add(self, kind: str, index: int | None, fld: str, msg: str) -> None:
+        self.total += 1
+        if len(self) < MAX_ERRORS:
+            self.append({"kind": kind, "index": index, "field": fld, "error": msg})
+
+    def fail(self) -> ContractError:
+        return ContractError(list(self), self.total)
 
 
 _DEVICE_RE = re.compile(DEVICE_ID_PATTERN)
+
+
+def _printable(text: str) -> bool:
+    return not has_control(text)
+
+
 _ABSENT = object()
 
 
 def validate_batch(batch: Any, now: float | None = None, limits: Limits = Limits()) -> dict:
     """Check a decoded batch against the contract and return it normalised.
 
-    Times are turned into Unix seconds (``start``/``time`` keys keep the float)
-    and optional fields get their defaults. Raises ContractError listing every
-    problem; a batch is accepted whole or not at all.
+    Times are turned into Unix seconds on the checking clock ``now`` (the
+    collector's): moved by the device's skew when
+    :func:`~contract.records.clock_correction` says so, then checked against
+    :func:`~contract.records.time_window` of ``now``. Optional fields get their
+    defaults. The result also gives ``sent_at`` as sent and the correction
+    applied (``clock_correction_s``). Raises ContractError listing the
+    problems; a batch is accepted whole or not at all.
     """
     now = time.time() if now is None else now
-    errors: list[dict[str, Any]] = []
+    errors = _Errors()
     if not isinstance(batch, dict):
-        raise ContractError([{"kind": "batch", "index": None, "field": "body", "error": "must be a JSON object"}])
-    for k in sorted(set(batch).difference(BATCH_FIELDS)):
-        _err(errors, "batch", None, k, "unknown field")
+        errors.add("batch", None, "body", "must be a JSON object")
+        raise errors.fail()
+    _unknown(errors, "batch", None, batch, BATCH_FIELDS)
     schema = batch.get("schema")
     if type(schema) is not int or schema != SCHEMA_VERSION:
-        _err(errors, "batch", None, "schema", f"must be {SCHEMA_VERSION}, got {schema!r}")
+        errors.add("batch", None, "schema", f"must be {SCHEMA_VERSION}, got {_short(schema)}")
     dev = batch.get("device_id")
     if not isinstance(dev, str) or not _DEVICE_RE.match(dev):
-        _err(errors, "batch", None, "device_id", "must be 8-64 characters of letters, digits, '.', '_', ':' or '-'")
+        errors.add("batch", None, "device_id", "must be 8-64 characters of letters, digits, '.', '_', ':' or '-'")
     sent_at = None
     if "sent_at" in batch:
         try:
             sent_at = parse_time(batch["sent_at"])
         except ValueError as exc:
-            _err(errors, "batch", None, "sent_at", str(exc))
+            errors.add("batch", None, "sent_at", str(exc))
     events = batch.get("events", [])
     heartbeats = batch.get("heartbeats", [])
     for name, value, cap in (("events", events, limits.max_events), ("heartbeats", heartbeats, limits.max_heartbeats)):
         if not isinstance(value, list):
-            _err(errors, "batch", None, name, "must be a list")
+            errors.add("batch", None, name, "must be a list")
         elif len(value) > cap:
-            _err(errors, "batch", None, name, f"{len(value)} records, more than the limit of {cap} per batch")
-    if errors:
-        raise ContractError(errors)
-    out_events = [r for i, ev in enumerate(events) if (r := _check_record(errors, "event", Event, i, ev, now, limits))]
-    out_hbs = [r for i, hb in enumerate(heartbeats)
-               if (r := _check_record(errors, "heartbeat", Heartbeat, i, hb, now, limits))]
-    if errors:
-        raise ContractError(errors)
-    return {"device_id": dev, "sent_at": sent_at, "events": out_events, "heartbeats": out_hbs}
+            errors.add("batch", None, name, f"{len(value)} records, more than the limit of {cap} per batch")
+    if errors.total:
+        raise errors.fail()
+    correction = clock_correction(sent_at, [*_times(events, Event), *_times(heartbeats, Heartbeat)], now, limits)
+    clock = _Clock(now, correction, limits)
+    out_events = [r for i, ev in enumerate(events) if (r := _check_record(errors, "event", Event, i, ev, clock))]
+    out_hbs = [r for i, hb in enumerate(heartbeats) if (r := _check_record(errors, "heartbeat", Heartbeat, i, hb, clock))]
+    if errors.total:
+        raise errors.fail()
+    return {"device_id": dev, "sent_at": sent_at, "clock_correction_s": correction, "events": out_events,
+            "heartbeats": out_hbs}
 
 
-def _err(errors: list, kind: str, index: int | None, fld: str, msg: str) -> None:
-    errors.append({"kind": kind, "index": index, "field": fld, "error": msg})
+class _Clock:
+    """How record times are read: moved by ``correction``, then within the window of ``now``."""
+
+    __slots__ = ("now", "correction", "lo", "hi")
+
+    def __init__(self, now: float, correction: float, limits: Limits):
+        self.now, self.correction = now, correction
+        self.lo, self.hi = time_window(now, limits)
 
 
-def _check_record(errors: list, kind: str, record: type, i: int, rec: Any, now: float, limits: Limits) -> dict | None:
-    """Every rule for one record: append each problem to ``errors``; the normalised record if there was none."""
+def _times(recs: list, record: type) -> list[float]:
+    """The times of the records that have one the contract reads (the others are refused anyway)."""
+    name = _TIME_FIELD[record]
+    out = []
+    for rec in recs:
+        if isinstance(rec, dict) and isinstance(rec.get(name), str):
+            try:
+                out.append(parse_time(rec[name]))
+            except ValueError:
+                pass
+    return out
+
+
+_TIME_FIELD = {record: next(r.name for r in rules(record) if r.kind is Kind.TIME) for record in (Event, Heartbeat)}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _unknown(errors: _Errors, kind: str, index: int | None, rec: dict, known) -> None:
+    """Name the record's unknown fields: the first ones in order, as many as the error list still holds."""
+    unknown = set(rec).difference(known)
+    if not unknown:
+        return
+    named = heapq.nsmallest(max(0, MAX_ERRORS - len(errors)), unknown)  # not a sort of them all
+    for k in named:
+        errors.add(kind, index, k if _printable(k) and len(k) <= MAX_KEY_LEN else _short(k), "unknown field")
+    errors.total += len(unknown) - len(named)
+
+
+def _check_record(errors: _Errors, kind: str, record: type, i: int, rec: Any, clock: _Clock) -> dict | None:
+    """Every rule for one record: add each problem to ``errors``; the normalised record if there was none."""
     if not isinstance(rec, dict):
-        _err(errors, kind, i, "record", "must be an object")
+        errors.add(kind, i, "record", "must be an object")
         return None
-    n_before = len(errors)
+    n_before = errors.total
     field_rules = rules(record)
-    for k in sorted(set(rec).difference(r.name for r in field_rules)):
-        _err(errors, kind, i, k, "unknown field")
+    _unknown(errors, kind, i, rec, [r.name for r in field_rules])
     out = {}
     for rule in field_rules:
         value = rec.get(rule.name, _ABSENT)
@@ -98,18 +173,28 @@ def _check_record(errors: list, kind: str, record: type, i: int, rec: Any, now: 
         elif value is None and rule.nullable:
             out[rule.name] = None
         else:
-            problem, out[rule.name] = _check_value(rule, value, now, limits)
+            problem, out[rule.name] = _check_value(rule, value, clock)
             if problem:
-                _err(errors, kind, i, *problem)
-    if len(errors) > n_before:
+                errors.add(kind, i, *problem)
+    if errors.total > n_before:
         return None
     if record is Heartbeat and not active_within_interval(out["active_s"], out["interval_s"]):
-        _err(errors, kind, i, "active_s", "larger than interval_s")
+        errors.add(kind, i, "active_s", "larger than interval_s")
         return None
+    if record is Event:
+        if out["start"] + out["duration_s"] > clock.hi:
+            errors.add(kind, i, "duration_s", f"the event would end {out['start'] + out['duration_s'] - clock.now:.0f} s "
+                                              "in the future: an event is sent once it has ended")
+            return None
+        excess = out["details"].get(EXCESS_S)
+        if excess is not None and not excess_within_duration(excess, out["duration_s"]):
+            errors.add(kind, i, f"details.{EXCESS_S}", "larger than duration_s: the time beyond a threshold is part "
+                                                       "of the event")
+            return None
     return out
 
 
-def _check_value(rule: Rule, v: Any, now: float, limits: Limits) -> tuple[tuple[str, str] | None, Any]:
+def _check_value(rule: Rule, v: Any, clock: _Clock) -> tuple[tuple[str, str] | None, Any]:
     """(field, problem) or None, and the normalised value of one field."""
     name, kind = rule.name, rule.kind
     if kind is Kind.ID:
@@ -119,14 +204,14 @@ def _check_value(rule: Rule, v: Any, now: float, limits: Limits) -> tuple[tuple[
         return (name, "missing"), None
     if kind is Kind.TIME:
         try:
-            ts = parse_time(v)
+            ts = parse_time(v) - clock.correction
         except ValueError:
             return (name, TIME_ERROR), None
-        if ts > now + limits.max_future_s:
-            return (name, f"{ts - now:.0f} s in the future (limit {limits.max_future_s:.0f} s); is the device clock "
-                          "wrong?"), None
-        if ts < now - limits.max_age_s:
-            return (name, f"older than {limits.max_age_s / 86400:.0f} days"), None
+        if ts > clock.hi:
+            return (name, f"{ts - clock.now:.0f} s in the future (limit {clock.hi - clock.now:.0f} s); is the device "
+                          "clock wrong?"), None
+        if ts < clock.lo:
+            return (name, f"older than {(clock.now - clock.lo) / 86400:.0f} days"), None
         return None, ts
     if kind is Kind.TEXT:
         if not isinstance(v, str):
@@ -135,38 +220,35 @@ def _check_value(rule: Rule, v: Any, now: float, limits: Limits) -> tuple[tuple[
             return (name, "must not be empty"), None
         if len(v) > rule.max_len:
             return (name, f"longer than {rule.max_len} characters"), None
+        if not _printable(v):
+            return (name, CONTROL_ERROR), None
         return None, v
     if kind is Kind.CHOICE:
         if not isinstance(v, str) or v not in rule.choices:
-            return (name, f"unknown {name} {v!r}; expected one of {', '.join(rule.choices)}"), None
+            return (name, f"unknown {name} {_short(v)}; expected one of {', '.join(rule.choices)}"), None
         return None, v
     if kind is Kind.SECONDS:
-        if not _number(v):
-            return (name, "must be a finite number"), None
-        if not 0 <= v <= MAX_DURATION_S:
-            return (name, f"must be between 0 and {MAX_DURATION_S:.0f}"), None
+        if not seconds_valid(v):
+            return (name, f"must be a finite number from 0 to {MAX_DURATION_S:.0f}"), None
         return None, float(v)
     if kind is Kind.COUNT:
         if type(v) is not int or not 0 <= v <= MAX_COUNT:
             return (name, f"must be an integer from 0 to {MAX_COUNT}"), None
         return None, v
-    return _check_details(name, v)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return _check_details(rule, v)
 
 
 def _scalar(v: Any, max_len: int) -> bool:
-    """A detail value the contract allows: text, a finite number, a 64-bit integer, a boolean."""
+    """A detail value the contract allows: printable text, a finite number, a 64-bit integer, a boolean."""
     if isinstance(v, str):
-        return len(v) <= max_len
+        return len(v) <= max_len and _printable(v)
     if type(v) is int:
         return MIN_INT <= v <= MAX_INT
     return isinstance(v, bool) or (type(v) is float and math.isfinite(v))
 
 
-def _check_details(name: str, d: Any) -> tuple[tuple[str, str] | None, Any]:
+def _check_details(rule: Rule, d: Any) -> tuple[tuple[str, str] | None, Any]:
+    name = rule.name
     if not isinstance(d, dict):
         return (name, "must be an object"), None
     if len(d) > MAX_DETAILS:
@@ -174,11 +256,21 @@ def _check_details(name: str, d: Any) -> tuple[tuple[str, str] | None, Any]:
     for k, v in d.items():
         if len(k) > MAX_KEY_LEN:
             return (name, f"key longer than {MAX_KEY_LEN} characters"), None
+        if not _printable(k):
+            return (name, f"key {_short(k)} {CONTROL_ERROR}"), None
         if isinstance(v, str) and len(v) > MAX_TEXT_LEN:
             return (f"{name}.{k}", f"longer than {MAX_TEXT_LEN} characters"), None
+        if isinstance(v, str) and not _printable(v):
+            return (f"{name}.{k}", CONTROL_ERROR), None
         if v is None or _scalar(v, MAX_TEXT_LEN):
             continue
         if isinstance(v, list) and len(v) <= MAX_LIST_LEN and all(_scalar(x, MAX_TEXT_LEN) for x in v):
             continue
         return (f"{name}.{k}", "must be a string, number, boolean, null or a short list of them"), None
+    for key_rule in rule.keys:  # the details the collector reads
+        v = d.get(key_rule.name)
+        if v is None and key_rule.nullable:
+            continue
+        if key_rule.kind is Kind.SECONDS and not seconds_valid(v):
+            return (f"{name}.{key_rule.name}", f"must be a finite number of seconds from 0 to {MAX_DURATION_S:.0f}"), None
     return None, d

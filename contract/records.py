@@ -42,9 +42,21 @@ their fields carries a :class:`Rule` (its :class:`Kind` and bounds), which
 (``collector/fastwire.py``) turns into msgspec types. Adding a field is one
 line in one of these classes.
 
+Every value is bounded so that no record costs the collector more than its own
+span nor fails a database (docs/security.md): every string the contract reads
+(texts, detail keys, detail strings, times) is free of control characters
+(:data:`CONTROL_CHARACTERS`); every integer is a signed 64-bit one; the one
+detail the collector reads as a number, ``excess_s``, is seconds within its
+event (:func:`excess_within_duration`); an event has ended when it is sent.
+Record times are read on the collector's clock: a batch is moved by its
+device's skew only when :func:`clock_correction` finds it needed, plausible and
+consistent, and what is accepted lies within :func:`time_window` of the
+collector's clock.
+
 The collector answers ``200 {"accepted": n, "duplicates": d}`` once the batch
 is committed, or a 4xx whose JSON ``detail`` names what is wrong; for a 422
 ``detail.errors`` lists ``{"index": i, "kind": "event", "field": f, "error": e}``
+(the first :data:`MAX_ERRORS`; ``detail.errors_total`` counts them all)
 so the agent can set aside exactly the records that can never be accepted.
 """
 
@@ -52,6 +64,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import os
 import time
 import uuid
@@ -60,23 +73,40 @@ from datetime import datetime, timezone
 from functools import cache
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, Sequence
 
-from contract.events import EVENT_TYPES, SEVERITIES
+from contract.events import EVENT_TYPES, EXCESS_S, SEVERITIES
 
 SCHEMA_VERSION = 1
 
-# Bounds that keep one record small and the collector's tables sane.
+# Bounds that keep one record small, what it costs the collector proportional to its own span, and every value
+# storable as it is in SQLite and PostgreSQL alike (docs/security.md, "Records: every value bounded").
 MAX_DETAILS = 32  # keys in one record's details
 MAX_KEY_LEN = 64  # characters of a detail key
 MAX_TEXT_LEN = 512  # characters of a text detail, or of a text in a detail's list
 MAX_LIST_LEN = 16  # items of a detail's list
 MAX_APP_LEN = 128
 MAX_LABEL_LEN = 64
-MAX_DURATION_S = 31 * 86400.0
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # integers in details: what both databases store as integers
+MAX_DURATION_S = 31 * 86400.0  # seconds: a duration, an interval, and the details read as seconds (excess_s)
+# Every integer (counts, integers in details) is a signed 64-bit one: what SQLite's INTEGER and PostgreSQL's
+# BIGINT store (the device's count columns are BIGINT), and what msgspec and the full check read alike.
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 MAX_COUNT = MAX_INT
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}$"
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}\Z"  # \Z, not $: '$' also matches before a final newline
+# Every string the contract reads (texts, detail keys, detail strings, times) is free of control characters: NUL,
+# which PostgreSQL cannot store in text, and the other C0 controls and DEL, which have no place in a label or a
+# detail and would reach logs, terminals and reports. (The fast path refuses a body whose JSON spells one.)
+CONTROL_CHARACTERS = "".join(map(chr, [*range(0x20), 0x7F]))
+CONTROL_ERROR = "must not contain control characters (U+0000-U+001F, U+007F)"
+ROUNDING_S = 1.0  # seconds of rounding allowed where one measured duration must fit in another
+MAX_ERRORS = 100  # problems a refusal lists (the first ones; it also counts them all)
+_CONTROL_BYTES = CONTROL_CHARACTERS.encode()  # in UTF-8 these bytes are never part of another character
+
+
+def has_control(text: str) -> bool:
+    """True if ``text`` holds one of :data:`CONTROL_CHARACTERS` (in C: five times a regular expression's speed)."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
 
 
 @dataclass(frozen=True)
@@ -87,6 +117,7 @@ class Limits:
     max_heartbeats: int = 500
     max_future_s: float = 600.0  # a record may be at most this far ahead of the collector's clock
     max_age_s: float = 35 * 86400.0  # ... and at most this old
+    max_skew_s: float = 35 * 86400.0  # a device clock off by more than this is never corrected (clock_correction)
 
 
 class Kind(enum.Enum):
@@ -94,11 +125,11 @@ class Kind(enum.Enum):
 
     ID = "id"  # a lowercase UUIDv7 string
     TIME = "time"  # an RFC 3339 timestamp with an offset; Unix seconds once read
-    TEXT = "text"  # a non-empty string of at most Rule.max_len characters
+    TEXT = "text"  # a non-empty string of at most Rule.max_len characters, none of them a control character
     CHOICE = "choice"  # one of Rule.choices
     SECONDS = "seconds"  # a finite number from 0 to MAX_DURATION_S
     COUNT = "count"  # a non-negative integer
-    DETAILS = "details"  # a flat object: see Rule and check.py
+    DETAILS = "details"  # a flat object: see Rule and check.py; Rule.keys gives some keys a rule of their own
 
 
 @dataclass(frozen=True)
@@ -111,6 +142,7 @@ class Rule:
     required: bool = True  # must be present on the wire (else absent means ``default``)
     nullable: bool = False  # null is allowed (means "unknown")
     inventory: bool = False  # heartbeat fields the collector keeps on the device row (its latest value)
+    keys: tuple[Rule, ...] = ()  # DETAILS: the detail keys the collector reads, each with its rule (by name)
     name: str = ""
     default: Any = None
 
@@ -167,9 +199,11 @@ def ids_valid(ids: list[str]) -> bool:
 
 
 def format_time(ts: float) -> str:
-    """Format a Unix timestamp as RFC 3339 UTC with milliseconds and 'Z'."""
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """Format a Unix timestamp as RFC 3339 UTC with milliseconds and 'Z' (a four-digit year, even before 1000).
+
+    Raises ValueError, OverflowError or OSError for a time outside the years 1-9999.
+    """
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 TIME_ERROR = "must be an RFC 3339 timestamp with a timezone, e.g. 2026-11-23T12:00:00Z"
@@ -195,14 +229,60 @@ def parse_times(texts: list[str]) -> list[float] | None:
         parsed = list(map(datetime.fromisoformat, texts))  # Python >= 3.11 reads 'Z'
     except (TypeError, ValueError):
         return None
-    if None in map(_TZINFO, parsed) or not all(map(str.__contains__, texts, repeat("T"))):
-        return None
+    if None in map(_TZINFO, parsed) or not all(map(str.__contains__, texts, repeat("T"))) or has_control("".join(texts)):
+        return None  # fromisoformat reads '12:00:00\tZ'; the contract reads no control character anywhere
     return list(map(datetime.timestamp, parsed))
 
 
 def active_within_interval(active_s: float, interval_s: float) -> bool:
-    """A heartbeat's active seconds fit in its interval (one second of rounding allowed)."""
-    return active_s <= interval_s + 1
+    """A heartbeat's active seconds fit in its interval (:data:`ROUNDING_S` of rounding allowed)."""
+    return active_s <= interval_s + ROUNDING_S
+
+
+def excess_within_duration(excess_s: float, duration_s: float) -> bool:
+    """An event's ``details.excess_s`` (time beyond a threshold) fits in the event (:data:`ROUNDING_S` allowed).
+
+    So that no detail makes one event cost more, or reach further, than its own span.
+    """
+    return excess_s <= duration_s + ROUNDING_S
+
+
+def seconds_valid(value: Any) -> bool:
+    """A :attr:`Kind.SECONDS` value: a finite number (not a boolean) from 0 to :data:`MAX_DURATION_S`."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 <= value <= MAX_DURATION_S)
+
+
+def time_window(clock: float, limits: Limits) -> tuple[float, float]:
+    """The record times a clock reading ``clock`` accepts: ``[clock - max_age_s, clock + max_future_s]``."""
+    return clock - limits.max_age_s, clock + limits.max_future_s
+
+
+def clock_correction(sent_at: float | None, times: Sequence[float], now: float, limits: Limits) -> float:
+    """What to subtract from a batch's record times to put them on the collector's clock: 0 or the device's skew.
+
+    A device whose clock is wrong stamps its records and the batch's ``sent_at``
+    with that clock; the skew ``sent_at - now`` moves them to the collector's.
+    The batch is moved, all of it, only when the correction is
+
+    - *needed*: the skew is beyond ``max_future_s`` (the lead any record may have anyway);
+    - *plausible*: the skew is at most ``max_skew_s`` (a drifting clock, a wrong time zone or date; a clock reset
+      to its firmware's epoch, or a forged ``sent_at``, is further off);
+    - *consistent*: every record time (``times``, as sent) fits :func:`time_window` of ``sent_at``, i.e. the records
+      were stamped by the clock that stamped ``sent_at``.
+
+    Otherwise nothing moves, and the records' times are checked as they are, on the collector's clock: records
+    stamped right while ``sent_at`` is wrong are stored where they belong, and never moved by a ``sent_at`` that
+    says nothing about them. Either way, what is stored is checked against the collector's clock
+    (:func:`time_window` of ``now``).
+    """
+    if sent_at is None:
+        return 0.0
+    skew = sent_at - now
+    if not limits.max_future_s < abs(skew) <= limits.max_skew_s:
+        return 0.0
+    lo, hi = time_window(sent_at, limits)
+    return skew if not times or (lo <= min(times) and max(times) <= hi) else 0.0
 
 
 class _Record:
@@ -235,7 +315,9 @@ class Event(_Record):
     start: float = _field(Kind.TIME)  # Unix seconds, UTC
     duration_s: float = _field(Kind.SECONDS, default=0.0)
     severity: str = _field(Kind.CHOICE, choices=SEVERITIES, default="error", required=False)
-    details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False)
+    # the details the collector reads: excess_s, the seconds beyond a threshold (excess_within_duration)
+    details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False,
+                                     keys=(Rule(Kind.SECONDS, required=False, nullable=True, name=EXCESS_S),))
     active_s: float | None = _field(Kind.SECONDS, default=None, required=False, nullable=True)
     id: str = _field(Kind.ID, default="")
 

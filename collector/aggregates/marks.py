@@ -34,6 +34,7 @@ from collector.models import (
 from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
 from contract.records import MAX_DURATION_S
 
+MAX_MARKED_S = 400 * DAY  # the longest span one call of _mark marks (see there); the contract's are far shorter
 OUTAGE = "connectivity_loss"  # the type whose causes are counted
 
 
@@ -54,8 +55,8 @@ def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
         # between two days of a backlog is harmless, and whole-column min/max is what ingest can afford).
         ends = list(map(add, starts, durations))
         for i in [i for i, t in enumerate(events["type"]) if t in impact.EXCESS_TYPES]:  # slow beyond their run
-            excess = events["details"][i].get(EXCESS_S)
-            if type(excess) in (int, float) and excess > durations[i]:
+            excess = impact.excess_of(events["details"][i].get(EXCESS_S), durations[i])
+            if excess is not None and excess > durations[i]:
                 ends[i] = starts[i] + excess
         _mark(hours, min(starts), max(ends) + reach)
     dev_id = batch.device["id"]
@@ -76,8 +77,17 @@ def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
 
 
 def _mark(hours: dict[int, list[int]], s: float, e: float) -> None:
-    """Add the hours of ``[s, e]`` to ``hours`` (UTC day -> [first hour, last hour] of that day)."""
-    first, last = impact.hour_start(s), impact.hour_start(max(s, e))
+    """Add the hours of ``[s, e]`` to ``hours`` (UTC day -> [first hour, last hour] of that day).
+
+    The caller's spans are bounded by the contract: record times within the
+    collector's window, durations and ``excess_s`` within MAX_DURATION_S
+    (``excess_s`` within the event's duration), so one batch marks at most
+    ``(max_age_s + max_future_s + MAX_DURATION_S + reach) / DAY + 2`` days.
+    A span beyond :data:`MAX_MARKED_S` (stored before those bounds, or a
+    mistake) is cut there rather than marked day by day.
+    """
+    e = min(max(s, e), s + MAX_MARKED_S)
+    first, last = impact.hour_start(s), impact.hour_start(e)
     day = first // DAY * DAY
     while day <= last:
         lo, hi = max(first, day), min(last, day + DAY - HOUR)

@@ -44,7 +44,11 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
     """
     now = time.time() if now is None else now
     with write_transaction(engine) as conn:
-        conn.execute(recent_disruption_table.delete().where(recent_disruption_table.c.end < now - RECENT_S))
+        # ended long enough ago, or ending beyond any record's reach (stored before the collector's window was
+        # enforced, it would show its device as disrupted for ever)
+        rd = recent_disruption_table.c
+        conn.execute(recent_disruption_table.delete().where(
+            sa.or_(rd.end < now - RECENT_S, rd.end > now + config.collector.max_future_s)))
         _roll_week(conn, now)
     done = 0
     rounds = 0
@@ -252,6 +256,6 @@ def to_disruption(row: Any) -> impact.Disruption:
     if row["type"] in impact.EXCESS_TYPES:
         details = row["details"] or {}
         excess = (msgspec.json.decode(details) if isinstance(details, str) else details).get(EXCESS_S)
-        excess = float(excess) if isinstance(excess, (int, float)) and not isinstance(excess, bool) else None
+        excess = impact.excess_of(excess, row["duration_s"])
     return impact.Disruption(id=row["id"], type=row["type"], app=row["app"], start=row["start"],
                              duration_s=row["duration_s"], active_s=row["active_s"], excess_s=excess)

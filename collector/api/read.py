@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -15,9 +16,10 @@ from collector.auth import Role, require
 from collector.db import is_retryable
 from collector.models import device_table, event_table
 from contract.events import EVENT_TYPES
-from contract.records import format_time, parse_time
+from contract.records import DEVICE_ID_PATTERN, format_time, parse_time
 
 router = APIRouter(dependencies=[Depends(require(Role.ADMIN))], responses=answers(400, 401, 503))
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
 @contextmanager
@@ -56,6 +58,8 @@ def read_events(request: Request,
     if type:
         query = query.where(e.type.in_(type))
     if device_id:
+        if not _DEVICE_ID.match(device_id):  # e.g. a NUL, which PostgreSQL cannot even compare
+            raise HTTPException(400, "device_id: must be 8-64 characters of letters, digits, '.', '_', ':' or '-'")
         query = query.where(e.device_id == device_id)
     for name, value, cmp in (("since", since, e.start.__ge__), ("until", until, e.start.__lt__)):
         if value is not None:
@@ -80,10 +84,22 @@ def read_devices(request: Request, state: str | None = Query(None, pattern="^(re
     return {"count": len(devices), "devices": devices}
 
 
+def _time(ts: float | None) -> str | None:
+    """A stored time as RFC 3339; None if there is none, or if it has no such form (outside the years 1-9999).
+
+    Whatever the tables hold (a year-4052 time stored before the collector's window was enforced, an infinity),
+    a read answers; the contract keeps new records within the window.
+    """
+    try:
+        return None if ts is None else format_time(ts)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _event_json(row) -> dict[str, Any]:
     out = dict(row)
     for key in ("start", "end", "received_at"):
-        out[key] = format_time(out[key])
+        out[key] = _time(out[key])
     return out
 
 
@@ -92,6 +108,5 @@ def _device_json(row, now: float, silent_after_s: float) -> dict[str, Any]:
     last = out["last_seen"]
     out["state"] = "reporting" if last is not None and last >= now - silent_after_s else "silent"
     for key in ("first_seen", "last_seen", "last_heartbeat"):
-        if out[key] is not None:
-            out[key] = format_time(out[key])
+        out[key] = _time(out[key])
     return out

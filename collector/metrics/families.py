@@ -155,7 +155,7 @@ _dc = device_table.c
 _DEVICE_GROUPS = (
     sa.select(_dc.site, _dc.department, _dc.os, _dc.agent_version,
               sa.func.sum(sa.case((_dc.last_seen >= sa.bindparam("since"), 1), else_=0)), sa.func.count(),
-              sa.func.sum(_dc.spool_dropped_total))
+              sa.func.sum(sa.cast(_dc.spool_dropped_total, sa.Float)))  # a float sum: 64-bit counts never overflow it
     .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
 )
 _DISRUPTIONS = _label_rows(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])

@@ -8,18 +8,28 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from collector.report import ReportError
 
 WEEK_PATTERN = r"^([0-9]{4})-W([0-9]{2})$"  # ASCII digits only, as the OpenAPI document (JSON Schema) reads it
+# A report reads weeks before its own (the trend) and the days up to the next Monday, in any time zone: the years
+# whose weeks all have dates (Python's 1-9999) with room to spare. No record is older than 1970.
+MIN_YEAR, MAX_YEAR = 1970, 9998
 
 
 def parse_week(text: str) -> date:
-    """The Monday of ISO week ``YYYY-Www``; ReportError if malformed."""
-    m = re.fullmatch(WEEK_PATTERN, text or "")  # fullmatch: no trailing newline either
+    """The Monday of ISO week ``YYYY-Www`` of a year from MIN_YEAR to MAX_YEAR; ReportError if not."""
+    m = re.fullmatch(WEEK_PATTERN, text) if isinstance(text, str) else None  # fullmatch: no trailing newline either
     if not m:
-        raise ReportError(f"week {text!r}: expected an ISO week like 2026-W47")
+        raise ReportError(f"week {_shown(text)}: expected an ISO week like 2026-W47")
     year, week = int(m.group(1)), int(m.group(2))
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ReportError(f"week {text!r}: the year must be from {MIN_YEAR} to {MAX_YEAR}")
     try:
         return date.fromisocalendar(year, week, 1)
     except ValueError:
         raise ReportError(f"week {text!r}: year {year} has no week {week}") from None
+
+
+def _shown(text: object) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def week_label(monday: date) -> str:

@@ -403,8 +403,10 @@ class Fleet:
         window = next(((s, e) for s, e in plan.powered if s <= start < e), None)
         if window is None:
             return None
-        duration = max(0.0, min(duration, window[1] - start))
-        return _wire_event(rng, etype, app, start, duration, severity, self._active(plan, start, start + duration), details)
+        cut = max(0.0, min(duration, window[1] - start))
+        if cut < duration and "excess_s" in details:  # the time beyond the threshold of the part that happened
+            details = {**details, "excess_s": round(details["excess_s"] * cut / duration, 1)}
+        return _wire_event(rng, etype, app, start, cut, severity, self._active(plan, start, start + cut), details)
 
     def _events(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
         events: list[dict | None] = []

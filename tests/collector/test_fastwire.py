@@ -89,8 +89,12 @@ def test_short_lists_in_details_take_the_fast_path():
     assert fastwire.decode(body, NOW, LIMITS) == _oracle(body) is not None
 
 
+_EDGES = [records.MAX_INT, records.MAX_INT + 1, records.MIN_INT, records.MIN_INT - 1, 2**31, 2**64 - 1, 1e11, 1e15,
+          records.MAX_DURATION_S, records.MAX_DURATION_S + 1, "a\x00b", "\x00", "tab\there", "line\n", "esc\x1b[31m",
+          "del\x7f", "ok \u00e9\u8868", "\u0085next-line"]
 _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**65, 2**65), st.floats(allow_nan=False),
-                    st.text(max_size=600), st.sampled_from(["2027-01-15T08:00:00Z", "2027-01-15 08:00:00+01:00", ""]),
+                    st.sampled_from(_EDGES), st.text(max_size=600),
+                    st.sampled_from(["2027-01-15T08:00:00Z", "2027-01-15 08:00:00+01:00", ""]),
                     st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.booleans()), max_size=20),
                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 _EVENT_FIELDS = [*records.EVENT_FIELDS, "extra"]
@@ -99,7 +103,8 @@ _HEARTBEAT_FIELDS = [*records.HEARTBEAT_FIELDS, "extra"]
 
 @settings(max_examples=500, deadline=None)
 @given(where=st.sampled_from(["event", "heartbeat", "batch", "details"]),
-       field=st.sampled_from(sorted(set(_EVENT_FIELDS + _HEARTBEAT_FIELDS + ["schema", "device_id", "sent_at"]))),
+       field=st.sampled_from(sorted(set(_EVENT_FIELDS + _HEARTBEAT_FIELDS + ["schema", "device_id", "sent_at",
+                                                                              "excess_s", "k\x00", "k\n"]))),
        value=_VALUES, drop=st.booleans())
 def test_fast_and_full_paths_agree_on_any_value(where, field, value, drop):
     batch = _batch()
@@ -111,3 +116,75 @@ def test_fast_and_full_paths_agree_on_any_value(where, field, value, drop):
         record[field] = value
     body = json.dumps(batch).encode()
     assert fastwire.decode(body, NOW, LIMITS) == _oracle(body)  # the same batch, or None from both
+
+
+_OFFSETS = st.one_of(st.sampled_from([0.0, 300.0, 601.0, -601.0, 3600.0, -7200.0, 10 * 86400.0, -34 * 86400.0,
+                                      -36 * 86400.0, 36 * 86400.0, -(NOW - 946684800.0), -(NOW + 62135596800.0),
+                                      253402300799.0 - NOW]),
+                     st.floats(-40 * 86400.0, 40 * 86400.0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(sent=st.one_of(st.none(), _OFFSETS), event_at=_OFFSETS, beat_at=_OFFSETS, duration=st.floats(0, 7200))
+def test_fast_and_full_paths_agree_on_any_clock(sent, event_at, beat_at, duration):
+    """A skewed batch is corrected, refused or taken as it is alike on both paths (issue 12: they disagreed)."""
+    batch = _batch()
+    for key, offset, record in (("start", event_at, batch["events"][0]), ("time", beat_at, batch["heartbeats"][0])):
+        record[key] = records.format_time(min(max(NOW + offset, -62135596800.0), 253402300799.0))
+    batch["events"][0]["duration_s"] = duration
+    batch["events"][0]["active_s"] = 0.0
+    if sent is None:
+        del batch["sent_at"]
+    else:
+        batch["sent_at"] = records.format_time(min(max(NOW + sent, -62135596800.0), 253402300799.0))
+    body = json.dumps(batch).encode()
+    fast = fastwire.decode(body, NOW, LIMITS)
+    assert fast == _oracle(body)
+    if fast is not None:  # what is accepted is on the collector's clock, within its window
+        lo, hi = records.time_window(NOW, LIMITS)
+        assert all(lo <= t <= hi for t in [*fast["events"]["start"], fast["heartbeats"][0]["time"]])
+
+
+def test_a_batch_with_an_absurd_sent_at_is_taken_as_it_is_on_both_paths():
+    batch = _batch()
+    batch["sent_at"] = "0001-01-01T00:00:00Z"
+    body = json.dumps(batch).encode()
+    fast = fastwire.decode(body, NOW, LIMITS)
+    assert fast == _oracle(body) and fast["clock_correction_s"] == 0.0
+    assert fast["heartbeats"][0]["time"] == pytest.approx(NOW - 1, abs=0.001)
+
+
+@pytest.mark.parametrize("excess", [1e11, 1e15, 2**64 - 1, -1, 10.0 + 1.5])
+def test_an_excess_beyond_the_event_is_refused_by_both_paths(excess):
+    batch = _batch()
+    batch["events"][0].update(type="slow_app", duration_s=10.0)
+    batch["events"][0]["details"]["excess_s"] = excess
+    body = json.dumps(batch).encode()
+    assert fastwire.decode(body, NOW, LIMITS) is None and _oracle(body) is None
+    batch["events"][0]["details"]["excess_s"] = 10.5  # within the event, rounding allowed
+    body = json.dumps(batch).encode()
+    assert fastwire.decode(body, NOW, LIMITS) == _oracle(body) is not None
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("C:\\new\\table", True),  # a backslash, then n or t: no control character
+    ("\\\\n", True), ("x\\", True), ("\\u0000 spelled out", True), ("caf\u00e9 \u8868", True),
+    ("line\n", False), ("\\\n", False), ("nul\x00", False), ("tab\t", False), ("esc\x1b", False), ("del\x7f", False),
+    ("\x1f", False),
+])
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_both_paths_read_backslashes_and_control_characters_alike(text, ok, ascii_only):
+    for place in ("app", "detail", "key", "site"):
+        batch = _batch()
+        if place == "app":
+            batch["events"][0]["app"] = text
+        elif place == "detail":
+            batch["events"][0]["details"]["path"] = text
+        elif place == "key":
+            batch["events"][0]["details"][text] = 1
+        else:
+            batch["heartbeats"][0]["site"] = text
+        body = json.dumps(batch, ensure_ascii=ascii_only).encode()
+        fast = fastwire.decode(body, NOW, LIMITS)
+        assert fast == _oracle(body)
+        assert (fast is not None) == ok, (place, text)

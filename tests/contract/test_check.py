@@ -112,3 +112,101 @@ def test_any_value_is_accepted_or_named_never_a_crash(field, value, details):
         validate_batch(_batch([ev]), now=NOW)
     except ContractError as exc:
         assert exc.errors and all(e["kind"] == "event" and e["index"] == 0 for e in exc.errors)
+
+
+# ------------------------------------------------------------ issue 12: every value bounded, clocks
+
+
+@pytest.mark.parametrize("where", ["app", "detail value", "detail key", "detail list", "site"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\n", "\x7f"])
+def test_control_characters_are_refused_in_every_string(where, char):
+    ev, hb = Event(type="crash", app="firefox", start=NOW - 5), _hb()
+    if where == "app":
+        ev.app = f"fire{char}fox"
+    elif where == "detail value":
+        ev.details = {"exe": f"a{char}b"}
+    elif where == "detail key":
+        ev.details = {f"k{char}": 1}
+    elif where == "detail list":
+        ev.details = {"top": ["ok", f"a{char}"]}
+    else:
+        hb.site = f"Pa{char}ris"
+    with pytest.raises(ContractError) as exc:
+        validate_batch(_batch([ev], [hb]), now=NOW)
+    assert "control characters" in str(exc.value) or where == "detail list"
+    # printable text, accents and other scripts included, is fine
+    validate_batch(_batch([Event(type="crash", app="Ünïcode 表 app", start=NOW - 5, details={"k é": "v ✓"})]), now=NOW)
+
+
+@pytest.mark.parametrize("excess, ok", [(0, True), (10, True), (11, True), (11.5, False), (-1, False), (1e11, False),
+                                        (1e15, False), (2**64 - 1, False), (True, False), ("12", False), (None, True)])
+def test_excess_s_is_seconds_within_the_event(excess, ok):
+    ev = Event(type="slow_app", app="erp", start=NOW - 60, duration_s=10.0, details={"excess_s": excess})
+    if ok:
+        assert validate_batch(_batch([ev]), now=NOW)["events"][0]["details"]["excess_s"] == excess
+    else:
+        with pytest.raises(ContractError) as exc:
+            validate_batch(_batch([ev]), now=NOW)
+        assert exc.value.errors[0]["field"] == "details.excess_s"
+
+
+def test_an_event_has_ended_when_it_is_sent():
+    ev = Event(type="hang", app="erp", start=NOW - 60, duration_s=3600.0)
+    with pytest.raises(ContractError, match="duration_s: the event would end"):
+        validate_batch(_batch([ev]), now=NOW)
+    ev.duration_s = 60.0 + records.Limits().max_future_s
+    validate_batch(_batch([ev]), now=NOW)
+
+
+def test_counts_are_64_bit():
+    validate_batch(_batch([], [_hb(spool_dropped_total=records.MAX_COUNT)]), now=NOW)
+    with pytest.raises(ContractError, match="spool_dropped_total"):
+        validate_batch(_batch([], [_hb(spool_dropped_total=records.MAX_COUNT + 1)]), now=NOW)
+
+
+def test_a_refusal_lists_the_first_problems_and_counts_them_all_without_unbounded_work():
+    ev = Event(type="crash", app="firefox", start=NOW - 5).to_wire()
+    ev.update({f"u{i:06d}": 0 for i in range(400_000)})
+    t0 = time.perf_counter()
+    with pytest.raises(ContractError) as exc:
+        validate_batch(_batch([ev, ev]), now=NOW)
+    assert time.perf_counter() - t0 < 5
+    err = exc.value
+    assert len(err.errors) == records.MAX_ERRORS and err.total == 800_000
+    assert [e["field"] for e in err.errors[:3]] == ["u000000", "u000001", "u000002"]  # the first ones, in order
+    assert "(+799999 more)" in str(err)
+
+
+DAY = 86400.0
+
+
+@pytest.mark.parametrize("sent_skew, record_skew, correction", [
+    (0.0, 0.0, 0.0),
+    (300.0, 300.0, 0.0),  # within max_future_s: nothing moves
+    (3600.0, 3600.0, 3600.0),  # a device an hour ahead: moved
+    (-10 * DAY, -10 * DAY, -10 * DAY),  # ten days behind: moved
+    (-(NOW - 946684800.0), 0.0, 0.0),  # RTC reset to 2000-01-01, records stamped right: not moved
+    (-(NOW + 62135596800.0), 0.0, 0.0),  # sent_at = 0001-01-01, records stamped now: not moved
+    (-(NOW + 62135596800.0), -(NOW + 62135596800.0), 0.0),  # both in year 1: implausible, not moved (then refused)
+    (40 * DAY, 40 * DAY, 0.0),  # beyond max_skew_s
+    (-10 * DAY, 0.0, 0.0),  # sent_at ten days behind, records on the collector's clock: inconsistent, not moved
+    (3600.0, 0.0, 3600.0),  # records that fit both clocks are taken to be on sent_at's
+])
+def test_clock_correction_only_when_plausible_and_consistent(sent_skew, record_skew, correction):
+    limits = records.Limits()
+    times = [NOW + record_skew - 60, NOW + record_skew - 5 * DAY]
+    assert records.clock_correction(NOW + sent_skew, times, NOW, limits) == correction
+
+
+def test_a_batch_is_checked_and_given_on_the_collectors_clock():
+    year_one = "0001-01-01T00:00:00Z"
+    honest = _batch([Event(type="crash", app="firefox", start=NOW - 5)], [_hb(time=NOW - 1)], sent_at=year_one)
+    out = validate_batch(honest, now=NOW)
+    assert out["clock_correction_s"] == 0.0 and out["events"][0]["start"] == pytest.approx(NOW - 5, abs=0.001)
+    forged = _batch([{**Event(type="crash", app="firefox", start=NOW).to_wire(), "start": "0001-01-01T00:00:05Z"}],
+                    sent_at=year_one)
+    with pytest.raises(ContractError, match="start: older than"):
+        validate_batch(forged, now=NOW)
+    ahead = _batch([Event(type="crash", app="firefox", start=NOW + 3595)], sent_at=records.format_time(NOW + 3600))
+    out = validate_batch(ahead, now=NOW)
+    assert out["clock_correction_s"] == pytest.approx(3600) and out["events"][0]["start"] == pytest.approx(NOW - 5, abs=0.01)

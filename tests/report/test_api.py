@@ -75,6 +75,9 @@ def test_bad_requests(client):
         assert r.status_code == 400 and "ISO week" in r.json()["detail"]
     r = _get(client, format="docx")
     assert r.status_code == 400 and "expected one of html, pdf, md, csv, json" in r.json()["detail"]
+    for week in ("0001-W01", "9999-W52"):  # were 500s (OverflowError)
+        r = _get(client, week=week)
+        assert r.status_code == 400 and "year must be from 1970 to 9998" in r.json()["detail"]
 
 
 def test_default_week_is_the_last_complete_one(client):

@@ -50,6 +50,9 @@ def test_json_to_stdout_and_file(db_file, config_file, tmp_path):
 def test_usage_errors_exit_2(db_file, tmp_path):
     r = _run("--db", db_file, "--week", "2026-47")
     assert r.returncode == 2 and b"expected an ISO week like 2026-W47" in r.stderr
+    for week in ("0001-W01", "9999-W52"):  # were tracebacks (OverflowError)
+        r = _run("--db", db_file, "--week", week)
+        assert r.returncode == 2 and b"year must be from 1970 to 9998" in r.stderr
     r = _run("--db", db_file, "--format", "docx")
     assert r.returncode == 2 and b"expected one of" in r.stderr
     bad = tmp_path / "bad.toml"

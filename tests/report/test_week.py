@@ -21,10 +21,18 @@ def test_parse_and_bounds():
 
 
 @pytest.mark.parametrize("text", ["2026-47", "2026-W7", "W47", "", "2026-W54", "2026-W00", "2026-W47\n",
-                                  "\u0662\u0660\u0662\u0666-W47"])  # a trailing newline, Arabic-Indic digits
+                                  "\u0662\u0660\u0662\u0666-W47", "0001-W01", "1969-W52", "9999-W52", None, 2026])
 def test_bad_weeks_are_refused(text):
     with pytest.raises(ReportError, match="week"):
         parse_week(text)
+
+
+def test_the_first_and_last_weeks_a_report_can_cover():
+    """A report also reads the weeks before its own (the trend) and the days up to the next Monday."""
+    for text in ("1970-W01", "9998-W52"):
+        monday = parse_week(text)
+        week_bounds(monday)
+        previous_weeks(monday, 4)
 
 
 def test_last_complete_week():
