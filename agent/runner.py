@@ -93,10 +93,12 @@ def build_heartbeat(settings: AgentSettings, now: float, interval_s: float, acti
                     spool_dropped_total: int = 0, rejected_total: int = 0, sensor_errors_total: int = 0,
                     details: dict | None = None) -> Heartbeat:
     """A heartbeat with this machine's inventory and the given interval figures."""
-    return Heartbeat(time=now, interval_s=interval_s, active_s=min(active_s, interval_s), os=os_name(),
-                     os_version=(platform.release() or "unknown")[:64], agent_version=__version__,
-                     site=settings.site, department=settings.department, spool_dropped_total=spool_dropped_total,
-                     rejected_total=rejected_total, sensor_errors_total=sensor_errors_total, details=dict(details or {}))
+    hb = Heartbeat(time=now, interval_s=interval_s, active_s=min(active_s, interval_s), os=os_name(),
+                   os_version=(platform.release() or "unknown")[:64], agent_version=__version__,
+                   site=settings.site, department=settings.department, spool_dropped_total=spool_dropped_total,
+                   rejected_total=rejected_total, sensor_errors_total=sensor_errors_total, details=dict(details or {}))
+    hb.make_printable()  # what the OS reports is not the agent's to choose
+    return hb
 
 
 class SensorWorker:
@@ -273,6 +275,7 @@ class Agent:
             try:
                 if ev.active_s is None:
                     ev.active_s = self.activity.active_seconds(ev.start, ev.start + ev.duration_s)
+                ev.make_printable()  # a process named with a newline still counts, as "name with a space"
                 problem = self._contract_problem(events=[ev])
             except (TypeError, ValueError, AttributeError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"

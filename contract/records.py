@@ -109,6 +109,22 @@ def has_control(text: str) -> bool:
     return len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
 
 
+_CONTROL_TO_SPACE = str.maketrans(dict.fromkeys(CONTROL_CHARACTERS, " "))
+
+
+def printable(value: Any) -> Any:
+    """``value`` with each control character of its text (or of the texts in its list) replaced by a space.
+
+    What an agent makes of a name it did not choose (an executable, an OS
+    string) before the contract's check, which would refuse the record.
+    """
+    if isinstance(value, str):
+        return value.translate(_CONTROL_TO_SPACE)
+    if isinstance(value, list):
+        return [printable(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """What a collector accepts; the agent uses the same defaults."""
@@ -299,6 +315,15 @@ class _Record:
             if rule.kind is Kind.TIME:
                 d[rule.name] = format_time(d[rule.name])
         return d
+
+    def make_printable(self) -> None:
+        """Replace the control characters of every text, detail key and detail string by spaces (:func:`printable`)."""
+        for rule in rules(type(self)):
+            value = getattr(self, rule.name)
+            if rule.kind is Kind.TEXT:
+                setattr(self, rule.name, printable(value))
+            elif rule.kind is Kind.DETAILS and isinstance(value, dict):
+                setattr(self, rule.name, {printable(k): printable(v) for k, v in value.items()})
 
 
 @cache

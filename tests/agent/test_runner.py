@@ -212,6 +212,28 @@ def test_events_breaking_the_contract_are_counted_not_spooled(tmp_path, caplog):
     assert [w.name for w in agent.workers] == ["broken"]
 
 
+class ControlCharacterSensor(Sensor):
+    """Names an executable with a newline and sends details with NUL and tab, as a hostile process could."""
+
+    name = "control"
+    Config = FastConfig
+
+    def poll(self):
+        return [Event(type="crash", app="evil\nname.exe", start=time.time() - 1,
+                      details={"signal": "SIG\x00SEGV", "modules": ["a\tb", "c"], "pid": 7})]
+
+
+def test_control_characters_from_the_os_become_spaces_and_the_event_is_kept(tmp_path):
+    agent = Agent(_config(tmp_path), sensors={"control": ControlCharacterSensor})
+    run = Running(agent)
+    assert _wait(lambda: any(r.kind == "event" for r in _spooled(tmp_path / "state")))
+    assert run.stop() == 0
+    event = next(r.body for r in _spooled(tmp_path / "state") if r.kind == "event")
+    assert event["app"] == "evil name.exe"
+    assert event["details"] == {"signal": "SIG SEGV", "modules": ["a b", "c"], "pid": 7}
+    assert agent.sensor_errors_total == 0
+
+
 def test_heartbeat_content(tmp_path):
     agent = Agent(_config(tmp_path), sensors={})
     t0 = agent._last_heartbeat
