@@ -1,8 +1,9 @@
-"""Bearer-token authentication: agent tokens may only ingest, the admin token may only read.
+"""Bearer-token authentication: agent (fleet) tokens may only enroll and ingest, the admin token may only read.
 
 Tokens are compared in constant time against every configured token, so the
 response time does not reveal how much of a guess was right. Routes declare
-the role they need with the :func:`require` dependency.
+the role they need with the :func:`require` dependency. Ingest also takes a
+device's own credential instead of a fleet token (:mod:`collector.devices`).
 """
 
 from __future__ import annotations
@@ -31,14 +32,19 @@ class TokenAuth:
     def __init__(self, agent_tokens: list[str], admin_token: str):
         self._tokens = {Role.AGENT: [t.encode() for t in agent_tokens], Role.ADMIN: [admin_token.encode()]}
 
-    def check(self, authorization: str | None, role: Role) -> None:
-        """Return if the header carries a token of ``role``; raise Unauthorized saying what is wrong."""
+    @staticmethod
+    def bearer(authorization: str | None, role: Role) -> str:
+        """The token of an ``Authorization: Bearer <token>`` header; raise Unauthorized saying what is wrong."""
         scheme, _, token = (authorization or "").partition(" ")
         if not authorization:
             raise Unauthorized(f"missing Authorization header; send 'Bearer <{role.value} token>'")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(f"Authorization must be 'Bearer <{role.value} token>'")
-        given = token.strip().encode()
+        return token.strip()
+
+    def check(self, authorization: str | None, role: Role) -> None:
+        """Return if the header carries a token of ``role``; raise Unauthorized saying what is wrong."""
+        given = self.bearer(authorization, role).encode()
         ok = False
         for candidate in self._tokens[role]:
             ok |= hmac.compare_digest(given, candidate)
@@ -57,6 +63,11 @@ def require(role: Role) -> Callable[[Request], Awaitable[None]]:
         try:
             request.app.state.auth.check(request.headers.get("authorization"), role)
         except Unauthorized as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
+            raise unauthorized(str(exc)) from None
 
     return check_token
+
+
+def unauthorized(detail: str) -> HTTPException:
+    """The 401 answer, with the ``WWW-Authenticate`` challenge."""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="hinder"'})

@@ -54,6 +54,11 @@ class CollectorSettings:
     background_jobs: bool = setting(True, doc="run retention and the impact refresh in this process; replicas "
                                     "that only ingest may turn it off if another replica keeps it on")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    # device credentials (docs/security.md)
+    require_enrollment: bool = setting(False, doc="refuse batches sent with the fleet token: it is then good only "
+                                       "for enrolling (false lets agents that predate enrollment keep delivering)")
+    max_batches_per_device_per_s: float = setting(5.0, min=0, doc="per enrolled device ingest rate bound "
+                                                  "(0: unbounded); beyond it 429, before the per-process bound")
 
     @property
     def limits(self) -> Limits:
