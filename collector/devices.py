@@ -81,10 +81,11 @@ def enroll(engine: Engine, device_id: str, now: float | None = None) -> str:
     """
     secret = secrets.token_urlsafe(32)
     with write_transaction(engine) as conn:
-        added = conn.execute(insert(conn, cred_table).on_conflict_do_nothing(index_elements=["device_id"]), {
+        new = insert(conn, cred_table).on_conflict_do_nothing(index_elements=["device_id"])
+        added = conn.execute(new.returning(cred_table.c.device_id), {
             "device_id": device_id, "secret_sha256": _digest(secret),
-            "enrolled_at": time.time() if now is None else now, "revoked_at": None}).rowcount
-        if not added:
+            "enrolled_at": time.time() if now is None else now, "revoked_at": None}).first()
+        if added is None:
             if _state(_row(conn, device_id)) == "revoked":
                 raise DeviceRefused(403, f"device {device_id} is revoked; it cannot enroll again")
             raise DeviceRefused(409, f"device {device_id} is enrolled already; an admin can revoke it, and the "
