@@ -40,6 +40,9 @@ class AgentSettings:
     backoff_max_s: float = setting(300.0, min=1, max=86400)
     spool_max_bytes: int = setting(50_000_000, min=10_000, doc="spool size bound; oldest records dropped beyond it")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    # device credential (agent/enroll.py, docs/security.md)
+    enroll_retry_s: float = setting(3600.0, min=1, max=86400, doc="after an enrollment that did not give a "
+                                    "credential (a collector that predates them, a refusal), wait this long to retry")
 
 
 @dataclass
