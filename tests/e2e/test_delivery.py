@@ -25,10 +25,12 @@ pytestmark = pytest.mark.slow
 
 
 class AgentProcess:
-    """A `hinder agent run` subprocess with only the test sensor enabled."""
+    """A `hinder agent run` subprocess with only the test sensor enabled (of the hinder checkout at ``code``)."""
 
-    def __init__(self, workdir: Path, collector_url: str, events_per_poll: int = 1, **agent_settings):
+    def __init__(self, workdir: Path, collector_url: str, events_per_poll: int = 1, code: Path = ROOT,
+                 **agent_settings):
         self.workdir = workdir
+        self.code = code
         self.state_dir = workdir / "state"
         self.collector_url = collector_url
         self.config = workdir / "agent.toml"
@@ -60,7 +62,8 @@ class AgentProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hinder", "agent", "run", "--config", str(self.config), "--state-dir",
                  str(self.state_dir), "--collector", self.collector_url],
-                cwd=ROOT, env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN), stdout=log, stderr=subprocess.STDOUT)
+                cwd=self.code, env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN, PYTHONPATH=str(self.code)), stdout=log,
+                stderr=subprocess.STDOUT)
         return self
 
     def terminate(self) -> int:
