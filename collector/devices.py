@@ -129,7 +129,8 @@ def revoke(engine: Engine, device_id: str, now: float | None = None) -> dict[str
                                                "revoked_at": now})
         elif row["revoked_at"] is None:
             conn.execute(cred_table.update().where(cred_table.c.device_id == device_id), {"revoked_at": now})
-        return next(d for d in listing(conn) if d["device_id"] == device_id)
+        last_seen = conn.execute(sa.select(device_table.c.last_seen).where(device_table.c.id == device_id)).scalar()
+        return _entry(device_id, _row(conn, device_id), last_seen)
 
 
 def listing(conn: Connection) -> list[dict[str, Any]]:
@@ -139,10 +140,10 @@ def listing(conn: Connection) -> list[dict[str, Any]]:
     """
     creds = {r["device_id"]: r for r in conn.execute(sa.select(cred_table)).mappings()}
     seen = dict(conn.execute(sa.select(device_table.c.id, device_table.c.last_seen)).all())
-    out = []
-    for device_id in sorted(creds.keys() | seen.keys()):
-        row = creds.get(device_id)
-        out.append({"device_id": device_id, "credential": _state(row),
-                    "enrolled_at": row and row["enrolled_at"], "revoked_at": row and row["revoked_at"],
-                    "last_seen": seen.get(device_id)})
-    return out
+    ids = sorted(creds.keys() | seen.keys())
+    return [_entry(device_id, creds.get(device_id), seen.get(device_id)) for device_id in ids]
+
+
+def _entry(device_id: str, row: Any, last_seen: float | None) -> dict[str, Any]:
+    return {"device_id": device_id, "credential": _state(row), "enrolled_at": row and row["enrolled_at"],
+            "revoked_at": row and row["revoked_at"], "last_seen": last_seen}

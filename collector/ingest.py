@@ -3,7 +3,8 @@
 ``Ingestor.store_body`` decompresses the raw body (gzip allowed, size capped
 before and after decompression), decodes and validates it against the wire
 contract (compiled fast path first, :mod:`collector.fastwire`; the events come
-out as :class:`~collector.columns.Columns`) and stores it in ONE transaction:
+out as :class:`~collector.columns.Columns`), checks that its device is the
+sender's (:mod:`collector.devices`) and stores it in ONE transaction:
 upsert the device from its newest heartbeat, insert the events and heartbeats
 whose ids are not stored yet (so a retried batch stores nothing twice; see
 :func:`_store_new`) in multi-row INSERTs, run the ingestor's hooks on the new

@@ -19,7 +19,8 @@ OTHER = "device-0002"
 
 
 def enroll(api, device_id=DEVICE, token=AGENT_TOKEN):
-    return api.client.post("/api/v1/enroll", json={"device_id": device_id}, headers={"Authorization": f"Bearer {token}"})
+    return api.client.post("/api/v1/enroll", json={"device_id": device_id},
+                           headers={"Authorization": f"Bearer {token}"})
 
 
 def as_device(credential: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from tests.e2e.test_delivery import AgentProcess
 
 pytestmark = pytest.mark.slow
 
-PRE_ENROLLMENT = "b87434f"  # the last commit whose agent knows no device credential: what is deployed before the upgrade
+PRE_ENROLLMENT = "b87434f"  # the last commit whose agent knows no device credential: deployed before the upgrade
 NEW_TOKEN = "rotated-fleet-token-0002"
 
 
@@ -104,7 +104,8 @@ def test_a_pre_enrollment_agent_keeps_delivering_and_rotating_the_fleet_token_sp
     before = _events_of(collector, enrolled.device_id)
     wait_until(lambda: _events_of(collector, enrolled.device_id) >= before + 2, 60,
                what="the enrolled agent to deliver after the old fleet token is gone")
-    r = httpx.post(f"{collector.url}/api/v1/heartbeat", content=body(batch([], [heartbeat()], device_id="fresh-device-01")),
+    fresh = body(batch([], [heartbeat()], device_id="fresh-device-01"))
+    r = httpx.post(f"{collector.url}/api/v1/heartbeat", content=fresh,
                    headers={**collector.agent_headers(), "Authorization": f"Bearer {AGENT_TOKEN}"}, timeout=30)
     assert r.status_code == 401  # the old token is gone for everyone
     for agent in (legacy, enrolled):
