@@ -9,6 +9,7 @@ the fleet token; rotating the fleet token leaves enrolled agents delivering.
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def test_an_enrolled_agent_cannot_be_spoofed_and_revoking_it_cuts_it_off(collect
     credential = agent.state_dir / "credential"
     assert stat.S_IMODE(credential.stat().st_mode) == 0o600
     assert credential.read_text().startswith(f"hdc1.{agent.device_id}.")
+    status = subprocess.run([sys.executable, "-m", "hinder", "agent", "status", "--state-dir", str(agent.state_dir),
+                             "--json"], env=hinder_env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert json.loads(status.stdout)["device_credential"] == "kept"
     # a second "agent" with the fleet token tries to move device 1 to another site
     spoof = httpx.post(f"{collector.url}/api/v1/heartbeat", content=body(batch([], [heartbeat(site="Lyon")],
                                                                                device_id=agent.device_id)),
