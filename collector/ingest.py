@@ -157,7 +157,10 @@ class Ingestor:
         return self._commit(_on_collector_clock(batch, now, settings.max_future_s), now, fleet=device_id is None)
 
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
-        """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
+        """Validate a decoded batch and store it in one transaction; raise Rejected if not stored.
+
+        For in-process callers (tests, benchmarks): no sender is checked.
+        """
         now = time.time() if now is None else now
         batch = self._validate(payload, now)
         return self._commit(_on_collector_clock(batch, now, self.config.collector.max_future_s), now)
