@@ -68,9 +68,10 @@ def status(
     config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
 ) -> None:
-    """Show the agent's device id, spool backlog, drops and last run (works while the agent runs)."""
+    """Show the agent's device id, whether it keeps a device credential, spool backlog, drops and last run."""
     from agent.runner import SPOOL_FILE
     from agent.spool import Spool
+    from agent.state import CREDENTIAL_FILE
 
     cfg = _load(config, state_dir=str(state_dir) if state_dir else None)
     root = Path(cfg.agent.state_dir)
@@ -82,6 +83,7 @@ def status(
         oldest = spool.oldest_age_s(time.time())
         info = {
             "device_id": (root / "device_id").read_text(encoding="ascii").strip(),
+            "device_credential": "kept" if (root / CREDENTIAL_FILE).exists() else "none (enrolls at its next delivery)",
             "state_dir": str(root),
             "spool_records": spool.count,
             "spool_bytes": spool.size_bytes,

@@ -45,6 +45,9 @@ class AgentSettings:
                              "the operating system's trust store (default)")
     isolate_after_server_errors: int = setting(3, min=1, max=100, doc="5xx answers in a row to one batch before the "
                                                "uploader splits it to find a record the collector fails on")
+    # device credential (agent/enroll.py, docs/security.md)
+    enroll_retry_s: float = setting(3600.0, min=1, max=86400, doc="after an enrollment that did not give a "
+                                    "credential (a collector that predates them, a refusal), wait this long to retry")
 
 
 @dataclass

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import time
 
 from agent.config import AgentConfig, AgentSettings
 from agent.runner import agent_details, build_heartbeat, unavailable_reason
+from agent.state import CREDENTIAL_FILE
 from agent.sensors import SENSORS
 from agent.tls import trust_source
 from contract import MIN_GROUP_SIZE
@@ -84,6 +86,7 @@ def render(config: AgentConfig) -> str:
               f"{settings.spool_max_bytes / 1e6:g} MB, oldest dropped first) and are sent to your IT department's "
               f"hinder collector at {settings.collector} ({_transport(settings)}). The computer is identified by a "
               "random device id created at installation, not by your name or the computer's serial number."),
+        _wrap(_credential_note(settings.state_dir)),
         "",
         "Who sees what:",
         _wrap("Reports, dashboards and the collector's metrics show figures by site and department only for groups "
@@ -94,3 +97,13 @@ def render(config: AgentConfig) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _credential_note(state_dir: str) -> str:
+    """Whether this computer's device credential is kept, and where; never the credential itself."""
+    where = os.path.join(state_dir, CREDENTIAL_FILE)
+    if os.path.exists(where):  # not read: the file is the agent's user's only (False if this user cannot look)
+        return (f"This computer proves its device id to the collector with a device credential kept in {where} "
+                "(readable only by the agent's user; it identifies the computer, not you).")
+    return (f"No device credential is kept yet: at its first delivery the agent asks the collector for one and "
+            f"keeps it in {where} (readable only by the agent's user).")

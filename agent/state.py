@@ -1,4 +1,4 @@
-"""Per-installation state in the state directory: device id and the run record.
+"""Per-installation state in the state directory: device id, device credential and the run record.
 
 The run record says when the agent last showed a sign of life, on which boot,
 and whether it stopped cleanly. At start the previous record is kept in
@@ -18,9 +18,11 @@ from pathlib import Path
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, mode: int = 0o666) -> None:
+    """Write ``text`` to a temporary file created with ``mode`` (less the umask), then rename it over ``path``."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    tmp.unlink(missing_ok=True)  # O_CREAT applies the mode only to a new file
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -40,6 +42,22 @@ def device_id(state_dir: str | os.PathLike) -> str:
     value = uuid.uuid4().hex
     _write_atomic(path, value + "\n")
     return value
+
+
+CREDENTIAL_FILE = "credential"
+
+
+def load_credential(state_dir: str | os.PathLike) -> str | None:
+    """The device credential kept in ``state_dir/credential``, None before enrollment."""
+    try:
+        return (Path(state_dir) / CREDENTIAL_FILE).read_text(encoding="ascii").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def save_credential(state_dir: str | os.PathLike, credential: str) -> None:
+    """Keep the device credential in ``state_dir/credential``, readable by the agent's user only (0600)."""
+    _write_atomic(Path(state_dir) / CREDENTIAL_FILE, credential + "\n", mode=0o600)
 
 
 def boot_id(path: str = BOOT_ID_PATH) -> str:

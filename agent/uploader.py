@@ -4,7 +4,9 @@ On its own thread, every ``upload_interval_s`` it sends the oldest spooled
 records in batches (``wire.make_batch``, gzip, ``Authorization: Bearer``;
 TLS checked against the system trust store or ``agent.ca_bundle``, see
 ``agent.tls``; proxies from the environment; all through ``agent._http``,
-one connection per batch) and deletes them from the spool only after a 200. Retried batches are harmless:
+one connection per batch) and deletes them from the spool only after a 200.
+Batches carry the device's own credential once it is enrolled, the fleet
+token until then (``agent.enroll``). Retried batches are harmless:
 the collector stores each record id once, so at-least-once delivery becomes
 exactly-once storage.
 
@@ -28,7 +30,8 @@ Answers and what the uploader does:
   batch taken apart are all delivered or set aside, the batch size is restored.
 - 429/503: wait ``Retry-After`` (plus up to 10% jitter, at most an hour), else
   back off.
-- connection errors, timeouts, 401, other 4xx: exponential backoff with
+- 401/403 (also noted by ``agent.enroll``: a credential the collector does not
+  know is enrolled again), connection errors, timeouts, other 4xx: exponential backoff with
   jitter: a random wait between ``backoff_initial_s`` and
   ``min(backoff_max_s, backoff_initial_s * 2**failures)``.
 """
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 
 from agent._http import HTTPError, Response, request
 from agent.config import AgentSettings
+from agent.enroll import Enrollment
 from agent.spool import Spool, SpooledRecord
 from contract.records import make_batch
 
@@ -74,8 +78,8 @@ class Uploader:
         self.uploaded_total = 0
         self.last_error: str | None = None
         self._url = settings.collector.rstrip("/") + EVENTS_PATH
-        self._headers = {"Authorization": f"Bearer {settings.token}", "User-Agent": user_agent,
-                         "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        self.enrollment = Enrollment(settings, device_id, self.log, user_agent)
+        self._headers = {"User-Agent": user_agent, "Content-Type": "application/json", "Content-Encoding": "gzip"}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_send = 0.0  # monotonic time before which the rate bound forbids the next batch
@@ -146,9 +150,11 @@ class Uploader:
         batch = make_batch(self.device_id, [r.body for r in records if r.kind == "event"],
                            [r.body for r in records if r.kind == "heartbeat"])
         body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode("utf-8"), compresslevel=6)
+        timeout_s = timeout_s or self.settings.upload_timeout_s
         try:
-            resp = request("POST", self._url, body=body, headers=self._headers,
-                           timeout_s=timeout_s or self.settings.upload_timeout_s)
+            token = self.enrollment.bearer(timeout_s)
+            resp = request("POST", self._url, body=body, headers={**self._headers, "Authorization": f"Bearer {token}"},
+                           timeout_s=timeout_s)
         except HTTPError as exc:
             return self._failed(_transport_problem(exc))
         if resp.status == 200:
@@ -159,6 +165,8 @@ class Uploader:
             return self._too_large(records)
         if resp.status in (429, 503):
             return self._throttled(resp)
+        if resp.status in (401, 403):
+            return self._failed(self.enrollment.refused(resp))
         if resp.status >= 500:
             return self._server_error(records, f"HTTP {resp.status}: {resp.text[:200]}")
         return self._failed(f"HTTP {resp.status}: {resp.text[:200]}")

@@ -1,9 +1,11 @@
-"""Bearer-token authentication: agent tokens may only ingest, the admin token may only read.
+"""Bearer-token authentication: agent (fleet) tokens may only enroll and ingest, the admin token may only read.
 
 Tokens are compared in constant time against every configured token, so the
 response time does not reveal how much of a guess was right. Routes declare
 the role they need with the :func:`require` dependency, which is also the
 security scheme the OpenAPI document names (``agentToken``, ``adminToken``).
+Ingest also takes a device's own credential instead of a fleet token
+(:mod:`collector.devices`, ``collector.api.ingest.sender``).
 """
 
 from __future__ import annotations
@@ -34,14 +36,19 @@ class TokenAuth:
     def __init__(self, agent_tokens: list[str], admin_token: str):
         self._tokens = {Role.AGENT: [t.encode() for t in agent_tokens], Role.ADMIN: [admin_token.encode()]}
 
-    def check(self, authorization: str | None, role: Role) -> None:
-        """Return if the header carries a token of ``role``; raise Unauthorized saying what is wrong."""
+    @staticmethod
+    def bearer(authorization: str | None, role: Role) -> str:
+        """The token of an ``Authorization: Bearer <token>`` header; raise Unauthorized saying what is wrong."""
         scheme, _, token = (authorization or "").partition(" ")
         if not authorization:
             raise Unauthorized(f"missing Authorization header; send 'Bearer <{role.value} token>'")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(f"Authorization must be 'Bearer <{role.value} token>'")
-        given = token.strip().encode()
+        return token.strip()
+
+    def check(self, authorization: str | None, role: Role) -> None:
+        """Return if the header carries a token of ``role``; raise Unauthorized saying what is wrong."""
+        given = self.bearer(authorization, role).encode()
         ok = False
         for candidate in self._tokens[role]:
             ok |= hmac.compare_digest(given, candidate)
@@ -50,7 +57,8 @@ class TokenAuth:
 
 
 _SCHEMES = {
-    Role.AGENT: "an agent token (collector.agent_tokens, HINDER_AGENT_TOKEN): may only send batches",
+    Role.AGENT: "an agent (fleet) token (collector.agent_tokens, HINDER_AGENT_TOKEN): may enroll devices and send "
+                "batches; on ingest also a device's own credential, hdc1.<device id>.<secret>, from POST /api/v1/enroll",
     Role.ADMIN: "the admin token (collector.admin_token, HINDER_ADMIN_TOKEN): may only read",
 }
 
@@ -70,7 +78,7 @@ class BearerToken(SecurityBase):
         except Unauthorized as exc:
             if self._on_refused:
                 self._on_refused(request)
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="hinder"'}) from None
+            raise unauthorized(str(exc)) from None
 
 
 def require(role: Role, on_refused: Callable[[Request], None] | None = None) -> BearerToken:
@@ -81,3 +89,8 @@ def require(role: Role, on_refused: Callable[[Request], None] | None = None) -> 
     document then names the role's bearer scheme on every operation of the router.
     """
     return BearerToken(role, on_refused)
+
+
+def unauthorized(detail: str) -> HTTPException:
+    """The 401 answer, with the ``WWW-Authenticate`` challenge."""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="hinder"'})

@@ -1,4 +1,4 @@
-"""`hinder collector ...`: serve the API, migrate the database, make tokens.
+"""`hinder collector ...`: serve the API, migrate the database, make tokens, list and revoke devices.
 
 FastAPI, uvicorn and SQLAlchemy are imported inside the commands, so the rest
 of the `hinder` command (the agent) never loads them.
@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from contract.settings import EXIT_SOURCE, EXIT_USAGE, ConfigError
+from contract.settings import EXIT_FAILURE, EXIT_SOURCE, EXIT_USAGE, ConfigError
 
 app = typer.Typer(help="The collector: ingest API, storage, migrations, Prometheus metrics.", no_args_is_help=True,
                   add_completion=False)
@@ -125,3 +125,51 @@ def migrate(config: Optional[Path] = _CONFIG, db: Optional[str] = _DB) -> None:
 def token() -> None:
     """Print a new random token (for HINDER_AGENT_TOKEN or HINDER_ADMIN_TOKEN)."""
     typer.echo(secrets.token_urlsafe(32))
+
+
+devices_app = typer.Typer(help="Devices and their credentials: list them, revoke one.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+
+
+def _engine(config: Optional[Path], db: Optional[str]):
+    """An engine on the configured database, migrated (like `serve`, which migrates before serving)."""
+    cfg = _load(config, db=db)
+    return _migrate(cfg.collector.db, cfg.collector.db_busy_timeout_s)[0]
+
+
+@devices_app.command("list")
+def devices_list(config: Optional[Path] = _CONFIG, db: Optional[str] = _DB,
+                 as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+    """List every device with its credential state: enrolled, revoked, or none (it sends with the fleet token)."""
+    import json
+
+    from collector import devices
+    from contract.records import format_time
+
+    with _engine(config, db).connect() as conn:
+        listed = devices.listing(conn)
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    typer.echo(f"{'device':40} {'credential':10} {'enrolled':24} {'revoked':24} last seen")
+    for d in listed:
+        when = [format_time(d[k]) if d[k] is not None else "-" for k in ("enrolled_at", "revoked_at", "last_seen")]
+        typer.echo(f"{d['device_id']:40} {d['credential']:10} {when[0]:24} {when[1]:24} {when[2]}")
+
+
+@devices_app.command("revoke")
+def devices_revoke(device_id: str = typer.Argument(..., help="the device id, as `hinder collector devices list` shows"),
+                   config: Optional[Path] = _CONFIG, db: Optional[str] = _DB) -> None:
+    """Revoke a device: its batches are refused from now on (403), on every replica; its data is kept."""
+    from collector import devices
+    from contract.records import format_time
+
+    if not devices.valid_device_id(device_id):
+        typer.echo(f"hinder collector: {device_id!r} is not a device id", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        entry = devices.revoke(_engine(config, db), device_id)
+    except KeyError:
+        typer.echo(f"hinder collector: no device {device_id} is known to this database", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    typer.echo(f"device {device_id} revoked at {format_time(entry['revoked_at'])}; its data is kept")

@@ -70,6 +70,11 @@ class CollectorSettings:
                                     "name: those reported by the most devices; the rest as 'other'")
     top_versions: int = setting(5, min=1, max=1_000, doc="versions of each catalogued application exported by name: "
                                 "those with the most disruptions; the rest as 'other'")
+    # device credentials (docs/security.md)
+    require_enrollment: bool = setting(False, doc="refuse batches sent with the fleet token: it is then good only "
+                                       "for enrolling (false lets agents that predate enrollment keep delivering)")
+    max_batches_per_device_per_s: float = setting(5.0, min=0, doc="per enrolled device ingest rate bound "
+                                                  "(0: unbounded); beyond it 429, before the per-process bound")
 
     @property
     def limits(self) -> Limits:

@@ -30,9 +30,10 @@ from msgspec.structs import asdict, astuple
 
 from collector.columns import Columns
 from contract.records import (
-    DEVICE_ID_PATTERN, ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT, MAX_KEY_LEN, MAX_LIST_LEN,
-    MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule, active_within_interval,
-    clock_correction, excess_within_duration, ids_valid, parse_time, parse_times, rules, seconds_valid, time_window,
+    DEVICE_ID_PATTERN, DEVICE_ID_SCHEMA_PATTERN, ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT,
+    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule,
+    active_within_interval, clock_correction, excess_within_duration, ids_valid, parse_time, parse_times, rules,
+    seconds_valid, time_window,
 )
 
 _Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
@@ -103,6 +104,7 @@ def batch_schema(limits: Limits, ref_template: str = "#/components/schemas/{name
     """
     (schema,), components = msgspec.json.schema_components([_batch(limits.max_events, limits.max_heartbeats)],
                                                            ref_template=ref_template)
+    components["Batch"]["properties"]["device_id"]["pattern"] = DEVICE_ID_SCHEMA_PATTERN  # JSON Schema has no \Z
     return schema, components
 
 

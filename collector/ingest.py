@@ -3,7 +3,8 @@
 ``Ingestor.store_body`` decompresses the raw body (gzip allowed, size capped
 before and after decompression), decodes and validates it against the wire
 contract (compiled fast path first, :mod:`collector.fastwire`; the events come
-out as :class:`~collector.columns.Columns`) and stores it in ONE transaction:
+out as :class:`~collector.columns.Columns`), checks that its device is the
+sender's (:mod:`collector.devices`) and stores it in ONE transaction:
 upsert the device from its newest heartbeat, insert the events and heartbeats
 whose ids are not stored yet (so a retried batch stores nothing twice; see
 :func:`_store_new`) in multi-row INSERTs, run the ingestor's hooks on the new
@@ -30,7 +31,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from collector import fastwire
+from collector import devices, fastwire
 from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
@@ -134,11 +135,15 @@ class Ingestor:
         # fairer and cheaper than SQLite's sleep-and-retry busy handler.
         self._write_lock = threading.Lock() if is_sqlite(engine) else None
 
-    def store_body(self, body: bytes, content_encoding: str | None, now: float | None = None) -> IngestResult:
+    def store_body(self, body: bytes, content_encoding: str | None, now: float | None = None, *,
+                   device_id: str | None = None) -> IngestResult:
         """Decode, validate and store a request body in one transaction; raise Rejected if not stored.
 
         A plainly valid body takes the compiled fast path (:mod:`collector.fastwire`);
         anything else is parsed and checked in full, which names each problem.
+        ``device_id`` is the device whose credential the request carried: the
+        batch must be that device's (else 403). None means the fleet token:
+        then the batch's device must be neither enrolled nor revoked (else 403).
         """
         now = time.time() if now is None else now
         settings = self.config.collector
@@ -146,10 +151,16 @@ class Ingestor:
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
             batch = self._validate(_parse_json(body), now)
-        return self._commit(_within_window(batch, now, settings.limits), now)
+        if device_id is not None and batch["device_id"] != device_id:
+            raise Rejected(403, "unauthorized", f"this credential is device {device_id}'s; it cannot send a batch "
+                           f"for device {batch['device_id']}")
+        return self._commit(_within_window(batch, now, settings.limits), now, fleet=device_id is None)
 
     def store(self, payload: Any, now: float | None = None) -> IngestResult:
-        """Validate a decoded batch and store it in one transaction; raise Rejected if not stored."""
+        """Validate a decoded batch and store it in one transaction; raise Rejected if not stored.
+
+        For in-process callers (tests, benchmarks): no sender is checked.
+        """
         now = time.time() if now is None else now
         batch = self._validate(payload, now)
         return self._commit(_within_window(batch, now, self.config.collector.limits), now)
@@ -167,17 +178,17 @@ class Ingestor:
             raise Rejected(status, "too_large" if status == 413 else "invalid",
                            {"message": str(exc), "errors": exc.errors, "errors_total": exc.total}) from None
 
-    def _commit(self, batch: dict[str, Any], now: float) -> IngestResult:
+    def _commit(self, batch: dict[str, Any], now: float, fleet: bool = False) -> IngestResult:
         settings = self.config.collector
         if self._write_lock and not self._write_lock.acquire(timeout=settings.db_busy_timeout_s):
             raise Rejected(503, "overloaded", "the database is busy; retry later", _RETRY_AFTER_S)
         try:
             try:
                 with write_transaction(self.engine) as conn:
-                    return self._store(conn, batch, now, all_new=True)
+                    return self._store(conn, batch, now, fleet, all_new=True)
             except _SomeStored:  # a retried batch: again, looking up which of its records are new
                 with write_transaction(self.engine) as conn:
-                    return self._store(conn, batch, now, all_new=False)
+                    return self._store(conn, batch, now, fleet, all_new=False)
         except _ConcurrentInsert:
             raise Rejected(503, "overloaded", "the same records are being stored by another request; retry later",
                            _RETRY_AFTER_S) from None
@@ -190,7 +201,10 @@ class Ingestor:
             if self._write_lock:
                 self._write_lock.release()
 
-    def _store(self, conn: Connection, batch: dict[str, Any], now: float, all_new: bool) -> IngestResult:
+    def _store(self, conn: Connection, batch: dict[str, Any], now: float, fleet: bool, all_new: bool) -> IngestResult:
+        refusal = devices.fleet_refusal(conn, batch["device_id"]) if fleet else None
+        if refusal:  # checked in the transaction that would store the batch
+            raise Rejected(403, "unauthorized", refusal)
         device = _upsert_device(conn, batch, now, self.config.collector.limits)
         dev_id, events, heartbeats = batch["device_id"], batch["events"], batch["heartbeats"]
         new = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now), all_new)

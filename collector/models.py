@@ -47,6 +47,17 @@ device_table = sa.Table(
 )
 
 
+# A device id bound to its own secret (collector.devices): only the secret's SHA-256 is kept. A device never
+# enrolled has no row; a revoked one keeps its row (and its data), with ``revoked_at`` set.
+device_credential_table = sa.Table(
+    "device_credential", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("secret_sha256", sa.String(64)),  # hex; NULL: revoked before it ever enrolled
+    sa.Column("enrolled_at", sa.Float),  # collector clock
+    sa.Column("revoked_at", sa.Float),  # collector clock; NULL while the credential is good
+)
+
+
 class Event(SQLModel, table=True):
     """One disruption on one device, as sent (the id is the agent's UUIDv7)."""
 

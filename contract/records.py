@@ -92,7 +92,9 @@ MAX_DURATION_S = 31 * 86400.0  # seconds: a duration, an interval, and the detai
 # BIGINT store (the device's count columns are BIGINT), and what msgspec and the full check read alike.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 MAX_COUNT = MAX_INT
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,64}\Z"  # \Z, not $: '$' also matches before a final newline
+_DEVICE_ID_CHARS = r"[A-Za-z0-9._:-]{8,64}"
+DEVICE_ID_PATTERN = rf"^{_DEVICE_ID_CHARS}\Z"  # Python's re: \Z, not $, which also matches before a final newline
+DEVICE_ID_SCHEMA_PATTERN = rf"^{_DEVICE_ID_CHARS}$"  # the same rule in JSON Schema (ECMA-262), where $ is the end
 # Every string the contract reads (texts, detail keys, detail strings, times) is free of control characters: NUL,
 # which PostgreSQL cannot store in text, and the other C0 controls and DEL, which have no place in a label or a
 # detail and would reach logs, terminals and reports. (The fast path refuses a body whose JSON spells one.)

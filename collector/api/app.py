@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.aggregates import marks
 from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
-from collector.api import ingest, ops, read
+from collector.api import devices, ingest, ops, read
 from collector.api.headers import SecurityHeaders
 from collector.api.spec import serve_description
 from collector.auth import TokenAuth
@@ -57,6 +57,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
     state.auth = TokenAuth(settings.agent_tokens, settings.admin_token)
     state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     state.rate_bound = ingest.RateBound(settings.max_batches_per_s)
+    state.device_rate_bounds = ingest.DeviceRateBounds(settings.max_batches_per_device_per_s)
     # Batches beyond the slots wait their turn on the event loop, which costs nothing. On SQLite one batch at a
     # time: a second one only decodes while the first holds the write lock, and each of the first's SQLite calls
     # then waits for the GIL (two threads store fewer events per second than one; docs/collector.md). PostgreSQL
@@ -69,7 +70,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); nothing was stored, see the "
                                        "collector log"}, status_code=500)
 
-    routers = (ingest.router, read.router, ops.router, report_router)
+    routers = (ingest.router, devices.enroll_router, devices.admin_router, read.router, ops.router, report_router)
     methods_of: dict[str, set[str]] = {}  # the API's paths are fixed strings
     for route in (route for router in routers for route in router.routes):
         methods_of.setdefault(route.path, set()).update(route.methods)

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from collector.config import CollectorSettings
 from collector.fastwire import batch_schema
 from collector.report.render_html import csp_hash
+from contract.records import DEVICE_ID_SCHEMA_PATTERN
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
@@ -35,11 +36,14 @@ _MEANINGS: dict[int, tuple[str, dict]] = {
     400: ("a malformed request: an unknown or out-of-range query value, a body that is not JSON or not gzip", {}),
     401: ("no token, or not a token of the role this operation needs",
           {"WWW-Authenticate": {"description": 'Bearer realm="hinder"', "schema": {"type": "string"}}}),
-    403: ("a valid token that may not act for this device", {}),
+    403: ("a valid token that may not act for this device: the device is revoked, or enrolled (its batches need its "
+          "credential), or the credential is another device's", {}),
+    404: ("no such device", {}),
+    409: ("the device is enrolled already: it keeps its credential, the fleet token cannot take it over", {}),
     413: ("the body, compressed or decompressed, or its number of records is over the collector's limit", {}),
     415: ("Content-Type is not application/json, or Content-Encoding is neither gzip nor identity", {}),
     422: ("the batch breaks the wire contract; nothing of it was stored", {}),
-    429: ("too many batches on this collector process; retry after Retry-After", _RETRY_AFTER),
+    429: ("too many batches from this device or on this collector process; retry after Retry-After", _RETRY_AFTER),
     501: ("this collector cannot render the format (PDF needs Chromium)", {}),
     503: ("the database is busy or unreachable; retry later", _RETRY_AFTER),
 }
@@ -69,6 +73,19 @@ BATCH_BODY = {
     "description": "one batch of the wire contract (contract/records.py); it may be gzip-compressed "
                    "(Content-Encoding: gzip). Times are checked against the collector's clock as well.",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+}
+ENROLL_BODY = {
+    "required": True,
+    "description": "the device id the agent created at installation (the device_id of its batches)",
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["device_id"], "additionalProperties": False,
+        "properties": {"device_id": {"type": "string", "pattern": DEVICE_ID_SCHEMA_PATTERN}}}}},
+}
+CREDENTIAL = {
+    "description": "the device's credential: keep it secret, send it as 'Authorization: Bearer <credential>'",
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["device_id", "credential"],
+        "properties": {"device_id": {"type": "string"}, "credential": {"type": "string", "pattern": "^hdc1\\."}}}}},
 }
 CONTENT_ENCODING = {"name": "Content-Encoding", "in": "header", "required": False,
                     "schema": {"type": "string", "enum": ["gzip", "identity"]},

@@ -86,6 +86,7 @@ def test_run_stops_cleanly_on_signal_and_status_reports_the_spool(tmp_path, sig)
     assert info["spool_records"] >= 4 and info["spool_dropped_total"] == 0 and info["set_aside_records"] == 0
     assert info["last_run"]["clean_stop"] is True
     assert info["device_id"] == (state / "device_id").read_text().strip()
+    assert info["device_credential"].startswith("none")  # no collector answered: not enrolled
     sp = Spool(state / "spool.sqlite3", max_bytes=10**8)
     heartbeats = [r.body for r in sp.peek(1000) if r.kind == "heartbeat"]
     sp.close()

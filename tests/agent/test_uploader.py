@@ -34,6 +34,7 @@ class FakeCollector:
         self.poison: set[str] = set()  # a collector bug: 500 to any batch holding one of these record ids
         self.outage: tuple[int, dict] | None = None  # (status, headers) answered to every batch meanwhile
         self.hang_s = 0.0
+        self.enrollments = 0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +43,9 @@ class FakeCollector:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/api/v1/enroll":  # like a collector that predates device credentials
+                    owner.enrollments += 1
+                    return self.send_error(404)
                 try:
                     owner._handle(self, raw)
                 except (BrokenPipeError, ConnectionResetError):
@@ -168,7 +172,8 @@ def test_delivers_through_the_proxy_from_the_environment(collector, spool, monke
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         _run(spool, _settings(collector.url), lambda: spool.count == 0)
     assert sorted(collector.stored) == sorted(e.id for e in evs)
-    assert proxy.seen[0][0] == f"POST {collector.url}/api/v1/events HTTP/1.1"
+    assert [seen[0] for seen in proxy.seen[:2]] == [f"POST {collector.url}/api/v1/enroll HTTP/1.1",
+                                                    f"POST {collector.url}/api/v1/events HTTP/1.1"]
 
 
 def test_retry_after_is_honoured(collector, spool):

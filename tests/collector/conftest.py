@@ -19,7 +19,7 @@ def make_config(db_url: str = "sqlite://", apps=("firefox",), **collector):
     """A collector config with the test tokens."""
     from collector.config import parse_config
 
-    overrides = dict(db=db_url, agent_tokens=[AGENT_TOKEN], admin_token=ADMIN_TOKEN, **collector)
+    overrides = {"db": db_url, "agent_tokens": [AGENT_TOKEN], "admin_token": ADMIN_TOKEN, **collector}
     return parse_config({"apps": list(apps)}, overrides=overrides, env={})
 
 

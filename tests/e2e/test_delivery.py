@@ -26,10 +26,12 @@ pytestmark = pytest.mark.slow
 
 
 class AgentProcess:
-    """A `hinder agent run` subprocess with only the test sensor enabled."""
+    """A `hinder agent run` subprocess with only the test sensor enabled (of the hinder checkout at ``code``)."""
 
-    def __init__(self, workdir: Path, collector_url: str, events_per_poll: int = 1, **agent_settings):
+    def __init__(self, workdir: Path, collector_url: str, events_per_poll: int = 1, code: Path = ROOT,
+                 **agent_settings):
         self.workdir = workdir
+        self.code = code
         self.state_dir = workdir / "state"
         self.collector_url = collector_url
         self.config = workdir / "agent.toml"
@@ -61,7 +63,8 @@ class AgentProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hinder", "agent", "run", "--config", str(self.config), "--state-dir",
                  str(self.state_dir), "--collector", self.collector_url],
-                cwd=ROOT, env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN), stdout=log, stderr=subprocess.STDOUT)
+                cwd=self.code, env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN, PYTHONPATH=str(self.code)), stdout=log,
+                stderr=subprocess.STDOUT)
         return self
 
     def terminate(self) -> int:
@@ -176,17 +179,18 @@ def test_agent_killed_during_upload_loses_and_doubles_nothing(collector, agents)
     # 40 events a second, uploaded 10 at a time at up to 20 records/s: the uploader is always busy
     agent = agents(collector.url, events_per_poll=40, upload_batch_size=10, upload_max_rate=20)
     wait_until(lambda: len(_test_events(collector)) >= 40, 60, what="uploads to be under way")
-    # freeze the collector so the agent's next request is surely in flight, then SIGKILL the agent
+    # freeze the collector so the agent's next request is surely in flight, then freeze the agent
     collector.proc.send_signal(signal.SIGSTOP)
     try:
         time.sleep(1.5)  # the rate bound lets the next batch go within 0.5 s; it now waits for an answer
-        agent.kill()
+        agent.proc.send_signal(signal.SIGSTOP)
     finally:
         collector.proc.send_signal(signal.SIGCONT)
     waiting = {r.id for r in agent.spooled() if r.kind == "event"}
-    assert waiting, "the kill should have left a backlog"
-    # the collector still reads and commits the batch the dead agent had sent but never saw acknowledged
+    assert waiting, "the frozen agent should have a backlog"
+    # the collector reads and commits the batch in flight, then the agent dies before it sees the answer
     wait_until(lambda: waiting & {e["id"] for e in _test_events(collector)}, 30, what="the in-flight batch")
+    agent.kill()
     confirmed = waiting | {e["id"] for e in _test_events(collector)}  # all the first run confirmed to its spool
     agent.configure(events_per_poll=1, upload_max_rate=1000)
     agent.start()  # resends the in-flight batch too: the collector must store it once
