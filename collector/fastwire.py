@@ -137,7 +137,7 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
         return None
     try:
         batch = _decoder(limits.max_events, limits.max_heartbeats).decode(body)
-    except msgspec.DecodeError:  # includes ValidationError
+    except (msgspec.DecodeError, RecursionError):  # DecodeError includes ValidationError
         return None
     # One tuple per event (astuple, in the struct's field order), transposed by zip into one per field: C loops.
     columns = zip(*map(astuple, batch.events)) if batch.events else [()] * len(_EVENT_FIELDS)

@@ -101,6 +101,8 @@ def _parse_json(body: bytes) -> Any:
         return msgspec.json.decode(body)  # the fast path's parser: both paths read JSON alike
     except msgspec.DecodeError as exc:
         raise Rejected(400, "invalid", f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # arrays or objects nested thousands deep: no batch is
+        raise Rejected(400, "invalid", "body is nested too deeply to be a batch") from None
 
 
 def _gunzip(body: bytes, max_bytes: int) -> bytes:

@@ -40,6 +40,18 @@ def test_bad_bodies_are_refused_before_anything_is_stored(db_engine, db_url, raw
     assert set(table_counts(db_engine).values()) == {0}
 
 
+@pytest.mark.parametrize("raw", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"schema": 1, "device_id": "device-0001", "events": [{"details": ' + b'{"a": ' * 50_000 + b"1"
+    + b"}" * 50_000 + b"}]}",
+], ids=["arrays", "details"])
+def test_json_nested_thousands_deep_is_a_400_not_a_500(db_engine, db_url, raw):
+    with pytest.raises(Rejected) as exc:
+        Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest]).store_body(raw, None)
+    assert (exc.value.status, exc.value.detail) == (400, "body is nested too deeply to be a batch")
+    assert set(table_counts(db_engine).values()) == {0}
+
+
 def test_hooks_see_only_new_records_inside_the_transaction(db_engine, db_url):
     seen = []
 
