@@ -40,9 +40,12 @@ async def enroll(request: Request) -> JSONResponse:
         if len(body) > MAX_ENROLL_BODY:
             raise HTTPException(413, f"an enrollment body is at most {MAX_ENROLL_BODY} bytes")
     try:
-        device_id = json.loads(body)["device_id"]
-    except (ValueError, TypeError, KeyError):
-        raise HTTPException(400, 'body must be the JSON object {"device_id": "..."}') from None
+        fields = json.loads(body)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or set(fields) != {"device_id"}:
+        raise HTTPException(400, 'body must be the JSON object {"device_id": "..."} and nothing else')
+    device_id = fields["device_id"]
     _check_device_id(device_id)
     try:
         credential = await anyio.to_thread.run_sync(devices.enroll, state.engine, device_id)

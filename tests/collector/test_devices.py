@@ -126,6 +126,7 @@ def test_revoke_refusals(api, path, headers, status):
     (b'{"device_id": "short"}', 400),
     (b'{"device_id": 12345678}', 400),
     (b'{"device_id": "device-0001\\u0000"}', 400),
+    (b'{"device_id": "device-0001", "secret": "mine"}', 400),  # nothing but the device id (as documented)
     (b'{"device_id": "' + b"x" * 2000 + b'"}', 413),
 ])
 def test_bad_enrollments_are_4xx(api, content, status):

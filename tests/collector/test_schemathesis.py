@@ -42,17 +42,25 @@ bearer = "{ADMIN_TOKEN}"
 
 [checks]
 enabled = true  # all of them
-positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "413", "422", "429"]
+# 403 and 409: a device the run enrolled (or revoked) earlier; 404: revoking a device the collector never saw
+positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "413", "422", "429"]
 negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", "406", "413", "415", "422", "429"]
 """
 
 
-def _run(collector, tmp_path: Path) -> subprocess.CompletedProcess:
+# Enrolling or revoking a generated device id makes the fleet token's batches for it a 403 from then on; the
+# device operations run after the others, so that generated batches are still stored.
+_DEVICE_OPERATIONS = r"^/api/v1/(enroll|devices/\{device_id\}/revoke)$"
+
+
+def _run(collector, tmp_path: Path, devices: bool) -> subprocess.CompletedProcess:
     config = tmp_path / "schemathesis.toml"
     config.write_text(_CONFIG)
+    har = tmp_path / ("devices.har" if devices else "run.har")
     cmd = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "--no-color", "run",
            f"{collector.url}/openapi.json", "--url", collector.url,
-           "--report", "har", "--report-har-path", str(tmp_path / "run.har")]
+           "--include-path-regex" if devices else "--exclude-path-regex", _DEVICE_OPERATIONS,
+           "--report", "har", "--report-har-path", str(har)]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 
@@ -62,12 +70,14 @@ def test_no_server_error_and_the_document_holds(backend, request, collector_fact
     db = request.getfixturevalue("pg_url") if backend == "postgres" else None
     # no rate bound: the fuzzer sends faster than a fleet's share of one process, and a 429 tests nothing
     collector = collector_factory(db=db, config="[collector]\napi_docs = true\nmax_batches_per_s = 0\n")
-    result = _run(collector, tmp_path)
-    assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-5000:]}\n{collector.log()[-5000:]}"
-    answered = _statuses(tmp_path / "run.har")
+    for devices in (False, True):
+        result = _run(collector, tmp_path, devices)
+        assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-5000:]}\n{collector.log()[-5000:]}"
+    answered = _statuses(tmp_path / "run.har") + _statuses(tmp_path / "devices.har")
     assert not [k for k in answered if k[2] >= 500]
     for path in ("/api/v1/events", "/api/v1/heartbeat"):  # the body is generated from the document: stored or refused
         assert {200, 422} <= {status for method, p, status in answered if (method, p) == ("POST", path)}, answered
+    assert {201, 400} <= {status for method, p, status in answered if (method, p) == ("POST", "/api/v1/enroll")}
 
 
 def _statuses(har: Path) -> Counter:
