@@ -170,6 +170,8 @@ class _Arrivals:
     def add(self, events: Columns) -> None:
         starts, types, details = events["start"], events["type"], events["details"]
         versions = list(map(_APP_VERSION, details))
+        if list in set(map(type, versions)):  # a list is no version (and cannot be a key); the check runs in C
+            versions = [None if type(v) is list else v for v in versions]
         # The version detail's class is part of the key, so that 1 and True (equal in Python) stay apart.
         raw = Counter(zip(map(floordiv, starts, repeat(DAY)), types, events["app"], versions, map(type, versions)))
         for (day, etype, app, version, _cls), n in raw.items():

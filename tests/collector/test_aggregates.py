@@ -147,6 +147,18 @@ def test_hand_computed_fleet(setup):
         lost_by(engine, H, H + 3600, ["colour"])
 
 
+def test_a_list_as_app_version_is_stored_and_counted_as_no_version(setup):
+    """details.app_version may be any detail value the contract allows; a list (unhashable) was a 500 at ingest."""
+    engine, config, ingestor = setup
+    store(ingestor, A, events=[event("crash", "firefox", H + 60, details={"app_version": ["115.0", "116.0"]}),
+                               event("crash", "firefox", H + 120, details={"app_version": []}),
+                               event("crash", "firefox", H + 180, details={"app_version": "115.0"})])
+    refresh(engine, config)
+    assert sorted(rows(engine, "SELECT app, version, type, count FROM app_version_count")) == [
+        ("firefox", "115.0", "crash", 1), ("firefox", "unknown", "crash", 2)]
+    assert rows(engine, "SELECT COUNT(*) FROM event") == [(3,)]
+
+
 def test_late_event_counts_at_its_time_and_totals_never_decrease(setup):
     engine, config, ingestor = setup
     load_fleet(ingestor)

@@ -128,6 +128,7 @@ def test_revoke_refusals(api, path, headers, status):
     (b'{"device_id": "device-0001\\u0000"}', 400),
     (b'{"device_id": "device-0001", "secret": "mine"}', 400),  # nothing but the device id (as documented)
     (b'{"device_id": "' + b"x" * 2000 + b'"}', 413),
+    (b"[" * 1024, 400),  # nested deeper than Python's json reads (RecursionError, a 500 before)
 ])
 def test_bad_enrollments_are_4xx(api, content, status):
     r = api.client.post("/api/v1/enroll", content=content, headers=AGENT)
