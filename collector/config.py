@@ -75,6 +75,9 @@ class CollectorSettings:
                                        "for enrolling (false lets agents that predate enrollment keep delivering)")
     max_batches_per_device_per_s: float = setting(5.0, min=0, doc="per enrolled device ingest rate bound "
                                                   "(0: unbounded); beyond it 429, before the per-process bound")
+    max_records_per_device_day: int = setting(5_000, min=100, max=1_000_000,
+                                              doc="events, and heartbeats, of one device that may overlap one UTC "
+                                              "day; a record beyond it is refused (422, named): collector.quota")
 
     @property
     def limits(self) -> Limits:

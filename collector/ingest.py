@@ -31,7 +31,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from collector import devices, fastwire
+from collector import devices, fastwire, quota
 from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
@@ -177,8 +177,7 @@ class Ingestor:
             return of_batch(validate_batch(payload, now=now, limits=self.config.collector.limits))
         except ContractError as exc:
             status = 413 if _over_count(exc) else 422
-            raise Rejected(status, "too_large" if status == 413 else "invalid",
-                           {"message": str(exc), "errors": exc.errors, "errors_total": exc.total}) from None
+            raise Rejected(status, "too_large" if status == 413 else "invalid", _refusal(exc)) from None
 
     def _commit(self, batch: dict[str, Any], now: float, fleet: bool = False) -> IngestResult:
         settings = self.config.collector
@@ -209,13 +208,21 @@ class Ingestor:
             raise Rejected(403, "unauthorized", refusal)
         device = _upsert_device(conn, batch, now, self.config.collector.limits)
         dev_id, events, heartbeats = batch["device_id"], batch["events"], batch["heartbeats"]
-        new = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now), all_new)
-        if new is not None:
-            events = events.take(new)
-        new = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, [h["id"] for h in heartbeats],
-                         [(h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in heartbeats], all_new)
-        if new is not None:
-            heartbeats = [heartbeats[i] for i in new]
+        new_events = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now),
+                                all_new)
+        new_heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, [h["id"] for h in heartbeats],
+                                    [(h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in heartbeats],
+                                    all_new)
+        try:
+            quota.count(conn, dev_id, events, range(len(events["id"])) if new_events is None else new_events,
+                        heartbeats, range(len(heartbeats)) if new_heartbeats is None else new_heartbeats,
+                        self.config.collector.max_records_per_device_day)
+        except ContractError as exc:  # rolled back with the transaction: nothing of the batch is stored
+            raise Rejected(422, "invalid", _refusal(exc)) from None
+        if new_events is not None:
+            events = events.take(new_events)
+        if new_heartbeats is not None:
+            heartbeats = [heartbeats[i] for i in new_heartbeats]
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
         for hook in self.hooks:
             hook(conn, stored)
@@ -267,6 +274,11 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
         raise Rejected(422, "invalid", {"message": problem, "errors_total": 1, "errors": [
             {"kind": "batch", "index": None, "field": "records", "error": problem}]})
     return batch
+
+
+def _refusal(exc: ContractError) -> dict[str, Any]:
+    """The ``detail`` of a 422 (or 413): the message, the first problems, how many there are."""
+    return {"message": str(exc), "errors": exc.errors, "errors_total": exc.total}
 
 
 def _over_count(exc: ContractError) -> bool:

@@ -57,6 +57,15 @@ device_credential_table = sa.Table(
     sa.Column("revoked_at", sa.Float),  # collector clock; NULL while the credential is good
 )
 
+# How many records of a device overlap each UTC day (collector.quota): what bounds one device-day's recompute.
+device_day_load_table = sa.Table(
+    "device_day_load", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("day", sa.BigInteger, primary_key=True),  # Unix seconds of the UTC midnight
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("heartbeats", sa.Integer, nullable=False),
+)
+
 
 class Event(SQLModel, table=True):
     """One disruption on one device, as sent (the id is the agent's UUIDv7)."""

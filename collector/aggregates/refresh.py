@@ -32,15 +32,23 @@ from contract.records import MAX_DURATION_S
 
 REFRESH_EVERY_S = 5.0  # how often each collector process runs refresh() in the background
 MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
+# A refresh transaction commits once it has spent this long (ingest waits for the write lock meanwhile), after
+# recomputing device-days this many devices at a time; with collector.quota, one such step is bounded too.
+TRANSACTION_S = 1.0
+_DEVICES_AT_ONCE = 25
+_PAUSE_S = 0.1  # between transactions that ran out of time: SQLite's busy handler retries at most every 100 ms
 
 
 def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_batches: int | None = None,
-            now: float | None = None) -> int:
+            now: float | None = None, transaction_s: float = TRANSACTION_S) -> int:
     """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
 
     Also moves the trailing week forward and forgets old recent disruptions.
     Safe to run in several processes at once. Device-days another replica is
-    recomputing right now are skipped, not waited for.
+    recomputing right now are skipped, not waited for. Each transaction claims
+    up to ``batch_size`` device-days and commits once it has spent
+    ``transaction_s`` on them (at least :data:`_DEVICES_AT_ONCE` are done), so
+    ingest never waits long for the write lock; the rest are claimed again.
     """
     now = time.time() if now is None else now
     with write_transaction(engine) as conn:
@@ -54,15 +62,20 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
     rounds = 0
     while max_batches is None or rounds < max_batches:
         with write_transaction(engine) as conn:
-            n = _refresh_claimed(conn, config, batch_size, now)
+            claimed, n = _refresh_claimed(conn, config, batch_size, now, time.monotonic() + transaction_s)
         done += n
         rounds += 1
-        if n < batch_size:
+        if n < claimed:  # out of time: let a batch waiting for the write lock in (SQLite's busy handler polls it)
+            time.sleep(_PAUSE_S)
+        elif claimed < batch_size:
             break
     return done
 
 
-def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now: float) -> int:
+def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now: float,
+                     deadline: float) -> tuple[int, int]:
+    """Claim up to ``limit`` dirty device-days and recompute them until ``deadline`` (monotonic); return how many
+    were claimed and how many recomputed (the others stay dirty)."""
     d = impact_dirty_table.c
     claim = sa.select(d.device_id, d.day, d.generation, d.first_hour, d.last_hour).order_by(d.day, d.device_id)
     claim = claim.limit(limit)
@@ -70,26 +83,33 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
         claim = claim.with_for_update(skip_locked=True)
     claimed = conn.execute(claim).all()
     if not claimed:
-        return 0
+        return 0, 0
     cfg = model_config(config)
+    row_of = {(row.device_id, row.first_hour, row.last_hour + HOUR): row for row in claimed}
     devices_of: dict[tuple[int, int], list[str]] = defaultdict(list)  # window [lo, hi) -> devices
-    for dev_id, _day, _gen, first, last in claimed:
-        devices_of[(first, last + HOUR)].append(dev_id)
+    for dev_id, lo, hi in row_of:
+        devices_of[(lo, hi)].append(dev_id)
     dc = device_table.c
     labels = {r[0]: tuple(r[1:]) for r in conn.execute(
         sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({row[0] for row in claimed})))}
     contributions = _Contributions(config)
     new_lost: list[dict] = []
     new_active: list[dict] = []
-    for (lo, hi), devices in devices_of.items():
-        old_lost, old_active = _stored_rows(conn, devices, lo, hi)
-        for dev_id, hours in _compute_window(conn, cfg, devices, lo, hi).items():
+    done = []
+    chunks = [(lo, hi, devices[at:at + _DEVICES_AT_ONCE])
+              for (lo, hi), devices in devices_of.items() for at in range(0, len(devices), _DEVICES_AT_ONCE)]
+    for lo, hi, some in chunks:
+        old_lost, old_active = _stored_rows(conn, some, lo, hi)
+        for dev_id, hours in _compute_window(conn, cfg, some, lo, hi).items():
             lost, active = _hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours)
             contributions.add(old_lost[dev_id], old_active[dev_id], -1)
             contributions.add(lost, active, +1)
             new_lost += lost
             new_active += active
-    spans = [{"dev": dev_id, "lo": first, "hi": last + HOUR} for dev_id, _day, _gen, first, last in claimed]
+        done += [row_of[(dev_id, lo, hi)] for dev_id in some]
+        if time.monotonic() > deadline:
+            break
+    spans = [{"dev": dev_id, "lo": first, "hi": last + HOUR} for dev_id, _day, _gen, first, last in done]
     conn.execute(_STMT["delete_lost"], spans)
     conn.execute(_STMT["delete_active"], spans)
     if new_lost:
@@ -98,8 +118,8 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
         conn.execute(active_hourly_table.insert(), new_active)
     contributions.apply(conn, now)
     conn.execute(_STMT["delete_dirty"], [{"dev": dev_id, "day": day, "gen": gen}
-                                         for dev_id, day, gen, _first, _last in claimed])
-    return len(claimed)
+                                         for dev_id, day, gen, _first, _last in done])
+    return len(claimed), len(done)
 
 
 def _statements() -> dict[str, Any]:

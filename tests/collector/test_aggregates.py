@@ -357,3 +357,29 @@ def test_a_served_collector_refreshes_in_the_background(collector):
     # no catalogue; one device, under the minimum group size
     line = 'hinder_lost_seconds_total{app="other",department="other",site="other",type="hang"} 90.0'
     wait_until(lambda: line in collector.metrics(), timeout_s=90, interval_s=0.5, what="the refresher to count the hang")
+
+
+def test_a_refresh_out_of_time_commits_what_it_did_and_the_next_transaction_goes_on(db_engine, db_url, tmp_path):
+    """With no time at all per transaction, each commits one step of devices and the result is the same."""
+    from collector.db import make_engine
+    from collector.migrations import upgrade
+
+    other = make_engine(f"sqlite:///{tmp_path / 'unhurried.db'}")
+    upgrade(other)
+    now = NOW
+    lost = []
+    for engine, url, transaction_s in ((db_engine, db_url, 0.0), (other, str(other.url), 60.0)):
+        config = make_config(url)
+        ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
+        for d in range(60):  # more devices than one step, over several days
+            end = now - 86400 * (d % 3)
+            store(ingestor, f"device-{d:04d}", [event("hang", "firefox", end - 600, duration_s=120, active_s=100)],
+                  beats(end - 900, end, 0.8))
+        with engine.connect() as conn:
+            dirty = conn.execute(sa.text("SELECT COUNT(*) FROM impact_dirty")).scalar_one()
+        assert refresh(engine, config, now=now, transaction_s=transaction_s) == dirty > 50
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT COUNT(*) FROM impact_dirty")).scalar_one() == 0
+            lost.append(conn.execute(sa.text("SELECT device_id, hour, type, app, lost_s FROM lost_hourly "
+                                             "ORDER BY device_id, hour, type, app")).all())
+    assert lost[0] == lost[1] and lost[0]

@@ -41,12 +41,14 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
 
     days = sorted({int(old) // 86400, int(recent) // 86400})
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
-                          ("lost_rollup", "hour"), ("lost_daily", "day")):
+                          ("device_day_load", "day"), ("lost_rollup", "hour"), ("lost_daily", "day")):
         assert per_day(table, column) == days, table
     deleted = purge_expired(db_engine, retention_days=10, now=now)
     assert {t: n > 0 for t, n in deleted.items()} == {t: True for t in ("event", "heartbeat", "lost_hourly",
-                                                                       "active_hourly", "outage_daily")}
-    for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day")):
+                                                                       "active_hourly", "outage_daily",
+                                                                       "device_day_load")}
+    for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
+                          ("device_day_load", "day")):
         assert per_day(table, column) == days[1:], table
     for table, column in (("lost_rollup", "hour"), ("lost_daily", "day")):  # by label: kept
         assert per_day(table, column) == days, table
