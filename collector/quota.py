@@ -14,9 +14,9 @@ it aside), and nothing of the batch is stored.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,13 +27,7 @@ from collector.models import device_day_load_table
 from contract.check import ContractError
 
 DAY = 86400
-_KINDS = (("event", "events", "start"), ("heartbeat", "heartbeats", "time"))  # (wire kind, column, time field)
-
-
-def overlapped_days(start: float, end: float) -> range:
-    """The UTC days (Unix seconds of their midnight) the interval ``[start, end]`` touches."""
-    first = int(start // DAY) * DAY
-    return range(first, int(max(start, end) // DAY) * DAY + 1, DAY)
+_KINDS = (("event", "start"), ("heartbeat", "time"))  # (wire kind, its time field), in the columns' order
 
 
 def count(conn: Connection, device_id: str, events: Columns, new_events: Sequence[int],
@@ -42,43 +36,58 @@ def count(conn: Connection, device_id: str, events: Columns, new_events: Sequenc
 
     ``new_events`` and ``new_heartbeats`` are the indices, in the batch, of the
     records stored for the first time (a retried batch counts nothing twice).
+    This runs on every batch: the days are counted in bulk, and records are
+    looked at one by one only when a day would go over the quota.
     """
+    starts, durations = events["start"], events["duration_s"]
     spans = (
-        [(i, events["start"][i], events["start"][i] + events["duration_s"][i]) for i in new_events],
+        [(i, starts[i], starts[i] + durations[i]) for i in new_events],
         [(i, heartbeats[i]["time"] - heartbeats[i]["interval_s"], heartbeats[i]["time"]) for i in new_heartbeats],
     )
-    days = sorted({day for kind in spans for _, s, e in kind for day in overlapped_days(s, e)})
+    loads = [_load(kind_spans) for kind_spans in spans]
+    days = sorted(loads[0].keys() | loads[1].keys())
     if not days:
         return
     t = device_day_load_table.c
-    stored = {row.day: (row.events, row.heartbeats) for row in conn.execute(
-        sa.select(t.day, t.events, t.heartbeats).where(t.device_id == device_id, t.day.in_(days)))}
-    added: list[dict[int, int]] = []
-    problems = []
-    for k, ((kind, _column, time_field), kind_spans) in enumerate(zip(_KINDS, spans)):
-        load = {day: loads[k] for day, loads in stored.items()}
-        new: dict[int, int] = defaultdict(int)
-        for i, s, e in kind_spans:
-            touched = overlapped_days(s, e)
-            full = next((day for day in touched if load.get(day, 0) + new.get(day, 0) >= per_day), None)
-            if full is not None:
-                problems.append({"kind": kind, "index": i, "field": time_field,
-                                 "error": f"more than {per_day} {kind}s of this device overlap "
-                                          f"{_date(full)} (collector.max_records_per_device_day)"})
-                continue
-            for day in touched:
-                new[day] += 1
-        added.append(new)
+    stored = {row.day // DAY: (row.events, row.heartbeats) for row in conn.execute(
+        sa.select(t.day, t.events, t.heartbeats).where(t.device_id == device_id, t.day.in_([d * DAY for d in days])))}
+    problems = [problem for k, (kind, time_field) in enumerate(_KINDS)
+                if any(stored.get(day, (0, 0))[k] + n > per_day for day, n in loads[k].items())
+                for problem in _beyond(spans[k], {day: v[k] for day, v in stored.items()}, per_day, kind, time_field)]
     if problems:
         raise ContractError(problems)
     add_up(conn, device_day_load_table, ("device_id", "day"), ("events", "heartbeats"),
-           _rows(device_id, *added))
+           [((device_id, day * DAY), (loads[0].get(day, 0), loads[1].get(day, 0))) for day in days])
 
 
-def _rows(device_id: str, events: dict[int, int], heartbeats: dict[int, int]) -> Iterable[tuple[tuple, tuple]]:
-    for day in events.keys() | heartbeats.keys():
-        yield (device_id, day), (events.get(day, 0), heartbeats.get(day, 0))
+def _load(spans: list[tuple[int, float, float]]) -> Counter:
+    """How many of the spans overlap each UTC day (day numbers since the epoch)."""
+    firsts = [int(s // DAY) for _, s, _ in spans]
+    lasts = [int(max(s, e) // DAY) for _, s, e in spans]
+    load = Counter(first for first, last in zip(firsts, lasts) if first == last)  # the usual case: within one day
+    for first, last in zip(firsts, lasts):
+        if first != last:
+            load.update(range(first, last + 1))
+    return load
+
+
+def _beyond(spans: list[tuple[int, float, float]], stored: dict[int, int], per_day: int, kind: str,
+            time_field: str) -> list[dict]:
+    """The records (in batch order) that would make a day of theirs go over ``per_day``, as contract errors."""
+    load = dict(stored)
+    problems = []
+    for i, s, e in spans:
+        touched = range(int(s // DAY), int(max(s, e) // DAY) + 1)
+        full = next((day for day in touched if load.get(day, 0) >= per_day), None)
+        if full is None:
+            for day in touched:
+                load[day] = load.get(day, 0) + 1
+        else:
+            problems.append({"kind": kind, "index": i, "field": time_field,
+                             "error": f"more than {per_day} {kind}s of this device overlap {_date(full)} "
+                                      "(collector.max_records_per_device_day)"})
+    return problems
 
 
 def _date(day: int) -> str:
-    return datetime.fromtimestamp(day, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(day * DAY, timezone.utc).strftime("%Y-%m-%d")
