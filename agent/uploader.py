@@ -50,6 +50,7 @@ from agent._http import HTTPError, Response, request
 from agent.config import AgentSettings
 from agent.enroll import Enrollment
 from agent.spool import Spool, SpooledRecord
+from agent.tls import trust_source
 from contract.records import make_batch
 
 EVENTS_PATH = "/api/v1/events"
@@ -285,8 +286,6 @@ def _transport_problem(exc: HTTPError) -> str:
     """A request without an answer, in words; for TLS, what certificates are checked against and how to change it."""
     if exc.kind != "tls":
         return f"{exc.kind}: {exc}"
-    from agent.tls import trust_source
-
     return f"tls: {exc}; certificates are checked against {trust_source()} (agent.ca_bundle names the CAs to trust)"
 
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from itertools import compress, repeat
-from operator import add, is_not, methodcaller
+from operator import add
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -32,8 +31,7 @@ from collector.columns import Columns
 from contract.records import (
     DEVICE_ID_PATTERN, DEVICE_ID_SCHEMA_PATTERN, ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT,
     MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule,
-    active_within_interval, clock_correction, excess_within_duration, ids_valid, parse_time, parse_times, rules,
-    seconds_valid, time_window,
+    active_within_interval, clock_correction, excess_problem, ids_valid, parse_time, parse_times, rules, time_window,
 )
 
 _Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
@@ -160,7 +158,7 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
         return None
     if starts and max(map(add, starts, events["duration_s"])) > hi:  # an event has ended when it is sent
         return None
-    if not _details_read_valid(events):
+    if any(map(excess_problem, events["details"], events["duration_s"])):
         return None
     events[start] = starts
     heartbeats = []
@@ -170,17 +168,3 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
         heartbeats.append({**asdict(h), time_of: t})
     return {"device_id": batch.device_id, "sent_at": sent_at, "clock_correction_s": correction, "events": events,
             "heartbeats": heartbeats}
-
-
-_DETAILS_FIELD = next(r for r in rules(Event) if r.kind is Kind.DETAILS)
-
-
-def _details_read_valid(events: Columns) -> bool:
-    """The event details the collector reads follow their rules (:attr:`contract.records.Rule.keys`)."""
-    for key_rule in _DETAILS_FIELD.keys:
-        assert key_rule.kind is Kind.SECONDS and key_rule.nullable  # the only kind of detail read (so far)
-        values = list(map(methodcaller("get", key_rule.name), events[_DETAILS_FIELD.name]))
-        given = compress(zip(values, events["duration_s"]), map(is_not, values, repeat(None)))  # in C
-        if not all(seconds_valid(v) and excess_within_duration(v, duration) for v, duration in given):
-            return False
-    return True

@@ -168,7 +168,7 @@ class DeviceHours:
 def excess_of(value: object, duration_s: float) -> float | None:
     """An event's ``details.excess_s`` as the model reads it: a number of seconds within the event, else None.
 
-    The contract accepts only such values (``contract.records.excess_within_duration``); this clamp keeps an
+    The contract accepts only such values (``contract.records.excess_problem``); this clamp keeps an
     event stored before that rule (``excess_s = 1e15``) from costing, or reaching, more than its own span.
     """
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):

@@ -15,7 +15,6 @@ it aside), and nothing of the batch is stored.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Sequence
 
 import sqlalchemy as sa
@@ -25,6 +24,7 @@ from collector.columns import Columns
 from collector.db import add_up
 from collector.models import device_day_load_table
 from contract.check import ContractError
+from contract.records import format_time
 
 DAY = 86400
 _KINDS = (("event", "start"), ("heartbeat", "time"))  # (wire kind, its time field), in the columns' order
@@ -90,4 +90,4 @@ def _beyond(spans: list[tuple[int, float, float]], stored: dict[int, int], per_d
 
 
 def _date(day: int) -> str:
-    return datetime.fromtimestamp(day * DAY, timezone.utc).strftime("%Y-%m-%d")
+    return format_time(day * DAY)[:10]

@@ -26,7 +26,7 @@ from contract.events import EXCESS_S
 from contract.records import (
     BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
     MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule,
-    active_within_interval, clock_correction, excess_within_duration, has_control, ids_valid, parse_time, rules,
+    active_within_interval, clock_correction, excess_problem, has_control, ids_valid, parse_time, rules,
     seconds_valid, time_window,
 )
 
@@ -58,10 +58,6 @@ class _Errors(list):
 
 
 _DEVICE_RE = re.compile(DEVICE_ID_PATTERN)
-
-
-def _printable(text: str) -> bool:
-    return not has_control(text)
 
 
 _ABSENT = object()
@@ -153,7 +149,7 @@ def _unknown(errors: _Errors, kind: str, index: int | None, rec: dict, known) ->
         return
     named = heapq.nsmallest(max(0, MAX_ERRORS - len(errors)), unknown)  # not a sort of them all
     for k in named:
-        errors.add(kind, index, k if _printable(k) and len(k) <= MAX_KEY_LEN else _short(k), "unknown field")
+        errors.add(kind, index, k if not has_control(k) and len(k) <= MAX_KEY_LEN else _short(k), "unknown field")
     errors.total += len(unknown) - len(named)
 
 
@@ -186,10 +182,9 @@ def _check_record(errors: _Errors, kind: str, record: type, i: int, rec: Any, cl
             errors.add(kind, i, "duration_s", f"the event would end {out['start'] + out['duration_s'] - clock.now:.0f} s "
                                               "in the future: an event is sent once it has ended")
             return None
-        excess = out["details"].get(EXCESS_S)
-        if excess is not None and not excess_within_duration(excess, out["duration_s"]):
-            errors.add(kind, i, f"details.{EXCESS_S}", "larger than duration_s: the time beyond a threshold is part "
-                                                       "of the event")
+        problem = excess_problem(out["details"], out["duration_s"])
+        if problem:
+            errors.add(kind, i, f"details.{EXCESS_S}", problem)
             return None
     return out
 
@@ -220,7 +215,7 @@ def _check_value(rule: Rule, v: Any, clock: _Clock) -> tuple[tuple[str, str] | N
             return (name, "must not be empty"), None
         if len(v) > rule.max_len:
             return (name, f"longer than {rule.max_len} characters"), None
-        if not _printable(v):
+        if has_control(v):
             return (name, CONTROL_ERROR), None
         return None, v
     if kind is Kind.CHOICE:
@@ -235,20 +230,19 @@ def _check_value(rule: Rule, v: Any, clock: _Clock) -> tuple[tuple[str, str] | N
         if type(v) is not int or not 0 <= v <= MAX_COUNT:
             return (name, f"must be an integer from 0 to {MAX_COUNT}"), None
         return None, v
-    return _check_details(rule, v)
+    return _check_details(name, v)
 
 
 def _scalar(v: Any, max_len: int) -> bool:
     """A detail value the contract allows: printable text, a finite number, a 64-bit integer, a boolean."""
     if isinstance(v, str):
-        return len(v) <= max_len and _printable(v)
+        return len(v) <= max_len and not has_control(v)
     if type(v) is int:
         return MIN_INT <= v <= MAX_INT
     return isinstance(v, bool) or (type(v) is float and math.isfinite(v))
 
 
-def _check_details(rule: Rule, d: Any) -> tuple[tuple[str, str] | None, Any]:
-    name = rule.name
+def _check_details(name: str, d: Any) -> tuple[tuple[str, str] | None, Any]:
     if not isinstance(d, dict):
         return (name, "must be an object"), None
     if len(d) > MAX_DETAILS:
@@ -256,21 +250,15 @@ def _check_details(rule: Rule, d: Any) -> tuple[tuple[str, str] | None, Any]:
     for k, v in d.items():
         if len(k) > MAX_KEY_LEN:
             return (name, f"key longer than {MAX_KEY_LEN} characters"), None
-        if not _printable(k):
+        if has_control(k):
             return (name, f"key {_short(k)} {CONTROL_ERROR}"), None
         if isinstance(v, str) and len(v) > MAX_TEXT_LEN:
             return (f"{name}.{k}", f"longer than {MAX_TEXT_LEN} characters"), None
-        if isinstance(v, str) and not _printable(v):
+        if isinstance(v, str) and has_control(v):
             return (f"{name}.{k}", CONTROL_ERROR), None
         if v is None or _scalar(v, MAX_TEXT_LEN):
             continue
         if isinstance(v, list) and len(v) <= MAX_LIST_LEN and all(_scalar(x, MAX_TEXT_LEN) for x in v):
             continue
         return (f"{name}.{k}", "must be a string, number, boolean, null or a short list of them"), None
-    for key_rule in rule.keys:  # the details the collector reads
-        v = d.get(key_rule.name)
-        if v is None and key_rule.nullable:
-            continue
-        if key_rule.kind is Kind.SECONDS and not seconds_valid(v):
-            return (f"{name}.{key_rule.name}", f"must be a finite number of seconds from 0 to {MAX_DURATION_S:.0f}"), None
     return None, d

@@ -47,7 +47,7 @@ span nor fails a database (docs/security.md): every string the contract reads
 (texts, detail keys, detail strings, times) is free of control characters
 (:data:`CONTROL_CHARACTERS`); every integer is a signed 64-bit one; the one
 detail the collector reads as a number, ``excess_s``, is seconds within its
-event (:func:`excess_within_duration`); an event has ended when it is sent.
+event (:func:`excess_problem`); an event has ended when it is sent.
 Record times are read on the collector's clock: a batch is moved by its
 device's skew only when :func:`clock_correction` finds it needed, plausible and
 consistent, and what is accepted lies within :func:`time_window` of the
@@ -147,7 +147,7 @@ class Kind(enum.Enum):
     CHOICE = "choice"  # one of Rule.choices
     SECONDS = "seconds"  # a finite number from 0 to MAX_DURATION_S
     COUNT = "count"  # a non-negative integer
-    DETAILS = "details"  # a flat object: see Rule and check.py; Rule.keys gives some keys a rule of their own
+    DETAILS = "details"  # a flat object: see Rule and check.py
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,6 @@ class Rule:
     required: bool = True  # must be present on the wire (else absent means ``default``)
     nullable: bool = False  # null is allowed (means "unknown")
     inventory: bool = False  # heartbeat fields the collector keeps on the device row (its latest value)
-    keys: tuple[Rule, ...] = ()  # DETAILS: the detail keys the collector reads, each with its rule (by name)
     name: str = ""
     default: Any = None
 
@@ -257,18 +256,26 @@ def active_within_interval(active_s: float, interval_s: float) -> bool:
     return active_s <= interval_s + ROUNDING_S
 
 
-def excess_within_duration(excess_s: float, duration_s: float) -> bool:
-    """An event's ``details.excess_s`` (time beyond a threshold) fits in the event (:data:`ROUNDING_S` allowed).
-
-    So that no detail makes one event cost more, or reach further, than its own span.
-    """
-    return excess_s <= duration_s + ROUNDING_S
-
-
 def seconds_valid(value: Any) -> bool:
     """A :attr:`Kind.SECONDS` value: a finite number (not a boolean) from 0 to :data:`MAX_DURATION_S`."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             and 0 <= value <= MAX_DURATION_S)
+
+
+def excess_problem(details: dict[str, Any], duration_s: float) -> str | None:
+    """Why an event's ``details.excess_s`` is refused, or None if it is absent, null or seconds within the event.
+
+    The time beyond a threshold is part of the event (:data:`ROUNDING_S` allowed), so that no detail makes an
+    event cost more, or reach further, than its own span. The one detail the collector reads as a number.
+    """
+    excess = details.get(EXCESS_S)
+    if excess is None:
+        return None
+    if not seconds_valid(excess):
+        return f"must be a finite number of seconds from 0 to {MAX_DURATION_S:.0f}"
+    if excess > duration_s + ROUNDING_S:
+        return "larger than duration_s: the time beyond a threshold is part of the event"
+    return None
 
 
 def time_window(clock: float, limits: Limits) -> tuple[float, float]:
@@ -342,9 +349,7 @@ class Event(_Record):
     start: float = _field(Kind.TIME)  # Unix seconds, UTC
     duration_s: float = _field(Kind.SECONDS, default=0.0)
     severity: str = _field(Kind.CHOICE, choices=SEVERITIES, default="error", required=False)
-    # the details the collector reads: excess_s, the seconds beyond a threshold (excess_within_duration)
-    details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False,
-                                     keys=(Rule(Kind.SECONDS, required=False, nullable=True, name=EXCESS_S),))
+    details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False)  # excess_s: excess_problem
     active_s: float | None = _field(Kind.SECONDS, default=None, required=False, nullable=True)
     id: str = _field(Kind.ID, default="")
 
