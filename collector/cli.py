@@ -162,9 +162,9 @@ def devices_revoke(device_id: str = typer.Argument(..., help="the device id, as 
                    config: Optional[Path] = _CONFIG, db: Optional[str] = _DB) -> None:
     """Revoke a device: its batches are refused from now on (403), on every replica; its data is kept."""
     from collector import devices
-    from contract.records import format_time
+    from contract.records import device_id_valid, format_time
 
-    if not devices.valid_device_id(device_id):
+    if not device_id_valid(device_id):
         typer.echo(f"hinder collector: {device_id!r} is not a device id", err=True)
         raise typer.Exit(EXIT_USAGE)
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from typing import Any
@@ -24,11 +23,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from collector.db import insert, write_transaction
 from collector.models import device_credential_table as cred_table, device_table
-from contract.records import DEVICE_ID_PATTERN
+from contract.records import device_id_valid
 
 PREFIX = "hdc1."
 _REVOKED = "device {} is revoked; its batches are refused, its data is kept"
-_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
 class DeviceRefused(Exception):
@@ -43,11 +41,6 @@ class DeviceRefused(Exception):
 def is_credential(token: str) -> bool:
     """Whether a bearer token has the form of a device credential (rather than a fleet token)."""
     return token.startswith(PREFIX)
-
-
-def valid_device_id(device_id: Any) -> bool:
-    """Whether ``device_id`` is a device id the wire contract accepts."""
-    return isinstance(device_id, str) and _DEVICE_ID.fullmatch(device_id) is not None
 
 
 def _digest(secret: str) -> str:
@@ -99,7 +92,7 @@ def verify(engine: Engine, credential: str) -> str:
     The secret's digest is compared in constant time.
     """
     device_id, _, secret = credential[len(PREFIX):].rpartition(".")
-    if not valid_device_id(device_id) or not secret:
+    if not device_id_valid(device_id) or not secret:
         raise DeviceRefused(401, "malformed device credential; expected hdc1.<device id>.<secret>")
     with engine.connect() as conn:
         row = _row(conn, device_id)

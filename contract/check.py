@@ -18,16 +18,15 @@ from __future__ import annotations
 import copy
 import heapq
 import math
-import re
 import time
 from typing import Any
 
 from contract.events import EXCESS_S
 from contract.records import (
-    BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
+    BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_ERROR, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
     MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule,
-    active_within_interval, clock_correction, excess_problem, has_control, ids_valid, parse_time, rules,
-    seconds_valid, time_window,
+    active_within_interval, clock_correction, device_id_valid, excess_problem, has_control, ids_valid, parse_time,
+    rules, seconds_valid, time_window,
 )
 
 
@@ -57,7 +56,6 @@ class _Errors(list):
         return ContractError(list(self), self.total)
 
 
-_DEVICE_RE = re.compile(DEVICE_ID_PATTERN)
 
 
 _ABSENT = object()
@@ -84,8 +82,8 @@ def validate_batch(batch: Any, now: float | None = None, limits: Limits = Limits
     if type(schema) is not int or schema != SCHEMA_VERSION:
         errors.add("batch", None, "schema", f"must be {SCHEMA_VERSION}, got {_short(schema)}")
     dev = batch.get("device_id")
-    if not isinstance(dev, str) or not _DEVICE_RE.match(dev):
-        errors.add("batch", None, "device_id", "must be 8-64 characters of letters, digits, '.', '_', ':' or '-'")
+    if not device_id_valid(dev):
+        errors.add("batch", None, "device_id", DEVICE_ID_ERROR)
     sent_at = None
     if "sent_at" in batch:
         try:

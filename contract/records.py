@@ -66,6 +66,7 @@ import dataclasses
 import enum
 import math
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -95,6 +96,13 @@ MAX_COUNT = MAX_INT
 _DEVICE_ID_CHARS = r"[A-Za-z0-9._:-]{8,64}"
 DEVICE_ID_PATTERN = rf"^{_DEVICE_ID_CHARS}\Z"  # Python's re: \Z, not $, which also matches before a final newline
 DEVICE_ID_SCHEMA_PATTERN = rf"^{_DEVICE_ID_CHARS}$"  # the same rule in JSON Schema (ECMA-262), where $ is the end
+_DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+DEVICE_ID_ERROR = "must be 8-64 characters of letters, digits, '.', '_', ':' or '-'"
+
+
+def device_id_valid(value: Any) -> bool:
+    """True if ``value`` is a device id the contract accepts (:data:`DEVICE_ID_PATTERN`)."""
+    return isinstance(value, str) and _DEVICE_ID_RE.match(value) is not None
 # Every string the contract reads (texts, detail keys, detail strings, times) is free of control characters: NUL,
 # which PostgreSQL cannot store in text, and the other C0 controls and DEL, which have no place in a label or a
 # detail and would reach logs, terminals and reports. (The fast path refuses a body whose JSON spells one.)

@@ -7,21 +7,24 @@ turn its refusals into statuses: 409 (enrolled already), 403 (revoked), 404
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
+import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from collector import devices
+from collector.api.ingest import read_body
 from collector.api.read import read_connection
 from collector.api.spec import CREDENTIAL, ENROLL_BODY, answers
 from collector.auth import Role, require
-from contract.records import format_time
+from collector.ingest import Rejected
+from contract.records import DEVICE_ID_ERROR, device_id_valid, format_time
 
 MAX_ENROLL_BODY = 1024
+_ENROLLMENT = msgspec.json.Decoder(msgspec.defstruct("Enrollment", [("device_id", str)], forbid_unknown_fields=True))
 
 enroll_router = APIRouter(dependencies=[Depends(require(Role.AGENT))])
 admin_router = APIRouter(dependencies=[Depends(require(Role.ADMIN))], responses=answers(400, 401, 503))
@@ -34,18 +37,14 @@ async def enroll(request: Request) -> JSONResponse:
     state = request.app.state
     if state.rate_bound.take() is not None:
         raise HTTPException(429, "too many requests; retry later", headers={"Retry-After": "1"})
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_ENROLL_BODY:
-            raise HTTPException(413, f"an enrollment body is at most {MAX_ENROLL_BODY} bytes")
     try:
-        fields = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested a thousand deep fit in 1,024 bytes
-        fields = None
-    if not isinstance(fields, dict) or set(fields) != {"device_id"}:
-        raise HTTPException(400, 'body must be the JSON object {"device_id": "..."} and nothing else')
-    device_id = fields["device_id"]
+        body = await read_body(request, MAX_ENROLL_BODY)
+    except Rejected as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    try:
+        device_id = _ENROLLMENT.decode(body).device_id
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: arrays nested a thousand deep fit in 1,024 bytes
+        raise HTTPException(400, 'body must be the JSON object {"device_id": "..."} and nothing else') from None
     _check_device_id(device_id)
     try:
         credential = await anyio.to_thread.run_sync(devices.enroll, state.engine, device_id)
@@ -73,8 +72,8 @@ async def revoke(request: Request, device_id: str) -> dict[str, Any]:
 
 
 def _check_device_id(device_id: Any) -> None:
-    if not devices.valid_device_id(device_id):
-        raise HTTPException(400, "device_id must be 8-64 characters of letters, digits, '.', '_', ':' or '-'")
+    if not device_id_valid(device_id):
+        raise HTTPException(400, f"device_id {DEVICE_ID_ERROR}")
 
 
 def _listing_json(entry: dict[str, Any]) -> dict[str, Any]:

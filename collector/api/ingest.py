@@ -132,7 +132,7 @@ async def ingest(request: Request, device_id: str | None = Depends(sender)) -> J
         ctype = request.headers.get("content-type", "")
         if ctype.split(";")[0].strip().lower() != "application/json":
             raise Rejected(415, "invalid", f"Content-Type must be application/json, got {ctype or 'nothing'!r}")
-        body = await _read_body(request, state.config.collector.max_body_bytes)
+        body = await read_body(request, state.config.collector.max_body_bytes)
         # decoding and validation are CPU work: off the event loop, like the database work
         store = functools.partial(state.ingestor.store_body, device_id=device_id)
         result = await anyio.to_thread.run_sync(store, body, request.headers.get("content-encoding"),
@@ -158,7 +158,7 @@ router.add_api_route("/api/v1/events", ingest, summary="Ingest a batch of events
 router.add_api_route("/api/v1/heartbeat", ingest, summary="Ingest a batch (usually heartbeats only)", **_DESCRIBED)
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int) -> bytes:
     """Read the body, refusing it (413) as soon as it is known to exceed ``max_bytes``."""
     length = request.headers.get("content-length")
     if length is not None:

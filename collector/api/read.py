@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -16,10 +15,9 @@ from collector.auth import Role, require
 from collector.db import is_retryable
 from collector.models import device_table, event_table
 from contract.events import EVENT_TYPES
-from contract.records import DEVICE_ID_PATTERN, format_time, parse_time
+from contract.records import DEVICE_ID_ERROR, device_id_valid, format_time, parse_time
 
 router = APIRouter(dependencies=[Depends(require(Role.ADMIN))], responses=answers(400, 401, 503))
-_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
 @contextmanager
@@ -58,8 +56,8 @@ def read_events(request: Request,
     if type:
         query = query.where(e.type.in_(type))
     if device_id:
-        if not _DEVICE_ID.match(device_id):  # e.g. a NUL, which PostgreSQL cannot even compare
-            raise HTTPException(400, "device_id: must be 8-64 characters of letters, digits, '.', '_', ':' or '-'")
+        if not device_id_valid(device_id):  # e.g. a NUL, which PostgreSQL cannot even compare
+            raise HTTPException(400, f"device_id: {DEVICE_ID_ERROR}")
         query = query.where(e.device_id == device_id)
     for name, value, cmp in (("since", since, e.start.__ge__), ("until", until, e.start.__lt__)):
         if value is not None:
