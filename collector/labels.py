@@ -94,7 +94,7 @@ class Labels:
 
     def __init__(self, config: CollectorConfig, devices: Iterable[tuple[str, str, str, str, int]]):
         k = min_group_size(config)
-        devices = list(devices)
+        self._devices = devices = list(devices)
         limit = config.collector.max_label_values
         weights: list[dict[str, int]] = [defaultdict(int) for _ in range(4)]
         for *values, n in devices:
@@ -149,13 +149,14 @@ class Labels:
         """The departments exported by name."""
         return {department for _site, department in self._groups} - {OTHER}
 
-    def folded(self, devices: Iterable[tuple[str, str, str, str, int]]) -> tuple[list[tuple], list[tuple]]:
+    def folded(self) -> tuple[list[tuple], list[tuple]]:
         """(label, reason, distinct values) and (label, reason, devices) exported as ``other`` although not sent
-        as ``other``; reason ``unlisted`` (not configured, or beyond the most reported) or ``small_group``."""
+        as ``other``, among the devices these labels were built from; reason ``unlisted`` (not configured, or
+        beyond the most reported) or ``small_group``."""
         keys = [(label, reason) for label in FOLDED_LABELS[:4] for reason in ("small_group", "unlisted")]
         values: dict[tuple[str, str], set] = {key: set() for key in keys}
         counts: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
-        for site, department, os_name, version, n in devices:
+        for site, department, os_name, version, n in self._devices:
             exported = (*self.cells[site, department, os_name], self.agent_versions[version])
             for i, (raw, label) in enumerate(zip((site, department, os_name, version), exported)):
                 if label == OTHER and raw != OTHER:

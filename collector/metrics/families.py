@@ -315,7 +315,7 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_folded_label_values{label,reason} and hinder_folded_devices{label,reason}: what /metrics exports as
     ``other`` (collector.labels): values not configured or beyond the most reported, or groups under the minimum
     size."""
-    values, devices_folded = ctx.labels().folded([(*g[:4], g[5]) for g in ctx.device_groups()])
+    values, devices_folded = ctx.labels().folded()
     values.append(("app_version", "unlisted", ctx.versions()[1]))
     yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
                 "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
