@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -31,8 +31,9 @@ def test_the_first_and_last_weeks_a_report_can_cover():
     """A report also reads the weeks before its own (the trend) and the days up to the next Monday."""
     for text in ("1970-W01", "9998-W52"):
         monday = parse_week(text)
-        week_bounds(monday)
-        previous_weeks(monday, 4)
+        start, end = week_bounds(monday)  # a time for each end of the week, no OverflowError
+        assert end - start == 7 * 86400 and week_label(monday) == text
+        assert [week_label(m) for m in previous_weeks(monday, 4)][-1] == week_label(monday - timedelta(days=7))
 
 
 def test_last_complete_week():
