@@ -28,6 +28,7 @@ from contract.settings import ConfigError, load_section, read_toml, setting
 SECTIONS: dict[str, Any] = {
     "report": "collector.report.config:ReportSettings",
     "model": "collector.impact:ModelConfig",
+    "support": "collector.support.config:SupportSettings",
 }
 
 OTHER_APP = "other"

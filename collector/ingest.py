@@ -291,7 +291,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 _INVENTORY = tuple(rule.name for rule in INVENTORY)  # kept on the device row from its newest heartbeat
-_UNKNOWN_INVENTORY = {rule.name: "unknown" if rule.kind is Kind.TEXT else 0 for rule in INVENTORY}
+_UNKNOWN_INVENTORY = {rule.name: None if rule.nullable else "unknown" if rule.kind is Kind.TEXT else 0
+                      for rule in INVENTORY}
 
 
 MAX_RECORDED_SKEW_S = 100 * 365.25 * 86400  # device.clock_skew_s is kept within a century either way

@@ -30,7 +30,8 @@ _APP = 128
 def _inventory_column(rule: Rule) -> sa.Column:
     """The device column of a heartbeat field the collector keeps (``contract.records.INVENTORY``)."""
     kinds = {Kind.TEXT: sa.String(rule.max_len), Kind.COUNT: sa.BigInteger}  # counts: 64-bit (contract.records.MAX_COUNT)
-    return sa.Column(rule.name, kinds[rule.kind], nullable=False)
+    # a nullable one is an identity key (contract.identity), indexed: service-desk tickets look devices up by it
+    return sa.Column(rule.name, kinds[rule.kind], nullable=rule.nullable, index=rule.nullable)
 
 
 # One endpoint, with the inventory and counters of its latest heartbeat. A plain table rather than a model
@@ -64,6 +65,42 @@ device_day_load_table = sa.Table(
     sa.Column("day", sa.BigInteger, primary_key=True),  # Unix seconds of the UTC midnight
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("heartbeats", sa.Integer, nullable=False),
+)
+
+
+# Service-desk tickets (collector.support.tickets.Ticket), one row per (source, ticket id): read again, updated.
+support_ticket_table = sa.Table(
+    "support_ticket", metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("opened_at", sa.Float, nullable=False, index=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("resolved_at", sa.Float),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(_LABEL), nullable=False),
+    sa.Column("category", sa.String(128), nullable=False),
+    sa.Column("work_stopping", sa.Boolean, nullable=False),
+    sa.Column("site", sa.String(_LABEL), nullable=False),  # the matched device's, else the ticket's ("" unknown)
+    sa.Column("department", sa.String(_LABEL), nullable=False),
+    sa.Column("host_key", sa.String(32)),
+    sa.Column("asset_key", sa.String(32)),
+    sa.Column("account_key", sa.String(32)),
+    sa.Column("device_id", sa.String(_DEVICE_ID), index=True),  # the device it was joined to, if any
+    sa.Column("stored_at", sa.Float, nullable=False),  # collector clock, first stored
+    sa.Column("changed_at", sa.Float, nullable=False),  # collector clock, last changed
+)
+
+# Where each polled source is: its cursor (opaque to all but its connector) and its health.
+support_source_table = sa.Table(
+    "support_source", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("cursor", sa.Text),  # NULL: never polled successfully
+    sa.Column("last_success", sa.Float),  # collector clock
+    sa.Column("last_attempt", sa.Float),
+    sa.Column("last_error", sa.String(200)),  # NULL after a success; never holds a credential
+    sa.Column("failures_total", sa.BigInteger, nullable=False),
+    sa.Column("fetched_total", sa.BigInteger, nullable=False),  # records read
+    sa.Column("skipped_total", sa.BigInteger, nullable=False),  # records refused (collector.support.tickets.problem)
 )
 
 

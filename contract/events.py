@@ -36,6 +36,10 @@ class EventType:
     versioned: bool  # an application failure whose versions reports compare to find one to blame
     recovery_s: float = 0.0  # the default recovery time of a Cost.RECOVERY type ...
     recovery: str = ""  # ... and what it stands for (the doc of its setting)
+    # Time spent getting IT help: the impact model's support cause (version 2). It counts only where no measured
+    # disruption already counts the moment, so the figures of version 1 are those of version 2 without it.
+    support: bool = False
+    from_agent: bool = True  # sent by agents (else the collector makes it: "support" comes from service-desk tickets)
 
 
 # In order of overlap priority, the more fundamental cause first: a machine that went down explains
@@ -63,19 +67,25 @@ TABLE: tuple[EventType, ...] = (
               Cost.RECOVERY, interrupts=False, of_app=True, versioned=True),
     EventType("test", "emitted only by the test sensor", "Test events",
               Cost.RECOVERY, interrupts=False, of_app=False, versioned=False),
+    EventType("support_session", "a remote-support session was active on the device", "Remote support sessions",
+              Cost.DURATION, interrupts=False, of_app=False, versioned=False, support=True),  # app: the tool
+    EventType("support", "the employee contacted or waited on the service desk (a ticket)", "Service-desk contacts",
+              Cost.DURATION, interrupts=False, of_app=False, versioned=False, support=True, from_agent=False),
 )
 
 BY_NAME: dict[str, EventType] = {t.name: t for t in TABLE}
 EVENT_TYPES: tuple[str, ...] = tuple(BY_NAME)
+WIRE_TYPES: tuple[str, ...] = tuple(t.name for t in TABLE if t.from_agent)  # what an agent may send
 
 
 def names(*, cost: Cost | None = None, of_app: bool | None = None, versioned: bool | None = None,
-          interrupts: bool | None = None) -> tuple[str, ...]:
+          interrupts: bool | None = None, support: bool | None = None) -> tuple[str, ...]:
     """The names of the types with the given properties, in priority order."""
     return tuple(t.name for t in TABLE
                  if (cost is None or t.cost is cost) and (of_app is None or t.of_app == of_app)
                  and (versioned is None or t.versioned == versioned)
-                 and (interrupts is None or t.interrupts == interrupts))
+                 and (interrupts is None or t.interrupts == interrupts)
+                 and (support is None or t.support == support))
 
 
 SEVERITIES = ("info", "warning", "error", "critical")

@@ -15,7 +15,7 @@ An *event* is one disruption, an interval on the device::
 
     {
       "id": "01938f6e-...",               # UUIDv7: unique and time-ordered
-      "type": "crash",                    # one of contract.events.EVENT_TYPES
+      "type": "crash",                    # one of contract.events.WIRE_TYPES
       "app": "firefox",                   # application or network target
       "start": "2026-11-23T12:59:58.120Z",  # UTC, RFC 3339 with 'Z'
       "duration_s": 0.0,                  # >= 0; 0 for instantaneous events
@@ -76,7 +76,8 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, Sequence
 
-from contract.events import EVENT_TYPES, EXCESS_S, SEVERITIES
+from contract.events import EXCESS_S, SEVERITIES, WIRE_TYPES
+from contract.identity import KEY_HEX
 
 SCHEMA_VERSION = 1
 
@@ -352,7 +353,7 @@ def _time_field(record: type) -> str:
 class Event(_Record):
     """One disruption on one device."""
 
-    type: str = _field(Kind.CHOICE, choices=EVENT_TYPES)
+    type: str = _field(Kind.CHOICE, choices=WIRE_TYPES)
     app: str = _field(Kind.TEXT, max_len=MAX_APP_LEN)
     start: float = _field(Kind.TIME)  # Unix seconds, UTC
     duration_s: float = _field(Kind.SECONDS, default=0.0)
@@ -377,6 +378,11 @@ class Heartbeat(_Record):
     spool_dropped_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
     rejected_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
     sensor_errors_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
+    # keyed hashes (contract.identity) of the host name, asset tag and account, sent only when configured
+    host_key: str | None = _field(Kind.TEXT, max_len=KEY_HEX, default=None, required=False, nullable=True, inventory=True)
+    asset_key: str | None = _field(Kind.TEXT, max_len=KEY_HEX, default=None, required=False, nullable=True, inventory=True)
+    account_key: str | None = _field(Kind.TEXT, max_len=KEY_HEX, default=None, required=False, nullable=True,
+                                     inventory=True)
     details: dict[str, Any] = _field(Kind.DETAILS, default_factory=dict, required=False)
     id: str = _field(Kind.ID, default="")
 

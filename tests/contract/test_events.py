@@ -16,7 +16,9 @@ def test_names_are_unique_snake_case_and_what_the_wire_accepts():
     assert len(set(names)) == len(names)
     assert all(n.isidentifier() and n == n.lower() for n in names)
     type_rule = next(r for r in rules(Event) if r.name == "type")
-    assert type_rule.choices == events.EVENT_TYPES == tuple(names)
+    assert events.EVENT_TYPES == tuple(names)
+    assert type_rule.choices == events.WIRE_TYPES == tuple(t.name for t in TABLE if t.from_agent)
+    assert "support" not in events.WIRE_TYPES, "the support cause comes from tickets, never from an agent"
 
 
 def test_each_row_is_complete():

@@ -1,0 +1,22 @@
+"""The service-desk connectors, one module each, registered here (docs/support.md, "Sources").
+
+Adding a connector is one module with a :class:`~.base.Connector` subclass and
+one line in :data:`CONNECTORS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from collector.support.sources.base import Connector
+
+# kind -> "module:Class", imported when a source of that kind is configured
+CONNECTORS: dict[str, str] = {
+}
+KINDS: tuple[str, ...] = tuple(CONNECTORS)
+
+
+def connector_class(kind: str) -> type[Connector]:
+    """The connector class of a source kind."""
+    module, _, name = CONNECTORS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,84 @@
+"""Keeping tickets: stored once per (source, ticket id), updated when read again, joined to devices by identity key.
+
+:func:`store_tickets` is the one way a ticket enters the database, whatever
+its source: it refuses what :func:`collector.support.tickets.problem` refuses
+(counted, with the reason), inserts a new ticket, updates a changed one and
+leaves an unchanged one alone, so a source read twice, or a file imported
+twice, doubles nothing. A ticket is joined to the device whose identity keys
+match its configuration item (host name or asset tag) first, else its caller's
+account, the most recently seen such device when several do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from collector.models import device_table, support_ticket_table
+from collector.support.tickets import Ticket, problem
+
+_COLUMNS = tuple(f for f in Ticket.__dataclass_fields__)
+
+
+@dataclass
+class Stored:
+    """What one call of :func:`store_tickets` did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> records refused
+    changed: list[tuple[dict | None, dict]] = field(default_factory=list)  # (row before or None, row after)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def device_for(conn: Connection, ticket: Ticket) -> tuple[str, str, str] | None:
+    """(device id, site, department) of the device a ticket names, or None."""
+    d = device_table.c
+    for keys in (((d.host_key, ticket.host_key), (d.asset_key, ticket.asset_key)),
+                 ((d.account_key, ticket.account_key),)):
+        match = [column == value for column, value in keys if value]
+        if match:
+            row = conn.execute(sa.select(d.id, d.site, d.department).where(sa.or_(*match))
+                               .order_by(d.last_seen.desc().nulls_last(), d.id).limit(1)).first()
+            if row:
+                return row[0], row[1], row[2]
+    return None
+
+
+def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = None) -> Stored:
+    """Store tickets in the caller's transaction: insert the new, update the changed, skip the refused."""
+    now = time.time() if now is None else now
+    out = Stored()
+    t = support_ticket_table.c
+    for ticket in tickets:
+        reason = problem(ticket, now)
+        if reason:
+            out.skipped[reason] += 1
+            continue
+        row = asdict(ticket)
+        device = device_for(conn, ticket)
+        if device:
+            row["device_id"], row["site"], row["department"] = device
+        else:
+            row["device_id"] = None
+        key = (t.source == ticket.source) & (t.ticket_id == ticket.ticket_id)
+        before = conn.execute(sa.select(support_ticket_table).where(key)).mappings().first()
+        if before is None:
+            conn.execute(support_ticket_table.insert().values(**row, stored_at=now, changed_at=now))
+            out.inserted += 1
+            out.changed.append((None, {**row, "stored_at": now, "changed_at": now}))
+        elif any(before[c] != row[c] for c in (*_COLUMNS, "device_id")):
+            conn.execute(support_ticket_table.update().where(key).values(**row, changed_at=now))
+            out.updated += 1
+            out.changed.append((dict(before), {**dict(before), **row, "changed_at": now}))
+        else:
+            out.unchanged += 1
+    return out
