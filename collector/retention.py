@@ -1,7 +1,8 @@
 """Retention: per-device data older than ``retention_days`` is deleted.
 
-That is the events and heartbeats, and the impact model's per-device rows
-computed from them (``lost_hourly``, ``active_hourly``, ``outage_daily``, ``device_day_load``).
+That is the events and heartbeats, the impact model's per-device rows
+computed from them (``lost_hourly``, ``active_hourly``, ``outage_daily``, ``device_day_load``),
+and the service-desk tickets not changed since (``support_ticket``).
 What is kept is by label only: the rollups by site, department and
 application, the per-day version counts and the all-time counters (a
 Prometheus counter never goes down, and the history is in Prometheus). A
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from collector.db import write_transaction
 from collector.models import (
     active_hourly_table, device_day_load_table, event_table, heartbeat_table, lost_hourly_table, outage_daily_table,
+    support_ticket_table,
 )
 
 log = logging.getLogger("hinder.collector")
@@ -28,7 +30,8 @@ PURGE_EVERY_S = 3600.0
 
 # table -> its time column; hourly and daily rows go when their hour or day has wholly passed the cutoff
 _PER_DEVICE = {event_table: "start", heartbeat_table: "time", lost_hourly_table: "hour",
-               active_hourly_table: "hour", outage_daily_table: "day", device_day_load_table: "day"}
+               active_hourly_table: "hour", outage_daily_table: "day", device_day_load_table: "day",
+               support_ticket_table: "updated_at"}
 _SPAN_S = {"hour": 3600, "day": 86400}
 
 

@@ -44,11 +44,27 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
                           ("device_day_load", "day"), ("lost_rollup", "hour"), ("lost_daily", "day")):
         assert per_day(table, column) == days, table
     deleted = purge_expired(db_engine, retention_days=10, now=now)
-    assert {t: n > 0 for t, n in deleted.items()} == {t: True for t in ("event", "heartbeat", "lost_hourly",
-                                                                       "active_hourly", "outage_daily",
-                                                                       "device_day_load")}
+    assert {t: n > 0 for t, n in deleted.items()} == {**{t: True for t in ("event", "heartbeat", "lost_hourly",
+                                                                          "active_hourly", "outage_daily",
+                                                                          "device_day_load")},
+                                                     "support_ticket": False}
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
                           ("device_day_load", "day")):
         assert per_day(table, column) == days[1:], table
     for table, column in (("lost_rollup", "hour"), ("lost_daily", "day")):  # by label: kept
         assert per_day(table, column) == days, table
+
+
+def test_purge_deletes_tickets_not_changed_within_the_retention(db_engine):
+    from collector.support.store import store_tickets
+    from collector.support.tickets import Ticket
+
+    now = time.time()
+    tickets = [Ticket("itsm", "old", now - 30 * 86400, now - 20 * 86400),  # last changed before the cutoff
+               Ticket("itsm", "reopened", now - 30 * 86400, now - 86400),  # opened before it, changed since
+               Ticket("itsm", "new", now - 3600, now - 3600)]
+    with db_engine.begin() as conn:
+        store_tickets(conn, tickets, now)
+    assert purge_expired(db_engine, retention_days=10, now=now)["support_ticket"] == 1
+    with db_engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT ticket_id FROM support_ticket")).scalars()) == ["new", "reopened"]
