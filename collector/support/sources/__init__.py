@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import importlib
 
-from collector.support.sources.base import Connector
-
 # kind -> "module:Class", imported when a source of that kind is configured
 CONNECTORS: dict[str, str] = {
 }
 KINDS: tuple[str, ...] = tuple(CONNECTORS)
 
 
-def connector_class(kind: str) -> type[Connector]:
-    """The connector class of a source kind."""
+def connector_class(kind: str) -> type:
+    """The connector class (a ``base.Connector``) of a source kind. This module imports no connector, so that the
+    ``[support]`` settings can check a kind without importing what the connectors import."""
     module, _, name = CONNECTORS[kind].partition(":")
     return getattr(importlib.import_module(module), name)
