@@ -20,11 +20,19 @@ first poll that no longer sees one; a session shorter than ``min_session_s``
 is dropped. The ``support_session`` event carries the tool's name and the
 signature that matched, never a command line, a peer id or a window title;
 ``active_s`` is the employee's active time inside it (agent/activity.py).
+
+The installed TeamViewer has no such process (its helpers run outside
+sessions too), but it appends a line to ``Connections_incoming.txt`` when an
+incoming session ends: the sensor follows that file (``teamviewer_logs``),
+from its end at first sight, and sends each new session with its start and
+end (parse_teamviewer.py), keeping its read position in the state directory.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
 import re
 import sys
 import time
@@ -32,13 +40,16 @@ from dataclasses import dataclass
 
 import psutil
 
-from agent.sensors._helpers import procfs
+from agent.sensors._helpers import parse_teamviewer, procfs
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import MAX_DURATION_S, MAX_LABEL_LEN, Event
 from contract.settings import setting
 
 EVENT_TYPE = "support_session"
 MAX_TOOLS = 32  # administrator-added tools
+MAX_LOG_READ = 256 * 1024  # bytes of a session log read in one poll
+TEAMVIEWER = "TeamViewer"
+TEAMVIEWER_LOG = "Connections_incoming.txt"
 _COMM_LEN = 15  # Linux keeps at most 15 characters of a process name in /proc/PID/comm
 
 
@@ -107,10 +118,21 @@ class RemoteSupportConfig(SensorConfig):
     interval_s: float = setting(10.0, min=1, max=300, doc="seconds between two looks at the process list")
     min_session_s: float = setting(30.0, min=0, max=3600, doc="sessions shorter than this are not reported")
     tools: list[ToolConfig] = setting(default_factory=list, doc="tools to watch besides the built-in table")
+    teamviewer_logs: list[str] = setting(
+        default_factory=lambda: _default_teamviewer_logs(sys.platform),
+        doc=f"TeamViewer's {TEAMVIEWER_LOG} files to follow (default on Windows: in both Program Files folders)")
 
     def __post_init__(self) -> None:
         if len(self.tools) > MAX_TOOLS:
             raise ValueError(f"tools: at most {MAX_TOOLS} tools")
+        if len(self.teamviewer_logs) > 4:
+            raise ValueError("teamviewer_logs: at most 4 files")
+
+
+def _default_teamviewer_logs(platform: str) -> list[str]:
+    if not platform.startswith("win32"):
+        return []
+    return [rf"C:\{folder}\TeamViewer\{TEAMVIEWER_LOG}" for folder in ("Program Files", "Program Files (x86)")]
 
 
 def signatures_for(platform: str, tools: list[ToolConfig] = ()) -> list[Signature]:
@@ -153,7 +175,8 @@ class RemoteSupportSensor(Sensor):
     name = "remote_support"
     Config = RemoteSupportConfig
     explain = ("Every few seconds looks at the names of running programs for a remote-support session (a technician "
-               "connected through one of the tools listed below). Sends, when the session ends, the tool's name, "
+               "connected through one of the tools listed below), and at the times of the sessions TeamViewer lists "
+               "in its log of incoming connections. Sends, when the session ends, the tool's name, "
                "when it started, how long it lasted and how much of it you were active at the computer. Never the "
                "technician's or your name, the session id, the program's command line or what was on the screen.")
 
@@ -162,10 +185,29 @@ class RemoteSupportSensor(Sensor):
         # pid -> (its name, its start time, the signature it matched): a process's arguments are read once
         self._seen: dict[int, tuple[str, float, Signature | None]] = {}
         self._open: dict[str, _Session] = {}  # tool -> its open session
+        self._state = self.ctx.state_path("remote_support.json")
+        self._offsets = self._load_offsets()  # TeamViewer log -> bytes already read
+
+    def _load_offsets(self) -> dict[str, int]:
+        """Where each session log was read up to; a log first seen now is history up to its current end."""
+        try:
+            saved = json.loads(self._state.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            saved = {}
+        except (OSError, ValueError) as exc:
+            self.ctx.log.warning("%s is unreadable (%s); the session logs are read from their current end",
+                                 self._state, exc)
+            saved = {}
+        offsets = {}
+        for path in self.config.teamviewer_logs:
+            known = saved.get(path) if isinstance(saved, dict) else None
+            offsets[path] = known if isinstance(known, int) and known >= 0 else _size(path)
+        return offsets
 
     @classmethod
     def watching(cls, config: RemoteSupportConfig) -> list[str]:
-        return [f"{s.tool}: {s.label}" for s in signatures_for(sys.platform, config.tools)]
+        return ([f"{s.tool}: {s.label}" for s in signatures_for(sys.platform, config.tools)]
+                + [f"{TEAMVIEWER}: the session times in {path}" for path in config.teamviewer_logs])
 
     def poll(self) -> list[Event]:
         now = time.time()
@@ -174,14 +216,32 @@ class RemoteSupportSensor(Sensor):
         for tool, session in list(self._open.items()):
             if tool not in active:
                 del self._open[tool]
-                events += self._event(session, now)
+                events += self._event(tool, session.signature.label, session.start, now)
         for tool, (signature, start) in active.items():
             self._open.setdefault(tool, _Session(signature, min(start, now)))
+        return events + self._read_logs(now)
+
+    def _read_logs(self, now: float) -> list[Event]:
+        """The sessions TeamViewer wrote to its logs since the last poll (it writes a line when one ends)."""
+        events, before = [], dict(self._offsets)
+        for path, offset in before.items():
+            lines, self._offsets[path] = _new_lines(path, offset)
+            for line in lines:
+                times = parse_teamviewer.session_times(line)
+                if times and times[1] <= now + 60:  # a session that ends in the future is a bad clock: skip it
+                    start, end, kind = times
+                    events += self._event(TEAMVIEWER, TEAMVIEWER_LOG, start, end, connection_type=kind)
+        if self._offsets != before:
+            try:
+                self._state.write_text(json.dumps(self._offsets), encoding="utf-8")
+            except OSError as exc:  # sessions read again after a restart are merged by the collector's overlap rule
+                self.ctx.log.warning("cannot keep the session logs' read positions in %s: %s", self._state, exc)
         return events
 
     def close(self) -> list[Event]:
         now = time.time()
-        events = [ev for s in self._open.values() for ev in self._event(s, now, open_at_stop=True)]
+        events = [ev for tool, s in self._open.items()
+                  for ev in self._event(tool, s.signature.label, s.start, now, open_at_stop=True)]
         self._open.clear()
         return events
 
@@ -214,16 +274,14 @@ class RemoteSupportSensor(Sensor):
             name = cmdline[0].replace("\\", "/").rsplit("/", 1)[-1]
         return started, self._matcher.match(name, cmdline[1:])
 
-    def _event(self, session: _Session, end: float, open_at_stop: bool = False) -> list[Event]:
-        duration = min(max(0.0, end - session.start), MAX_DURATION_S)
+    def _event(self, tool: str, signature: str, start: float, end: float, **details) -> list[Event]:
+        """The session's event, or none if it is shorter than the minimum."""
+        duration = min(max(0.0, end - start), MAX_DURATION_S)
         if duration < self.config.min_session_s:
             return []
-        details = {"tool": session.signature.tool, "signature": session.signature.label}
-        if open_at_stop:
-            details["open_at_stop"] = True
-        return [Event(type=EVENT_TYPE, app=session.signature.tool, start=session.start, duration_s=round(duration, 3),
-                      active_s=round(self.ctx.activity.active_seconds(session.start, session.start + duration), 3),
-                      severity="info", details=details)]
+        return [Event(type=EVENT_TYPE, app=tool, start=start, duration_s=round(duration, 3),
+                      active_s=round(self.ctx.activity.active_seconds(start, start + duration), 3),
+                      severity="info", details={"tool": tool, "signature": signature, **details})]
 
     @classmethod
     def examples(cls) -> list[Event]:
@@ -243,3 +301,29 @@ def _process_names():
     for proc in psutil.process_iter(["name"]):
         if proc.info["name"]:
             yield proc.pid, proc.info["name"]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0  # not there (yet): everything it will hold is new
+
+
+def _new_lines(path: str, offset: int) -> tuple[list[str], int]:
+    """The complete lines appended to ``path`` after ``offset`` (at most MAX_LOG_READ bytes), and the new offset."""
+    size = _size(path)
+    if size < offset:  # the file was replaced or emptied: read it from its start
+        offset = 0
+    if size == offset:
+        return [], offset
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read(MAX_LOG_READ)
+    except OSError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1
+    if end == 0:  # no complete line: wait for the rest, unless it cannot fit in one read (then skip it)
+        return [], offset + (len(chunk) if len(chunk) == MAX_LOG_READ else 0)
+    return chunk[:end].decode("utf-8", "replace").splitlines(), offset + end

@@ -5,11 +5,14 @@ script) plays RustDesk: ``rustdesk --server`` is its always-running service,
 ``rustdesk --cm`` its connection manager, which lives only while a technician
 is connected. The script waits on its standard input, so closing it ends the
 "session" at a known moment. The other OSes' rows are checked against the
-process lists in fixtures/windows/remote_support_processes.tsv.
+process lists in fixtures/windows/remote_support_processes.tsv, and
+TeamViewer's log of finished sessions is followed in a real file written the
+way TeamViewer appends to it (fixtures/windows/teamviewer_Connections_incoming.txt).
 """
 
 from __future__ import annotations
 
+import calendar
 import shutil
 import subprocess
 import time
@@ -17,6 +20,7 @@ import time
 import psutil
 import pytest
 
+from agent.sensors._helpers.parse_teamviewer import session_times
 from agent.sensors.remote_support import (SIGNATURES, Matcher, RemoteSupportConfig, RemoteSupportSensor,
                                           signatures_for)
 from contract.settings import ConfigError, load_section
@@ -175,3 +179,52 @@ def test_the_agent_config_bounds_the_tools():
         _config(tools=[{"name": "no process"}])
     with pytest.raises(ConfigError, match="below the minimum"):
         _config(interval_s=0.1)
+
+
+def _utc(stamp: str) -> float:
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")))
+
+
+def test_teamviewer_log_lines_give_their_session_times_and_nothing_else(fixtures_dir):
+    lines = (fixtures_dir / "windows" / "teamviewer_Connections_incoming.txt").read_text().splitlines()
+    assert [session_times(line) for line in lines] == [
+        (_utc("2026-11-26 09:14:02"), _utc("2026-11-26 09:41:37"), "RemoteControl"),
+        (_utc("2026-11-26 10:02:11"), _utc("2026-11-26 10:02:40"), "FileTransfer"),
+        None,  # 31 April does not exist
+        None,  # ends before it starts
+        None,  # not a session line
+        (_utc("2026-11-26 23:58:30"), _utc("2026-11-27 00:21:05"), "RemoteControl"),  # across midnight
+    ]
+
+
+def test_teamviewer_sessions_are_read_as_they_are_appended(make_ctx, fixtures_dir, tmp_path):
+    recorded = (fixtures_dir / "windows" / "teamviewer_Connections_incoming.txt").read_bytes().splitlines(True)
+    log = tmp_path / "TeamViewer" / "Connections_incoming.txt"
+    log.parent.mkdir()
+    log.write_bytes(recorded[0])  # a session before the agent first looked: history, never sent
+    ctx = make_ctx()
+    sensor = RemoteSupportSensor(_config(teamviewer_logs=[str(log)], min_session_s=60), ctx)
+    sensor.start()
+    assert sensor.poll() == []
+    with log.open("ab") as fh:
+        fh.write(b"".join(recorded[1:]) + recorded[0][:30])  # then the rest, and half a line still being written
+    events = sensor.poll()
+    # the 29 s file transfer is below the minimum; the three bad lines and the half line are skipped
+    assert [(ev.app, ev.start, ev.duration_s, ev.details["connection_type"]) for ev in events] == [
+        ("TeamViewer", _utc("2026-11-26 23:58:30"), 1355.0, "RemoteControl")]
+    assert events[0].details["signature"] == "Connections_incoming.txt"
+    assert not any(word in repr(events[0].to_wire()) for word in ("Anna", "anna", "555000111", "3C4D5E6F"))
+
+    with log.open("ab") as fh:
+        fh.write(recorded[0][30:])  # the half line completed
+    (ev,) = sensor.poll()
+    assert ev.start == _utc("2026-11-26 09:14:02")
+
+    with log.open("ab") as fh:
+        fh.write(recorded[1])  # a session that ended while the agent was stopped
+    restarted = RemoteSupportSensor(_config(teamviewer_logs=[str(log)]), ctx)  # same state directory
+    restarted.start()
+    assert [ev.duration_s for ev in restarted.poll()] == [29.0]  # read from where the first one stopped
+    assert restarted.poll() == []  # nothing read twice
+    log.write_bytes(recorded[0])  # TeamViewer started a new file: read from its start
+    assert [ev.duration_s for ev in restarted.poll()] == [1655.0]
