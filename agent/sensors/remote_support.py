@@ -15,7 +15,8 @@ their own tools with ``[[sensors.remote_support.tools]]``.
 Every poll lists the processes by name only (on Linux one read of
 ``/proc/PID/comm`` each), reads the arguments of the few whose name matches a
 signature, and keeps one session per tool open while a matching process
-lives. It starts when the oldest matching process started and ends at the
+lives. It starts when the oldest matching process started (or the agent,
+if later: an agent stopped mid-session has sent the part before) and ends at the
 first poll that no longer sees one; a session shorter than ``min_session_s``
 is dropped. The ``support_session`` event carries the tool's name and the
 signature that matched, never a command line, a peer id or a window title;
@@ -185,8 +186,10 @@ class RemoteSupportSensor(Sensor):
         # pid -> (its name, its start time, the signature it matched): a process's arguments are read once
         self._seen: dict[int, tuple[str, float, Signature | None]] = {}
         self._open: dict[str, _Session] = {}  # tool -> its open session
+        self._started = time.time()
         self._state = self.ctx.state_path("remote_support.json")
         self._offsets = self._load_offsets()  # TeamViewer log -> bytes already read
+        self._save_offsets()
 
     def _load_offsets(self) -> dict[str, int]:
         """Where each session log was read up to; a log first seen now is history up to its current end."""
@@ -218,7 +221,8 @@ class RemoteSupportSensor(Sensor):
                 del self._open[tool]
                 events += self._event(tool, session.signature.label, session.start, now)
         for tool, (signature, start) in active.items():
-            self._open.setdefault(tool, _Session(signature, min(start, now)))
+            # no earlier than this agent's start: an agent restarted mid-session sent the part before (open_at_stop)
+            self._open.setdefault(tool, _Session(signature, min(max(start, self._started), now)))
         return events + self._read_logs(now)
 
     def _read_logs(self, now: float) -> list[Event]:
@@ -232,11 +236,16 @@ class RemoteSupportSensor(Sensor):
                     start, end, kind = times
                     events += self._event(TEAMVIEWER, TEAMVIEWER_LOG, start, end, connection_type=kind)
         if self._offsets != before:
-            try:
-                self._state.write_text(json.dumps(self._offsets), encoding="utf-8")
-            except OSError as exc:  # sessions read again after a restart are merged by the collector's overlap rule
-                self.ctx.log.warning("cannot keep the session logs' read positions in %s: %s", self._state, exc)
+            self._save_offsets()
         return events
+
+    def _save_offsets(self) -> None:
+        if not self._offsets:
+            return
+        try:
+            self._state.write_text(json.dumps(self._offsets), encoding="utf-8")
+        except OSError as exc:  # after a restart, the logs are then read from their end: sessions may be missed
+            self.ctx.log.warning("cannot keep the session logs' read positions in %s: %s", self._state, exc)
 
     def close(self) -> list[Event]:
         now = time.time()
@@ -267,8 +276,11 @@ class RemoteSupportSensor(Sensor):
         """The process's start time and the signature it matches (its arguments read once, here)."""
         try:
             proc = psutil.Process(pid)
-            cmdline, started = proc.cmdline(), proc.create_time()
+            cmdline = proc.cmdline()
+            started = procfs.start_time(pid) if sys.platform == "linux" else proc.create_time()
         except psutil.Error:
+            return 0.0, None
+        if started is None:
             return 0.0, None
         if len(name) == _COMM_LEN and cmdline:  # a truncated Linux name: the program's own name is argv[0]'s
             name = cmdline[0].replace("\\", "/").rsplit("/", 1)[-1]

@@ -17,9 +17,9 @@ import shutil
 import subprocess
 import time
 
-import psutil
 import pytest
 
+from agent.sensors._helpers import procfs
 from agent.sensors._helpers.parse_teamviewer import session_times
 from agent.sensors.remote_support import (SIGNATURES, Matcher, RemoteSupportConfig, RemoteSupportSensor,
                                           signatures_for)
@@ -86,8 +86,10 @@ class TestLinuxProcesses:
     def test_a_session_is_one_event_when_it_ends(self, make_ctx, program):
         program("rustdesk", "--server")
         sensor = _sensor(make_ctx)
+        before = time.time()
         cm = program("rustdesk", "--cm")
-        began = psutil.Process(cm.pid).create_time()
+        began = procfs.start_time(cm.pid)
+        assert before - 0.05 <= began <= time.time() + 0.05  # the process's start, to the clock tick
         # the employee was active for 0.4 s inside the session, and before it (which must not count)
         sensor.ctx.activity.mark_active(began - 5, began - 4)
         sensor.ctx.activity.mark_active(began + 0.1, began + 0.5)
@@ -116,7 +118,7 @@ class TestLinuxProcesses:
         _poll_for(sensor, 0.3)
         (ev,) = sensor.close()
         assert ev.details["open_at_stop"] is True
-        assert ev.duration_s == pytest.approx(time.time() - psutil.Process(cm.pid).create_time(), abs=0.1)
+        assert ev.duration_s == pytest.approx(time.time() - procfs.start_time(cm.pid), abs=0.1)
 
     def test_an_administrator_added_tool(self, make_ctx, program):
         sensor = _sensor(make_ctx, tools=[{"name": "Helpdesk Viewer", "process": "hd-viewer*", "args": "--session"}])
