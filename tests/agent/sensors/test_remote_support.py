@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from agent.config import load_config
+from agent.explain import render
 from agent.sensors._helpers import procfs
 from agent.sensors._helpers.parse_teamviewer import session_times
 from agent.sensors.remote_support import (SIGNATURES, Matcher, RemoteSupportConfig, RemoteSupportSensor,
@@ -230,3 +232,16 @@ def test_teamviewer_sessions_are_read_as_they_are_appended(make_ctx, fixtures_di
     assert restarted.poll() == []  # nothing read twice
     log.write_bytes(recorded[0])  # TeamViewer started a new file: read from its start
     assert [ev.duration_s for ev in restarted.poll()] == [1655.0]
+
+
+def test_explain_lists_what_the_sensor_watches_from_the_agent_config(tmp_path):
+    cfg_file = tmp_path / "agent.toml"
+    cfg_file.write_text('[agent]\ncollector = "https://hinder.example.com"\nstate_dir = "/var/lib/hinder-test"\n'
+                        '[[sensors.remote_support.tools]]\nname = "Helpdesk Viewer"\nprocess = "hd-viewer*"\n'
+                        'args = "--session"\n'
+                        '[sensors.remote_support]\nteamviewer_logs = ["/opt/teamviewer/Connections_incoming.txt"]\n')
+    text = render(load_config(cfg_file, env={}))
+    section = text[text.index("* remote_support"):]
+    assert "    - RustDesk: rustdesk --cm" in section
+    assert "    - Helpdesk Viewer: hd-viewer* --session" in section
+    assert "    - TeamViewer: the session times in /opt/teamviewer/Connections_incoming.txt" in section
