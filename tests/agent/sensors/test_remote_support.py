@@ -25,6 +25,8 @@ from agent.sensors._helpers import procfs
 from agent.sensors._helpers.parse_teamviewer import session_times
 from agent.sensors.remote_support import (SIGNATURES, Matcher, RemoteSupportConfig, RemoteSupportSensor,
                                           signatures_for)
+from contract import records
+from contract.check import validate_batch
 from contract.settings import ConfigError, load_section
 
 POLL_S = 0.05
@@ -68,6 +70,11 @@ def _sensor(make_ctx, **raw) -> RemoteSupportSensor:
     return sensor
 
 
+def _accepted(events) -> bool:
+    """Whether the collector's full contract check accepts these events as the agent would send them."""
+    return bool(validate_batch(records.make_batch("device-0001", [ev.to_wire() for ev in events], [])))
+
+
 def _poll_for(sensor, seconds: float) -> list:
     events, deadline = [], time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -105,6 +112,7 @@ class TestLinuxProcesses:
         assert ev.start == pytest.approx(began, abs=0.02)
         assert ev.duration_s == pytest.approx(ended - began, abs=POLL_S + 0.1)
         assert ev.active_s == pytest.approx(0.4, abs=1e-3)
+        assert _accepted(events)
         assert _poll_for(sensor, 0.3) == [] and sensor.close() == []  # the service still runs: nothing more
 
     def test_a_session_shorter_than_the_minimum_is_dropped(self, make_ctx, program):
@@ -218,6 +226,7 @@ def test_teamviewer_sessions_are_read_as_they_are_appended(make_ctx, fixtures_di
         ("TeamViewer", _utc("2026-11-26 23:58:30"), 1355.0, "RemoteControl")]
     assert events[0].details["signature"] == "Connections_incoming.txt"
     assert not any(word in repr(events[0].to_wire()) for word in ("Anna", "anna", "555000111", "3C4D5E6F"))
+    assert _accepted(events)
 
     with log.open("ab") as fh:
         fh.write(recorded[0][30:])  # the half line completed
