@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -83,7 +84,8 @@ def _poll_for(sensor, seconds: float) -> list:
     return events
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs /bin/sh")
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not (shutil.which("sh") and shutil.which("sleep")),
+                    reason="real processes here are Linux ones (/proc, sh, sleep)")
 class TestLinuxProcesses:
     def test_the_service_alone_is_no_session(self, make_ctx, program):
         program("rustdesk", "--server")
