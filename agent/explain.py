@@ -60,6 +60,9 @@ def render(config: AgentConfig) -> str:
     ]
     for name, cls, cfg, _ in enabled:
         out += ["", f"* {name} (every {cfg.interval_s:g} s)", _wrap(cls.explain or "(no description)")]
+        watched = cls.watching(cfg)
+        if watched:
+            out += ["  It watches:", *[f"    - {line}" for line in watched]]
         for ev in cls.examples()[:2]:
             out += ["  Example of what it sends:", _block(json.dumps(ev.to_wire(), indent=2))]
     if not enabled:

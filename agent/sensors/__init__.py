@@ -19,6 +19,7 @@ from agent.sensors.hang_windows import HangWindowsSensor
 from agent.sensors.hang_x11 import HangX11Sensor
 from agent.sensors.pressure import PressureSensor
 from agent.sensors.probes import ProbesSensor
+from agent.sensors.remote_support import RemoteSupportSensor
 from agent.sensors.reports_macos import MacReportsSensor
 from agent.sensors.saturation import SaturationSensor
 from agent.sensors.shutdown import ShutdownSensor
@@ -40,6 +41,7 @@ _ALL: list[type[Sensor]] = [
     HangWindowsSensor,
     MacReportsSensor,
     CrashCoredumpSensor,
+    RemoteSupportSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}

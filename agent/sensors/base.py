@@ -64,6 +64,11 @@ class Sensor:
         """
 
     @classmethod
+    def watching(cls, config: SensorConfig) -> list[str]:
+        """What this configuration makes the sensor watch, one line each, for `hinder agent explain` (may be none)."""
+        return []
+
+    @classmethod
     def examples(cls) -> list[Event]:
         """Example events, for `hinder agent explain`."""
         return []

@@ -74,7 +74,7 @@ def test_every_sensors_example_events_take_the_fast_path(name):
     """What real sensors send (lists in details included) is decoded in C, not left to the full check."""
     events = []
     for ev in SENSORS[name].examples():
-        ev.start = NOW - 60
+        ev.start = NOW - 60 - ev.duration_s  # ended a minute ago, however long it lasted
         events.append(ev.to_wire())
     body = json.dumps(records.make_batch("device-0001", events, [], now=NOW)).encode()
     fast = fastwire.decode(body, NOW, LIMITS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def pids() -> list[int]:
@@ -45,6 +46,24 @@ def exiting(pid: int) -> bool:
 
 
 _PF_EXITING = 0x4  # set by the kernel before it closes the process's files
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def start_time(pid: int) -> float | None:
+    """When a process started, in Unix seconds to about 20 ms, or None if it is gone.
+
+    Its start in clock ticks since boot (``/proc/PID/stat``) placed on the clock through ``/proc/uptime``:
+    psutil's ``create_time`` adds it to the boot time of ``/proc/stat``, kept in whole seconds.
+    """
+    fields = _stat_fields(pid)
+    if not fields or len(fields) < 20:
+        return None
+    try:
+        with open("/proc/uptime", "rb") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - uptime + int(fields[19]) / _CLOCK_TICKS
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
