@@ -12,6 +12,9 @@ from collector.support.sources.base import Connector
 
 # kind -> "module:Class", imported when a source of that kind is configured
 CONNECTORS: dict[str, str] = {
+    "glpi": "collector.support.sources.glpi:Glpi",
+    "jira": "collector.support.sources.jira:Jira",
+    "zammad": "collector.support.sources.zammad:Zammad",
 }
 KINDS: tuple[str, ...] = tuple(CONNECTORS)
 
