@@ -42,12 +42,12 @@ def engine(tmp_path):
     engine.dispose()
 
 
-def make_connector(cls, url: str, secret: str, monkeypatch, **settings):
+def make_connector(cls, url: str, secret: str, monkeypatch, identity: bytes | None = None, **settings):
     """A connector of ``cls`` for the fake at ``url``, its secret in an environment variable."""
     monkeypatch.setenv(SECRET_ENV, secret)
     source = SourceSettings(name=f"{cls.kind}-test", kind=cls.kind, url=url, secret_env=SECRET_ENV,
                             **{"page_size": 2, **settings})
-    return cls(source, SupportSettings(sources=[source]))
+    return cls(source, SupportSettings(sources=[source]), identity_secret=identity)
 
 
 def stored(engine, source: str) -> dict[str, dict]:
