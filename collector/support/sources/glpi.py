@@ -80,8 +80,8 @@ class Glpi(Connector):
             fresh = [r for r, t in zip(records, times) if t is None or t >= start]
             total = _total(response)
             offset += len(records)
-            last = (len(fresh) < len(records) or len(records) < self.settings.page_size
-                    or (total is not None and offset >= total))
+            last = (len(fresh) < len(records) or not records
+                    or (offset >= total if total is not None else len(records) < self.settings.page_size))
             yield Page(fresh, cursor_text(seen) if last and seen is not None else None)
             if last:
                 return
@@ -101,6 +101,8 @@ def _derive(ticket: dict) -> None:
         if isinstance(value, str) and value.strip() in _EMPTY:
             ticket[key] = None
     priority = ticket.get("priority")
+    if isinstance(priority, str) and priority.isdigit():  # older GLPI versions write numbers as strings
+        priority = int(priority)
     ticket["hinder"] = {"priority": PRIORITIES.get(priority) if isinstance(priority, int) else None,
                         "resolved": ticket.get("solvedate") or ticket.get("closedate")}
 

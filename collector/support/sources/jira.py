@@ -74,8 +74,11 @@ class Jira(Connector):
         if not isinstance(issues, list):
             raise SourceDown(f"{self.settings.name}: unexpected answer to the issue search (no issues)")
         following = body.get("nextPageToken")
-        last = body.get("isLast", True) is True or not isinstance(following, str) or not following
-        return issues, None if last else following[:4096]
+        if body.get("isLast", True) is True or following is None:
+            return issues, None
+        if not isinstance(following, str) or not 0 < len(following) <= 4096:
+            raise SourceDown(f"{self.settings.name}: unexpected answer to the issue search (nextPageToken)")
+        return issues, following
 
     def _fields(self) -> list[str]:
         """The issue fields asked for: those the field mapping names (``fields.customfield_10050.value``) and the

@@ -173,3 +173,26 @@ def test_down_mid_poll(fake, make, engine):
 
 def test_malformed_record(fake, make, engine):
     scenarios.check_malformed(fake, make, engine, NOW)
+
+
+def test_a_range_cut_short_by_the_server_is_read_on(fake, make, engine):
+    """A server that answers fewer tickets than asked (its range limit) is paged by the total it gives."""
+    answer = fake.handler
+
+    def capped(req):
+        if "range" in req.query:
+            first = int(req.query["range"][0].split("-")[0])
+            req.query["range"] = [f"{first}-{first}"]
+        return answer(req)
+
+    with serve(capped) as server:
+        result = poll(engine, make(server.url, fake.secret, page_size=3), NOW)
+    assert result.error is None and result.pages == 5 and len(stored(engine, "glpi-test")) == 5
+
+
+def test_numbers_written_as_strings(fake, make, engine):
+    for record in fake.records:
+        record["id"], record["priority"] = str(record["id"]), str(record["priority"])
+    with serve(fake.handler) as server:
+        poll(engine, make(server.url, fake.secret), NOW)
+    assert stored(engine, "glpi-test")["203"]["priority"] == "very high"
