@@ -2,8 +2,8 @@
 
 A test module gives a fake: ``records`` (the source's tickets in its own
 format), ``secret`` (the credential it accepts), ``handler`` (its API: paging,
-auth), ``change(ticket_id)`` (the ticket is changed in the source: a new
-modification time and priority) and ``malformed()`` (a record without a
+auth), ``change(ticket_id, when=None)`` (the ticket is changed in the source: a
+new modification time, ``when`` or shortly before the tests' now, and priority) and ``malformed()`` (a record without a
 readable opening time, skipped for ``bad_reason``). ``make(url, secret)`` builds the connector.
 """
 
@@ -159,6 +159,22 @@ def check_malformed(fake, make, engine, now: float) -> None:
     assert fake.bad_reason in next(iter(result.stored.skipped))
     assert len(stored(engine, connector.settings.name)) == len(fake.records) - 1
     assert source_row(engine, connector.settings.name)["skipped_total"] == 1
+
+
+def check_time_ahead(fake, make, engine, now: float) -> None:
+    """A modification time far ahead of the collector's clock (refused) does not move the cursor past the tickets
+    changed until then."""
+    with serve(fake.handler) as server:
+        connector = make(server.url, fake.secret)
+        fake.change(fake.id_of(fake.records[0]), when=now + 10 * 86400)
+        first = poll(engine, connector, now - 3600)
+        assert first.error is None and first.stored.skipped_total == 1, first
+        late = fake.id_of(fake.records[1])
+        before = stored(engine, connector.settings.name)[late]
+        fake.change(late)
+        result = poll(engine, connector, now)
+    assert result.error is None, result.error
+    assert stored(engine, connector.settings.name)[late]["updated_at"] > before["updated_at"]
 
 
 class Fake:

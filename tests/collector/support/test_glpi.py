@@ -50,10 +50,11 @@ class FakeGlpi(scenarios.Fake):
     def id_of(record) -> str:
         return str(record["id"])
 
-    def change(self, ticket_id: str) -> None:
+    def change(self, ticket_id: str, when: float | None = None) -> None:
         self.changes += 1
         record = next(r for r in self.records if str(r["id"]) == ticket_id)
-        record["date_mod"] = datetime.fromtimestamp(NOW - 600 + self.changes, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = NOW - 600 + self.changes if when is None else when
+        record["date_mod"] = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         record["priority"] = 1 if record["priority"] != 1 else 6
 
     def malformed(self) -> dict:
@@ -173,6 +174,10 @@ def test_down_mid_poll(fake, make, engine):
 
 def test_malformed_record(fake, make, engine):
     scenarios.check_malformed(fake, make, engine, NOW)
+
+
+def test_time_ahead_of_the_clock(fake, make, engine):
+    scenarios.check_time_ahead(fake, make, engine, NOW)
 
 
 def test_a_range_cut_short_by_the_server_is_read_on(fake, make, engine):

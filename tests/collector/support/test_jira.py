@@ -56,10 +56,11 @@ class FakeJira(scenarios.Fake):
     def id_of(record) -> str:
         return record["id"]
 
-    def change(self, ticket_id: str) -> None:
+    def change(self, ticket_id: str, when: float | None = None) -> None:
         self.changes += 1
         fields = next(r for r in self.records if r["id"] == ticket_id)["fields"]
-        fields["updated"] = datetime.fromtimestamp(NOW - 600 + self.changes, BERLIN).strftime("%Y-%m-%dT%H:%M:%S.000%z")
+        when = NOW - 600 + self.changes if when is None else when
+        fields["updated"] = datetime.fromtimestamp(when, BERLIN).strftime("%Y-%m-%dT%H:%M:%S.000%z")
         fields["priority"]["name"] = "Lowest" if fields["priority"]["name"] != "Lowest" else "Highest"
 
     def malformed(self) -> dict:
@@ -159,6 +160,10 @@ def test_down_mid_poll(fake, make, engine):
 
 def test_malformed_record(fake, make, engine):
     scenarios.check_malformed(fake, make, engine, NOW)
+
+
+def test_time_ahead_of_the_clock(fake, make, engine):
+    scenarios.check_time_ahead(fake, make, engine, NOW)
 
 
 def test_unknown_time_zone(fake, make, engine, monkeypatch):

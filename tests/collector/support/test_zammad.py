@@ -44,10 +44,10 @@ class FakeZammad(scenarios.Fake):
     def id_of(record) -> str:
         return str(record["id"])
 
-    def change(self, ticket_id: str) -> None:
+    def change(self, ticket_id: str, when: float | None = None) -> None:
         self.changes += 1
         record = next(r for r in self.records if str(r.get("id")) == ticket_id)
-        record["updated_at"] = _iso(NOW - 600 + self.changes)
+        record["updated_at"] = _iso(NOW - 600 + self.changes if when is None else when)
         record["priority"] = "1 low" if record["priority"] != "1 low" else "3 high"
 
     def malformed(self) -> dict:
@@ -134,6 +134,10 @@ def test_down_mid_poll(fake, make, engine):
 
 def test_malformed_record(fake, make, engine):
     scenarios.check_malformed(fake, make, engine, NOW)
+
+
+def test_time_ahead_of_the_clock(fake, make, engine):
+    scenarios.check_time_ahead(fake, make, engine, NOW)
 
 
 def test_not_a_list(make, engine):
