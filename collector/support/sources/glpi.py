@@ -87,7 +87,7 @@ class Glpi(Connector):
                 return
 
     def _kill(self) -> None:
-        """Close the session: one attempt, a failure only logged by the next poll's own errors."""
+        """Close the session: one attempt, without retries (a session left open expires in GLPI)."""
         try:
             self.client.request("GET", self.settings.url.rstrip("/") + "/killSession", **self.auth())
         except httpx.HTTPError:

@@ -26,6 +26,7 @@ MAX_RESULTS = 100  # Jira Cloud returns at most 100 issues with fields per page
 OVERLAP_S = 300.0  # minute precision of JQL dates and the search index's delay
 CHANNEL_PATH = "hinder.requestChannel"  # where the channel learnt by request-channel-type is put on a record
 _ISSUE_ID = re.compile(r"^[0-9]{1,20}\Z")
+_CHANNEL_VALUE = re.compile(r"^[a-z_-]{1,32}\Z")  # a request-channel-type value, as JQL takes it unquoted too
 
 
 class Jira(Connector):
@@ -93,7 +94,7 @@ class Jira(Connector):
         if not by_id:
             return
         for value in sorted(v for v, channel in self.channel_map.items() if channel != "other"):
-            if not re.match(r"^[a-z_-]{1,32}\Z", value):
+            if not _CHANNEL_VALUE.match(value):
                 continue
             params = {"jql": f'id in ({",".join(by_id)}) AND request-channel-type = "{value}"',
                       "maxResults": len(by_id), "fields": "id"}
