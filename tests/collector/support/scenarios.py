@@ -177,6 +177,18 @@ def check_time_ahead(fake, make, engine, now: float) -> None:
     assert stored(engine, connector.settings.name)[late]["updated_at"] > before["updated_at"]
 
 
+def check_config(cls, **source) -> None:
+    """A ``[[support.sources]]`` entry of the connector's kind loads from the collector config and builds it."""
+    from collector.config import parse_config
+    from collector.support.sources import connector_class
+
+    table = {"name": f"{cls.kind}-main", "kind": cls.kind, "secret_env": SECRET_ENV, **source}
+    support = parse_config({"support": {"sources": [table]}}, env={}).section("support")
+    assert connector_class(cls.kind) is cls
+    connector = cls(support.sources[0], support)
+    assert connector.settings.url == source["url"] and connector.field_map["id"]
+
+
 class Fake:
     """What the fakes share: their records and going down after a number of pages (:func:`check_down_mid_poll`)."""
 

@@ -201,3 +201,7 @@ def test_numbers_written_as_strings(fake, make, engine):
     with serve(fake.handler) as server:
         poll(engine, make(server.url, fake.secret), NOW)
     assert stored(engine, "glpi-test")["203"]["priority"] == "very high"
+
+
+def test_config():
+    scenarios.check_config(Glpi, url="https://glpi.example.org/apirest.php")

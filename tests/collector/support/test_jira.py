@@ -171,3 +171,7 @@ def test_unknown_time_zone(fake, make, engine, monkeypatch):
     with serve(lambda req: Reply(200, me)) as server:
         result = poll(engine, make(server.url, fake.secret), NOW)
     assert result.error == "jira-test: the account's time zone 'Mars/Olympus_Mons' is unknown"
+
+
+def test_config():
+    scenarios.check_config(Jira, url="https://example.atlassian.net", user=USER)

@@ -144,3 +144,7 @@ def test_not_a_list(make, engine):
     with serve(lambda req: Reply(200, {"tickets": [1], "tickets_count": 1, "assets": {}})) as server:
         result = poll(engine, make(server.url, TOKEN), NOW)
     assert result.error == "zammad-test: unexpected answer to the ticket search (not a JSON list)"
+
+
+def test_config():
+    scenarios.check_config(Zammad, url="https://helpdesk.example.org")
