@@ -8,7 +8,10 @@ zone, ``priority`` 1-6, dropdowns (``requesttypes_id``, ``itilcategories_id``,
 stand-in follows apirest.md: ``initSession`` checks ``Authorization:
 user_token ...`` and the ``App-Token`` (answering ``session_token``), every
 other call wants a live ``Session-Token`` (else 401
-``ERROR_SESSION_TOKEN_INVALID``), lists are paged by ``range=a-b`` with
+``ERROR_SESSION_TOKEN_INVALID``), a ticket's requesters are its ``Ticket_User``
+sub-items (fixtures/glpi_ticket_users.json: ``users_id``, ``type`` 1 for a
+requester, ``alternative_email``) and a user's login is ``name`` in ``/User/:id``
+(fixtures/glpi_users.json), lists are paged by ``range=a-b`` with
 ``Content-Range: a-b/total`` and 206 Partial Content (400
 ``ERROR_RANGE_EXCEED_TOTAL`` past the end), sorted by ``sort``/``order``;
 ``killSession`` ends the session.
@@ -24,6 +27,7 @@ import pytest
 
 from collector.support.sources.base import parse_source_time, poll
 from collector.support.sources.glpi import Glpi
+from contract.identity import identity_key
 from tests.collector.support import scenarios
 from tests.collector.support.itsm import Reply, fixture, serve
 from tests.collector.support.scenarios import make_connector, source_row, stored
@@ -34,6 +38,7 @@ pytestmark = pytest.mark.usefixtures("fast_retries")
 NOW = parse_source_time("2026-11-24T12:00:00Z")
 USER_TOKEN = "q56hqkniwot8wntb3z1qarka5atf365taaa2uyjrn"
 APP_TOKEN = "f7g3csp8mgatg5ebc5elnazakw20i9fyev1qopya7"
+IDENTITY = b"fleet-identity-key-0123456789"
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
@@ -44,7 +49,7 @@ class FakeGlpi(scenarios.Fake):
     def __init__(self):
         super().__init__(fixture("glpi_tickets.json"))
         self.sessions: set[str] = set()
-        self.opened = self.killed = self.changes = 0
+        self.opened = self.killed = self.changes = self.lookups = 0
 
     @staticmethod
     def id_of(record) -> str:
@@ -78,6 +83,15 @@ class FakeGlpi(scenarios.Fake):
             self.sessions.discard(req.headers["session-token"])
             self.killed += 1
             return Reply(200, True)
+        sub = re.match(r"^/apirest.php/Ticket/(\d+)/Ticket_User$", req.path)
+        if sub:
+            self.lookups += 1
+            return Reply(200, fixture("glpi_ticket_users.json").get(sub.group(1), []))
+        user = re.match(r"^/apirest.php/User/(\d+)$", req.path)
+        if user:
+            self.lookups += 1
+            found = fixture("glpi_users.json").get(user.group(1))
+            return Reply(200, found) if found else Reply(404, ["ERROR_ITEM_NOT_FOUND", "Item not found"])
         if req.path != "/apirest.php/Ticket":
             return Reply(400, ["ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found"])
         q = {k: v[0] for k, v in req.query.items()}
@@ -116,6 +130,17 @@ def test_pages_and_fields(fake, make, db_engine):
     assert rows["202"]["site"] == "" and rows["201"]["site"] == "Paris > Building A"
     assert rows["201"]["category"] == "Network > VPN" and rows["205"]["department"] == "Root entity > Finance"
     assert fake.killed == fake.opened == 2 and not fake.sessions  # every session closed
+    assert all(r["account_key"] is None for r in rows.values()) and fake.lookups == 0  # not joined: not read
+
+
+def test_requesters_when_tickets_are_joined(fake, make, engine):
+    with serve(fake.handler) as server:
+        poll(engine, make(server.url, fake.secret, identity=IDENTITY), NOW)
+    keys = {k: r["account_key"] for k, r in stored(engine, "glpi-test").items()}
+    assert keys == {"201": identity_key(IDENTITY, "account", "jdoe"), "202": identity_key(IDENTITY, "account", "asmith"),
+                    "203": identity_key(IDENTITY, "account", "jdoe"), "204": None,
+                    "205": identity_key(IDENTITY, "account", "mlee")}
+    assert fake.lookups == 5 + 2  # one Ticket_User a ticket, one User a requester (jdoe once)
 
 
 def test_reads_newest_first_and_stops_at_the_cursor(fake, make, engine):
