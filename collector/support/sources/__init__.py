@@ -10,6 +10,9 @@ import importlib
 
 # kind -> "module:Class", imported when a source of that kind is configured
 CONNECTORS: dict[str, str] = {
+    "glpi": "collector.support.sources.glpi:Glpi",
+    "jira": "collector.support.sources.jira:Jira",
+    "zammad": "collector.support.sources.zammad:Zammad",
 }
 KINDS: tuple[str, ...] = tuple(CONNECTORS)
 
