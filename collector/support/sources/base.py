@@ -31,8 +31,10 @@ from collector.db import insert, write_transaction
 from collector.models import support_source_table
 from collector.support.config import SourceSettings, SupportSettings
 from collector.support.store import Stored, store_tickets
-from collector.support.tickets import CHANNELS, Ticket
+from collector.support.tickets import CHANNELS, MAX_CATEGORY_LEN, Ticket
 from contract.identity import identity_key
+from contract.records import MAX_LABEL_LEN
+from contract.settings import ConfigError
 
 log = logging.getLogger("hinder.collector.support")
 
@@ -138,9 +140,13 @@ class Connector(ABC):
         """One request to the source, retried with backoff; raises :class:`SourceDown` or :class:`AuthFailed`."""
         url = self.settings.url.rstrip("/") + path
         name = self.settings.name
+        try:
+            auth = self.auth()
+        except ConfigError as exc:  # the secret's file or variable is missing: the message names it, not the secret
+            raise SourceDown(str(exc)) from None
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
             try:
-                response = self.client.request(method, url, **self.auth(), **kwargs)
+                response = self.client.request(method, url, **auth, **kwargs)
             except httpx.HTTPError as exc:
                 cause = f"{type(exc).__name__}"
             else:
@@ -172,7 +178,7 @@ class Connector(ABC):
         if opened is None:
             raise ValueError("no opening time")
         updated = parse_source_time(get.get("updated_at")) or opened
-        priority, category = _text(get.get("priority")), _text(get.get("category"))
+        priority, category = _text(get.get("priority")), _text(get.get("category"), MAX_CATEGORY_LEN)
         return Ticket(
             source=self.settings.name, ticket_id=str(ticket_id), opened_at=opened, updated_at=updated,
             resolved_at=parse_source_time(get.get("resolved_at")),
@@ -188,11 +194,12 @@ class Connector(ABC):
         return identity_key(self.identity_secret, kind, name)
 
 
-def _text(value: Any) -> str:
-    """A source value as a label: strings and numbers as text, anything else (missing, objects) as ""."""
+def _text(value: Any, max_len: int = MAX_LABEL_LEN) -> str:
+    """A source value as a label: strings and numbers as text, cut to ``max_len`` characters (a long location path
+    keeps its ticket); anything else (missing, objects) as ""."""
     if isinstance(value, bool) or value is None:
         return ""
-    return str(value).strip() if isinstance(value, (str, int, float)) else ""
+    return str(value).strip()[:max_len].strip() if isinstance(value, (str, int, float)) else ""
 
 
 def _retry_after(response: httpx.Response) -> float | None:
