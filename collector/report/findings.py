@@ -151,3 +151,38 @@ def _score(r: dict):
             "text": f"The experience score was {fmt.score(t['experience_score'])}: employees lost "
                     f"{fmt.hours(t['lost_hours_per_employee'] * 3600)} each, {fmt.pct(t['lost_seconds'] / t['active_seconds'], 1)} "
                     "of their active time."}
+
+
+def iceberg(s: dict) -> list[str]:
+    """The support section's sentences: how much measured lost time never reached the service desk, and what it
+    means (``s`` is the report's ``support`` dict)."""
+    if not s["connected"]:
+        return ["No service desk is connected, so this report cannot say how much lost time reached it: add a "
+                "[[support.sources]] entry to the collector config, or import tickets with `hinder support import`."]
+    out = []
+    if s["lost_without_ticket_share"] is not None:
+        out.append(f"{fmt.pct(s['lost_without_ticket_share'])} of the {fmt.hours(s['lost_seconds'])} lost to measured "
+                   "disruptions was on devices whose users raised no ticket this week: that time never reached the "
+                   "service desk.")
+        top = s["by_type"][0]
+        out.append(f"{fmt.pct(top['lost_without_ticket_share'])} of the time lost to "
+                   f"{fmt.type_label(top['type']).lower()} never reached the service desk.")
+    if not s["tickets"]:
+        out.append("The service desk recorded no ticket opened this week.")
+        return out
+    per_100 = s["tickets_per_100_devices"]
+    out.append(f"The service desk received {s['tickets']} tickets"
+               + (f" ({per_100:.1f} per 100 devices)" if per_100 is not None else "")
+               + f", which took employees {fmt.hours(s['contact_seconds'])} to raise.")
+    if s["joined"]:
+        out.append(f"{fmt.pct(s['after_disruption_share'])} of the {s['joined']} tickets traced to a device followed a "
+                   f"disruption measured on it in the {fmt.hours(s['window_seconds'])} before.")
+    share = s["lost_without_ticket_share"]
+    if share is not None and share >= 0.5:
+        out.append("Tickets show the tip of the iceberg: most disruptions are absorbed by employees without a word "
+                   "to IT, so ticket volume understates what IT problems cost. Steer on measured lost time; read "
+                   "the tickets for what made people call.")
+    elif share is not None:
+        out.append("Most measured lost time does reach the service desk: ticket volume is a fair signal here, and "
+                   "the measured figures say which disruptions to fix first.")
+    return out

@@ -63,14 +63,20 @@ def config(db_url):
 
 
 def store_dataset(engine, config, only_week: bool = False) -> None:
-    """Store the hand-computed data set through the collector's ingest, as agents would send it."""
+    """Store the hand-computed data set through the collector's ingest, as agents would send it, then its
+    service-desk tickets through ``store_tickets``, as a source would."""
     from collector.aggregates import marks
     from collector.aggregates.refresh import refresh
+    from collector.db import write_transaction
     from collector.ingest import Ingestor
+    from collector.support.store import store_tickets
 
     ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     for batch, now in dataset.batches(only_week):
         ingestor.store(batch, now=now)
+    with write_transaction(engine) as conn:
+        stored = store_tickets(conn, dataset.tickets(), now=dataset.NEXT_MONDAY + 12 * 3600)
+    assert stored.inserted == len(dataset.tickets()), stored.skipped
     refresh(engine, config)
 
 
