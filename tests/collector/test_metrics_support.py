@@ -109,3 +109,23 @@ def test_promtool_accepts_the_families(filled, config):
         pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
     check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
     assert check.returncode == 0 and not check.stdout and not check.stderr, (check.stdout + check.stderr).decode()
+
+
+def test_the_migration_counts_the_tickets_stored_before_it(db_url):
+    """Upgrading a database that already holds tickets (migration 9 without 10) counts them once."""
+    from collector import migrations
+    from collector.db import make_engine
+
+    engine = make_engine(db_url)
+    migrations.upgrade(engine, target=9)
+    with engine.begin() as conn:
+        conn.execute(support_ticket_table.insert(), [
+            {"source": "import", "ticket_id": f"T{i}", "opened_at": ds.MONDAY, "updated_at": ds.MONDAY,
+             "channel": channel, "priority": "", "category": "", "work_stopping": False, "site": "Lyon",
+             "department": "Sales", "stored_at": ds.MONDAY, "changed_at": ds.MONDAY}
+            for i, channel in enumerate(["phone", "phone", "chat"])])
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT channel, site, department, contacts FROM support_count"))) == [
+            ("chat", "Lyon", "Sales", 1), ("phone", "Lyon", "Sales", 2)]
+    engine.dispose()
