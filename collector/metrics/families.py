@@ -335,11 +335,9 @@ def support_week(ctx: ScrapeContext) -> Iterable[Metric]:
     hinder_week_lost_without_ticket_seconds{type,site,department}: the iceberg over the 7 UTC days ending today."""
     start, end = aggregates.week_window(ctx.now)
     pairs = ctx.labels().pairs
-    tickets = support.tickets_opened(ctx.conn, start, end)
-    causes = support.causes(ctx.conn, tickets, ctx.config.section("support").ticket_after_disruption_s)
     counts: dict[tuple[str, str, str], int] = {}
-    for t, cause in zip(tickets, causes):
-        key = (*pairs[t.site, t.department], "unknown" if not t.device_id else "yes" if cause else "no")
+    for t in support.tickets_opened(ctx.conn, start, end, ctx.config.section("support").ticket_after_disruption_s):
+        key = (*pairs[t.site, t.department], "unknown" if not t.device_id else "yes" if t.cause else "no")
         counts[key] = counts.get(key, 0) + 1
     measured = set(support.MEASURED_TYPES)
     quiet: dict[tuple[str, str, str], float] = {}
@@ -347,8 +345,7 @@ def support_week(ctx: ScrapeContext) -> Iterable[Metric]:
         if etype in measured:
             key = (etype, *pairs[site, department])
             quiet[key] = quiet.get(key, 0.0) + secs
-    for etype, site, department, secs in support.lost_of_devices(ctx.conn, {t.device_id for t in tickets if t.device_id},
-                                                                 start, end):
+    for etype, site, department, secs in support.lost_of_ticketed_devices(ctx.conn, start, end):
         key = (etype, *pairs[site, department])
         quiet[key] = quiet.get(key, 0.0) - secs
     yield gauge("hinder_week_support_tickets", "Service-desk tickets opened in the 7 UTC days ending today, by "

@@ -183,9 +183,9 @@ def _load_support(conn: Connection, config: CollectorConfig, ws: float, we: floa
     """The tickets opened in the week, each with the measured disruption it followed (its application labelled)."""
     f.tickets_stored = support.any_ticket(conn)
     f.ticket_window_s = config.section("support").ticket_after_disruption_s
-    tickets = support.tickets_opened(conn, ws, we)
-    f.tickets = [(*t, c.type if c else None, config.app_label(c.app) if c and c.app else None)
-                 for t, c in zip(tickets, support.causes(conn, tickets, f.ticket_window_s))]
+    f.tickets = [(*t[:-1], t.cause.type if t.cause else None,
+                  config.app_label(t.cause.app) if t.cause and t.cause.app else None)
+                 for t in support.tickets_opened(conn, ws, we, f.ticket_window_s)]
 
 
 def _iso(ts: float) -> str:
