@@ -22,7 +22,8 @@ def _groups(rows: list[dict], key: str) -> dict:
 
 
 def test_the_iceberg_of_the_hand_computed_week(filled, config):
-    s = build_report(filled, config, ds.WEEK)["support"]
+    r = build_report(filled, config, ds.WEEK)
+    s = r["support"]
     x = ds.SUPPORT
     assert s["connected"] is True
     assert (s["tickets"], s["joined"], s["after_disruption"]) == (x["tickets"], x["joined"], x["after_disruption"])
@@ -45,6 +46,7 @@ def test_the_iceberg_of_the_hand_computed_week(filled, config):
     assert any("6 tickets (54.5 per 100 devices)" in text and "50 min" in text for text in s["summary"])
     assert any(text.startswith("50% of the 4 tickets traced to a device") for text in s["summary"])
     assert "tip of the iceberg" in s["summary"][-1]
+    assert {"kind": "service_desk", "text": s["summary"][0]} in r["findings"]
 
 
 def test_a_longer_window_makes_the_last_ticket_follow_its_crash(filled, db_url):
