@@ -331,8 +331,9 @@ def _support(f: WeekFacts, model: Model, settings: ReportSettings) -> dict:
     channels: dict[str, list] = {c: [0, 0.0] for c in CHANNELS}
     apps: dict[str, int] = defaultdict(int)
     for t in f.tickets:
-        channels[t[3]][0] += 1
-        channels[t[3]][1] += model.contact_s(t[3])
+        c = channels.setdefault(t[3], [0, 0.0])  # a channel unknown to this version: shown, not refused
+        c[0] += 1
+        c[1] += model.contact_s(t[3])
         if t[9]:
             apps[t[9]] += 1
     joined = sum(1 for t in f.tickets if t[0])
