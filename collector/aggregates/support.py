@@ -5,10 +5,10 @@ The companion of :mod:`.queries` for tickets, read by the weekly report and
 ``lost_hourly`` rows of the devices tickets were joined to, through index
 seeks per ticket, so its cost follows the tickets, not the fleet.
 
-A ticket *follows a measured disruption* when its device lost time to a measured cause (a type of impact model v1, i.e. not a
-support type) in an hour that started before the ticket was opened and ended
-less than ``window_s`` before it (to the hour: the hourly rows are the finest
-the model keeps). The cause it follows is the (type, application) with the
+A ticket *follows a measured disruption* when its device lost time to a
+measured cause (a type of impact model v1, i.e. not a support type) in an hour
+that started before the ticket was opened and ended less than ``window_s``
+before it (to the hour: the hourly rows are the finest the model keeps). The cause it follows is the (type, application) with the
 most lost seconds in those hours.
 """
 
