@@ -8,8 +8,9 @@ seeks per ticket, so its cost follows the tickets, not the fleet.
 A ticket *follows a measured disruption* when its device lost time to a
 measured cause (a type of impact model v1, i.e. not a support type) in an hour
 that started before the ticket was opened and ended less than ``window_s``
-before it (to the hour: the hourly rows are the finest the model keeps). The cause it follows is the (type, application) with the
-most lost seconds in those hours.
+before it (to the hour: the hourly rows are the finest the model keeps). The
+cause it follows is the (type, application) with the most lost seconds in
+those hours.
 """
 
 from __future__ import annotations

@@ -158,8 +158,9 @@ def _service_desk(r: dict) -> str:
         parts.append(f"<p><b>By {key}</b></p>" + _table(
             [key.capitalize(), "Devices", "Tickets", "Per 100 devices", "Contact time", "After a disruption",
              "Lost time without a ticket"],
-            [[g[key], g["devices"], g["tickets"], fmt.number(g["tickets_per_100_devices"]), fmt.hours(g["contact_seconds"]),
-              fmt.pct(g["after_disruption_share"]), fmt.pct(g["lost_without_ticket_share"])] for g in s[f"by_{key}"]],
+            [[g[key], g["devices"], g["tickets"], fmt.number(g["tickets_per_100_devices"]),
+              fmt.hours(g["contact_seconds"]), fmt.pct(g["after_disruption_share"]),
+              fmt.pct(g["lost_without_ticket_share"])] for g in s[f"by_{key}"]],
             numeric={1, 2, 3, 4, 5, 6}))
     parts.append("<p><b>Ticket categories that hurt most</b></p>" + _table(
         ["Category", "Tickets", "Work-stopping", "Resolved", "Median time to resolve"],
@@ -169,7 +170,8 @@ def _service_desk(r: dict) -> str:
         parts.append("<p><b>Applications whose disruptions led to tickets</b></p>" + _table(
             ["Application", "Tickets after its disruptions"], [[a["app"], a["tickets"]] for a in s["by_app"]],
             numeric={1}))
-    parts.append(f'<p class="note">Contact time by channel: {escape(fmt.channels(s["by_channel"]))}. A ticket follows a disruption when its '
+    parts.append(f'<p class="note">Contact time by channel: {escape(fmt.channels(s["by_channel"]))}. '
+                 "A ticket follows a disruption when its "
                  f"device lost time to a measured disruption in the {escape(fmt.hours(s['window_seconds']))} before it "
                  "was opened (to the hour); tickets not traced to a device count by the site and department they "
                  "name.</p>")
