@@ -90,6 +90,16 @@ support_ticket_table = sa.Table(
     sa.Column("changed_at", sa.Float, nullable=False),  # collector clock, last changed
 )
 
+# Tickets stored so far per channel and labels, counted when first stored (collector.support.store): the
+# contacts counters of /metrics, which never go down, whatever later updates of a ticket change.
+support_count_table = sa.Table(
+    "support_count", metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("site", sa.String(_LABEL), primary_key=True),  # the ticket's row when first stored
+    sa.Column("department", sa.String(_LABEL), primary_key=True),
+    sa.Column("contacts", sa.BigInteger, nullable=False),
+)
+
 # Where each polled source is: its cursor (opaque to all but its connector) and its health.
 support_source_table = sa.Table(
     "support_source", metadata,

@@ -20,14 +20,15 @@ from prometheus_client.core import Metric
 from sqlalchemy.engine import Connection
 
 from collector import aggregates, impact
-from collector.aggregates import queries
+from collector.aggregates import queries, support
 from collector.config import CollectorConfig
 from collector.labels import OTHER, Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    impact_total_table, lost_week_table, outage_count_table,
+    impact_total_table, lost_week_table, outage_count_table, support_count_table,
 )
+from collector.support.contact import contact_seconds
 from contract import __version__
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
@@ -168,6 +169,7 @@ _APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "coun
 _LOST_WEEK = _label_rows(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
 _ACTIVE_WEEK = _label_rows(active_week_table, ["site", "department"], ["active_s"])
 _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
+_SUPPORT_COUNTS = _label_rows(support_count_table, ["channel", "site", "department"], ["contacts"])
 
 
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -311,6 +313,50 @@ def hourly_cost(ctx: ScrapeContext) -> Iterable[Metric]:
                 [(department, cfg.currency, cfg.hourly_cost_for(department)) for department in sorted(departments)])
 
 
+# ------------------------------------------------------ service-desk families
+# Contacts counted when a ticket is first stored (support_count); the trailing week's tickets and the measured
+# lost time of the devices that raised one (collector.aggregates.support), read per ticketed device only.
+
+def support_contacts(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_support_contacts_total and hinder_support_contact_seconds_total{channel,site,department}."""
+    pairs = ctx.labels().pairs
+    model = aggregates.model_config(ctx.config)
+    rows = _relabelled(ctx.label_rows(_SUPPORT_COUNTS), 1, lambda r: (r[0], *pairs[r[1], r[2]]))
+    labels = ["channel", "site", "department"]
+    yield counter("hinder_support_contacts", "Service-desk tickets opened, by channel and the labels of the device "
+                  "they were traced to (else their own); counted when first stored.", labels, rows)
+    yield counter("hinder_support_contact_seconds", "Employees' time spent contacting the service desk: tickets "
+                  "times their channel's contact time (impact model).", labels,
+                  [(*r[:3], r[3] * contact_seconds(r[0], model)) for r in rows])
+
+
+def support_week(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_week_support_tickets{site,department,after_disruption} and
+    hinder_week_lost_without_ticket_seconds{type,site,department}: the iceberg over the 7 UTC days ending today."""
+    start, end = aggregates.week_window(ctx.now)
+    pairs = ctx.labels().pairs
+    counts: dict[tuple[str, str, str], int] = {}
+    for t in support.tickets_opened(ctx.conn, start, end, ctx.config.section("support").ticket_after_disruption_s):
+        key = (*pairs[t.site, t.department], "unknown" if not t.device_id else "yes" if t.cause else "no")
+        counts[key] = counts.get(key, 0) + 1
+    measured = set(support.MEASURED_TYPES)
+    quiet: dict[tuple[str, str, str], float] = {}
+    for etype, _app, site, department, secs in ctx.label_rows(_LOST_WEEK):
+        if etype in measured:
+            key = (etype, *pairs[site, department])
+            quiet[key] = quiet.get(key, 0.0) + secs
+    for etype, site, department, secs in support.lost_of_ticketed_devices(ctx.conn, start, end):
+        key = (etype, *pairs[site, department])
+        quiet[key] = quiet.get(key, 0.0) - secs
+    yield gauge("hinder_week_support_tickets", "Service-desk tickets opened in the 7 UTC days ending today, by "
+                "whether their device lost time to a measured disruption shortly before ([support] "
+                "ticket_after_disruption_s): yes, no, or unknown (not traced to a device).",
+                ["site", "department", "after_disruption"], [(*key, n) for key, n in sorted(counts.items())])
+    yield gauge("hinder_week_lost_without_ticket_seconds", "Working time lost to measured disruptions in the 7 UTC "
+                "days ending today on devices that raised no service-desk ticket in those days.",
+                ["type", "site", "department"], [(*key, max(secs, 0.0)) for key, secs in sorted(quiet.items())])
+
+
 def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_folded_label_values{label,reason} and hinder_folded_devices{label,reason}: what /metrics exports as
     ``other`` (collector.labels): values not configured or beyond the most reported, or groups under the minimum
@@ -326,4 +372,4 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
 
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost, folded_labels]
+                          devices_disrupted, hourly_cost, support_contacts, support_week, folded_labels]

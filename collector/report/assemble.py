@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
 from collector.labels import OTHER as OTHER_GROUP, merge_small
 from collector.report.config import ReportSettings
-from collector.report.findings import findings
+from collector.report.findings import findings, iceberg
+from collector.support.tickets import CHANNELS
 from contract import events
 
 SCHEMA = 1
@@ -28,6 +30,10 @@ WORST_SITES = 5
 OUTAGE_TYPE = "connectivity_loss"
 # Disruptions that belong to an application (the others concern the machine or the network).
 APP_TYPES = events.names(of_app=True)
+# The causes agents measure (impact model v1): the support causes are left out of the iceberg's lost time.
+MEASURED_TYPES = events.names(support=False)
+TOP_CATEGORIES = 5
+UNCATEGORIZED = "(no category)"
 # Failures whose versions are compared to find a version to blame (slowness is left out: it is mostly the network's).
 VERSION_TYPES = events.names(versioned=True)
 
@@ -52,6 +58,11 @@ class WeekFacts:
     apps: list[tuple[str, str, float, int]] = field(default_factory=list)  # (app label, type, lost s, disruptions)
     app_devices: dict[str, int] = field(default_factory=dict)  # app label -> devices with disruptions of APP_TYPES
     device_apps: dict[str, dict[str, int]] = field(default_factory=dict)  # repeat device listed -> app -> disruptions
+    # service-desk tickets opened in the week: (device or None, opened_at, resolved_at, channel, category,
+    # work_stopping, site, department, type of the measured disruption it followed or None, its app label or None)
+    tickets: list[tuple] = field(default_factory=list)
+    tickets_stored: bool = False  # any ticket ever stored: a service desk is connected
+    ticket_window_s: float = 0.0  # [support] ticket_after_disruption_s
     pending_device_days: int = 0  # device-days the refresher had not recomputed yet when the facts were read
     derived: dict = field(default_factory=dict, repr=False, compare=False)  # sums computed once from the rows
 
@@ -65,6 +76,7 @@ class Model:
     currency: str
     cost: Callable[[float, str], float]  # (lost seconds, department) -> money
     score: Callable[[float, float], float | None]  # (lost s, active s) -> 0..100, None without active time
+    contact_s: Callable[[str], float]  # channel -> the employee's seconds one service-desk contact takes
     notes: list[str] = field(default_factory=list)
 
 
@@ -139,12 +151,14 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "by_site": _by_group(f, model, 0, "site", settings.min_group_size),
         "by_department": _by_group(f, model, 1, "department", settings.min_group_size),
         "connectivity": _connectivity(f, settings.min_group_size),
+        "support": _support(f, model, settings),
         "heatmap": {"days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "hours": list(range(24)),
                     "lost_seconds": f.heat},
     }
     report["repeat_devices"], repeat_total = _repeat_devices(f, settings)
     report["method"] = _method(f, model, settings, repeat_total)
     report["findings"] = findings(report)
+    report["support"]["summary"] = iceberg(report["support"])
     return report
 
 
@@ -301,6 +315,111 @@ def _connectivity(f: WeekFacts, min_size: int) -> dict:
         "by_cause": by_cause[:TOP_CAUSES],
         "worst_sites": worst[:WORST_SITES],
     }
+
+
+def _support(f: WeekFacts, model: Model, settings: ReportSettings) -> dict:
+    """The service desk against the measured lost time: contacts, what they followed, and what never reached it."""
+    measured = set(MEASURED_TYPES)
+    raised = {t[0] for t in f.tickets if t[0]}  # devices whose user raised a ticket this week
+    lost: dict[str, float] = defaultdict(float)
+    quiet: dict[str, float] = defaultdict(float)  # ... lost on devices that raised none
+    for dev, etype, secs in f.lost:
+        if etype in measured:
+            lost[etype] += secs
+            if dev not in raised:
+                quiet[etype] += secs
+    channels: dict[str, list] = {c: [0, 0.0] for c in CHANNELS}
+    apps: dict[str, int] = defaultdict(int)
+    for t in f.tickets:
+        c = channels.setdefault(t[3], [0, 0.0])  # a channel unknown to this version: shown, not refused
+        c[0] += 1
+        c[1] += model.contact_s(t[3])
+        if t[9]:
+            apps[t[9]] += 1
+    joined = sum(1 for t in f.tickets if t[0])
+    followed = sum(1 for t in f.tickets if t[8])
+    total_lost, total_quiet = sum(lost.values()), sum(quiet.values())
+    devices = len(f.devices)
+    return {
+        "connected": f.tickets_stored,
+        "tickets": len(f.tickets),
+        "devices": devices,
+        "tickets_per_100_devices": 100 * len(f.tickets) / devices if devices else None,
+        "contact_seconds": sum(c[1] for c in channels.values()),
+        "by_channel": [{"channel": c, "tickets": n, "contact_seconds": secs} for c, (n, secs) in channels.items() if n],
+        "joined": joined,
+        "after_disruption": followed,
+        "after_disruption_share": followed / joined if joined else None,
+        "window_seconds": f.ticket_window_s,
+        "lost_seconds": total_lost,
+        "lost_without_ticket_seconds": total_quiet,
+        "lost_without_ticket_share": total_quiet / total_lost if total_lost else None,
+        "by_type": sorted(({"type": t, "lost_seconds": s, "lost_without_ticket_seconds": quiet[t],
+                            "lost_without_ticket_share": quiet[t] / s} for t, s in lost.items() if s > 0),
+                          key=lambda r: (-r["lost_seconds"], r["type"])),
+        "by_site": _support_groups(f, model, raised, 0, "site", settings.min_group_size),
+        "by_department": _support_groups(f, model, raised, 1, "department", settings.min_group_size),
+        "by_app": [{"app": a, "tickets": n} for a, n in sorted(apps.items(), key=lambda x: (-x[1], x[0]))
+                   ][:settings.top_apps],
+        "categories": _categories(f),
+    }
+
+
+def _support_groups(f: WeekFacts, model: Model, raised: set[str], idx: int, key: str, min_size: int) -> list[dict]:
+    """The support figures per site (idx 0) or department (1): a ticket joined to a device reporting this week
+    counts in that device's group, any other in the group the ticket names; small groups merged."""
+    sizes: dict[str, int] = defaultdict(int)
+    for labels in f.devices.values():
+        sizes[labels[idx]] += 1
+    name = merge_small(sizes, min_size)
+    rows: dict[str, dict] = {}
+
+    def row(label: str) -> dict:
+        g = name.get(label, OTHER_GROUP)
+        if g not in rows:
+            rows[g] = {key: g, "devices": 0, "tickets": 0, "contact_seconds": 0.0, "joined": 0, "after_disruption": 0,
+                       "lost_seconds": 0.0, "lost_without_ticket_seconds": 0.0}
+        return rows[g]
+
+    for labels in f.devices.values():
+        row(labels[idx])["devices"] += 1
+    for t in f.tickets:
+        r = row(f.devices[t[0]][idx] if t[0] in f.devices else (t[6], t[7])[idx])
+        r["tickets"] += 1
+        r["contact_seconds"] += model.contact_s(t[3])
+        r["joined"] += bool(t[0])
+        r["after_disruption"] += bool(t[8])
+    measured = set(MEASURED_TYPES)
+    for dev, etype, secs in f.lost:
+        if etype in measured:
+            r = row(_group(f, dev)[idx])
+            r["lost_seconds"] += secs
+            if dev not in raised:
+                r["lost_without_ticket_seconds"] += secs
+    for r in rows.values():
+        r["tickets_per_100_devices"] = 100 * r["tickets"] / r["devices"] if r["devices"] else None
+        r["after_disruption_share"] = r["after_disruption"] / r["joined"] if r["joined"] else None
+        r["lost_without_ticket_share"] = (r["lost_without_ticket_seconds"] / r["lost_seconds"]
+                                          if r["lost_seconds"] else None)
+    return sorted((r for r in rows.values() if r["tickets"] or r["lost_seconds"]),
+                  key=lambda r: (r[key] == OTHER_GROUP, -r["tickets"], -r["lost_seconds"], r[key]))
+
+
+def _categories(f: WeekFacts) -> list[dict]:
+    """The ticket categories that hurt most: by work-stopping tickets, then tickets; with the median time to
+    resolve of those resolved."""
+    cats: dict[str, list] = defaultdict(lambda: [0, 0, []])
+    for t in f.tickets:
+        c = cats[t[4] or UNCATEGORIZED]
+        c[0] += 1
+        c[1] += bool(t[5])
+        if t[2] is not None:
+            c[2].append(t[2] - t[1])
+    rows = [{"category": name, "tickets": n, "work_stopping": stopping, "resolved": len(times),
+             "median_resolve_seconds": statistics.median(times) if times else None}
+            for name, (n, stopping, times) in cats.items()]
+    rows.sort(key=lambda r: (-r["work_stopping"], -r["tickets"], r["category"]))
+    return rows[:TOP_CATEGORIES]
 
 
 def repeat_ranking(f: WeekFacts, settings: ReportSettings) -> list[str]:

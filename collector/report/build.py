@@ -25,11 +25,12 @@ from typing import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
-from collector.aggregates import queries
+from collector.aggregates import queries, support
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
 from collector.report.assemble import APP_TYPES, VERSION_TYPES, Model, WeekFacts, assemble, repeat_ranking
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
+from collector.support.contact import contact_seconds
 from contract.events import EVENT_TYPES
 
 TREND_WEEKS = 4
@@ -44,7 +45,8 @@ def model_of(cfg: impact.ModelConfig) -> Model:
         return None if value is None else 100.0 * value
 
     return Model(version=cfg.version, parameters=cfg.parameters(), currency=cfg.currency,
-                 cost=lambda lost_s, department: impact.cost(lost_s, department, cfg), score=score)
+                 cost=lambda lost_s, department: impact.cost(lost_s, department, cfg), score=score,
+                 contact_s=lambda channel: contact_seconds(channel, cfg))
 
 
 def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None) -> dict:
@@ -104,6 +106,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
         _load_app_figures(conn, config, ws, we, f)
         f.outages = [(dev, cause, int(n), float(seconds or 0.0))
                      for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
+        _load_support(conn, config, ws, we, f)
         if config.apps:
             f.versions = [(app, version, int(n))
                           for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]
@@ -174,6 +177,15 @@ def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: 
             apps = f.device_apps.setdefault(dev, {})
             label = config.app_label(app)
             apps[label] = apps.get(label, 0) + int(n)
+
+
+def _load_support(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
+    """The tickets opened in the week, each with the measured disruption it followed (its application labelled)."""
+    f.tickets_stored = support.any_ticket(conn)
+    f.ticket_window_s = config.section("support").ticket_after_disruption_s
+    f.tickets = [(*t[:-1], t.cause.type if t.cause else None,
+                  config.app_label(t.cause.app) if t.cause and t.cause.app else None)
+                 for t in support.tickets_opened(conn, ws, we, f.ticket_window_s)]
 
 
 def _iso(ts: float) -> str:

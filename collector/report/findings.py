@@ -1,6 +1,7 @@
 """Three to five plain-language findings generated from a report dict.
 
-Each candidate rule looks at one part of the report and, when the data
+Each candidate rule looks at one part of the report (the service-desk
+section's own sentences come from :func:`iceberg`) and, when the data
 supports it, writes one sentence with its figures. Candidates are ranked by
 the share of lost time they explain; the report keeps the top five, and always
 at least three sentences (falling back to coverage and totals).
@@ -20,7 +21,7 @@ def findings(r: dict) -> list[dict]:
     if total <= 0:
         return _quiet_week(r)
     candidates: list[tuple[float, str, str]] = []
-    for rule in (_top_type, _top_app, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time):
+    for rule in (_top_type, _top_app, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time, _service_desk):
         found = rule(r, total)
         if found:
             candidates.append(found)
@@ -132,6 +133,19 @@ def _peak_time(r: dict, total: float):
             f"with {fmt.pct(v / total)} of the week's lost time.")
 
 
+def _service_desk(r: dict, total: float):
+    s = r["support"]
+    if not s["connected"] or s["lost_without_ticket_share"] is None:
+        return None
+    return (s["lost_without_ticket_share"] * 0.6, "service_desk", _never_reached(s))
+
+
+def _never_reached(s: dict) -> str:
+    return (f"{fmt.pct(s['lost_without_ticket_share'])} of the {fmt.hours(s['lost_seconds'])} lost to measured "
+            "disruptions was on devices whose users raised no ticket this week: that time never reached the service "
+            "desk.")
+
+
 def _coverage(r: dict):
     m = r["method"]
     if m["known_devices"] == 0:
@@ -151,3 +165,36 @@ def _score(r: dict):
             "text": f"The experience score was {fmt.score(t['experience_score'])}: employees lost "
                     f"{fmt.hours(t['lost_hours_per_employee'] * 3600)} each, {fmt.pct(t['lost_seconds'] / t['active_seconds'], 1)} "
                     "of their active time."}
+
+
+def iceberg(s: dict) -> list[str]:
+    """The support section's sentences: how much measured lost time never reached the service desk, and what it
+    means (``s`` is the report's ``support`` dict)."""
+    if not s["connected"]:
+        return ["No service desk is connected, so this report cannot say how much lost time reached it: add a "
+                "[[support.sources]] entry to the collector config, or import tickets with `hinder support import`."]
+    out = []
+    if s["lost_without_ticket_share"] is not None:
+        out.append(_never_reached(s))
+        top = s["by_type"][0]
+        out.append(f"{fmt.pct(top['lost_without_ticket_share'])} of the time lost to "
+                   f"{fmt.type_label(top['type']).lower()} never reached the service desk.")
+    if not s["tickets"]:
+        out.append("The service desk recorded no ticket opened this week.")
+        return out
+    per_100 = s["tickets_per_100_devices"]
+    out.append(f"The service desk received {s['tickets']} tickets"
+               + (f" ({per_100:.1f} per 100 devices)" if per_100 is not None else "")
+               + f", which took employees {fmt.hours(s['contact_seconds'])} to raise.")
+    if s["joined"]:
+        out.append(f"{fmt.pct(s['after_disruption_share'])} of the {s['joined']} tickets traced to a device followed a "
+                   f"disruption measured on it in the {fmt.hours(s['window_seconds'])} before.")
+    share = s["lost_without_ticket_share"]
+    if share is not None and share >= 0.5:
+        out.append("Tickets show the tip of the iceberg: most disruptions are absorbed by employees without a word "
+                   "to IT, so ticket volume understates what IT problems cost. Steer on measured lost time; read "
+                   "the tickets for what made people call.")
+    elif share is not None:
+        out.append("Most measured lost time does reach the service desk: ticket volume is a fair signal here, and "
+                   "the measured figures say which disruptions to fix first.")
+    return out

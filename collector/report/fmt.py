@@ -36,6 +36,17 @@ def pct(ratio: float | None, digits: int = 0) -> str:
     return f"{ratio * 100:.{digits}f}%"
 
 
+def number(value: float | None) -> str:
+    """A figure with one decimal (``n/a`` when it has none)."""
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def channels(by_channel: list[dict]) -> str:
+    """The tickets and contact time of each channel, in words."""
+    return "; ".join(f"{c['channel'].replace('_', '-')} {c['tickets']} ticket{'' if c['tickets'] == 1 else 's'}, "
+                     f"{hours(c['contact_seconds'])}" for c in by_channel)
+
+
 def score(value: float | None) -> str:
     """An experience score (0..100) with one decimal."""
     return "n/a" if value is None else f"{value:.1f}"

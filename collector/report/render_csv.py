@@ -67,6 +67,21 @@ def tables(r: dict) -> dict[str, str]:
     out["connectivity_sites.csv"] = _csv(["site", "outages", "outage_seconds", "lost_seconds", "devices", "lost_seconds_per_device"],
                                          [[s[k] for k in ("site", "outages", "outage_seconds", "lost_seconds", "devices",
                                                           "lost_seconds_per_device")] for s in c["worst_sites"]])
+    s = r["support"]
+    out["support_totals.csv"] = _csv(["figure", "value"], [[k, v] for k, v in s.items() if not isinstance(v, list)])
+    group_cols = ["devices", "tickets", "tickets_per_100_devices", "contact_seconds", "joined", "after_disruption",
+                  "after_disruption_share", "lost_seconds", "lost_without_ticket_seconds", "lost_without_ticket_share"]
+    for key in ("site", "department"):
+        out[f"support_by_{key}.csv"] = _csv([key, *group_cols], [[g[key], *(g[c] for c in group_cols)]
+                                                                 for g in s[f"by_{key}"]])
+    for name, key, cols in (("support_by_channel.csv", "by_channel", ["channel", "tickets", "contact_seconds"]),
+                            ("support_by_type.csv", "by_type", ["type", "lost_seconds", "lost_without_ticket_seconds",
+                                                                "lost_without_ticket_share"]),
+                            ("support_by_app.csv", "by_app", ["app", "tickets"]),
+                            ("support_categories.csv", "categories", ["category", "tickets", "work_stopping",
+                                                                      "resolved", "median_resolve_seconds"])):
+        out[name] = _csv(cols, [[row[c] for c in cols] for row in s[key]])
+    out["support_summary.csv"] = _csv(["text"], [[text] for text in s["summary"]])
     out["heatmap.csv"] = _csv(["day", *(f"{h:02d}" for h in range(24))],
                               [[d, *row] for d, row in zip(DAYS, r["heatmap"]["lost_seconds"])])
     out["trend.csv"] = _csv(list(r["trend"][0]), [list(t.values()) for t in r["trend"]])

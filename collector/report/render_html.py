@@ -1,8 +1,9 @@
 """The report as one self-contained HTML page (inline CSS and SVG, no external requests).
 
-Four printed pages: the summary (headline, findings, causes), where the time
+Five printed pages: the summary (headline, findings, causes), where the time
 went (applications, sites, departments), connectivity and the day-by-hour heat
-map, and the devices with repeated problems with the method.
+map, the service desk against the measured lost time, and the devices with
+repeated problems with the method.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def render_html(report: dict) -> str:
         _summary(report, cur),
         _where(report, cur),
         _connectivity_and_time(report),
+        _service_desk(report),
         _devices_and_method(report),
     ]
     return (
@@ -143,6 +145,36 @@ def _connectivity_and_time(r: dict) -> str:
             numeric={1, 2, 3, 4}))
     parts.append(f"<h2>When time was lost (by day and hour, {escape(r['period']['timezone'])})</h2>")
     parts.append(svg.heatmap(r["heatmap"]["lost_seconds"]))
+    return "".join(parts)
+
+
+def _service_desk(r: dict) -> str:
+    s = r["support"]
+    parts = ["<h2>Service desk: the iceberg</h2>",
+             '<ul class="findings">' + "".join(f"<li>{escape(text)}</li>" for text in s["summary"]) + "</ul>"]
+    if not s["tickets"]:
+        return "".join(parts)
+    for key in ("site", "department"):
+        parts.append(f"<p><b>By {key}</b></p>" + _table(
+            [key.capitalize(), "Devices", "Tickets", "Per 100 devices", "Contact time", "After a disruption",
+             "Lost time without a ticket"],
+            [[g[key], g["devices"], g["tickets"], fmt.number(g["tickets_per_100_devices"]),
+              fmt.hours(g["contact_seconds"]), fmt.pct(g["after_disruption_share"]),
+              fmt.pct(g["lost_without_ticket_share"])] for g in s[f"by_{key}"]],
+            numeric={1, 2, 3, 4, 5, 6}))
+    parts.append("<p><b>Ticket categories that hurt most</b></p>" + _table(
+        ["Category", "Tickets", "Work-stopping", "Resolved", "Median time to resolve"],
+        [[c["category"], c["tickets"], c["work_stopping"], c["resolved"], fmt.hours(c["median_resolve_seconds"])]
+         for c in s["categories"]], numeric={1, 2, 3, 4}))
+    if s["by_app"]:
+        parts.append("<p><b>Applications whose disruptions led to tickets</b></p>" + _table(
+            ["Application", "Tickets after its disruptions"], [[a["app"], a["tickets"]] for a in s["by_app"]],
+            numeric={1}))
+    parts.append(f'<p class="note">Contact time by channel: {escape(fmt.channels(s["by_channel"]))}. '
+                 "A ticket follows a disruption when its "
+                 f"device lost time to a measured disruption in the {escape(fmt.hours(s['window_seconds']))} before it "
+                 "was opened (to the hour); tickets not traced to a device count by the site and department they "
+                 "name.</p>")
     return "".join(parts)
 
 

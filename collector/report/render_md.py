@@ -83,6 +83,25 @@ def render_md(r: dict) -> str:
     per_day = ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid))
     lines += ["## When time was lost", "",
               _text(f"Lost hours per weekday ({r['period']['timezone']}): {per_day}.", starts_line=True), ""]
+    s = r["support"]
+    lines += ["## Service desk: the iceberg", "", *(f"- {_text(text, starts_line=True)}" for text in s["summary"]), ""]
+    if s["tickets"]:
+        for key in ("site", "department"):
+            lines += [f"By {key}:", ""]
+            lines += _table([key.capitalize(), "Devices", "Tickets", "Per 100 devices", "Contact time",
+                             "After a disruption", "Lost time without a ticket"],
+                            [[g[key], g["devices"], g["tickets"], fmt.number(g["tickets_per_100_devices"]),
+                              fmt.hours(g["contact_seconds"]), fmt.pct(g["after_disruption_share"]),
+                              fmt.pct(g["lost_without_ticket_share"])] for g in s[f"by_{key}"]], {1, 2, 3, 4, 5, 6})
+        lines += ["Ticket categories that hurt most:", ""]
+        lines += _table(["Category", "Tickets", "Work-stopping", "Resolved", "Median time to resolve"],
+                        [[c["category"], c["tickets"], c["work_stopping"], c["resolved"],
+                          fmt.hours(c["median_resolve_seconds"])] for c in s["categories"]], {1, 2, 3, 4})
+        if s["by_app"]:
+            lines += ["Applications whose disruptions led to tickets:", ""]
+            lines += _table(["Application", "Tickets after its disruptions"],
+                            [[a["app"], a["tickets"]] for a in s["by_app"]], {1})
+        lines += [_text(f"Contact time by channel: {fmt.channels(s['by_channel'])}.", starts_line=True), ""]
     lines += ["## Devices with repeated problems", ""]
     lines += _table(["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause"],
                     [[d["device"], d["site"], d["department"], d["disruptions"], fmt.hours(d["lost_seconds"]),

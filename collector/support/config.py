@@ -59,6 +59,10 @@ class SupportSettings:
     work_stopping_categories: list[str] = setting(
         default_factory=list, doc="ticket categories (case-insensitive) that mean the same, whatever the priority")
     sources: list[SourceSettings] = setting(default_factory=list, doc="the ITSMs polled ([[support.sources]])")
+    ticket_after_disruption_s: float = setting(
+        4 * 3600.0, min=0, max=7 * 86400,
+        doc="a ticket follows a measured disruption when its device lost time to one this long before it was "
+            "opened (the report's and /metrics' iceberg figures, to the hour)")
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.sources]

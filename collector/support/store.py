@@ -6,7 +6,9 @@ its source: it refuses what :func:`collector.support.tickets.problem` refuses
 leaves an unchanged one alone, so a source read twice, or a file imported
 twice, doubles nothing. A ticket is joined to the device whose identity keys
 match its configuration item (host name or asset tag) first, else its caller's
-account, the most recently seen such device when several do.
+account, the most recently seen such device when several do. A new ticket is
+also counted in ``support_count`` under its channel and labels, for the
+contacts counters of /metrics (an update never moves a ticket between counts).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.models import device_table, support_ticket_table
+from collector.db import add_up
+from collector.models import device_table, support_count_table, support_ticket_table
 from collector.support.tickets import Ticket, problem
 
 _COLUMNS = tuple(f for f in Ticket.__dataclass_fields__)
@@ -58,6 +61,7 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
     now = time.time() if now is None else now
     out = Stored()
     t = support_ticket_table.c
+    counts: Counter = Counter()  # (channel, site, department) -> tickets inserted
     for ticket in tickets:
         reason = problem(ticket, now)
         if reason:
@@ -74,6 +78,7 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
         if before is None:
             conn.execute(support_ticket_table.insert().values(**row, stored_at=now, changed_at=now))
             out.inserted += 1
+            counts[row["channel"], row["site"], row["department"]] += 1
             out.changed.append((None, {**row, "stored_at": now, "changed_at": now}))
         elif any(before[c] != row[c] for c in (*_COLUMNS, "device_id")):
             conn.execute(support_ticket_table.update().where(key).values(**row, changed_at=now))
@@ -81,4 +86,6 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
             out.changed.append((dict(before), {**dict(before), **row, "changed_at": now}))
         else:
             out.unchanged += 1
+    add_up(conn, support_count_table, ("channel", "site", "department"), ("contacts",),
+           [(key, (n,)) for key, n in counts.items()])
     return out

@@ -1,7 +1,8 @@
 """Grafana dashboards: well-formed, provisioned, and every panel query returns data from a real Prometheus.
 
 The module starts a real collector (configured with the simulator's app
-catalogue), fills it with ``hinder simulate``, starts Debian's ``prometheus``
+catalogue), fills it with ``hinder simulate`` and a few service-desk tickets
+(stored as a ticket source would), starts Debian's ``prometheus``
 on loopback scraping it every second with our rules loaded, sends a few live
 rounds so counters move, then runs every query of every panel through
 Prometheus's HTTP API with the template variables substituted.
@@ -197,6 +198,7 @@ def stack(tmp_path_factory):
             env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN), capture_output=True, text=True, timeout=300)
         assert sim.returncode == 0, sim.stdout + sim.stderr + collector.log()[-3000:]
         _wait_for_impact_figures(collector, above=0.0)
+        _store_tickets(collector.db)
         prometheus = _Prometheus(workdir, f"127.0.0.1:{collector.port}")
         wait_until(lambda: prometheus.query('count_over_time(up{job="hinder"}[1m]) >= 3 and up == 1'), 60,
                    interval_s=0.5, what="three successful scrapes")
@@ -219,6 +221,49 @@ def stack(tmp_path_factory):
         if prometheus:
             prometheus.stop()
         collector.kill()
+
+
+def _store_tickets(db_url: str) -> None:
+    """Service-desk tickets in the collector's database, as a ticket source stores them: one half hour after a
+    measured disruption on each of five devices (joined by their host keys), and one that names no known device.
+
+    MERGE: the tickets-in branch's ``hinder support import`` (or the simulator's ticket stream) can replace this.
+    """
+    import sqlalchemy as sa
+
+    from collector.aggregates import week_window
+    from collector.db import make_engine, write_transaction
+    from collector.models import device_table, lost_hourly_table
+    from collector.support.store import store_tickets
+    from collector.support.tickets import Ticket
+    from contract.identity import identity_key
+
+    secret, now = b"dashboards-test-identity-key", time.time()
+    lh, d = lost_hourly_table.c, device_table.c
+    engine = make_engine(db_url)
+    try:
+        with write_transaction(engine) as conn:
+            first = {}  # device -> its first hour with measured lost time in the trailing week
+            for dev, hour in conn.execute(sa.select(lh.device_id, sa.func.min(lh.hour)).where(
+                    lh.lost_s > 0, lh.hour >= week_window(now)[0]).group_by(lh.device_id).order_by(lh.device_id)):
+                first[dev] = hour
+                if len(first) == 5:
+                    break
+            assert first, "the simulated fleet lost no time: nothing for the tickets to follow"
+            tickets = []
+            for i, (dev, hour) in enumerate(first.items()):
+                key = identity_key(secret, "host", dev)
+                conn.execute(device_table.update().where(d.id == dev).values(host_key=key))
+                tickets.append(Ticket(source="dashboards", ticket_id=f"INC{i:04d}", opened_at=hour + 1800,
+                                      updated_at=hour + 1800, resolved_at=hour + 5400,
+                                      channel=("phone", "email", "portal")[i % 3], category="Application",
+                                      host_key=key))
+            tickets.append(Ticket(source="dashboards", ticket_id="INC9999", opened_at=now - 3600, updated_at=now - 3600,
+                                  channel="chat", site="Head office", department="Finance"))
+            stored = store_tickets(conn, tickets, now)
+            assert stored.inserted == len(tickets), stored.skipped
+    finally:
+        engine.dispose()
 
 
 def _lost_seconds(collector: CollectorProcess) -> float | None:
@@ -328,6 +373,20 @@ def test_dashboards_tell_the_simulated_story(stack):
     crashes = _top(prometheus, 'sum by (version) (max without (instance) '
                                '(hinder_app_version_disruptions_total{app="teams",type="crash"}))', "version")
     assert crashes.get(bad, 0) > 2 * max([n for v, n in crashes.items() if v != bad] or [0]), crashes
+
+
+def test_the_iceberg_panels_show_the_stored_tickets(stack):
+    """Each of the five joined tickets followed its device's disruption; their devices' lost time is the part
+    that reached the service desk, so the rest is a share strictly between 0 and 1; six contacts by channel."""
+    _, prometheus = stack
+    board = next(b for b in _dashboards() if b["uid"] == "hinder-executive")
+    exprs = {p["title"]: _substitute(p["targets"][0]["expr"], ".*") for p in board["panels"] if p.get("targets")}
+    value = lambda title: [float(r["value"][1]) for r in prometheus.query(exprs[title])]  # noqa: E731
+    assert value("Tickets that followed a measured disruption, last 7 days") == [1.0]
+    (share,) = value("Lost time that never reached the service desk, last 7 days")
+    assert 0 < share < 1
+    contacts = _top(prometheus, "sum by (channel) (max without (instance) (hinder_support_contacts_total))", "channel")
+    assert contacts == {"phone": 2.0, "email": 2.0, "portal": 1.0, "chat": 1.0}
 
 
 def test_rules_work_on_the_real_metrics(stack):

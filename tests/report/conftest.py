@@ -62,16 +62,23 @@ def config(db_url):
     return parse_config(dataset.CONFIG, overrides={"db": db_url}, env={})
 
 
-def store_dataset(engine, config, only_week: bool = False) -> None:
-    """Store the hand-computed data set through the collector's ingest, as agents would send it."""
+def store_dataset(engine, config, only_week: bool = False, refresh_at: float | None = None) -> None:
+    """Store the hand-computed data set through the collector's ingest, as agents would send it, then its
+    service-desk tickets through ``store_tickets``, as a source would. ``refresh_at``: the refresher's clock (the
+    trailing week of the gauges ends that day)."""
     from collector.aggregates import marks
     from collector.aggregates.refresh import refresh
+    from collector.db import write_transaction
     from collector.ingest import Ingestor
+    from collector.support.store import store_tickets
 
     ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     for batch, now in dataset.batches(only_week):
         ingestor.store(batch, now=now)
-    refresh(engine, config)
+    with write_transaction(engine) as conn:
+        stored = store_tickets(conn, dataset.tickets(), now=dataset.NEXT_MONDAY + 12 * 3600)
+    assert stored.inserted == len(dataset.tickets()), stored.skipped
+    refresh(engine, config, now=refresh_at)
 
 
 @pytest.fixture

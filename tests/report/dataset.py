@@ -21,13 +21,33 @@ active 11 x 7,200 = 79,200 s; 12 disruptions; cost Sales 4,200 s x 90/h = 105
 (one device: merged into "other"). Departments: Sales (7 devices) 4,200;
 Finance (3) and Legal (1) merged into "other" 900. Previous week W44: P5's
 hang of 300 s.
+
+Service-desk tickets (stored through ``store_tickets``, joined by the identity
+keys the devices' heartbeats carry; window 4 h; contact time: the defaults of
+collector.support.contact):
+
+| ticket | joined to | channel | opened | category | resolved after | follows |
+|---|---|---|---|---|---|---|
+| T1 | P1 (host) | phone, priority 1 (work-stopping) | Mon 09:45 | Email | 2 h | hang outlook (300 s > crash 180 s) |
+| T2 | L1 (account) | chat | Mon 10:30 | Network | 20 min | connectivity_loss |
+| T3 | P5 (host) | portal | Tue 09:00 | Email | open | nothing (P5 lost nothing) |
+| T4 | none: Lyon / Sales as it says | email | Mon 14:00 | Access | 1 h | (not joined) |
+| T5 | none: Marseille (no device: other) | walk_in | Wed 11:00 | (none) | open | (not joined) |
+| T7 | P3 (host) | email | Mon 15:00 | Email | 30 min | nothing: P3's crash hour ended exactly 4 h before |
+| T6 | P2 | phone | W44 | Email | | outside the week |
+
+Expectations in SUPPORT below (by hand): 6 tickets, 54.5 per 100 of the 11 devices; contact time 3,000 s;
+2 of the 4 joined tickets followed a disruption; devices that raised a ticket: P1, P3, P5, L1, whose measured
+lost time is 480 + 180 + 0 + 600 = 1,260 s, so 3,840 of 5,100 s (75.3%) never reached the service desk.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from collector.support.tickets import Ticket
 from contract import records
+from contract.identity import identity_key
 
 WEEK = "2026-W45"
 MONDAY = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
@@ -46,6 +66,25 @@ DEVICES = {
     "device-N1": ("Nice", "Legal"),
 }
 SILENT = {"device-S1": ("Paris", "Finance")}
+IDENTITY_SECRET = b"dataset-identity-key-0123456789"
+ACCOUNTS = {"device-L1": "CORP\\lyon.one"}  # the device whose ticket names its caller only
+
+SUPPORT = {
+    "tickets": 6, "joined": 4, "after_disruption": 2, "contact_seconds": 3000.0,
+    "tickets_per_100_devices": 600 / 11,
+    "lost_seconds": 5100.0, "lost_without_ticket_seconds": 3840.0,
+    "by_type": {"connectivity_loss": 3600 / 4200, "crash": 180 / 540, "hang": 0.0, "slow_app": 1.0},
+    "by_channel": {"phone": (1, 600.0), "chat": (1, 600.0), "portal": (1, 300.0), "email": (2, 600.0),
+                   "walk_in": (1, 900.0)},
+    # site -> devices, tickets, contact s, joined, after a disruption, lost s, lost without a ticket s
+    "by_site": {"Paris": (5, 3, 1200.0, 3, 1, 2040.0, 1380.0), "Lyon": (5, 2, 900.0, 1, 1, 3000.0, 2400.0),
+                "other": (1, 1, 900.0, 0, 0, 60.0, 60.0)},
+    "by_department": {"Sales": (7, 3, 1200.0, 2, 1, 4200.0, 3600.0), "other": (4, 3, 1800.0, 2, 1, 900.0, 240.0)},
+    # category -> tickets, work-stopping, resolved, median seconds to resolve
+    "categories": [("Email", 3, 1, 2, 4500.0), ("(no category)", 1, 0, 0, None), ("Access", 1, 0, 1, 3600.0),
+                   ("Network", 1, 0, 1, 1200.0)],
+    "by_app": {"outlook": 1},
+}
 
 EXPECTED = {
     "lost_seconds": 5100.0,
@@ -64,14 +103,39 @@ EXPECTED = {
 }
 
 
-def _h(t: float, site: str, dept: str) -> dict:
+def _key(kind: str, name: str | None) -> str | None:
+    return identity_key(IDENTITY_SECRET, kind, name) if name else None
+
+
+def _h(t: float, site: str, dept: str, dev: str) -> dict:
     return records.Heartbeat(time=t, interval_s=600.0, active_s=600.0, os="linux", os_version="6.1",
-                          agent_version="0.1.0", site=site, department=dept).to_wire()
+                             agent_version="0.1.0", site=site, department=dept, host_key=_key("host", dev),
+                             account_key=_key("account", ACCOUNTS.get(dev))).to_wire()
 
 
-def _working_morning(day: float, site: str, dept: str) -> list[dict]:
+def _working_morning(day: float, site: str, dept: str, dev: str) -> list[dict]:
     """Heartbeats covering 09:00-11:00 of ``day`` (Unix seconds of 00:00), fully active."""
-    return [_h(day + 9 * 3600 + k * 600, site, dept) for k in range(1, 13)]
+    return [_h(day + 9 * 3600 + k * 600, site, dept, dev) for k in range(1, 13)]
+
+
+def tickets() -> list[Ticket]:
+    """The service-desk tickets of the table above, as a source would hand them over."""
+    at = lambda day, hh, mm=0: MONDAY + day * 86400 + hh * 3600 + mm * 60  # noqa: E731
+
+    def ticket(tid, opened, channel, category, resolved_after=None, host=None, account=None, **more):
+        return Ticket(source="import", ticket_id=tid, opened_at=opened, updated_at=opened + 60,
+                      resolved_at=opened + resolved_after if resolved_after is not None else None, channel=channel,
+                      category=category, host_key=_key("host", host), account_key=_key("account", account), **more)
+
+    return [
+        ticket("T1", at(0, 9, 45), "phone", "Email", 7200, host="device-P1", priority="1", work_stopping=True),
+        ticket("T2", at(0, 10, 30), "chat", "Network", 1200, account="lyon.one@corp.example"),
+        ticket("T3", at(1, 9), "portal", "Email", host="DEVICE-P5.corp.example"),
+        ticket("T4", at(0, 14), "email", "Access", 3600, host="pc-unknown", site="Lyon", department="Sales"),
+        ticket("T5", at(2, 11), "walk_in", "", site="Marseille"),
+        ticket("T7", at(0, 15), "email", "Email", 1800, host="device-P3"),
+        ticket("T6", at(-7, 10), "phone", "Email", 600, host="device-P2"),
+    ]
 
 
 def _ev(type_: str, app: str, t: float, duration: float = 0.0, **details) -> dict:
@@ -95,18 +159,19 @@ def batches(only_week: bool = False) -> list[tuple[dict, float]]:
     }
     out = []
     if only_week:
-        return [(records.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
+        return [(records.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept, dev), now=m + 12 * 3600),
                  m + 12 * 3600) for dev, (site, dept) in DEVICES.items()]
     # the week before: P5 and the later-silent S1 report; P5 has a hang (the trend's previous week)
     for dev, (site, dept) in {"device-P5": DEVICES["device-P5"], **SILENT}.items():
         evs = [_ev("hang", "outlook", PREV_MONDAY + 9 * 3600 + 600, 300.0)] if dev == "device-P5" else []
-        out.append((records.make_batch(dev, evs, _working_morning(PREV_MONDAY, site, dept), now=PREV_MONDAY + 12 * 3600),
+        out.append((records.make_batch(dev, evs, _working_morning(PREV_MONDAY, site, dept, dev), now=PREV_MONDAY + 12 * 3600),
                     PREV_MONDAY + 12 * 3600))
     for dev, (site, dept) in DEVICES.items():
-        out.append((records.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept), now=m + 12 * 3600),
+        out.append((records.make_batch(dev, events.get(dev, []), _working_morning(m, site, dept, dev),
+                                       now=m + 12 * 3600),
                     m + 12 * 3600))
     # the Monday after (outside the week): a crash that must not count in W45
     p1 = DEVICES["device-P1"]
     out.append((records.make_batch("device-P1", [_ev("crash", "outlook", NEXT_MONDAY + 9.5 * 3600, app_version="2.0")],
-                                _working_morning(NEXT_MONDAY, *p1), now=NEXT_MONDAY + 12 * 3600), NEXT_MONDAY + 12 * 3600))
+                                _working_morning(NEXT_MONDAY, *p1, "device-P1"), now=NEXT_MONDAY + 12 * 3600), NEXT_MONDAY + 12 * 3600))
     return out

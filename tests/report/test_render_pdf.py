@@ -25,12 +25,12 @@ def _page_ppm(pdf_path, page: int) -> bytes:
                           capture_output=True, check=True).stdout
 
 
-def test_pdf_has_four_pages_with_charts(report, tmp_path):
+def test_pdf_has_five_pages_with_charts(report, tmp_path):
     need_chromium()
     need_poppler()
     pdf = render(report, "pdf")
     assert pdf.startswith(b"%PDF-")
-    assert _pdf_pages(pdf, tmp_path) == 4, "summary, where, connectivity and time, devices and method"
+    assert _pdf_pages(pdf, tmp_path) == 5, "summary, where, connectivity and time, service desk, devices and method"
     width, height, rgb = ppm_pixels(_page_ppm(tmp_path / "report.pdf", 1))
     assert width > 200 and height > 300
     assert count_colour(rgb, BAR_RED) > 200, "the bar chart on page 1 is drawn"
@@ -41,7 +41,7 @@ def test_pdf_has_four_pages_with_charts(report, tmp_path):
 def test_empty_week_pdf(empty_report, tmp_path):
     need_chromium()
     need_poppler()
-    assert _pdf_pages(render(empty_report, "pdf"), tmp_path) == 4
+    assert _pdf_pages(render(empty_report, "pdf"), tmp_path) == 5
 
 
 def test_missing_chromium_is_a_clear_error(report, monkeypatch):
