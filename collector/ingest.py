@@ -85,7 +85,8 @@ Hook = Callable[[Connection, IngestedBatch], None]
 _RETRY_AFTER_S = 2.0
 
 
-def _inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+def inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The body as sent before any gzip (Content-Encoding), within ``max_bytes``; else Rejected (400, 413, 415)."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
         body = _gunzip(body, max_bytes)
@@ -149,7 +150,7 @@ class Ingestor:
         """
         now = time.time() if now is None else now
         settings = self.config.collector
-        body = _inflate(body, content_encoding, settings.max_body_bytes)
+        body = inflate(body, content_encoding, settings.max_body_bytes)
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
             batch = self._validate(_parse_json(body), now)

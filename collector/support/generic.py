@@ -69,6 +69,10 @@ class FormatError(ValueError):
     """The input is not a file of ticket records at all; nothing of it is stored."""
 
 
+class TooManyRecords(FormatError):
+    """The input holds more records than the reader takes at once."""
+
+
 @dataclass
 class Read:
     """The tickets read from one input, and the records skipped."""
@@ -78,6 +82,10 @@ class Read:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (where, reason), the first MAX_PROBLEMS
     ignored_columns: list[str] = field(default_factory=list)  # CSV header columns not in COLUMNS
     not_hashed: int = 0  # records naming a host, asset or account in clear with no identity key to hash it
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
 
     def skip(self, where: str, reason: str) -> None:
         self.skipped[reason] += 1
@@ -178,7 +186,7 @@ def read_tickets(data: bytes, fmt: str, source: str, support: SupportSettings, s
             continue
         count += 1
         if count > max_records:
-            raise FormatError(f"more than {max_records} records; split the input")
+            raise TooManyRecords(f"more than {max_records} records; split the input")
         if not isinstance(record, dict):
             out.skip(where, record.reason if isinstance(record, Unreadable) else "not an object with the ticket's columns")
             continue
