@@ -117,3 +117,18 @@ def test_env_and_token_checks():
         config.collector.support_tokens = support
         with pytest.raises(ConfigError):
             require_tokens(config.collector)
+
+
+def test_serve_refuses_an_unreadable_identity_key_file(tmp_path):
+    import subprocess
+    import sys
+
+    from contract.settings import EXIT_USAGE
+    from tests.conftest import hinder_env
+
+    config = tmp_path / "collector.toml"
+    config.write_text(f'[support]\nidentity_key_file = "{tmp_path / "missing.key"}"\n')
+    out = subprocess.run([sys.executable, "-m", "hinder", "collector", "serve", "--config", str(config), "--db",
+                          f"sqlite:///{tmp_path / 'h.db'}", "--agent-token", AGENT_TOKEN, "--admin-token", ADMIN_TOKEN],
+                         capture_output=True, text=True, env=hinder_env(), timeout=60)
+    assert out.returncode == EXIT_USAGE and "support.identity_key_file" in out.stderr, out.stderr
