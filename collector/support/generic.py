@@ -148,26 +148,35 @@ def _csv_records(text: str) -> Iterator[tuple[str, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
-        if header is None:
-            return
-        names = [h.strip().lower() for h in header]
-        missing = [c for c in REQUIRED if c not in names]
-        if missing:
-            raise FormatError(f"the CSV header (row 1) has no {' or '.join(missing)} column; the columns are "
-                              f"{', '.join(COLUMNS)}")
-        duplicated = sorted({n for n in names if names.count(n) > 1 and n in COLUMNS})
-        if duplicated:
-            raise FormatError(f"the CSV header (row 1) names {duplicated[0]!r} twice")
-        yield "header", [n for n in names if n and n not in COLUMNS]
-        for number, row in enumerate(reader, 2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(names):
-                yield f"row {number}", Unreadable(f"has {len(row)} fields, the header {len(names)}")
-                continue
-            yield f"row {number}", {n: v for n, v in zip(names, row) if n in COLUMNS}
     except csv.Error as exc:
-        raise FormatError(f"not valid CSV at line {reader.line_num}: {exc}") from None
+        raise FormatError(f"the CSV header (row 1) is not valid CSV: {exc}") from None
+    if header is None:
+        return
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise FormatError(f"the CSV header (row 1) has no {' or '.join(missing)} column; the columns are "
+                          f"{', '.join(COLUMNS)}")
+    duplicated = sorted({n for n in names if names.count(n) > 1 and n in COLUMNS})
+    if duplicated:
+        raise FormatError(f"the CSV header (row 1) names {duplicated[0]!r} twice")
+    yield "header", [n for n in names if n and n not in COLUMNS]
+    number = 1
+    while True:
+        number += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the reader goes on at the next line
+            yield f"row {number}", Unreadable(f"not valid CSV: {exc}")
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(names):
+            yield f"row {number}", Unreadable(f"has {len(row)} fields, the header {len(names)}")
+            continue
+        yield f"row {number}", {n: v for n, v in zip(names, row) if n in COLUMNS}
 
 
 def read_tickets(data: bytes, fmt: str, source: str, support: SupportSettings, secret: bytes | None,
@@ -184,7 +193,7 @@ def read_tickets(data: bytes, fmt: str, source: str, support: SupportSettings, s
         if where == "header":
             out.ignored_columns = record
             continue
-        count += 1
+        count += 1  # unreadable ones too: a file of garbage is bounded like one of tickets
         if count > max_records:
             raise TooManyRecords(f"more than {max_records} records; split the input")
         if not isinstance(record, dict):

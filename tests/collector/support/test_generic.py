@@ -110,7 +110,7 @@ def test_bad_records_are_skipped_with_their_reason(record, reason):
     (b"\xff\xfeid,opened_at\n", "csv", "not UTF-8"),
     (b"summary,when\nx,y\n", "csv", "has no id or opened_at column"),
     (b"id,opened_at,id\n1,2,3\n", "csv", "names 'id' twice"),
-    (b'id,opened_at\n"a,1\n', "csv", "not valid CSV"),
+    (b'"id,opened_at\n', "csv", r"header \(row 1\) is not valid CSV"),
     (b'{"id": 1}', "json", "must be an array"),
     (b"[" * 100_000 + b"]" * 100_000, "json", "nested too deeply"),
     (b"[{", "json", "not valid JSON"),
@@ -119,6 +119,14 @@ def test_bad_records_are_skipped_with_their_reason(record, reason):
 def test_what_is_not_a_file_of_records_is_refused_whole(data, fmt, message):
     with pytest.raises(FormatError, match=message):
         read_tickets(data, fmt, "import", SupportSettings(), SECRET, now=NOW)
+
+
+def test_a_row_that_is_not_valid_csv_is_skipped_and_the_next_read():
+    data = b'id,opened_at\n"a"b,1796025600\nc,1796025600\nd,1796025600,extra\n"e,1796025600\n'
+    read = read_tickets(data, "csv", "import", SupportSettings(), SECRET, now=NOW)
+    assert [t.ticket_id for t in read.tickets] == ["c"]
+    assert read.problems == [("row 2", "not valid CSV: ',' expected after '\"'"), ("row 4", "has 3 fields, the header 2"),
+                             ("row 5", "not valid CSV: unexpected end of data")]
 
 
 def test_bounded_number_of_records():
