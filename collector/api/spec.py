@@ -113,7 +113,7 @@ TICKETS_BODY = {
     "description": "a JSON array of tickets, or JSON lines (one ticket object a line; Content-Type "
                    "application/x-ndjson, or application/json); it may be gzip-compressed (Content-Encoding: gzip)",
     # every array is read: an item that is not a Ticket is skipped and named in the answer, the others stored
-    "content": {"application/json": {"schema": {"type": "array", "maxItems": 10_000, "items": {
+    "content": {"application/json": {"schema": {"type": "array", "maxItems": 1_000, "items": {
         "anyOf": [{"$ref": "#/components/schemas/Ticket"}, {}]}}}},
 }
 _COUNT = {"type": "integer", "minimum": 0}

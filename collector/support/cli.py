@@ -19,6 +19,7 @@ support_app = typer.Typer(help="Service-desk tickets: import them from a file.",
                           add_completion=False)
 
 _SHOWN_REASONS = 10
+_CHUNK = 1000  # tickets stored per transaction
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -45,7 +46,8 @@ def import_tickets(
     from collector.db import write_transaction
     from collector.support.config import SOURCE_NAME
     from collector.support.generic import FORMATS, MAX_FILE_BYTES, FormatError, detect_format, read_tickets
-    from collector.support.store import store_tickets
+    from collector.support.sources.base import _merge
+    from collector.support.store import Stored, store_tickets
 
     if not re.match(SOURCE_NAME, source):
         raise _fail(f"--source {source!r} must be lowercase letters, digits, '-' or '_' (at most 32)", EXIT_USAGE)
@@ -69,12 +71,17 @@ def import_tickets(
         raise _fail(f"{file}: {exc}; nothing was stored", EXIT_USAGE) from None
 
     engine, _ = _migrate(cfg.collector.db, cfg.collector.db_busy_timeout_s)
+    stored = Stored()
     try:
-        with write_transaction(engine) as conn:
-            stored = store_tickets(conn, read.tickets)
+        # a transaction per chunk: a collector serving the same database waits for its write lock no longer
+        for at in range(0, len(read.tickets), _CHUNK):
+            with write_transaction(engine) as conn:
+                chunk = store_tickets(conn, read.tickets[at:at + _CHUNK])
+            _merge(stored, chunk)
     except sa.exc.SQLAlchemyError as exc:
-        raise _fail(f"cannot store the tickets: {str(exc).splitlines()[0][:200]}; nothing was stored",
-                    EXIT_SOURCE) from None
+        done = stored.inserted + stored.updated + stored.unchanged
+        raise _fail(f"cannot store the tickets: {str(exc).splitlines()[0][:200]}; the first {done} were stored, "
+                    "import the file again to store the rest", EXIT_SOURCE) from None
     finally:
         engine.dispose()
     stored.skipped.update(read.skipped)

@@ -114,7 +114,7 @@ class Sender:
                 self.stats.tickets += len(chunk)
                 self.stats.tickets_stored += int(answer.get("inserted", 0)) + int(answer.get("updated", 0))
 
-    TICKETS_PER_REQUEST = 1000
+    TICKETS_PER_REQUEST = 500
 
     def _send(self, url: str, token: str, payload, what: str) -> dict:
         """POST ``payload`` as gzip JSON until it is committed; its answer, or SimulationError on a refusal."""

@@ -121,3 +121,15 @@ def test_without_identity_key_names_are_not_joined(tmp_path):
     result = _hinder("import", str(FIXTURES / "generic.csv"), "--db", db_url, cwd=tmp_path)
     assert result.returncode == 0 and "2 tickets name a host, asset or account in clear" in result.stdout
     assert all(r["host_key"] is None and r["account_key"] is None for r in _rows(db_url).values())
+
+
+def test_a_large_file_is_stored_in_chunks(tmp_path):
+    import json
+
+    db_url = f"sqlite:///{tmp_path / 'h.db'}"
+    big = tmp_path / "big.jsonl"
+    big.write_text("\n".join(json.dumps({"id": f"T{i}", "opened_at": 1796025600 + i, "channel": "chat"})
+                             for i in range(2500)))
+    result = _hinder("import", str(big), "--db", db_url, cwd=tmp_path)
+    assert result.returncode == 0 and "2500 inserted, 0 updated, 0 unchanged, 0 skipped" in result.stdout, result
+    assert len(_rows(db_url)) == 2500
