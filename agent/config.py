@@ -48,6 +48,11 @@ class AgentSettings:
     # device credential (agent/enroll.py, docs/security.md)
     enroll_retry_s: float = setting(3600.0, min=1, max=86400, doc="after an enrollment that did not give a "
                                     "credential (a collector that predates them, a refusal), wait this long to retry")
+    # identity keys (agent/identity.py, docs/agent.md): keyed hashes that join service-desk tickets to the device
+    identity: list[str] = setting(default_factory=list, doc="which keyed hashes heartbeats carry: any of host, "
+                                  "asset, account (default none)")
+    identity_key_file: str = setting("", doc="file holding the fleet's identity key, the same as the collector's "
+                                     "[support] identity_key_file; needed when identity is not empty")
 
 
 @dataclass
@@ -81,6 +86,18 @@ def default_state_dir() -> str:
     return os.path.join(os.environ.get("XDG_STATE_HOME", os.path.expanduser("~/.local/state")), "hinder")
 
 
+def _check_identity(settings: AgentSettings) -> None:
+    from contract.identity import KINDS
+
+    for kind in settings.identity:
+        if kind not in KINDS:
+            raise ConfigError(f"agent.identity: {kind!r} is not one of {', '.join(KINDS)}")
+    if len(set(settings.identity)) != len(settings.identity):
+        raise ConfigError("agent.identity: each kind at most once")
+    if settings.identity and not settings.identity_key_file:
+        raise ConfigError("agent.identity_key_file: needed to send identity keys (agent.identity is not empty)")
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
                 env: dict[str, str] | None = None) -> AgentConfig:
     """Load the agent config: file, then environment, then ``overrides`` (flags)."""
@@ -99,6 +116,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     settings = load_section(AgentSettings, agent_table, "agent")
     if settings.ca_bundle:
         check_ca_bundle(settings.ca_bundle)
+    _check_identity(settings)
     if not settings.state_dir:
         settings.state_dir = default_state_dir()
 

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 from agent.config import AgentConfig, AgentSettings
+from agent.identity import IdentityKeys
 from agent.runner import agent_details, build_heartbeat, unavailable_reason
 from agent.state import CREDENTIAL_FILE
 from agent.sensors import SENSORS
@@ -71,8 +72,9 @@ def render(config: AgentConfig) -> str:
         out += ["", "Measurements switched off or not possible on this computer (nothing collected):"]
         out += [f"  - {name}: {reason or 'switched off in the configuration'}" for name, _, _, reason in off]
 
+    identity = IdentityKeys(settings.identity, settings.identity_key_file)
     hb = build_heartbeat(settings, time.time(), settings.heartbeat_interval_s, settings.heartbeat_interval_s / 2,
-                         details=agent_details(0, 0))
+                         details=agent_details(0, 0), identity=identity.keys())
     out += [
         "",
         _wrap(f"Every {settings.heartbeat_interval_s:g} s it also sends a heartbeat: the computer's operating "
@@ -80,6 +82,8 @@ def render(config: AgentConfig) -> str:
               "at the computer (used only to count lost time while you work, never what you did) and the "
               "agent's own error counters and backlog. Example:", ""),
         _block(json.dumps(hb.to_wire(), indent=2)),
+        "",
+        *_identity(identity, settings),
         "",
         "Never collected or sent:",
         *[f"  - {item}" for item in _NEVER],
@@ -100,6 +104,27 @@ def render(config: AgentConfig) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+_STANDS_FOR = {"host": "this computer's name", "asset": "this computer's asset tag (on a Mac: its serial number)",
+               "account": "the account signed in at this computer"}
+
+
+def _identity(identity: IdentityKeys, settings: AgentSettings) -> list[str]:
+    """What the identity keys in the heartbeat stand for, and why they cannot be read back."""
+    if not identity.kinds:
+        return [_wrap("Identity keys: none. The heartbeat carries no trace of this computer's name, its asset tag "
+                      "or your account (switched off in the configuration).", "")]
+    out = [_wrap("Identity keys: so that the service desk's tickets about this computer can be matched to it, the "
+                 "heartbeat also carries keyed hashes (HMAC-SHA256 under your organisation's identity key, kept in "
+                 f"{settings.identity_key_file}) of:", "")]
+    for kind, (name, key) in identity.current().items():
+        shown = f"{name!r}" if name else "none found here"
+        value = key or ("not shown: this user cannot read the identity key file" if identity.problem else "not sent")
+        out.append(f"  - {kind}_key: {_STANDS_FOR[kind]}, now {shown} -> {value}")
+    out.append(_wrap("A keyed hash cannot be turned back into the name, nor checked against a guessed name, without "
+                     "the organisation's identity key; the names themselves are never sent.", ""))
+    return out
 
 
 def _credential_note(state_dir: str) -> str:

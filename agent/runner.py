@@ -29,6 +29,7 @@ from typing import Callable
 from agent.activity import ActivityTracker
 from agent.config import AgentConfig, AgentSettings
 from agent.context import SensorContext
+from agent.identity import IdentityKeys
 from agent.sensors import SENSORS, Sensor
 from agent.spool import Spool
 from agent.state import RunState, device_id
@@ -91,12 +92,14 @@ def agent_details(spool_records: int, spool_write_errors_total: int) -> dict:
 
 def build_heartbeat(settings: AgentSettings, now: float, interval_s: float, active_s: float,
                     spool_dropped_total: int = 0, rejected_total: int = 0, sensor_errors_total: int = 0,
-                    details: dict | None = None) -> Heartbeat:
-    """A heartbeat with this machine's inventory and the given interval figures."""
+                    details: dict | None = None, identity: dict[str, str | None] | None = None) -> Heartbeat:
+    """A heartbeat with this machine's inventory and the given interval figures; ``identity``: its identity keys
+    (``IdentityKeys.keys()``), none by default."""
     hb = Heartbeat(time=now, interval_s=interval_s, active_s=min(active_s, interval_s), os=os_name(),
                    os_version=(platform.release() or "unknown")[:64], agent_version=__version__,
                    site=settings.site, department=settings.department, spool_dropped_total=spool_dropped_total,
-                   rejected_total=rejected_total, sensor_errors_total=sensor_errors_total, details=dict(details or {}))
+                   rejected_total=rejected_total, sensor_errors_total=sensor_errors_total, details=dict(details or {}),
+                   **(identity or {}))
     hb.make_printable()  # what the OS reports is not the agent's to choose
     return hb
 
@@ -193,6 +196,7 @@ class Agent:
         self.device_id = device_id(state_dir)
         self.run_state = RunState(state_dir)
         self.activity = ActivityTracker()
+        self.identity = IdentityKeys(settings.identity, settings.identity_key_file, self.log)
         self.ctx = SensorContext(catalogue=config.catalogue, state_dir=state_dir, activity=self.activity,
                                  run_state=self.run_state, log=self.log, collector_url=settings.collector,
                                  sensors=config.sensors)
@@ -297,7 +301,8 @@ class Agent:
                                spool_dropped_total=self.spool.dropped_total, rejected_total=self.spool.rejected_total,
                                sensor_errors_total=self.sensor_errors_total,
                                details={**self.ctx.heartbeat_details,
-                                        **agent_details(self.spool.count, self.spool.write_errors_total)})
+                                        **agent_details(self.spool.count, self.spool.write_errors_total)},
+                               identity=self.identity.keys())
 
     def _contract_problem(self, events: list[Event] = (), heartbeats: list[Heartbeat] = ()) -> str | None:
         """Why these records would be refused by the collector, or None if they are fine."""

@@ -1,9 +1,10 @@
-"""Bearer-token authentication: agent (fleet) tokens may only enroll and ingest, the admin token may only read.
+"""Bearer-token authentication: agent (fleet) tokens may only enroll and ingest, the admin token may only read,
+support tokens may only send service-desk tickets.
 
 Tokens are compared in constant time against every configured token, so the
 response time does not reveal how much of a guess was right. Routes declare
 the role they need with the :func:`require` dependency, which is also the
-security scheme the OpenAPI document names (``agentToken``, ``adminToken``).
+security scheme the OpenAPI document names (``agentToken``, ``adminToken``, ``supportToken``).
 Ingest also takes a device's own credential instead of a fleet token
 (:mod:`collector.devices`, ``collector.api.ingest.sender``).
 """
@@ -20,10 +21,11 @@ from fastapi.security.base import SecurityBase
 
 
 class Role(str, Enum):
-    """What a request needs: ingest (agent tokens) or read (the admin token)."""
+    """What a request needs: ingest (agent tokens), read (the admin token) or send tickets (support tokens)."""
 
     AGENT = "agent"
     ADMIN = "admin"
+    SUPPORT = "support"
 
 
 class Unauthorized(Exception):
@@ -33,8 +35,9 @@ class Unauthorized(Exception):
 class TokenAuth:
     """Checks ``Authorization: Bearer <token>`` headers against the configured tokens."""
 
-    def __init__(self, agent_tokens: list[str], admin_token: str):
-        self._tokens = {Role.AGENT: [t.encode() for t in agent_tokens], Role.ADMIN: [admin_token.encode()]}
+    def __init__(self, agent_tokens: list[str], admin_token: str, support_tokens: list[str] = ()):
+        self._tokens = {Role.AGENT: [t.encode() for t in agent_tokens], Role.ADMIN: [admin_token.encode()],
+                        Role.SUPPORT: [t.encode() for t in support_tokens if t]}
 
     @staticmethod
     def bearer(authorization: str | None, role: Role) -> str:
@@ -60,6 +63,8 @@ _SCHEMES = {
     Role.AGENT: "an agent (fleet) token (collector.agent_tokens, HINDER_AGENT_TOKEN): may enroll devices and send "
                 "batches; on ingest also a device's own credential, hdc1.<device id>.<secret>, from POST /api/v1/enroll",
     Role.ADMIN: "the admin token (collector.admin_token, HINDER_ADMIN_TOKEN): may only read",
+    Role.SUPPORT: "a support token (collector.support_tokens, HINDER_SUPPORT_TOKEN): may only send service-desk "
+                  "tickets",
 }
 
 

@@ -79,6 +79,7 @@ def serve(
     try:
         require_tokens(settings)
         check_transport(settings)
+        cfg.section("support").identity_secret()
     except ConfigError as exc:
         typer.echo(f"hinder collector: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -8,7 +8,7 @@ table per extension registered in :data:`SECTIONS` (``[model]``, ``[report]``
 ...). Every key is checked with the agent's strict loader: an unknown key, a
 wrong type or a value out of range raises ConfigError naming the key.
 
-Environment variables: ``HINDER_AGENT_TOKEN`` (comma-separated for several),
+Environment variables: ``HINDER_AGENT_TOKEN`` and ``HINDER_SUPPORT_TOKEN`` (comma-separated for several),
 ``HINDER_ADMIN_TOKEN``, ``HINDER_DB``.
 """
 
@@ -43,6 +43,8 @@ class CollectorSettings:
     port: int = setting(8739, min=1, max=65535, doc="listen port")
     agent_tokens: list[str] = setting(default_factory=list, doc="tokens agents may ingest with (prefer HINDER_AGENT_TOKEN)")
     admin_token: str = setting("", doc="token for reading events and devices (prefer HINDER_ADMIN_TOKEN)")
+    support_tokens: list[str] = setting(default_factory=list, doc="tokens a service desk may send tickets with "
+                                        "(POST /api/v1/support/tickets; prefer HINDER_SUPPORT_TOKEN); none: off")
     max_body_bytes: int = setting(5_000_000, min=1_000, max=500_000_000, doc="request body limit, compressed and decompressed")
     max_events: int = setting(Limits.max_events, min=1, max=100_000, doc="events per batch")
     max_heartbeats: int = setting(Limits.max_heartbeats, min=1, max=10_000, doc="heartbeats per batch")
@@ -140,8 +142,9 @@ def parse_config(data: dict[str, Any], overrides: dict[str, Any] | None = None,
     for var, key in _ENV.items():
         if env.get(var):
             table[key] = env[var]
-    if env.get("HINDER_AGENT_TOKEN"):
-        table["agent_tokens"] = [t.strip() for t in env["HINDER_AGENT_TOKEN"].split(",") if t.strip()]
+    for var, key in (("HINDER_AGENT_TOKEN", "agent_tokens"), ("HINDER_SUPPORT_TOKEN", "support_tokens")):
+        if env.get(var):
+            table[key] = [t.strip() for t in env[var].split(",") if t.strip()]
     for key, value in (overrides or {}).items():
         if value is not None:
             table[key] = value
@@ -174,7 +177,9 @@ def require_tokens(settings: CollectorSettings) -> None:
         missing.append("an admin token (--admin-token, HINDER_ADMIN_TOKEN or collector.admin_token)")
     if settings.admin_token and settings.admin_token in settings.agent_tokens:
         missing.append("an admin token different from every agent token")
-    if any(len(t) < 8 for t in [*settings.agent_tokens, settings.admin_token] if t):
+    if set(settings.support_tokens) & {*settings.agent_tokens, settings.admin_token}:
+        missing.append("support tokens different from the agent and admin tokens")
+    if any(len(t) < 8 for t in [*settings.agent_tokens, settings.admin_token, *settings.support_tokens] if t):
         missing.append("tokens of at least 8 characters (`hinder collector token` prints a good one)")
     if missing:
         raise ConfigError("the collector needs " + " and ".join(missing))

@@ -14,7 +14,9 @@ What must stay current with ingest (the impact model's marks and counts,
 ``collector.aggregates.marks.on_ingest``) is a hook given to the
 :class:`Ingestor` by whoever builds it: ``hook(conn, batch: IngestedBatch)``
 runs inside the same transaction and sees only records stored for the first
-time.
+time. A device whose identity keys change also gets the service-desk tickets
+that arrived before it sent them (:func:`collector.support.store.rematch`);
+the hooks see those in ``IngestedBatch.rejoined_tickets``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import add
 from typing import Any, Callable, Sequence
@@ -36,6 +38,7 @@ from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, event_table, heartbeat_table
+from collector.support.store import KEY_COLUMNS, rematch
 from contract.check import ContractError, validate_batch
 from contract.records import INVENTORY, Kind, Limits, time_window
 
@@ -60,6 +63,8 @@ class IngestedBatch:
     heartbeats: list[dict[str, Any]]  # heartbeats stored for the first time
     config: CollectorConfig
     received_at: float  # collector clock
+    # tickets joined to the device because its identity keys changed: (row before, row after), as Stored.changed
+    rejoined_tickets: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -85,7 +90,8 @@ Hook = Callable[[Connection, IngestedBatch], None]
 _RETRY_AFTER_S = 2.0
 
 
-def _inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+def inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The body as sent before any gzip (Content-Encoding), within ``max_bytes``; else Rejected (400, 413, 415)."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
         body = _gunzip(body, max_bytes)
@@ -149,7 +155,7 @@ class Ingestor:
         """
         now = time.time() if now is None else now
         settings = self.config.collector
-        body = _inflate(body, content_encoding, settings.max_body_bytes)
+        body = inflate(body, content_encoding, settings.max_body_bytes)
         batch = fastwire.decode(body, now, settings.limits)
         if batch is None:
             batch = self._validate(_parse_json(body), now)
@@ -206,7 +212,7 @@ class Ingestor:
         refusal = devices.fleet_refusal(conn, batch["device_id"]) if fleet else None
         if refusal:  # checked in the transaction that would store the batch
             raise Rejected(403, "unauthorized", refusal)
-        device = _upsert_device(conn, batch, now, self.config.collector.limits)
+        device, rejoined = _upsert_device(conn, batch, now, self.config.collector.limits)
         dev_id, events, heartbeats = batch["device_id"], batch["events"], batch["heartbeats"]
         new_events = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now),
                                 all_new)
@@ -223,7 +229,8 @@ class Ingestor:
             events = events.take(new_events)
         if new_heartbeats is not None:
             heartbeats = [heartbeats[i] for i in new_heartbeats]
-        stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now)
+        stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now,
+                               rejoined_tickets=rejoined)
         for hook in self.hooks:
             hook(conn, stored)
         return IngestResult(len(events), len(batch["events"]) - len(events),
@@ -298,8 +305,10 @@ _UNKNOWN_INVENTORY = {rule.name: None if rule.nullable else "unknown" if rule.ki
 MAX_RECORDED_SKEW_S = 100 * 365.25 * 86400  # device.clock_skew_s is kept within a century either way
 
 
-def _upsert_device(conn: Connection, batch: dict[str, Any], now: float, limits: Limits) -> dict[str, Any]:
-    """Create the device if new, then update it from the batch's newest heartbeat; return its row."""
+def _upsert_device(conn: Connection, batch: dict[str, Any], now: float,
+                   limits: Limits) -> tuple[dict[str, Any], list[tuple[dict, dict]]]:
+    """Create the device if new, then update it from the batch's newest heartbeat; return its row and the tickets
+    joined to it because its identity keys changed (those of the last ``max_age_s`` joined to no device)."""
     dev_id = batch["device_id"]
     conn.execute(prepared(conn, _new_device), {
         "id": dev_id, "first_seen": now, "last_seen": None, "last_heartbeat": None,
@@ -319,10 +328,12 @@ def _upsert_device(conn: Connection, batch: dict[str, Any], now: float, limits: 
             changes.update({k: newest[k] for k in _INVENTORY})
             changes["last_heartbeat"] = newest["time"]
             changes["last_details"] = newest["details"]
+    new_keys = any(changes.get(k) and changes[k] != row[k] for k in KEY_COLUMNS)
     if changes:
         conn.execute(prepared(conn, _device_update), {"dev": dev_id, **changes})
         row.update(changes)
-    return row
+    rejoined = rematch(conn, dev_id, row, now - limits.max_age_s, now) if new_keys else []
+    return row, rejoined
 
 
 def _new_device(bind: Connection):

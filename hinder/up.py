@@ -1,7 +1,10 @@
 """`hinder up`: hinder on its embedded default, a collector on SQLite and a local agent.
 
 Everything lives in one directory (default ``./.hinder``): the SQLite database,
-the generated tokens, an editable agent config and the agent's state. Both
+the generated tokens and identity key, an editable agent config and the agent's
+state. With a demo fleet, its service-desk tickets reach the collector's
+webhook with the generated support token and join the simulated devices by
+their identity keys. Both
 parts run as child processes of this command; Ctrl-C or SIGTERM stops the
 agent cleanly first, then the collector.
 """
@@ -42,6 +45,10 @@ _COLLECTOR_TOML = """\
 # Reference: docs/collector.md, docs/impact-model.md, docs/report.md.
 # Application names allowed as Prometheus labels (others are exported as "other"):
 {apps}
+
+[support]
+# the fleet's identity key: joins service-desk tickets to devices (docs/support.md)
+identity_key_file = "{key}"
 """
 
 
@@ -54,7 +61,8 @@ def _collector_config(directory: Path, demo_fleet: int) -> Path:
     from hinder.simulate.fleet import Fleet
 
     path = directory / "collector.toml"
-    plain, demo = (_COLLECTOR_TOML.format(apps=apps.strip()) for apps in ("apps = []\n", Fleet.apps_toml()))
+    key = _identity_key(directory)
+    plain, demo = (_COLLECTOR_TOML.format(apps=apps.strip(), key=key) for apps in ("apps = []\n", Fleet.apps_toml()))
     text = path.read_text(encoding="utf-8") if path.exists() else None
     if text is None or (demo_fleet and text in (plain, demo)):
         path.write_text(demo if demo_fleet else plain, encoding="utf-8")
@@ -70,16 +78,30 @@ def _command() -> str:
     return str(script) if script.exists() else f"{sys.executable} -m hinder"
 
 
-def _tokens(directory: Path) -> dict[str, str]:
-    """Read the demo tokens, creating them on first use (file mode 0600)."""
-    path = directory / "tokens.toml"
-    if path.exists():
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    tokens = {"agent_token": secrets.token_urlsafe(24), "admin_token": secrets.token_urlsafe(24)}
+def _private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(f'{k} = "{v}"\n' for k, v in tokens.items())
+        fh.write(text)
+
+
+def _tokens(directory: Path) -> dict[str, str]:
+    """Read the demo tokens, creating those missing on first use (file mode 0600)."""
+    path = directory / "tokens.toml"
+    tokens = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    missing = [k for k in ("agent_token", "admin_token", "support_token") if k not in tokens]
+    if missing:
+        tokens.update({k: secrets.token_urlsafe(24) for k in missing})
+        _private(path, "".join(f'{k} = "{v}"\n' for k, v in tokens.items()))
     return tokens
+
+
+def _identity_key(directory: Path) -> Path:
+    """The fleet's identity key file, created on first use (mode 0600)."""
+    path = directory / "identity.key"
+    if not path.exists():
+        _private(path, secrets.token_hex(32) + "\n")
+    return path
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
@@ -121,7 +143,8 @@ def run(directory: Path, host: str, port: int, seconds: float | None = None, dem
         agent_config.write_text(_AGENT_TOML, encoding="utf-8")
     collector_config = _collector_config(directory, demo_fleet)
     url = f"http://{host}:{port}"
-    env = dict(os.environ, HINDER_AGENT_TOKEN=tokens["agent_token"], HINDER_ADMIN_TOKEN=tokens["admin_token"])
+    env = dict(os.environ, HINDER_AGENT_TOKEN=tokens["agent_token"], HINDER_ADMIN_TOKEN=tokens["admin_token"],
+               HINDER_SUPPORT_TOKEN=tokens["support_token"])
     hinder = [sys.executable, "-m", "hinder"]
 
     stop_requested = False
@@ -145,7 +168,8 @@ def run(directory: Path, host: str, port: int, seconds: float | None = None, dem
             env=env, cwd=directory, start_new_session=True)
         if demo_fleet:
             print(f"sending two weeks of a simulated fleet of {demo_fleet} devices ...", flush=True)
-            subprocess.run(hinder + ["simulate", "--collector", url, "--devices", str(demo_fleet), "--days", "14"],
+            subprocess.run(hinder + ["simulate", "--collector", url, "--devices", str(demo_fleet), "--days", "14",
+                                     "--identity-key-file", str(_identity_key(directory))],
                            env=env, cwd=directory, check=False)
         db_url = f"sqlite:///{directory / 'hinder.db'}"
         cmd = _command()
@@ -156,6 +180,8 @@ def run(directory: Path, host: str, port: int, seconds: float | None = None, dem
             f"  events      curl -H 'Authorization: Bearer {tokens['admin_token']}' {url}/api/v1/events\n"
             f"  agent       config {agent_config}; `{cmd} agent explain --config {agent_config}` shows what it sends\n"
             f"  report      {cmd} report weekly --db {db_url} --config {collector_config} --format html --out report.html\n"
+            f"  tickets     {cmd} support import FILE --db {db_url} --config {collector_config}, or POST them to "
+            f"{url}/api/v1/support/tickets with the support token\n"
             f"  tokens      {directory / 'tokens.toml'}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,

@@ -36,6 +36,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_TOKEN = "test-agent-token-0001"
 ADMIN_TOKEN = "test-admin-token-0001"
+SUPPORT_TOKEN = "test-support-token-0001"
 
 
 def free_port() -> int:
@@ -61,7 +62,7 @@ def hinder_env(**extra: str) -> dict[str, str]:
     """The environment for `python -m hinder` subprocesses: this checkout first on the path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for key in ("HINDER_AGENT_TOKEN", "HINDER_ADMIN_TOKEN", "HINDER_DB"):
+    for key in ("HINDER_AGENT_TOKEN", "HINDER_ADMIN_TOKEN", "HINDER_SUPPORT_TOKEN", "HINDER_DB"):
         env.pop(key, None)
     env.update(extra)
     return env

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.aggregates import marks
 from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
-from collector.api import devices, ingest, ops, read
+from collector.api import devices, ingest, ops, read, support
 from collector.api.headers import SecurityHeaders
 from collector.api.spec import serve_description
 from collector.auth import TokenAuth
@@ -54,7 +54,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
     app.add_middleware(SecurityHeaders)
     state = app.state
     state.config, state.engine, state.registry, state.counters = config, engine, registry, counters
-    state.auth = TokenAuth(settings.agent_tokens, settings.admin_token)
+    state.auth = TokenAuth(settings.agent_tokens, settings.admin_token, settings.support_tokens)
+    state.identity_secret = config.section("support").identity_secret()  # ConfigError: `serve` checked it
     state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     state.rate_bound = ingest.RateBound(settings.max_batches_per_s)
     state.device_rate_bounds = ingest.DeviceRateBounds(settings.max_batches_per_device_per_s)
@@ -70,7 +71,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); nothing was stored, see the "
                                        "collector log"}, status_code=500)
 
-    routers = (ingest.router, devices.enroll_router, devices.admin_router, read.router, ops.router, report_router)
+    routers = (ingest.router, devices.enroll_router, devices.admin_router, read.router, ops.router, report_router,
+               support.router)
     methods_of: dict[str, set[str]] = {}  # the API's paths are fixed strings
     for route in (route for router in routers for route in router.routes):
         methods_of.setdefault(route.path, set()).update(route.methods)

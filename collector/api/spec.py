@@ -42,7 +42,7 @@ _MEANINGS: dict[int, tuple[str, dict]] = {
     409: ("the device is enrolled already: it keeps its credential, the fleet token cannot take it over", {}),
     413: ("the body, compressed or decompressed, or its number of records is over the collector's limit", {}),
     415: ("Content-Type is not application/json, or Content-Encoding is neither gzip nor identity", {}),
-    422: ("the batch breaks the wire contract; nothing of it was stored", {}),
+    422: ("the batch breaks the wire contract, or no ticket of the body could be read; nothing of it was stored", {}),
     429: ("too many batches from this device or on this collector process; retry after Retry-After", _RETRY_AFTER),
     501: ("this collector cannot render the format (PDF needs Chromium)", {}),
     503: ("the database is busy or unreachable; retry later", _RETRY_AFTER),
@@ -87,6 +87,46 @@ CREDENTIAL = {
         "type": "object", "required": ["device_id", "credential"],
         "properties": {"device_id": {"type": "string"}, "credential": {"type": "string", "pattern": "^hdc1\\."}}}}},
 }
+_TEXT = {"type": ["string", "null"], "maxLength": 1024}
+_TIME = {"description": "ISO 8601 (2026-11-30T09:12:00Z; without an offset: UTC) or Unix seconds",
+         "anyOf": [{"type": "string", "maxLength": 64}, {"type": "number"}, {"type": "null"}]}
+_KEY = {"type": ["string", "null"], "pattern": "^[0-9a-fA-F]{32}$",
+        "description": "the keyed hash (contract.identity) the sender computed with the fleet's identity key"}
+_NAME = {"type": ["string", "null"], "maxLength": 1024,
+         "description": "in clear: hashed on arrival with the fleet's identity key, never stored"}
+TICKET_RECORD = {
+    "title": "Ticket", "type": "object", "required": ["id", "opened_at"],
+    "description": "a ticket in the generic column set (docs/support.md); other properties are ignored",
+    "properties": {
+        "id": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 128}, {"type": "integer"}]},
+        "opened_at": _TIME, "updated_at": _TIME, "resolved_at": _TIME,
+        "channel": {**_TEXT, "description": "phone, email, portal, chat, walk_in, remote, other, or a common "
+                                            "synonym (e-mail, self-service, walk-in ...); else other"},
+        "priority": _TEXT, "category": _TEXT, "site": _TEXT, "department": _TEXT,
+        "work_stopping": {"type": ["boolean", "null"],
+                          "description": "absent: from the [support] priorities and categories"},
+        "host": _NAME, "asset": _NAME, "account": _NAME, "host_key": _KEY, "asset_key": _KEY, "account_key": _KEY,
+    },
+}
+TICKETS_BODY = {
+    "required": True,
+    "description": "a JSON array of tickets, or JSON lines (one ticket object a line; Content-Type "
+                   "application/x-ndjson, or application/json); it may be gzip-compressed (Content-Encoding: gzip)",
+    # every array is read: an item that is not a Ticket is skipped and named in the answer, the others stored
+    "content": {"application/json": {"schema": {"type": "array", "maxItems": 1_000, "items": {
+        "anyOf": [{"$ref": "#/components/schemas/Ticket"}, {}]}}}},
+}
+_COUNT = {"type": "integer", "minimum": 0}
+TICKETS_RESULT = {
+    "description": "the readable tickets are committed: how many are new, changed and unchanged; the records "
+                   "skipped, the first of them named with their reason",
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["inserted", "updated", "unchanged", "skipped", "problems"],
+        "properties": {"inserted": _COUNT, "updated": _COUNT, "unchanged": _COUNT, "skipped": _COUNT,
+                       "problems": {"type": "array", "items": {
+                           "type": "object", "required": ["record", "reason"],
+                           "properties": {"record": {"type": "string"}, "reason": {"type": "string"}}}}}}}},
+}
 CONTENT_ENCODING = {"name": "Content-Encoding", "in": "header", "required": False,
                     "schema": {"type": "string", "enum": ["gzip", "identity"]},
                     "description": "gzip for a compressed body; absent or identity for plain JSON"}
@@ -96,7 +136,8 @@ def describe(app: FastAPI, settings: CollectorSettings) -> dict[str, Any]:
     """The OpenAPI document of ``app``, with the batch schema under ``settings``' limits."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     _, batch_components = batch_schema(settings.limits)
-    doc.setdefault("components", {}).setdefault("schemas", {}).update({**batch_components, "Error": ERROR_SCHEMA})
+    doc.setdefault("components", {}).setdefault("schemas", {}).update({**batch_components, "Error": ERROR_SCHEMA,
+                                                                       "Ticket": TICKET_RECORD})
     return doc
 
 

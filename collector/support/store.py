@@ -6,9 +6,11 @@ its source: it refuses what :func:`collector.support.tickets.problem` refuses
 leaves an unchanged one alone, so a source read twice, or a file imported
 twice, doubles nothing. A ticket is joined to the device whose identity keys
 match its configuration item (host name or asset tag) first, else its caller's
-account, the most recently seen such device when several do. A new ticket is
-also counted in ``support_count`` under its channel and labels, for the
-contacts counters of /metrics (an update never moves a ticket between counts).
+account, the most recently seen such device when several do. A ticket that
+arrived before its device ever sent keys is joined later, when the device's
+keys change (:func:`rematch`, called by ingest). A new ticket is also counted
+in ``support_count`` under its channel and labels, for the contacts counters
+of /metrics (an update never moves a ticket between counts).
 """
 
 from __future__ import annotations
@@ -89,3 +91,28 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
     add_up(conn, support_count_table, ("channel", "site", "department"), ("contacts",),
            [(key, (n,)) for key, n in counts.items()])
     return out
+
+
+KEY_COLUMNS = ("host_key", "asset_key", "account_key")
+
+
+def rematch(conn: Connection, device_id: str, keys: dict[str, str | None], since: float,
+            now: float | None = None) -> list[tuple[dict, dict]]:
+    """Join to a device the tickets opened since ``since`` that are joined to none and share one of its ``keys``
+    (``host_key``, ``asset_key``, ``account_key``); return their (row before, row after) pairs, like
+    :attr:`Stored.changed`. The tickets take the device's site and department, as :func:`store_tickets` does."""
+    now = time.time() if now is None else now
+    t, d = support_ticket_table.c, device_table.c
+    match = [t[k] == keys[k] for k in KEY_COLUMNS if keys.get(k)]
+    if not match:
+        return []
+    device = conn.execute(sa.select(d.site, d.department).where(d.id == device_id)).first()
+    if device is None:
+        return []
+    unjoined = sa.and_(t.device_id.is_(None), t.opened_at >= since, sa.or_(*match))
+    befores = conn.execute(sa.select(support_ticket_table).where(unjoined)).mappings().all()
+    if not befores:
+        return []
+    joined = {"device_id": device_id, "site": device[0], "department": device[1], "changed_at": now}
+    conn.execute(support_ticket_table.update().where(unjoined).values(**joined))
+    return [(dict(row), {**dict(row), **joined}) for row in befores]

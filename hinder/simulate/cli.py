@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import typer
 
+from contract.identity import read_secret
 from contract.records import Limits, parse_time
 from hinder.simulate.fleet import Fleet
 
@@ -37,14 +38,26 @@ def simulate_command(
     live: int = typer.Option(0, "--live", min=0, help="after the history, send this many live rounds, one every --live-interval"),
     live_interval: float = typer.Option(15.0, "--live-interval", min=1, max=3600, help="seconds between live rounds"),
     apps: bool = typer.Option(False, "--apps", help="print the simulated app catalogue as TOML for the collector config, and exit"),
+    identity_key_file: str = typer.Option("", "--identity-key-file", help="the fleet's identity key (the collector's "
+                                          "[support] identity_key_file): heartbeats carry identity keys"),
+    support_token: str = typer.Option("", "--support-token", envvar="HINDER_SUPPORT_TOKEN",
+                                      help="support token (or HINDER_SUPPORT_TOKEN): after the history, send the "
+                                      "service-desk tickets that follow it to the collector's webhook"),
 ) -> None:
-    """Send a realistic, reproducible fleet's heartbeats and events to a collector."""
+    """Send a realistic, reproducible fleet's heartbeats and events (and service-desk tickets) to a collector."""
     try:
         end_ts = _parse_end(end)
     except ValueError as exc:
         raise typer.BadParameter(f"{end!r}: {exc}", param_hint="--end") from None
+    secret = None
+    if identity_key_file:
+        try:
+            secret = read_secret(identity_key_file)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--identity-key-file") from None
     try:
-        fleet = Fleet(devices, days, seed=seed, end=end_ts, heartbeat_s=heartbeat_s, event_scale=event_scale)
+        fleet = Fleet(devices, days, seed=seed, end=end_ts, heartbeat_s=heartbeat_s, event_scale=event_scale,
+                      identity_secret=secret)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if apps:
@@ -58,13 +71,27 @@ def simulate_command(
 
     from hinder.simulate.sender import Sender, SimulationError, chunk_batches
 
-    sender = Sender(collector, token, concurrency=concurrency, rate=rate)
+    sender = Sender(collector, token, concurrency=concurrency, rate=rate, support_token=support_token)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    tickets: list[dict] = []
+
+    def history(device):
+        events, heartbeats = fleet.records(device)
+        if support_token:
+            tickets.extend(fleet.tickets(device, events))
+        return chunk_batches(device.device_id, events, heartbeats)
+
     try:
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task(f"history, {days:g} days", total=len(fleet.devices))
-            sender.send_all(fleet.devices, lambda d: chunk_batches(d.device_id, *fleet.records(d)),
-                            lambda _: progress.advance(task))
+            sender.send_all(fleet.devices, history, lambda _: progress.advance(task))
+            if support_token:  # after the history: the devices' identity keys are known, the tickets join them
+                tickets = sorted(tickets + fleet.stranger_tickets(), key=lambda t: t["opened_at"])
+                task = progress.add_task("service-desk tickets", total=len(tickets))
+                for at in range(0, len(tickets), sender.TICKETS_PER_REQUEST):
+                    chunk = tickets[at:at + sender.TICKETS_PER_REQUEST]
+                    sender.post_tickets(chunk)
+                    progress.advance(task, len(chunk))
             for round_no in range(live):
                 if round_no:
                     time.sleep(live_interval)
@@ -77,4 +104,5 @@ def simulate_command(
         raise typer.Exit(1) from None
     st = sender.stats
     typer.echo(f"sent {st.batches} batches: {st.events} events, {st.heartbeats} heartbeats "
-               f"({st.accepted} accepted, {st.duplicates} duplicates, {st.retries} retries) to {collector}")
+               f"({st.accepted} accepted, {st.duplicates} duplicates, {st.retries} retries) to {collector}"
+               + (f"; {st.tickets} service-desk tickets ({st.tickets_stored} new or changed)" if support_token else ""))

@@ -9,6 +9,14 @@ time give the same records, down to the event ids (valid UUIDv7 whose time is
 the record's time). Each event's ``active_s`` is computed from the same
 activity profile that the device's heartbeats report, so the two agree.
 
+With a fleet identity key the heartbeats carry identity keys (each device has
+a host name, an asset tag and an employee account), and :meth:`Fleet.tickets`
+gives the service-desk tickets that follow the device's disruptions (a share
+of crashes, long hangs, outages and shutdowns, more for longer or repeated
+ones), a few with no disruption before them, and :meth:`Fleet.stranger_tickets`
+those of callers without a device, in the generic column set of
+``POST /api/v1/support/tickets`` (names in clear, as an ITSM sends them).
+
 Only the standard library and ``contract`` are used, so the benchmarks and
 tests can import the generator without the collector's stack.
 """
@@ -23,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 
+from contract.identity import identity_key
 from contract.records import format_time, make_batch
 
 HOUR = 3600.0
@@ -90,6 +99,19 @@ APPS = (
 APPS_BY_NAME = {a.name: a for a in APPS}
 # Applications outside the catalogue: the collector labels them "other".
 UNCATALOGUED = ("notepad++", "vlc", "7zFM", "AcroRd32", "putty")
+
+# Service-desk tickets: how callers reach the desk (as ITSMs spell it), and which disruptions lead to a ticket.
+CHANNEL_MIX = (("Phone", 0.35), ("E-mail", 0.25), ("Self-service", 0.25), ("Chat", 0.10), ("Walk-in", 0.05))
+# event type -> (chance that one leads to a ticket, chance that the ticket is work-stopping, category)
+TICKET_CAUSES = {
+    "crash": (0.05, 0.15, "Software"), "hang": (0.02, 0.10, "Software"),
+    "connectivity_loss": (0.04, 0.35, "Network"), "app_unavailable": (0.10, 0.60, "Application"),
+    "unexpected_shutdown": (0.35, 0.50, "Hardware"),
+}
+MIN_TICKET_DURATION_S = {"hang": 60.0, "connectivity_loss": 120.0}  # shorter ones nobody calls about
+REPEAT_WINDOW_S = 8 * HOUR  # repeats within it raise the chance; one ticket per cause within it
+BACKGROUND_TICKETS_PER_DAY = 0.01  # per device and working day: requests with no measured disruption before them
+STRANGER_TICKETS_PER_DAY = 0.002  # per device and day: callers on no device of the fleet (contractors, kiosks)
 
 OSES = (("windows", 0.70, ("10.0.19045", "10.0.22631")), ("macos", 0.20, ("14.6", "15.1")), ("linux", 0.10, ("6.1", "6.8")))
 AGENT_VERSIONS = (("0.1.0", 0.80), ("0.0.9", 0.15), ("0.0.8", 0.05))
@@ -196,7 +218,7 @@ class Fleet:
     """A reproducible fleet: devices, incidents, and each device's records over ``days`` ending at ``end``."""
 
     def __init__(self, devices: int, days: float, seed: int = 1, end: float | None = None, heartbeat_s: float = 300.0,
-                 event_scale: float = 1.0):
+                 event_scale: float = 1.0, identity_secret: bytes | None = None):
         if devices < 1:
             raise ValueError("devices must be at least 1")
         if not 0 < days <= 30:
@@ -211,6 +233,7 @@ class Fleet:
         self.start = self.end - days * DAY
         self.heartbeat_s = heartbeat_s
         self.event_scale = event_scale  # multiplies every background disruption rate (benchmarks)
+        self.identity_secret = identity_secret  # the fleet's identity key: heartbeats carry identity keys
         rng = random.Random(f"fleet:{seed}")
         self.devices = [self._make_device(i, rng) for i in range(devices)]
         self.outages = self._make_outages(rng)
@@ -323,8 +346,15 @@ class Fleet:
             total += max(0.0, min(seg.end, end) - max(seg.start, start)) * seg.fraction
         return total
 
+    def identity_keys(self, dev: Device) -> dict[str, str | None]:
+        """The identity keys the device's agent sends (none without the fleet's identity key)."""
+        if self.identity_secret is None:
+            return {}
+        return {f"{kind}_key": identity_key(self.identity_secret, kind, name) for kind, name in names(dev).items()}
+
     def _heartbeats(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
         out, dropped, errors = [], 0, 0
+        keys = self.identity_keys(dev)
         phase = rng.uniform(0, self.heartbeat_s)
         for on, off in plan.powered:
             t = on
@@ -343,7 +373,7 @@ class Fleet:
                     "os": dev.os, "os_version": dev.os_version, "agent_version": dev.agent_version,
                     "site": dev.site.name, "department": dev.department,
                     "spool_dropped_total": dropped, "rejected_total": 0, "sensor_errors_total": errors,
-                    "details": details,
+                    "details": details, **keys,
                 })
                 t = nxt
         return out
@@ -476,6 +506,74 @@ class Fleet:
         self._shutdowns(plan, stream("shutdowns"))
         return self._events(dev, plan, stream("events")), self._heartbeats(dev, plan, stream("heartbeats"))
 
+    def tickets(self, dev: Device, events: list[dict]) -> list[dict]:
+        """The service-desk tickets of one device's employee, given the device's ``events`` (from :meth:`records`).
+
+        A disruption leads to a ticket with the chance of its type
+        (:data:`TICKET_CAUSES`), higher the longer it lasted and the more often
+        the same cause recurred within :data:`REPEAT_WINDOW_S`; the ticket is
+        opened some minutes after it ended, and no second ticket is opened for
+        the same cause within that window. A few tickets have no disruption
+        before them (requests, questions).
+        """
+        rng = random.Random(f"tickets:{self.seed}:{dev.index}")
+        out: list[dict] = []
+        recent: dict[tuple[str, str], list[float]] = {}
+        last_ticket: dict[tuple[str, str], float] = {}
+        for event in events:
+            cause = TICKET_CAUSES.get(event["type"])
+            start, duration = _seconds(event["start"]), event["duration_s"]
+            if cause is None or duration < MIN_TICKET_DURATION_S.get(event["type"], 0.0):
+                continue
+            key = (event["type"], event["app"])
+            repeats = [t for t in recent.get(key, []) if t > start - REPEAT_WINDOW_S]
+            recent[key] = repeats + [start]
+            chance = min(0.8, cause[0] * (1 + 3 * min(1.0, duration / 1800)) * (1 + len(repeats)))
+            if rng.random() >= chance or last_ticket.get(key, -math.inf) > start - REPEAT_WINDOW_S:
+                continue
+            last_ticket[key] = start
+            opened = start + duration + min(2 * HOUR, rng.lognormvariate(math.log(600), 0.6))
+            out.append(self._ticket(rng, dev, f"{dev.index:06d}-{len(out):03d}", opened, rng.random() < cause[1],
+                                    cause[2]))
+        plan = self._plan(dev, random.Random(f"plan:{self.seed}:{dev.index}"))
+        work_days = len(plan.activity) / 3
+        for _ in range(_poisson(rng, BACKGROUND_TICKETS_PER_DAY * work_days)):
+            seg = rng.choice(plan.activity) if plan.activity else None
+            if seg is not None:
+                out.append(self._ticket(rng, dev, f"{dev.index:06d}-{len(out):03d}", rng.uniform(seg.start, seg.end),
+                                        False, rng.choice(("Access", "Request", "Printing", "Question"))))
+        return sorted((t for t in out if t["opened_at"] < format_time(self.end)), key=lambda t: t["opened_at"])
+
+    def stranger_tickets(self) -> list[dict]:
+        """Tickets of callers that match no device of the fleet: they count as contacts of their site and
+        department, not as any device's lost time."""
+        rng = random.Random(f"strangers:{self.seed}")
+        out = []
+        for k in range(_poisson(rng, STRANGER_TICKETS_PER_DAY * len(self.devices) * self.days)):
+            site = rng.choices(SITES, weights=[s.share for s in SITES])[0]
+            opened = rng.uniform(self.start, self.end - HOUR)
+            ticket = self._ticket(rng, None, f"X-{k:04d}", opened, False, rng.choice(("Access", "Software", "Request")))
+            out.append({**ticket, "site": site.name, "department": _pick(rng, DEPARTMENTS),
+                        "account": f"ext-{self.seed}-{k:04d}"})
+        return out
+
+    def _ticket(self, rng: random.Random, dev: Device | None, number: str, opened: float, stopping: bool,
+                category: str) -> dict:
+        """One ticket record in the generic column set, resolved after a while unless still open at the end."""
+        priority = "P1" if stopping else _pick(rng, (("P2", 0.15), ("P3", 0.6), ("P4", 0.25)))
+        wait = rng.uniform(0.5, 6) * HOUR if stopping else min(5 * DAY, rng.lognormvariate(math.log(4 * HOUR), 1.0))
+        resolved = opened + wait if opened + wait < self.end else None
+        record = {"id": f"SIM-{self.seed}-{number}", "opened_at": format_time(opened),
+                  "updated_at": format_time(resolved or min(self.end, opened + 600)),
+                  "resolved_at": format_time(resolved) if resolved else None,
+                  "channel": _pick(rng, CHANNEL_MIX), "priority": priority, "category": category}
+        if dev is not None:
+            name = names(dev)
+            record.update(site=dev.site.name, department=dev.department, account=name["account"])
+            if rng.random() < 0.7:  # the configuration item is often named, not always
+                record["host"] = name["host"]
+        return record
+
     def live_batch(self, dev: Device, now: float, interval_s: float, round_no: int) -> dict | None:
         """Records for the last ``interval_s`` before ``now``, as if the whole fleet were at work.
 
@@ -501,3 +599,13 @@ def _wire_event(rng: random.Random, etype: str, app: str, start: float, duration
     return {"id": _uuid7(rng, start), "type": etype, "app": app, "start": format_time(start),
             "duration_s": round(duration, 3), "severity": severity, "active_s": round(min(duration, active_s), 3),
             "details": details}
+
+
+def names(dev: Device) -> dict[str, str]:
+    """The simulated device's host name, asset tag and employee account, as its agent and the ITSM know them."""
+    return {"host": f"{dev.site.name[:3].upper()}-PC{dev.index:05d}", "asset": f"AT{dev.index:07d}",
+            "account": f"emp{dev.index:05d}"}
+
+
+def _seconds(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()

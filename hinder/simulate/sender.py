@@ -1,4 +1,5 @@
-"""Sending wire batches to a collector: chunking within the contract's limits, gzip, pacing, retries, stats."""
+"""Sending wire batches (and service-desk tickets) to a collector: chunking within the contract's limits, gzip,
+pacing, retries, stats."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ class SendStats:
     accepted: int = 0
     duplicates: int = 0
     retries: int = 0
+    tickets: int = 0  # tickets sent to the webhook
+    tickets_stored: int = 0  # inserted or updated
 
 
 class _Pacer:
@@ -71,9 +74,11 @@ class Sender:
     RETRY_STATUS = (429, 502, 503, 504)
 
     def __init__(self, url: str, token: str, concurrency: int = 4, rate: float = 0.0, timeout_s: float = 30.0,
-                 max_attempts: int = 8):
+                 max_attempts: int = 8, support_token: str = ""):
         self.url = url.rstrip("/") + "/api/v1/events"
+        self.tickets_url = url.rstrip("/") + "/api/v1/support/tickets"
         self.token = token
+        self.support_token = support_token
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -92,35 +97,49 @@ class Sender:
         """Send one batch until it is committed; raise SimulationError on a permanent refusal."""
         # stamped when sent, as the agent's uploader does: history sent now comes from a device whose clock is right
         batch = {**batch, "sent_at": format_time(time.time())}
-        body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode(), compresslevel=5)
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        answer = self._send(self.url, self.token, batch, f"a batch of {batch['device_id']}")
+        with self._lock:
+            self.stats.batches += 1
+            self.stats.events += len(batch["events"])
+            self.stats.heartbeats += len(batch["heartbeats"])
+            self.stats.accepted += int(answer.get("accepted", 0))
+            self.stats.duplicates += int(answer.get("duplicates", 0))
+
+    def post_tickets(self, tickets: list[dict]) -> None:
+        """Send service-desk tickets (generic column set) to the webhook, ``TICKETS_PER_REQUEST`` at a time."""
+        for at in range(0, len(tickets), self.TICKETS_PER_REQUEST):
+            chunk = tickets[at:at + self.TICKETS_PER_REQUEST]
+            answer = self._send(self.tickets_url, self.support_token, chunk, f"{len(chunk)} tickets")
+            with self._lock:
+                self.stats.tickets += len(chunk)
+                self.stats.tickets_stored += int(answer.get("inserted", 0)) + int(answer.get("updated", 0))
+
+    TICKETS_PER_REQUEST = 500
+
+    def _send(self, url: str, token: str, payload, what: str) -> dict:
+        """POST ``payload`` as gzip JSON until it is committed; its answer, or SimulationError on a refusal."""
+        body = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=5)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
         for attempt in range(self.max_attempts):
             if self._stop.is_set():
-                raise SimulationError("stopped after another batch failed")
+                raise SimulationError("stopped after another request failed")
             self._pacer.wait()
             try:
-                resp = self._client().post(self.url, content=body, headers=headers)
+                resp = self._client().post(url, content=body, headers=headers)
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 if resp.status_code == 200:
-                    answer = resp.json()
-                    with self._lock:
-                        self.stats.batches += 1
-                        self.stats.events += len(batch["events"])
-                        self.stats.heartbeats += len(batch["heartbeats"])
-                        self.stats.accepted += int(answer.get("accepted", 0))
-                        self.stats.duplicates += int(answer.get("duplicates", 0))
-                    return
+                    return resp.json()
                 error = f"HTTP {resp.status_code}: {resp.text[:500]}"
                 if resp.status_code not in self.RETRY_STATUS:
                     self._stop.set()
-                    raise SimulationError(f"{self.url} refused a batch of {batch['device_id']}: {error}")
+                    raise SimulationError(f"{url} refused {what}: {error}")
             with self._lock:
                 self.stats.retries += 1
             time.sleep(min(10.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0))
         self._stop.set()
-        raise SimulationError(f"{self.url}: gave up after {self.max_attempts} attempts: {error}")
+        raise SimulationError(f"{url}: gave up after {self.max_attempts} attempts: {error}")
 
     def send_all(self, work: list, batches_of, on_done=lambda item: None) -> SendStats:
         """Post ``batches_of(item)`` for every item, items in parallel, each item's batches in order."""

@@ -62,7 +62,11 @@ def test_read_metrics_and_report_operations(documented):
     doc = httpx.get(documented.url + "/openapi.json").json()
     ops = _operations(doc)
     schemes = doc["components"]["securitySchemes"]
-    assert set(schemes) == {"agentToken", "adminToken"}
+    assert set(schemes) == {"agentToken", "adminToken", "supportToken"}
+    tickets = ops["post", "/api/v1/support/tickets"]
+    assert tickets["security"] == [{"supportToken": []}]
+    assert {"200", "400", "401", "413", "415", "422"} <= set(tickets["responses"])
+    assert doc["components"]["schemas"]["Ticket"]["required"] == ["id", "opened_at"]
     assert all(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values())
     for key in (("get", "/api/v1/events"), ("get", "/api/v1/devices"), ("get", "/api/v1/reports/weekly")):
         assert {"200", "400", "401", "503"} <= set(ops[key]["responses"]), key

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN
+from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN, SUPPORT_TOKEN
 
 # Positive data is shaped by the document, but the contract also checks what JSON Schema cannot say (times
 # against the collector's clock, relations between fields, ids that are UUIDv7, query values read as times or
@@ -39,6 +39,9 @@ bearer = "{AGENT_TOKEN}"
 
 [auth.openapi.adminToken]
 bearer = "{ADMIN_TOKEN}"
+
+[auth.openapi.supportToken]
+bearer = "{SUPPORT_TOKEN}"
 
 [checks]
 enabled = true  # all of them
@@ -69,7 +72,8 @@ def _run(collector, tmp_path: Path, devices: bool) -> subprocess.CompletedProces
 def test_no_server_error_and_the_document_holds(backend, request, collector_factory, tmp_path):
     db = request.getfixturevalue("pg_url") if backend == "postgres" else None
     # no rate bound: the fuzzer sends faster than a fleet's share of one process, and a 429 tests nothing
-    collector = collector_factory(db=db, config="[collector]\napi_docs = true\nmax_batches_per_s = 0\n")
+    collector = collector_factory(db=db, config="[collector]\napi_docs = true\nmax_batches_per_s = 0\n"
+                                            f'support_tokens = ["{SUPPORT_TOKEN}"]\n')
     for devices in (False, True):
         result = _run(collector, tmp_path, devices)
         assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-5000:]}\n{collector.log()[-5000:]}"
@@ -78,6 +82,8 @@ def test_no_server_error_and_the_document_holds(backend, request, collector_fact
     for path in ("/api/v1/events", "/api/v1/heartbeat"):  # the body is generated from the document: stored or refused
         assert {200, 422} <= {status for method, p, status in answered if (method, p) == ("POST", path)}, answered
     assert {201, 400} <= {status for method, p, status in answered if (method, p) == ("POST", "/api/v1/enroll")}
+    tickets = {status for method, p, status in answered if (method, p) == ("POST", "/api/v1/support/tickets")}
+    assert {200, 422} <= tickets, tickets
 
 
 def _statuses(har: Path) -> Counter:
