@@ -33,10 +33,12 @@ from collector.support.config import SourceSettings, SupportSettings
 from collector.support.store import Stored, store_tickets
 from collector.support.tickets import CHANNELS, Ticket
 from contract.identity import identity_key
+from contract.settings import ConfigError
 
 log = logging.getLogger("hinder.collector.support")
 
 RETRY_DELAYS_S = (1.0, 4.0, 15.0)  # waits before the retries of one request
+MAX_PAGES_PER_POLL = 1000  # a poll stops there (the cursor kept) so that a source paging forever cannot hold it
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for: the next poll tries again
 _MAX_ERROR = 200
 
@@ -162,6 +164,19 @@ class Connector(ABC):
             time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def records(self, response: httpx.Response, key: str | None = None) -> list[Any]:
+        """The list of records a response carries (its body, or the body's ``key``); SourceDown if it has none."""
+        try:
+            body = response.json()
+        except ValueError:
+            raise SourceDown(f"{self.settings.name}: the answer is not JSON (HTTP {response.status_code})") from None
+        if key is not None:
+            body = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(body, list):
+            where = f"its {key!r}" if key else "the answer"
+            raise SourceDown(f"{self.settings.name}: {where} is not a list of records")
+        return body
+
     def ticket(self, record: dict[str, Any]) -> Ticket:
         """The ticket a record stands for; ValueError (with a reason) if it has no usable id or opening time."""
         get = {name: path_value(record, path) for name, path in self.field_map.items()}
@@ -238,10 +253,13 @@ def poll(engine: Engine, connector: Connector, now: float | None = None) -> Poll
             result.pages += 1
             result.fetched += len(page.records)
             _merge(result.stored, stored)
-    except SourceDown as exc:
+            if result.pages >= MAX_PAGES_PER_POLL:
+                log.warning("support source %s: stopped after %d pages; the next poll goes on from the cursor",
+                            name, result.pages)
+                break
+    except (SourceDown, ConfigError) as exc:  # ConfigError: the secret_file or secret_env cannot be read
         result.error = str(exc)[:_MAX_ERROR]
-        log.warning("support source %s: %s; the cursor is kept, next poll in %.0f s", name, result.error,
-                    connector.settings.poll_interval_s)
+        log.warning("%s; the cursor is kept, next poll in %.0f s", result.error, connector.settings.poll_interval_s)
         with write_transaction(engine) as conn:
             conn.execute(support_source_table.update().where(s.name == name).values(
                 failures_total=s.failures_total + 1, last_error=result.error, last_attempt=now))
