@@ -33,7 +33,7 @@ def poll(
     db: Optional[str] = _DB,
 ) -> None:
     """Poll the configured sources once, from their cursors on, and print what each gave."""
-    from collector.support.sources import connectors
+    from collector.support.polling import connectors
     from collector.support.sources.base import poll as poll_source
 
     cfg = _load(config, db=db)

@@ -15,7 +15,8 @@ from prometheus_client.utils import floatToGoString
 
 from collector.config import parse_config
 from collector.models import support_ticket_table
-from collector.support.sources import base, connectors
+from collector.support.polling import connectors
+from collector.support.sources import base
 from tests.collector.conftest import make_api
 from tests.collector.support.itsm import fixture, serve
 from tests.collector.support.itsms import SERVICENOW_PASSWORD, TOPDESK_PASSWORD, TOPDESK_USER, servicenow, shift_times, topdesk

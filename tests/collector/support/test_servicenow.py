@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from collector.models import support_source_table, support_ticket_table
 from collector.support.config import SourceSettings, SupportSettings
-from collector.support.sources import base, connectors
+from collector.support.polling import connectors
+from collector.support.sources import base
 from collector.support.sources.base import poll
 from collector.support.sources.servicenow import nested
 from contract.identity import identity_key
