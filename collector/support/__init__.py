@@ -3,5 +3,7 @@
 - :mod:`.tickets`: the one normalized :class:`~.tickets.Ticket` every path produces, with its bounds;
 - :mod:`.store`: stores tickets idempotently by (source, ticket id) and joins them to devices by identity key;
 - :mod:`.sources`: one connector per ITSM behind one small interface, registered in one place;
+- :mod:`.polling`: builds the configured connectors and polls them in the background;
+- :mod:`.cli`: ``hinder support poll`` and ``hinder support sources``;
 - :mod:`.config`: the ``[support]`` table of the collector config.
 """

@@ -74,7 +74,7 @@ class ServiceNowConnector(Connector):
     def pages(self, cursor: str | None, now: float) -> Iterator[Page]:
         keys = Keyset.start(cursor, now, self.settings.since_days)
         changed, ticket_id = self.field_map["updated_at"], self.field_map["id"]
-        wanted = ",".join(sorted({*self.field_map.values(), "sys_id"}))
+        wanted = ",".join(sorted(set(self.field_map.values())))
         while True:
             start, size = keys.window(self.settings.page_size)
             since = keys.moment().strftime("%Y-%m-%d %H:%M:%S")
