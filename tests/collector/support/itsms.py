@@ -1,6 +1,6 @@
 """The TOPdesk and ServiceNow list APIs as the connector tests' local server answers them (tests/collector/support/
 itsm.py serves these handlers): their real filters, order, paging, field selection and authentication, over
-records kept as the APIs return them (the fixtures)."""
+records kept as the APIs return them (the fixtures); and what the tests read back from the database."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
+
+from collector.models import support_source_table, support_ticket_table
 from tests.collector.support.itsm import Reply, Request
 
 TOPDESK_USER = "hinder-reader"
@@ -17,6 +20,18 @@ TOPDESK_PASSWORD = "td-app-pw-0001-secret"
 SERVICENOW_USER = "hinder.integration"
 SERVICENOW_PASSWORD = "sn-pw-0001-secret"
 SERVICENOW_TOKEN = "sn-oauth-token-0001-secret"
+
+
+def tickets(engine) -> dict[str, dict]:
+    """The stored tickets by id."""
+    with engine.connect() as conn:
+        return {r["ticket_id"]: dict(r) for r in conn.execute(sa.select(support_ticket_table)).mappings()}
+
+
+def health(engine) -> dict:
+    """The one source's support_source row."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(support_source_table)).mappings().one())
 
 
 def _basic(user: str, password: str) -> str:

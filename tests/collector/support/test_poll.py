@@ -14,12 +14,13 @@ import sqlalchemy as sa
 from prometheus_client.utils import floatToGoString
 
 from collector.config import parse_config
-from collector.models import support_ticket_table
 from collector.support.polling import connectors
 from collector.support.sources import base
 from tests.collector.conftest import make_api
 from tests.collector.support.itsm import fixture, serve
-from tests.collector.support.itsms import SERVICENOW_PASSWORD, TOPDESK_PASSWORD, TOPDESK_USER, servicenow, shift_times, topdesk
+from tests.collector.support.itsms import (
+    SERVICENOW_PASSWORD, TOPDESK_PASSWORD, TOPDESK_USER, servicenow, shift_times, tickets, topdesk,
+)
 from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN, ROOT, hinder_env, wait_until
 
 FIXTURE_DAY = datetime(2026, 11, 5, tzinfo=timezone.utc)
@@ -78,8 +79,7 @@ def test_a_running_collector_polls_its_sources_in_the_background(collector_facto
     assert 'hinder_support_source_failures_total{source="servicenow-emea"} 1.0' in text
     assert re.search(r'hinder_support_source_last_success_timestamp_seconds\{source="topdesk-nl"\} \d', text)
     engine = sa.create_engine(db)
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(support_ticket_table)).scalar_one() == 7
+    assert len(tickets(engine)) == 7
     engine.dispose()
     assert TOPDESK_PASSWORD not in proc.log()
 

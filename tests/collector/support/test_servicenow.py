@@ -7,9 +7,7 @@ import logging
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 
-from collector.models import support_source_table, support_ticket_table
 from collector.support.config import SourceSettings, SupportSettings
 from collector.support.polling import connectors
 from collector.support.sources import base
@@ -17,7 +15,9 @@ from collector.support.sources.base import poll
 from collector.support.sources.servicenow import nested
 from contract.identity import identity_key
 from tests.collector.support.itsm import Reply, fixture, serve
-from tests.collector.support.itsms import SERVICENOW_PASSWORD, SERVICENOW_TOKEN, SERVICENOW_USER, servicenow
+from tests.collector.support.itsms import (
+    SERVICENOW_PASSWORD, SERVICENOW_TOKEN, SERVICENOW_USER, health, servicenow, tickets,
+)
 
 NOW = datetime(2026, 11, 5, tzinfo=timezone.utc).timestamp()
 SECRET = b"fleet-identity-key-0123456789"
@@ -42,15 +42,6 @@ def make(url: str, tmp_path, page_size: int = 2, bearer: bool = False, secret: s
 def incidents(name: str = "servicenow_incidents.json") -> list:
     return fixture(name)["result"]
 
-
-def tickets(engine) -> dict[str, dict]:
-    with engine.connect() as conn:
-        return {r["ticket_id"]: dict(r) for r in conn.execute(sa.select(support_ticket_table)).mappings()}
-
-
-def health(engine) -> dict:
-    with engine.connect() as conn:
-        return dict(conn.execute(sa.select(support_source_table)).mappings().one())
 
 
 def ts(text: str) -> float:

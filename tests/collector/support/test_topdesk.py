@@ -8,16 +8,14 @@ import logging
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 
-from collector.models import support_source_table, support_ticket_table
 from collector.support.config import SourceSettings, SupportSettings
 from collector.support.polling import connectors
 from collector.support.sources import base
 from collector.support.sources.base import poll
 from contract.identity import identity_key
 from tests.collector.support.itsm import Reply, fixture, serve
-from tests.collector.support.itsms import TOPDESK_PASSWORD, TOPDESK_USER, topdesk
+from tests.collector.support.itsms import TOPDESK_PASSWORD, TOPDESK_USER, health, tickets, topdesk
 
 NOW = datetime(2026, 11, 5, tzinfo=timezone.utc).timestamp()
 SECRET = b"fleet-identity-key-0123456789"
@@ -37,15 +35,6 @@ def make(url: str, tmp_path, page_size: int = 2, **source):
                               page_size=page_size, **source)
     return connectors(SupportSettings(identity_key_file=str(key), sources=[settings]))[0]
 
-
-def tickets(engine) -> dict[str, dict]:
-    with engine.connect() as conn:
-        return {r["ticket_id"]: dict(r) for r in conn.execute(sa.select(support_ticket_table)).mappings()}
-
-
-def health(engine) -> dict:
-    with engine.connect() as conn:
-        return dict(conn.execute(sa.select(support_source_table)).mappings().one())
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 100])
