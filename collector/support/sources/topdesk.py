@@ -4,7 +4,8 @@ TOPdesk answers a list of incidents as a JSON array: ``206 Partial Content``
 while more match the query than the page held, ``200`` for the last page,
 ``204 No Content`` when none match. The query is FIQL
 (``modificationDate=ge=2026-11-02T08:00:00Z``), the order ``sort``, the page
-``pageStart`` and ``pageSize``, and ``fields`` keeps the answer to the fields
+``pageStart`` and ``pageSize`` (ties broken by ``id``, one of the fields TOPdesk
+sorts fast), and ``fields`` keeps the answer to the fields
 the mapping reads (a caller's name comes inside the caller object but is
 never kept). Times are ISO 8601 with an offset (``2026-11-02T08:15:00.000+0000``).
 """
@@ -56,7 +57,7 @@ class TopdeskConnector(Connector):
         while True:
             start, size = keys.window(self.settings.page_size)
             response = self.request("GET", INCIDENTS, params={
-                "query": f"{changed}=ge={keys.cursor()}", "sort": f"{changed}:asc,{ticket_id}:asc",
+                "query": f"{changed}=ge={keys.cursor()}", "sort": f"{changed}:asc,id:asc",
                 "pageStart": start, "pageSize": size, "fields": wanted})
             if response.status_code == 204:
                 return

@@ -151,3 +151,12 @@ def test_a_configured_source_never_polled_is_down_with_zero_counts(db_engine, db
     assert 'hinder_support_source_up{source="topdesk-nl"} 0.0' in text
     assert 'hinder_support_source_failures_total{source="topdesk-nl"} 0.0' in text
     assert "hinder_support_source_last_success_timestamp_seconds{" not in text
+
+
+def test_an_unusable_support_config_is_logged_and_polls_nothing(db_engine, tmp_path, caplog):
+    from collector.support.polling import start_polling
+
+    sources = [{"name": "topdesk-nl", "kind": "topdesk", "url": "http://127.0.0.1:9"}]
+    cfg = parse_config({"support": {"identity_key_file": str(tmp_path / "missing.key"), "sources": sources}}, env={})
+    assert start_polling(db_engine, cfg.section("support")) == []
+    assert "support sources are not polled: support.identity_key_file:" in caplog.text

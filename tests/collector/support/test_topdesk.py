@@ -46,7 +46,7 @@ def test_pages_are_read_in_order_each_incident_once_and_the_cursor_kept(db_engin
     assert health(db_engine)["cursor"] == "2026-11-04T07:00:00Z"
     first = itsm.requests[0].query
     assert first["query"] == ["modificationDate=ge=2026-10-01T00:00:00Z"]  # since_days (35) before NOW
-    assert first["sort"] == ["modificationDate:asc,number:asc"]
+    assert first["sort"] == ["modificationDate:asc,id:asc"]
     assert "request" not in first["fields"][0].split(",") and "caller" in first["fields"][0].split(",")
     if page_size == 2:  # three incidents share 10:40:00: the second request covers the two read and two more
         assert [(r.query["pageStart"], r.query["pageSize"]) for r in itsm.requests] == [
