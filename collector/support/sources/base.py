@@ -39,6 +39,7 @@ log = logging.getLogger("hinder.collector.support")
 
 RETRY_DELAYS_S = (1.0, 4.0, 15.0)  # waits before the retries of one request
 MAX_PAGES_PER_POLL = 1000  # a poll stops there (the cursor kept) so that a source paging forever cannot hold it
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # an answer beyond it (decompressed) fails: a source cannot exhaust memory
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for: the next poll tries again
 _MAX_ERROR = 200
 
@@ -142,7 +143,7 @@ class Connector(ABC):
         name = self.settings.name
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
             try:
-                response = self.client.request(method, url, **self.auth(), **kwargs)
+                response = self._exchange(method, url, **kwargs)
             except httpx.HTTPError as exc:
                 cause = f"{type(exc).__name__}"
             else:
@@ -163,6 +164,18 @@ class Connector(ABC):
             log.info("support source %s: %s, retrying in %.0f s", name, cause, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _exchange(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, its answer read to at most :data:`MAX_RESPONSE_BYTES`."""
+        with self.client.stream(method, url, **self.auth(), **kwargs) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise SourceDown(f"{self.settings.name}: the answer exceeds {MAX_RESPONSE_BYTES} bytes")
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]  # the body is decoded already
+        return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=streamed.request)
 
     def records(self, response: httpx.Response, key: str | None = None) -> list[Any]:
         """The list of records a response carries (its body, or the body's ``key``); SourceDown if it has none."""

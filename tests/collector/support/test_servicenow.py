@@ -176,3 +176,27 @@ def test_an_answer_without_a_result_list_is_a_failure(db_engine, tmp_path):
         done = poll(db_engine, make(itsm.url, tmp_path), NOW)
     assert "'result' is not a list of records" in done.error
     assert health(db_engine)["failures_total"] == 1
+
+
+def test_an_answer_too_large_is_a_failure_read_no_further(db_engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(base, "MAX_RESPONSE_BYTES", 512)
+    with serve(servicenow(incidents())) as itsm:
+        done = poll(db_engine, make(itsm.url, tmp_path, page_size=100), NOW)
+    assert done.error == "servicenow-emea: the answer exceeds 512 bytes" and len(itsm.requests) == 1
+    assert tickets(db_engine) == {}
+
+
+def test_a_compressed_answer_is_read(db_engine, tmp_path):
+    import gzip
+    import json
+
+    plain = servicenow(incidents())
+
+    def handler(req):
+        reply = plain(req)
+        return Reply(reply.status, gzip.compress(json.dumps(reply.body).encode()),
+                     {**reply.headers, "Content-Encoding": "gzip"})
+
+    with serve(handler) as itsm:
+        done = poll(db_engine, make(itsm.url, tmp_path), NOW)
+    assert done.error is None and done.stored.inserted == 7 and len(itsm.requests) > 1  # the Link header followed
