@@ -38,7 +38,6 @@ from contract.settings import ConfigError
 log = logging.getLogger("hinder.collector.support")
 
 RETRY_DELAYS_S = (1.0, 4.0, 15.0)  # waits before the retries of one request
-MAX_PAGES_PER_POLL = 1000  # a poll stops there (the cursor kept) so that a source paging forever cannot hold it
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # an answer beyond it (decompressed) fails: a source cannot exhaust memory
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for: the next poll tries again
 _MAX_ERROR = 200
@@ -266,10 +265,6 @@ def poll(engine: Engine, connector: Connector, now: float | None = None) -> Poll
             result.pages += 1
             result.fetched += len(page.records)
             _merge(result.stored, stored)
-            if result.pages >= MAX_PAGES_PER_POLL:
-                log.warning("support source %s: stopped after %d pages; the next poll goes on from the cursor",
-                            name, result.pages)
-                break
     except (SourceDown, ConfigError) as exc:  # ConfigError: the secret_file or secret_env cannot be read
         result.error = str(exc)[:_MAX_ERROR]
         log.warning("%s; the cursor is kept, next poll in %.0f s", result.error, connector.settings.poll_interval_s)

@@ -197,3 +197,12 @@ def test_a_device_named_by_the_incident_is_joined(api, tmp_path):
     with serve(topdesk(incidents)) as itsm:
         poll(api.engine, make(itsm.url, tmp_path), NOW)
     assert tickets(api.engine)["I 2611 001"]["device_id"] is not None
+
+
+
+def test_a_source_repeating_one_page_forever_is_read_once(db_engine, tmp_path):
+    incidents = fixture("topdesk_incidents.json")[:2]
+    with serve(lambda req: Reply(206, incidents)) as itsm:  # "more to come", always the same two
+        done = poll(db_engine, make(itsm.url, tmp_path), NOW)
+    assert (done.error, done.pages, done.stored.inserted) == (None, 2, 2)  # the second page had nothing new
+    assert len(itsm.requests) == 2
