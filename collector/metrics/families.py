@@ -348,8 +348,8 @@ def support_sources(ctx: ScrapeContext) -> Iterable[Metric]:
                 ["source"], up)
     yield gauge("hinder_support_source_last_success_timestamp_seconds",
                 "When the last poll of the service-desk source succeeded (Unix time).", ["source"], last)
-    yield counter("hinder_support_source_failures", "Polls of the service-desk source that failed (down, refused "
-                  "the credentials, answered garbage).", ["source"], failures)
+    yield counter("hinder_support_source_failures", "Polls of the service-desk source that failed (unreachable, "
+                  "refused the credentials, or not answering records).", ["source"], failures)
     yield counter("hinder_support_records_fetched", "Records read from the service-desk source.", ["source"], fetched)
     yield counter("hinder_support_records_skipped", "Records of the service-desk source refused (unreadable or out "
                   "of bounds; the collector log names the reasons).", ["source"], skipped)

@@ -180,7 +180,7 @@ class Connector(ABC):
         """The list of records a response carries (its body, or the body's ``key``); SourceDown if it has none."""
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond what the parser follows
             raise SourceDown(f"{self.settings.name}: the answer is not JSON (HTTP {response.status_code})") from None
         if key is not None:
             body = body.get(key) if isinstance(body, dict) else None

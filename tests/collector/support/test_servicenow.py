@@ -200,3 +200,10 @@ def test_a_compressed_answer_is_read(db_engine, tmp_path):
     with serve(handler) as itsm:
         done = poll(db_engine, make(itsm.url, tmp_path), NOW)
     assert done.error is None and done.stored.inserted == 7 and len(itsm.requests) > 1  # the Link header followed
+
+
+def test_an_answer_nested_beyond_reason_is_a_failure(db_engine, tmp_path):
+    deep = b'{"result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with serve(lambda req: Reply(200, deep)) as itsm:
+        done = poll(db_engine, make(itsm.url, tmp_path), NOW)
+    assert "not JSON" in done.error and health(db_engine)["failures_total"] == 1
