@@ -140,9 +140,13 @@ class Connector(ABC):
         """One request to the source, retried with backoff; raises :class:`SourceDown` or :class:`AuthFailed`."""
         url = self.settings.url.rstrip("/") + path
         name = self.settings.name
+        try:
+            auth = self.auth()
+        except ConfigError as exc:  # the secret's file or variable is missing: the message names it, not the secret
+            raise SourceDown(str(exc)) from None
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
             try:
-                response = self._exchange(method, url, **kwargs)
+                response = self._exchange(method, url, **auth, **kwargs)
             except httpx.HTTPError as exc:
                 cause = f"{type(exc).__name__}"
             else:
@@ -166,7 +170,7 @@ class Connector(ABC):
 
     def _exchange(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request, its answer read to at most :data:`MAX_RESPONSE_BYTES`."""
-        with self.client.stream(method, url, **self.auth(), **kwargs) as streamed:
+        with self.client.stream(method, url, **kwargs) as streamed:
             body = bytearray()
             for chunk in streamed.iter_bytes():
                 body += chunk
@@ -265,7 +269,7 @@ def poll(engine: Engine, connector: Connector, now: float | None = None) -> Poll
             result.pages += 1
             result.fetched += len(page.records)
             _merge(result.stored, stored)
-    except (SourceDown, ConfigError) as exc:  # ConfigError: the secret_file or secret_env cannot be read
+    except SourceDown as exc:
         result.error = str(exc)[:_MAX_ERROR]
         log.warning("%s; the cursor is kept, next poll in %.0f s", result.error, connector.settings.poll_interval_s)
         with write_transaction(engine) as conn:
