@@ -58,8 +58,9 @@ class CollectorSettings:
                                     doc="per-device data (events, heartbeats, their hourly figures) older than this is deleted")
     db_busy_timeout_s: float = setting(5.0, min=0, max=600, doc="SQLite: how long a write waits for a lock before 503")
     max_query_limit: int = setting(10_000, min=1, max=1_000_000, doc="largest `limit` of GET /api/v1/events")
-    background_jobs: bool = setting(True, doc="run retention and the impact refresh in this process; replicas "
-                                    "that only ingest may turn it off if another replica keeps it on")
+    background_jobs: bool = setting(True, doc="run retention, the impact refresh and the support sources' polling "
+                                    "in this process; replicas that only ingest may turn it off if another replica "
+                                    "keeps it on")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
     tls_cert: str = setting("", doc="PEM certificate (chain) to serve HTTPS with, beside tls_key; empty: plain HTTP")
     tls_key: str = setting("", doc="PEM private key of tls_cert")

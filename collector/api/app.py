@@ -26,6 +26,7 @@ from collector.jobs import start_periodic
 from collector.metrics import build_registry
 from collector.report.api import router as report_router
 from collector.retention import PURGE_EVERY_S, purge_expired
+from collector.support.polling import start_polling
 from contract import __version__
 
 log = logging.getLogger("hinder.collector")
@@ -39,10 +40,12 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # background_jobs=False (in-process tests): no threads; tests call refresh() themselves
+        # background_jobs=False (in-process tests): no threads; tests call refresh() themselves. Each support
+        # source is polled by its own job (collector.support.polling.start_polling).
         stops = [
             start_periodic("retention", PURGE_EVERY_S, lambda: purge_expired(engine, settings.retention_days), at_start=True),
             start_periodic("impact refresh", REFRESH_EVERY_S, lambda: refresh(engine, config)),
+            *start_polling(engine, config.section("support")),
         ] if background_jobs and settings.background_jobs else []
         yield
         for stop in stops:

@@ -26,7 +26,7 @@ from collector.labels import OTHER, Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    impact_total_table, lost_week_table, outage_count_table, support_count_table,
+    impact_total_table, lost_week_table, outage_count_table, support_count_table, support_source_table,
 )
 from collector.support.contact import contact_seconds
 from contract import __version__
@@ -370,6 +370,37 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
                 ["label", "reason"], devices_folded)
 
 
+_SUPPORT_SOURCES = _select(support_source_table, "name", "last_success", "last_error", "failures_total",
+                           "fetched_total", "skipped_total")
+
+
+def support_sources(ctx: ScrapeContext) -> Iterable[Metric]:
+    """The health of each configured service-desk source (support_source): hinder_support_source_up,
+    hinder_support_source_last_success_timestamp_seconds, hinder_support_source_failures_total,
+    hinder_support_records_fetched_total and hinder_support_records_skipped_total, by ``source`` (configured names
+    only: a source removed from the config is no longer exported)."""
+    configured = [s.name for s in ctx.config.section("support").sources]
+    stored = {row[0]: row[1:] for row in ctx.rows(_SUPPORT_SOURCES) if row[0] in configured}
+    up, last, failures, fetched, skipped = [], [], [], [], []
+    for name in configured:
+        last_success, last_error, n_failures, n_fetched, n_skipped = stored.get(name, (None, None, 0, 0, 0))
+        up.append((name, int(last_success is not None and last_error is None)))
+        if last_success is not None:
+            last.append((name, last_success))
+        failures.append((name, n_failures))
+        fetched.append((name, n_fetched))
+        skipped.append((name, n_skipped))
+    yield gauge("hinder_support_source_up", "1 if the last poll of the service-desk source succeeded, else 0.",
+                ["source"], up)
+    yield gauge("hinder_support_source_last_success_timestamp_seconds",
+                "When the last poll of the service-desk source succeeded (Unix time).", ["source"], last)
+    yield counter("hinder_support_source_failures", "Polls of the service-desk source that failed (unreachable, "
+                  "refused the credentials, or not answering records).", ["source"], failures)
+    yield counter("hinder_support_records_fetched", "Records read from the service-desk source.", ["source"], fetched)
+    yield counter("hinder_support_records_skipped", "Records of the service-desk source refused (unreadable or out "
+                  "of bounds; the collector log names the reasons).", ["source"], skipped)
+
+
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost, support_contacts, support_week, folded_labels]
+                          devices_disrupted, hourly_cost, support_contacts, support_week, folded_labels, support_sources]

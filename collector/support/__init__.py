@@ -4,6 +4,8 @@
 - :mod:`.store`: stores tickets idempotently by (source, ticket id) and joins them to devices by identity key;
 - :mod:`.sources`: one connector per ITSM behind one small interface, registered in one place;
 - :mod:`.config`: the ``[support]`` table of the collector config;
-- :mod:`.generic`: the generic column set that `hinder support import` (:mod:`.cli`) and the webhook
-  (``collector.api.support``) read.
+- :mod:`.polling`: builds the configured connectors and polls them in the background;
+- :mod:`.generic`: the generic column set that ``hinder support import`` and the webhook
+  (``collector.api.support``) read;
+- :mod:`.cli`: ``hinder support import``, ``poll`` and ``sources``.
 """

@@ -39,6 +39,14 @@ class Stored:
     skipped: Counter = field(default_factory=Counter)  # reason -> records refused
     changed: list[tuple[dict | None, dict]] = field(default_factory=list)  # (row before or None, row after)
 
+    def add(self, other: Stored) -> None:
+        """Add the counts of another call (a source stored page by page, a file chunk by chunk); ``changed`` is
+        each call's own (what it changed is marked for the model by that call), so a long poll does not keep it."""
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.skipped.update(other.skipped)
+
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())

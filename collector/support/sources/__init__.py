@@ -12,6 +12,8 @@ import importlib
 CONNECTORS: dict[str, str] = {
     "glpi": "collector.support.sources.glpi:Glpi",
     "jira": "collector.support.sources.jira:Jira",
+    "servicenow": "collector.support.sources.servicenow:ServiceNowConnector",
+    "topdesk": "collector.support.sources.topdesk:TopdeskConnector",
     "zammad": "collector.support.sources.zammad:Zammad",
 }
 KINDS: tuple[str, ...] = tuple(CONNECTORS)

@@ -39,6 +39,7 @@ from contract.settings import ConfigError
 log = logging.getLogger("hinder.collector.support")
 
 RETRY_DELAYS_S = (1.0, 4.0, 15.0)  # waits before the retries of one request
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # an answer beyond it (decompressed) fails: a source cannot exhaust memory
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for: the next poll tries again
 _MAX_ERROR = 200
 
@@ -146,7 +147,7 @@ class Connector(ABC):
             raise SourceDown(str(exc)) from None
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
             try:
-                response = self.client.request(method, url, **auth, **kwargs)
+                response = self._exchange(method, url, **auth, **kwargs)
             except httpx.HTTPError as exc:
                 cause = f"{type(exc).__name__}"
             else:
@@ -167,6 +168,31 @@ class Connector(ABC):
             log.info("support source %s: %s, retrying in %.0f s", name, cause, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _exchange(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, its answer read to at most :data:`MAX_RESPONSE_BYTES`."""
+        with self.client.stream(method, url, **kwargs) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise SourceDown(f"{self.settings.name}: the answer exceeds {MAX_RESPONSE_BYTES} bytes")
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]  # the body is decoded already
+        return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=streamed.request)
+
+    def records(self, response: httpx.Response, key: str | None = None) -> list[Any]:
+        """The list of records a response carries (its body, or the body's ``key``); SourceDown if it has none."""
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):  # not JSON, or nested beyond what the parser follows
+            raise SourceDown(f"{self.settings.name}: the answer is not JSON (HTTP {response.status_code})") from None
+        if key is not None:
+            body = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(body, list):
+            where = f"its {key!r}" if key else "the answer"
+            raise SourceDown(f"{self.settings.name}: {where} is not a list of records")
+        return body
 
     def ticket(self, record: dict[str, Any]) -> Ticket:
         """The ticket a record stands for; ValueError (with a reason) if it has no usable id or opening time."""
@@ -244,11 +270,10 @@ def poll(engine: Engine, connector: Connector, now: float | None = None) -> Poll
                 conn.execute(support_source_table.update().where(s.name == name).values(**values))
             result.pages += 1
             result.fetched += len(page.records)
-            _merge(result.stored, stored)
+            result.stored.add(stored)
     except SourceDown as exc:
         result.error = str(exc)[:_MAX_ERROR]
-        log.warning("support source %s: %s; the cursor is kept, next poll in %.0f s", name, result.error,
-                    connector.settings.poll_interval_s)
+        log.warning("%s; the cursor is kept, next poll in %.0f s", result.error, connector.settings.poll_interval_s)
         with write_transaction(engine) as conn:
             conn.execute(support_source_table.update().where(s.name == name).values(
                 failures_total=s.failures_total + 1, last_error=result.error, last_attempt=now))
@@ -260,10 +285,3 @@ def poll(engine: Engine, connector: Connector, now: float | None = None) -> Poll
         log.warning("support source %s: %d records skipped: %s", name, result.stored.skipped_total,
                     "; ".join(f"{n} x {reason}" for reason, n in result.stored.skipped.most_common(5)))
     return result
-
-
-def _merge(total: Stored, one: Stored) -> None:
-    total.inserted += one.inserted
-    total.updated += one.updated
-    total.unchanged += one.unchanged
-    total.skipped.update(one.skipped)
