@@ -1,4 +1,4 @@
-"""The generic ticket record: the column set `hinder support import` and the webhook read (docs/support-in.md).
+"""The generic ticket record: the column set `hinder support import` and the webhook read (docs/support.md).
 
 A record has the columns of :data:`COLUMNS`; only ``id`` and ``opened_at`` are
 required, any other column is ignored (an ITSM export's summary or description
