@@ -80,6 +80,8 @@ SESSION = "support_session"  # a measured remote-support session: a remote ticke
 # Contact time per channel (docs/impact-model.md, "Parameters": sources and assumptions)
 DEFAULT_CONTACT_S = {"phone": 600.0, "email": 300.0, "portal": 300.0, "chat": 720.0, "walk_in": 900.0,
                      "remote": 900.0, "other": 600.0}
+MAX_CONTACT_S = 14400.0  # the bounds of the support settings: what any configuration lets a ticket reach
+MAX_WAIT_CAP_S = 7 * 86400.0
 PRIORITY = events.EVENT_TYPES  # the table's order: ties between causes go to the more fundamental one
 _RANK = {t: i for i, t in enumerate(PRIORITY)}
 
@@ -125,9 +127,9 @@ class ModelConfig:
     department_hourly_cost: dict[str, float] = setting(default_factory=dict, doc="per-department hourly cost")
     support_contact_s: dict[str, float] = setting(
         default_factory=dict, doc="time one service-desk contact costs the caller, per channel, e.g. {phone = 480}; "
-        "channels left out keep their defaults")
+        f"channels left out keep their defaults; at most {MAX_CONTACT_S:.0f}")
     support_wait_cap_s: float = setting(
-        14400.0, min=0, max=7 * 86400, doc="the most a work-stopping ticket's wait for resolution costs (assumption)")
+        14400.0, min=0, max=MAX_WAIT_CAP_S, doc="the most a work-stopping ticket's wait for resolution costs (assumption)")
 
     def __post_init__(self) -> None:
         for name in ("app_crash_recovery_s", "department_hourly_cost", "support_contact_s"):
@@ -138,8 +140,8 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"support_contact_s.{unknown[0]}: not a channel; use {', '.join(DEFAULT_CONTACT_S)}")
         for key, value in self.support_contact_s.items():
-            if value > 86400:
-                raise ValueError(f"support_contact_s.{key}: {value!r} is above the maximum 86400")
+            if value > MAX_CONTACT_S:
+                raise ValueError(f"support_contact_s.{key}: {value!r} is above the maximum {MAX_CONTACT_S:.0f}")
         self.support_contact_s = {**DEFAULT_CONTACT_S, **{k: float(v) for k, v in self.support_contact_s.items()}}
         if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
             raise ValueError(f"currency: {self.currency!r} is not a three-letter ISO 4217 code such as EUR")
@@ -340,6 +342,16 @@ def _spans(ev: Disruption, activity: _Activity, cfg: ModelConfig) -> list[_Span]
         if e > s and d > 0:
             out.append(_Span(s, e, d, rank + len(PRIORITY) * i, ev.start, ev.id, ev.type, ev.app))
     return out
+
+
+def ticket_span(ticket: SupportTicket, cfg: ModelConfig | None) -> tuple[float, float]:
+    """The wall-clock interval a ticket can cost time in; with no ``cfg``, the widest any configuration allows."""
+    contact = cfg.contact_s(ticket.channel) if cfg else MAX_CONTACT_S
+    end = ticket.opened_at + contact
+    if ticket.work_stopping:
+        horizon = ticket.resolved_at if ticket.resolved_at is not None else math.inf
+        end = max(end, min(horizon, end + (cfg.support_wait_cap_s if cfg else MAX_WAIT_CAP_S)))
+    return ticket.opened_at, end
 
 
 def _ticket_spans(ticket: SupportTicket, sessions: list[float], activity: _Activity,
