@@ -183,9 +183,9 @@ class ModelConfig:
         """The hourly cost for a department (the organisation default unless overridden)."""
         return float(self.department_hourly_cost.get(department, self.hourly_cost))
 
-    def parameters(self) -> dict:
-        """Every parameter, for reports and the method section."""
-        return {"model_version": self.version, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+    def parameters(self, version: str = MODEL_VERSION) -> dict:
+        """Every parameter, for reports and the method section (of figures shown under ``version``)."""
+        return {"model_version": self.versioned(version), **{k: getattr(self, k) for k in self.__dataclass_fields__}}
 
 
 @dataclass(frozen=True)
