@@ -77,7 +77,7 @@ def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
         if impact.SESSION in events["type"] else []
     if sessions:  # a session replaces the default contact of the remote tickets it falls in, and moves their wait
         cfg = model_config(batch.config)
-        for ticket in _remote_tickets(conn, dev_id, min(sessions) - cfg.ticket_reach_s, max(sessions)):
+        for ticket in _remote_tickets(conn, dev_id, min(sessions), max(sessions), cfg.ticket_reach_s):
             if any(ticket.opened_at <= t <= ticket.horizon(cfg) for t in sessions):
                 _mark(hours, *impact.ticket_span(ticket, cfg))
     _write_marks(conn, {dev_id: hours})
@@ -107,10 +107,13 @@ def support_ticket(row: Any) -> impact.SupportTicket:
                                 work_stopping=bool(row["work_stopping"]))
 
 
-def _remote_tickets(conn: Connection, dev_id: str, since: float, until: float) -> list[impact.SupportTicket]:
+def _remote_tickets(conn: Connection, dev_id: str, first: float, last: float,
+                    reach: float) -> list[impact.SupportTicket]:
+    """A device's remote tickets whose life (:meth:`impact.SupportTicket.horizon`) can hold ``[first, last]``."""
     t = support_ticket_table.c
     rows = conn.execute(sa.select(t.source, t.ticket_id, t.channel, t.opened_at, t.resolved_at, t.work_stopping).where(
-        t.device_id == dev_id, t.channel == "remote", t.opened_at >= since, t.opened_at <= until)).mappings()
+        t.device_id == dev_id, t.channel == "remote", t.opened_at <= last,
+        sa.or_(t.resolved_at >= first, t.resolved_at.is_(None) & (t.opened_at >= first - reach)))).mappings()
     return [support_ticket(r) for r in rows]
 
 

@@ -150,6 +150,21 @@ def test_a_session_arriving_later_replaces_a_remote_ticket_contact(setup):
     assert_current(engine, config, A)
 
 
+
+def test_a_session_days_after_a_long_open_remote_ticket_was_opened_is_still_its_contact(setup):
+    engine, config, ingestor = setup
+    known(ingestor, A)
+    store(ingestor, A, heartbeats=busy(A, H, H + 3600 * 2, 60.0))
+    keep(engine, config, ticket(channel="remote", opened=H, resolved=H + 2 * 86400))
+    assert support_lost(engine, A) == pytest.approx({("support", "remote"): 900.0})
+    later = H + 86400 + 3600
+    store(ingestor, A, [event("support_session", app="teamviewer", start=later, duration_s=600.0)],
+          busy(A, later - 600, later + 1200, 60.0))
+    refresh(engine, config, now=NOW)
+    assert support_lost(engine, A) == pytest.approx({("support_session", "teamviewer"): 600.0})
+    assert_current(engine, config, A)
+
+
 def test_the_support_types_are_left_out_under_version_1(setup):
     engine, config, ingestor = setup
     known(ingestor, A)
