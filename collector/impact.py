@@ -129,7 +129,8 @@ class ModelConfig:
         default_factory=dict, doc="time one service-desk contact costs the caller, per channel, e.g. {phone = 480}; "
         f"channels left out keep their defaults; at most {MAX_CONTACT_S:.0f}")
     support_wait_cap_s: float = setting(
-        14400.0, min=0, max=MAX_WAIT_CAP_S, doc="the most a work-stopping ticket's wait for resolution costs (assumption)")
+        14400.0, min=0, max=MAX_WAIT_CAP_S,
+        doc="the most a work-stopping ticket's wait for resolution costs (assumption)")
 
     def __post_init__(self) -> None:
         for name in ("app_crash_recovery_s", "department_hourly_cost", "support_contact_s"):
@@ -359,7 +360,8 @@ def _ticket_spans(ticket: SupportTicket, sessions: list[float], activity: _Activ
     """The lost spans of one ticket (rule 6); ``sessions`` are the starts of the device's support sessions, sorted."""
     rank = _RANK[TICKET]
     opened, horizon = ticket.opened_at, ticket.horizon(cfg)
-    measured = ticket.channel == "remote" and bisect.bisect_right(sessions, horizon) > bisect.bisect_left(sessions, opened)
+    measured = (ticket.channel == "remote"
+                and bisect.bisect_right(sessions, horizon) > bisect.bisect_left(sessions, opened))
     spans = []
     contact_end = opened
     if not measured:  # the sessions, spans of their own, are the contact of a remote ticket that has them
