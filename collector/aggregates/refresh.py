@@ -163,15 +163,18 @@ def _compute_window(conn: Connection, cfg: impact.ModelConfig, devices: list[str
     tickets: dict[str, list[impact.SupportTicket]] = {dev: [] for dev in devices}
     for r in conn.execute(_STMT["tickets"], {"devs": devices, "lo": lo - cfg.ticket_reach_s, "hi": hi}).mappings():
         tickets[r["device_id"]].append(support_ticket(r))
+    # heartbeats: those around the window, the events reaching into it, and the start of a ticket whose contact
+    # does (its active fraction); a ticket's wait counts only the heartbeats in the window
+    since = min([lo - reach, *(ev.start - reach for evs in events.values() for ev in evs),
+                 *(tk.opened_at - reach for tks in tickets.values() for tk in tks
+                   if tk.opened_at + cfg.contact_s(tk.channel) > lo)])
     remote = [tk for tks in tickets.values() for tk in tks if tk.channel == "remote"]
-    if remote:  # the sessions that are a remote ticket's contact, wherever they are
+    if remote:  # the sessions that are a remote ticket's contact, wherever they are (they reach the window if loaded)
         known = {ev.id for evs in events.values() for ev in evs}
         for r in conn.execute(_STMT["sessions"], {"devs": devices, "lo": min(tk.opened_at for tk in remote),
                                                   "hi": max(tk.horizon(cfg) for tk in remote)}).mappings():
             if r["id"] not in known:
                 events[r["device_id"]].append(to_disruption(r))
-    since = min([lo - reach, *(ev.start - reach for evs in events.values() for ev in evs),
-                 *(tk.opened_at - reach for tks in tickets.values() for tk in tks)])
     heartbeats: dict[str, list[impact.Interval]] = {dev: [] for dev in devices}
     for dev, t, interval, active in conn.execute(
             _STMT["heartbeats"], {"devs": devices, "lo": since, "hi": hi + MAX_HEARTBEAT_S}):
