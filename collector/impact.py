@@ -282,8 +282,18 @@ class _Activity:
         return min(total, max(0.0, e - s))
 
     def pieces(self, s: float, e: float) -> list[tuple[float, float, float]]:
-        """The heartbeat intervals' parts inside ``[s, e]``, with their active fractions."""
-        return [(max(s, hs), min(e, he), f) for hs, he, f in self._around(s, e) if min(e, he) > max(s, hs)]
+        """The heartbeat intervals' parts inside ``[s, e]`` with their active fractions, adjacent parts of one
+        fraction joined (a wait of hours at one-minute heartbeats is then a few spans, not hundreds)."""
+        out: list[tuple[float, float, float]] = []
+        for hs, he, f in self._around(s, e):
+            a, b = max(s, hs), min(e, he)
+            if b <= a:
+                continue
+            if out and out[-1][2] == f and out[-1][0] <= a <= out[-1][1]:
+                out[-1] = (out[-1][0], max(b, out[-1][1]), f)
+            else:
+                out.append((a, b, f))
+        return out
 
     def fraction_at(self, t: float, lookback_s: float) -> float:
         """Active fraction of the interval covering ``t``, else of the last one ending within lookback."""

@@ -53,6 +53,12 @@ def week_window(now: float) -> tuple[int, int]:
     return today - 6 * DAY, today + DAY
 
 
+def app_label(config: CollectorConfig, event_type: str, app: str) -> str:
+    """The app label of lost time in the rollups and /metrics: a ticket's channel (one of a few,
+    ``collector.support.tickets.CHANNELS``), else the catalogued application or ``other``."""
+    return app if event_type == impact.TICKET else config.app_label(app)
+
+
 def model_config(config: CollectorConfig) -> impact.ModelConfig:
     """The ``[model]`` settings of a collector config (defaults when absent)."""
     return config.sections.get("model") or impact.ModelConfig()

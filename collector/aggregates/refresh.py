@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, RECENT_S, day_start, model_config, week_window
+from collector.aggregates import DAY, HOUR, RECENT_S, app_label, day_start, model_config, week_window
 from collector.aggregates.marks import support_ticket
 from collector.config import CollectorConfig
 from collector.db import add_up, insert, is_sqlite, write_transaction
@@ -217,6 +217,7 @@ class _Contributions:
     """Differences to apply to the rollups and totals, summed over a refresh round."""
 
     def __init__(self, config: CollectorConfig):
+        self.config = config
         self.label = config.app_label
         self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
         self.lost_daily: dict[tuple, float] = defaultdict(float)
@@ -226,9 +227,9 @@ class _Contributions:
 
     def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
         """Add (sign +1) or remove (-1) one device-day's rows."""
-        apps = {self.label(r["app"]) for r in lost_rows}
+        apps = {self.label(r["app"]) for r in lost_rows if r["type"] != impact.TICKET}  # applications, not channels
         for r in lost_rows:
-            key = (r["hour"], r["type"], self.label(r["app"]), r["site"], r["department"])
+            key = (r["hour"], r["type"], app_label(self.config, r["type"], r["app"]), r["site"], r["department"])
             acc = self.lost[key]
             acc[0] += sign * r["lost_s"]
             acc[1] += sign * r["disruptions"]

@@ -93,6 +93,8 @@ def test_an_updated_ticket_changes_the_figures_without_doubling(setup):
     assert keep(engine, config, ticket()).inserted == 1
     assert support_lost(engine, A) == pytest.approx({("support", "phone"): 300.0})  # 600 s x 0.5
     assert_current(engine, config, A)
+    # the label rollups (and /metrics) keep the channel, a bounded set, as the app label
+    assert rows(engine, "SELECT type, app, lost_s FROM lost_rollup WHERE type = 'support'") == [("support", "phone", 300.0)]
     # the desk calls it a chat that stopped work, resolved two hours later: 720 x 0.5 + (7200 - 720) x 0.5
     changed = ticket(channel="chat", resolved=H + 3 * 3600, work_stopping=True)
     assert keep(engine, config, changed).updated == 1
