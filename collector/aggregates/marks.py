@@ -94,10 +94,10 @@ def on_tickets(conn: Connection, changed: list[tuple[dict | None, dict]],
     within the collector's clock, the settings keep contact and wait within
     ``impact.MAX_CONTACT_S`` and ``impact.MAX_WAIT_CAP_S``).
     """
-    marks: dict[str, dict[int, list[int]]] = defaultdict(dict)
+    hours_of: dict[str, dict[int, list[int]]] = defaultdict(dict)  # device -> its marked hours
     for row in (r for pair in changed for r in pair if r is not None and r["device_id"]):
-        _mark(marks[row["device_id"]], *impact.ticket_span(support_ticket(row), model))
-    _write_marks(conn, marks)
+        _mark(hours_of[row["device_id"]], *impact.ticket_span(support_ticket(row), model))
+    _write_marks(conn, hours_of)
 
 
 def support_ticket(row: Any) -> impact.SupportTicket:
@@ -117,10 +117,10 @@ def _remote_tickets(conn: Connection, dev_id: str, first: float, last: float,
     return [support_ticket(r) for r in rows]
 
 
-def _write_marks(conn: Connection, marks: dict[str, dict[int, list[int]]]) -> None:
+def _write_marks(conn: Connection, hours_of: dict[str, dict[int, list[int]]]) -> None:
     """Upsert the marked hours (device -> UTC day -> [first hour, last hour]) into ``impact_dirty``."""
     rows = [{"device_id": dev_id, "day": d, "generation": 1, "first_hour": lo, "last_hour": hi}
-            for dev_id, hours in sorted(marks.items()) for d, (lo, hi) in sorted(hours.items())]
+            for dev_id, hours in sorted(hours_of.items()) for d, (lo, hi) in sorted(hours.items())]
     if rows:
         conn.execute(prepared(conn, _mark_hours), rows)
 
