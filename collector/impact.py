@@ -36,6 +36,18 @@ Rules of version ``MODEL_VERSION``:
 4. Per device and clock hour, lost time never exceeds active time: when it
    would, every cause in that hour is scaled down by the same factor.
 5. Events count at the time they happened, however late they arrive.
+6. (Version 2) The support cause, layered on top: a service-desk ticket joined
+   to the device costs its channel's contact time from ``opened_at`` at the
+   active fraction there (like a recovery), and a work-stopping ticket also
+   its wait from the end of contact until resolution (or, open, the cap),
+   capped at ``support_wait_cap_s``, at the active fraction of each heartbeat
+   interval it crosses. A remote ticket with ``support_session`` events inside
+   it has those sessions as its contact instead. These spans and the sessions
+   (the types with ``support=True``) are swept among themselves, and each
+   moment gives them only what its density exceeds the winning disruption's;
+   per device-hour they share only what the cap left after the disruptions.
+   So version 1's figures are version 2's without the support types
+   (:func:`types_of`).
 
 Cost is lost hours times the hourly cost; the experience score is
 ``1 - lost / active`` (see :func:`score`).
@@ -54,15 +66,31 @@ from contract.events import TABLE, Cost
 from contract.records import ROUNDING_S
 from contract.settings import setting
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
+MODEL_VERSIONS = ("1", "2")  # every version a week can be shown under (types_of)
 
 HOUR = 3600
 DURATION_TYPES = events.names(cost=Cost.DURATION)
 EXCESS_TYPES = events.names(cost=Cost.EXCESS)
 RECOVERY_TYPES = events.names(cost=Cost.RECOVERY)
 INTERRUPTIONS = events.names(interrupts=True)
+SUPPORT_TYPES = events.names(support=True)  # the layer rule 6 adds: support_session, support
+TICKET = "support"  # the type of a ticket's lost time (its app is the ticket's channel)
+SESSION = "support_session"  # a measured remote-support session: a remote ticket's contact
+# Contact time per channel (docs/impact-model.md, "Parameters": sources and assumptions)
+DEFAULT_CONTACT_S = {"phone": 600.0, "email": 300.0, "portal": 300.0, "chat": 720.0, "walk_in": 900.0,
+                     "remote": 900.0, "other": 600.0}
+MAX_CONTACT_S = 14400.0  # the bounds of the support settings: what any configuration lets a ticket reach
+MAX_WAIT_CAP_S = 7 * 86400.0
 PRIORITY = events.EVENT_TYPES  # the table's order: ties between causes go to the more fundamental one
 _RANK = {t: i for i, t in enumerate(PRIORITY)}
+
+
+def types_of(version: str) -> tuple[str, ...]:
+    """The event types whose lost time a model version counts: version 1 is version 2 without the support cause."""
+    if version not in MODEL_VERSIONS:
+        raise ValueError(f"model version must be one of {', '.join(MODEL_VERSIONS)}, got {version!r}")
+    return PRIORITY if version == "2" else tuple(t for t in PRIORITY if t not in SUPPORT_TYPES)
 
 
 def recovery_setting(event_type: str) -> str:
@@ -97,19 +125,41 @@ class ModelConfig:
     hourly_cost: float = setting(50.0, min=0, doc="cost of one hour of work, organisation default")
     currency: str = setting("EUR", doc="currency of the hourly costs (ISO 4217 code)")
     department_hourly_cost: dict[str, float] = setting(default_factory=dict, doc="per-department hourly cost")
+    support_contact_s: dict[str, float] = setting(
+        default_factory=dict, doc="time one service-desk contact costs the caller, per channel, e.g. {phone = 480}; "
+        f"channels left out keep their defaults; at most {MAX_CONTACT_S:.0f}")
+    support_wait_cap_s: float = setting(
+        14400.0, min=0, max=MAX_WAIT_CAP_S,
+        doc="the most a work-stopping ticket's wait for resolution costs (assumption)")
 
     def __post_init__(self) -> None:
-        for name in ("app_crash_recovery_s", "department_hourly_cost"):
+        for name in ("app_crash_recovery_s", "department_hourly_cost", "support_contact_s"):
             for key, value in getattr(self, name).items():
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                     raise ValueError(f"{name}.{key}: must be a non-negative number, got {value!r}")
+        unknown = sorted(set(self.support_contact_s) - set(DEFAULT_CONTACT_S))
+        if unknown:
+            raise ValueError(f"support_contact_s.{unknown[0]}: not a channel; use {', '.join(DEFAULT_CONTACT_S)}")
+        for key, value in self.support_contact_s.items():
+            if value > MAX_CONTACT_S:
+                raise ValueError(f"support_contact_s.{key}: {value!r} is above the maximum {MAX_CONTACT_S:.0f}")
+        self.support_contact_s = {**DEFAULT_CONTACT_S, **{k: float(v) for k, v in self.support_contact_s.items()}}
         if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
             raise ValueError(f"currency: {self.currency!r} is not a three-letter ISO 4217 code such as EUR")
 
     @property
     def version(self) -> str:
         """The model version, labelled with the refocus penalty when it is on."""
-        return MODEL_VERSION + (f"+refocus{self.refocus_penalty_s:g}s" if self.refocus_penalty_s else "")
+        return self.versioned(MODEL_VERSION)
+
+    def versioned(self, version: str) -> str:
+        """How figures shown under ``version`` (one of :data:`MODEL_VERSIONS`) are labelled with these parameters."""
+        types_of(version)  # a known version
+        return version + (f"+refocus{self.refocus_penalty_s:g}s" if self.refocus_penalty_s else "")
+
+    def contact_s(self, channel: str) -> float:
+        """The contact time of one service-desk ticket of ``channel`` (``other``'s for an unknown channel)."""
+        return self.support_contact_s.get(channel, self.support_contact_s["other"])
 
     def recovery_s(self, event_type: str, app: str) -> float:
         """Recovery time charged for one event of a RECOVERY type."""
@@ -118,17 +168,25 @@ class ModelConfig:
 
     @property
     def reach_s(self) -> float:
-        """How far after its start an event or heartbeat can change the figures (recovery, refocus, look-back)."""
+        """How far after its start an event or heartbeat can change the figures (recovery or a ticket's contact
+        at the heartbeat's fraction, refocus, look-back). A ticket's wait counts each heartbeat's own fraction,
+        so a heartbeat changes a wait only in its own hours."""
         recoveries = [getattr(self, recovery_setting(t)) for t in RECOVERY_TYPES]
-        return max([*recoveries, *self.app_crash_recovery_s.values()]) + self.refocus_penalty_s + self.instant_lookback_s
+        longest = max([*recoveries, *self.app_crash_recovery_s.values(), *self.support_contact_s.values()])
+        return longest + self.refocus_penalty_s + self.instant_lookback_s
+
+    @property
+    def ticket_reach_s(self) -> float:
+        """How far after it was opened a ticket can cost time (the longest contact, then the capped wait)."""
+        return max(self.support_contact_s.values()) + self.support_wait_cap_s
 
     def hourly_cost_for(self, department: str) -> float:
         """The hourly cost for a department (the organisation default unless overridden)."""
         return float(self.department_hourly_cost.get(department, self.hourly_cost))
 
-    def parameters(self) -> dict:
-        """Every parameter, for reports and the method section."""
-        return {"model_version": self.version, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+    def parameters(self, version: str = MODEL_VERSION) -> dict:
+        """Every parameter, for reports and the method section (of figures shown under ``version``)."""
+        return {"model_version": self.versioned(version), **{k: getattr(self, k) for k in self.__dataclass_fields__}}
 
 
 @dataclass(frozen=True)
@@ -142,6 +200,21 @@ class Disruption:
     duration_s: float = 0.0
     active_s: float | None = None
     excess_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SupportTicket:
+    """One service-desk ticket joined to the device, as the model sees it (times in Unix seconds)."""
+
+    id: str  # unique per device (source and ticket id): the tie-break between tickets
+    channel: str
+    opened_at: float
+    resolved_at: float | None = None  # None while open
+    work_stopping: bool = False
+
+    def horizon(self, cfg: ModelConfig) -> float:
+        """The end of the ticket's life as the model reads it: its resolution, else as far as an open one reaches."""
+        return self.resolved_at if self.resolved_at is not None else self.opened_at + cfg.ticket_reach_s
 
 
 @dataclass(frozen=True)
@@ -208,6 +281,20 @@ class _Activity:
         total = sum(max(0.0, min(e, he) - max(s, hs)) * f for hs, he, f in self._around(s, e))
         return min(total, max(0.0, e - s))
 
+    def pieces(self, s: float, e: float) -> list[tuple[float, float, float]]:
+        """The heartbeat intervals' parts inside ``[s, e]`` with their active fractions, adjacent parts of one
+        fraction joined (a wait of hours at one-minute heartbeats is then a few spans, not hundreds)."""
+        out: list[tuple[float, float, float]] = []
+        for hs, he, f in self._around(s, e):
+            a, b = max(s, hs), min(e, he)
+            if b <= a:
+                continue
+            if out and out[-1][2] == f and out[-1][0] <= a <= out[-1][1]:
+                out[-1] = (out[-1][0], max(b, out[-1][1]), f)
+            else:
+                out.append((a, b, f))
+        return out
+
     def fraction_at(self, t: float, lookback_s: float) -> float:
         """Active fraction of the interval covering ``t``, else of the last one ending within lookback."""
         covering = [f for hs, he, f in self._around(t, t) if hs <= t <= he]
@@ -268,6 +355,34 @@ def _spans(ev: Disruption, activity: _Activity, cfg: ModelConfig) -> list[_Span]
     return out
 
 
+def ticket_span(ticket: SupportTicket, cfg: ModelConfig | None) -> tuple[float, float]:
+    """The wall-clock interval a ticket can cost time in; with no ``cfg``, the widest any configuration allows."""
+    contact = cfg.contact_s(ticket.channel) if cfg else MAX_CONTACT_S
+    end = ticket.opened_at + contact
+    if ticket.work_stopping:
+        horizon = ticket.resolved_at if ticket.resolved_at is not None else math.inf
+        end = max(end, min(horizon, end + (cfg.support_wait_cap_s if cfg else MAX_WAIT_CAP_S)))
+    return ticket.opened_at, end
+
+
+def _ticket_spans(ticket: SupportTicket, sessions: list[float], activity: _Activity,
+                  cfg: ModelConfig) -> list[_Span]:
+    """The lost spans of one ticket (rule 6); ``sessions`` are the starts of the device's support sessions, sorted."""
+    rank = _RANK[TICKET]
+    opened, horizon = ticket.opened_at, ticket.horizon(cfg)
+    measured = (ticket.channel == "remote"
+                and bisect.bisect_right(sessions, horizon) > bisect.bisect_left(sessions, opened))
+    spans = []
+    contact_end = opened
+    if not measured:  # the sessions, spans of their own, are the contact of a remote ticket that has them
+        contact_end = opened + cfg.contact_s(ticket.channel)
+        spans.append((opened, contact_end, activity.fraction_at(opened, cfg.instant_lookback_s)))
+    if ticket.work_stopping:
+        wait_end = min(horizon, contact_end + cfg.support_wait_cap_s)
+        spans += activity.pieces(contact_end, wait_end)
+    return [_Span(s, e, d, rank, opened, ticket.id, TICKET, ticket.channel) for s, e, d in spans if e > s and d > 0]
+
+
 def hour_start(t: float) -> int:
     """The Unix time of the start of the UTC hour holding ``t``."""
     return int(math.floor(t / HOUR) * HOUR)
@@ -299,60 +414,77 @@ def _active_by_hour(heartbeats: list[Interval], ws: float, we: float) -> dict[in
     return {h: min(v, float(HOUR)) for h, v in active.items()}
 
 
-def _sweep(spans: list[_Span]) -> dict[tuple[int, str, str], float]:
-    """Merge overlapping spans (rule 3): each moment lost once, to the winning span.
+def _sweep(spans: list[_Span], support: list[_Span] = ()) -> dict[tuple[int, str, str], float]:
+    """Merge overlapping spans (rule 3): each moment lost once, to the winning span; then the support layer's
+    winner gets what its density exceeds that one's (rule 6).
 
-    The spans that have started are kept in a heap by precedence; ended ones
-    are dropped only when they reach the top, which is then the winner among
-    the live ones: O(n log n) however many spans overlap.
+    The spans of each layer that have started are kept in a heap by
+    precedence; ended ones are dropped only when they reach the top, which is
+    then the winner among the live ones: O(n log n) however many spans overlap.
     """
     lost: dict[tuple[int, str, str], float] = defaultdict(float)
-    points = sorted({p for sp in spans for p in _cuts(sp.start, sp.end)})
-    spans = sorted(spans, key=lambda sp: sp.start)
-    started: list[tuple[tuple, int, _Span]] = []
-    nxt = 0
+    points = sorted({p for layer in (spans, support) for sp in layer for p in _cuts(sp.start, sp.end)})
+    layers = [(sorted(layer, key=lambda sp: sp.start), []) for layer in (spans, support) if layer]
+    nxt = [0] * len(layers)
     for a, b in zip(points, points[1:]):
-        while nxt < len(spans) and spans[nxt].start <= a:
-            heapq.heappush(started, (spans[nxt].precedence, nxt, spans[nxt]))
-            nxt += 1
-        while started and started[0][2].end <= a:
-            heapq.heappop(started)
-        if started:
-            win = started[0][2]
-            lost[(hour_start(a), win.type, win.app)] += (b - a) * win.density
+        floor = 0.0  # the density already lost at this moment, by the layers below
+        for i, (ordered, started) in enumerate(layers):
+            while nxt[i] < len(ordered) and ordered[nxt[i]].start <= a:
+                heapq.heappush(started, (ordered[nxt[i]].precedence, nxt[i], ordered[nxt[i]]))
+                nxt[i] += 1
+            while started and started[0][2].end <= a:
+                heapq.heappop(started)
+            if started:
+                win = started[0][2]
+                if win.density > floor:
+                    lost[(hour_start(a), win.type, win.app)] += (b - a) * (win.density - floor)
+                    floor = win.density
     return lost
 
 
 def device_hours(events: list[Disruption], heartbeats: list[Interval], cfg: ModelConfig,
-                 window: tuple[float, float] | None = None) -> DeviceHours:
+                 window: tuple[float, float] | None = None, tickets: list[SupportTicket] = ()) -> DeviceHours:
     """Lost time by hour and cause, disruptions and active time of one device.
 
-    ``window`` restricts the figures to ``[start, end)`` (whole hours); events
-    and heartbeats outside it still count where they reach into it, which is
-    what lets the aggregates recompute one device-day at a time exactly.
+    ``window`` restricts the figures to ``[start, end)`` (whole hours); events,
+    tickets and heartbeats outside it still count where they reach into it,
+    which is what lets the aggregates recompute one device-day at a time
+    exactly. ``tickets`` are the service-desk tickets joined to the device.
     """
     ws, we = window if window else (-math.inf, math.inf)
     activity = _Activity(heartbeats)
-    spans = []
+    layers: tuple[list[_Span], list[_Span]] = ([], [])  # the disruptions, the support cause
     disruptions: dict[tuple[int, str, str], int] = defaultdict(int)
+
+    def keep(spans: list[_Span], layer: list[_Span]) -> None:
+        for sp in spans:
+            s, e = max(sp.start, ws), min(sp.end, we)
+            if e > s:
+                layer.append(_Span(s, e, min(sp.density, 1.0), sp.rank, sp.event_start, sp.event_id, sp.type, sp.app))
+
     for ev in events:
         if ws <= ev.start < we:
             disruptions[(hour_start(ev.start), ev.type, ev.app)] += 1
-        for sp in _spans(ev, activity, cfg):
-            s, e = max(sp.start, ws), min(sp.end, we)
-            if e > s:
-                spans.append(_Span(s, e, min(sp.density, 1.0), sp.rank, sp.event_start, sp.event_id, sp.type, sp.app))
+        keep(_spans(ev, activity, cfg), layers[ev.type in SUPPORT_TYPES])
+    sessions = sorted(ev.start for ev in events if ev.type == SESSION)
+    for ticket in tickets:
+        if ws <= ticket.opened_at < we:
+            disruptions[(hour_start(ticket.opened_at), TICKET, ticket.channel)] += 1
+        keep(_ticket_spans(ticket, sessions, activity, cfg), layers[1])
     active = _active_by_hour(heartbeats, ws, we)
-    lost = _sweep(spans)
-    # rule 4: never more lost than active in any hour of the device
-    by_hour: dict[int, float] = defaultdict(float)
-    for (h, _t, _a), v in lost.items():
-        by_hour[h] += v
+    lost = _sweep(*layers)
+    # rule 4: never more lost than active in any hour of the device; rule 6: the support cause gets what is left
+    by_hour: tuple[dict[int, float], dict[int, float]] = (defaultdict(float), defaultdict(float))
+    for (h, t, _a), v in lost.items():
+        by_hour[t in SUPPORT_TYPES][h] += v
     for key in list(lost):
-        h = key[0]
+        h, support = key[0], key[1] in SUPPORT_TYPES
         cap = active.get(h, 0.0)
-        if by_hour[h] > cap:
-            lost[key] = lost[key] * cap / by_hour[h] if by_hour[h] > 0 else 0.0
+        if support:
+            cap = max(0.0, cap - min(by_hour[0].get(h, 0.0), cap))
+        total = by_hour[support][h]
+        if total > cap:
+            lost[key] = lost[key] * cap / total if total > 0 else 0.0
         if lost[key] <= 0:
             del lost[key]
     return DeviceHours(lost=dict(lost), disruptions=dict(disruptions), active=active)

@@ -8,10 +8,12 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   its first and last dirty hour, bumping ``generation``) and keeps the counts
   kept on arrival (disruptions by label, outages, application versions, recent
   disruptions). The collector passes it to its
-  :class:`~collector.ingest.Ingestor` explicitly.
+  :class:`~collector.ingest.Ingestor` explicitly. Its
+  :func:`~.marks.on_tickets` marks what a stored ticket changes
+  (``collector.support.store.store_tickets`` calls it).
 - :mod:`.refresh`: :func:`~.refresh.refresh`, run every few seconds by every
   collector process. It claims dirty device-days, recomputes their dirty hours
-  from the stored events and heartbeats with
+  from the stored events, heartbeats and service-desk tickets with
   :func:`collector.impact.device_hours`, replaces the device's rows in
   ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
@@ -49,6 +51,12 @@ def week_window(now: float) -> tuple[int, int]:
     """The trailing week of the gauges: the 7 UTC days ending with today, as ``[start, end)``."""
     today = day_start(now)
     return today - 6 * DAY, today + DAY
+
+
+def app_label(config: CollectorConfig, event_type: str, app: str) -> str:
+    """The app label of lost time in the rollups and /metrics: a ticket's channel (one of a few,
+    ``collector.support.tickets.CHANNELS``), else the catalogued application or ``other``."""
+    return app if event_type == impact.TICKET else config.app_label(app)
 
 
 def model_config(config: CollectorConfig) -> impact.ModelConfig:

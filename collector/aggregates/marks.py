@@ -8,6 +8,9 @@ counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
 for the report), versions per day, and each device's latest disruption per
 type (for "devices disrupted now").
+
+:func:`on_tickets` does the marking for service-desk tickets:
+:func:`collector.support.store.store_tickets` calls it on what it changed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
 from collector.models import (
     app_version_count_table, disruption_count_table, event_table, impact_dirty_table, outage_count_table,
-    outage_daily_table, recent_disruption_table, version_daily_table,
+    outage_daily_table, recent_disruption_table, support_ticket_table, version_daily_table,
 )
 from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
 from contract.records import MAX_DURATION_S
@@ -70,10 +73,56 @@ def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
                                    {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "lo": lo, "hi": hi}).one()
         if first is not None:
             _mark(hours, first, last + reach)
-    if hours:
-        conn.execute(prepared(conn, _mark_hours), [
-            {"device_id": dev_id, "day": d, "generation": 1, "first_hour": lo, "last_hour": hi}
-            for d, (lo, hi) in sorted(hours.items())])
+    sessions = [starts[i] for i, t in enumerate(events["type"]) if t == impact.SESSION] \
+        if impact.SESSION in events["type"] else []
+    if sessions:  # a session replaces the default contact of the remote tickets it falls in, and moves their wait
+        cfg = model_config(batch.config)
+        for ticket in _remote_tickets(conn, dev_id, min(sessions), max(sessions), cfg.ticket_reach_s):
+            if any(ticket.opened_at <= t <= ticket.horizon(cfg) for t in sessions):
+                _mark(hours, *impact.ticket_span(ticket, cfg))
+    _write_marks(conn, {dev_id: hours})
+
+
+def on_tickets(conn: Connection, changed: list[tuple[dict | None, dict]],
+               model: impact.ModelConfig | None = None) -> None:
+    """Mark the device-days the stored tickets' spans touch, before and after the change (a ticket that moved
+    device, changed times or channel unmarks its old hours too).
+
+    ``changed`` is :attr:`collector.support.store.Stored.changed`. Without the
+    ``[model]`` settings (``model``), each span is the widest any configuration
+    allows. Spans are bounded (``collector.support.tickets.problem`` keeps times
+    within the collector's clock, the settings keep contact and wait within
+    ``impact.MAX_CONTACT_S`` and ``impact.MAX_WAIT_CAP_S``).
+    """
+    hours_of: dict[str, dict[int, list[int]]] = defaultdict(dict)  # device -> its marked hours
+    for row in (r for pair in changed for r in pair if r is not None and r["device_id"]):
+        _mark(hours_of[row["device_id"]], *impact.ticket_span(support_ticket(row), model))
+    _write_marks(conn, hours_of)
+
+
+def support_ticket(row: Any) -> impact.SupportTicket:
+    """The model's view of a ``support_ticket`` row."""
+    return impact.SupportTicket(id=f"{row['source']}/{row['ticket_id']}", channel=row["channel"],
+                                opened_at=row["opened_at"], resolved_at=row["resolved_at"],
+                                work_stopping=bool(row["work_stopping"]))
+
+
+def _remote_tickets(conn: Connection, dev_id: str, first: float, last: float,
+                    reach: float) -> list[impact.SupportTicket]:
+    """A device's remote tickets whose life (:meth:`impact.SupportTicket.horizon`) can hold ``[first, last]``."""
+    t = support_ticket_table.c
+    rows = conn.execute(sa.select(t.source, t.ticket_id, t.channel, t.opened_at, t.resolved_at, t.work_stopping).where(
+        t.device_id == dev_id, t.channel == "remote", t.opened_at <= last,
+        sa.or_(t.resolved_at >= first, t.resolved_at.is_(None) & (t.opened_at >= first - reach)))).mappings()
+    return [support_ticket(r) for r in rows]
+
+
+def _write_marks(conn: Connection, hours_of: dict[str, dict[int, list[int]]]) -> None:
+    """Upsert the marked hours (device -> UTC day -> [first hour, last hour]) into ``impact_dirty``."""
+    rows = [{"device_id": dev_id, "day": d, "generation": 1, "first_hour": lo, "last_hour": hi}
+            for dev_id, hours in sorted(hours_of.items()) for d, (lo, hi) in sorted(hours.items())]
+    if rows:
+        conn.execute(prepared(conn, _mark_hours), rows)
 
 
 def _mark(hours: dict[int, list[int]], s: float, e: float) -> None:

@@ -10,6 +10,10 @@ and :func:`pending` says how far the figures lag behind.
 
 Time ranges ``[start, end)`` are rounded up to whole hours (hourly tables) or
 UTC days (daily tables), the tables' own granularity.
+
+The lost-time readers take ``model``, the impact model version to show the
+figures under: version 1 is version 2 without the support cause's types
+(:func:`collector.impact.types_of`), so either is one filter on the same rows.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from collector import impact
 from collector.aggregates import DAY, HOUR, RECENT_S
 from collector.db import is_sqlite
 from collector.models import (
@@ -32,7 +37,8 @@ _SEP = "\x1f"  # ends each application name in the list of distinct names (SQLit
 
 
 def lost_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
-            where: dict[str, Any] | None = None, apps_of: Iterable[str] = ()) -> list[tuple]:
+            where: dict[str, Any] | None = None, apps_of: Iterable[str] = (),
+            model: str = impact.MODEL_VERSION) -> list[tuple]:
     """Lost seconds and disruptions of each device-hour in ``[start, end)``, grouped (``lost_hourly``).
 
     ``group_by`` and ``where`` keys among device_id, hour, type, app (the raw
@@ -41,7 +47,8 @@ def lost_by(conn: Connection, start: float, end: float, group_by: Sequence[str] 
     started in the range); with ``apps_of`` (event types), then the raw
     applications with disruptions of those types in the group, as one text
     that :func:`split_apps` turns into a list (a report reads about a hundred
-    thousand of these groups: it splits only those it needs).
+    thousand of these groups: it splits only those it needs). ``model``: the
+    model version whose types count.
     """
     t = lost_hourly_table
     sums = [sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0).label("lost_s"),
@@ -50,7 +57,17 @@ def lost_by(conn: Connection, start: float, end: float, group_by: Sequence[str] 
     if apps_of:
         named = sa.distinct(sa.case((sa.and_(t.c.disruptions > 0, t.c.type.in_(apps_of)), t.c.app.concat(_SEP))))
         sums.append((sa.func.group_concat(named) if is_sqlite(conn) else sa.func.string_agg(named, ",")).label("apps"))
-    return _grouped(conn, t, "hour", HOUR, start, end, group_by, where, sums)
+    return _grouped(conn, t, "hour", HOUR, start, end, group_by, _of_model(where, model), sums)
+
+
+def _of_model(where: dict[str, Any] | None, model: str) -> dict[str, Any] | None:
+    """``where`` restricted to the event types model version ``model`` counts."""
+    types = impact.types_of(model)
+    if types == impact.PRIORITY:
+        return where
+    asked = (where or {}).get("type", types)
+    asked = [asked] if isinstance(asked, str) else asked
+    return {**(where or {}), "type": [t for t in asked if t in types]}
 
 
 def split_apps(apps: str | None) -> list[str]:
@@ -68,11 +85,12 @@ def active_by(conn: Connection, start: float, end: float, group_by: Sequence[str
 
 
 def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
-                  where: dict[str, Any] | None = None) -> list[tuple]:
+                  where: dict[str, Any] | None = None, model: str = impact.MODEL_VERSION) -> list[tuple]:
     """Lost seconds and disruptions by label set in ``[start, end)`` (``lost_rollup``: app is the application's
-    label, catalogued name or ``other``), grouped by hour, type, app, site or department."""
+    label, catalogued name or ``other``), grouped by hour, type, app, site or department, under model version
+    ``model``."""
     t = lost_rollup_table
-    return _grouped(conn, t, "hour", HOUR, start, end, group_by, where,
+    return _grouped(conn, t, "hour", HOUR, start, end, group_by, _of_model(where, model),
                     [sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0).label("lost_s"),
                      sa.func.coalesce(sa.func.sum(t.c.disruptions), 0).label("disruptions")])
 

@@ -1,4 +1,4 @@
-"""The refresher: recompute the dirty device-days from the stored events and heartbeats.
+"""The refresher: recompute the dirty device-days from the stored events, heartbeats and service-desk tickets.
 
 :func:`refresh` runs every :data:`REFRESH_EVERY_S` seconds in every collector
 process (and wherever figures must be current: tests, benchmarks, ``hinder
@@ -19,13 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, RECENT_S, day_start, model_config, week_window
+from collector.aggregates import DAY, HOUR, RECENT_S, app_label, day_start, model_config, week_window
+from collector.aggregates.marks import support_ticket
 from collector.config import CollectorConfig
 from collector.db import add_up, insert, is_sqlite, write_transaction
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
     device_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_daily_table,
-    lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, week_state_table,
+    lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, support_ticket_table,
+    week_state_table,
 )
 from contract.events import EXCESS_S
 from contract.records import MAX_DURATION_S
@@ -125,12 +127,16 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
 def _statements() -> dict[str, Any]:
     """The refresher's statements, built once (building SQLAlchemy expressions costs more than running them)."""
     e, h, lh, ah, d = event_table.c, heartbeat_table.c, lost_hourly_table.c, active_hourly_table.c, impact_dirty_table.c
+    t = support_ticket_table.c
     devs = sa.bindparam("devs", expanding=True)
     dev, lo, hi = sa.bindparam("dev"), sa.bindparam("lo"), sa.bindparam("hi")
+    events = sa.select(e.device_id, e.id, e.type, e.app, e.start, e.duration_s, e.active_s,
+                       sa.cast(e.details, sa.Text).label("details"))  # JSON text: parsed only if needed
     return {
-        "events": sa.select(e.device_id, e.id, e.type, e.app, e.start, e.duration_s, e.active_s,
-                            sa.cast(e.details, sa.Text).label("details")).where(  # JSON text: parsed only if needed
-            e.device_id.in_(devs), e.start >= sa.bindparam("oldest"), e.start < hi, e.end >= lo),
+        "events": events.where(e.device_id.in_(devs), e.start >= sa.bindparam("oldest"), e.start < hi, e.end >= lo),
+        "sessions": events.where(e.device_id.in_(devs), e.type == impact.SESSION, e.start >= lo, e.start <= hi),
+        "tickets": sa.select(t.device_id, t.source, t.ticket_id, t.channel, t.opened_at, t.resolved_at,
+                             t.work_stopping).where(t.device_id.in_(devs), t.opened_at >= lo, t.opened_at < hi),
         "heartbeats": sa.select(h.device_id, h.time, h.interval_s, h.active_s).where(
             h.device_id.in_(devs), h.time >= lo, h.time < hi),
         "old_lost": sa.select(lost_hourly_table).where(lh.device_id.in_(devs), lh.hour >= lo, lh.hour < hi),
@@ -147,18 +153,34 @@ _STMT = _statements()
 
 def _compute_window(conn: Connection, cfg: impact.ModelConfig, devices: list[str], lo: int,
                     hi: int) -> dict[str, impact.DeviceHours]:
-    """The model's figures for the hours ``[lo, hi)`` of some devices, from their stored events and heartbeats."""
+    """The model's figures for the hours ``[lo, hi)`` of some devices, from their stored events, heartbeats and
+    the tickets joined to them (with the support sessions that may be a remote ticket's contact)."""
     reach = cfg.reach_s
     events: dict[str, list[impact.Disruption]] = {dev: [] for dev in devices}
     for r in conn.execute(_STMT["events"], {"devs": devices, "oldest": lo - MAX_DURATION_S, "hi": hi,
                                             "lo": lo - reach}).mappings():
         events[r["device_id"]].append(to_disruption(r))
-    since = min([lo - reach, *(ev.start - reach for evs in events.values() for ev in evs)])
+    tickets: dict[str, list[impact.SupportTicket]] = {dev: [] for dev in devices}
+    for r in conn.execute(_STMT["tickets"], {"devs": devices, "lo": lo - cfg.ticket_reach_s, "hi": hi}).mappings():
+        tickets[r["device_id"]].append(support_ticket(r))
+    # heartbeats: those around the window, the events reaching into it, and the start of a ticket whose contact
+    # does (its active fraction); a ticket's wait counts only the heartbeats in the window
+    since = min([lo - reach, *(ev.start - reach for evs in events.values() for ev in evs),
+                 *(tk.opened_at - reach for tks in tickets.values() for tk in tks
+                   if tk.opened_at + cfg.contact_s(tk.channel) > lo)])
+    remote = [tk for tks in tickets.values() for tk in tks if tk.channel == "remote"]
+    if remote:  # the sessions that are a remote ticket's contact, wherever they are (they reach the window if loaded)
+        known = {ev.id for evs in events.values() for ev in evs}
+        for r in conn.execute(_STMT["sessions"], {"devs": devices, "lo": min(tk.opened_at for tk in remote),
+                                                  "hi": max(tk.horizon(cfg) for tk in remote)}).mappings():
+            if r["id"] not in known:
+                events[r["device_id"]].append(to_disruption(r))
     heartbeats: dict[str, list[impact.Interval]] = {dev: [] for dev in devices}
     for dev, t, interval, active in conn.execute(
             _STMT["heartbeats"], {"devs": devices, "lo": since, "hi": hi + MAX_HEARTBEAT_S}):
         heartbeats[dev].append(impact.Interval(end=t, interval_s=interval, active_s=active))
-    return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(lo, hi)) for dev in devices}
+    return {dev: impact.device_hours(events[dev], heartbeats[dev], cfg, window=(lo, hi), tickets=tickets[dev])
+            for dev in devices}
 
 
 def _stored_rows(conn: Connection, devices: list[str], lo: int,
@@ -195,6 +217,7 @@ class _Contributions:
     """Differences to apply to the rollups and totals, summed over a refresh round."""
 
     def __init__(self, config: CollectorConfig):
+        self.config = config
         self.label = config.app_label
         self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
         self.lost_daily: dict[tuple, float] = defaultdict(float)
@@ -204,9 +227,9 @@ class _Contributions:
 
     def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
         """Add (sign +1) or remove (-1) one device-day's rows."""
-        apps = {self.label(r["app"]) for r in lost_rows}
+        apps = {self.label(r["app"]) for r in lost_rows if r["type"] != impact.TICKET}  # applications, not channels
         for r in lost_rows:
-            key = (r["hour"], r["type"], self.label(r["app"]), r["site"], r["department"])
+            key = (r["hour"], r["type"], app_label(self.config, r["type"], r["app"]), r["site"], r["department"])
             acc = self.lost[key]
             acc[0] += sign * r["lost_s"]
             acc[1] += sign * r["disruptions"]

@@ -28,7 +28,6 @@ from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
     impact_total_table, lost_week_table, outage_count_table, support_count_table, support_source_table,
 )
-from collector.support.contact import contact_seconds
 from contract import __version__
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
@@ -327,7 +326,7 @@ def support_contacts(ctx: ScrapeContext) -> Iterable[Metric]:
                   "they were traced to (else their own); counted when first stored.", labels, rows)
     yield counter("hinder_support_contact_seconds", "Employees' time spent contacting the service desk: tickets "
                   "times their channel's contact time (impact model).", labels,
-                  [(*r[:3], r[3] * contact_seconds(r[0], model)) for r in rows])
+                  [(*r[:3], r[3] * model.contact_s(r[0])) for r in rows])
 
 
 def support_week(ctx: ScrapeContext) -> Iterable[Metric]:

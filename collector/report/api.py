@@ -1,4 +1,4 @@
-"""``GET /api/v1/reports/weekly?week=YYYY-Www&format=html|pdf|md|csv|json`` (admin token).
+"""``GET /api/v1/reports/weekly?week=YYYY-Www&format=html|pdf|md|csv|json&model=2|1`` (admin token).
 
 A router the collector app includes; it reads the app's engine and config
 from ``app.state`` and checks the token with :func:`collector.auth.require`.
@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from collector.api.spec import answers
 from collector.auth import Role, require
+from collector.impact import MODEL_VERSION, MODEL_VERSIONS
 from collector.report import ReportError
 from collector.report.render import EXTENSIONS, FORMATS, MEDIA_TYPES, render
 from collector.report.week import WEEK_PATTERN
@@ -32,14 +33,19 @@ async def weekly_report(request: Request,
                         week: Optional[str] = Query(None, description="ISO week YYYY-Www; default the last complete week",
                                                     json_schema_extra={"pattern": WEEK_PATTERN}),
                         format: str = Query("json", description="html, pdf, md, csv (zip) or json",
-                                            json_schema_extra={"enum": list(FORMATS)})) -> Response:
+                                            json_schema_extra={"enum": list(FORMATS)}),
+                        model: str = Query(MODEL_VERSION, description="impact model version to show the week under: "
+                                           "2 (with the service-desk cause) or 1 (without it)",
+                                           json_schema_extra={"enum": list(MODEL_VERSIONS)})) -> Response:
     config = request.app.state.config
     if format not in FORMATS:
         raise HTTPException(400, f"format {format!r}: expected one of {', '.join(FORMATS)}")
+    if model not in MODEL_VERSIONS:
+        raise HTTPException(400, f"model {model!r}: expected one of {', '.join(MODEL_VERSIONS)}")
     from collector.report.build import build_report
 
     try:
-        report = await run_in_threadpool(build_report, request.app.state.engine, config, week)
+        report = await run_in_threadpool(build_report, request.app.state.engine, config, week, model=model)
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from None
     except sa.exc.DBAPIError as exc:

@@ -28,32 +28,36 @@ from collector import aggregates, impact
 from collector.aggregates import queries, support
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
+from collector.report import ReportError
 from collector.report.assemble import APP_TYPES, VERSION_TYPES, Model, WeekFacts, assemble, repeat_ranking
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
-from collector.support.contact import contact_seconds
 from contract.events import EVENT_TYPES
 
 TREND_WEEKS = 4
 MMAP_BYTES = 1 << 30  # SQLite caps it at its compile-time maximum
 
 
-def model_of(cfg: impact.ModelConfig) -> Model:
-    """The report's view of the impact model: version, parameters, cost and score (0..100)."""
+def model_of(cfg: impact.ModelConfig, version: str = impact.MODEL_VERSION) -> Model:
+    """The report's view of the impact model shown under ``version``: version, parameters, cost and score (0..100)."""
 
     def score(lost_s: float, active_s: float) -> float | None:
         value = impact.score(lost_s, active_s)
         return None if value is None else 100.0 * value
 
-    return Model(version=cfg.version, parameters=cfg.parameters(), currency=cfg.currency,
+    return Model(version=cfg.versioned(version), parameters=cfg.parameters(version), currency=cfg.currency,
                  cost=lambda lost_s, department: impact.cost(lost_s, department, cfg), score=score,
-                 contact_s=lambda channel: contact_seconds(channel, cfg))
+                 contact_s=cfg.contact_s)
 
 
-def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None) -> dict:
-    """The report dict for ISO week ``week`` (default: the last complete week) from the database.
+def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None,
+                 model: str = impact.MODEL_VERSION) -> dict:
+    """The report dict for ISO week ``week`` (default: the last complete week) from the database, under impact
+    model version ``model`` (version 1: without the support cause's types).
 
     Reads the week, and the trend's earlier weeks on a second connection.
     """
+    if model not in impact.MODEL_VERSIONS:
+        raise ReportError(f"model version {model!r}: expected one of {', '.join(impact.MODEL_VERSIONS)}")
     settings = config.section("report")
     zone = settings.zone
     week = week if week is not None else last_complete_week(datetime.fromtimestamp(now, timezone.utc) if now else None, zone)
@@ -62,7 +66,7 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
 
     def weeks_of(mondays: list[date]) -> list[WeekFacts]:
         with engine.connect() as conn, _mapped(conn):
-            facts = [_week_facts(conn, config, zone, m, full=(m == monday)) for m in mondays]
+            facts = [_week_facts(conn, config, zone, m, full=(m == monday), model=model) for m in mondays]
             if monday in mondays:
                 facts[-1].pending_device_days = queries.pending(conn)
             return facts
@@ -76,7 +80,7 @@ def build_report(engine: Engine, config: CollectorConfig, week: str | None = Non
     period = {"start": _iso(ws), "end": _iso(we), "last_day": (monday + timedelta(days=6)).isoformat(),
               "timezone": settings.timezone}
     generated = _iso(time.time() if now is None else now)
-    return assemble(weeks, model_of(model_cfg), settings, period, generated)
+    return assemble(weeks, model_of(model_cfg, model), settings, period, generated)
 
 
 @contextmanager
@@ -94,16 +98,17 @@ def _mapped(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA mmap_size={int(before or 0)}")
 
 
-def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday: date, full: bool) -> WeekFacts:
-    """What the report needs of one week (in ``zone``); ``full=False`` skips what only the report's own week
-    shows."""
+def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday: date, full: bool,
+                model: str) -> WeekFacts:
+    """What the report needs of one week (in ``zone``) under model version ``model``; ``full=False`` skips what
+    only the report's own week shows."""
     ws, we = week_bounds(monday, zone)
     f = WeekFacts(week=week_label(monday))
-    _load_model_figures(conn, ws, we, f, config.app_label if full else None)
+    _load_model_figures(conn, ws, we, f, config.app_label if full else None, model)
     f.known_devices = len(queries.known_devices(conn, ws, we) | set(f.devices))
     if full:
-        _load_heat_map(conn, monday, zone, ws, we, f)
-        _load_app_figures(conn, config, ws, we, f)
+        _load_heat_map(conn, monday, zone, ws, we, f, model)
+        _load_app_figures(conn, config, ws, we, f, model)
         f.outages = [(dev, cause, int(n), float(seconds or 0.0))
                      for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
         _load_support(conn, config, ws, we, f)
@@ -114,7 +119,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
 
 
 def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
-                        label_of: Callable[[str], str] | None) -> None:
+                        label_of: Callable[[str], str] | None, model: str) -> None:
     """Fill the devices, lost, disruption and active figures of ``f`` from the impact model's hourly aggregates.
 
     Lost seconds and disruptions per device and type, and active seconds per
@@ -127,7 +132,7 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
     apps_of: dict[str, set[str]] = defaultdict(set)  # device -> raw applications with disruptions of APP_TYPES
     seen = set()
     for dev, etype, lost_s, n, *apps in queries.lost_by(conn, ws, we, ["device_id", "type"], where={"type": EVENT_TYPES},
-                                                         apps_of=APP_TYPES if label_of else ()):
+                                                         apps_of=APP_TYPES if label_of else (), model=model):
         seen.add(dev)
         if lost_s > 0:
             f.lost.append((dev, etype, float(lost_s)))
@@ -151,28 +156,33 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
     no_active = sorted(seen - set(pairs))
     for chunk in range(0, len(no_active), 1000):
         for dev, site, department, _lost, _n in queries.lost_by(conn, ws, we, ["device_id", "site", "department"],
-                                                                where={"device_id": no_active[chunk:chunk + 1000]}):
+                                                                where={"device_id": no_active[chunk:chunk + 1000]},
+                                                                model=model):
             pairs[dev].setdefault((site, department), 0.0)
     f.devices = {dev: max(sorted(p), key=lambda k: p[k]) for dev, p in pairs.items()}
 
 
-def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: float, f: WeekFacts) -> None:
+def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: float, f: WeekFacts,
+                   model: str) -> None:
     """Lost time by weekday and hour of the day in the report's time zone, from the label rollup."""
-    for hour, lost_s, _n in queries.lost_by_label(conn, ws, we, ["hour"]):
+    for hour, lost_s, _n in queries.lost_by_label(conn, ws, we, ["hour"], model=model):
         local = datetime.fromtimestamp(hour, zone)
         day = (local.date() - monday).days
         if 0 <= day < 7:
             f.heat[day][local.hour] += float(lost_s)
 
 
-def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
+def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
+                      model: str) -> None:
     """Application figures: lost time and disruptions per application label and type from the label rollup
     (as /metrics), and the applications of the repeat devices listed."""
     f.apps = [(app, etype, float(lost_s), int(n))
-              for etype, app, lost_s, n in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES})]
+              for etype, app, lost_s, n in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES},
+                                                                 model=model)]
     settings = config.section("report")
     listed = repeat_ranking(f, settings)[:settings.repeat_devices]
-    for dev, app, _lost, n in queries.lost_by(conn, ws, we, ["device_id", "app"], where={"device_id": listed}):
+    for dev, app, _lost, n in queries.lost_by(conn, ws, we, ["device_id", "app"], where={"device_id": listed},
+                                              model=model):
         if n:
             apps = f.device_apps.setdefault(dev, {})
             label = config.app_label(app)

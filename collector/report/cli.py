@@ -29,6 +29,8 @@ def weekly(
     week: Optional[str] = typer.Option(
         None, help="ISO week YYYY-Www (default: the last complete week in the report's time zone)"),
     format: str = typer.Option("html", "--format", "-f", help="html, pdf, md, csv (a zip of CSV files) or json"),
+    model: str = typer.Option("2", "--model", help="impact model version to show the week under: 2 (with the "
+                              "service-desk cause) or 1 (without it)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output file (default: stdout)", dir_okay=False),
     config: Optional[Path] = typer.Option(None, "--config", help="collector TOML config: the model, report and apps tables"),
     db: Optional[str] = typer.Option(None, "--db", help="read this database directly, after bringing its figures up to "
@@ -45,17 +47,21 @@ def weekly(
     no_pdf: bool = typer.Option(False, "--no-pdf", help="mail without the PDF attachment (no Chromium needed)"),
 ) -> None:
     """Build the weekly impact report for one ISO week; write it (--out) or mail it (--mail-to)."""
+    from collector.impact import MODEL_VERSIONS
     from collector.report import ReportError
     from collector.report.render import FORMATS, render
 
     if format not in FORMATS:
         raise _fail(EXIT_USAGE, f"--format {format!r}: expected one of {', '.join(FORMATS)}")
+    if model not in MODEL_VERSIONS:
+        raise _fail(EXIT_USAGE, f"--model {model!r}: expected one of {', '.join(MODEL_VERSIONS)}")
     if db and collector:
         raise _fail(EXIT_USAGE, "give either --db or --collector, not both")
     if collector:
-        report, report_cfg = _fetch(collector, week, admin_token or os.environ.get("HINDER_ADMIN_TOKEN", ""), config)
+        report, report_cfg = _fetch(collector, week, admin_token or os.environ.get("HINDER_ADMIN_TOKEN", ""), config,
+                                    model)
     else:
-        report, report_cfg = _build(config, db, week)
+        report, report_cfg = _build(config, db, week, model)
     try:
         if mail_to:
             from collector.report.mail import Smtp, send
@@ -88,7 +94,7 @@ def _config(path: Optional[Path], db: Optional[str]):
         raise _fail(EXIT_USAGE, f"configuration error: {exc}") from None
 
 
-def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
+def _build(path: Optional[Path], db: Optional[str], week: Optional[str], model: str):
     import sqlalchemy as sa
 
     from collector.aggregates.refresh import refresh
@@ -109,7 +115,7 @@ def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
             if current_version(conn) == 0:
                 raise _fail(EXIT_SOURCE, "the database has no hinder schema; is this the collector's database?")
         refresh(engine, cfg)  # what was ingested since the collectors' last refresh round (none may be running)
-        return build_report(engine, cfg, week), cfg.section("report")
+        return build_report(engine, cfg, week, model=model), cfg.section("report")
     except ReportError as exc:
         raise _fail(EXIT_USAGE, str(exc)) from None
     except sa.exc.SQLAlchemyError as exc:
@@ -118,7 +124,7 @@ def _build(path: Optional[Path], db: Optional[str], week: Optional[str]):
         engine.dispose()
 
 
-def _fetch(url: str, week: Optional[str], token: str, path: Optional[Path]):
+def _fetch(url: str, week: Optional[str], token: str, path: Optional[Path], model: str):
     import httpx
 
     from collector.report.week import parse_week
@@ -130,7 +136,7 @@ def _fetch(url: str, week: Optional[str], token: str, path: Optional[Path]):
             parse_week(week)
         except Exception as exc:
             raise _fail(EXIT_USAGE, str(exc)) from None
-    params = {"format": "json", **({"week": week} if week else {})}  # no week: the collector's last complete one
+    params = {"format": "json", "model": model, **({"week": week} if week else {})}  # no week: the collector's last complete one
     try:
         resp = httpx.get(url.rstrip("/") + "/api/v1/reports/weekly", params=params,
                          headers={"Authorization": f"Bearer {token}"}, timeout=120)

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from collector import impact
+from collector.aggregates import marks
 from collector.db import add_up
 from collector.models import device_table, support_count_table, support_ticket_table
 from collector.support.tickets import Ticket, problem
@@ -66,8 +68,11 @@ def device_for(conn: Connection, ticket: Ticket) -> tuple[str, str, str] | None:
     return None
 
 
-def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = None) -> Stored:
-    """Store tickets in the caller's transaction: insert the new, update the changed, skip the refused."""
+def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = None,
+                  model: impact.ModelConfig | None = None) -> Stored:
+    """Store tickets in the caller's transaction: insert the new, update the changed, skip the refused; mark the
+    device-days the changes touch for the impact refresher (``model``: the ``[model]`` settings, to mark no
+    wider than they reach; see :func:`collector.aggregates.marks.on_tickets`)."""
     now = time.time() if now is None else now
     out = Stored()
     t = support_ticket_table.c
@@ -98,6 +103,7 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
             out.unchanged += 1
     add_up(conn, support_count_table, ("channel", "site", "department"), ("contacts",),
            [(key, (n,)) for key, n in counts.items()])
+    marks.on_tickets(conn, out.changed, model)
     return out
 
 

@@ -60,10 +60,9 @@ def active_by(engine, start, end, group_by=(), where=None):
 
 def assert_consistent(engine, config):
     """Rollups and totals equal the sums of the per-device hourly rows."""
-    label = config.app_label
     lost = defaultdict(float)
     for hour, type_, app, site, dept, lost_s in rows(engine, "SELECT hour, type, app, site, department, lost_s FROM lost_hourly"):
-        lost[(hour, type_, label(app), site, dept)] += lost_s
+        lost[(hour, type_, aggregates.app_label(config, type_, app), site, dept)] += lost_s
     rollup = {tuple(r[:5]): r[5] for r in rows(engine, "SELECT hour, type, app, site, department, lost_s FROM lost_rollup")}
     for key in set(lost) | set(rollup):
         assert lost.get(key, 0.0) == pytest.approx(rollup.get(key, 0.0), abs=1e-6), key

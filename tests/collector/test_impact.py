@@ -8,7 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.impact import HOUR, Disruption, Interval, ModelConfig, cost, device_hours, event_span, score
+from collector.impact import (
+    DEFAULT_CONTACT_S, HOUR, SUPPORT_TYPES, Disruption, Interval, ModelConfig, SupportTicket, cost, device_hours,
+    event_span, score, types_of,
+)
+from collector.support.tickets import CHANNELS
 from contract.events import EVENT_TYPES
 from contract.settings import ConfigError, load_section
 
@@ -158,9 +162,12 @@ def test_window_recompute_equals_whole_computation():
 
 
 def test_refocus_penalty_is_off_by_default_and_labelled_when_on():
-    assert CFG.version == "1"
+    assert CFG.version == "2"
     cfg = ModelConfig(refocus_penalty_s=120)
-    assert cfg.version == "1+refocus120s"
+    assert cfg.version == "2+refocus120s"
+    assert cfg.versioned("1") == "1+refocus120s"
+    with pytest.raises(ValueError, match="model version"):
+        cfg.versioned("3")
     r = device_hours([ev("hang", T0, 60, active=60)], busy(T0, T0 + HOUR), cfg)
     assert r.lost_total() == pytest.approx(180.0)
     assert event_span(ev("hang", T0, 60), cfg) == (T0, T0 + 180)
@@ -185,6 +192,79 @@ def test_config_errors_are_specific():
         load_section(ModelConfig, {"currency": "euros"}, "model")
     with pytest.raises(ConfigError, match="did you mean 'hourly_cost'"):
         load_section(ModelConfig, {"hourly_cots": 1}, "model")
+
+
+# ------------------------------------------------------------ version 2: the support cause (docs/impact-model.md)
+
+def ticket(channel, opened, resolved=None, work_stopping=False, id_="desk:INC1"):
+    return SupportTicket(id=id_, channel=channel, opened_at=opened, resolved_at=resolved, work_stopping=work_stopping)
+
+
+def test_phone_ticket_during_a_crash_recovery_adds_only_what_the_crash_left():
+    # crash at 10:00 (recovery 10:00-10:03), phone ticket at 10:01 (contact 10 min): 10:01-10:03 is the crash's
+    r = device_hours([ev("crash", T0)], busy(T0, T0 + HOUR), CFG, tickets=[ticket("phone", T0 + 60)])
+    assert by_cause(r) == pytest.approx({("crash", "erp"): 180.0, ("support", "phone"): 480.0})
+    assert r.disruptions == {(T0, "crash", "erp"): 1, (T0, "support", "phone"): 1}
+
+
+def test_work_stopping_ticket_waits_until_resolution_at_the_heartbeats_activity():
+    # opened 09:00, resolved 12:00, heartbeats 50 % active: contact 600 x 0.5, wait (10800 - 600) x 0.5
+    r = device_hours([], busy(T0, T0 + 4 * HOUR, 0.5), CFG,
+                     tickets=[ticket("phone", T0, T0 + 3 * HOUR, work_stopping=True)])
+    assert r.lost_total() == pytest.approx(300.0 + 5100.0)
+    assert r.lost == pytest.approx({(T0 + i * HOUR, "support", "phone"): 1800.0 for i in range(3)})
+    # not work-stopping: the contact only; open: the wait runs up to the cap, where heartbeats show activity
+    assert device_hours([], busy(T0, T0 + 4 * HOUR, 0.5), CFG,
+                        tickets=[ticket("phone", T0, T0 + 3 * HOUR)]).lost_total() == pytest.approx(300.0)
+    capped = load_section(ModelConfig, {"support_wait_cap_s": 3600}, "model")
+    r = device_hours([], busy(T0, T0 + 8 * HOUR, 0.5), capped, tickets=[ticket("phone", T0, None, work_stopping=True)])
+    assert r.lost_total() == pytest.approx(300.0 + 1800.0)
+
+
+def test_remote_ticket_counts_its_measured_session_instead_of_the_default_contact():
+    # remote ticket 14:00-15:00, a 12-minute session 14:20-14:32 on the device: 720 s, not the default 900
+    session = ev("support_session", T0 + 1200, 720, app="teamviewer")
+    r = device_hours([session], busy(T0, T0 + HOUR), CFG, tickets=[ticket("remote", T0, T0 + HOUR)])
+    assert by_cause(r) == pytest.approx({("support_session", "teamviewer"): 720.0})
+    assert r.disruptions == {(T0, "support_session", "teamviewer"): 1, (T0, "support", "remote"): 1}
+    alone = device_hours([], busy(T0, T0 + HOUR), CFG, tickets=[ticket("remote", T0, T0 + HOUR)])
+    assert by_cause(alone) == pytest.approx({("support", "remote"): 900.0})
+    later = device_hours([ev("support_session", T0 + 2 * HOUR, 720, app="teamviewer")], busy(T0, T0 + 3 * HOUR),
+                         CFG, tickets=[ticket("remote", T0, T0 + HOUR)])  # a session after resolution is not its contact
+    assert by_cause(later) == pytest.approx({("support", "remote"): 900.0, ("support_session", "teamviewer"): 720.0})
+
+
+def test_the_same_week_under_version_1_and_2():
+    # a 5-minute hang and a phone call at another time: v2 counts both, v1 (without the support types) the hang
+    r = device_hours([ev("hang", T0, 300, active=300)], busy(T0, T0 + HOUR), CFG,
+                     tickets=[ticket("phone", T0 + 1800)])
+    assert sum(v for (_h, t, _a), v in r.lost.items() if t in types_of("2")) == pytest.approx(900.0)
+    assert sum(v for (_h, t, _a), v in r.lost.items() if t in types_of("1")) == pytest.approx(300.0)
+
+
+def test_support_gets_only_what_the_hourly_cap_leaves():
+    # an hour with 600 active seconds: a 600 s outage takes them all, the phone call nothing
+    hb = [Interval(end=T0 + HOUR, interval_s=HOUR, active_s=600)]
+    r = device_hours([ev("connectivity_loss", T0, 600, app="net", active=600)], hb, CFG,
+                     tickets=[ticket("phone", T0 + 1200)])
+    assert by_cause(r) == pytest.approx({("connectivity_loss", "net"): 600.0})
+
+
+def test_support_parameters_have_defaults_for_every_channel_and_clear_errors():
+    assert set(DEFAULT_CONTACT_S) == set(CHANNELS)
+    cfg = load_section(ModelConfig, {"support_contact_s": {"phone": 480}}, "model")
+    assert cfg.contact_s("phone") == 480.0 and cfg.contact_s("chat") == DEFAULT_CONTACT_S["chat"]
+    assert cfg.ticket_reach_s == max(DEFAULT_CONTACT_S.values()) + cfg.support_wait_cap_s
+    with pytest.raises(ConfigError, match="support_contact_s.fax: not a channel"):
+        load_section(ModelConfig, {"support_contact_s": {"fax": 60}}, "model")
+    with pytest.raises(ConfigError, match="support_contact_s.phone"):
+        load_section(ModelConfig, {"support_contact_s": {"phone": -1}}, "model")
+    with pytest.raises(ConfigError, match="support_contact_s.phone.*maximum"):
+        load_section(ModelConfig, {"support_contact_s": {"phone": 1e9}}, "model")
+    with pytest.raises(ConfigError, match="model.support_wait_cap_s"):
+        load_section(ModelConfig, {"support_wait_cap_s": -5}, "model")
+    with pytest.raises(ValueError, match="model version"):
+        types_of("v2")
 
 
 # ------------------------------------------------------------ properties
@@ -227,6 +307,43 @@ def test_properties(events, heartbeats, refocus, rnd):
     assert again.lost.keys() == r.lost.keys()
     for k in r.lost:
         assert math.isclose(again.lost[k], r.lost[k], rel_tol=1e-9, abs_tol=1e-9)
+
+
+_tickets = st.lists(
+    st.builds(lambda i, channel, opened, resolved, stopping: SupportTicket(
+        id=f"t{i:03d}", channel=channel, opened_at=T0 + opened,
+        resolved_at=None if resolved is None else T0 + opened + resolved, work_stopping=stopping),
+        st.integers(0, 999), st.sampled_from(CHANNELS), st.floats(0, 5 * HOUR),
+        st.one_of(st.none(), st.floats(0, 4 * HOUR)), st.booleans()),
+    max_size=6, unique_by=lambda t: t.id)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events, _heartbeats, _tickets, st.floats(0, 300), st.sampled_from([0.0, 1800.0, 14400.0]))
+def test_version_2_without_the_support_types_is_version_1(events, heartbeats, tickets, refocus, wait_cap):
+    cfg = ModelConfig(refocus_penalty_s=refocus, support_wait_cap_s=wait_cap)
+    v2 = device_hours(events, heartbeats, cfg, tickets=tickets)
+    v1 = device_hours([e for e in events if e.type not in SUPPORT_TYPES], heartbeats, cfg)
+    v1_types = types_of("1")
+    shown = {k: v for k, v in v2.lost.items() if k[1] in v1_types}
+    assert shown.keys() == v1.lost.keys()
+    for k, v in v1.lost.items():
+        assert math.isclose(shown[k], v, rel_tol=1e-9, abs_tol=1e-9)
+    assert {k: n for k, n in v2.disruptions.items() if k[1] in v1_types} == v1.disruptions
+    assert v2.active == v1.active
+    per_hour = {}
+    for (h, _t, _a), v in v2.lost.items():
+        assert v > 0
+        per_hour[h] = per_hour.get(h, 0.0) + v
+    for h, v in per_hour.items():
+        assert v <= v2.active.get(h, 0.0) + 1e-6
+    # windows of one hour add up to the whole (what the refresher relies on)
+    parts = [device_hours(events, heartbeats, cfg, window=(T0 + i * HOUR, T0 + (i + 1) * HOUR), tickets=tickets)
+             for i in range(-1, 11)]
+    merged = {k: v for p in parts for k, v in p.lost.items()}
+    assert merged.keys() <= v2.lost.keys()
+    for k, v in v2.lost.items():
+        assert math.isclose(merged.get(k, 0.0), v, rel_tol=1e-9, abs_tol=1e-6)
 
 
 def _naive_sweep(spans):

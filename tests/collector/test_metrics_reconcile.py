@@ -160,7 +160,7 @@ def test_metrics_equal_the_database_totals(app):
     # hourly cost per department, with the override
     assert _by(m["hinder_hourly_cost"], "department", "currency") == {
         ("Finance", "EUR"): 80.0, ("Sales", "EUR"): 55.0}
-    assert _by(m["hinder_collector_info"], "model_version") == {("1",): 1.0}
+    assert _by(m["hinder_collector_info"], "model_version") == {("2",): 1.0}
 
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -42,7 +42,34 @@ def test_json_is_the_report(client):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert body["week"] == ds.WEEK and body["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
-    assert body["model_version"] == "1"
+    assert body["model_version"] == "2"
+
+
+def test_the_week_under_either_model_version(client, filled, config):
+    """Two phone calls at 09:30 on Monday: one on a device with nothing else (600 s, fully active), one on the
+    device whose network was down 09:20-09:40 (the outage already explains those minutes: 0 s)."""
+    import sqlalchemy as sa
+
+    from collector import aggregates
+    from collector.aggregates.refresh import refresh
+    from collector.db import write_transaction
+    from collector.support.store import store_tickets
+    from collector.support.tickets import Ticket
+
+    at = ds.MONDAY + 9.5 * 3600
+    with write_transaction(filled) as conn:
+        for i, dev in enumerate(("device-P5", "device-P4")):
+            key = f"{i + 1:032x}"
+            conn.execute(sa.text("UPDATE device SET host_key = :k WHERE id = :d"), {"k": key, "d": dev})
+            store_tickets(conn, [Ticket("desk", f"INC{i}", at, at, at + 600, channel="phone", host_key=key)],
+                          now=ds.MONDAY + 12 * 3600, model=aggregates.model_config(config))
+    refresh(filled, config, now=ds.MONDAY + 12 * 3600)
+    v2, v1 = (_get(client, format="json", model=m).json() for m in ("2", "1"))
+    assert (v2["model_version"], v1["model_version"]) == ("2", "1")
+    assert v1["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
+    assert v2["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"] + 600.0)
+    r = _get(client, model="3")
+    assert r.status_code == 400 and "expected one of 1, 2" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("fmt, ctype, marker", [
