@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.aggregates import marks
+from collector.aggregates import marks, model_config
 from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
 from collector.api import devices, ingest, ops, read, support
 from collector.api.headers import SecurityHeaders
@@ -45,7 +45,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         stops = [
             start_periodic("retention", PURGE_EVERY_S, lambda: purge_expired(engine, settings.retention_days), at_start=True),
             start_periodic("impact refresh", REFRESH_EVERY_S, lambda: refresh(engine, config)),
-            *start_polling(engine, config.section("support")),
+            *start_polling(engine, config.section("support"), model_config(config)),
         ] if background_jobs and settings.background_jobs else []
         yield
         for stop in stops:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from collector.aggregates import model_config
 from collector.api.ingest import read_body
 from collector.api.spec import CONTENT_ENCODING, TICKETS_BODY, TICKETS_RESULT, answers
 from collector.auth import Role, require
@@ -70,7 +71,7 @@ async def receive_tickets(request: Request, source: str = Query(
             raise HTTPException(422, {"message": f"none of the {read.skipped_total} records could be read; "
                                                  "nothing was stored", "errors": _problems(read)})
         with write_transaction(state.engine) as conn:
-            stored = store_tickets(conn, read.tickets)
+            stored = store_tickets(conn, read.tickets, model=model_config(state.config))
         stored.skipped.update(read.skipped)
         return {"inserted": stored.inserted, "updated": stored.updated, "unchanged": stored.unchanged,
                 "skipped": stored.skipped_total, "problems": _problems(read)}

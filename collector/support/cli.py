@@ -19,6 +19,7 @@ from typing import Optional
 
 import typer
 
+from collector.aggregates import model_config
 from collector.cli import _CONFIG, _DB, _load, _migrate
 from contract.settings import EXIT_SOURCE, EXIT_USAGE, ConfigError
 
@@ -58,7 +59,7 @@ def poll(
     failed = 0
     for connector in chosen:
         started = time.monotonic()
-        done = poll_source(engine, connector)
+        done = poll_source(engine, connector, model=model_config(cfg))
         took = time.monotonic() - started
         s = done.stored
         line = (f"{done.source}: {done.pages} pages, {done.fetched} records: {s.inserted} new, {s.updated} updated, "
@@ -158,7 +159,7 @@ def import_tickets(
         # a transaction per chunk: a collector serving the same database waits for its write lock no longer
         for at in range(0, len(read.tickets), _CHUNK):
             with write_transaction(engine) as conn:
-                chunk = store_tickets(conn, read.tickets[at:at + _CHUNK])
+                chunk = store_tickets(conn, read.tickets[at:at + _CHUNK], model=model_config(cfg))
             stored.add(chunk)
     except sa.exc.SQLAlchemyError as exc:
         done = stored.inserted + stored.updated + stored.unchanged

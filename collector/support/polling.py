@@ -8,6 +8,7 @@ import threading
 
 from sqlalchemy.engine import Engine
 
+from collector.impact import ModelConfig
 from collector.jobs import start_periodic
 from collector.support.config import SupportSettings
 from collector.support.sources import connector_class
@@ -29,7 +30,7 @@ def connectors(support: SupportSettings) -> list[Connector]:
     return built
 
 
-def start_polling(engine: Engine, support: SupportSettings) -> list[threading.Event]:
+def start_polling(engine: Engine, support: SupportSettings, model: ModelConfig) -> list[threading.Event]:
     """Poll every configured source in the background, first at once, then every ``poll_interval_s``; the events
     stop them. A config that cannot be used is logged and polls nothing (the rest of the collector runs)."""
     try:
@@ -38,4 +39,4 @@ def start_polling(engine: Engine, support: SupportSettings) -> list[threading.Ev
         log.error("support sources are not polled: %s", exc)
         return []
     return [start_periodic(f"support poll {c.settings.name}", c.settings.poll_interval_s,
-                           lambda c=c: poll(engine, c), at_start=True) for c in built]
+                           lambda c=c: poll(engine, c, model=model), at_start=True) for c in built]

@@ -195,3 +195,15 @@ def test_marks_without_the_model_settings_cover_the_widest_span(setup):
     assert last >= H + 3600 + impact.MAX_CONTACT_S + impact.MAX_WAIT_CAP_S - 3600
     refresh(engine, config, now=NOW)
     assert_current(engine, config, A)
+
+
+def test_a_ticket_joined_later_by_the_device_s_new_keys_counts_for_it(setup):
+    engine, config, ingestor = setup
+    keep(engine, config, ticket(A, "phone", opened=H + 3600))  # the device has never sent its keys: joined to none
+    store(ingestor, A, heartbeats=beats(H, H + 3 * 3600, 60.0))  # it reports, still without keys
+    refresh(engine, config, now=NOW)
+    assert not any(ty == "support" for _h, ty, _a in stored(engine, A))
+    store(ingestor, A, heartbeats=busy(A, H + 3 * 3600, H + 3 * 3600 + 60, 60.0))  # now with its host key
+    refresh(engine, config, now=NOW)
+    assert stored(engine, A)[(H + 3600, "support", "phone")] == pytest.approx(600.0)  # the phone contact, fully active
+    assert_current(engine, config, A)

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from collector.db import insert, write_transaction
+from collector.impact import ModelConfig
 from collector.models import support_source_table
 from collector.support.config import SourceSettings, SupportSettings
 from collector.support.store import Stored, store_tickets
@@ -235,12 +236,14 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def poll(engine: Engine, connector: Connector, now: float | None = None) -> Polled:
+def poll(engine: Engine, connector: Connector, now: float | None = None,
+         model: ModelConfig | None = None) -> Polled:
     """Read a source from its cursor on, storing each page with the cursor after it; never raises for the source.
 
     A source that is down or refuses the credentials is logged and counted in
     ``support_source`` (``failures_total``, ``last_error``); the cursor stays
-    where the last stored page left it.
+    where the last stored page left it. ``model`` (the ``[model]`` settings) keeps the device-days marked for
+    the impact refresher as narrow as the tickets' spans (see :func:`collector.support.store.store_tickets`).
     """
     now = time.time() if now is None else now
     name = connector.settings.name
@@ -260,7 +263,7 @@ def poll(engine: Engine, connector: Connector, now: float | None = None) -> Poll
                 except ValueError as exc:
                     reasons.append(str(exc))
             with write_transaction(engine) as conn:
-                stored = store_tickets(conn, tickets, now)
+                stored = store_tickets(conn, tickets, now, model)
                 stored.skipped.update(reasons)
                 values: dict[str, Any] = {"fetched_total": s.fetched_total + len(page.records),
                                           "skipped_total": s.skipped_total + stored.skipped_total,
