@@ -14,9 +14,9 @@ What must stay current with ingest (the impact model's marks and counts,
 ``collector.aggregates.marks.on_ingest``) is a hook given to the
 :class:`Ingestor` by whoever builds it: ``hook(conn, batch: IngestedBatch)``
 runs inside the same transaction and sees only records stored for the first
-time. A device whose identity keys change also gets the service-desk tickets
-that arrived before it sent them (:func:`collector.support.store.rematch`);
-the hooks see those in ``IngestedBatch.rejoined_tickets``.
+time; ``IngestedBatch.identity_changed`` tells them when a device's identity
+keys changed (``collector.support.store.on_ingest`` then joins the tickets
+that arrived before it sent them).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 from operator import add
 from typing import Any, Callable, Sequence
@@ -38,9 +38,8 @@ from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import device_table, event_table, heartbeat_table
-from collector.support.store import KEY_COLUMNS, rematch
 from contract.check import ContractError, validate_batch
-from contract.records import INVENTORY, Kind, Limits, time_window
+from contract.records import IDENTITY_KEYS, INVENTORY, Kind, Limits, time_window
 
 
 class Rejected(Exception):
@@ -63,8 +62,7 @@ class IngestedBatch:
     heartbeats: list[dict[str, Any]]  # heartbeats stored for the first time
     config: CollectorConfig
     received_at: float  # collector clock
-    # tickets joined to the device because its identity keys changed: (row before, row after), as Stored.changed
-    rejoined_tickets: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    identity_changed: bool = False  # the device sent identity keys it had not sent before
 
 
 @dataclass
@@ -212,7 +210,7 @@ class Ingestor:
         refusal = devices.fleet_refusal(conn, batch["device_id"]) if fleet else None
         if refusal:  # checked in the transaction that would store the batch
             raise Rejected(403, "unauthorized", refusal)
-        device, rejoined = _upsert_device(conn, batch, now, self.config.collector.limits)
+        device, identity_changed = _upsert_device(conn, batch, now, self.config.collector.limits)
         dev_id, events, heartbeats = batch["device_id"], batch["events"], batch["heartbeats"]
         new_events = _store_new(conn, event_table, EVENT_COLUMNS, events["id"], event_rows(events, dev_id, now),
                                 all_new)
@@ -230,7 +228,7 @@ class Ingestor:
         if new_heartbeats is not None:
             heartbeats = [heartbeats[i] for i in new_heartbeats]
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now,
-                               rejoined_tickets=rejoined)
+                               identity_changed=identity_changed)
         for hook in self.hooks:
             hook(conn, stored)
         return IngestResult(len(events), len(batch["events"]) - len(events),
@@ -306,9 +304,9 @@ MAX_RECORDED_SKEW_S = 100 * 365.25 * 86400  # device.clock_skew_s is kept within
 
 
 def _upsert_device(conn: Connection, batch: dict[str, Any], now: float,
-                   limits: Limits) -> tuple[dict[str, Any], list[tuple[dict, dict]]]:
-    """Create the device if new, then update it from the batch's newest heartbeat; return its row and the tickets
-    joined to it because its identity keys changed (those of the last ``max_age_s`` joined to no device)."""
+                   limits: Limits) -> tuple[dict[str, Any], bool]:
+    """Create the device if new, then update it from the batch's newest heartbeat; return its row and whether
+    it sent identity keys it had not sent before."""
     dev_id = batch["device_id"]
     conn.execute(prepared(conn, _new_device), {
         "id": dev_id, "first_seen": now, "last_seen": None, "last_heartbeat": None,
@@ -328,12 +326,11 @@ def _upsert_device(conn: Connection, batch: dict[str, Any], now: float,
             changes.update({k: newest[k] for k in _INVENTORY})
             changes["last_heartbeat"] = newest["time"]
             changes["last_details"] = newest["details"]
-    new_keys = any(changes.get(k) and changes[k] != row[k] for k in KEY_COLUMNS)
+    new_keys = any(changes.get(k) and changes[k] != row[k] for k in IDENTITY_KEYS)
     if changes:
         conn.execute(prepared(conn, _device_update), {"dev": dev_id, **changes})
         row.update(changes)
-    rejoined = rematch(conn, dev_id, row, now - limits.max_age_s, now) if new_keys else []
-    return row, rejoined
+    return row, new_keys
 
 
 def _new_device(bind: Connection):

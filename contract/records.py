@@ -387,6 +387,7 @@ class Heartbeat(_Record):
     id: str = _field(Kind.ID, default="")
 
 
+IDENTITY_KEYS = ("host_key", "asset_key", "account_key")  # the heartbeat's keyed hashes (contract.identity)
 EVENT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Event))
 HEARTBEAT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Heartbeat))
 INVENTORY: tuple[Rule, ...] = tuple(r for r in rules(Heartbeat) if r.inventory)

@@ -42,11 +42,8 @@ OUTAGE = "connectivity_loss"  # the type whose causes are counted
 
 
 def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
-    """The ingest hook: mark the device-hours the new records can change (and those of the service-desk tickets
-    the device was joined to by its new identity keys), and count what is counted on arrival."""
+    """The ingest hook: mark the device-hours the new records can change, and count what is counted on arrival."""
     _mark_dirty(conn, batch)
-    if batch.rejoined_tickets:
-        on_tickets(conn, batch.rejoined_tickets, model_config(batch.config))
     _count_on_arrival(conn, batch)
 
 

@@ -26,6 +26,7 @@ from collector.jobs import start_periodic
 from collector.metrics import build_registry
 from collector.report.api import router as report_router
 from collector.retention import PURGE_EVERY_S, purge_expired
+from collector.support import store as support_store
 from collector.support.polling import start_polling
 from contract import __version__
 
@@ -59,7 +60,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
     state.config, state.engine, state.registry, state.counters = config, engine, registry, counters
     state.auth = TokenAuth(settings.agent_tokens, settings.admin_token, settings.support_tokens)
     state.identity_secret = config.section("support").identity_secret()  # ConfigError: `serve` checked it
-    state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
+    state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest, support_store.on_ingest])
     state.rate_bound = ingest.RateBound(settings.max_batches_per_s)
     state.device_rate_bounds = ingest.DeviceRateBounds(settings.max_batches_per_device_per_s)
     # Batches beyond the slots wait their turn on the event loop, which costs nothing. On SQLite one batch at a

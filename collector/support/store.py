@@ -8,7 +8,7 @@ twice, doubles nothing. A ticket is joined to the device whose identity keys
 match its configuration item (host name or asset tag) first, else its caller's
 account, the most recently seen such device when several do. A ticket that
 arrived before its device ever sent keys is joined later, when the device's
-keys change (:func:`rematch`, called by ingest). A new ticket is also counted
+keys change (:func:`rematch`, from the ingest hook :func:`on_ingest`). A new ticket is also counted
 in ``support_count`` under its channel and labels, for the contacts counters
 of /metrics (an update never moves a ticket between counts).
 """
@@ -23,10 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import marks
+from collector.aggregates import marks, model_config
 from collector.db import add_up
+from collector.ingest import IngestedBatch
 from collector.models import device_table, support_count_table, support_ticket_table
 from collector.support.tickets import Ticket, problem
+from contract.records import IDENTITY_KEYS
 
 _COLUMNS = tuple(f for f in Ticket.__dataclass_fields__)
 
@@ -107,7 +109,13 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
     return out
 
 
-KEY_COLUMNS = ("host_key", "asset_key", "account_key")
+def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
+    """The ingest hook: when a device sent new identity keys, join it the tickets of the last ``max_age_s`` that
+    arrived before and match none, and mark them for the impact refresher."""
+    if batch.identity_changed:
+        now = batch.received_at
+        joined = rematch(conn, batch.device["id"], batch.device, now - batch.config.collector.max_age_s, now)
+        marks.on_tickets(conn, joined, model_config(batch.config))
 
 
 def rematch(conn: Connection, device_id: str, keys: dict[str, str | None], since: float,
@@ -117,7 +125,7 @@ def rematch(conn: Connection, device_id: str, keys: dict[str, str | None], since
     :attr:`Stored.changed`. The tickets take the device's site and department, as :func:`store_tickets` does."""
     now = time.time() if now is None else now
     t, d = support_ticket_table.c, device_table.c
-    match = [t[k] == keys[k] for k in KEY_COLUMNS if keys.get(k)]
+    match = [t[k] == keys[k] for k in IDENTITY_KEYS if keys.get(k)]
     if not match:
         return []
     device = conn.execute(sa.select(d.site, d.department).where(d.id == device_id)).first()

@@ -13,8 +13,11 @@ from collector import aggregates, impact
 from collector.aggregates import queries
 from collector.aggregates.marks import support_ticket
 from collector.aggregates.refresh import refresh, to_disruption
+from collector.aggregates import marks
 from collector.db import write_transaction
+from collector.ingest import Ingestor
 from collector.models import event_table, heartbeat_table, support_ticket_table
+from collector.support import store as support_store
 from collector.support.store import store_tickets
 from collector.support.tickets import Ticket
 from contract.identity import identity_key
@@ -198,7 +201,8 @@ def test_marks_without_the_model_settings_cover_the_widest_span(setup):
 
 
 def test_a_ticket_joined_later_by_the_device_s_new_keys_counts_for_it(setup):
-    engine, config, ingestor = setup
+    engine, config, _ = setup
+    ingestor = Ingestor(engine, config, hooks=[marks.on_ingest, support_store.on_ingest])  # as the collector's
     keep(engine, config, ticket(A, "phone", opened=H + 3600))  # the device has never sent its keys: joined to none
     store(ingestor, A, heartbeats=beats(H, H + 3 * 3600, 60.0))  # it reports, still without keys
     refresh(engine, config, now=NOW)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from collector.db import write_transaction
 from collector.ingest import Ingestor
 from collector.models import support_ticket_table
+from collector.support import store as support_store
 from collector.support.store import store_tickets
 from collector.support.tickets import Ticket
 from contract.identity import identity_key
@@ -34,7 +35,14 @@ def test_a_device_sending_keys_gets_its_earlier_tickets(db_engine, db_url):
     now = time.time()
     config = make_config(db_url)
     seen: list = []
-    ingestor = Ingestor(db_engine, config, hooks=[lambda conn, b: seen.append(b.rejoined_tickets)])
+
+    def rejoined(conn, b):  # what the support hook joins, seen from inside the ingest transaction
+        before = {r["ticket_id"]: dict(r) for r in conn.execute(sa.select(support_ticket_table)).mappings()}
+        support_store.on_ingest(conn, b)
+        after = {r["ticket_id"]: dict(r) for r in conn.execute(sa.select(support_ticket_table)).mappings()}
+        seen.append([(before[k], after[k]) for k in after if after[k] != before[k]])
+
+    ingestor = Ingestor(db_engine, config, hooks=[rejoined])
     with write_transaction(db_engine) as conn:
         stored = store_tickets(conn, [
             _ticket("by-host", now - 3600, host_key=HOST),
