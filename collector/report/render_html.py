@@ -192,6 +192,6 @@ def _devices_and_method(r: dict) -> str:
         f"<p>Impact model version <b>{escape(str(m['model_version']))}</b>. {m['reporting_devices']} devices reported during "
         f"the week; {m['silent_devices']} of {m['known_devices']} known devices were silent (coverage {fmt.pct(m['coverage'])}).</p>"
         + "".join(f'<p class="note">{escape(n)}</p>' for n in m["notes"])
-        + f"<table><thead><tr><th>Parameter</th><th>Value</th></tr></thead><tbody>{params}</tbody></table>"
+        + f"<table class=\"params\"><thead><tr><th>Parameter</th><th>Value</th></tr></thead><tbody>{params}</tbody></table>"
     )
     return "".join(parts)

@@ -62,11 +62,13 @@ def config(db_url):
     return parse_config(dataset.CONFIG, overrides={"db": db_url}, env={})
 
 
-def store_dataset(engine, config, only_week: bool = False, refresh_at: float | None = None) -> None:
-    """Store the hand-computed data set through the collector's ingest, as agents would send it, then its
-    service-desk tickets through ``store_tickets``, as a source would. ``refresh_at``: the refresher's clock (the
-    trailing week of the gauges ends that day)."""
-    from collector.aggregates import marks
+def store_dataset(engine, config, only_week: bool = False, refresh_at: float | None = None,
+                  tickets: bool = False) -> None:
+    """Store the hand-computed data set through the collector's ingest, as agents would send it, then (with
+    ``tickets``) its service-desk tickets through ``store_tickets``, as a source would: they add the support cause
+    of model version 2 to the hand-computed figures. ``refresh_at``: the refresher's clock (the trailing week of
+    the gauges ends that day)."""
+    from collector.aggregates import marks, model_config
     from collector.aggregates.refresh import refresh
     from collector.db import write_transaction
     from collector.ingest import Ingestor
@@ -75,9 +77,11 @@ def store_dataset(engine, config, only_week: bool = False, refresh_at: float | N
     ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])
     for batch, now in dataset.batches(only_week):
         ingestor.store(batch, now=now)
-    with write_transaction(engine) as conn:
-        stored = store_tickets(conn, dataset.tickets(), now=dataset.NEXT_MONDAY + 12 * 3600)
-    assert stored.inserted == len(dataset.tickets()), stored.skipped
+    if tickets:
+        with write_transaction(engine) as conn:
+            stored = store_tickets(conn, dataset.tickets(), now=dataset.NEXT_MONDAY + 12 * 3600,
+                                   model=model_config(config))
+        assert stored.inserted == len(dataset.tickets()), stored.skipped
     refresh(engine, config, now=refresh_at)
 
 
@@ -85,6 +89,13 @@ def store_dataset(engine, config, only_week: bool = False, refresh_at: float | N
 def filled(db_engine, config):
     """A database (SQLite and PostgreSQL) holding the data set."""
     store_dataset(db_engine, config)
+    return db_engine
+
+
+@pytest.fixture
+def filled_with_tickets(db_engine, config):
+    """A database (SQLite and PostgreSQL) holding the data set and its service-desk tickets."""
+    store_dataset(db_engine, config, tickets=True)
     return db_engine
 
 

@@ -21,8 +21,8 @@ def _groups(rows: list[dict], key: str) -> dict:
                      round(g["lost_seconds"], 6), round(g["lost_without_ticket_seconds"], 6)) for g in rows}
 
 
-def test_the_iceberg_of_the_hand_computed_week(filled, config):
-    r = build_report(filled, config, ds.WEEK)
+def test_the_iceberg_of_the_hand_computed_week(filled_with_tickets, config):
+    r = build_report(filled_with_tickets, config, ds.WEEK)
     s = r["support"]
     x = ds.SUPPORT
     assert s["connected"] is True
@@ -43,29 +43,29 @@ def test_the_iceberg_of_the_hand_computed_week(filled, config):
     assert {a["app"]: a["tickets"] for a in s["by_app"]} == x["by_app"]
     assert s["summary"][0].startswith("75% of the 1.4 h lost to measured disruptions")
     assert "86% of the time lost to connectivity loss never reached the service desk." in s["summary"]
-    assert any("6 tickets (54.5 per 100 devices)" in text and "50 min" in text for text in s["summary"])
+    assert any("6 tickets (54.5 per 100 devices)" in text and "52 min" in text for text in s["summary"])  # 3,120 s
     assert any(text.startswith("50% of the 4 tickets traced to a device") for text in s["summary"])
     assert "tip of the iceberg" in s["summary"][-1]
     assert {"kind": "service_desk", "text": s["summary"][0]} in r["findings"]
 
 
-def test_a_longer_window_makes_the_last_ticket_follow_its_crash(filled, db_url):
+def test_a_longer_window_makes_the_last_ticket_follow_its_crash(filled_with_tickets, db_url):
     """T7 was opened 4 h after the end of P3's crash hour: with a window of 4 h and one second, it follows it."""
     from collector.config import parse_config
 
     wider = parse_config({**ds.CONFIG, "support": {"ticket_after_disruption_s": 4 * 3600 + 1}},
                          overrides={"db": db_url}, env={})
-    s = build_report(filled, wider, ds.WEEK)["support"]
+    s = build_report(filled_with_tickets, wider, ds.WEEK)["support"]
     assert s["after_disruption"] == 3
     assert {a["app"]: a["tickets"] for a in s["by_app"]} == {"outlook": 2}  # T1 after a hang, T7 after a crash
 
 
-def test_tickets_read_again_change_nothing(filled, config):
-    before = build_report(filled, config, ds.WEEK)["support"]
-    with filled.begin() as conn:
+def test_tickets_read_again_change_nothing(filled_with_tickets, config):
+    before = build_report(filled_with_tickets, config, ds.WEEK)["support"]
+    with filled_with_tickets.begin() as conn:
         again = store_tickets(conn, ds.tickets(), now=ds.NEXT_MONDAY + 12 * 3600)
     assert (again.inserted, again.unchanged) == (0, len(ds.tickets()))
-    assert build_report(filled, config, ds.WEEK)["support"] == before
+    assert build_report(filled_with_tickets, config, ds.WEEK)["support"] == before
 
 
 def test_no_service_desk_says_how_to_connect_one(db_engine, config):
@@ -87,13 +87,13 @@ def test_a_connected_desk_without_tickets_this_week(db_engine, config):
     assert s["summary"] == ["The service desk recorded no ticket opened this week."]
 
 
-def test_rendered_in_every_format(filled, config):
-    r = build_report(filled, config, ds.WEEK)
+def test_rendered_in_every_format(filled_with_tickets, config):
+    r = build_report(filled_with_tickets, config, ds.WEEK)
     html = render(r, "html").decode()
     assert "Service desk: the iceberg" in html and "Ticket categories that hurt most" in html
     assert "<td>Email</td><td class=\"n\">3</td><td class=\"n\">1</td>" in html
     md = render(r, "md").decode()
-    assert "| Lyon | 5 | 2 | 40.0 | 15 min | 100% | 80% |" in md
+    assert "| Lyon | 5 | 2 | 40.0 | 17 min | 100% | 80% |" in md
     with zipfile.ZipFile(io.BytesIO(render(r, "csv"))) as z:
         sites = z.read(f"hinder-report-{ds.WEEK}/support_by_site.csv").decode().splitlines()
         totals = z.read(f"hinder-report-{ds.WEEK}/support_totals.csv").decode()

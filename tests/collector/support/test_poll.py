@@ -158,5 +158,5 @@ def test_an_unusable_support_config_is_logged_and_polls_nothing(db_engine, tmp_p
 
     sources = [{"name": "topdesk-nl", "kind": "topdesk", "url": "http://127.0.0.1:9"}]
     cfg = parse_config({"support": {"identity_key_file": str(tmp_path / "missing.key"), "sources": sources}}, env={})
-    assert start_polling(db_engine, cfg.section("support")) == []
+    assert start_polling(db_engine, cfg.section("support"), cfg.section("model")) == []
     assert "support sources are not polled: support.identity_key_file:" in caplog.text
