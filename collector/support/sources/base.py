@@ -182,17 +182,25 @@ class Connector(ABC):
                    if k.lower() not in ("content-encoding", "content-length")]  # the body is decoded already
         return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=streamed.request)
 
-    def records(self, response: httpx.Response, key: str | None = None) -> list[Any]:
-        """The list of records a response carries (its body, or the body's ``key``); SourceDown if it has none."""
+    def answer(self, response: httpx.Response, kind: type, what: str) -> Any:
+        """The JSON body of a response if it is a ``kind`` (list or dict); SourceDown naming ``what`` otherwise
+        (not JSON, nested beyond what the parser follows, or of another shape)."""
         try:
             body = response.json()
-        except (ValueError, RecursionError):  # not JSON, or nested beyond what the parser follows
-            raise SourceDown(f"{self.settings.name}: the answer is not JSON (HTTP {response.status_code})") from None
-        if key is not None:
-            body = body.get(key) if isinstance(body, dict) else None
+        except (ValueError, RecursionError):
+            raise SourceDown(f"{self.settings.name}: the answer to {what} is not JSON "
+                             f"(HTTP {response.status_code})") from None
+        if not isinstance(body, kind):
+            raise SourceDown(f"{self.settings.name}: unexpected answer to {what} (not a JSON {kind.__name__})")
+        return body
+
+    def records(self, response: httpx.Response, key: str | None = None) -> list[Any]:
+        """The list of records a response carries (its body, or the body's ``key``); SourceDown if it has none."""
+        if key is None:
+            return self.answer(response, list, "the record list")
+        body = self.answer(response, dict, "the record list").get(key)
         if not isinstance(body, list):
-            where = f"its {key!r}" if key else "the answer"
-            raise SourceDown(f"{self.settings.name}: {where} is not a list of records")
+            raise SourceDown(f"{self.settings.name}: its {key!r} is not a list of records")
         return body
 
     def ticket(self, record: dict[str, Any]) -> Ticket:

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import httpx
 
 from collector.support.sources.base import Connector, Page, SourceDown
-from collector.support.sources.changed import MAX_PAGES, cursor_text, cursor_time, json_of, newest, record_time, start_time
+from collector.support.sources.changed import MAX_PAGES, cursor_text, cursor_time, newest, record_time, start_time
 
 OVERLAP_S = 120.0  # second precision, transactions committed late, clock skew
 PRIORITIES = {1: "very low", 2: "low", 3: "medium", 4: "high", 5: "very high", 6: "major"}
@@ -58,7 +58,7 @@ class Glpi(Connector):
 
     def pages(self, cursor: str | None, now: float) -> Iterator[Page]:
         self.session = None
-        body = json_of(self.request("GET", "/initSession"), dict, self.settings.name, "initSession")
+        body = self.answer(self.request("GET", "/initSession"), dict, "initSession")
         token = body.get("session_token")
         if not isinstance(token, str) or not _TOKEN.match(token):
             raise SourceDown(f"{self.settings.name}: initSession answered without a usable session_token")
@@ -76,7 +76,7 @@ class Glpi(Connector):
             params = {"range": f"{offset}-{offset + self.settings.page_size - 1}", "sort": "date_mod",
                       "order": "DESC", "expand_dropdowns": "true", "get_hateoas": "false"}
             response = self.request("GET", "/Ticket", params=params)
-            records = json_of(response, list, self.settings.name, "the Ticket list")
+            records = self.answer(response, list, "the Ticket list")
             for record in records:
                 if isinstance(record, dict):
                     _derive(record)
@@ -100,13 +100,12 @@ class Glpi(Connector):
         for ticket in tickets:
             if not isinstance(ticket, dict) or not _ID.match(str(ticket.get("id"))):
                 continue
-            links = json_of(self.request("GET", f"/Ticket/{ticket['id']}/Ticket_User"), list, self.settings.name,
-                            "Ticket_User")
+            links = self.answer(self.request("GET", f"/Ticket/{ticket['id']}/Ticket_User"), list, "Ticket_User")
             link = next((x for x in links if isinstance(x, dict) and str(x.get("type")) == str(REQUESTER)), {})
             user = str(link.get("users_id"))
             if _ID.match(user) and user != "0":
                 if user not in logins:
-                    found = json_of(self.request("GET", f"/User/{user}"), dict, self.settings.name, "User")
+                    found = self.answer(self.request("GET", f"/User/{user}"), dict, "User")
                     logins[user] = found.get("name") if isinstance(found.get("name"), str) else None
                 ticket["hinder"]["requester"] = logins[user]
             elif isinstance(link.get("alternative_email"), str) and link["alternative_email"]:

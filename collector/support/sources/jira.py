@@ -19,7 +19,7 @@ from typing import Any, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.support.sources.base import Connector, Page, SourceDown
-from collector.support.sources.changed import cursor_text, cursor_time, json_of, keyset, newest, record_time, start_time
+from collector.support.sources.changed import cursor_text, cursor_time, keyset, newest, record_time, start_time
 
 SEARCH = "/rest/api/3/search/jql"
 MAX_RESULTS = 100  # Jira Cloud returns at most 100 issues with fields per page
@@ -56,7 +56,7 @@ class Jira(Connector):
 
     def _zone(self) -> ZoneInfo:
         """The time zone JQL dates are read in: the searching account's."""
-        me = json_of(self.request("GET", "/rest/api/3/myself"), dict, self.settings.name, "myself")
+        me = self.answer(self.request("GET", "/rest/api/3/myself"), dict, "myself")
         name = me.get("timeZone")
         try:
             return ZoneInfo(name if isinstance(name, str) and len(name) <= 64 else "UTC")
@@ -70,7 +70,7 @@ class Jira(Connector):
                                   "fields": ",".join(self._fields())}
         if token:
             params["nextPageToken"] = token
-        body = json_of(self.request("GET", SEARCH, params=params), dict, self.settings.name, "the issue search")
+        body = self.answer(self.request("GET", SEARCH, params=params), dict, "the issue search")
         issues = body.get("issues")
         if not isinstance(issues, list):
             raise SourceDown(f"{self.settings.name}: unexpected answer to the issue search (no issues)")
@@ -98,7 +98,7 @@ class Jira(Connector):
                 continue
             params = {"jql": f'id in ({",".join(by_id)}) AND request-channel-type = "{value}"',
                       "maxResults": len(by_id), "fields": "id"}
-            body = json_of(self.request("GET", SEARCH, params=params), dict, self.settings.name, "the channel search")
+            body = self.answer(self.request("GET", SEARCH, params=params), dict, "the channel search")
             for issue in body.get("issues") or []:
                 if isinstance(issue, dict) and issue.get("id") in by_id:
                     by_id[issue["id"]]["hinder"]["requestChannel"] = value

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from collector.support.sources.base import Connector, Page
-from collector.support.sources.keyset import Keyset
+from collector.support.sources.changed import Keyset
 
 INCIDENTS = "/api/now/table/incident"
 

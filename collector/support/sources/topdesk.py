@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from collector.support.sources.base import Connector, Page
-from collector.support.sources.keyset import Keyset
+from collector.support.sources.changed import Keyset
 
 INCIDENTS = "/tas/api/incidents"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from collector.support.sources.base import Connector, Page
-from collector.support.sources.changed import (cursor_text, cursor_time, json_of, keyset, newest, record_time,
+from collector.support.sources.changed import (cursor_text, cursor_time, keyset, newest, record_time,
                                                start_time)
 
 SEARCH = "/api/v1/tickets/search"
@@ -51,5 +51,5 @@ class Zammad(Connector):
         per_page = min(self.settings.page_size, MAX_PER_PAGE)
         params = {"query": f"updated_at:[{cursor_text(bound)} TO *]", "sort_by": "updated_at", "order_by": "asc",
                   "page": page, "per_page": per_page, "expand": "true"}
-        tickets = json_of(self.request("GET", SEARCH, params=params), list, self.settings.name, "the ticket search")
+        tickets = self.answer(self.request("GET", SEARCH, params=params), list, "the ticket search")
         return tickets, page + 1 if len(tickets) >= per_page else None

@@ -184,7 +184,7 @@ def test_a_garbage_answer_is_a_failure_not_a_crash(db_engine, tmp_path):
     assert "not JSON" in done.error
     with serve(lambda req: Reply(206, {"incidents": []})) as itsm:
         done = poll(db_engine, make(itsm.url, tmp_path), NOW)
-    assert "not a list of records" in done.error
+    assert "unexpected answer to the record list (not a JSON list)" in done.error
     assert health(db_engine)["failures_total"] == 2
 
 
