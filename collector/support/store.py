@@ -70,6 +70,26 @@ def device_for(conn: Connection, ticket: Ticket) -> tuple[str, str, str] | None:
     return None
 
 
+_UPDATE = support_ticket_table.update().where(
+    support_ticket_table.c.source == sa.bindparam("_source"), support_ticket_table.c.ticket_id == sa.bindparam("_ticket_id"))
+_LOOKUP_AT_ONCE = 500  # ticket ids per query of the stored rows
+
+
+def _stored_rows(conn: Connection, tickets: list[Ticket]) -> dict[tuple[str, str], dict]:
+    """The stored rows of these tickets, by (source, ticket id): a few queries, not one per ticket."""
+    t = support_ticket_table.c
+    ids_of: dict[str, list[str]] = {}
+    for ticket in tickets:
+        ids_of.setdefault(ticket.source, []).append(ticket.ticket_id)
+    out = {}
+    for source, ids in ids_of.items():
+        unique = sorted(set(ids))
+        for at in range(0, len(unique), _LOOKUP_AT_ONCE):
+            query = sa.select(support_ticket_table).where(t.source == source, t.ticket_id.in_(unique[at:at + _LOOKUP_AT_ONCE]))
+            out.update({(r["source"], r["ticket_id"]): dict(r) for r in conn.execute(query).mappings()})
+    return out
+
+
 def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = None,
                   model: impact.ModelConfig | None = None) -> Stored:
     """Store tickets in the caller's transaction: insert the new, update the changed, skip the refused; mark the
@@ -77,32 +97,46 @@ def store_tickets(conn: Connection, tickets: list[Ticket], now: float | None = N
     wider than they reach; see :func:`collector.aggregates.marks.on_tickets`)."""
     now = time.time() if now is None else now
     out = Stored()
-    t = support_ticket_table.c
-    counts: Counter = Counter()  # (channel, site, department) -> tickets inserted
+    valid = []
     for ticket in tickets:
         reason = problem(ticket, now)
         if reason:
             out.skipped[reason] += 1
-            continue
-        row = asdict(ticket)
-        device = device_for(conn, ticket)
-        if device:
-            row["device_id"], row["site"], row["department"] = device
         else:
-            row["device_id"] = None
-        key = (t.source == ticket.source) & (t.ticket_id == ticket.ticket_id)
-        before = conn.execute(sa.select(support_ticket_table).where(key)).mappings().first()
-        if before is None:
-            conn.execute(support_ticket_table.insert().values(**row, stored_at=now, changed_at=now))
-            out.inserted += 1
-            counts[row["channel"], row["site"], row["department"]] += 1
-            out.changed.append((None, {**row, "stored_at": now, "changed_at": now}))
+            valid.append(ticket)
+    stored = _stored_rows(conn, valid)
+    devices: dict[tuple, tuple[str, str, str] | None] = {}  # identity keys -> the device they name
+    pending: dict[tuple[str, str], dict] = {}  # (source, ticket id) -> the row to insert or update
+    for ticket in valid:
+        row = asdict(ticket)
+        keys = (ticket.host_key, ticket.asset_key, ticket.account_key)
+        if keys not in devices:
+            devices[keys] = device_for(conn, ticket)
+        device = devices[keys]
+        row["device_id"], row["site"], row["department"] = device or (None, row["site"], row["department"])
+        key = (ticket.source, ticket.ticket_id)
+        before = stored.get(key)
+        if before is None:  # new (or new earlier in this call: the later version wins)
+            out.inserted += key not in pending
+            out.unchanged += key in pending
+            pending[key] = {**row, "stored_at": now, "changed_at": now}
         elif any(before[c] != row[c] for c in (*_COLUMNS, "device_id")):
-            conn.execute(support_ticket_table.update().where(key).values(**row, changed_at=now))
-            out.updated += 1
-            out.changed.append((dict(before), {**dict(before), **row, "changed_at": now}))
+            after = {**before, **row, "changed_at": now}
+            out.updated += key not in pending
+            out.unchanged += key in pending
+            pending[key] = after
+            out.changed.append((before, after))
+            stored[key] = after
         else:
             out.unchanged += 1
+    inserts = [r for k, r in pending.items() if k not in stored]
+    updates = [{**r, "_source": r["source"], "_ticket_id": r["ticket_id"]} for k, r in pending.items() if k in stored]
+    if inserts:
+        conn.execute(support_ticket_table.insert(), inserts)
+        out.changed += [(None, r) for r in inserts]
+    counts = Counter((r["channel"], r["site"], r["department"]) for r in inserts)  # contacts, counted once
+    if updates:
+        conn.execute(_UPDATE, updates)
     add_up(conn, support_count_table, ("channel", "site", "department"), ("contacts",),
            [(key, (n,)) for key, n in counts.items()])
     marks.on_tickets(conn, out.changed, model)

@@ -28,6 +28,8 @@ RUNS = {
     "scrape": (["--devices", "12", "--sizes", "100,400", "--scrapes", "2", "--hostile", "20,50"],
                ["/metrics: median", "ratio 400/100 events:", "target <= 100 ms at 400 events:"]),
     "agent_overhead": (["--seconds", "11"], ["verdict: agent peak RSS", "verdict: agent steady CPU"]),
+    "tickets": (["--tickets", "40", "--devices", "5", "--chunk", "16", "--repeat", "1"],
+                ["store_tickets, new       median", "store_tickets, changed   median"]),
     "remote_support_scan": (["--polls", "5"], ["sessions followed: 1 (expected 1)", "remote_support poll (5 polls): median"]),
 }
 

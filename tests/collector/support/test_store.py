@@ -79,3 +79,17 @@ def test_a_ticket_joins_the_device_of_its_item_first_then_of_its_caller(db_engin
     joined = {r["ticket_id"]: (r["device_id"], r["site"]) for r in rows(db_engine)}
     assert joined == {"by-host": ("device-pc-0042", "Paris"), "by-caller": ("device-lt-0007", "Lyon"),
                       "nobody": (None, "Berlin")}
+
+
+def test_a_ticket_twice_in_one_call_is_stored_once_as_its_later_version(db_engine):
+    with db_engine.begin() as conn:
+        first = store_tickets(conn, [ticket("INC1", channel="phone"), ticket("INC1", channel="chat"),
+                                     ticket("INC2")], NOW)
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 1)
+    assert [(r["ticket_id"], r["channel"]) for r in rows(db_engine)] == [("INC1", "chat"), ("INC2", "other")]
+    with db_engine.begin() as conn:
+        again = store_tickets(conn, [ticket("INC1", channel="email"), ticket("INC1", channel="portal")], NOW)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 1, 1)
+    assert rows(db_engine)[0]["channel"] == "portal"
+    with db_engine.connect() as conn:  # the contacts counters count each ticket once, as first stored
+        assert sorted(conn.execute(sa.text("SELECT channel, contacts FROM support_count"))) == [("chat", 1), ("other", 1)]
