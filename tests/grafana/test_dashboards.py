@@ -1,8 +1,9 @@
 """Grafana dashboards: well-formed, provisioned, and every panel query returns data from a real Prometheus.
 
 The module starts a real collector (configured with the simulator's app
-catalogue), fills it with ``hinder simulate`` and a few service-desk tickets
-(stored as a ticket source would), starts Debian's ``prometheus``
+catalogue, the fleet's identity key and a support token), fills it with
+``hinder simulate`` (its service-desk tickets through the webhook) and a CSV of
+tickets through ``hinder support import``, starts Debian's ``prometheus``
 on loopback scraping it every second with our rules loaded, sends a few live
 rounds so counters move, then runs every query of every panel through
 Prometheus's HTTP API with the template variables substituted.
@@ -24,9 +25,9 @@ import pytest
 import yaml
 
 from contract.records import format_time
-from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, Fleet
+from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, Fleet, names
 from hinder.simulate.sender import Sender
-from tests.conftest import AGENT_TOKEN, CollectorProcess, free_port, hinder_env, wait_until
+from tests.conftest import AGENT_TOKEN, SUPPORT_TOKEN, CollectorProcess, free_port, hinder_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
@@ -36,6 +37,7 @@ BUILTIN_VARS = {"__rate_interval", "__range", "__interval", "__interval_ms", "__
 # What Grafana would put in place of its variables: "All" is a regex, the durations are sensible for a short run.
 SUBSTITUTE = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s"}
 DEVICES, DAYS, SEED = 40, 2, 5
+SECRET = b"dashboards-test-identity-key"  # the fleet's identity key
 
 
 def _last_workday_evening(now: float) -> float:
@@ -182,29 +184,34 @@ class _Prometheus:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """A collector filled by the simulator, scraped by a real Prometheus that has seen counters move."""
+    """A collector filled by the simulator (with its ticket stream through the webhook) and a CSV of tickets
+    imported with `hinder support import`, scraped by a real Prometheus that has seen counters move."""
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed (Debian: apt-get install prometheus; scripts/test does it as root)")
     workdir = tmp_path_factory.mktemp("dashboards")
-    (workdir / "collector.toml").write_text(Fleet.apps_toml())
+    key_file = workdir / "identity.key"
+    key_file.write_bytes(SECRET)
+    config = workdir / "collector.toml"
+    config.write_text(f"{Fleet.apps_toml()}[support]\nidentity_key_file = {json.dumps(str(key_file))}\n")
     collector = CollectorProcess(port=free_port(), db=f"sqlite:///{workdir / 'hinder.db'}", workdir=workdir,
-                                 args=["--config", str(workdir / "collector.toml")])
+                                 args=["--config", str(config)], env={"HINDER_SUPPORT_TOKEN": SUPPORT_TOKEN})
     prometheus = None
     try:
         collector.start()
         sim = subprocess.run(
             [sys.executable, "-m", "hinder", "simulate", "--collector", collector.url, "--devices", str(DEVICES),
-             "--days", str(DAYS), "--seed", str(SEED), "--end", format_time(END)],
+             "--days", str(DAYS), "--seed", str(SEED), "--end", format_time(END),
+             "--identity-key-file", str(key_file), "--support-token", SUPPORT_TOKEN],
             env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN), capture_output=True, text=True, timeout=300)
         assert sim.returncode == 0, sim.stdout + sim.stderr + collector.log()[-3000:]
         _wait_for_impact_figures(collector, above=0.0)
-        _store_tickets(collector.db)
         prometheus = _Prometheus(workdir, f"127.0.0.1:{collector.port}")
         wait_until(lambda: prometheus.query('count_over_time(up{job="hinder"}[1m]) >= 3 and up == 1'), 60,
                    interval_s=0.5, what="three successful scrapes")
+        fleet = Fleet(DEVICES, DAYS, seed=SEED, end=END, identity_secret=SECRET)
+        _import_tickets(collector, config, fleet, workdir)  # after the first scrapes: the contacts counters move
         # Live rounds after the first scrapes: counters move, and "devices affected now" has data at any hour.
         lost_before = _lost_seconds(collector)
-        fleet = Fleet(DEVICES, DAYS, seed=SEED, end=END)
         sender = Sender(collector.url, AGENT_TOKEN, concurrency=4)
         for round_no in range(3):
             now = time.time()
@@ -223,47 +230,20 @@ def stack(tmp_path_factory):
         collector.kill()
 
 
-def _store_tickets(db_url: str) -> None:
-    """Service-desk tickets in the collector's database, as a ticket source stores them: one half hour after a
-    measured disruption on each of five devices (joined by their host keys), and one that names no known device.
-
-    MERGE: the tickets-in branch's ``hinder support import`` (or the simulator's ticket stream) can replace this.
-    """
-    import sqlalchemy as sa
-
-    from collector.aggregates import week_window
-    from collector.db import make_engine, write_transaction
-    from collector.models import device_table, lost_hourly_table
-    from collector.support.store import store_tickets
-    from collector.support.tickets import Ticket
-    from contract.identity import identity_key
-
-    secret, now = b"dashboards-test-identity-key", time.time()
-    lh, d = lost_hourly_table.c, device_table.c
-    engine = make_engine(db_url)
-    try:
-        with write_transaction(engine) as conn:
-            first = {}  # device -> its first hour with measured lost time in the trailing week
-            for dev, hour in conn.execute(sa.select(lh.device_id, sa.func.min(lh.hour)).where(
-                    lh.lost_s > 0, lh.hour >= week_window(now)[0]).group_by(lh.device_id).order_by(lh.device_id)):
-                first[dev] = hour
-                if len(first) == 5:
-                    break
-            assert first, "the simulated fleet lost no time: nothing for the tickets to follow"
-            tickets = []
-            for i, (dev, hour) in enumerate(first.items()):
-                key = identity_key(secret, "host", dev)
-                conn.execute(device_table.update().where(d.id == dev).values(host_key=key))
-                tickets.append(Ticket(source="dashboards", ticket_id=f"INC{i:04d}", opened_at=hour + 1800,
-                                      updated_at=hour + 1800, resolved_at=hour + 5400,
-                                      channel=("phone", "email", "portal")[i % 3], category="Application",
-                                      host_key=key))
-            tickets.append(Ticket(source="dashboards", ticket_id="INC9999", opened_at=now - 3600, updated_at=now - 3600,
-                                  channel="chat", site="Head office", department="Finance"))
-            stored = store_tickets(conn, tickets, now)
-            assert stored.inserted == len(tickets), stored.skipped
-    finally:
-        engine.dispose()
+def _import_tickets(collector: CollectorProcess, config: Path, fleet: Fleet, workdir: Path) -> None:
+    """`hinder support import` of a small CSV: two tickets naming simulated hosts in clear (joined by the identity
+    key), one naming nobody known (counted under its own site and department)."""
+    now = time.time()
+    first, second = (names(d)["host"] for d in fleet.devices[:2])
+    rows = [("CSV-1", now - 7200, "walk-in", first, "", ""), ("CSV-2", now - 5400, "remote support", second, "", ""),
+            ("CSV-3", now - 3600, "phone", "nobody-pc", "Head office", "Finance")]
+    csv_file = workdir / "tickets.csv"
+    csv_file.write_text("id,opened_at,channel,host,site,department\n"
+                        + "".join(f"{i},{format_time(t)},{c},{h},{s},{d}\n" for i, t, c, h, s, d in rows))
+    r = subprocess.run([sys.executable, "-m", "hinder", "support", "import", str(csv_file), "--db", collector.db,
+                        "--config", str(config), "--source", "csv"], env=hinder_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "3 inserted, 0 updated, 0 unchanged, 0 skipped" in r.stdout, r.stdout + r.stderr
 
 
 def _lost_seconds(collector: CollectorProcess) -> float | None:
@@ -376,17 +356,48 @@ def test_dashboards_tell_the_simulated_story(stack):
 
 
 def test_the_iceberg_panels_show_the_stored_tickets(stack):
-    """Each of the five joined tickets followed its device's disruption; their devices' lost time is the part
-    that reached the service desk, so the rest is a share strictly between 0 and 1; six contacts by channel."""
-    _, prometheus = stack
+    """The iceberg panels agree with the collector's database: contacts by channel are its tickets by channel (the
+    simulator's through the webhook and the imported CSV), the share of tickets after a measured disruption is what
+    collector.aggregates.support finds, and the lost time that never reached the desk is the rest of the week's."""
+    import sqlalchemy as sa
+
+    from collector.aggregates import support, week_window
+    from collector.db import make_engine
+    from collector.support.config import SupportSettings
+
+    collector, prometheus = stack
     board = next(b for b in _dashboards() if b["uid"] == "hinder-executive")
     exprs = {p["title"]: _substitute(p["targets"][0]["expr"], ".*") for p in board["panels"] if p.get("targets")}
     value = lambda title: [float(r["value"][1]) for r in prometheus.query(exprs[title])]  # noqa: E731
-    assert value("Tickets that followed a measured disruption, last 7 days") == [1.0]
-    (share,) = value("Lost time that never reached the service desk, last 7 days")
-    assert 0 < share < 1
+    start, end = week_window(time.time())
+    engine = make_engine(collector.db)
+    try:
+        with engine.connect() as conn:
+            by_channel = dict(conn.execute(sa.text("SELECT channel, COUNT(*) FROM support_ticket GROUP BY channel")).all())
+            by_source = dict(conn.execute(sa.text("SELECT source, COUNT(*) FROM support_ticket WHERE device_id IS NOT "
+                                                  "NULL GROUP BY source")).all())
+            imported = dict(conn.execute(sa.text("SELECT ticket_id, device_id FROM support_ticket WHERE source = 'csv'")).all())
+            opened = support.tickets_opened(conn, start, end, SupportSettings().ticket_after_disruption_s)
+            ticketed = sum(r[3] for r in support.lost_of_ticketed_devices(conn, start, end))
+    finally:
+        engine.dispose()
+    fleet = Fleet(DEVICES, DAYS, seed=SEED, end=END)
+    assert imported == {"CSV-1": fleet.devices[0].device_id, "CSV-2": fleet.devices[1].device_id, "CSV-3": None}
+    assert by_source.get("webhook", 0) > 0, by_source  # the simulator's tickets joined its devices
     contacts = _top(prometheus, "sum by (channel) (max without (instance) (hinder_support_contacts_total))", "channel")
-    assert contacts == {"phone": 2.0, "email": 2.0, "portal": 1.0, "chat": 1.0}
+    assert contacts == {c: float(n) for c, n in by_channel.items()}
+    moved = _top(prometheus, exprs["Service-desk contacts by channel (selected range)"], "channel")
+    # every channel's series is in the panel; the CSV, imported while Prometheus scraped, moved the range's increase
+    # (only of series that existed before it: Prometheus counts no increase for a series first seen at 1)
+    assert set(moved) == set(by_channel) and sum(moved.values()) > 0, moved
+    joined = [t for t in opened if t.device_id]
+    followed = sum(1 for t in joined if t.cause)
+    (share,) = value("Tickets that followed a measured disruption, last 7 days")
+    assert 0 < followed < len(joined) and share == pytest.approx(followed / len(joined)), (followed, len(joined))
+    week = _top(prometheus, 'sum by (type) (max without (instance) (hinder_week_lost_seconds{type!~"support.*"}))',
+                "type")
+    (quiet,) = value("Lost time that never reached the service desk, last 7 days")
+    assert 0 < quiet < 1 and quiet == pytest.approx(1 - ticketed / sum(week.values())), (ticketed, week)
 
 
 def test_rules_work_on_the_real_metrics(stack):
