@@ -50,7 +50,8 @@ class AgentProcess:
         settings = {"site": "Paris", "department": "Finance", "heartbeat_interval_s": 1, "upload_interval_s": 1,
                     "backoff_initial_s": 0.2, "backoff_max_s": 1, **agent_settings}
         lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
-        for name in SENSORS:
+        # the sensors of the code that runs (each is a module named after it): an older agent knows fewer
+        for name in (n for n in SENSORS if (self.code / "agent" / "sensors" / f"{n}.py").exists()):
             lines.append(f"[sensors.{name}]")
             lines += ["enabled = true", "interval_s = 1", f"events_per_poll = {events_per_poll}"] if name == "test" \
                 else ["enabled = false"]
