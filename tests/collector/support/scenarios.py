@@ -207,3 +207,32 @@ class Fake:
             self.down_after -= 1
             if self.down_after <= 0:
                 self.server.down = True
+
+
+class Common:
+    """The checks every polled connector must pass, as tests: a connector's test module subclasses it
+    (``class TestCommon(scenarios.Common): now = NOW``) beside its ``fake``, ``make`` and ``engine`` fixtures."""
+
+    now: float
+
+    def credentials(self, make):
+        """How a test builds the connector with a given secret (a source whose secret holds more overrides it)."""
+        return make
+
+    def test_wrong_credentials(self, fake, make, engine, caplog):
+        check_wrong_credentials(fake, self.credentials(make), engine, self.now, caplog)
+
+    def test_changed_ticket_is_updated(self, fake, make, engine):
+        check_update(fake, make, engine, self.now)
+
+    def test_down_for_a_while(self, fake, make, engine):
+        check_down(fake, make, engine, self.now)
+
+    def test_down_mid_poll(self, fake, make, engine):
+        check_down_mid_poll(fake, make, engine, self.now)
+
+    def test_malformed_record(self, fake, make, engine):
+        check_malformed(fake, make, engine, self.now)
+
+    def test_time_ahead_of_the_clock(self, fake, make, engine):
+        check_time_ahead(fake, make, engine, self.now)

@@ -180,31 +180,6 @@ def test_without_app_token(fake, make, engine):
     assert result.error == "glpi-test: HTTP 400 for GET /initSession"
 
 
-def test_wrong_user_token(fake, make, engine, caplog):
-    scenarios.check_wrong_credentials(fake, lambda url, secret: make(url, f"{secret} {APP_TOKEN}"), engine, NOW,
-                                      caplog)
-
-
-def test_changed_ticket_is_updated(fake, make, engine):
-    scenarios.check_update(fake, make, engine, NOW)
-
-
-def test_down_for_a_while(fake, make, engine):
-    scenarios.check_down(fake, make, engine, NOW)
-
-
-def test_down_mid_poll(fake, make, engine):
-    scenarios.check_down_mid_poll(fake, make, engine, NOW)
-
-
-def test_malformed_record(fake, make, engine):
-    scenarios.check_malformed(fake, make, engine, NOW)
-
-
-def test_time_ahead_of_the_clock(fake, make, engine):
-    scenarios.check_time_ahead(fake, make, engine, NOW)
-
-
 def test_a_range_cut_short_by_the_server_is_read_on(fake, make, engine):
     """A server that answers fewer tickets than asked (its range limit) is paged by the total it gives."""
     answer = fake.handler
@@ -230,3 +205,11 @@ def test_numbers_written_as_strings(fake, make, engine):
 
 def test_config():
     scenarios.check_config(Glpi, url="https://glpi.example.org/apirest.php")
+
+
+class TestCommon(scenarios.Common):
+    now = NOW
+
+    def credentials(self, make):
+        return lambda url, secret: make(url, f"{secret} {APP_TOKEN}")  # GLPI's secret: the user token, the app token
+

@@ -142,30 +142,6 @@ def test_channel_mapping_is_configurable(fake, make, engine):
     assert stored(engine, "jira-test")["10003"]["channel"] == "phone"
 
 
-def test_wrong_token(fake, make, engine, caplog):
-    scenarios.check_wrong_credentials(fake, make, engine, NOW, caplog)
-
-
-def test_changed_issue_is_updated(fake, make, engine):
-    scenarios.check_update(fake, make, engine, NOW)
-
-
-def test_down_for_a_while(fake, make, engine):
-    scenarios.check_down(fake, make, engine, NOW)
-
-
-def test_down_mid_poll(fake, make, engine):
-    scenarios.check_down_mid_poll(fake, make, engine, NOW)
-
-
-def test_malformed_record(fake, make, engine):
-    scenarios.check_malformed(fake, make, engine, NOW)
-
-
-def test_time_ahead_of_the_clock(fake, make, engine):
-    scenarios.check_time_ahead(fake, make, engine, NOW)
-
-
 def test_unknown_time_zone(fake, make, engine, monkeypatch):
     me = {**fixture("jira_myself.json"), "timeZone": "Mars/Olympus_Mons"}
     with serve(lambda req: Reply(200, me)) as server:
@@ -175,3 +151,7 @@ def test_unknown_time_zone(fake, make, engine, monkeypatch):
 
 def test_config():
     scenarios.check_config(Jira, url="https://example.atlassian.net", user=USER)
+
+
+class TestCommon(scenarios.Common):
+    now = NOW

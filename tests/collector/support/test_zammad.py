@@ -116,30 +116,6 @@ def test_basic_auth_when_a_user_is_set(fake, make, engine):
     assert result.error and "refused the credentials" in result.error  # the stand-in takes tokens only
 
 
-def test_wrong_token(fake, make, engine, caplog):
-    scenarios.check_wrong_credentials(fake, make, engine, NOW, caplog)
-
-
-def test_changed_ticket_is_updated(fake, make, engine):
-    scenarios.check_update(fake, make, engine, NOW)
-
-
-def test_down_for_a_while(fake, make, engine):
-    scenarios.check_down(fake, make, engine, NOW)
-
-
-def test_down_mid_poll(fake, make, engine):
-    scenarios.check_down_mid_poll(fake, make, engine, NOW)
-
-
-def test_malformed_record(fake, make, engine):
-    scenarios.check_malformed(fake, make, engine, NOW)
-
-
-def test_time_ahead_of_the_clock(fake, make, engine):
-    scenarios.check_time_ahead(fake, make, engine, NOW)
-
-
 def test_not_a_list(make, engine):
     with serve(lambda req: Reply(200, {"tickets": [1], "tickets_count": 1, "assets": {}})) as server:
         result = poll(engine, make(server.url, TOKEN), NOW)
@@ -148,3 +124,7 @@ def test_not_a_list(make, engine):
 
 def test_config():
     scenarios.check_config(Zammad, url="https://helpdesk.example.org")
+
+
+class TestCommon(scenarios.Common):
+    now = NOW
