@@ -52,6 +52,7 @@ MAX_LOG_READ = 256 * 1024  # bytes of a session log read in one poll
 TEAMVIEWER = "TeamViewer"
 TEAMVIEWER_LOG = "Connections_incoming.txt"
 _COMM_LEN = 15  # Linux keeps at most 15 characters of a process name in /proc/PID/comm
+_STARTING_S = 5.0  # a process this young without readable arguments is still being started (execve)
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,10 @@ class RemoteSupportSensor(Sensor):
                 continue
             live.add(pid)
             if pid not in self._seen or self._seen[pid][0] != name:  # new, or its pid reused by another program
-                self._seen[pid] = (name, *self._identify(pid, name))
+                identified = self._identify(pid, name)
+                if identified is None:  # still being started: looked at again at the next poll
+                    continue
+                self._seen[pid] = (name, *identified)
             _, start, signature = self._seen[pid]
             if signature and not (sys.platform == "linux" and procfs.exiting(pid)):  # a zombie's session is over
                 known = active.get(signature.tool)
@@ -272,8 +276,9 @@ class RemoteSupportSensor(Sensor):
             del self._seen[pid]
         return active
 
-    def _identify(self, pid: int, name: str) -> tuple[float, Signature | None]:
-        """The process's start time and the signature it matches (its arguments read once, here)."""
+    def _identify(self, pid: int, name: str) -> tuple[float, Signature | None] | None:
+        """The process's start time and the signature it matches (its arguments read once, here); None while it
+        is being started (Linux gives a program its name before its arguments can be read)."""
         try:
             proc = psutil.Process(pid)
             cmdline = proc.cmdline()
@@ -282,6 +287,8 @@ class RemoteSupportSensor(Sensor):
             return 0.0, None
         if started is None:
             return 0.0, None
+        if not cmdline and time.time() - started < _STARTING_S:
+            return None
         if len(name) == _COMM_LEN and cmdline:  # a truncated Linux name: the program's own name is argv[0]'s
             name = cmdline[0].replace("\\", "/").rsplit("/", 1)[-1]
         return started, self._matcher.match(name, cmdline[1:])
