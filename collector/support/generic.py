@@ -271,14 +271,9 @@ def _text(get: dict[str, Any], name: str) -> str:
 
 
 def _time(get: dict[str, Any], name: str) -> float | None:
-    value = get[name]
     try:
-        if isinstance(value, str):
-            value = value.strip()
-            if value.replace(".", "", 1).isdecimal():  # Unix seconds (or milliseconds) written as text
-                value = float(value)
-        return parse_source_time(value)
-    except (ValueError, TypeError, OverflowError):
+        return parse_source_time(get[name])
+    except ValueError:
         raise ValueError(f"{name} is not a time: give ISO 8601 (2026-11-30T09:12:00Z) or Unix seconds") from None
 
 

@@ -17,6 +17,7 @@ error message or a process argument.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -88,11 +89,21 @@ def path_value(record: Any, path: str) -> Any:
 
 def parse_source_time(value: Any) -> float | None:
     """A time as ITSMs write it, as Unix seconds: ISO 8601 with or without ``T``, offset (``Z``, ``+01:00``,
-    ``+0000``) or fraction; without an offset, UTC. Unix seconds or milliseconds as numbers. None when empty."""
+    ``+0000``) or fraction; without an offset, UTC. Unix seconds or milliseconds as numbers, or as text. None when
+    empty; ValueError for anything else (a number too large or not finite included)."""
     if value is None or value == "":
         return None
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdecimal():
+        value = value.strip()  # Unix seconds (or milliseconds) written as text
+        value = float(value) if len(value) <= 20 else math.inf
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) / (1000.0 if value > 1e11 else 1.0)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+        if not math.isfinite(seconds):
+            raise ValueError(f"not a time: {str(value)[:40]!r}")
+        return seconds / (1000.0 if seconds > 1e11 else 1.0)
     if not isinstance(value, str):
         raise ValueError(f"not a time: {str(value)[:40]!r}")
     text = value.strip().replace(" ", "T", 1)
