@@ -73,8 +73,7 @@ def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
                                    {"dev": dev_id, "oldest": lo - MAX_DURATION_S, "lo": lo, "hi": hi}).one()
         if first is not None:
             _mark(hours, first, last + reach)
-    sessions = [starts[i] for i, t in enumerate(events["type"]) if t == impact.SESSION] \
-        if impact.SESSION in events["type"] else []
+    sessions = [starts[i] for i, t in enumerate(events["type"]) if t == impact.SESSION]
     if sessions:  # a session replaces the default contact of the remote tickets it falls in, and moves their wait
         cfg = model_config(batch.config)
         for ticket in _remote_tickets(conn, dev_id, min(sessions), max(sessions), cfg.ticket_reach_s):

@@ -22,11 +22,12 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from collector import impact
 from collector.aggregates import HOUR
 from collector.models import lost_hourly_table, support_ticket_table
 from contract import events
 
-MEASURED_TYPES = events.names(support=False)  # the causes of impact model v1: what agents measure
+MEASURED_TYPES = impact.types_of("1")  # the causes of impact model v1: what agents measure
 
 
 class Cause(NamedTuple):

@@ -50,22 +50,27 @@ async def receive_tickets(request: Request, source: str = Query(
     state = request.app.state
     if not re.match(SOURCE_NAME, source):
         raise HTTPException(400, "source must be lowercase letters, digits, '-' or '_' (at most 32)")
-    if state.rate_bound.take() is not None:
-        raise HTTPException(429, "too many requests; retry later", headers={"Retry-After": "1"})
+    wait = state.rate_bound.take()
+    if wait is not None:
+        raise HTTPException(429, "too many requests; retry later", headers={"Retry-After": str(max(1, round(wait)))})
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in _FORMATS:
         raise HTTPException(415, f"Content-Type must be one of {', '.join(_FORMATS)}, got {ctype or 'nothing'!r}")
     limit = state.config.collector.max_body_bytes
     try:
-        body = inflate(await read_body(request, limit), request.headers.get("content-encoding"), limit)
+        raw = await read_body(request, limit)
     except Rejected as exc:
         raise HTTPException(exc.status, exc.detail) from None
-    if not body.strip():
-        raise HTTPException(400, "the body is empty: send a JSON array of tickets, or one ticket object a line")
-    fmt = _FORMATS[ctype] or ("json" if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[" else "jsonl")
     support = state.config.section("support")
 
-    def store() -> dict[str, Any]:
+    def store() -> dict[str, Any]:  # in a worker thread: a gzip body is inflated there, not on the event loop
+        try:
+            body = inflate(raw, request.headers.get("content-encoding"), limit)
+        except Rejected as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+        if not body.strip():
+            raise HTTPException(400, "the body is empty: send a JSON array of tickets, or one ticket object a line")
+        fmt = _FORMATS[ctype] or ("json" if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[" else "jsonl")
         read = read_tickets(body, fmt, source, support, state.identity_secret, max_records=MAX_RECORDS)
         if read.skipped and not read.tickets:
             raise HTTPException(422, {"message": f"none of the {read.skipped_total} records could be read; "

@@ -13,7 +13,6 @@ identity key); 3 the database cannot be used, or a source could not be read
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +20,7 @@ import typer
 
 from collector.aggregates import model_config
 from collector.cli import _CONFIG, _DB, _load, _migrate
+from contract.records import format_time
 from contract.settings import EXIT_SOURCE, EXIT_USAGE, ConfigError
 
 support_app = typer.Typer(help="Service-desk tickets: import a file, poll the ITSM sources, show their health.", no_args_is_help=True,
@@ -104,7 +104,7 @@ def sources(config: Optional[Path] = _CONFIG, db: Optional[str] = _DB) -> None:
 
 
 def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "never"
+    return format_time(ts) if ts else "never"
 
 
 _SHOWN_REASONS = 10

@@ -65,6 +65,8 @@ class SupportSettings:
             "opened (the report's and /metrics' iceberg figures, to the hour)")
 
     def __post_init__(self) -> None:
+        self._stopping_priorities = {p.strip().lower() for p in self.work_stopping_priorities}
+        self._stopping_categories = {c.strip().lower() for c in self.work_stopping_categories}
         names = [s.name for s in self.sources]
         for name in names:
             if not re.match(SOURCE_NAME, name):
@@ -88,5 +90,5 @@ class SupportSettings:
 
     def work_stopping(self, priority: str, category: str) -> bool:
         """Whether a ticket of this priority and category stopped its caller's work (the configured mapping)."""
-        return (priority.strip().lower() in {p.lower() for p in self.work_stopping_priorities}
-                or category.strip().lower() in {c.lower() for c in self.work_stopping_categories})
+        return (priority.strip().lower() in self._stopping_priorities
+                or category.strip().lower() in self._stopping_categories)

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 
 from contract.identity import identity_key
-from contract.records import format_time, make_batch
+from contract.records import format_time, make_batch, parse_time
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -522,7 +522,7 @@ class Fleet:
         last_ticket: dict[tuple[str, str], float] = {}
         for event in events:
             cause = TICKET_CAUSES.get(event["type"])
-            start, duration = _seconds(event["start"]), event["duration_s"]
+            start, duration = parse_time(event["start"]), event["duration_s"]
             if cause is None or duration < MIN_TICKET_DURATION_S.get(event["type"], 0.0):
                 continue
             key = (event["type"], event["app"])
@@ -605,7 +605,3 @@ def names(dev: Device) -> dict[str, str]:
     """The simulated device's host name, asset tag and employee account, as its agent and the ITSM know them."""
     return {"host": f"{dev.site.name[:3].upper()}-PC{dev.index:05d}", "asset": f"AT{dev.index:07d}",
             "account": f"emp{dev.index:05d}"}
-
-
-def _seconds(rfc3339: str) -> float:
-    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator
 
 from collector.support.sources.base import parse_source_time, path_value
 from collector.support.tickets import MAX_AHEAD_S
+from contract.records import format_time
 
 MAX_PAGES = 10_000  # per poll: a source answering the same page forever stops here; the next poll goes on
 
@@ -52,9 +53,7 @@ def start_time(cursor: str | None, now: float, since_days: float, overlap_s: flo
     return now - since_days * 86400.0 if value is None else value - overlap_s
 
 
-def cursor_text(value: float) -> str:
-    """A cursor for a time (ISO 8601 UTC, milliseconds)."""
-    return datetime.fromtimestamp(value, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+cursor_text = format_time  # a cursor for a time: the contract's RFC 3339 UTC with milliseconds
 
 
 def record_time(record: Any, path: str, now: float) -> float | None:
