@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import psutil
 
 from agent.catalogue import App
+from agent.sensors._helpers import procfs
 from agent.sensors.base import Sensor, SensorConfig
 from contract.records import Event
 from contract.settings import setting
@@ -94,7 +95,7 @@ class AppStartSensor(Sensor):
                 if app is None:
                     continue
                 times = proc.cpu_times()
-                self._starts[pid] = _Start(app, proc, proc.create_time(), times.user + times.system, now)
+                self._starts[pid] = _Start(app, proc, procfs.started(proc), times.user + times.system, now)
             except psutil.Error:
                 continue
 

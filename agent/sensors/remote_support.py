@@ -282,10 +282,8 @@ class RemoteSupportSensor(Sensor):
         try:
             proc = psutil.Process(pid)
             cmdline = proc.cmdline()
-            started = procfs.start_time(pid) if sys.platform == "linux" else proc.create_time()
+            started = procfs.started(proc)
         except psutil.Error:
-            return 0.0, None
-        if started is None:
             return 0.0, None
         if not cmdline and time.time() - started < _STARTING_S:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 
@@ -46,7 +47,7 @@ def exiting(pid: int) -> bool:
 
 
 _PF_EXITING = 0x4  # set by the kernel before it closes the process's files
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # no sysconf: not Linux, unused
 
 
 def start_time(pid: int) -> float | None:
@@ -64,6 +65,13 @@ def start_time(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return time.time() - uptime + int(fields[19]) / _CLOCK_TICKS
+
+
+def started(proc) -> float:
+    """A ``psutil.Process``'s start in Unix seconds: to the clock tick on Linux (:func:`start_time`), psutil's
+    ``create_time`` elsewhere (raises ``psutil.Error`` if the process is gone)."""
+    created = start_time(proc.pid) if sys.platform == "linux" else None
+    return created if created is not None else proc.create_time()
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
