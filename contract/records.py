@@ -76,6 +76,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, Sequence
 
+from contract.answers import ANSWER_NAMES
 from contract.events import EXCESS_S, SEVERITIES, WIRE_TYPES
 from contract.identity import KEY_HEX
 
@@ -142,6 +143,8 @@ class Limits:
 
     max_events: int = 5000
     max_heartbeats: int = 500
+    max_feedback: int = 500
+    max_usage: int = 5000
     max_future_s: float = 600.0  # a record may be at most this far ahead of the collector's clock
     max_age_s: float = 35 * 86400.0  # ... and at most this old
     max_skew_s: float = 35 * 86400.0  # a device clock off by more than this is never corrected (clock_correction)
@@ -387,19 +390,96 @@ class Heartbeat(_Record):
     id: str = _field(Kind.ID, default="")
 
 
+@dataclass
+class Feedback(_Record):
+    """The employee's answer to the pulse about one measured disruption of the same device (contract.answers).
+
+    Sent also when no answer came (``unanswered``), so that the collector knows how often people were asked.
+    """
+
+    time: float = _field(Kind.TIME)  # when the question was shown
+    event_id: str = _field(Kind.ID)  # the disruption asked about: an event the same device sent
+    answer: str = _field(Kind.CHOICE, choices=ANSWER_NAMES)
+    id: str = _field(Kind.ID, default="")
+
+
+MIN_USAGE_INTERVAL_S = 900.0  # app time travels as totals over periods at least this long: never per minute
+
+
+@dataclass
+class Usage(_Record):
+    """The employee's focused time in one catalogued application over one period (a total, no window title).
+
+    Periods are aligned to the wall clock, so that every record of one period shares its ``start``; the collector
+    counts at most ``interval_s`` of focus per device and period, whatever the records say.
+    """
+
+    start: float = _field(Kind.TIME)
+    interval_s: float = _field(Kind.SECONDS)  # at least MIN_USAGE_INTERVAL_S
+    app: str = _field(Kind.TEXT, max_len=MAX_APP_LEN)
+    focus_s: float = _field(Kind.SECONDS)  # at most interval_s
+    id: str = _field(Kind.ID, default="")
+
+
+def relation_problem(record: type, rec: dict[str, Any]) -> tuple[str, str] | None:
+    """``(field, problem)`` when a record's checked fields do not fit together, else None.
+
+    The rules between fields that no field's own rule can say; the full check and the fast path both apply them.
+    (An event's end against the collector's clock is checked where the clock is known.)
+    """
+    if record is Heartbeat and not active_within_interval(rec["active_s"], rec["interval_s"]):
+        return "active_s", "larger than interval_s"
+    if record is Event:
+        problem = excess_problem(rec["details"], rec["duration_s"])
+        return (f"details.{EXCESS_S}", problem) if problem else None
+    if record is Usage:
+        if rec["interval_s"] < MIN_USAGE_INTERVAL_S:
+            return "interval_s", (f"shorter than {MIN_USAGE_INTERVAL_S:.0f} s: app time is sent as totals per "
+                                  "period, never per minute")
+        if not active_within_interval(rec["focus_s"], rec["interval_s"]):
+            return "focus_s", "larger than interval_s"
+    return None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One list of records in a batch: its field, what one record is called, its class and its limit."""
+
+    field: str  # the batch's field, e.g. "events"
+    kind: str  # one record, in refusals and in the agent's spool, e.g. "event"
+    record: type
+    limit: str  # the Limits attribute bounding how many one batch holds
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("events", "event", Event, "max_events"),
+    Section("heartbeats", "heartbeat", Heartbeat, "max_heartbeats"),
+    Section("feedback", "feedback", Feedback, "max_feedback"),
+    Section("usage", "usage", Usage, "max_usage"),
+)
+SECTION_OF_KIND: dict[str, Section] = {s.kind: s for s in SECTIONS}
+SECTION_OF_RECORD: dict[type, Section] = {s.record: s for s in SECTIONS}
 IDENTITY_KEYS = ("host_key", "asset_key", "account_key")  # the heartbeat's keyed hashes (contract.identity)
 EVENT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Event))
 HEARTBEAT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Heartbeat))
 INVENTORY: tuple[Rule, ...] = tuple(r for r in rules(Heartbeat) if r.inventory)
-BATCH_FIELDS = ("schema", "device_id", "sent_at", "events", "heartbeats")
+BATCH_FIELDS = ("schema", "device_id", "sent_at", *(s.field for s in SECTIONS))
 
 
-def make_batch(device_id: str, events: list[dict], heartbeats: list[dict], now: float | None = None) -> dict:
-    """Wrap wire records (already in wire form) into a batch."""
-    return {
+def make_batch(device_id: str, events: list[dict], heartbeats: list[dict], now: float | None = None,
+               **others: list[dict]) -> dict:
+    """Wrap wire records (already in wire form) into a batch; ``others``: the other sections by field
+    (``feedback=[...]``), present only when not empty, so that a batch without them suits an older collector."""
+    batch = {
         "schema": SCHEMA_VERSION,
         "device_id": device_id,
         "sent_at": format_time(time.time() if now is None else now),
         "events": events,
         "heartbeats": heartbeats,
     }
+    for name, records in others.items():
+        if name not in BATCH_FIELDS[5:]:
+            raise TypeError(f"make_batch: no section {name!r}")
+        if records:
+            batch[name] = records
+    return batch
