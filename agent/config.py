@@ -1,9 +1,9 @@
 """Agent configuration: a TOML file, then environment variables, then flags.
 
-The file has an ``[agent]`` table, an application catalogue (``[[apps]]``)
-and one ``[sensors.NAME]`` table per sensor; each sensor declares its own
-settings as a dataclass (``Sensor.Config``), so adding a sensor never touches
-this module. Every key is checked: an unknown key, a wrong type or a value out
+The file has an ``[agent]`` table, an application catalogue (``[[apps]]``),
+one ``[sensors.NAME]`` table per sensor and the employee pulse's ``[pulse]``
+(agent/pulse/settings.py); each sensor declares its own settings as a
+dataclass (``Sensor.Config``), so adding a sensor never touches this module. Every key is checked: an unknown key, a wrong type or a value out
 of range raises ConfigError naming the key, and the agent does not start.
 
 Environment variables: ``HINDER_AGENT_TOKEN``, ``HINDER_COLLECTOR_URL``,
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.catalogue import App, Catalogue
+from agent.pulse.settings import PulseSettings
 from agent.sensors import SENSORS
 from agent.tls import check_ca_bundle
 from contract.settings import ConfigError, load_section, read_toml, setting
@@ -62,6 +63,7 @@ class AgentConfig:
     agent: AgentSettings = field(default_factory=AgentSettings)
     apps: list[App] = field(default_factory=list)
     sensors: dict[str, Any] = field(default_factory=dict)  # sensor name -> its Config instance
+    pulse: PulseSettings = field(default_factory=PulseSettings)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -103,8 +105,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     """Load the agent config: file, then environment, then ``overrides`` (flags)."""
     data = read_toml(path) if path else {}
     for key in data:
-        if key not in ("agent", "apps", "sensors"):
-            raise ConfigError(f"{key}: unknown table (expected agent, apps or sensors)")
+        if key not in ("agent", "apps", "sensors", "pulse"):
+            raise ConfigError(f"{key}: unknown table (expected agent, apps, sensors or pulse)")
     agent_table = dict(data.get("agent", {}))
     env = os.environ if env is None else env
     for var, key in _ENV.items():
@@ -137,4 +139,5 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
             raise ConfigError(f"sensors.{name}: unknown sensor" + (f" (did you mean '{close[0]}'?)" if close else "")
                               + f"; known: {', '.join(sorted(SENSORS))}")
     sensors = {name: load_section(cls.Config, raw_sensors.get(name), f"sensors.{name}") for name, cls in SENSORS.items()}
-    return AgentConfig(agent=settings, apps=apps, sensors=sensors)
+    pulse = load_section(PulseSettings, data.get("pulse"), "pulse")
+    return AgentConfig(agent=settings, apps=apps, sensors=sensors, pulse=pulse)

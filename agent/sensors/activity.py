@@ -37,6 +37,26 @@ _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 _RETRY_S = 60.0  # how often a missing or failed idle source is looked for again
 
 
+def working_hours_problem(hours: str, days: list[str]) -> str | None:
+    """Why ``hours`` (HH:MM-HH:MM, local time) on ``days`` is not a working time, or None if it is one."""
+    m = _HOURS.match(hours)
+    if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59 \
+            or (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+        return f"working_hours: {hours!r} is not HH:MM-HH:MM with start before end"
+    for i, day in enumerate(days):
+        if day not in DAYS:
+            return f"working_days[{i}]: {day!r} is not one of {', '.join(DAYS)}"
+    return None
+
+
+def in_working_hours(hours: str, days: list[str], ts: float) -> bool:
+    """Whether the local time of ``ts`` falls in ``hours`` (checked by working_hours_problem) on one of ``days``."""
+    t = time.localtime(ts)
+    m = _HOURS.match(hours)
+    minute = t.tm_hour * 60 + t.tm_min
+    return DAYS[t.tm_wday] in days and int(m[1]) * 60 + int(m[2]) <= minute < int(m[3]) * 60 + int(m[4])
+
+
 @dataclass
 class ActivityConfig(SensorConfig):
     interval_s: float = setting(10.0, min=0.1, max=600, doc="seconds between two idle-time readings")
@@ -47,20 +67,12 @@ class ActivityConfig(SensorConfig):
     working_days: list[str] = setting(default_factory=lambda: list(DAYS[:5]), doc="fallback: days counted as active")
 
     def __post_init__(self) -> None:
-        m = _HOURS.match(self.working_hours)
-        if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59 \
-                or (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
-            raise ValueError(f"working_hours: {self.working_hours!r} is not HH:MM-HH:MM with start before end")
-        for i, day in enumerate(self.working_days):
-            if day not in DAYS:
-                raise ValueError(f"working_days[{i}]: {day!r} is not one of {', '.join(DAYS)}")
+        problem = working_hours_problem(self.working_hours, self.working_days)
+        if problem:
+            raise ValueError(problem)
 
     def in_working_hours(self, ts: float) -> bool:
-        t = time.localtime(ts)
-        m = _HOURS.match(self.working_hours)
-        minute = t.tm_hour * 60 + t.tm_min
-        return DAYS[t.tm_wday] in self.working_days and \
-            int(m[1]) * 60 + int(m[2]) <= minute < int(m[3]) * 60 + int(m[4])
+        return in_working_hours(self.working_hours, self.working_days, ts)
 
 
 def open_reader(config: ActivityConfig):
