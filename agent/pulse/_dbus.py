@@ -72,7 +72,7 @@ def _end_of_type(sig: str, i: int) -> int:
     if c == "a":
         return _end_of_type(sig, i + 1)
     if c in "({":
-        close, depth, j = {"(": ")", "{": "}"}[c], 0, i
+        depth, j = 0, i
         while True:
             if sig[j] in "({":
                 depth += 1
