@@ -9,6 +9,7 @@ import time
 
 from agent.config import AgentConfig, AgentSettings
 from agent.identity import IdentityKeys
+from agent.pulse.explain import explain as explain_pulse
 from agent.runner import agent_details, build_heartbeat, unavailable_reason
 from agent.state import CREDENTIAL_FILE
 from agent.sensors import SENSORS
@@ -84,6 +85,8 @@ def render(config: AgentConfig) -> str:
         _block(json.dumps(hb.to_wire(), indent=2)),
         "",
         *_identity(identity, settings),
+        "",
+        *explain_pulse(config.pulse, settings.state_dir),
         "",
         "Never collected or sent:",
         *[f"  - {item}" for item in _NEVER],

@@ -30,6 +30,7 @@ from agent.activity import ActivityTracker
 from agent.config import AgentConfig, AgentSettings
 from agent.context import SensorContext
 from agent.identity import IdentityKeys
+from agent.pulse.policy import Pulse
 from agent.sensors import SENSORS, Sensor
 from agent.spool import Spool
 from agent.state import RunState, device_id
@@ -37,7 +38,7 @@ from agent.tls import use_ca_bundle
 from agent.uploader import Uploader
 from contract import __version__
 from contract.check import ContractError, validate_batch
-from contract.records import Event, Heartbeat, make_batch
+from contract.records import Event, Feedback, Heartbeat, make_batch
 
 MAX_CONSECUTIVE_FAILURES = 8
 MAX_SENSOR_BACKOFF_S = 600.0
@@ -203,6 +204,8 @@ class Agent:
         self.spool = Spool(state_dir / SPOOL_FILE, settings.spool_max_bytes, log=self.log)
         self.uploader = Uploader(self.spool, settings, self.device_id, log=self.log,
                                  user_agent=f"hinder-agent/{__version__}")
+        self.pulse = Pulse(config.pulse, config.catalogue, self.activity, state_dir, self._spool_feedback,
+                           self.log) if config.pulse.enabled else None
         self.workers: list[SensorWorker] = []
         self._invalid_logged: set[str] = set()
         self._stop = threading.Event()
@@ -256,6 +259,8 @@ class Agent:
         for w in self.workers:
             if not w.join(max(0.0, deadline - time.monotonic())):
                 self.log.warning("sensor %s: still busy in a poll; not waiting for it", w.name)
+        if self.pulse:
+            self.pulse.close()  # an open question's answer would come after the spool is closed
         self._spool_heartbeat(time.time())
         self.uploader.stop(timeout_s=2.0)
         delivered = self.uploader.flush(FINAL_UPLOAD_S)
@@ -293,6 +298,12 @@ class Agent:
             good.append(ev)
         if good:
             self.spool.put(good)
+            for ev in good if self.pulse else ():
+                self.pulse.offer(ev)
+
+    def _spool_feedback(self, feedback: Feedback) -> None:
+        """The employee's answer to the pulse (agent/pulse/policy.py), delivered like every record."""
+        self.spool.put([feedback])
 
     def heartbeat(self, now: float) -> Heartbeat:
         """The heartbeat closing the interval since the previous one."""

@@ -135,13 +135,8 @@ class Pulse:
     # ------------------------------------------------------------ the day's count
 
     def asked_today(self, now: float) -> int:
-        """Questions shown on the local calendar day of ``now`` (from the state file)."""
-        try:
-            state = json.loads(self.state_path.read_text())
-            count = state["asked"] if state.get("day") == _day(now) else 0
-            return count if isinstance(count, int) and count >= 0 else 0
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0
+        """Questions shown on the local calendar day of ``now``."""
+        return asked_today(self.state_path, now)
 
     def _count_asked(self, now: float, delta: int) -> None:
         count = max(0, self.asked_today(now) + delta)
@@ -167,8 +162,9 @@ class Pulse:
             self.log.info("pulse: not asking about %s %s: %s", event.type, event.id, answer)
             return
         self.log.info("pulse: asked about %s %s: %s", event.type, event.id, answer)
-        if not self._closed:
-            self.on_feedback(Feedback(time=asked_at, event_id=event.id, answer=answer))
+        with self._lock:  # close() waits for this: no answer reaches a closed spool
+            if not self._closed:
+                self.on_feedback(Feedback(time=asked_at, event_id=event.id, answer=answer))
 
     def _run_child(self, event: Event) -> str:
         """Show the question in the session's child process: an answer name, or the reason nothing was shown."""
@@ -232,6 +228,16 @@ def child_command(where: session.Session) -> tuple[list[str], dict]:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and where.uid != 0:
         options.update(user=where.uid, group=where.gid, extra_groups=[])
     return [sys.executable, "-m", "agent.pulse.ask"], options
+
+
+def asked_today(state_path: Path, now: float) -> int:
+    """Questions shown on the local calendar day of ``now``, from the pulse's state file (0 if unreadable)."""
+    try:
+        state = json.loads(state_path.read_text())
+        count = state["asked"] if state.get("day") == _day(now) else 0
+        return count if isinstance(count, int) and count >= 0 else 0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0
 
 
 def _day(ts: float) -> str:

@@ -1,0 +1,113 @@
+"""The question as a Windows toast with buttons: PowerShell and WinRT, in the employee's session.
+
+``SHQueryUserNotificationState`` first: nothing is shown while the user is
+away or locked (``QUNS_NOT_PRESENT``), busy with a full-screen application
+(``QUNS_BUSY``, ``QUNS_RUNNING_D3D_FULL_SCREEN``), presenting
+(``QUNS_PRESENTATION_MODE``) or in quiet time (``QUNS_QUIET_TIME``). Then a
+Windows PowerShell script builds the toast XML (one ``<action>`` per button,
+``arguments`` = the answer's name), shows it with
+``ToastNotificationManager.CreateToastNotifier`` under PowerShell's own
+AppUserModelID (registered by its Start menu shortcut, so an unpackaged
+process may use it), waits on the toast's ``Activated``, ``Dismissed`` and
+``Failed`` events in the same script and prints the answer's name, ``unanswered``
+or ``failed``. The script travels as ``-EncodedCommand`` (no quoting).
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from xml.sax.saxutils import escape, quoteattr
+
+from agent.pulse.ask import ABSENT, DO_NOT_DISTURB, NO_SERVICE, PRESENTATION, NotShown
+from contract.answers import BUTTONS, UNANSWERED
+
+# SHQueryUserNotificationState's QUERY_USER_NOTIFICATION_STATE (shellapi.h)
+QUNS_NOT_PRESENT, QUNS_BUSY, QUNS_RUNNING_D3D_FULL_SCREEN, QUNS_PRESENTATION_MODE = 1, 2, 3, 4
+QUNS_ACCEPTS_NOTIFICATIONS, QUNS_QUIET_TIME, QUNS_APP = 5, 6, 7
+_QUNS_REASONS = {QUNS_NOT_PRESENT: ABSENT, QUNS_BUSY: PRESENTATION, QUNS_RUNNING_D3D_FULL_SCREEN: PRESENTATION,
+                 QUNS_PRESENTATION_MODE: PRESENTATION, QUNS_QUIET_TIME: DO_NOT_DISTURB}
+POWERSHELL_AUMID = r"{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\WindowsPowerShell\v1.0\powershell.exe"
+FAILED = "failed"
+
+
+def quns_reason(state: int) -> str | None:
+    """Why a notification state forbids asking (an agent.pulse.ask reason), or None when it accepts one."""
+    return _QUNS_REASONS.get(state)
+
+
+def read_quns() -> int:
+    """The session's notification state from shell32 (Windows Vista and later)."""
+    import ctypes
+
+    state = ctypes.c_int(0)
+    if ctypes.windll.shell32.SHQueryUserNotificationState(ctypes.byref(state)) != 0:
+        return QUNS_ACCEPTS_NOTIFICATIONS  # unknown: Windows itself still holds toasts back in quiet modes
+    return state.value
+
+
+def toast_xml(title: str, body: str) -> str:
+    """The toast's XML: two lines of text and one foreground button per answer."""
+    buttons = "".join(f"<action content={quoteattr(b.label)} arguments={quoteattr(b.name)} "
+                      'activationType="foreground"/>' for b in BUTTONS)
+    return (f'<toast duration="long"><visual><binding template="ToastGeneric"><text>{escape(title)}</text>'
+            f"<text>{escape(body)}</text></binding></visual><actions>{buttons}</actions></toast>")
+
+
+def _ps_string(text: str) -> str:
+    """A PowerShell single-quoted string literal."""
+    return "'" + text.replace("'", "''").replace("\u2018", "\u2018\u2018").replace("\u2019", "\u2019\u2019") + "'"
+
+
+def script(title: str, body: str, timeout_s: float) -> str:
+    """The PowerShell script that shows the toast and prints the answer."""
+    return f"""$ErrorActionPreference = 'Stop'
+[Windows.UI.Notifications.ToastNotificationManager, Windows.UI.Notifications, ContentType = WindowsRuntime] | Out-Null
+[Windows.Data.Xml.Dom.XmlDocument, Windows.Data.Xml.Dom.XmlDocument, ContentType = WindowsRuntime] | Out-Null
+$xml = New-Object Windows.Data.Xml.Dom.XmlDocument
+$xml.LoadXml({_ps_string(toast_xml(title, body))})
+$toast = New-Object Windows.UI.Notifications.ToastNotification $xml
+$notifier = [Windows.UI.Notifications.ToastNotificationManager]::CreateToastNotifier({_ps_string(POWERSHELL_AUMID)})
+Register-ObjectEvent -InputObject $toast -EventName Activated -SourceIdentifier hinder.activated | Out-Null
+Register-ObjectEvent -InputObject $toast -EventName Dismissed -SourceIdentifier hinder.dismissed | Out-Null
+Register-ObjectEvent -InputObject $toast -EventName Failed -SourceIdentifier hinder.failed | Out-Null
+$notifier.Show($toast)
+$event = Wait-Event -Timeout {int(timeout_s)}
+if ($event -eq $null) {{ $notifier.Hide($toast); 'unanswered' }}
+elseif ($event.SourceIdentifier -eq 'hinder.activated') {{
+  ([Windows.UI.Notifications.ToastActivatedEventArgs]$event.SourceArgs[1]).Arguments }}
+elseif ($event.SourceIdentifier -eq 'hinder.failed') {{ 'failed' }}
+else {{ 'unanswered' }}
+"""
+
+
+def parse_output(text: str) -> str:
+    """The answer from the script's output; NotShown when the toast failed."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    if last == FAILED:
+        raise NotShown(NO_SERVICE, "the toast failed (notifications turned off for Windows PowerShell?)")
+    return last if last in {b.name for b in BUTTONS} else UNANSWERED
+
+
+def command(title: str, body: str, timeout_s: float) -> list[str]:
+    """powershell.exe with the script as -EncodedCommand (UTF-16LE, base64)."""
+    encoded = base64.b64encode(script(title, body, timeout_s).encode("utf-16-le")).decode()
+    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+            "-EncodedCommand", encoded]
+
+
+def ask(title: str, body: str, timeout_s: float) -> str:
+    """Show the toast; the answer's name or unanswered. NotShown when the session forbids it."""
+    reason = quns_reason(read_quns())
+    if reason:
+        raise NotShown(reason, "SHQueryUserNotificationState")
+    try:
+        done = subprocess.run(command(title, body, timeout_s), capture_output=True, timeout=timeout_s + 30,
+                              creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NotShown(NO_SERVICE, f"powershell: {exc}") from None
+    if done.returncode != 0:
+        raise NotShown(NO_SERVICE, f"powershell exited with {done.returncode}: "
+                       f"{done.stderr.decode('utf-8', 'replace')[-300:]}")
+    return parse_output(done.stdout.decode("utf-8", "replace"))
