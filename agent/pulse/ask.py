@@ -3,9 +3,9 @@
 It reads the question as JSON on stdin (``{"title": ..., "body": ..., "timeout_s": ...}``), shows it with this
 OS's backend (``notify_linux``, ``notify_windows``, ``notify_macos``) and prints one line on stdout: the answer's
 name (contract.answers: a button's name, or ``unanswered`` when the question was shown and no answer came), exit
-status 0. When nothing can be shown (do not disturb, no notification service, ...) it prints the reason, one of
-:data:`REASONS`, and exits with :data:`NOT_SHOWN`. The agent's process never imports these backends: D-Bus,
-WinRT and AppleScript live and die with this child.
+status 0. When nothing can be shown (do not disturb, no notification service, ...) it prints the reason, one
+of ``agent.pulse.outcome.REASONS``, and exits with ``NOT_SHOWN``. The agent's process never imports these
+backends: D-Bus, WinRT and AppleScript live and die with this child.
 """
 
 from __future__ import annotations
@@ -13,23 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-NOT_SHOWN = 3  # exit status: nothing was shown; stdout names the reason
-# Why the child showed nothing: a bounded set, counted by the agent (agent/pulse/policy.py) and logged.
-NO_SERVICE = "no notification service"
-NO_ACTIONS = "notifications cannot carry answers"
-DO_NOT_DISTURB = "do not disturb"
-PRESENTATION = "presentation or full screen"
-ABSENT = "nobody at the session"
-UNSUPPORTED = "no backend for this system"
-REASONS = (NO_SERVICE, NO_ACTIONS, DO_NOT_DISTURB, PRESENTATION, ABSENT, UNSUPPORTED)
-
-
-class NotShown(Exception):
-    """Nothing was shown; ``reason`` is one of REASONS."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
+from agent.pulse.outcome import NOT_SHOWN, UNSUPPORTED, NotShown
 
 
 def backend(platform: str = sys.platform):

@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from agent.pulse._dbus import Connection, DBusError, Variant
-from agent.pulse.ask import DO_NOT_DISTURB, NO_ACTIONS, NO_SERVICE, PRESENTATION, NotShown
+from agent.pulse.outcome import DO_NOT_DISTURB, NO_ACTIONS, NO_SERVICE, PRESENTATION, NotShown
 from contract.answers import BUTTONS, UNANSWERED
 
 BUS_NAME = "org.freedesktop.Notifications"
@@ -109,14 +109,19 @@ def _wait(bus: Connection, nid: int, deadline: float) -> str:
     while True:
         msg = bus.next_signal(deadline)
         if msg is None:
-            try:
-                bus.call(BUS_NAME, PATH, BUS_NAME, "CloseNotification", "u", (nid,))
-            except DBusError:
-                pass  # already gone
+            _close(bus, nid)
             return UNANSWERED
         if msg.headers.get("interface") != BUS_NAME or not msg.body or msg.body[0] != nid:
             continue
         if msg.headers.get("member") == "ActionInvoked":
+            _close(bus, nid)  # answered: some servers (dunst) keep it on screen otherwise
             return msg.body[1] if msg.body[1] in _ANSWERS else UNANSWERED
         if msg.headers.get("member") == "NotificationClosed":
             return UNANSWERED
+
+
+def _close(bus: Connection, nid: int) -> None:
+    try:
+        bus.call(BUS_NAME, PATH, BUS_NAME, "CloseNotification", "u", (nid,))
+    except DBusError:
+        pass  # already gone

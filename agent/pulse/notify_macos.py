@@ -18,7 +18,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from agent.pulse.ask import DO_NOT_DISTURB, NO_SERVICE, NotShown
+from agent.pulse.outcome import DO_NOT_DISTURB, NO_SERVICE, NotShown
 from contract.answers import BUTTONS, UNANSWERED
 
 SCRIPT = """on run argv

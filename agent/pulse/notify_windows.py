@@ -19,7 +19,7 @@ import base64
 import subprocess
 from xml.sax.saxutils import escape, quoteattr
 
-from agent.pulse.ask import ABSENT, DO_NOT_DISTURB, NO_SERVICE, PRESENTATION, NotShown
+from agent.pulse.outcome import ABSENT, DO_NOT_DISTURB, NO_SERVICE, PRESENTATION, NotShown
 from contract.answers import BUTTONS, UNANSWERED
 
 # SHQueryUserNotificationState's QUERY_USER_NOTIFICATION_STATE (shellapi.h)

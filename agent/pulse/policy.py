@@ -32,7 +32,7 @@ from typing import Callable
 import agent
 from agent.activity import ActivityTracker
 from agent.catalogue import Catalogue
-from agent.pulse import ask, session
+from agent.pulse import outcome, session
 from agent.pulse.settings import PulseSettings
 from agent.sensors.activity import in_working_hours
 from contract.answers import ANSWER_NAMES
@@ -41,7 +41,7 @@ from contract.records import Event, Feedback
 STATE_FILE = "pulse.json"
 ACTIVE_LOOKBACK_S = 60.0  # an instantaneous event counts as active when the employee was active this long before it
 CHILD_GRACE_S = 30.0  # the child may take this long beyond the answer time (start, D-Bus, closing)
-# Why an offered event was not asked about (the child's own reasons are in agent.pulse.ask.REASONS).
+# Why an offered event was not asked about (the child's own reasons are in agent.pulse.outcome.REASONS).
 BELOW_BAR = "below the bar"
 INACTIVE = "employee not active"
 TOO_OLD = "disruption too old"
@@ -191,7 +191,7 @@ class Pulse:
         line = out.decode("utf-8", "replace").strip()
         if child.returncode == 0 and line in ANSWER_NAMES:
             return line
-        if child.returncode == ask.NOT_SHOWN and line in ask.REASONS:
+        if child.returncode == outcome.NOT_SHOWN and line in outcome.REASONS:
             self.log.debug("pulse: nothing shown: %s", err.decode("utf-8", "replace").strip()[-300:])
             return line
         self.log.warning("pulse: the ask child failed (status %s): %s", child.returncode,
