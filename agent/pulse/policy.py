@@ -110,10 +110,10 @@ class Pulse:
         s = self.settings
         if not self.over_bar(event):
             return self._not_asked(BELOW_BAR, event)
-        if not self.was_active(event):
-            return self._not_asked(INACTIVE, event)
         if now - (event.start + event.duration_s) > s.max_event_age_s:
             return self._not_asked(TOO_OLD, event)
+        if not self.was_active(event):
+            return self._not_asked(INACTIVE, event)
         if not in_working_hours(s.working_hours, s.working_days, now):
             return self._not_asked(OUTSIDE_HOURS, event)
         with self._lock:

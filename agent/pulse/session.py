@@ -1,16 +1,15 @@
 """Where a question can be shown: the active graphical session, its user and the environment to reach it.
 
-Linux (docs/pulse.md, "Session discovery"): systemd-logind's active session
-of class ``user`` (``loginctl``), preferring an ``x11`` or ``wayland`` one:
-its user, its lock state (``LockedHint``), its X display (``Display``); the
-session bus is the user's bus at ``/run/user/UID/bus`` (systemd's user bus,
-every current distribution) or else the ``DBUS_SESSION_BUS_ADDRESS`` in the
-environment of one of that session's processes (its cgroup is
-``session-ID.scope``), which also gives ``XAUTHORITY``. Without logind (a
-container, an agent started inside the session) the agent's own environment
-is the session when it names a bus. Windows and macOS: the agent's own
-session (a per-user agent); macOS as root: the console user, through
-``launchctl asuser``.
+Linux (docs/pulse.md, "Session discovery"): the agent's own session when its
+environment names a session bus (an agent started in the session; locked when
+logind says so of ``XDG_SESSION_ID``); else systemd-logind's active session of
+class ``user`` (``loginctl``), an ``x11`` or ``wayland`` one first: its user,
+its lock state (``LockedHint``), its X display (``Display``); the session bus
+is the user's bus at ``/run/user/UID/bus`` (systemd's user bus, every current
+distribution) or else the ``DBUS_SESSION_BUS_ADDRESS`` in the environment of
+one of that session's processes (its cgroup is ``session-ID.scope``), which
+also gives ``XAUTHORITY``. Windows and macOS: the agent's own session (a
+per-user agent); macOS as root: the console user, through ``launchctl asuser``.
 """
 
 from __future__ import annotations
@@ -45,28 +44,38 @@ class Session:
 def find_session() -> Session | str:
     """The session to ask in, or why there is none (NO_SESSION, LOCKED, OTHER_USER)."""
     if sys.platform.startswith("linux"):
-        found = _logind_session()
-        if found is None:
-            found = _own_session()
+        if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+            found = LOCKED if _locked(os.environ.get("XDG_SESSION_ID", "")) else _own_session()
+        else:
+            found = _logind_session() or NO_SESSION
     elif sys.platform == "darwin" and os.geteuid() == 0:
         found = _console_user()
     else:
         found = _own_session()
-    if isinstance(found, Session) and os.geteuid() != 0 and found.uid != os.geteuid():
+    if isinstance(found, Session) and hasattr(os, "geteuid") and os.geteuid() not in (0, found.uid):
         return OTHER_USER
     return found
 
 
-def _own_session() -> Session | str:
+def _own_session() -> Session:
     """The agent's own session, when it runs inside one (a per-user agent, a desktop autostart)."""
-    if sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        return NO_SESSION
     env = {k: os.environ[k] for k in _PASSED if os.environ.get(k)}
     return Session(os.getuid() if hasattr(os, "getuid") else 0, os.getgid() if hasattr(os, "getgid") else 0, env)
 
 
 def _loginctl(*args: str) -> str:
     return subprocess.run(["loginctl", *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def _locked(session_id: str) -> bool:
+    """Whether logind says session ``session_id`` is locked (False when it cannot tell)."""
+    if not session_id or not shutil.which("loginctl"):
+        return False
+    try:
+        return parse_show_session(_loginctl("show-session", session_id, "--property=LockedHint")).get(
+            "LockedHint") == "yes"
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def pick_session(sessions: list[dict[str, str]]) -> dict[str, str] | None:
