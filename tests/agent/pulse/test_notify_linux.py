@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import shutil
+import subprocess
+
 import pytest
 
+from agent.pulse import notify_linux
 from agent.pulse import outcome as ask
 from contract.answers import BUTTONS
 from tests.agent.pulse._desktop import Desktop, finish, start_bus, wait_displayed, wait_until
@@ -58,3 +63,48 @@ def test_a_bus_without_a_notification_service_shows_nothing(desktop, tmp_path):
     finally:
         bus.terminate()
         bus.wait(10)
+
+
+def _set_fullscreen(display_name: str, window: int, on: bool) -> None:
+    """Ask the window manager to make ``window`` full screen (or not), as an application does (EWMH)."""
+    from agent.sensors._helpers import x11
+
+    display = x11.Display.open(display_name)
+    try:
+        atoms = display.atoms(("_NET_WM_STATE", "_NET_WM_STATE_FULLSCREEN"))
+        event = x11.XEvent()
+        msg = event.xclient
+        msg.type, msg.window, msg.message_type, msg.format = x11.CLIENT_MESSAGE, window, atoms["_NET_WM_STATE"], 32
+        msg.l[0], msg.l[1], msg.l[3] = int(on), atoms["_NET_WM_STATE_FULLSCREEN"], 1
+        display.lib.XSendEvent(display.ptr, display.root, 0,
+                               x11.SUBSTRUCTURE_REDIRECT_MASK | x11.SUBSTRUCTURE_NOTIFY_MASK, ctypes.byref(event))
+        display.flush()
+    finally:
+        display.close()
+
+
+@pytest.mark.skipif(not all(map(shutil.which, ("openbox", "xmessage", "xdotool"))),
+                    reason="needs openbox, xmessage and xdotool (Debian packages openbox, x11-utils, xdotool)")
+def test_a_full_screen_active_window_is_a_presentation(clean_desktop):
+    desktop = clean_desktop
+    run = dict(env=desktop.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wm = subprocess.Popen(["openbox", "--sm-disable"], **run)
+    window = subprocess.Popen(["xmessage", "-title", "pulse-slides", "Quarterly results"], **run)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--name", "pulse-slides"], env=desktop.env,
+                               capture_output=True, text=True, timeout=10).stdout.split()
+        wid = int(found[0])
+        wait_until(lambda: subprocess.run(["xdotool", "windowactivate", "--sync", str(wid)], env=desktop.env,
+                                          capture_output=True, timeout=10).returncode == 0, 10,
+                   what="openbox to activate the window")
+        assert not notify_linux.fullscreen(desktop.display)
+        _set_fullscreen(desktop.display, wid, True)
+        wait_until(lambda: notify_linux.fullscreen(desktop.display), 10, what="the window full screen")
+        status, out, err = finish(desktop.ask())
+        assert (status, out) == (ask.NOT_SHOWN, ask.PRESENTATION) and desktop.displayed() == 0
+        _set_fullscreen(desktop.display, wid, False)
+        wait_until(lambda: not notify_linux.fullscreen(desktop.display), 10, what="the window back from full screen")
+    finally:
+        for proc in (window, wm):
+            proc.terminate()
+            proc.wait(10)
