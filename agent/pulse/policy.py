@@ -49,6 +49,8 @@ OUTSIDE_HOURS = "outside working hours"
 DAILY_LIMIT = "daily limit reached"
 QUESTION_OPEN = "a question is open"
 FAILED = "asking failed"
+KEPT_REASONS = (INACTIVE, TOO_OLD, OUTSIDE_HOURS, DAILY_LIMIT, QUESTION_OPEN, FAILED, session.NO_SESSION,
+                session.LOCKED, session.OTHER_USER, *outcome.REASONS)  # counted per day in the state file
 
 
 def _minutes(seconds: float) -> str:
@@ -81,6 +83,7 @@ class Pulse:
         self.log = log or logging.getLogger("hinder.agent")
         self.reasons: Counter[str] = Counter()  # why offered events were not asked about, since the start
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()  # the state file: read, changed, replaced
         self._thread: threading.Thread | None = None
         self._child: subprocess.Popen | None = None
         self._closed = False
@@ -121,14 +124,15 @@ class Pulse:
                 return self._not_asked(QUESTION_OPEN, event)
             if self.asked_today(now) >= s.max_per_day:
                 return self._not_asked(DAILY_LIMIT, event)
-            self._count_asked(now, +1)  # before asking: a restart while the question is open keeps the count
+            self._keep(now, asked=+1)  # before asking: a restart while the question is open keeps the count
             self._thread = threading.Thread(target=self._ask, args=(event, now), name="pulse-ask", daemon=True)
             self._thread.start()
         return None
 
-    def _not_asked(self, reason: str, event: Event) -> str:
+    def _not_asked(self, reason: str, event: Event, now: float | None = None) -> str:
         self.reasons[reason] += 1
-        if reason != BELOW_BAR:
+        if reason != BELOW_BAR:  # every event that is no disruption to ask about: neither kept nor logged
+            self._keep(time.time() if now is None else now, reason=reason)
             self.log.info("pulse: not asking about %s %s: %s", event.type, event.id, reason)
         return reason
 
@@ -136,16 +140,21 @@ class Pulse:
 
     def asked_today(self, now: float) -> int:
         """Questions shown on the local calendar day of ``now``."""
-        return asked_today(self.state_path, now)
+        return read_day(self.state_path, now)["asked"]
 
-    def _count_asked(self, now: float, delta: int) -> None:
-        count = max(0, self.asked_today(now) + delta)
-        tmp = self.state_path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps({"day": _day(now), "asked": count}))
-            os.replace(tmp, self.state_path)
-        except OSError as exc:
-            self.log.warning("pulse: cannot keep the day's count in %s: %s", self.state_path, exc)
+    def _keep(self, now: float, asked: int = 0, reason: str | None = None) -> None:
+        """Count a question (or give one back) and a reason for not asking in the state file's day of ``now``."""
+        with self._state_lock:
+            day = read_day(self.state_path, now)
+            day["asked"] = max(0, day["asked"] + asked)
+            if reason:
+                day["not_asked"][reason] = day["not_asked"].get(reason, 0) + 1
+            tmp = self.state_path.with_suffix(".tmp")
+            try:
+                tmp.write_text(json.dumps({"day": _day(now), **day}))
+                os.replace(tmp, self.state_path)
+            except OSError as exc:
+                self.log.warning("pulse: cannot keep the day's count in %s: %s", self.state_path, exc)
 
     # ------------------------------------------------------------ asking
 
@@ -157,9 +166,8 @@ class Pulse:
             self.log.warning("pulse: asking failed: %s: %s", type(exc).__name__, exc)
             answer = FAILED
         if answer not in ANSWER_NAMES:
-            self.reasons[answer] += 1
-            self._count_asked(asked_at, -1)  # nothing was shown: the day's question is still to come
-            self.log.info("pulse: not asking about %s %s: %s", event.type, event.id, answer)
+            self._keep(asked_at, asked=-1)  # nothing was shown: the day's question is still to come
+            self._not_asked(answer, event, asked_at)
             return
         self.log.info("pulse: asked about %s %s: %s", event.type, event.id, answer)
         with self._lock:  # close() waits for this: no answer reaches a closed spool
@@ -220,24 +228,31 @@ def child_command(where: session.Session) -> tuple[list[str], dict]:
     path = os.environ.get("PYTHONPATH")
     env = {"PATH": os.environ.get("PATH", os.defpath), **where.env,
            "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    if sys.platform == "win32":
-        env["SYSTEMROOT"] = os.environ.get("SYSTEMROOT", r"C:\Windows")
     options: dict = {"env": env, "cwd": where.env.get("HOME") or os.getcwd()}
-    if where.prefix:
-        return [*where.prefix, sys.executable, "-m", "agent.pulse.ask"], options
+    if where.prefix:  # sudo clears the environment: env(1) sets it again
+        return [*where.prefix, "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m",
+                "agent.pulse.ask"], options
     if hasattr(os, "geteuid") and os.geteuid() == 0 and where.uid != 0:
         options.update(user=where.uid, group=where.gid, extra_groups=[])
     return [sys.executable, "-m", "agent.pulse.ask"], options
 
 
-def asked_today(state_path: Path, now: float) -> int:
-    """Questions shown on the local calendar day of ``now``, from the pulse's state file (0 if unreadable)."""
+def read_day(state_path: Path, now: float) -> dict:
+    """The state file's figures for the local calendar day of ``now``: questions shown (``asked``) and reasons for
+    not asking (``not_asked``, reason -> count); zeros for another day or a file that cannot be read."""
+    day = {"asked": 0, "not_asked": {}}
     try:
         state = json.loads(state_path.read_text())
-        count = state["asked"] if state.get("day") == _day(now) else 0
-        return count if isinstance(count, int) and count >= 0 else 0
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return 0
+        if not isinstance(state, dict) or state.get("day") != _day(now):
+            return day
+    except (OSError, ValueError):
+        return day
+    if isinstance(state.get("asked"), int) and state["asked"] >= 0:
+        day["asked"] = state["asked"]
+    if isinstance(state.get("not_asked"), dict):
+        day["not_asked"] = {k: v for k, v in state["not_asked"].items()
+                            if k in KEPT_REASONS and isinstance(v, int) and v >= 0}
+    return day
 
 
 def _day(ts: float) -> str:

@@ -27,7 +27,11 @@ NO_SESSION = "no graphical session"
 LOCKED = "session locked"
 OTHER_USER = "the session is another user's"
 _PROPS = ("Id", "User", "Class", "Active", "Type", "Display", "LockedHint")
-_PASSED = ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "LANG")
+# What the child's environment keeps of a session's: the display and bus (Linux), what Windows PowerShell needs
+# (Windows); never the agent's own settings or credentials (HINDER_*, proxies).
+_PASSED = ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "LANG",
+           "SYSTEMROOT", "WINDIR", "TEMP", "TMP", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "PROGRAMDATA",
+           "COMSPEC", "PATHEXT", "HOMEDRIVE", "HOMEPATH", "PSMODULEPATH")
 _MAX_ENVIRON = 1 << 20  # bytes read from one /proc/PID/environ
 
 
@@ -59,7 +63,7 @@ def find_session() -> Session | str:
 
 def _own_session() -> Session:
     """The agent's own session, when it runs inside one (a per-user agent, a desktop autostart)."""
-    env = {k: os.environ[k] for k in _PASSED if os.environ.get(k)}
+    env = {k: v for k, v in os.environ.items() if k.upper() in _PASSED and v}
     return Session(os.getuid() if hasattr(os, "getuid") else 0, os.getgid() if hasattr(os, "getgid") else 0, env)
 
 

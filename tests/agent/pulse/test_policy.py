@@ -84,6 +84,7 @@ def test_paused_dunst_asks_nothing_and_gives_the_day_back(in_session, tmp_path):
     assert pulse.wait(10)
     assert answers == [] and pulse.reasons[outcome.DO_NOT_DISTURB] == 1
     assert pulse.asked_today(time.time()) == 0 and in_session.dunstctl("count", "waiting") == "0"
+    assert policy.read_day(tmp_path / policy.STATE_FILE, time.time())["not_asked"] == {outcome.DO_NOT_DISTURB: 1}
 
 
 def test_one_question_at_a_time(in_session, tmp_path):
@@ -140,6 +141,8 @@ def test_what_is_not_asked_about(tmp_path, event, settings, active, reason):
     pulse = make_pulse(tmp_path, answers, active=active, **settings)
     assert pulse.offer(event) == reason
     assert pulse.reasons[reason] == 1 and pulse.asked_today(time.time()) == 0 and answers == []
+    kept = policy.read_day(tmp_path / policy.STATE_FILE, time.time())["not_asked"]
+    assert kept == ({} if reason == policy.BELOW_BAR else {reason: 1})  # every event is offered: below the bar is not kept
 
 
 def test_outside_the_working_hours_of_today(tmp_path):
@@ -155,11 +158,15 @@ def test_over_the_bar():
     assert pulse.over_bar(crash())
 
 
-def test_a_broken_state_file_counts_nothing(tmp_path):
-    (tmp_path / policy.STATE_FILE).write_text('{"day": 3, "asked": "many"')
-    assert make_pulse(tmp_path, []).asked_today(time.time()) == 0
-    (tmp_path / policy.STATE_FILE).write_text('[1, 2]')
-    assert make_pulse(tmp_path, []).asked_today(time.time()) == 0
+@pytest.mark.parametrize("text", ['{"day": 3, "asked": "many"', "[1, 2]", '{"day": "%s", "asked": -4}',
+                                  '{"day": "%s", "asked": 1.5, "not_asked": {"because": 3, "do not disturb": "x"}}'])
+def test_a_broken_state_file_counts_nothing(tmp_path, text):
+    (tmp_path / policy.STATE_FILE).write_text(text.replace("%s", time.strftime("%Y-%m-%d")))
+    assert policy.read_day(tmp_path / policy.STATE_FILE, time.time()) == {"asked": 0, "not_asked": {}}
+    pulse = make_pulse(tmp_path, [])
+    assert pulse.offer(crash(ago_s=700)) == policy.TOO_OLD  # and the file is written anew
+    assert policy.read_day(tmp_path / policy.STATE_FILE, time.time()) == {"asked": 0,
+                                                                         "not_asked": {policy.TOO_OLD: 1}}
 
 
 def test_the_questions():

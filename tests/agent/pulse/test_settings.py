@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_explain_says_what_the_pulse_does(tmp_path):
     path = tmp_path / "agent.toml"
     path.write_text(f'[agent]\nstate_dir = "{tmp_path}"\n')
     assert "One-question pulse: off." in render(load_config(path, env={}))
-    (tmp_path / STATE_FILE).write_text('{"day": "1999-01-01", "asked": 1}')
+    (tmp_path / STATE_FILE).write_text('{"day": "1999-01-01", "asked": 1}')  # another day: not today's
     path.write_text(f'[agent]\nstate_dir = "{tmp_path}"\n[pulse]\nenabled = true\nmax_per_day = 3\n'
                     'types = ["crash", "hang"]\nhang_min_s = 45\n')
     text = " ".join(render(load_config(path, env={})).split())
@@ -49,6 +50,11 @@ def test_explain_says_what_the_pulse_does(tmp_path):
     assert "network connection lost" not in text
     assert "It sends your answer and the id of the disruption asked about, nothing else" in text
     assert '"answer": "few_minutes"' in text and '"event_id": ' in text
+    assert "Not asked today, and why: none." in text
+    today = time.strftime("%Y-%m-%d")
+    (tmp_path / STATE_FILE).write_text(f'{{"day": "{today}", "asked": 1, "not_asked": {{"do not disturb": 2}}}}')
+    text = " ".join(render(load_config(path, env={})).split())
+    assert "(1 so far today" in text and "Not asked today, and why: do not disturb (2)." in text
 
 
 def test_logind_sessions_pick_the_active_graphical_one():
@@ -92,4 +98,7 @@ def test_the_child_runs_as_the_sessions_user_with_its_environment():
     else:
         assert "user" not in options
     mac = session.Session(uid=501, gid=20, prefix=["launchctl", "asuser", "501", "sudo", "-u", "a", "--"])
-    assert child_command(mac)[0][:7] == mac.prefix and "user" not in child_command(mac)[1]
+    cmd, options = child_command(mac)
+    assert cmd[:8] == [*mac.prefix, "/usr/bin/env"] and "user" not in options
+    assert any(arg.startswith(f"PYTHONPATH={ROOT}") for arg in cmd[8:-3])
+    assert cmd[-3:] == [sys.executable, "-m", "agent.pulse.ask"]
