@@ -159,12 +159,13 @@ class Pulse:
     # ------------------------------------------------------------ asking
 
     def _ask(self, event: Event, asked_at: float) -> None:
-        answer = None
         try:
             answer = self._run_child(event)
         except Exception as exc:  # the pulse must never take the agent down
             self.log.warning("pulse: asking failed: %s: %s", type(exc).__name__, exc)
             answer = FAILED
+        if self._closed:
+            return  # the agent stops: the question was ended with it
         if answer not in ANSWER_NAMES:
             self._keep(asked_at, asked=-1)  # nothing was shown: the day's question is still to come
             self._not_asked(answer, event, asked_at)
