@@ -96,12 +96,18 @@ def ask(title: str, body: str, timeout_s: float, address: str | None = None) -> 
             raise NotShown(DO_NOT_DISTURB, mode)
         if fullscreen(os.environ.get("DISPLAY")):
             raise NotShown(PRESENTATION, "the active window is full screen")
-        for member in ("ActionInvoked", "NotificationClosed"):
-            bus.add_match(f"type='signal',interface='{BUS_NAME}',member='{member}',path='{PATH}'")
-        hints = {"urgency": Variant("y", 1), "category": Variant("s", "hinder.pulse")}
-        (nid,) = bus.call(BUS_NAME, PATH, BUS_NAME, "Notify", "susssasa{sv}i",
-                          (APP_NAME, 0, "", title, body, actions(), hints, int(timeout_s * 1000)))
-        return _wait(bus, nid, time.monotonic() + timeout_s)
+        try:
+            for member in ("ActionInvoked", "NotificationClosed"):
+                bus.add_match(f"type='signal',interface='{BUS_NAME}',member='{member}',path='{PATH}'")
+            hints = {"urgency": Variant("y", 1), "category": Variant("s", "hinder.pulse")}
+            (nid,) = bus.call(BUS_NAME, PATH, BUS_NAME, "Notify", "susssasa{sv}i",
+                              (APP_NAME, 0, "", title, body, actions(), hints, int(timeout_s * 1000)))
+        except DBusError as exc:
+            raise NotShown(NO_SERVICE, str(exc)) from None
+        try:
+            return _wait(bus, nid, time.monotonic() + timeout_s)
+        except DBusError:
+            return UNANSWERED  # shown, then the bus or the server went away: no answer came
 
 
 def _wait(bus: Connection, nid: int, deadline: float) -> str:
