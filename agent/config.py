@@ -3,8 +3,9 @@
 The file has an ``[agent]`` table, an application catalogue (``[[apps]]``),
 one ``[sensors.NAME]`` table per sensor and the employee pulse's ``[pulse]``
 (agent/pulse/settings.py); each sensor declares its own settings as a
-dataclass (``Sensor.Config``), so adding a sensor never touches this module. Every key is checked: an unknown key, a wrong type or a value out
-of range raises ConfigError naming the key, and the agent does not start.
+dataclass (``Sensor.Config``), so adding a sensor never touches this module.
+Every key is checked: an unknown key, a wrong type or a value out of range
+raises ConfigError naming the key, and the agent does not start.
 
 Environment variables: ``HINDER_AGENT_TOKEN``, ``HINDER_COLLECTOR_URL``,
 ``HINDER_STATE_DIR``, ``HINDER_SITE``, ``HINDER_DEPARTMENT``.

@@ -25,7 +25,7 @@ import pytest
 from agent.sensors import SENSORS
 from agent.sensors.activity import DAYS
 from agent.sensors.crash_proc import CrashProcConfig, CrashProcSensor
-from tests.agent.pulse._desktop import MISSING, Desktop, running_desktop
+from tests.agent.pulse._desktop import MISSING, MISSING_REASON, Desktop, running_desktop
 from tests.conftest import AGENT_TOKEN, ROOT, CollectorProcess, free_port, hinder_env, wait_until
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def pulse_run(tmp_path_factory, test_program):
     if reason:
         pytest.skip(reason)
     if MISSING:
-        pytest.skip(f"needs {', '.join(MISSING)} (Debian packages xvfb, dbus, dunst; scripts/test installs them)")
+        pytest.skip(MISSING_REASON)
     base = tmp_path_factory.mktemp("pulse-e2e")
     crasher = test_program("Crasher")
     (base / "collector").mkdir()

@@ -18,14 +18,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from tests.agent.sensors._xvfb import running_xvfb
 from tests.conftest import ROOT, wait_until
 
 MISSING = [tool for tool in ("Xvfb", "dbus-daemon", "dunst", "dunstctl") if not shutil.which(tool)]
-needs_desktop = pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)} (Debian packages xvfb, dbus, "
-                                   "dunst; scripts/test installs them as root)")
+MISSING_REASON = (f"needs {', '.join(MISSING)} (Debian packages xvfb, dbus-daemon, dunst; scripts/test installs "
+                  "them as root)")
 
 # A session bus that starts no service by itself (the system's session.conf would start a second dunst through
 # D-Bus activation when a client asks before ours is up, or start one on a bus meant to have none).

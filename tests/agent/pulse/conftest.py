@@ -2,13 +2,13 @@
 
 import pytest
 
-from tests.agent.pulse._desktop import MISSING, running_desktop
+from tests.agent.pulse._desktop import MISSING, MISSING_REASON, running_desktop
 
 
 @pytest.fixture(scope="module")
 def desktop(tmp_path_factory):
     if MISSING:
-        pytest.skip(f"needs {', '.join(MISSING)} (Debian packages xvfb, dbus, dunst; scripts/test installs them as root)")
+        pytest.skip(MISSING_REASON)
     with running_desktop(tmp_path_factory.mktemp("desktop")) as running:
         yield running
 

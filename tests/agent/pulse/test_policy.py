@@ -142,7 +142,7 @@ def test_what_is_not_asked_about(tmp_path, event, settings, active, reason):
     assert pulse.offer(event) == reason
     assert pulse.reasons[reason] == 1 and pulse.asked_today(time.time()) == 0 and answers == []
     kept = policy.read_day(tmp_path / policy.STATE_FILE, time.time())["not_asked"]
-    assert kept == ({} if reason == policy.BELOW_BAR else {reason: 1})  # every event is offered: below the bar is not kept
+    assert kept == ({} if reason == policy.BELOW_BAR else {reason: 1})  # every event is offered: below the bar not kept
 
 
 def test_outside_the_working_hours_of_today(tmp_path):
