@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from agent.pulse import notify_linux
 from agent.pulse import outcome as ask
 from contract.answers import BUTTONS
-from tests.agent.pulse._desktop import Desktop, finish, start_bus, wait_displayed, wait_until
+from tests.agent.pulse._desktop import Desktop, finish, start_bus, wait_displayed
+from tests.conftest import ROOT, wait_until
 
 
 @pytest.mark.parametrize("answer", ["lost_work", "none"])
@@ -108,3 +111,31 @@ def test_a_full_screen_active_window_is_a_presentation(clean_desktop):
         for proc in (window, wm):
             proc.terminate()
             proc.wait(10)
+
+
+def test_a_bus_gone_after_the_question_was_shown_is_unanswered(desktop, tmp_path):
+    bus, address = start_bus(tmp_path)
+    other = Desktop(desktop.display, address, tmp_path)
+    dunst = subprocess.Popen(["dunst", "-config", str(desktop.dir / "dunstrc")], env=other.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: subprocess.run(["dunstctl", "is-paused"], env=other.env, capture_output=True)
+                   .returncode == 0, 15, what="the second dunst")
+        child = other.ask(timeout_s=60)
+        wait_displayed(other, child)
+        bus.kill()
+        assert finish(child, timeout_s=10)[:2] == (0, "unanswered")
+    finally:
+        for proc in (dunst, bus):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def test_the_agent_process_never_loads_the_backends():
+    code = ("import sys, agent.runner, agent.explain; "
+            "print(sorted(m for m in sys.modules if m.startswith(('agent.pulse.notify', 'agent.pulse._dbus', "
+            "'agent.pulse.ask', 'agent.sensors._helpers.x11'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.strip() == "[]"
