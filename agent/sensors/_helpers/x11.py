@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import socket
 
 c_ulong, c_long, c_int, c_void_p = ctypes.c_ulong, ctypes.c_long, ctypes.c_int, ctypes.c_void_p
 
@@ -110,6 +111,17 @@ def _load() -> ctypes.CDLL:
     return _xlib
 
 
+def display_problem(name: str) -> str | None:
+    """Why X display ``name`` cannot be watched (not set, no server, no access, old libX11), or None if it can."""
+    if not name:
+        return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
+    try:
+        Display.open(name).close()
+    except X11Unavailable as exc:
+        return str(exc)
+    return None
+
+
 class Display:
     """One open X display: ``lib`` (libX11), ``ptr`` (the Display*), ``root``; ``dead`` once the connection is lost."""
 
@@ -165,6 +177,17 @@ class Display:
             return list((c_ulong * count.value).from_address(data.value)) if fmt.value == 32 else None
         finally:
             self.lib.XFree(data)
+
+    def local_pid(self, window: int, atoms: dict[str, int]) -> int | None:
+        """The process behind a window (its _NET_WM_PID), None if unknown or on another host (WM_CLIENT_MACHINE).
+
+        ``atoms`` holds those of ``_NET_WM_PID`` and ``WM_CLIENT_MACHINE``.
+        """
+        pid = self.property(window, atoms["_NET_WM_PID"])
+        machine = self.property(window, atoms["WM_CLIENT_MACHINE"], text=True)
+        if not pid or (machine and machine != socket.gethostname()):
+            return None
+        return pid[0] or None
 
     def viewable_top_levels(self) -> set[int]:
         """The root's mapped children that a window manager would manage (not override-redirect)."""
