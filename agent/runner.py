@@ -37,7 +37,7 @@ from agent.tls import use_ca_bundle
 from agent.uploader import Uploader
 from contract import __version__
 from contract.check import ContractError, validate_batch
-from contract.records import Event, Heartbeat, make_batch
+from contract.records import SECTION_OF_RECORD, SECTIONS, Event, Heartbeat, make_batch
 
 MAX_CONSECUTIVE_FAILURES = 8
 MAX_SENSOR_BACKOFF_S = 600.0
@@ -272,23 +272,23 @@ class Agent:
     def sensor_errors_total(self) -> int:
         return sum(w.errors_total for w in self.workers)
 
-    def _accept(self, worker: SensorWorker, events: list[Event]) -> None:
-        """Complete, check and spool the events one sensor returned."""
+    def _accept(self, worker: SensorWorker, records: list) -> None:
+        """Complete, check and spool the records one sensor returned: events, or app-time totals (Usage)."""
         good = []
-        for ev in events:
+        for ev in records:
             try:
-                if ev.active_s is None:
+                if isinstance(ev, Event) and ev.active_s is None:
                     ev.active_s = self.activity.active_seconds(ev.start, ev.start + ev.duration_s)
                 ev.make_printable()  # a process named with a newline still counts, as "name with a space"
-                problem = self._contract_problem(events=[ev])
+                problem = self._contract_problem([ev])
             except (TypeError, ValueError, AttributeError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if problem:
                 worker.count_error()
                 if worker.name not in self._invalid_logged:
                     self._invalid_logged.add(worker.name)
-                    self.log.error("sensor %s: produced an event that breaks the wire contract (%s); "
-                                   "such events are counted and discarded", worker.name, problem)
+                    self.log.error("sensor %s: produced a record that breaks the wire contract (%s); "
+                                   "such records are counted and discarded", worker.name, problem)
                 continue
             good.append(ev)
         if good:
@@ -304,10 +304,13 @@ class Agent:
                                         **agent_details(self.spool.count, self.spool.write_errors_total)},
                                identity=self.identity.keys())
 
-    def _contract_problem(self, events: list[Event] = (), heartbeats: list[Heartbeat] = ()) -> str | None:
-        """Why these records would be refused by the collector, or None if they are fine."""
+    def _contract_problem(self, records: list) -> str | None:
+        """Why these records (of any batch section) would be refused by the collector, or None if they are fine."""
         try:
-            batch = make_batch(self.device_id, [e.to_wire() for e in events], [h.to_wire() for h in heartbeats])
+            by_field: dict[str, list[dict]] = {sec.field: [] for sec in SECTIONS}
+            for record in records:
+                by_field[SECTION_OF_RECORD[type(record)].field].append(record.to_wire())
+            batch = make_batch(self.device_id, **by_field)
             validate_batch(batch)
             json.dumps(batch, allow_nan=False)  # NaN or infinity is not JSON
         except (ContractError, TypeError, ValueError) as exc:
@@ -317,7 +320,7 @@ class Agent:
     def _spool_heartbeat(self, now: float) -> None:
         hb = self.heartbeat(now)
         self._last_heartbeat = now
-        problem = self._contract_problem(heartbeats=[hb])
+        problem = self._contract_problem([hb])
         if problem:
             if "heartbeat" not in self._invalid_logged:
                 self._invalid_logged.add("heartbeat")

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from contract.records import Event, Heartbeat, id_time
+from contract.records import SECTION_OF_RECORD, id_time
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL CHECK (kind IN ('event', 'heartbeat')),
+    kind TEXT NOT NULL,
     body TEXT NOT NULL,
     size INTEGER NOT NULL
 );
@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS set_aside (
     at TEXT NOT NULL DEFAULT (datetime('now'))
 );
 """
+
+
+def _allow_every_kind(db: sqlite3.Connection) -> None:
+    """Drop the check that limited a spool written by an older agent to events and heartbeats (records kept)."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone()
+    if row and "CHECK" in row[0]:
+        db.executescript("BEGIN IMMEDIATE; ALTER TABLE records RENAME TO records_old;" + _SCHEMA +
+                         "INSERT INTO records SELECT * FROM records_old; DROP TABLE records_old; COMMIT;")
+
+
 SET_ASIDE_SHARE = 10  # records set aside keep at most max_bytes / SET_ASIDE_SHARE, the newest
 _EVICT_CHUNK = 500
 
@@ -61,12 +71,12 @@ class SpooledRecord:
     """One record waiting for upload, in wire form."""
 
     id: str
-    kind: str  # "event" or "heartbeat"
+    kind: str  # its batch section's kind (contract.records.SECTIONS): "event", "heartbeat", "feedback", "usage"
     body: dict[str, Any]
 
 
-def _row(record: Event | Heartbeat) -> tuple[str, str, str]:
-    kind = "heartbeat" if isinstance(record, Heartbeat) else "event"
+def _row(record: Any) -> tuple[str, str, str]:
+    kind = SECTION_OF_RECORD[type(record)].kind
     return record.id, kind, json.dumps(record.to_wire(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -89,12 +99,13 @@ class Spool:
         self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect on a new file
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
+        _allow_every_kind(self._db)
         self._db.executescript(_SCHEMA)
         self._bytes = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM records").fetchone()[0]
 
     # ------------------------------------------------------------ writing
 
-    def put(self, records: Iterable[Event | Heartbeat]) -> None:
+    def put(self, records: Iterable[Any]) -> None:
         """Store records durably (or buffer them in memory if the disk refuses)."""
         rows = [_row(r) for r in records]
         with self._lock:

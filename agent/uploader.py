@@ -51,7 +51,7 @@ from agent.config import AgentSettings
 from agent.enroll import Enrollment
 from agent.spool import Spool, SpooledRecord
 from agent.tls import trust_source
-from contract.records import make_batch
+from contract.records import SECTIONS, make_batch
 
 EVENTS_PATH = "/api/v1/events"
 MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond this is taken as this
@@ -148,8 +148,9 @@ class Uploader:
         records = self._next_batch()
         if not records:
             return Outcome(done=True)
-        batch = make_batch(self.device_id, [r.body for r in records if r.kind == "event"],
-                           [r.body for r in records if r.kind == "heartbeat"])
+        by_kind = _by_kind(records)
+        batch = make_batch(self.device_id, by_kind["event"], by_kind["heartbeat"],
+                           **{sec.field: by_kind[sec.kind] for sec in SECTIONS[2:]})
         body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode("utf-8"), compresslevel=6)
         timeout_s = timeout_s or self.settings.upload_timeout_s
         try:
@@ -202,8 +203,7 @@ class Uploader:
     def _rejected(self, records: list[SpooledRecord], resp: Response) -> Outcome:
         try:
             errors = resp.json()["detail"]["errors"]
-            by_kind = {"event": [r for r in records if r.kind == "event"],
-                       "heartbeat": [r for r in records if r.kind == "heartbeat"]}
+            by_kind = _by_kind(records, bodies=False)
             bad = {}
             for err in errors:
                 if err.get("index") is None:
@@ -309,3 +309,11 @@ def _parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _by_kind(records: list[SpooledRecord], bodies: bool = True) -> dict[str, list]:
+    """The records (or their bodies) per kind of batch section, in spool order: a 422 indexes them so."""
+    out: dict[str, list] = {sec.kind: [] for sec in SECTIONS}
+    for r in records:
+        out[r.kind].append(r.body if bodies else r)
+    return out

@@ -30,8 +30,8 @@ from msgspec.structs import asdict, astuple
 from collector.columns import Columns
 from contract.records import (
     DEVICE_ID_PATTERN, DEVICE_ID_SCHEMA_PATTERN, ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT,
-    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, Event, Heartbeat, Kind, Limits, Rule,
-    active_within_interval, clock_correction, excess_problem, ids_valid, parse_time, parse_times, rules, time_window,
+    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, SECTIONS, Event, Kind, Limits, Rule,
+    clock_correction, excess_problem, ids_valid, parse_time, parse_times, relation_problem, rules, time_window,
 )
 
 _Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
@@ -70,37 +70,38 @@ def _struct(record: type) -> type[msgspec.Struct]:
     return msgspec.defstruct(record.__name__, fields, kw_only=True, forbid_unknown_fields=True, gc=False)
 
 
-_Event = _struct(Event)
-_Heartbeat = _struct(Heartbeat)
-_EVENT_FIELDS = _Event.__struct_fields__
-_TIME_OF = {record: next(r.name for r in rules(record) if r.kind is Kind.TIME) for record in (Event, Heartbeat)}
+_STRUCTS = {sec.record: _struct(sec.record) for sec in SECTIONS}
+_EVENT_FIELDS = _STRUCTS[Event].__struct_fields__
+_TIME_OF = {sec.record: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
+_IDS_OF = {sec.record: tuple(r.name for r in rules(sec.record) if r.kind is Kind.ID) for sec in SECTIONS}
+_RECORD_SECTIONS = tuple(sec for sec in SECTIONS if sec.record is not Event)  # decoded as dicts, not as columns
 
 
 @cache
-def _batch(max_events: int, max_heartbeats: int) -> type[msgspec.Struct]:
+def _batch(limits: Limits) -> type[msgspec.Struct]:
     return msgspec.defstruct("Batch", [
         ("schema", Literal[SCHEMA_VERSION]),
         ("device_id", Annotated[str, Meta(pattern=DEVICE_ID_PATTERN)]),
         ("sent_at", Union[Annotated[str, Meta(extra_json_schema={"format": "date-time"})], msgspec.UnsetType],
          msgspec.UNSET),
-        ("events", Annotated[list[_Event], Meta(max_length=max_events)], []),
-        ("heartbeats", Annotated[list[_Heartbeat], Meta(max_length=max_heartbeats)], []),
+        *((sec.field, Annotated[list[_STRUCTS[sec.record]], Meta(max_length=getattr(limits, sec.limit))], [])
+          for sec in SECTIONS),
     ], kw_only=True, forbid_unknown_fields=True, gc=False)
 
 
 @cache
-def _decoder(max_events: int, max_heartbeats: int) -> msgspec.json.Decoder:
-    return msgspec.json.Decoder(_batch(max_events, max_heartbeats))
+def _decoder(limits: Limits) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(_batch(limits))
 
 
 def batch_schema(limits: Limits, ref_template: str = "#/components/schemas/{name}") -> tuple[dict, dict]:
     """The JSON Schema of a batch body under ``limits``: ``(schema, components)``, ``schema`` a reference into
-    ``components`` (``Batch``, ``Event``, ``Heartbeat``), for the OpenAPI document.
+    ``components`` (``Batch`` and one per record class), for the OpenAPI document.
 
     It is generated from the very types :func:`decode` reads: the shape, ranges and lengths of every field. What
     JSON Schema cannot say (times against the collector's clock, relations between fields) the contract checks.
     """
-    (schema,), components = msgspec.json.schema_components([_batch(limits.max_events, limits.max_heartbeats)],
+    (schema,), components = msgspec.json.schema_components([_batch(limits)],
                                                            ref_template=ref_template)
     components["Batch"]["properties"]["device_id"]["pattern"] = DEVICE_ID_SCHEMA_PATTERN  # JSON Schema has no \Z
     return schema, components
@@ -134,37 +135,42 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
     if _spells_control(body):
         return None
     try:
-        batch = _decoder(limits.max_events, limits.max_heartbeats).decode(body)
+        batch = _decoder(limits).decode(body)
     except (msgspec.DecodeError, RecursionError):  # DecodeError includes ValidationError
         return None
     # One tuple per event (astuple, in the struct's field order), transposed by zip into one per field: C loops.
     columns = zip(*map(astuple, batch.events)) if batch.events else [()] * len(_EVENT_FIELDS)
     events = Columns(dict(zip(_EVENT_FIELDS, columns)))
-    start, time_of = _TIME_OF[Event], _TIME_OF[Heartbeat]
-    starts = parse_times(events[start])
-    beats = parse_times([getattr(h, time_of) for h in batch.heartbeats])
-    if starts is None or beats is None or not ids_valid([*events["id"], *(h.id for h in batch.heartbeats)]):
+    starts = parse_times(events[_TIME_OF[Event]])
+    others = {sec: getattr(batch, sec.field) for sec in _RECORD_SECTIONS}
+    times = {sec: parse_times([getattr(r, _TIME_OF[sec.record]) for r in recs]) for sec, recs in others.items()}
+    ids = [*events["id"], *(getattr(r, name) for sec, recs in others.items() for r in recs for name in _IDS_OF[sec.record])]
+    if starts is None or None in times.values() or not ids_valid(ids):
         return None
     try:
         sent_at = None if batch.sent_at is msgspec.UNSET else parse_time(batch.sent_at)
     except ValueError:  # a time the contract does not read
         return None
-    correction = clock_correction(sent_at, [*starts, *beats], now, limits)
+    correction = clock_correction(sent_at, [*starts, *(t for ts in times.values() for t in ts)], now, limits)
     if correction:
         starts = [t - correction for t in starts]
-        beats = [t - correction for t in beats]
+        times = {sec: [t - correction for t in ts] for sec, ts in times.items()}
     lo, hi = time_window(now, limits)
-    if (starts and not (lo <= min(starts) and max(starts) <= hi)) or (beats and not (lo <= min(beats) and max(beats) <= hi)):
+    if any(ts and not (lo <= min(ts) and max(ts) <= hi) for ts in (starts, *times.values())):
         return None
     if starts and max(map(add, starts, events["duration_s"])) > hi:  # an event has ended when it is sent
         return None
     if any(map(excess_problem, events["details"], events["duration_s"])):
         return None
-    events[start] = starts
-    heartbeats = []
-    for h, t in zip(batch.heartbeats, beats):
-        if not active_within_interval(h.active_s, h.interval_s):
-            return None
-        heartbeats.append({**asdict(h), time_of: t})
-    return {"device_id": batch.device_id, "sent_at": sent_at, "clock_correction_s": correction, "events": events,
-            "heartbeats": heartbeats}
+    events[_TIME_OF[Event]] = starts
+    out: dict[str, Any] = {"device_id": batch.device_id, "sent_at": sent_at, "clock_correction_s": correction,
+                           "events": events}
+    for sec, recs in others.items():
+        rows = out[sec.field] = []
+        time_of = _TIME_OF[sec.record]
+        for r, t in zip(recs, times[sec]):
+            row = {**asdict(r), time_of: t}
+            if relation_problem(sec.record, row):
+                return None
+            rows.append(row)
+    return out

@@ -7,8 +7,10 @@ out as :class:`~collector.columns.Columns`), checks that its device is the
 sender's (:mod:`collector.devices`) and stores it in ONE transaction:
 upsert the device from its newest heartbeat, insert the events and heartbeats
 whose ids are not stored yet (so a retried batch stores nothing twice; see
-:func:`_store_new`) in multi-row INSERTs, run the ingestor's hooks on the new
-records, commit. Only then does the API acknowledge.
+:func:`_store_new`) in multi-row INSERTs, the pulse's answers not stored yet
+for their event, the app focus totals (the largest per device, app and period:
+:func:`_store_usage`), run the ingestor's hooks on the new records, commit.
+Only then does the API acknowledge.
 
 What must stay current with ingest (the impact model's marks and counts,
 ``collector.aggregates.marks.on_ingest``) is a hook given to the
@@ -24,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import add
 from typing import Any, Callable, Sequence
@@ -37,9 +39,9 @@ from collector import devices, fastwire, quota
 from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
-from collector.models import device_table, event_table, heartbeat_table
+from collector.models import app_usage_table, device_table, event_table, feedback_table, heartbeat_table
 from contract.check import ContractError, validate_batch
-from contract.records import IDENTITY_KEYS, INVENTORY, Kind, Limits, time_window
+from contract.records import IDENTITY_KEYS, INVENTORY, SECTIONS, Kind, Limits, rules, time_window
 
 
 class Rejected(Exception):
@@ -63,6 +65,7 @@ class IngestedBatch:
     config: CollectorConfig
     received_at: float  # collector clock
     identity_changed: bool = False  # the device sent identity keys it had not sent before
+    feedback: list[dict[str, Any]] = field(default_factory=list)  # answers stored for the first time
 
 
 @dataclass
@@ -73,11 +76,13 @@ class IngestResult:
     events_duplicate: int
     heartbeats_stored: int
     heartbeats_duplicate: int
+    others_stored: int = 0  # answers and app-time totals stored or updated
+    others_duplicate: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "accepted": self.events_stored + self.heartbeats_stored,
-            "duplicates": self.events_duplicate + self.heartbeats_duplicate,
+            "accepted": self.events_stored + self.heartbeats_stored + self.others_stored,
+            "duplicates": self.events_duplicate + self.heartbeats_duplicate + self.others_duplicate,
             "events": {"stored": self.events_stored, "duplicate": self.events_duplicate},
             "heartbeats": {"stored": self.heartbeats_stored, "duplicate": self.heartbeats_duplicate},
         }
@@ -217,22 +222,33 @@ class Ingestor:
         new_heartbeats = _store_new(conn, heartbeat_table, _HEARTBEAT_COLUMNS, [h["id"] for h in heartbeats],
                                     [(h["id"], dev_id, h["time"], h["interval_s"], h["active_s"]) for h in heartbeats],
                                     all_new)
+        feedback, usage = batch.get("feedback", []), batch.get("usage", [])
+        new_feedback = _new_keys(conn, feedback_table, dev_id, "event_id", [(f["event_id"],) for f in feedback])
+        new_usage = _new_keys(conn, app_usage_table, dev_id, "start", [(u["start"], u["app"]) for u in usage])
         try:
-            quota.count(conn, dev_id, events, range(len(events["id"])) if new_events is None else new_events,
-                        heartbeats, range(len(heartbeats)) if new_heartbeats is None else new_heartbeats,
-                        self.config.collector.max_records_per_device_day)
+            quota.count(conn, dev_id, quota.spans(
+                events, range(len(events["id"])) if new_events is None else new_events,
+                {"heartbeat": (heartbeats, range(len(heartbeats)) if new_heartbeats is None else new_heartbeats),
+                 "feedback": (feedback, new_feedback), "usage": (usage, new_usage)}),
+                self.config.collector.max_records_per_device_day)
         except ContractError as exc:  # rolled back with the transaction: nothing of the batch is stored
             raise Rejected(422, "invalid", _refusal(exc)) from None
         if new_events is not None:
             events = events.take(new_events)
         if new_heartbeats is not None:
             heartbeats = [heartbeats[i] for i in new_heartbeats]
+        feedback = [feedback[i] for i in new_feedback]
+        insert_rows(conn, feedback_table, _FEEDBACK_COLUMNS,
+                    [(dev_id, f["event_id"], f["id"], f["time"], f["answer"], now) for f in feedback])
+        _store_usage(conn, dev_id, usage)
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now,
-                               identity_changed=identity_changed)
+                               identity_changed=identity_changed, feedback=feedback)
         for hook in self.hooks:
             hook(conn, stored)
+        others = len(batch.get("feedback", [])) + len(usage)
         return IngestResult(len(events), len(batch["events"]) - len(events),
-                            len(heartbeats), len(batch["heartbeats"]) - len(heartbeats))
+                            len(heartbeats), len(batch["heartbeats"]) - len(heartbeats),
+                            len(feedback) + len(usage), others - len(feedback) - len(usage))
 
 
 EVENT_COLUMNS = ("id", "device_id", "type", "app", "start", "duration_s", "end", "severity", "active_s", "details",
@@ -254,6 +270,7 @@ def event_rows(events: Columns, device_id: str, received_at: float) -> list[tupl
 
 
 _HEARTBEAT_COLUMNS = ("id", "device_id", "time", "interval_s", "active_s")
+_FEEDBACK_COLUMNS = ("device_id", "event_id", "id", "time", "answer", "received_at")
 _ID_CHUNK = 500
 
 
@@ -272,7 +289,7 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
     correction); this says so where the rows are written, whatever changes upstream.
     """
     lo, hi = time_window(now, limits)
-    times = [*batch["events"]["start"], *(h["time"] for h in batch["heartbeats"])]
+    times = [*batch["events"]["start"], *(r[_TIME_OF[sec.kind]] for sec in SECTIONS[1:] for r in batch.get(sec.field, ()))]
     if times and not (lo <= min(times) and max(times) <= hi):
         problem = (f"a record time is outside the collector's window [now - {limits.max_age_s:.0f} s, "
                    f"now + {limits.max_future_s:.0f} s]")
@@ -281,13 +298,19 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
     return batch
 
 
+_TIME_OF = {sec.kind: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
+
+
 def _refusal(exc: ContractError) -> dict[str, Any]:
     """The ``detail`` of a 422 (or 413): the message, the first problems, how many there are."""
     return {"message": str(exc), "errors": exc.errors, "errors_total": exc.total}
 
 
+_SECTION_FIELDS = tuple(sec.field for sec in SECTIONS)
+
+
 def _over_count(exc: ContractError) -> bool:
-    return any(e["kind"] == "batch" and e["field"] in ("events", "heartbeats") and "limit" in e["error"]
+    return any(e["kind"] == "batch" and e["field"] in _SECTION_FIELDS and "limit" in e["error"]
                for e in exc.errors)
 
 
@@ -385,3 +408,44 @@ def _first_copies(ids: Sequence[str]) -> list[int] | None:
     for i, record_id in enumerate(ids):
         first.setdefault(record_id, i)
     return sorted(first.values())
+
+
+def _new_keys(conn: Connection, table: sa.Table, device_id: str, first: str, keys: list[tuple]) -> list[int]:
+    """The indices of the records whose key (``keys[i]``: the device's key columns, ``first`` one first) the device
+    has not stored yet, each key's first copy only: the records a batch adds (its retry adds none)."""
+    firsts: dict[tuple, int] = {}
+    for i, key in enumerate(keys):
+        firsts.setdefault(key, i)
+    if not firsts:
+        return []
+    columns = [c for c in table.primary_key.columns if c.name != "device_id"]
+    columns.sort(key=lambda c: c.name != first)  # the key tuples' order: ``first``, then the other
+    values = sorted({key[0] for key in firsts})
+    stored: set[tuple] = set()
+    for at in range(0, len(values), _ID_CHUNK):
+        stored.update(map(tuple, conn.execute(sa.select(*columns).where(
+            table.c.device_id == device_id, table.c[first].in_(values[at:at + _ID_CHUNK])))))
+    return sorted(i for key, i in firsts.items() if key not in stored)
+
+
+def _store_usage(conn: Connection, device_id: str, usage: list[dict[str, Any]]) -> None:
+    """Keep, per app and period, the largest focus total the device sent: a period sent again after a restart or a
+    retry replaces the smaller total, never adds to it (``contract.records.Usage``)."""
+    largest: dict[tuple, dict[str, Any]] = {}
+    for u in usage:
+        key = (u["app"], u["start"])
+        if key not in largest or u["focus_s"] > largest[key]["focus_s"]:
+            largest[key] = u
+    if not largest:
+        return
+    conn.execute(prepared(conn, _usage_upsert), [
+        {"device_id": device_id, "app": app, "start": start, "interval_s": u["interval_s"], "focus_s": u["focus_s"]}
+        for (app, start), u in sorted(largest.items())])
+
+
+def _usage_upsert(bind: Connection):
+    new = insert(bind, app_usage_table)
+    larger = sa.func.max if is_sqlite(bind) else sa.func.greatest  # SQLite's two-argument max() is a scalar
+    return new.on_conflict_do_update(index_elements=["device_id", "app", "start"], set_={
+        "focus_s": larger(app_usage_table.c.focus_s, new.excluded.focus_s),
+        "interval_s": larger(app_usage_table.c.interval_s, new.excluded.interval_s)})

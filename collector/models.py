@@ -65,6 +65,33 @@ device_day_load_table = sa.Table(
     sa.Column("day", sa.BigInteger, primary_key=True),  # Unix seconds of the UTC midnight
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("heartbeats", sa.Integer, nullable=False),
+    sa.Column("feedback", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("usage", sa.Integer, nullable=False, server_default="0"),
+)
+
+# The pulse's answers (contract.records.Feedback), one per device and event asked about (the first one sent).
+# Joined to the event at read time on (device_id, event_id), so an answer may arrive before its event.
+feedback_table = sa.Table(
+    "feedback", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("event_id", sa.String(_ID), primary_key=True),
+    sa.Column("id", sa.String(_ID), nullable=False),
+    sa.Column("time", sa.Float, nullable=False),  # when the question was shown (collector clock after correction)
+    sa.Column("answer", sa.String(32), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Index("ix_feedback_time", "time"),
+)
+
+# Focused time per device, catalogued application and period (contract.records.Usage): the largest total sent
+# for the period is kept, so a resent or restarted period's total replaces the smaller one, never adds to it.
+app_usage_table = sa.Table(
+    "app_usage", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("app", sa.String(_APP), primary_key=True),
+    sa.Column("start", sa.Float, primary_key=True),
+    sa.Column("interval_s", sa.Float, nullable=False),
+    sa.Column("focus_s", sa.Float, nullable=False),
+    sa.Index("ix_app_usage_start", "start"),
 )
 
 

@@ -24,40 +24,61 @@ from collector.columns import Columns
 from collector.db import add_up
 from collector.models import device_day_load_table
 from contract.check import ContractError
-from contract.records import format_time
+from contract.records import SECTIONS, Kind, format_time, rules
 
 DAY = 86400
-_KINDS = (("event", "start"), ("heartbeat", "time"))  # (wire kind, its time field), in the columns' order
+# device_day_load has one column per section, named after the batch's field; errors name the record's time field
+_TIME_FIELD = {sec.kind: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
+_COLUMN = {sec.kind: sec.field for sec in SECTIONS}
+
+Spans = dict[str, list[tuple[int, float, float]]]  # per record kind: (index in the batch, start, end) of new records
 
 
-def count(conn: Connection, device_id: str, events: Columns, new_events: Sequence[int],
-          heartbeats: list[dict], new_heartbeats: Sequence[int], per_day: int) -> None:
+def spans(events: Columns, new_events: Sequence[int], others: dict[str, tuple[list[dict], Sequence[int]]]) -> Spans:
+    """The spans of the records stored for the first time: ``new_events`` index ``events``; ``others`` holds, per
+    record kind, the batch's records and the indices of the new ones."""
+    starts, durations = events["start"], events["duration_s"]
+    out: Spans = {"event": [(i, starts[i], starts[i] + durations[i]) for i in new_events]}
+    for kind, (records, new) in others.items():
+        time_field = _TIME_FIELD[kind]
+        # a heartbeat ends its interval; a usage period starts at its time; feedback is an instant
+        out[kind] = [(i, *_span(kind, records[i], time_field)) for i in new]
+    return out
+
+
+def _span(kind: str, record: dict, time_field: str) -> tuple[float, float]:
+    t = record[time_field]
+    if kind == "heartbeat":
+        return t - record["interval_s"], t
+    if kind == "usage":
+        return t, t + record["interval_s"]
+    return t, t
+
+
+def count(conn: Connection, device_id: str, new: Spans, per_day: int) -> None:
     """Count the new records per device-day they overlap; raise ContractError naming those beyond ``per_day``.
 
-    ``new_events`` and ``new_heartbeats`` are the indices, in the batch, of the
-    records stored for the first time (a retried batch counts nothing twice).
-    This runs on every batch: the days are counted in bulk, and records are
-    looked at one by one only when a day would go over the quota.
+    ``new`` holds the spans of the records stored for the first time (:func:`spans`: a retried batch counts
+    nothing twice); each kind of record has its own quota. This runs on every batch: the days are counted in
+    bulk, and records are looked at one by one only when a day would go over the quota.
     """
-    starts, durations = events["start"], events["duration_s"]
-    spans = (
-        [(i, starts[i], starts[i] + durations[i]) for i in new_events],
-        [(i, heartbeats[i]["time"] - heartbeats[i]["interval_s"], heartbeats[i]["time"]) for i in new_heartbeats],
-    )
-    loads = [_load(kind_spans) for kind_spans in spans]
-    days = sorted(loads[0].keys() | loads[1].keys())
+    loads = {kind: _load(kind_spans) for kind, kind_spans in new.items()}
+    days = sorted(set().union(*loads.values()))
     if not days:
         return
+    kinds = list(loads)
+    columns = [_COLUMN[kind] for kind in kinds]
     t = device_day_load_table.c
-    stored = {row.day // DAY: (row.events, row.heartbeats) for row in conn.execute(
-        sa.select(t.day, t.events, t.heartbeats).where(t.device_id == device_id, t.day.in_([d * DAY for d in days])))}
-    problems = [problem for k, (kind, time_field) in enumerate(_KINDS)
-                if any(stored.get(day, (0, 0))[k] + n > per_day for day, n in loads[k].items())
-                for problem in _beyond(spans[k], {day: v[k] for day, v in stored.items()}, per_day, kind, time_field)]
+    stored = {row[0] // DAY: dict(zip(kinds, row[1:])) for row in conn.execute(
+        sa.select(t.day, *(t[c] for c in columns)).where(t.device_id == device_id, t.day.in_([d * DAY for d in days])))}
+    problems = [problem for kind in kinds
+                if any(stored.get(day, {}).get(kind, 0) + n > per_day for day, n in loads[kind].items())
+                for problem in _beyond(new[kind], {day: v[kind] for day, v in stored.items()}, per_day, kind,
+                                       _TIME_FIELD[kind])]
     if problems:
         raise ContractError(problems)
-    add_up(conn, device_day_load_table, ("device_id", "day"), ("events", "heartbeats"),
-           [((device_id, day * DAY), (loads[0].get(day, 0), loads[1].get(day, 0))) for day in days])
+    add_up(conn, device_day_load_table, ("device_id", "day"), columns,
+           [((device_id, day * DAY), tuple(loads[kind].get(day, 0) for kind in kinds)) for day in days])
 
 
 def _load(spans: list[tuple[int, float, float]]) -> Counter:

@@ -21,12 +21,11 @@ import math
 import time
 from typing import Any
 
-from contract.events import EXCESS_S
 from contract.records import (
     BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_ERROR, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
-    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, TIME_ERROR, Event, Heartbeat, Kind, Limits, Rule,
-    active_within_interval, clock_correction, device_id_valid, excess_problem, has_control, ids_valid, parse_time,
-    rules, seconds_valid, time_window,
+    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, SECTIONS, TIME_ERROR, Event, Kind, Limits, Rule,
+    clock_correction, device_id_valid, has_control, ids_valid, parse_time, relation_problem, rules, seconds_valid,
+    time_window,
 )
 
 
@@ -90,23 +89,23 @@ def validate_batch(batch: Any, now: float | None = None, limits: Limits = Limits
             sent_at = parse_time(batch["sent_at"])
         except ValueError as exc:
             errors.add("batch", None, "sent_at", str(exc))
-    events = batch.get("events", [])
-    heartbeats = batch.get("heartbeats", [])
-    for name, value, cap in (("events", events, limits.max_events), ("heartbeats", heartbeats, limits.max_heartbeats)):
+    sections = {sec: batch.get(sec.field, []) for sec in SECTIONS}
+    for sec, value in sections.items():
+        cap = getattr(limits, sec.limit)
         if not isinstance(value, list):
-            errors.add("batch", None, name, "must be a list")
+            errors.add("batch", None, sec.field, "must be a list")
         elif len(value) > cap:
-            errors.add("batch", None, name, f"{len(value)} records, more than the limit of {cap} per batch")
+            errors.add("batch", None, sec.field, f"{len(value)} records, more than the limit of {cap} per batch")
     if errors.total:
         raise errors.fail()
-    correction = clock_correction(sent_at, [*_times(events, Event), *_times(heartbeats, Heartbeat)], now, limits)
+    correction = clock_correction(sent_at, [t for sec, recs in sections.items() for t in _times(recs, sec.record)],
+                                  now, limits)
     clock = _Clock(now, correction, limits)
-    out_events = [r for i, ev in enumerate(events) if (r := _check_record(errors, "event", Event, i, ev, clock))]
-    out_hbs = [r for i, hb in enumerate(heartbeats) if (r := _check_record(errors, "heartbeat", Heartbeat, i, hb, clock))]
+    out = {sec.field: [r for i, rec in enumerate(recs) if (r := _check_record(errors, sec.kind, sec.record, i, rec, clock))]
+           for sec, recs in sections.items()}
     if errors.total:
         raise errors.fail()
-    return {"device_id": dev, "sent_at": sent_at, "clock_correction_s": correction, "events": out_events,
-            "heartbeats": out_hbs}
+    return {"device_id": dev, "sent_at": sent_at, "clock_correction_s": correction, **out}
 
 
 class _Clock:
@@ -132,7 +131,7 @@ def _times(recs: list, record: type) -> list[float]:
     return out
 
 
-_TIME_FIELD = {record: next(r.name for r in rules(record) if r.kind is Kind.TIME) for record in (Event, Heartbeat)}
+_TIME_FIELD = {sec.record: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
 
 
 def _short(value: Any) -> str:
@@ -172,18 +171,14 @@ def _check_record(errors: _Errors, kind: str, record: type, i: int, rec: Any, cl
                 errors.add(kind, i, *problem)
     if errors.total > n_before:
         return None
-    if record is Heartbeat and not active_within_interval(out["active_s"], out["interval_s"]):
-        errors.add(kind, i, "active_s", "larger than interval_s")
+    if record is Event and out["start"] + out["duration_s"] > clock.hi:
+        errors.add(kind, i, "duration_s", f"the event would end {out['start'] + out['duration_s'] - clock.now:.0f} s "
+                                          "in the future: an event is sent once it has ended")
         return None
-    if record is Event:
-        if out["start"] + out["duration_s"] > clock.hi:
-            errors.add(kind, i, "duration_s", f"the event would end {out['start'] + out['duration_s'] - clock.now:.0f} s "
-                                              "in the future: an event is sent once it has ended")
-            return None
-        problem = excess_problem(out["details"], out["duration_s"])
-        if problem:
-            errors.add(kind, i, f"details.{EXCESS_S}", problem)
-            return None
+    problem = relation_problem(record, out)
+    if problem:
+        errors.add(kind, i, *problem)
+        return None
     return out
 
 

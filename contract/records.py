@@ -8,7 +8,9 @@ JSON, optionally gzip-encoded)::
       "device_id": "0f6c...",             # created once per installation
       "sent_at": "2026-11-23T13:00:00.000Z",  # agent clock, for skew detection
       "events": [Event, ...],
-      "heartbeats": [Heartbeat, ...]
+      "heartbeats": [Heartbeat, ...],
+      "feedback": [Feedback, ...],        # optional: the pulse's answers (issue 14)
+      "usage": [Usage, ...]               # optional: app focus totals per period
     }
 
 An *event* is one disruption, an interval on the device::
@@ -143,7 +145,7 @@ class Limits:
 
     max_events: int = 5000
     max_heartbeats: int = 500
-    max_feedback: int = 500
+    max_feedback: int = 5000
     max_usage: int = 5000
     max_future_s: float = 600.0  # a record may be at most this far ahead of the collector's clock
     max_age_s: float = 35 * 86400.0  # ... and at most this old

@@ -1,7 +1,8 @@
 """The sensor interface: every detector on the endpoint implements this.
 
 A sensor is polled by the agent on its own thread every ``config.interval_s``
-seconds and returns the events it saw since the last poll. A sensor that
+seconds and returns the events it saw since the last poll (or other wire
+records a sensor makes: the focus sensor's app-time totals, ``Usage``). A sensor that
 raises is logged, counted and backed off by the runner, never fatal. Sensors
 that need a blocking source (a netlink socket, an event log subscription) read
 it without blocking inside ``poll`` or keep their own thread and hand events

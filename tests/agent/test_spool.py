@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.spool import Spool
-from contract.records import Event, Heartbeat
+from contract.records import Event, Feedback, Heartbeat, Usage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,3 +181,21 @@ def test_full_disk_does_not_crash_and_recovers(tmp_path):
         sp.close()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_spool_written_by_an_older_agent_takes_every_kind_of_record_and_keeps_its_own(tmp_path):
+    path = tmp_path / "spool.db"
+    old = sqlite3.connect(path)
+    old.executescript("""CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('event', 'heartbeat')), body TEXT NOT NULL, size INTEGER NOT NULL);""")
+    ev = _events(1)[0]
+    body = json.dumps(ev.to_wire())
+    old.execute("INSERT INTO records (id, kind, body, size) VALUES (?, 'event', ?, ?)", (ev.id, body, len(body)))
+    old.commit()
+    old.close()
+    sp = Spool(path, max_bytes=10_000_000)
+    usage = Usage(start=1_800_000_000.0, interval_s=3600, app="excel", focus_s=120)
+    sp.put([usage, Feedback(time=1_800_000_100.0, event_id=ev.id, answer="none")])
+    assert [(r.id, r.kind) for r in sp.peek(10)][:2] == [(ev.id, "event"), (usage.id, "usage")]
+    assert [r.kind for r in sp.peek(10)] == ["event", "usage", "feedback"]
+    sp.close()

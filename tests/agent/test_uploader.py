@@ -18,7 +18,7 @@ from agent.config import AgentSettings
 from agent.spool import Spool
 from agent.uploader import Uploader, _parse_retry_after, backoff_delay
 from contract.check import ContractError, validate_batch
-from contract.records import Event, Heartbeat
+from contract.records import SECTIONS, Event, Feedback, Heartbeat, Usage
 
 TOKEN = "agent-secret"
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ class FakeCollector:
             valid = validate_batch(batch)
         except ContractError as exc:
             return 422, {}, {"detail": {"errors": exc.errors}}
-        ids = [r["id"] for r in valid["events"] + valid["heartbeats"]]
+        ids = [r["id"] for sec in SECTIONS for r in valid[sec.field]]
         dup = sum(1 for i in ids if i in self.stored)
         self.stored += [i for i in ids if i not in self.stored]
         return 200, {}, {"accepted": len(ids) - dup, "duplicates": dup}
@@ -295,6 +295,21 @@ def test_422_drops_only_the_named_records_and_resends_the_rest(collector, spool)
     assert collector.requests[1][0] - collector.requests[0][0] < 1.0  # resent at once, not after a backoff
     assert sorted(collector.stored) == sorted(e.id for e in good)
     assert spool.rejected_total == 2 and up.failures == 0
+
+
+def test_answers_and_app_time_travel_beside_events_and_a_bad_one_is_set_aside_by_its_own_index(collector, spool):
+    crash = _events(1)[0]
+    hour = time.time() // 3600 * 3600 - 3600
+    answer = Feedback(time=time.time(), event_id=crash.id, answer="lost_work")
+    totals = [Usage(start=hour, interval_s=3600, app="excel", focus_s=60), Usage(start=hour, interval_s=3600, app="sap",
+                                                                                focus_s=30)]
+    per_minute = Usage(start=hour, interval_s=60, app="sap", focus_s=30)  # refused: never per minute
+    spool.put([totals[0], crash, per_minute, answer, totals[1]])
+    _run(spool, _settings(collector.url), lambda: spool.count == 0)
+    assert [s for *_, s in collector.requests] == [422, 200]
+    assert collector.requests[0][2]["usage"][1]["id"] == per_minute.id  # the 422 named usage[1]
+    assert sorted(collector.stored) == sorted([crash.id, answer.id, totals[0].id, totals[1].id])
+    assert spool.rejected_total == 1
 
 
 def test_422_for_the_envelope_backs_off_and_keeps_records(collector, spool):

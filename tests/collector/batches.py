@@ -25,6 +25,16 @@ def heartbeat(time_: float | None = None, site: str = "Paris", department: str =
     return records.Heartbeat(time=time.time() if time_ is None else time_, **base).to_wire()
 
 
+def feedback(event_id: str, answer: str = "few_minutes", time_: float | None = None) -> dict:
+    """One pulse answer in wire form."""
+    return records.Feedback(time=time.time() - 5 if time_ is None else time_, event_id=event_id, answer=answer).to_wire()
+
+
+def usage(app: str, start: float, focus_s: float, interval_s: float = 3600.0) -> dict:
+    """One app-time total in wire form."""
+    return records.Usage(start=start, interval_s=interval_s, app=app, focus_s=focus_s).to_wire()
+
+
 def batch(events=(), heartbeats=(), device_id: str = DEVICE, **over) -> dict:
     """A batch from one device."""
     b = records.make_batch(device_id, list(events), list(heartbeats))

@@ -11,7 +11,7 @@ from agent.sensors import SENSORS
 from collector import fastwire
 from collector.columns import of_batch
 from contract import check, records
-from contract.records import Event, Heartbeat
+from contract.records import Event, Feedback, Heartbeat, Usage
 
 NOW = 1_800_000_000.0
 LIMITS = records.Limits()
@@ -21,8 +21,11 @@ def _batch() -> dict:
     ev = Event(type="hang", app="excel", start=NOW - 10, duration_s=5, active_s=2, details={"signal": "SIGSEGV"})
     hb = Heartbeat(time=NOW - 1, interval_s=60, active_s=30, os="linux", os_version="6.1", agent_version="0.1.0",
                    site="Paris", department="Finance", spool_dropped_total=3)
-    return records.make_batch("device-0001", [ev.to_wire(), Event(type="crash", app="firefox", start=NOW).to_wire()],
-                           [hb.to_wire()], now=NOW)
+    crash = Event(type="crash", app="firefox", start=NOW)
+    answer = Feedback(time=NOW - 5, event_id=crash.id, answer="few_minutes")
+    usage = Usage(start=NOW - 3600, interval_s=3600, app="excel", focus_s=1200.5)
+    return records.make_batch("device-0001", [ev.to_wire(), crash.to_wire()], [hb.to_wire()], now=NOW,
+                              feedback=[answer.to_wire()], usage=[usage.to_wire()])
 
 
 def _oracle(body: bytes):
@@ -49,6 +52,11 @@ def test_a_plain_agent_batch_takes_the_fast_path_with_the_same_result():
     lambda b: b["events"][0]["details"].update(names=["x" * (records.MAX_TEXT_LEN + 1)]),
     lambda b: b.update(sent_at=None),
     lambda b: b["heartbeats"][0].update(active_s=500),  # more active than the interval
+    lambda b: b["usage"][0].update(interval_s=60, focus_s=30),  # app time per minute: never
+    lambda b: b["usage"][0].update(focus_s=3700),  # more focus than the period
+    lambda b: b["feedback"][0].update(answer="maybe"),
+    lambda b: b["feedback"][0].update(event_id="not-an-id"),
+    lambda b: b["feedback"][0].update(time=records.format_time(NOW + 3600)),
     lambda b: b["events"][0].update(start=records.format_time(NOW + 3600)),  # from the future
     lambda b: b.update(events=[b["events"][0]] * (LIMITS.max_events + 1)),
     # ids: upper case, version 4, variant c, a misplaced hyphen, not hex, on an event or a heartbeat
@@ -99,17 +107,19 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**65, 2**65), st.flo
                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 _EVENT_FIELDS = [*records.EVENT_FIELDS, "extra"]
 _HEARTBEAT_FIELDS = [*records.HEARTBEAT_FIELDS, "extra"]
+_OTHER_FIELDS = [r.name for record in (Feedback, Usage) for r in records.rules(record)]
 
 
 @settings(max_examples=500, deadline=None)
-@given(where=st.sampled_from(["event", "heartbeat", "batch", "details"]),
-       field=st.sampled_from(sorted(set(_EVENT_FIELDS + _HEARTBEAT_FIELDS + ["schema", "device_id", "sent_at",
-                                                                              "excess_s", "k\x00", "k\n"]))),
+@given(where=st.sampled_from(["event", "heartbeat", "batch", "details", "feedback", "usage"]),
+       field=st.sampled_from(sorted(set(_EVENT_FIELDS + _HEARTBEAT_FIELDS + _OTHER_FIELDS +
+                                        ["schema", "device_id", "sent_at", "excess_s", "k\x00", "k\n"]))),
        value=_VALUES, drop=st.booleans())
 def test_fast_and_full_paths_agree_on_any_value(where, field, value, drop):
     batch = _batch()
     record = {"event": batch["events"][0], "heartbeat": batch["heartbeats"][0], "batch": batch,
-              "details": batch["events"][0]["details"]}[where]
+              "details": batch["events"][0]["details"], "feedback": batch["feedback"][0],
+              "usage": batch["usage"][0]}[where]
     if drop:
         record.pop(field, None)
     else:

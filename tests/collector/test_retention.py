@@ -8,7 +8,7 @@ from collector.aggregates import marks
 from collector.aggregates.refresh import refresh
 from collector.ingest import Ingestor
 from collector.retention import purge_expired
-from tests.collector.batches import batch, event, heartbeat
+from tests.collector.batches import batch, event, feedback, heartbeat, usage
 from tests.collector.conftest import make_config, table_counts
 
 
@@ -30,9 +30,10 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
     config = make_config(db_url)
     ingestor = Ingestor(db_engine, config, hooks=[marks.on_ingest])
     for t in (old, recent):
-        ingestor.store(batch([event("connectivity_loss", "network", t, duration_s=120, active_s=120,
-                                    details={"cause": "no_link"})],
-                             [heartbeat(t - 60 + 60 * i, interval_s=60.0, active_s=60.0) for i in range(4)]), now=now)
+        outage = event("connectivity_loss", "network", t, duration_s=120, active_s=120, details={"cause": "no_link"})
+        ingestor.store(batch([outage], [heartbeat(t - 60 + 60 * i, interval_s=60.0, active_s=60.0) for i in range(4)],
+                             feedback=[feedback(outage["id"], time_=t + 200)],
+                             usage=[usage("excel", t // 3600 * 3600, 60.0)]), now=now)
     refresh(db_engine, config, now=now)
 
     def per_day(table, column):
@@ -46,8 +47,11 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
     deleted = purge_expired(db_engine, retention_days=10, now=now)
     assert {t: n > 0 for t, n in deleted.items()} == {**{t: True for t in ("event", "heartbeat", "lost_hourly",
                                                                           "active_hourly", "outage_daily",
-                                                                          "device_day_load")},
+                                                                          "device_day_load", "feedback",
+                                                                          "app_usage")},
                                                      "support_ticket": False}
+    with db_engine.connect() as conn:  # the recent answer and period are kept
+        assert [conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in ("feedback", "app_usage")] == [1, 1]
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
                           ("device_day_load", "day")):
         assert per_day(table, column) == days[1:], table
