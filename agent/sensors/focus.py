@@ -13,13 +13,14 @@ interval_s`` after it was taken.
 The totals are kept per period of ``period_s`` aligned to the clock (hours by
 default) and sent when the period ends: one ``contract.records.Usage`` per
 application with focus, its ``start`` the period's, its ``interval_s`` the
-period's length. A small state file keeps the open period's totals (written
-at most once a minute, and at a stop): after a crash they are restored and
-sent with the rest of the period; at a clean stop ``close()`` sends the part
-not yet sent (same ``start``; the collector adds up the records of a
-period), and what follows the restart is sent at the period's end. A period
-found in the state file that ended while the agent was stopped is sent at
-the first poll. No window title, no document, nothing finer than a period.
+period's length. A record always carries the period's whole total so far, and
+the collector keeps the largest total per application and period: at a clean
+stop ``close()`` sends the totals so far, and the same period is sent again,
+complete, at its end. A small state file keeps the open period's totals
+(written at most once a minute, and at a stop), so that they survive a
+restart or a crash (losing at most the last minute). A period found in the
+state file that ended while the agent was stopped is sent at the first poll.
+No window title, no document, nothing finer than a period.
 """
 
 from __future__ import annotations
@@ -75,12 +76,11 @@ def period_start(ts: float, period_s: float) -> float:
 
 @dataclass
 class Period:
-    """One period's focused seconds per application, and the part of them already sent (at a stop)."""
+    """One period's focused seconds per application so far."""
 
     start: float
     interval_s: float
     totals: dict[str, float] = field(default_factory=dict)
-    sent: dict[str, float] = field(default_factory=dict)
 
     @property
     def end(self) -> float:
@@ -90,18 +90,13 @@ class Period:
         if seconds > 0:
             self.totals[app] = min(self.totals.get(app, 0.0) + seconds, self.interval_s)
 
-    def take_unsent(self) -> list[Usage]:
-        """The records of what was not sent yet (one per application with focus), now counted as sent."""
-        records = []
-        for app, total in sorted(self.totals.items()):
-            focus = round(total - self.sent.get(app, 0.0), 1)
-            if focus > 0:
-                records.append(Usage(start=self.start, interval_s=self.interval_s, app=app, focus_s=focus))
-        self.sent = dict(self.totals)
-        return records
+    def records(self) -> list[Usage]:
+        """One record per application with focus, each with its whole total so far."""
+        return [Usage(start=self.start, interval_s=self.interval_s, app=app, focus_s=round(total, 1))
+                for app, total in sorted(self.totals.items()) if round(total, 1) > 0]
 
     def to_json(self) -> dict:
-        return {"start": self.start, "interval_s": self.interval_s, "totals": self.totals, "sent": self.sent}
+        return {"start": self.start, "interval_s": self.interval_s, "totals": self.totals}
 
     @classmethod
     def from_json(cls, data) -> "Period":
@@ -112,8 +107,7 @@ class Period:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                    for v in (start, interval)) or not MIN_USAGE_INTERVAL_S <= interval <= DAY_S:
             raise ValueError("start or interval_s out of bounds")
-        return cls(float(start), float(interval), _seconds_by_app(data.get("totals"), interval),
-                   _seconds_by_app(data.get("sent"), interval))
+        return cls(float(start), float(interval), _seconds_by_app(data.get("totals"), interval))
 
 
 def _seconds_by_app(value, interval_s: float) -> dict[str, float]:
@@ -195,7 +189,7 @@ class FocusSensor(Sensor):
         if saved and saved.start == current and saved.interval_s == self.config.period_s:
             self._period = saved
         else:
-            self._late = saved.take_unsent() if saved else []
+            self._late = saved.records() if saved else []
             self._period = Period(current, self.config.period_s)
         self._last = self._saved_at = now
 
@@ -214,7 +208,7 @@ class FocusSensor(Sensor):
     def close(self) -> list:
         records, self._late = self._late, []
         records += self._settle(self.clock(), close_period=False)
-        records += self._period.take_unsent()
+        records += self._period.records()  # the totals so far; the whole period is sent again at its end
         self._save(self.clock())
         self._source.close()
         return records
@@ -243,7 +237,7 @@ class FocusSensor(Sensor):
             start = part_end
 
     def _next_period(self, ts: float) -> list:
-        records = self._period.take_unsent()
+        records = self._period.records()
         self._period = Period(period_start(ts, self.config.period_s), self.config.period_s)
         return records
 

@@ -174,12 +174,12 @@ def test_the_open_period_survives_a_restart_and_a_crash(desktop, windows, make_c
     first = _sensor(make_ctx, display, clock, state)
     first.ctx.activity.mark_active(p, p + PERIOD_S)
     assert _run(first, clock, p + 200) == []
-    stopped = first.close()  # a clean stop sends the part so far...
+    stopped = first.close()  # a clean stop sends the totals so far...
     assert _totals(stopped) == {(p, "Beta"): 100.0}
     saved = json.loads((state / "sensors" / STATE_FILE).read_text())
-    assert saved["start"] == p and saved["totals"] == saved["sent"] == {"Beta": 100.0}
+    assert saved == {"start": p, "interval_s": PERIOD_S, "totals": {"Beta": 100.0}}
 
-    clock.now = p + 300  # ... and after the restart, only what follows
+    clock.now = p + 300  # ... and after the restart they go on
     second = _sensor(make_ctx, display, clock, state)
     second.ctx.activity.mark_active(p, p + PERIOD_S)
     assert _run(second, clock, p + 400) == []
@@ -191,9 +191,35 @@ def test_the_open_period_survives_a_restart_and_a_crash(desktop, windows, make_c
     third.ctx.activity.mark_active(p, p + 2 * PERIOD_S)
     records = _run(third, clock, p + 900 + LAG_S + 5)
     (record,) = [r for r in records if r.start == p]
-    # 40 s written before the crash (300..340) + 400..900; 340..400 lost with the crash (at most a minute)
-    assert record.app == "Beta" and record.focus_s == 540.0
+    # the whole period (the collector keeps the largest total): 100..200 + 300..900, less 340..400 lost with the
+    # crash (the state file is written once a minute)
+    assert record.app == "Beta" and record.focus_s == 640.0
     assert not [r for r in records if r.start != p]
+    assert _stored(tmp_path, stopped + records) == {(p, "Beta"): 640.0}  # sent twice, counted once
+
+
+def _stored(tmp_path: Path, records) -> dict:
+    """What a real collector (SQLite) keeps of these records: (start, app) -> focus_s."""
+    from collector.aggregates import marks
+    from collector.db import make_engine
+    from collector.ingest import Ingestor
+    from collector.migrations import upgrade
+    from collector.models import app_usage_table
+    from tests.collector.batches import batch
+    from tests.collector.conftest import make_config
+
+    url = f"sqlite:///{tmp_path / 'collector.db'}"
+    engine = make_engine(url, busy_timeout_s=2.0)
+    try:
+        upgrade(engine)
+        ingestor = Ingestor(engine, make_config(url), hooks=[marks.on_ingest])
+        for record in records:  # one batch each, in the order the agent sends them
+            ingestor.store(batch(usage=[record.to_wire()]), now=time.time())
+        with engine.connect() as conn:
+            rows = conn.execute(app_usage_table.select()).mappings().all()
+        return {(r["start"], r["app"]): r["focus_s"] for r in rows}
+    finally:
+        engine.dispose()
 
 
 @needs_xvfb
@@ -205,10 +231,10 @@ def test_a_period_that_ended_while_the_agent_was_stopped_is_sent_at_the_first_po
     state = tmp_path / "state"
     (state / "sensors").mkdir(parents=True)
     (state / "sensors" / STATE_FILE).write_text(json.dumps(
-        {"start": p, "interval_s": PERIOD_S, "totals": {"Alpha": 300.0, OTHER: 42.5}, "sent": {"Alpha": 100.0}}))
+        {"start": p, "interval_s": PERIOD_S, "totals": {"Alpha": 300.0, OTHER: 42.5}}))
     clock = Clock(p + 3 * PERIOD_S + 10)
     sensor = _sensor(make_ctx, display, clock, state)
-    assert _totals(sensor.poll()) == {(p, "Alpha"): 200.0, (p, OTHER): 42.5}
+    assert _totals(sensor.poll()) == {(p, "Alpha"): 300.0, (p, OTHER): 42.5}
     assert sensor.poll() == []
     sensor.close()
 
@@ -243,7 +269,7 @@ def test_explain_shows_what_is_sent_and_the_open_period(tmp_path):
     (state / "sensors").mkdir(parents=True)
     start = period_start(time.time(), 3600)
     (state / "sensors" / STATE_FILE).write_text(json.dumps(
-        {"start": start, "interval_s": 3600, "totals": {"Alpha": 750.0, OTHER: 90.0}, "sent": {}}))
+        {"start": start, "interval_s": 3600, "totals": {"Alpha": 750.0, OTHER: 90.0}}))
     text = _explain(state, tmp_path, display=":4242")
     assert 'Applications it totals: Alpha, Beta, "other" (every other program, together)' in text
     assert "- Alpha: 12.5 min" in text and "- other: 1.5 min" in text
