@@ -29,28 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _cpu import cpu_ms, summary  # noqa: E402  (bench/_cpu.py, beside this script)
+
 from agent.activity import ActivityTracker  # noqa: E402
 from agent.catalogue import App, Catalogue  # noqa: E402
 from agent.context import SensorContext  # noqa: E402
 from agent.sensors.focus import FocusConfig, FocusSensor  # noqa: E402
 from agent.state import RunState  # noqa: E402
 from tests.agent.sensors._xvfb import running_xvfb, wait_for_window_manager  # noqa: E402
-
-
-def _cpu_ms(fn, polls: int, before_each=None) -> list[float]:
-    costs = []
-    for i in range(polls):
-        if before_each:
-            before_each(i)
-        start = time.thread_time()
-        fn()
-        costs.append((time.thread_time() - start) * 1000)
-    return costs
-
-
-def _summary(costs: list[float]) -> str:
-    costs = sorted(costs)
-    return f"median {statistics.median(costs):.3f} ms, p95 {costs[max(0, int(len(costs) * 0.95) - 1)]:.3f} ms CPU"
 
 
 def main() -> None:
@@ -88,17 +74,17 @@ def main() -> None:
             sensor.start()
             activate(0)
             sensor.poll()  # connects to the display
-            same = _cpu_ms(sensor.poll, polls)
+            same = cpu_ms(sensor.poll, polls)
             seen = sensor._app_in_front(time.time())
-            moving = _cpu_ms(sensor.poll, polls, before_each=activate)
+            moving = cpu_ms(sensor.poll, polls, before_each=activate)
             sensor.close()
         finally:
             for proc in procs:
                 proc.kill()
                 proc.wait(10)
     print(f"application in front: {seen} (expected Python)")
-    print(f"focus poll, same window in front ({polls} polls): {_summary(same)}")
-    print(f"focus poll, focus moved before each poll ({polls} polls): {_summary(moving)}")
+    print(f"focus poll, same window in front ({polls} polls): {summary(same)}")
+    print(f"focus poll, focus moved before each poll ({polls} polls): {summary(moving)}")
     print(f"at the default interval of {config.interval_s:g} s: "
           f"{statistics.median(same) / config.interval_s / 10:.4f} % of one core")
 

@@ -48,8 +48,6 @@ from contract.settings import setting
 if TYPE_CHECKING:
     import logging
 
-    from agent.config import AgentConfig
-
 OTHER = "other"  # every application outside the catalogue, together
 STATE_FILE = "focus.json"
 SAVE_EVERY_S = 60.0  # the state file is written at most this often (and at a stop)
@@ -308,9 +306,10 @@ def _local_time(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%H:%M %Z")
 
 
-def explain_lines(config: "AgentConfig") -> list[str]:
-    """For `hinder agent explain`: the applications the focus sensor totals and the open period's totals so far
-    (shown also where the sensor cannot run in the shell that asks, e.g. without the session's display)."""
+def explain_lines(config) -> list[str]:
+    """For `hinder agent explain` (``config``: the agent's ``AgentConfig``): the applications the focus sensor
+    totals and the open period's totals so far, shown also where the sensor cannot run in the shell that asks
+    (e.g. without the session's display)."""
     sensor_config = config.sensors.get(FocusSensor.name) or FocusConfig()
     if not sensor_config.enabled:
         return []
