@@ -10,6 +10,7 @@ Windows path's psutil part runs here on real processes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,12 +26,13 @@ import pytest
 from agent.catalogue import App
 from agent.config import load_config
 from agent.explain import render
+from agent.runner import Agent
 from agent.sensors import SENSORS
 from agent.sensors._helpers import focus_windows, parse_lsappinfo
 from agent.sensors.activity import ActivityConfig
 from agent.sensors.focus import OTHER, STATE_FILE, FocusConfig, FocusSensor, executable_name, period_start
 from contract.check import validate_batch
-from contract.records import MIN_USAGE_INTERVAL_S, Usage, make_batch
+from contract.records import MIN_USAGE_INTERVAL_S, Usage, make_batch, parse_time
 from tests.agent.sensors._xvfb import needs_xvfb, running_xvfb, wait_for_window_manager
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -196,6 +198,32 @@ def test_the_open_period_survives_a_restart_and_a_crash(desktop, windows, make_c
     assert record.app == "Beta" and record.focus_s == 640.0
     assert not [r for r in records if r.start != p]
     assert _stored(tmp_path, stopped + records) == {(p, "Beta"): 640.0}  # sent twice, counted once
+
+
+@needs_xvfb
+@needs_openbox
+def test_the_agent_delivers_the_open_periods_totals_at_a_clean_stop(desktop, windows, tmp_path):
+    """The real runner, spool and uploader, against a local collector that checks batches with the contract."""
+    from tests.agent.test_runner import Running, _config
+    from tests.agent.test_uploader import FakeCollector
+
+    display, _, activate = desktop
+    activate(windows["alpha"])
+    collector = FakeCollector()
+    try:
+        config = dataclasses.replace(_config(tmp_path, url=collector.url), apps=APPS,
+                                     sensors={"focus": FocusConfig(display=display, interval_s=1)})
+        agent = Agent(config, sensors={"focus": FocusSensor})
+        agent.activity.mark_active(time.time() - 60, time.time() + 600)
+        run = Running(agent)
+        time.sleep(1.5)
+        assert run.stop() == 0
+        usage = [u for *_, b, status in collector.requests if status == 200 for u in b.get("usage", [])]
+        assert {u["app"] for u in usage} == {"Alpha"}
+        assert all(u["interval_s"] == 3600 and parse_time(u["start"]) % 3600 == 0 for u in usage)
+        assert 0.5 <= sum(u["focus_s"] for u in usage) <= 2.5  # the agent's life, about 1.5 s, all of it in Alpha
+    finally:
+        collector.close()
 
 
 def _stored(tmp_path: Path, records) -> dict:
