@@ -111,17 +111,6 @@ def _load() -> ctypes.CDLL:
     return _xlib
 
 
-def display_problem(name: str) -> str | None:
-    """Why X display ``name`` cannot be watched (not set, no server, no access, old libX11), or None if it can."""
-    if not name:
-        return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
-    try:
-        Display.open(name).close()
-    except X11Unavailable as exc:
-        return str(exc)
-    return None
-
-
 class Display:
     """One open X display: ``lib`` (libX11), ``ptr`` (the Display*), ``root``; ``dead`` once the connection is lost."""
 
@@ -229,3 +218,14 @@ class Display:
             self.lib.XCloseDisplay(self.ptr)
         _errors.pop(self.ptr, None)
         self.ptr = None
+
+
+def display_problem(name: str) -> str | None:
+    """Why X display ``name`` cannot be watched (not set, no server, no access, old libX11), or None if it can."""
+    if not name:
+        return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
+    try:
+        Display.open(name).close()
+    except X11Unavailable as exc:
+        return str(exc)
+    return None

@@ -268,16 +268,19 @@ def test_a_period_that_ended_while_the_agent_was_stopped_is_sent_at_the_first_po
 
 
 @needs_xvfb
-def test_no_window_manager_no_focus_and_a_broken_state_file_starts_from_zero(make_ctx, tmp_path):
-    with running_xvfb() as (display, _):
+def test_no_window_manager_no_focus_a_lost_display_and_a_broken_state_file(make_ctx, tmp_path):
+    with running_xvfb() as (display, server):
         state = tmp_path / "state"
         (state / "sensors").mkdir(parents=True)
         (state / "sensors" / STATE_FILE).write_text('{"start": 1, "interval_s": 10, "totals": {}}')
         p = _base()
         clock = Clock(p)
-        sensor = _sensor(make_ctx, display, clock, state)
+        sensor = _sensor(make_ctx, display, clock, state)  # the damaged state file: logged, totals from zero
         sensor.ctx.activity.mark_active(p, p + PERIOD_S + 60)
-        assert _run(sensor, clock, p + PERIOD_S + LAG_S + 5) == []  # no _NET_ACTIVE_WINDOW: no app in front
+        assert _run(sensor, clock, p + 300) == []  # no _NET_ACTIVE_WINDOW: no app in front
+        server.terminate()
+        server.wait(10)
+        assert _run(sensor, clock, p + PERIOD_S + LAG_S + 5) == []  # the display is gone: no app, no crash
         assert sensor.close() == []
 
 
