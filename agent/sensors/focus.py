@@ -196,6 +196,8 @@ class FocusSensor(Sensor):
         app = self._app_in_front(now)
         if now > self._last:  # a long gap (suspend, a stalled poll) is not the app seen now: at most two polls
             self._pending.append((max(self._last, now - 2 * self.config.interval_s), now, app))
+        elif now < self._last:  # the clock was set back: the samples not settled yet are dropped (a few seconds)
+            self._pending.clear()
         self._last = now
         records, self._late = self._late, []
         records += self._settle(now - self._lag_s)
