@@ -12,6 +12,11 @@ from agent.catalogue import Catalogue
 from agent.state import RunState
 
 
+def sensor_state_file(state_dir: str | Path, name: str) -> Path:
+    """Where a sensor keeps its file ``name`` in the agent's state directory (read also by `hinder agent explain`)."""
+    return Path(state_dir) / "sensors" / name
+
+
 @dataclass
 class SensorContext:
     catalogue: Catalogue
@@ -26,6 +31,6 @@ class SensorContext:
 
     def state_path(self, name: str) -> Path:
         """A file in the state directory reserved for one sensor's state."""
-        path = self.state_dir / "sensors" / name
+        path = sensor_state_file(self.state_dir, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path

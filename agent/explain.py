@@ -13,6 +13,7 @@ from agent.pulse.explain import explain as explain_pulse
 from agent.runner import agent_details, build_heartbeat, unavailable_reason
 from agent.state import CREDENTIAL_FILE
 from agent.sensors import SENSORS
+from agent.sensors.focus import explain_lines as focus_lines
 from agent.tls import trust_source
 from contract import MIN_GROUP_SIZE
 
@@ -72,6 +73,7 @@ def render(config: AgentConfig) -> str:
     if off:
         out += ["", "Measurements switched off or not possible on this computer (nothing collected):"]
         out += [f"  - {name}: {reason or 'switched off in the configuration'}" for name, _, _, reason in off]
+    out += focus_lines(config)
 
     identity = IdentityKeys(settings.identity, settings.identity_key_file)
     hb = build_heartbeat(settings, time.time(), settings.heartbeat_interval_s, settings.heartbeat_interval_s / 2,

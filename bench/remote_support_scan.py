@@ -20,32 +20,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _cpu import cpu_ms, summary  # noqa: E402  (bench/_cpu.py, beside this script)
+
 from agent.activity import ActivityTracker  # noqa: E402
 from agent.catalogue import Catalogue  # noqa: E402
 from agent.context import SensorContext  # noqa: E402
 from agent.sensors.remote_support import RemoteSupportConfig, RemoteSupportSensor  # noqa: E402
 from agent.state import RunState  # noqa: E402
-
-
-def _cpu_ms(fn, polls: int) -> list[float]:
-    costs = []
-    for _ in range(polls):
-        before = time.thread_time()
-        fn()
-        costs.append((time.thread_time() - before) * 1000)
-    return costs
-
-
-def _summary(costs: list[float]) -> str:
-    costs = sorted(costs)
-    return f"median {statistics.median(costs):.3f} ms, p95 {costs[int(len(costs) * 0.95) - 1]:.3f} ms CPU"
 
 
 def main() -> None:
@@ -64,16 +51,16 @@ def main() -> None:
             sensor = RemoteSupportSensor(RemoteSupportConfig(min_session_s=0), ctx)
             sensor.start()
             sensor.poll()  # the first poll reads the arguments of every candidate once
-            costs = _cpu_ms(sensor.poll, polls)
+            costs = cpu_ms(sensor.poll, polls)
             sessions = len(sensor.close())  # what was open at the end: the session, not the service
-            portable = _cpu_ms(lambda: [p.info for p in psutil.process_iter(["name"])], polls)
+            portable = cpu_ms(lambda: [p.info for p in psutil.process_iter(["name"])], polls)
         finally:
             for proc in procs:
                 proc.stdin.close()
                 proc.wait()
     print(f"processes on this machine: {len(psutil.pids())}; sessions followed: {sessions} (expected 1)")
-    print(f"remote_support poll ({polls} polls): {_summary(costs)}")
-    print(f"psutil.process_iter(['name']) for comparison: {_summary(portable)}")
+    print(f"remote_support poll ({polls} polls): {summary(costs)}")
+    print(f"psutil.process_iter(['name']) for comparison: {summary(portable)}")
     print(f"at the default interval of {RemoteSupportConfig().interval_s:g} s: "
           f"{statistics.median(costs) / RemoteSupportConfig().interval_s / 10:.4f} % of one core")
 

@@ -14,6 +14,7 @@ from agent.sensors.connectivity import ConnectivitySensor
 from agent.sensors.crash_coredump import CrashCoredumpSensor
 from agent.sensors.crash_proc import CrashProcSensor
 from agent.sensors.eventlog import EventLogSensor
+from agent.sensors.focus import FocusSensor
 from agent.sensors.hang_linux import HangLinuxSensor
 from agent.sensors.hang_windows import HangWindowsSensor
 from agent.sensors.hang_x11 import HangX11Sensor
@@ -42,6 +43,7 @@ _ALL: list[type[Sensor]] = [
     MacReportsSensor,
     CrashCoredumpSensor,
     RemoteSupportSensor,
+    FocusSensor,
 ]
 
 SENSORS: dict[str, type[Sensor]] = {cls.name: cls for cls in _ALL}

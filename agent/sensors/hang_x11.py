@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -83,16 +82,9 @@ class HangX11Sensor(Sensor):
         why = super().unavailable(config)
         if why:
             return why
-        name = config.display or os.environ.get("DISPLAY", "")
-        if not name:
-            return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
-        from agent.sensors._helpers.x11 import Display, X11Unavailable  # ctypes and Xlib: only where there is a display
+        from agent.sensors._helpers.x11 import display_problem  # ctypes and Xlib: only where there is a display
 
-        try:
-            Display.open(name).close()
-        except X11Unavailable as exc:
-            return str(exc)
-        return None
+        return display_problem(config.display or os.environ.get("DISPLAY", ""))
 
     def start(self) -> None:
         self._display: Display | None = None
@@ -229,14 +221,10 @@ class HangX11Sensor(Sensor):
         """The local process id behind a window that takes pings, else None."""
         if self._atoms["_NET_WM_PING"] not in (self._property(window, "WM_PROTOCOLS") or ()):
             return None
-        pid = self._property(window, "_NET_WM_PID")
-        machine = self._property(window, "WM_CLIENT_MACHINE", text=True)
-        if not pid or (machine and machine != socket.gethostname()):
-            return None  # unknown, or a pid on another host
-        return pid[0] or None
+        return self._display.local_pid(window, self._atoms)  # None: unknown, or a pid on another host
 
-    def _property(self, window: int, name: str, text: bool = False):
-        return self._display.property(window, self._atoms[name], text)
+    def _property(self, window: int, name: str):
+        return self._display.property(window, self._atoms[name])
 
     @classmethod
     def examples(cls):

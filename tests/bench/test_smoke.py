@@ -31,16 +31,22 @@ RUNS = {
     "tickets": (["--tickets", "40", "--devices", "5", "--chunk", "16", "--repeat", "1"],
                 ["store_tickets, new       median", "store_tickets, changed   median"]),
     "remote_support_scan": (["--polls", "5"], ["sessions followed: 1 (expected 1)", "remote_support poll (5 polls): median"]),
+    "focus_poll": (["--polls", "5"], ["application in front: Python (expected Python)",
+                                      "focus poll, same window in front (5 polls): median"]),
+}
+NEEDS = {  # the programs a benchmark drives, and their Debian packages
+    "agent_overhead": {"prometheus-node-exporter": "prometheus-node-exporter",
+                       "prometheus-process-exporter": "prometheus-process-exporter"},
+    "focus_poll": {"Xvfb": "xvfb", "openbox": "openbox", "xdotool": "xdotool", "xprop": "x11-utils"},
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RUNS)
 def test_benchmark_runs_and_prints_its_figures(name, tmp_path):
-    if name == "agent_overhead":
-        missing = [exe for exe in ("prometheus-node-exporter", "prometheus-process-exporter") if not shutil.which(exe)]
-        if missing:
-            pytest.skip(f"{', '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)})")
+    missing = {exe: deb for exe, deb in NEEDS.get(name, {}).items() if not shutil.which(exe)}
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (Debian: apt-get install {' '.join(missing.values())})")
     args, expected = RUNS[name]
     run = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args], cwd=tmp_path, env=hinder_env(),
                          capture_output=True, text=True, timeout=300)

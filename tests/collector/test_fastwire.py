@@ -80,11 +80,15 @@ def test_both_paths_refuse_what_the_contract_refuses(mutate):
 @pytest.mark.parametrize("name", [name for name, cls in SENSORS.items() if cls.examples()])
 def test_every_sensors_example_events_take_the_fast_path(name):
     """What real sensors send (lists in details included) is decoded in C, not left to the full check."""
-    events = []
+    events, usage = [], []
     for ev in SENSORS[name].examples():
+        if isinstance(ev, Usage):  # app-time totals (the focus sensor): a period that ended a minute ago
+            ev.start = NOW - 60 - ev.interval_s
+            usage.append(ev.to_wire())
+            continue
         ev.start = NOW - 60 - ev.duration_s  # ended a minute ago, however long it lasted
         events.append(ev.to_wire())
-    body = json.dumps(records.make_batch("device-0001", events, [], now=NOW)).encode()
+    body = json.dumps(records.make_batch("device-0001", events, [], now=NOW, usage=usage)).encode()
     fast = fastwire.decode(body, NOW, LIMITS)
     assert fast is not None, f"the examples of sensor {name} fall back to the full check"
     assert fast == _oracle(body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import socket
 
 c_ulong, c_long, c_int, c_void_p = ctypes.c_ulong, ctypes.c_long, ctypes.c_int, ctypes.c_void_p
 
@@ -166,6 +167,17 @@ class Display:
         finally:
             self.lib.XFree(data)
 
+    def local_pid(self, window: int, atoms: dict[str, int]) -> int | None:
+        """The process behind a window (its _NET_WM_PID), None if unknown or on another host (WM_CLIENT_MACHINE).
+
+        ``atoms`` holds those of ``_NET_WM_PID`` and ``WM_CLIENT_MACHINE``.
+        """
+        pid = self.property(window, atoms["_NET_WM_PID"])
+        machine = self.property(window, atoms["WM_CLIENT_MACHINE"], text=True)
+        if not pid or (machine and machine != socket.gethostname()):
+            return None
+        return pid[0] or None
+
     def viewable_top_levels(self) -> set[int]:
         """The root's mapped children that a window manager would manage (not override-redirect)."""
         root, parent, children, count = c_ulong(), c_ulong(), ctypes.POINTER(c_ulong)(), ctypes.c_uint()
@@ -206,3 +218,14 @@ class Display:
             self.lib.XCloseDisplay(self.ptr)
         _errors.pop(self.ptr, None)
         self.ptr = None
+
+
+def display_problem(name: str) -> str | None:
+    """Why X display ``name`` cannot be watched (not set, no server, no access, old libX11), or None if it can."""
+    if not name:
+        return "no X11 display (DISPLAY is not set; native Wayland windows cannot be watched)"
+    try:
+        Display.open(name).close()
+    except X11Unavailable as exc:
+        return str(exc)
+    return None

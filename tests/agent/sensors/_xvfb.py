@@ -1,4 +1,4 @@
-"""A private Xvfb server for the X11 sensor tests."""
+"""A private Xvfb server for the X11 sensor tests, and the wait for a window manager on it."""
 
 from __future__ import annotations
 
@@ -33,3 +33,17 @@ def running_xvfb():
         if proc.poll() is None:
             proc.terminate()
         proc.wait(10)
+
+
+def wait_for_window_manager(display: str, wm: subprocess.Popen, log: Path, timeout_s: float = 30.0) -> None:
+    """Until the window manager has announced itself on the root window (EWMH _NET_SUPPORTING_WM_CHECK)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if wm.poll() is not None:
+            pytest.fail(f"openbox exited with status {wm.returncode}: {log.read_text()[-500:]}")
+        check = subprocess.run(["xprop", "-display", display, "-root", "_NET_SUPPORTING_WM_CHECK"],
+                               capture_output=True, text=True, timeout=10)
+        if "window id" in check.stdout:
+            return
+        assert time.monotonic() < deadline, f"openbox did not announce itself within {timeout_s:.0f} s"
+        time.sleep(0.1)

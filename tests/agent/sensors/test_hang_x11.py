@@ -15,7 +15,7 @@ import pytest
 from agent.catalogue import App
 from agent.sensors import SENSORS
 from agent.sensors.hang_x11 import SOURCE, HangX11Config, HangX11Sensor
-from tests.agent.sensors._xvfb import needs_xvfb, running_xvfb
+from tests.agent.sensors._xvfb import needs_xvfb, running_xvfb, wait_for_window_manager
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON_EXE = os.path.basename(os.path.realpath(sys.executable))
@@ -182,7 +182,7 @@ def test_under_a_reparenting_window_manager_the_client_windows_are_pinged(make_c
     with running_xvfb() as (name, _), open(log, "w") as log_file:
         wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name},
                               stdout=subprocess.DEVNULL, stderr=log_file)
-        _wait_for_window_manager(name, wm, log)  # a client mapped before openbox is ready may be left unmanaged
+        wait_for_window_manager(name, wm, log)  # a client mapped before openbox is ready may be left unmanaged
         client = subprocess.Popen([sys.executable, "-m", "tests.agent.sensors._x11_client", name, "ping"], cwd=ROOT,
                                   stdout=subprocess.PIPE, text=True)
         sensor = HangX11Sensor(HangX11Config(display=name, hang_threshold_s=2.0), make_ctx())
@@ -211,20 +211,6 @@ def test_under_a_reparenting_window_manager_the_client_windows_are_pinged(make_c
                 proc.send_signal(signal.SIGCONT)
                 proc.kill()
                 proc.wait(10)
-
-
-def _wait_for_window_manager(display: str, wm: subprocess.Popen, log: Path, timeout_s: float = 30.0) -> None:
-    """Until the window manager has announced itself on the root window (EWMH _NET_SUPPORTING_WM_CHECK)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if wm.poll() is not None:
-            pytest.fail(f"openbox exited with status {wm.returncode}: {log.read_text()[-500:]}")
-        check = subprocess.run(["xprop", "-display", display, "-root", "_NET_SUPPORTING_WM_CHECK"],
-                               capture_output=True, text=True, timeout=10)
-        if "window id" in check.stdout:
-            return
-        assert time.monotonic() < deadline, f"openbox did not announce itself within {timeout_s:.0f} s"
-        time.sleep(0.1)
 
 
 def test_unavailable_without_a_display(monkeypatch):
