@@ -10,7 +10,7 @@ import pytest
 
 from contract.check import ContractError, validate_batch
 from contract.records import id_time, parse_time
-from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet
+from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Records
 from hinder.simulate.sender import chunk_batches
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
@@ -28,21 +28,21 @@ def fleet():
 
 @pytest.fixture(scope="module")
 def records(fleet):
-    """device -> (events, heartbeats), validated records of every batch."""
+    """device -> Records, validated records of every batch (times as Unix seconds)."""
     out = {}
     for dev in fleet.devices:
-        events, heartbeats = [], []
+        sections = {name: [] for name in Records._fields}
         for batch in _batches(fleet, dev):
             valid = validate_batch(batch, now=parse_time(batch["sent_at"]) + 1)  # as if sent then, right after
             assert valid["device_id"] == dev.device_id
-            events += valid["events"]
-            heartbeats += valid["heartbeats"]
-        out[dev.device_id] = (events, heartbeats)
+            for name, section in sections.items():
+                section += valid.get(name, [])
+        out[dev.device_id] = Records(**sections)
     return out
 
 
 def _all_events(records):
-    return [e for events, _ in records.values() for e in events]
+    return [e for r in records.values() for e in r.events]
 
 
 def test_same_seed_gives_identical_batches_and_ids():
@@ -55,7 +55,7 @@ def test_same_seed_gives_identical_batches_and_ids():
 
 def test_ids_are_unique_uuid7_at_the_record_time(records):
     seen = set()
-    for events, heartbeats in records.values():
+    for events, heartbeats, *_ in records.values():
         for rec, ts in [(e, e["start"]) for e in events] + [(h, h["time"]) for h in heartbeats]:
             assert rec["id"] not in seen
             seen.add(rec["id"])
@@ -83,7 +83,7 @@ def test_every_type_and_detail_the_dashboards_need_is_present(records):
 def test_event_activity_agrees_with_heartbeats(records):
     """An event's active seconds never exceed what the heartbeats covering it report."""
     checked = 0
-    for events, heartbeats in records.values():
+    for events, heartbeats, *_ in records.values():
         intervals = [(h["time"] - h["interval_s"], h["time"], h["active_s"]) for h in heartbeats]
         for e in events:
             assert 0 <= e["active_s"] <= e["duration_s"] + 1e-6
@@ -99,7 +99,7 @@ def test_event_activity_agrees_with_heartbeats(records):
 def test_weekends_and_nights_are_quiet(fleet, records):
     by_weekday, by_hour = Counter(), Counter()
     for dev in fleet.devices:
-        events, heartbeats = records[dev.device_id]
+        events, heartbeats, *_ = records[dev.device_id]
         offset = dev.site.utc_offset_h * 3600
         for h in heartbeats:
             local = datetime.fromtimestamp(h["time"] + offset, tz=timezone.utc)
@@ -142,7 +142,7 @@ def test_bad_version_crashes_much_more(fleet, records):
         version = dev.apps.get("teams")
         if version is None:
             continue
-        events, heartbeats = records[dev.device_id]
+        events, heartbeats, *_ = records[dev.device_id]
         crashes[version] += sum(1 for e in events if e["type"] == "crash" and e["app"] == "teams")
         hours[version] += sum(h["active_s"] for h in heartbeats) / 3600
     rate = {v: crashes[v] / hours[v] for v in hours}
@@ -153,7 +153,7 @@ def test_silent_agents_stop_reporting(fleet, records):
     silent = [d for d in fleet.devices if d.silent_from is not None]
     assert silent
     for dev in silent:
-        events, heartbeats = records[dev.device_id]
+        events, heartbeats, *_ = records[dev.device_id]
         assert all(h["time"] <= dev.silent_from for h in heartbeats)
         assert all(e["start"] < dev.silent_from for e in events)
 
@@ -198,7 +198,7 @@ def test_event_scale_multiplies_disruptions_not_heartbeats():
 
 def test_unexpected_shutdowns_leave_a_gap_in_the_heartbeats(records):
     shutdowns = 0
-    for events, heartbeats in records.values():
+    for events, heartbeats, *_ in records.values():
         for e in (e for e in events if e["type"] == "unexpected_shutdown"):
             shutdowns += 1
             down, back = e["start"], e["start"] + e["duration_s"]
