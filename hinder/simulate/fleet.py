@@ -124,6 +124,7 @@ OTHER = "other"  # focus time outside the catalogue, as the agent sends it
 OTHER_FOCUS_WEIGHT = 1.5
 OTHER_CRASH_PER_H = 0.08  # crashes of uncatalogued applications per hour of focus on them
 USAGE_PERIOD_S = 3600.0  # app time is sent per wall-clock hour
+HOURLY_USE_BASE, HOURLY_USE_PER_SHARE = 0.25, 4.0  # chance that an app is used in an hour, from its share of focus
 FOCUS_OF_ACTIVE = (0.85, 0.98)  # share of an hour's active time with a window focused (the rest: desktop, lock screen)
 
 # The pulse (on in the simulated fleet): one question at most per device and day, on a weekday within these local
@@ -589,11 +590,13 @@ class Fleet:
 
     @staticmethod
     def _usage(dev: Device, hours: dict[float, list[_Segment]], rng: random.Random) -> dict[float, list[dict]]:
-        """Per hour, the device's focus time per app: most of the hour's active time, split by its usage profile."""
+        """Per hour, the device's focus time per app: most of the hour's active time, split by its usage profile
+        among the apps used in that hour (the more an app is used, the likelier it is used in any hour)."""
         out = {}
         for hour, spells in hours.items():
             active = sum((s.end - s.start) * s.fraction for s in spells)
-            weights = {app: share * rng.lognormvariate(0, 0.4) for app, share in dev.focus.items()}
+            weights = {app: share * rng.lognormvariate(0, 0.4) for app, share in dev.focus.items()
+                       if rng.random() < HOURLY_USE_BASE + HOURLY_USE_PER_SHARE * share} or {OTHER: 1.0}
             focus = active * rng.uniform(*FOCUS_OF_ACTIVE) / sum(weights.values())
             start = format_time(hour)
             out[hour] = [{"id": _uuid7(rng, hour), "start": start, "interval_s": USAGE_PERIOD_S, "app": app,
