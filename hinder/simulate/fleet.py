@@ -513,11 +513,12 @@ class Fleet:
             events += self._drawn_events(dev, plan, rng, rates, seg.start, seg.end, hours_of_use)
         app_rates = self._app_rates(dev)
         for hour, totals in usage.items():  # each app's disruptions at its rate per hour of use, while it was used
-            for u, (etype, rate) in ((u, r) for u in totals for r in app_rates[u["app"]]):
-                for _ in range(_poisson(rng, rate * u["focus_s"] / HOUR * self.event_scale)):
-                    name, duration, severity, details = self._draw(dev, etype, u["app"], rng)
-                    events.append(self._event(plan, rng, etype, name, _moment(hours[hour], rng), duration, severity,
-                                              details))
+            for total in totals:
+                for etype, rate in app_rates[total["app"]]:
+                    for _ in range(_poisson(rng, rate * total["focus_s"] / HOUR * self.event_scale)):
+                        name, duration, severity, details = self._draw(dev, etype, total["app"], rng)
+                        at = _moment(hours[hour], rng)
+                        events.append(self._event(plan, rng, etype, name, at, duration, severity, details))
         for at, downtime in plan.shutdowns:  # reported after the reboot, as the agent's run record shows it
             events.append(_wire_event(rng, "unexpected_shutdown", "system", at, downtime, "critical", 0.0, {
                 "source": "run_record", "last_alive": format_time(at), "boot_time": format_time(at + downtime),
@@ -573,7 +574,8 @@ class Fleet:
             return {"cause": "no_link", "interface_kind": "wifi", "wifi_signal_dbm": cls._signal(dev, rng) - 10}
         return {"cause": _pick(rng, _WIRED_CAUSES), "interface_kind": "wired"}
 
-    def _active_hours(self, plan: _DayPlan) -> dict[float, list[_Segment]]:
+    @staticmethod
+    def _active_hours(plan: _DayPlan) -> dict[float, list[_Segment]]:
         """Per wall-clock hour (its start), the spells in it when the device was on and its user at work."""
         hours: dict[float, list[_Segment]] = {}
         for on, off in plan.powered:
