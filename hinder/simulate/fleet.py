@@ -574,15 +574,16 @@ class Fleet:
             return {"cause": "no_link", "interface_kind": "wifi", "wifi_signal_dbm": cls._signal(dev, rng) - 10}
         return {"cause": _pick(rng, _WIRED_CAUSES), "interface_kind": "wired"}
 
-    @staticmethod
-    def _active_hours(plan: _DayPlan) -> dict[float, list[_Segment]]:
-        """Per wall-clock hour (its start), the spells in it when the device was on and its user at work."""
+    def _active_hours(self, plan: _DayPlan) -> dict[float, list[_Segment]]:
+        """Per wall-clock hour (its start) of the period, the spells in it when the device was on and its user at
+        work (from the first hour that starts in the period: no record starts before it)."""
+        first = math.ceil(self.start / USAGE_PERIOD_S) * USAGE_PERIOD_S
         hours: dict[float, list[_Segment]] = {}
         for on, off in plan.powered:
-            for seg in plan.activity[bisect.bisect_right(plan.ends, on):]:
+            for seg in plan.activity[bisect.bisect_right(plan.ends, max(on, first)):]:
                 if seg.start >= off:
                     break
-                t, end = max(seg.start, on), min(seg.end, off)
+                t, end = max(seg.start, on, first), min(seg.end, off)
                 while t < end:
                     hour = math.floor(t / USAGE_PERIOD_S) * USAGE_PERIOD_S
                     cut = min(end, hour + USAGE_PERIOD_S)

@@ -31,7 +31,9 @@ def test_records_stay_inside_the_period_and_batches_inside_the_limits(fleet):
     for dev in fleet.devices[:40]:
         for batch in chunk_batches(dev.device_id, *fleet.records(dev)):
             assert len(batch["heartbeats"]) <= Limits().max_heartbeats
-            times = [parse_time(h["time"]) for h in batch["heartbeats"]] + [parse_time(e["start"]) for e in batch["events"]]
+            times = [parse_time(r[key]) for section, key in (("heartbeats", "time"), ("events", "start"),
+                                                             ("feedback", "time"), ("usage", "start"))
+                     for r in batch.get(section, [])]
             assert all(fleet.start <= t <= fleet.end for t in times)
             assert parse_time(batch["sent_at"]) == max(times)
 
