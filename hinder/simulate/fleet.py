@@ -127,15 +127,15 @@ USAGE_PERIOD_S = 3600.0  # app time is sent per wall-clock hour
 HOURLY_USE_BASE, HOURLY_USE_PER_SHARE = 0.25, 4.0  # chance that an app is used in an hour, from its share of focus
 FOCUS_OF_ACTIVE = (0.85, 0.98)  # share of an hour's active time with a window focused (the rest: desktop, lock screen)
 
-# The pulse (on in the simulated fleet): one question at most per device and day, on a weekday within these local
-# hours, after a significant disruption while the employee was at the machine; some people are in a meeting or
-# presenting (not asked), some never answer.
+# The pulse, on in the simulated fleet with the agent's default [pulse] settings: one question at most per device
+# and local day, on a weekday within these local hours, after a disruption over the bar that the employee was at the
+# device for; some people are in do-not-disturb or presenting (not asked), some never answer.
 PULSE_HOURS = (8, 18)
-PULSE_ACTIVE_S = 60.0  # active seconds in the 5 minutes before the disruption ended: the employee was there
-PULSE_DO_NOT_DISTURB = 0.1
-PULSE_UNANSWERED = 0.3
+PULSE_LOOKBACK_S = 60.0  # an instantaneous event finds the employee at the device when active this long before it
 PULSE_MIN_HANG_S = 30.0
 PULSE_MIN_LOSS_S = 300.0
+PULSE_DO_NOT_DISTURB = 0.1
+PULSE_UNANSWERED = 0.3
 # What people answer (weights of contract.answers.BUTTONS: none, a few minutes, more than 15 minutes, lost work)
 PULSE_ANSWERS = {
     "crash": (0.12, 0.28, 0.25, 0.35),
@@ -609,21 +609,24 @@ class Fleet:
         return out
 
     def _pulse(self, dev: Device, plan: _DayPlan, events: list[dict], rng: random.Random) -> list[dict]:
-        """The pulse's questions and their answers: after the first significant disruption of a working day that
-        finds the employee at the machine and not in do-not-disturb, shown a few seconds after it ended."""
+        """The pulse's questions and their answers, as the agent's policy (``agent/pulse/policy.py``, its default
+        ``[pulse]`` settings) asks them: about a disruption over the bar that the employee was at the device for,
+        shown a few seconds after it ended, within working hours, once per local day, unless in do-not-disturb."""
         out, asked = [], set()
         offset = dev.site.utc_offset_h * HOUR
         for event in events:
             weights = _answer_weights(event)
             if weights is None:
                 continue
-            end = parse_time(event["start"]) + event["duration_s"]
-            local = datetime.fromtimestamp(end + offset, tz=timezone.utc)
-            if (local.date() in asked or local.weekday() >= 5 or not PULSE_HOURS[0] <= local.hour < PULSE_HOURS[1]
-                    or self._active(plan, end - 300, end) < PULSE_ACTIVE_S or rng.random() < PULSE_DO_NOT_DISTURB):
-                continue
-            shown = end + rng.uniform(2, 20)
-            if shown >= self.end or not any(on <= shown < off for on, off in plan.powered):
+            start, duration = parse_time(event["start"]), event["duration_s"]
+            shown = start + duration + rng.uniform(2, 20)
+            local = datetime.fromtimestamp(shown + offset, tz=timezone.utc)
+            was_active = event["active_s"] > 0 if duration > 0 else self._active(plan, start - PULSE_LOOKBACK_S,
+                                                                                  start) > 0
+            if (not was_active or local.date() in asked or local.weekday() >= 5
+                    or not PULSE_HOURS[0] <= local.hour < PULSE_HOURS[1]
+                    or shown >= self.end or not any(on <= shown < off for on, off in plan.powered)
+                    or rng.random() < PULSE_DO_NOT_DISTURB):
                 continue
             asked.add(local.date())
             answer = UNANSWERED if rng.random() < PULSE_UNANSWERED else rng.choices(BUTTONS, weights)[0].name
@@ -749,9 +752,9 @@ def _answer_weights(event: dict) -> tuple[float, ...] | None:
     etype, duration = event["type"], event["duration_s"]
     if etype == "crash" and event["app"] in APPS_BY_NAME:
         return PULSE_ANSWERS["crash"]
-    if etype == "hang" and duration > PULSE_MIN_HANG_S:
+    if etype == "hang" and duration >= PULSE_MIN_HANG_S:
         return PULSE_ANSWERS["short_hang" if duration < 120 else "long_hang"]
-    if etype == "connectivity_loss" and duration > PULSE_MIN_LOSS_S:
+    if etype == "connectivity_loss" and duration >= PULSE_MIN_LOSS_S:
         return PULSE_ANSWERS["connectivity_loss"]
     return None
 

@@ -251,7 +251,7 @@ def test_the_worst_app_per_hour_of_use_is_not_the_one_with_most_crashes(records)
 def test_answers_follow_significant_disruptions_of_the_same_device(fleet, records):
     answers = Counter()
     for dev in fleet.devices:
-        events, _, feedback, _ = records[dev.device_id]
+        events, heartbeats, feedback, _ = records[dev.device_id]
         by_id = {e["id"]: e for e in events}
         days = Counter(_local(dev, f["time"]).date() for f in feedback)
         assert max(days.values(), default=0) <= 1  # at most one question per device and day
@@ -261,10 +261,12 @@ def test_answers_follow_significant_disruptions_of_the_same_device(fleet, record
             assert 2 <= f["time"] - end <= 20  # a little after it ended
             assert f["time"] < fleet.end and (dev.silent_from is None or f["time"] < dev.silent_from)
             local = _local(dev, f["time"])
-            assert local.weekday() < 5 and 8 <= _local(dev, end).hour < 18
+            assert local.weekday() < 5 and 8 <= local.hour < 18  # the agent's default working hours
             assert (event["type"] == "crash" and event["app"] in {a.name for a in APPS}
-                    or event["type"] == "hang" and event["duration_s"] > 30
-                    or event["type"] == "connectivity_loss" and event["duration_s"] > 300), event
+                    or event["type"] == "hang" and event["duration_s"] >= 30
+                    or event["type"] == "connectivity_loss" and event["duration_s"] >= 300), event
+            assert event["active_s"] > 0 if event["duration_s"] else any(  # the employee was at the device
+                h["active_s"] > 0 and h["time"] - h["interval_s"] < event["start"] <= h["time"] + 60 for h in heartbeats)
             kind = "crash" if event["type"] == "crash" else "short_hang" if event["type"] == "hang" and \
                 event["duration_s"] < 120 else "other"
             answers[kind, f["answer"]] += 1
