@@ -45,7 +45,7 @@ def fill(engine, config: CollectorConfig, devices: int, days: float, end: float,
     n_events = n_beats = 0
     t0 = time.perf_counter()
     for i, dev in enumerate(fleets[0].devices):
-        events, beats = fleets[0].records(dev)
+        events, beats, *_ = fleets[0].records(dev)
         for extra in fleets[1:]:
             events += extra.records(extra.devices[i])[0]
         events.sort(key=lambda e: e["start"])

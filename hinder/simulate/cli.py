@@ -44,7 +44,8 @@ def simulate_command(
                                       help="support token (or HINDER_SUPPORT_TOKEN): after the history, send the "
                                       "service-desk tickets that follow it to the collector's webhook"),
 ) -> None:
-    """Send a realistic, reproducible fleet's heartbeats and events (and service-desk tickets) to a collector."""
+    """Send a realistic, reproducible fleet's heartbeats, events, pulse answers and app focus time (and service-desk
+    tickets) to a collector."""
     try:
         end_ts = _parse_end(end)
     except ValueError as exc:
@@ -76,10 +77,10 @@ def simulate_command(
     tickets: list[dict] = []
 
     def history(device):
-        events, heartbeats = fleet.records(device)
+        records = fleet.records(device)
         if support_token:
-            tickets.extend(fleet.tickets(device, events))
-        return chunk_batches(device.device_id, events, heartbeats)
+            tickets.extend(fleet.tickets(device, records.events))
+        return chunk_batches(device.device_id, *records)
 
     try:
         with Progress(*columns, transient=False) as progress:
@@ -103,6 +104,6 @@ def simulate_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     st = sender.stats
-    typer.echo(f"sent {st.batches} batches: {st.events} events, {st.heartbeats} heartbeats "
-               f"({st.accepted} accepted, {st.duplicates} duplicates, {st.retries} retries) to {collector}"
+    typer.echo(f"sent {st.batches} batches: {st.events} events, {st.heartbeats} heartbeats, {st.feedback} answers, "
+               f"{st.usage} app-time totals ({st.accepted} accepted, {st.duplicates} duplicates, {st.retries} retries) to {collector}"
                + (f"; {st.tickets} service-desk tickets ({st.tickets_stored} new or changed)" if support_token else ""))

@@ -9,6 +9,15 @@ time give the same records, down to the event ids (valid UUIDv7 whose time is
 the record's time). Each event's ``active_s`` is computed from the same
 activity profile that the device's heartbeats report, so the two agree.
 
+Each device also has a usage profile over its applications: per wall-clock
+hour it sends its employee's focus time per application (``Usage``, at most the
+hour's active seconds), and each application's disruptions are drawn from
+that focus time at the application's rate per hour of use (SAP GUI crashes
+most per hour of use, Teams most in total). The pulse is on in the simulated
+fleet: after the first significant disruption of a working day the employee
+is asked, and answers (``Feedback``) as people do after such a disruption,
+or not at all.
+
 With a fleet identity key the heartbeats carry identity keys (each device has
 a host name, an asset tag and an employee account), and :meth:`Fleet.tickets`
 gives the service-desk tickets that follow the device's disruptions (a share
@@ -30,7 +39,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
+from typing import NamedTuple
 
+from contract.answers import BUTTONS, UNANSWERED
 from contract.identity import identity_key
 from contract.records import format_time, make_batch, parse_time
 
@@ -52,15 +63,21 @@ class Site:
 
 @dataclass(frozen=True)
 class SimApp:
-    """A simulated application: catalogue entry, versions and how often it misbehaves."""
+    """A simulated application: catalogue entry, versions, how much it is used and how often it misbehaves.
+
+    Rates are per hour of focus on the application; a web app has no window of its own (it runs in a browser),
+    so its rates are per active hour of a device that uses it.
+    """
 
     name: str
     executables: tuple[str, ...]
     versions: tuple[tuple[str, float], ...]  # (version, share of devices)
     usage: float  # share of devices that use it
-    crash_per_h: float = 0.004
-    hang_per_h: float = 0.015
-    slow_per_h: float = 0.04
+    focus_weight: float  # its share of a user's focused time, relative to the other apps of the device
+    crash_per_h: float = 0.03
+    hang_per_h: float = 0.13
+    slow_per_h: float = 0.4
+    exit_per_h: float = 0.03  # abnormal exits
     start_threshold_s: float = 10.0
     bad_versions: tuple[tuple[str, float], ...] = ()  # (version, crash multiplier)
     web: bool = False  # a web app probed by URL: slow responses and outages instead of crashes
@@ -83,22 +100,49 @@ OUTAGE_SITE = "Berlin"
 DEPARTMENTS = (("Sales", 0.24), ("Engineering", 0.22), ("Operations", 0.20), ("Finance", 0.13), ("Support", 0.13), ("HR", 0.08))
 
 APPS = (
-    SimApp("outlook", ("OUTLOOK.EXE", "Microsoft Outlook"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.95),
-    SimApp("teams", ("ms-teams.exe", "Microsoft Teams", "teams"), (("24.1.100", 0.45), ("24.2.300", 0.55)), 0.98,
-           crash_per_h=0.006, bad_versions=(("24.1.100", 8.0),)),
-    SimApp("excel", ("EXCEL.EXE", "Microsoft Excel"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.80, hang_per_h=0.012),
-    SimApp("word", ("WINWORD.EXE", "Microsoft Word"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.75),
-    SimApp("chrome", ("chrome.exe", "Google Chrome", "chrome"), (("131.0.6778", 0.8), ("130.0.6723", 0.2)), 0.90, slow_per_h=0.03),
-    SimApp("firefox", ("firefox.exe", "firefox"), (("133.0", 0.9), ("132.0.2", 0.1)), 0.25),
-    SimApp("sap-gui", ("saplogon.exe", "SAPGUI"), (("7.70", 0.6), ("8.00", 0.4)), 0.35,
-           crash_per_h=0.012, hang_per_h=0.12, start_threshold_s=20.0),
-    SimApp("zoom", ("Zoom.exe", "zoom.us", "zoom"), (("6.2.11", 0.8), ("6.1.5", 0.2)), 0.45),
-    SimApp("vscode", ("Code.exe", "code", "Electron"), (("1.95.3", 0.85), ("1.94.2", 0.15)), 0.20),
-    SimApp("salesforce", (), (("web", 1.0),), 0.40, crash_per_h=0.0, hang_per_h=0.0, slow_per_h=0.05, web=True),
+    SimApp("outlook", ("OUTLOOK.EXE", "Microsoft Outlook"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.95, 3.0),
+    SimApp("teams", ("ms-teams.exe", "Microsoft Teams", "teams"), (("24.1.100", 0.45), ("24.2.300", 0.55)), 0.98, 2.5,
+           crash_per_h=0.04, bad_versions=(("24.1.100", 8.0),)),
+    SimApp("excel", ("EXCEL.EXE", "Microsoft Excel"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.80, 2.0,
+           hang_per_h=0.1),
+    SimApp("word", ("WINWORD.EXE", "Microsoft Word"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.75, 1.2),
+    SimApp("chrome", ("chrome.exe", "Google Chrome", "chrome"), (("131.0.6778", 0.8), ("130.0.6723", 0.2)), 0.90, 3.0,
+           slow_per_h=0.3),
+    SimApp("firefox", ("firefox.exe", "firefox"), (("133.0", 0.9), ("132.0.2", 0.1)), 0.25, 1.5),
+    # the worst per hour of use: few crashes in total (a third of the fleet uses it), the most per hour
+    SimApp("sap-gui", ("saplogon.exe", "SAPGUI"), (("7.70", 0.6), ("8.00", 0.4)), 0.35, 2.5,
+           crash_per_h=0.35, hang_per_h=1.0, start_threshold_s=20.0),
+    SimApp("zoom", ("Zoom.exe", "zoom.us", "zoom"), (("6.2.11", 0.8), ("6.1.5", 0.2)), 0.45, 0.8),
+    SimApp("vscode", ("Code.exe", "code", "Electron"), (("1.95.3", 0.85), ("1.94.2", 0.15)), 0.20, 3.0),
+    SimApp("salesforce", (), (("web", 1.0),), 0.40, 0.0, crash_per_h=0.0, hang_per_h=0.0, slow_per_h=0.05,
+           exit_per_h=0.0, web=True),
 )
 APPS_BY_NAME = {a.name: a for a in APPS}
 # Applications outside the catalogue: the collector labels them "other".
 UNCATALOGUED = ("notepad++", "vlc", "7zFM", "AcroRd32", "putty")
+OTHER = "other"  # focus time outside the catalogue, as the agent sends it
+OTHER_FOCUS_WEIGHT = 1.5
+OTHER_CRASH_PER_H = 0.08  # crashes of uncatalogued applications per hour of focus on them
+USAGE_PERIOD_S = 3600.0  # app time is sent per wall-clock hour
+HOURLY_USE_BASE, HOURLY_USE_PER_SHARE = 0.25, 4.0  # chance that an app is used in an hour, from its share of focus
+FOCUS_OF_ACTIVE = (0.85, 0.98)  # share of an hour's active time with a window focused (the rest: desktop, lock screen)
+
+# The pulse, on in the simulated fleet with the agent's default [pulse] settings: one question at most per device
+# and local day, on a weekday within these local hours, after a disruption over the bar that the employee was at the
+# device for; some people are in do-not-disturb or presenting (not asked), some never answer.
+PULSE_HOURS = (8, 18)
+PULSE_LOOKBACK_S = 60.0  # an instantaneous event finds the employee at the device when active this long before it
+PULSE_MIN_HANG_S = 30.0
+PULSE_MIN_LOSS_S = 300.0
+PULSE_DO_NOT_DISTURB = 0.1
+PULSE_UNANSWERED = 0.3
+# What people answer (weights of contract.answers.BUTTONS: none, a few minutes, more than 15 minutes, lost work)
+PULSE_ANSWERS = {
+    "crash": (0.12, 0.28, 0.25, 0.35),
+    "short_hang": (0.35, 0.50, 0.10, 0.05),  # under 2 minutes
+    "long_hang": (0.10, 0.40, 0.35, 0.15),
+    "connectivity_loss": (0.12, 0.38, 0.42, 0.08),
+}
 
 # Service-desk tickets: how callers reach the desk (as ITSMs spell it), and which disruptions lead to a ticket.
 CHANNEL_MIX = (("Phone", 0.35), ("E-mail", 0.25), ("Self-service", 0.25), ("Chat", 0.10), ("Walk-in", 0.05))
@@ -132,6 +176,7 @@ class Device:
     os_version: str
     agent_version: str
     apps: dict[str, str]  # app name -> installed version
+    focus: dict[str, float]  # app name (or OTHER) -> share of the focused time
     wifi: bool
     always_on: bool  # a desktop left on overnight: heartbeats with no activity
     silent_from: float | None  # the agent stops reporting at this time
@@ -257,6 +302,7 @@ class Fleet:
             os_version=rng.choice(os_versions),
             agent_version=_pick(rng, AGENT_VERSIONS),
             apps=apps,
+            focus=self._focus_profile(apps, random.Random(f"focus:{self.seed}:{index}")),
             wifi=rng.random() < site.wifi_share,
             always_on=rng.random() < 0.10,
             silent_from=silent_from,
@@ -282,6 +328,14 @@ class Fleet:
             if moment < self.start:  # no weekday in the period: the latest moment that fits
                 return max(self.start, min(self.end - 2 * HOUR, moment + (self.end - self.start) // DAY * DAY))
             day -= 1
+
+    @staticmethod
+    def _focus_profile(apps: dict[str, str], rng: random.Random) -> dict[str, float]:
+        """Each installed app's share of the device's focused time (its own stream: the fleet's stays as it was)."""
+        weights = {a.name: a.focus_weight * rng.lognormvariate(0, 0.5) for a in APPS if a.name in apps and not a.web}
+        weights[OTHER] = OTHER_FOCUS_WEIGHT * rng.lognormvariate(0, 0.5)
+        total = sum(weights.values())
+        return {name: w / total for name, w in weights.items()}
 
     @staticmethod
     def app_names() -> list[str]:
@@ -385,26 +439,38 @@ class Fleet:
 
     @staticmethod
     def _rates(dev: Device) -> list[tuple[str, str, float]]:
-        """(event type, app, events per active hour) for one device."""
-        rates = []
-        for app in APPS:
-            version = dev.apps.get(app.name)
-            if version is not None:
-                rates += [("crash", app.name, app.crash_per_h * app.crash_multiplier(version)),
-                          ("hang", app.name, app.hang_per_h), ("slow_app", app.name, app.slow_per_h),
-                          ("abnormal_exit", app.name, 0.0 if app.web else 0.003)]
+        """(event type, app, events per active hour) of the disruptions that do not follow an app's focus time."""
         old_os = dev.os_version in ("10.0.19045", "6.1")
-        rates += [("crash", "", 0.01),  # an application outside the catalogue
-                  ("slow_system", "system", 0.05 if old_os else 0.025),
+        rates = [("slow_app", app.name, app.slow_per_h) for app in APPS if app.web and app.name in dev.apps]
+        rates += [("slow_system", "system", 0.05 if old_os else 0.025),
                   ("connectivity_loss", "network", dev.site.wifi_loss_per_h if dev.wifi else 0.01),
                   ("connectivity_degraded", "network", 0.08 if dev.wifi else 0.02)]
         return [r for r in rates if r[2] > 0]
+
+    @staticmethod
+    def _app_rates(dev: Device) -> dict[str, list[tuple[str, float]]]:
+        """Per focused app (OTHER: the uncatalogued ones), (event type, events per hour of focus on it)."""
+        rates = {OTHER: [("crash", OTHER_CRASH_PER_H)]}
+        for app in APPS:
+            version = dev.apps.get(app.name)
+            if version is not None and not app.web:
+                rates[app.name] = [r for r in (
+                    ("crash", app.crash_per_h * app.crash_multiplier(version)), ("hang", app.hang_per_h),
+                    ("slow_app", app.slow_per_h), ("abnormal_exit", app.exit_per_h)) if r[1] > 0]
+        return rates
+
+    @classmethod
+    def _live_rates(cls, dev: Device) -> list[tuple[str, str, float]]:
+        """All disruption rates per active hour: the apps' at the device's expected focus on each."""
+        focus = sum(FOCUS_OF_ACTIVE) / 2
+        return cls._rates(dev) + [(etype, app, rate * focus * dev.focus[app])
+                                  for app, rates in cls._app_rates(dev).items() for etype, rate in rates]
 
     def _draw(self, dev: Device, etype: str, app: str, rng: random.Random) -> tuple[str, float, str, dict]:
         """(app, duration, severity, details) of one disruption of type ``etype``."""
         version = dev.apps.get(app, "")
         if etype == "crash":
-            return (app or rng.choice(UNCATALOGUED)), 0.0, "error", self._crash_details(dev, version, rng)
+            return (rng.choice(UNCATALOGUED) if app == OTHER else app), 0.0, "error", self._crash_details(dev, version, rng)
         if etype == "hang":
             duration = min(900.0, max(5.0, rng.lognormvariate(math.log(14), 0.8)))
             return app, duration, "warning", {"app_version": version, "source": "not_responding"}
@@ -438,12 +504,21 @@ class Fleet:
             details = {**details, "excess_s": round(details["excess_s"] * cut / duration, 1)}
         return _wire_event(rng, etype, app, start, cut, severity, self._active(plan, start, start + cut), details)
 
-    def _events(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
+    def _events(self, dev: Device, plan: _DayPlan, hours: dict[float, list[_Segment]],
+                usage: dict[float, list[dict]], rng: random.Random) -> list[dict]:
         events: list[dict | None] = []
         rates = self._rates(dev)
         for seg in plan.activity:
-            hours = (seg.end - seg.start) / HOUR * (1.0 if seg.fraction > 0.3 else 0.2)
-            events += self._drawn_events(dev, plan, rng, rates, seg.start, seg.end, hours)
+            hours_of_use = (seg.end - seg.start) / HOUR * (1.0 if seg.fraction > 0.3 else 0.2)
+            events += self._drawn_events(dev, plan, rng, rates, seg.start, seg.end, hours_of_use)
+        app_rates = self._app_rates(dev)
+        for hour, totals in usage.items():  # each app's disruptions at its rate per hour of use, while it was used
+            for total in totals:
+                for etype, rate in app_rates[total["app"]]:
+                    for _ in range(_poisson(rng, rate * total["focus_s"] / HOUR * self.event_scale)):
+                        name, duration, severity, details = self._draw(dev, etype, total["app"], rng)
+                        at = _moment(hours[hour], rng)
+                        events.append(self._event(plan, rng, etype, name, at, duration, severity, details))
         for at, downtime in plan.shutdowns:  # reported after the reboot, as the agent's run record shows it
             events.append(_wire_event(rng, "unexpected_shutdown", "system", at, downtime, "critical", 0.0, {
                 "source": "run_record", "last_alive": format_time(at), "boot_time": format_time(at + downtime),
@@ -499,12 +574,75 @@ class Fleet:
             return {"cause": "no_link", "interface_kind": "wifi", "wifi_signal_dbm": cls._signal(dev, rng) - 10}
         return {"cause": _pick(rng, _WIRED_CAUSES), "interface_kind": "wired"}
 
-    def records(self, dev: Device) -> tuple[list[dict], list[dict]]:
-        """All wire events and heartbeats of one device over the period, in time order."""
+    def _active_hours(self, plan: _DayPlan) -> dict[float, list[_Segment]]:
+        """Per wall-clock hour (its start) of the period, the spells in it when the device was on and its user at
+        work (from the first hour that starts in the period: no record starts before it)."""
+        first = math.ceil(self.start / USAGE_PERIOD_S) * USAGE_PERIOD_S
+        hours: dict[float, list[_Segment]] = {}
+        for on, off in plan.powered:
+            for seg in plan.activity[bisect.bisect_right(plan.ends, max(on, first)):]:
+                if seg.start >= off:
+                    break
+                t, end = max(seg.start, on, first), min(seg.end, off)
+                while t < end:
+                    hour = math.floor(t / USAGE_PERIOD_S) * USAGE_PERIOD_S
+                    cut = min(end, hour + USAGE_PERIOD_S)
+                    hours.setdefault(hour, []).append(_Segment(t, cut, seg.fraction))
+                    t = cut
+        return dict(sorted(hours.items()))
+
+    @staticmethod
+    def _usage(dev: Device, hours: dict[float, list[_Segment]], rng: random.Random) -> dict[float, list[dict]]:
+        """Per hour, the device's focus time per app: most of the hour's active time, split by its usage profile
+        among the apps used in that hour (the more an app is used, the likelier it is used in any hour)."""
+        out = {}
+        for hour, spells in hours.items():
+            active = sum((s.end - s.start) * s.fraction for s in spells)
+            weights = {app: share * rng.lognormvariate(0, 0.4) for app, share in dev.focus.items()
+                       if rng.random() < HOURLY_USE_BASE + HOURLY_USE_PER_SHARE * share} or {OTHER: 1.0}
+            focus = active * rng.uniform(*FOCUS_OF_ACTIVE) / sum(weights.values())
+            start = format_time(hour)
+            out[hour] = [{"id": _uuid7(rng, hour), "start": start, "interval_s": USAGE_PERIOD_S, "app": app,
+                          "focus_s": seconds} for app, weight in weights.items()
+                         # rounded down: the sum stays within the active time
+                         if (seconds := math.floor(focus * weight * 10) / 10) > 0]
+        return out
+
+    def _pulse(self, dev: Device, plan: _DayPlan, events: list[dict], rng: random.Random) -> list[dict]:
+        """The pulse's questions and their answers, as the agent's policy (``agent/pulse/policy.py``, its default
+        ``[pulse]`` settings) asks them: about a disruption over the bar that the employee was at the device for,
+        shown a few seconds after it ended, within working hours, once per local day, unless in do-not-disturb."""
+        out, asked = [], set()
+        offset = dev.site.utc_offset_h * HOUR
+        for event in events:
+            weights = _answer_weights(event)
+            if weights is None:
+                continue
+            start, duration = parse_time(event["start"]), event["duration_s"]
+            shown = start + duration + rng.uniform(2, 20)
+            local = datetime.fromtimestamp(shown + offset, tz=timezone.utc)
+            was_active = event["active_s"] > 0 if duration > 0 else self._active(plan, start - PULSE_LOOKBACK_S,
+                                                                                  start) > 0
+            if (not was_active or local.date() in asked or local.weekday() >= 5
+                    or not PULSE_HOURS[0] <= local.hour < PULSE_HOURS[1]
+                    or shown >= self.end or not any(on <= shown < off for on, off in plan.powered)
+                    or rng.random() < PULSE_DO_NOT_DISTURB):
+                continue
+            asked.add(local.date())
+            answer = UNANSWERED if rng.random() < PULSE_UNANSWERED else rng.choices(BUTTONS, weights)[0].name
+            out.append({"id": _uuid7(rng, shown), "time": format_time(shown), "event_id": event["id"], "answer": answer})
+        return sorted(out, key=lambda f: f["time"])
+
+    def records(self, dev: Device) -> Records:
+        """All wire records of one device over the period, each kind in time order."""
         stream = lambda name: random.Random(f"{name}:{self.seed}:{dev.index}")  # noqa: E731 (independent streams)
         plan = self._plan(dev, stream("plan"))
         self._shutdowns(plan, stream("shutdowns"))
-        return self._events(dev, plan, stream("events")), self._heartbeats(dev, plan, stream("heartbeats"))
+        hours = self._active_hours(plan)
+        usage = self._usage(dev, hours, stream("usage"))
+        events = self._events(dev, plan, hours, usage, stream("events"))
+        return Records(events, self._heartbeats(dev, plan, stream("heartbeats")),
+                       self._pulse(dev, plan, events, stream("pulse")), [u for totals in usage.values() for u in totals])
 
     def tickets(self, dev: Device, events: list[dict]) -> list[dict]:
         """The service-desk tickets of one device's employee, given the device's ``events`` (from :meth:`records`).
@@ -588,10 +726,37 @@ class Fleet:
         rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}")
         start = now - interval_s
         plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(0.5, 0.95))])
-        events = [e for e in self._drawn_events(dev, plan, rng, self._rates(dev), start, now - 1,
+        events = [e for e in self._drawn_events(dev, plan, rng, self._live_rates(dev), start, now - 1,
                                                  LIVE_SPEEDUP * interval_s / HOUR) if e]
         events.sort(key=lambda e: e["start"])
         return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now)
+
+
+class Records(NamedTuple):
+    """One device's wire records over the period, each kind in time order."""
+
+    events: list[dict]
+    heartbeats: list[dict]
+    feedback: list[dict]  # the pulse's answers
+    usage: list[dict]  # focus time per app and hour
+
+
+def _moment(spells: list[_Segment], rng: random.Random) -> float:
+    """A moment of the spells, drawn in proportion to their active time."""
+    spell = rng.choices(spells, weights=[(s.end - s.start) * s.fraction for s in spells])[0]
+    return rng.uniform(spell.start, spell.end)
+
+
+def _answer_weights(event: dict) -> tuple[float, ...] | None:
+    """The answers' weights after this disruption, or None if it is not one the pulse asks about."""
+    etype, duration = event["type"], event["duration_s"]
+    if etype == "crash" and event["app"] in APPS_BY_NAME:
+        return PULSE_ANSWERS["crash"]
+    if etype == "hang" and duration >= PULSE_MIN_HANG_S:
+        return PULSE_ANSWERS["short_hang" if duration < 120 else "long_hang"]
+    if etype == "connectivity_loss" and duration >= PULSE_MIN_LOSS_S:
+        return PULSE_ANSWERS["connectivity_loss"]
+    return None
 
 
 def _wire_event(rng: random.Random, etype: str, app: str, start: float, duration: float, severity: str,

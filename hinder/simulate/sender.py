@@ -8,7 +8,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -17,19 +17,26 @@ import httpx
 from contract.records import Limits, format_time, make_batch, parse_time
 
 
-def chunk_batches(device_id: str, events: list[dict], heartbeats: list[dict],
-                  limits: Limits = Limits()) -> Iterator[dict]:
-    """Split one device's time-ordered records into wire batches, oldest first, that respect ``limits``."""
+def chunk_batches(device_id: str, events: list[dict], heartbeats: list[dict], feedback: Sequence[dict] = (),
+                  usage: Sequence[dict] = (), limits: Limits = Limits()) -> Iterator[dict]:
+    """Split one device's records (each kind in time order) into wire batches, oldest first, within ``limits``:
+    each batch's heartbeats, and the other records up to the last heartbeat's time."""
+    sections = [["events", list(events), "start", limits.max_events],
+                ["feedback", list(feedback), "time", limits.max_feedback],
+                ["usage", list(usage), "start", limits.max_usage]]
     per_hb = limits.max_heartbeats
-    while events or heartbeats:
+    while heartbeats or any(section[1] for section in sections):
         hb, heartbeats = heartbeats[:per_hb], heartbeats[per_hb:]
         cut = hb[-1]["time"] if hb and heartbeats else "~"  # RFC 3339 strings of one format sort by time
-        n = 0
-        while n < min(len(events), limits.max_events) and events[n]["start"] <= cut:
-            n += 1
-        ev, events = events[:n], events[n:]
-        times = [parse_time(r["time"]) for r in hb[-1:]] + [parse_time(e["start"]) for e in ev[-1:]]
-        yield make_batch(device_id, ev, hb, now=max(times))
+        taken, last = {}, [r["time"] for r in hb[-1:]]
+        for section in sections:
+            name, records, time_field, limit = section
+            n = 0
+            while n < min(len(records), limit) and records[n][time_field] <= cut:
+                n += 1
+            taken[name], section[1] = records[:n], records[n:]
+            last += [r[time_field] for r in records[n - 1:n]]
+        yield make_batch(device_id, taken.pop("events"), hb, now=max(map(parse_time, last)), **taken)
 
 
 class SimulationError(RuntimeError):
@@ -43,6 +50,8 @@ class SendStats:
     batches: int = 0
     events: int = 0
     heartbeats: int = 0
+    feedback: int = 0  # the pulse's answers
+    usage: int = 0  # app focus totals
     accepted: int = 0
     duplicates: int = 0
     retries: int = 0
@@ -102,6 +111,8 @@ class Sender:
             self.stats.batches += 1
             self.stats.events += len(batch["events"])
             self.stats.heartbeats += len(batch["heartbeats"])
+            self.stats.feedback += len(batch.get("feedback", ()))
+            self.stats.usage += len(batch.get("usage", ()))
             self.stats.accepted += int(answer.get("accepted", 0))
             self.stats.duplicates += int(answer.get("duplicates", 0))
 

@@ -41,7 +41,7 @@ def test_cli_sends_history_then_live_rounds(real_collector):
          "--seed", "9", "--live", "2", "--live-interval", "1"],
         capture_output=True, text=True, env=hinder_env(HINDER_AGENT_TOKEN=collector.agent_token), timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert re.search(r"sent \d+ batches: \d+ events, \d+ heartbeats \(\d+ accepted, 0 duplicates", out.stdout), out.stdout
+    assert re.search(r"sent \d+ batches: \d+ events, \d+ heartbeats, \d+ answers, \d+ app-time totals \(\d+ accepted, 0 duplicates", out.stdout), out.stdout
     devices = [d for d in collector.devices() if d["id"].startswith("sim-9-")]
     assert len(devices) == 12
     live = [d for d in Fleet(12, 0.5, seed=9).devices if d.silent_from is None]

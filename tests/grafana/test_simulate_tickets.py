@@ -33,7 +33,7 @@ def stream(fleet):
     """device -> (events, tickets)."""
     out = {}
     for dev in fleet.devices:
-        events, _ = fleet.records(dev)
+        events = fleet.records(dev).events
         out[dev.device_id] = (events, fleet.tickets(dev, events))
     return out
 
@@ -95,7 +95,7 @@ def test_tickets_follow_disruptions_more_for_longer_and_repeated_ones(stream):
 
 def test_heartbeats_carry_the_keys_the_tickets_name(fleet):
     dev = fleet.devices[0]
-    _, heartbeats = fleet.records(dev)
+    heartbeats = fleet.records(dev).heartbeats
     assert heartbeats[0]["host_key"] == identity_key(SECRET, "host", names(dev)["host"])
     assert heartbeats[0]["account_key"] == identity_key(SECRET, "account", names(dev)["account"])
     assert "host_key" not in Fleet(2, 1, seed=11, end=END).records(Fleet(2, 1, seed=11, end=END).devices[0])[1][0]
