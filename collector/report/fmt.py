@@ -27,6 +27,8 @@ def minutes(seconds: float | None) -> str:
     """Seconds as whole minutes (``3 min``); hours with one decimal from one hour."""
     if seconds is None:
         return "n/a"
+    if 0 < seconds < 60:
+        return "under 1 min"
     return f"{seconds / 60:.0f} min" if seconds < 3600 else hours(seconds)
 
 
