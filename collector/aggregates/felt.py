@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from collector import impact
 from collector.aggregates import app_label, model_config
 from collector.aggregates.refresh import to_disruption
-from collector.db import add_up
+from collector.db import add_up, prepared
 from collector.ingest import IngestedBatch
 from collector.models import device_table, event_table, feedback_table, felt_count_table
 from contract.answers import BY_NAME
@@ -65,21 +65,29 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
 
 
 def _stored_events(conn: Connection, dev_id: str, ids: list[str]) -> list[dict]:
-    e = event_table.c
     rows = []
     for at in range(0, len(ids), _CHUNK):
-        rows += conn.execute(sa.select(*(e[k] for k in _EVENT_FIELDS)).where(
-            e.device_id == dev_id, e.id.in_(ids[at:at + _CHUNK]))).mappings().all()
+        rows += conn.execute(prepared(conn, _events_of), {"dev": dev_id, "ids": ids[at:at + _CHUNK]}).mappings().all()
     return rows
 
 
 def _stored_answers(conn: Connection, dev_id: str, event_ids: list[str]) -> dict[str, str]:
-    f = feedback_table.c
     out: dict[str, str] = {}
     for at in range(0, len(event_ids), _CHUNK):
-        out.update(conn.execute(sa.select(f.event_id, f.answer).where(
-            f.device_id == dev_id, f.event_id.in_(event_ids[at:at + _CHUNK]))).all())
+        out.update(conn.execute(prepared(conn, _answers_of), {"dev": dev_id, "ids": event_ids[at:at + _CHUNK]}).all())
     return out
+
+
+def _events_of(_bind: Connection):
+    e = event_table.c
+    return sa.select(*(e[k] for k in _EVENT_FIELDS)).where(
+        e.device_id == sa.bindparam("dev"), e.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def _answers_of(_bind: Connection):
+    f = feedback_table.c
+    return sa.select(f.event_id, f.answer).where(
+        f.device_id == sa.bindparam("dev"), f.event_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 class Answered(NamedTuple):
