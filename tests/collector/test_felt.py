@@ -228,27 +228,40 @@ def test_calibration_lines_are_toml_the_model_accepts():
     assert calibration.toml_lines([], "weeks 45 to 48") == []
 
 
-def test_the_calibrate_command_prints_the_proposal(tmp_path):
-    url = f"sqlite:///{tmp_path / 'c.db'}"
+@pytest.fixture(scope="module")
+def answered_db(tmp_path_factory) -> tuple[str, str]:
+    """A SQLite database where five devices answered 'more than 15 minutes' about four crashes of sap each; and
+    its collector config file."""
     from collector.db import make_engine
     from collector.migrations import upgrade
 
+    path = tmp_path_factory.mktemp("calibrate")
+    url = f"sqlite:///{path / 'c.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    config = make_config(url, apps=("sap",))
-    ingestor, now = Ingestor(engine, config, hooks=HOOKS), time.time()
+    ingestor, now = Ingestor(engine, make_config(url, apps=("sap",)), hooks=HOOKS), time.time()
     for d in range(5):
         crashes = [event(app="sap", start=now - 3600 - i) for i in range(4)]
         ingestor.store(batch(crashes, [heartbeat(now - 60)], device_id=f"device-{d:04d}",
                              feedback=[feedback(c["id"], "over_15_minutes", now - 120) for c in crashes]), now=now)
     engine.dispose()
-    cfg_file = tmp_path / "collector.toml"
-    cfg_file.write_text('apps = ["sap"]\n')
-    run = subprocess.run([sys.executable, "-m", "hinder", "model", "calibrate", "--weeks", "1", "--config", str(cfg_file), "--db", url],
-                         capture_output=True, text=True, timeout=60, env=hinder_env())
+    (path / "collector.toml").write_text('apps = ["sap"]\n')
+    return url, str(path / "collector.toml")
+
+
+def _calibrate(answered_db, *args: str) -> subprocess.CompletedProcess:
+    url, config = answered_db
+    return subprocess.run([sys.executable, "-m", "hinder", "model", "calibrate", *args, "--config", config,
+                           "--db", url], capture_output=True, text=True, timeout=60, env=hinder_env())
+
+
+def test_the_calibrate_command_prints_the_proposal(answered_db):
+    run = _calibrate(answered_db, "--weeks", "1")
     assert run.returncode == 0, run.stderr
-    parsed = tomllib.loads(run.stdout)["model"]
-    assert parsed == {"crash_recovery_s": 1200, "app_crash_recovery_s": {"sap": 1200}}
-    few = subprocess.run([*run.args[:3], "model", "calibrate", "--min-answers", "21", "--config", str(cfg_file),
-                          "--db", url], capture_output=True, text=True, timeout=60, env=hinder_env())
-    assert few.returncode == 0 and few.stdout.startswith("# no proposal") and "20 answers in all" in few.stdout
+    assert tomllib.loads(run.stdout)["model"] == {"crash_recovery_s": 1200, "app_crash_recovery_s": {"sap": 1200}}
+
+
+def test_the_calibrate_command_says_when_answers_are_too_few(answered_db):
+    run = _calibrate(answered_db, "--min-answers", "21")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("# no proposal") and "20 answers in all" in run.stdout
