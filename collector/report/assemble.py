@@ -438,10 +438,11 @@ def _felt(f: WeekFacts, model: Model, min_size: int) -> dict:
 
     A group is shown by name only with answers from at least ``min_size`` distinct devices: else (type, app)
     merges into (type, other), then (other, other); a site or department into other. A group still under the
-    size keeps its counts and withholds what its people said."""
+    size keeps its counts and withholds what its people said (and so does the next smallest group, where the
+    totals would otherwise tell it)."""
     rows = f.answers
     overall = _felt_groups([((), dev, answer, m) for dev, _l, _t, _a, answer, m in rows], min_size)
-    totals = overall[0] if overall else _felt_row((), [], min_size)
+    totals = overall[0] if overall else _felt_row((), [], False)
     del totals["group"]
     by_app = []
     for r in _felt_groups([((t, a), dev, answer, m) for dev, _l, t, a, answer, m in rows], min_size,
@@ -474,25 +475,35 @@ def _felt_groups(items: list[tuple], min_size: int, *parents: Callable) -> list[
     """Items (group, device, answer, model seconds) merged into each ``parent`` in turn while a group has answers
     from fewer than ``min_size`` devices; one row per resulting group, the most asked first, ``other`` last."""
     for parent in parents:
-        answering: dict = defaultdict(set)
-        for group, dev, answer, _m in items:
-            answering[group].update([dev] if answer != UNANSWERED else [])
-        name = merge_small({g: len(d) for g, d in answering.items()}, min_size, parent)
+        name = merge_small({g: len(d) for g, d in _answering(items).items()}, min_size, parent)
         items = [(name[group], dev, answer, m) for group, dev, answer, m in items]
     grouped: dict = defaultdict(list)
-    for group, *rest in items:
-        grouped[group].append(rest)
-    out = [_felt_row(g, members, min_size) for g, members in grouped.items()]
+    for group, dev, answer, m in items:
+        grouped[group].append((dev, answer, m))
+    answering = _answering(items)
+    # What a group under the size said is withheld; so is, while the withheld groups' answers come from fewer than
+    # min_size devices, the smallest group shown: else the totals minus the groups shown would tell it.
+    withheld = {g for g in grouped if len(answering[g]) < min_size}
+    while 0 < len(set().union(*(answering[g] for g in withheld))) < min_size and len(withheld) < len(grouped):
+        withheld.add(min(sorted(set(grouped) - withheld, key=str), key=lambda g: len(answering[g])))
+    out = [_felt_row(g, members, g not in withheld) for g, members in grouped.items()]
     return sorted(out, key=lambda r: (OTHER_GROUP in (r["group"] if isinstance(r["group"], tuple) else (r["group"],)),
                                       -r["questions"], str(r["group"])))
 
 
-def _felt_row(group, members: list, min_size: int) -> dict:
-    """One group's figures from its (device, answer, model seconds): what people said only with answers from
-    ``min_size`` devices or more."""
+def _answering(items: list[tuple]) -> dict:
+    """Group -> the devices that answered in it (a button clicked), from items (group, device, answer, ...)."""
+    out: dict = defaultdict(set)
+    for group, dev, answer, *_ in items:
+        out[group].update([dev] if answer != UNANSWERED else [])
+    return out
+
+
+def _felt_row(group, members: list, shown: bool) -> dict:
+    """One group's figures from its (device, answer, model seconds); what its people said only if ``shown``."""
     answered = [(dev, answer, m) for dev, answer, m in members if answer != UNANSWERED]
     devices = len({dev for dev, _a, _m in answered})
-    shown = devices >= min_size and answered
+    shown = shown and bool(answered)
     counts = {a.name: sum(1 for _d, answer, _m in answered if answer == a.name) for a in ANSWERS if a.felt_s is not None}
     return {
         "group": group,

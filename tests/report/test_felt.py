@@ -22,7 +22,7 @@ from collector.report.week import week_bounds, week_label
 from tests.collector.batches import batch, event, feedback, heartbeat
 from tests.report.conftest import PERIOD
 
-PARIS, NICE = ("Paris", "Finance"), ("Nice", "Legal")
+PARIS, NICE, LYON = ("Paris", "Finance"), ("Nice", "Legal"), ("Lyon", "Sales")
 
 
 def _week(answers: list[tuple]) -> WeekFacts:
@@ -36,11 +36,12 @@ def _week(answers: list[tuple]) -> WeekFacts:
 
 def _small_week() -> WeekFacts:
     """Five people in Paris answered about crashes of SAP GUI (3 x more than 15 minutes, a few minutes, no), a
-    sixth did not answer; two of them answered about an uncatalogued app's crash, two in Nice about hangs."""
+    sixth did not answer; two in Nice about hangs of teams, three in Lyon about an uncatalogued app's crashes."""
     sap = ["over_15_minutes", "over_15_minutes", "over_15_minutes", "few_minutes", "none", "unanswered"]
     answers = [(f"d{i}", PARIS, "crash", "SAP GUI", a, 180.0) for i, a in enumerate(sap)]
-    answers += [("d0", PARIS, "crash", "other", "lost_work", 180.0), ("d1", PARIS, "crash", "other", "none", 180.0)]
     answers += [("d6", NICE, "hang", "teams", "lost_work", 40.0), ("d7", NICE, "hang", "teams", "few_minutes", 20.0)]
+    answers += [(f"d{8 + i}", LYON, "crash", "other", a, 180.0) for i, a in enumerate(["lost_work", "none",
+                                                                                          "over_15_minutes"])]
     return _week(answers)
 
 
@@ -50,24 +51,37 @@ def _report(f: WeekFacts, cfg: ModelConfig = ModelConfig()) -> dict:
 
 def test_the_section_compares_what_people_said_with_the_model():
     p = _report(_small_week())["felt"]
-    assert (p["questions"], p["answered"], p["devices"]) == (10, 9, 7)
-    assert p["answer_rate"] == pytest.approx(0.9)
+    assert (p["questions"], p["answered"], p["devices"], p["withheld"]) == (11, 10, 10, False)
+    assert p["answer_rate"] == pytest.approx(10 / 11)
     sap, rest = p["by_app"]
     assert (sap["type"], sap["app"], sap["questions"], sap["answered"], sap["devices"]) == ("crash", "SAP GUI", 6, 5, 5)
     assert sap["shares"] == pytest.approx({"none": 0.2, "few_minutes": 0.2, "over_15_minutes": 0.6, "lost_work": 0.0})
     assert sap["model_seconds_each"] == 180.0 and sap["felt_seconds_each"] == pytest.approx(780.0)
     assert sap["text"] == ("Crashes of SAP GUI: the model counts 3 min each; people who answered said 'More than 15 "
                            "minutes' 60% of the time (they felt 13 min on average; 5 answers from 5 people).")
-    # the other app's crashes (2 people) and Nice's hangs (2) merge to (crash, other), (hang, other), then
-    # (other, other): 4 people, still too few to say what they said
-    assert (rest["type"], rest["app"], rest["questions"], rest["withheld"]) == ("other", "other", 4, True)
-    assert rest["shares"] is None and rest["answered"] is None and rest["devices"] is None
-    assert rest["model_seconds_each"] == pytest.approx((180 + 180 + 40 + 20) / 4)
-    assert rest["text"].endswith("too few people answered to say what they felt.")
+    # Nice's hangs of teams (2 people) and Lyon's crashes of an uncatalogued app (3) are each too few: they merge
+    # to (hang, other) and (crash, other), then together to (other, other), 5 people
+    assert (rest["type"], rest["app"], rest["questions"], rest["devices"]) == ("other", "other", 5, 5)
+    assert rest["shares"] == pytest.approx({"none": 0.2, "few_minutes": 0.2, "over_15_minutes": 0.2, "lost_work": 0.4})
+    assert rest["felt_seconds_each"] == pytest.approx(1020.0) and rest["model_seconds_each"] == pytest.approx(120.0)
+    assert rest["text"] == ("Other disruptions: the model counts 2 min each; people who answered said 'I lost work' "
+                            "40% of the time (they felt 17 min on average; 5 answers from 5 people).")
     paris, other = p["by_site"]
-    assert (paris["site"], paris["questions"], paris["devices"], paris["withheld"]) == ("Paris", 8, 5, False)
-    assert (other["site"], other["questions"], other["withheld"]) == ("other", 2, True)
+    assert (paris["site"], paris["questions"], paris["devices"], paris["withheld"]) == ("Paris", 6, 5, False)
+    assert (other["site"], other["questions"], other["devices"], other["withheld"]) == ("other", 5, 5, False)
     assert p["calibration"] == []  # far fewer answers than a proposal needs
+
+
+def test_a_small_group_is_withheld_and_so_is_the_next_smallest():
+    """Totals minus the groups shown must not tell what a withheld group said."""
+    answers = [(f"s{i}", PARIS, "crash", "SAP GUI", "over_15_minutes", 180.0) for i in range(6)]
+    answers += [(f"t{i}", LYON, "hang", "teams", "few_minutes", 30.0) for i in range(5)]
+    answers += [("n0", NICE, "crash", "notepad", "lost_work", 180.0)]
+    p = _report(_week(answers))["felt"]
+    assert [(g["type"], g["app"], g["withheld"]) for g in p["by_app"]] == [
+        ("crash", "SAP GUI", False), ("hang", "teams", True), ("other", "other", True)]
+    assert [(g["site"], g["withheld"]) for g in p["by_site"]] == [("Paris", False), ("Lyon", True), ("other", True)]
+    assert not p["withheld"] and p["answered"] == 12
 
 
 def test_no_group_is_shown_by_one_person():
@@ -96,10 +110,11 @@ def test_the_section_shows_the_calibration_and_says_the_model_is_unchanged():
 def test_every_renderer_has_the_section():
     r = _report(_small_week())
     md = render(r, "md").decode()
-    assert "Crashes of SAP GUI: the model counts 3 min each" in md and "| Paris | 8 | 9 |" not in md
-    # 7 answers: d0-d4 on SAP GUI, d0 and d1 on the other app; (3 x 1200 + 300 + 1800) / 7 = 814 s felt each
-    assert "| Paris | 8 | 7 | 29% | 14% | 43% | 14% | 14 min | 3 min |" in md
-    assert "| other | 2 |  |  |  |  |  |  | under 1 min |" in md  # Nice's hangs: what they said is withheld
+    assert "Crashes of SAP GUI: the model counts 3 min each" in md
+    assert "| Paris | 6 | 5 | 20% | 20% | 60% | 0% | 13 min | 3 min |" in md
+    assert "| other | 5 | 5 | 20% | 20% | 20% | 40% | 17 min | 2 min |" in md  # Lyon and Nice, too small alone
+    withheld = render(_report(_week([("d0", NICE, "hang", "teams", "none", 20.0)])), "md").decode()
+    assert "| other | 1 |  |  |  |  |  |  | under 1 min |" in withheld
     html = render(r, "html").decode()
     assert "people who answered said &#x27;More than 15 minutes&#x27; 60% of the time" in html
     with zipfile.ZipFile(io.BytesIO(render(r, "csv"))) as z:
