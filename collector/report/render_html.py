@@ -35,8 +35,7 @@ def render_html(report: dict) -> str:
         _summary(report, cur),
         _where(report, cur),
         _connectivity_and_time(report),
-        _service_desk(report),
-        _felt(report),
+        _service_desk(report) + _felt(report),  # what people did and said, beside what was measured
         _devices_and_method(report),
     ]
     return (
