@@ -52,7 +52,7 @@ def test_alone_s_is_each_types_rule_with_the_employee_active():
 def test_each_pair_is_counted_once_whichever_arrives_first(db_engine, db_url):
     ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=HOOKS), time.time()
     hb = heartbeat(now - 30, site="Paris", department="Finance")
-    first, second, same, orphan = (event(start=now - 600 + i) for i in range(4))
+    first, second, same, orphan, resent = (event(start=now - 600 + i) for i in range(5))
     hang = event("hang", app="firefox", start=now - 500, duration_s=90.0, active_s=60.0)
     sent = [
         batch([first], [hb]),  # the event first ...
@@ -61,6 +61,8 @@ def test_each_pair_is_counted_once_whichever_arrives_first(db_engine, db_url):
         batch([second, hang]),  # the answers first, the events later
         batch([same], feedback=[feedback(same["id"], "none", now - 10)]),  # both in one batch
         batch(feedback=[feedback(orphan["id"], "few_minutes", now - 10)]),  # its event never comes
+        batch(feedback=[feedback(resent["id"], "few_minutes", now - 10)]),  # an answer, then resent with its event
+        batch([resent], feedback=[feedback(resent["id"], "few_minutes", now - 10)]),
     ]
     for b in sent:
         ingestor.store(b, now=now)
@@ -72,6 +74,7 @@ def test_each_pair_is_counted_once_whichever_arrives_first(db_engine, db_url):
         ("crash", "firefox", "Paris", "Finance", "over_15_minutes"): (1, 180.0, 1200.0),
         ("crash", "firefox", "Paris", "Finance", "lost_work"): (1, 180.0, 1800.0),
         ("crash", "firefox", "Paris", "Finance", "none"): (1, 180.0, 0.0),
+        ("crash", "firefox", "Paris", "Finance", "few_minutes"): (1, 180.0, 300.0),
         ("hang", "firefox", "Paris", "Finance", "unanswered"): (1, 60.0, 0.0),
     }
 
