@@ -26,7 +26,8 @@ from collector.labels import OTHER, Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    felt_count_table, impact_total_table, lost_week_table, outage_count_table, support_count_table, support_source_table,
+    felt_count_table, impact_total_table, lost_week_table, outage_count_table, support_count_table,
+    support_source_table,
 )
 from contract import __version__
 from contract.answers import BUTTONS
@@ -431,5 +432,5 @@ def support_sources(ctx: ScrapeContext) -> Iterable[Metric]:
 
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost, support_contacts, support_week, felt_vs_measured, folded_labels,
-                          support_sources]
+                          devices_disrupted, hourly_cost, support_contacts, support_week, felt_vs_measured,
+                          folded_labels, support_sources]

@@ -23,7 +23,7 @@ from collector.report.config import ReportSettings
 from collector.report.findings import findings, iceberg
 from collector.support.tickets import CHANNELS
 from contract import events
-from contract.answers import ANSWERS, BY_NAME as BY_ANSWER, UNANSWERED
+from contract.answers import ANSWERS, BUTTONS, BY_NAME as BY_ANSWER, UNANSWERED
 
 SCHEMA = 1
 VERSION_BLAME_SHARE = 0.6  # a version is to blame when it has this share of its app's disruptions ...
@@ -453,8 +453,8 @@ def _felt(f: WeekFacts, model: Model, min_size: int) -> dict:
                                     min_size)
     return {
         **totals,
-        "answer_labels": {a.name: a.label for a in ANSWERS if a.felt_s is not None},
-        "answer_felt_seconds": {a.name: a.felt_s for a in ANSWERS if a.felt_s is not None},
+        "answer_labels": {a.name: a.label for a in BUTTONS},
+        "answer_felt_seconds": {a.name: a.felt_s for a in BUTTONS},
         "by_app": by_app,
         "by_site": _felt_by(rows, 0, "site", min_size),
         "by_department": _felt_by(rows, 1, "department", min_size),
@@ -504,7 +504,7 @@ def _felt_row(group, members: list, shown: bool) -> dict:
     answered = [(dev, answer, m) for dev, answer, m in members if answer != UNANSWERED]
     devices = len({dev for dev, _a, _m in answered})
     shown = shown and bool(answered)
-    counts = {a.name: sum(1 for _d, answer, _m in answered if answer == a.name) for a in ANSWERS if a.felt_s is not None}
+    counts = {a.name: sum(1 for _d, answer, _m in answered if answer == a.name) for a in BUTTONS}
     return {
         "group": group,
         "questions": len(members),

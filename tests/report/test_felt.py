@@ -97,8 +97,8 @@ def test_the_section_shows_the_calibration_and_says_the_model_is_unchanged():
                for i in range(20)]
     r = _report(_week(answers), ModelConfig(app_crash_recovery_s={"SAP GUI": 240.0}))
     assert r["felt"]["calibration"] == [
-        {"type": "crash", "app": None, "setting": "crash_recovery_s", "recovery_seconds": 1050, "current_seconds": 180.0,
-         "answers": 20, "devices": 5},
+        {"type": "crash", "app": None, "setting": "crash_recovery_s", "recovery_seconds": 1050,
+         "current_seconds": 180.0, "answers": 20, "devices": 5},
         {"type": "crash", "app": "SAP GUI", "setting": "app_crash_recovery_s", "recovery_seconds": 1050,
          "current_seconds": 240.0, "answers": 20, "devices": 5}]
     md = render(r, "md").decode()
