@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from collector.calibration import MIN_ANSWERS
 from contract.settings import EXIT_FAILURE, EXIT_SOURCE, EXIT_USAGE, ConfigError
 
 app = typer.Typer(help="The collector: ingest API, storage, migrations, Prometheus metrics.", no_args_is_help=True,
@@ -174,3 +175,39 @@ def devices_revoke(device_id: str = typer.Argument(..., help="the device id, as 
         typer.echo(f"hinder collector: no device {device_id} is known to this database", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
     typer.echo(f"device {device_id} revoked at {format_time(entry['revoked_at'])}; its data is kept")
+
+
+model_app = typer.Typer(help="The impact model: calibrate its recovery times from the pulse's answers.",
+                        no_args_is_help=True, add_completion=False)
+
+
+@model_app.command("calibrate")
+def model_calibrate(
+    weeks: int = typer.Option(4, "--weeks", min=1, max=52, help="read the answers of this many weeks, up to now"),
+    min_answers: int = typer.Option(MIN_ANSWERS, "--min-answers", min=1, max=100_000,
+                                    help="the fewest answers a proposal rests on"),
+    config: Optional[Path] = _CONFIG, db: Optional[str] = _DB,
+) -> None:
+    """Propose recovery times from the pulse's answers, as \\[model] lines to copy into the config (opt-in: the
+    model is unchanged until you do)."""
+    import time
+
+    from collector import calibration
+    from collector.aggregates import felt, model_config
+    from collector.labels import min_group_size
+    from contract.records import format_time
+
+    cfg = _load(config, db=db)
+    end = time.time()
+    start = end - weeks * 7 * 86400
+    model = model_config(cfg)
+    with _engine(config, db).connect() as conn:
+        answered = felt.answers_in(conn, start, end, model)
+    proposals = calibration.propose([(a.device_id, a.type, cfg.app_label(a.app), a.answer) for a in answered],
+                                    model.recovery_s, min_group_size(cfg), min_answers)
+    period = f"{format_time(start)} to {format_time(end)}"
+    lines = calibration.toml_lines(proposals, period)
+    if not lines:
+        typer.echo(f"# no proposal: {period} has no recovery type with {min_answers} answers from "
+                   f"{min_group_size(cfg)} devices ({len(answered)} answers in all); the model is unchanged")
+    typer.echo("\n".join(lines))

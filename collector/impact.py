@@ -490,6 +490,15 @@ def device_hours(events: list[Disruption], heartbeats: list[Interval], cfg: Mode
     return DeviceHours(lost=dict(lost), disruptions=dict(disruptions), active=active)
 
 
+def alone_s(ev: Disruption, cfg: ModelConfig) -> float:
+    """The lost seconds the model counts for one event alone, its employee fully active: rule 2's amount by the
+    type's cost (recovery time, active duration, excess) and any refocus penalty, before the overlaps (rule 3)
+    and the hourly cap (rule 4) that other events and the heartbeats bring. What one disruption "costs" when
+    set beside what the employee said it cost (the pulse, collector.aggregates.felt)."""
+    start, end = event_span(ev, cfg)
+    return device_hours([ev], [Interval(end, end - start, end - start)], cfg).lost_total()
+
+
 def score(lost_s: float, active_s: float) -> float | None:
     """Experience score in 0..1: the share of active time not lost; None without active time."""
     if active_s <= 0:

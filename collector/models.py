@@ -94,6 +94,21 @@ app_usage_table = sa.Table(
     sa.Index("ix_app_usage_start", "start"),
 )
 
+# The pulse's questions per answer and labels, each (answer, event) pair counted once when the later of the two is
+# stored (collector.aggregates.felt): how often people were asked and what they said, beside the model's lost
+# seconds of those events alone (collector.impact.alone_s) and the seconds the answers stand for (contract.answers).
+felt_count_table = sa.Table(
+    "felt_count", metadata,
+    sa.Column("type", sa.String(32), primary_key=True),
+    sa.Column("app", sa.String(_APP), primary_key=True),  # the /metrics label: catalogued name or other
+    sa.Column("site", sa.String(_LABEL), primary_key=True),  # the device's when counted
+    sa.Column("department", sa.String(_LABEL), primary_key=True),
+    sa.Column("answer", sa.String(32), primary_key=True),
+    sa.Column("questions", sa.BigInteger, nullable=False),
+    sa.Column("model_lost_s", sa.Float, nullable=False),
+    sa.Column("felt_s", sa.Float, nullable=False),
+)
+
 
 # Service-desk tickets (collector.support.tickets.Ticket), one row per (source, ticket id): read again, updated.
 support_ticket_table = sa.Table(

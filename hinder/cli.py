@@ -13,6 +13,7 @@ import typer
 
 from agent.cli import app as agent_app
 from collector.cli import app as collector_app
+from collector.cli import model_app
 from collector.report.cli import app as report_app
 from collector.support.cli import support_app
 from hinder.simulate.cli import simulate_command
@@ -20,6 +21,7 @@ from hinder.simulate.cli import simulate_command
 app = typer.Typer(help=__doc__.splitlines()[0], no_args_is_help=True, add_completion=False)
 app.add_typer(agent_app, name="agent")
 app.add_typer(collector_app, name="collector")
+app.add_typer(model_app, name="model")
 app.add_typer(report_app, name="report")
 app.add_typer(support_app, name="support")
 app.command(name="simulate")(simulate_command)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.aggregates import marks, model_config
+from collector.aggregates import felt, marks, model_config
 from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
 from collector.api import devices, ingest, ops, read, support
 from collector.api.headers import SecurityHeaders
@@ -60,7 +60,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
     state.config, state.engine, state.registry, state.counters = config, engine, registry, counters
     state.auth = TokenAuth(settings.agent_tokens, settings.admin_token, settings.support_tokens)
     state.identity_secret = config.section("support").identity_secret()  # ConfigError: `serve` checked it
-    state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest, support_store.on_ingest])
+    state.ingestor = Ingestor(engine, config, hooks=[marks.on_ingest, felt.on_ingest, support_store.on_ingest])
     state.rate_bound = ingest.RateBound(settings.max_batches_per_s)
     state.device_rate_bounds = ingest.DeviceRateBounds(settings.max_batches_per_device_per_s)
     # Batches beyond the slots wait their turn on the event loop, which costs nothing. On SQLite one batch at a

@@ -26,9 +26,11 @@ from collector.labels import OTHER, Labels, top_versions
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    impact_total_table, lost_week_table, outage_count_table, support_count_table, support_source_table,
+    felt_count_table, impact_total_table, lost_week_table, outage_count_table, support_count_table,
+    support_source_table,
 )
 from contract import __version__
+from contract.answers import BUTTONS
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
 INFO_LABELS: dict[str, str] = {"version": __version__, "model_version": impact.MODEL_VERSION}
@@ -169,6 +171,8 @@ _LOST_WEEK = _label_rows(lost_week_table, ["type", "app", "site", "department"],
 _ACTIVE_WEEK = _label_rows(active_week_table, ["site", "department"], ["active_s"])
 _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 _SUPPORT_COUNTS = _label_rows(support_count_table, ["channel", "site", "department"], ["contacts"])
+_FELT_COUNTS = _label_rows(felt_count_table, ["answer", "type", "app", "site", "department"],
+                           ["questions", "model_lost_s", "felt_s"])
 
 
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -369,6 +373,32 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
                 ["label", "reason"], devices_folded)
 
 
+_FELT_MINUTES = ", ".join(f"{a.name} {a.felt_s / 60:g} min" for a in BUTTONS)
+
+
+def felt_vs_measured(ctx: ScrapeContext) -> Iterable[Metric]:
+    """The pulse (collector.aggregates.felt): hinder_pulse_questions_total{type,app,site,department} and, by
+    ``answer`` too, hinder_pulse_answers_total, hinder_pulse_model_lost_seconds_total (the model's lost time of
+    those events alone) and hinder_pulse_felt_seconds_total (what the answers stand for, contract.answers)."""
+    pairs = ctx.labels().pairs
+    rows = _relabelled(ctx.label_rows(_FELT_COUNTS), 3, lambda r: (*r[:3], *pairs[r[3], r[4]]))
+    asked: dict[tuple, int] = {}
+    for row in rows:
+        asked[row[1:5]] = asked.get(row[1:5], 0) + row[5]
+    labels = ["answer", "type", "app", "site", "department"]
+    yield counter("hinder_pulse_questions", "Pulse questions asked about a measured disruption (answered or not), "
+                  "counted once both the question and its disruption are stored.", labels[1:],
+                  [(*key, n) for key, n in sorted(asked.items())])
+    yield counter("hinder_pulse_answers", "Pulse questions by answer (unanswered: shown, no answer came).", labels,
+                  [r[:6] for r in rows])
+    yield counter("hinder_pulse_model_lost_seconds", "The impact model's lost time of the disruptions asked about, "
+                  "each counted alone with the employee active, by the answer given.", labels,
+                  [(*r[:5], r[6]) for r in rows])
+    yield counter("hinder_pulse_felt_seconds", "The lost time the employees' answers stand for (an assumption per "
+                  f"answer: {_FELT_MINUTES}).", labels,
+                  [(*r[:5], r[7]) for r in rows])
+
+
 _SUPPORT_SOURCES = _select(support_source_table, "name", "last_success", "last_error", "failures_total",
                            "fetched_total", "skipped_total")
 
@@ -402,4 +432,5 @@ def support_sources(ctx: ScrapeContext) -> Iterable[Metric]:
 
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost, support_contacts, support_week, folded_labels, support_sources]
+                          devices_disrupted, hourly_cost, support_contacts, support_week, felt_vs_measured,
+                          folded_labels, support_sources]

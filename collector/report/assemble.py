@@ -16,11 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
+from collector import calibration
 from collector.labels import OTHER as OTHER_GROUP, merge_small
+from collector.report import fmt
 from collector.report.config import ReportSettings
 from collector.report.findings import findings, iceberg
 from collector.support.tickets import CHANNELS
 from contract import events
+from contract.answers import ANSWERS, BUTTONS, BY_NAME as BY_ANSWER, UNANSWERED
 
 SCHEMA = 1
 VERSION_BLAME_SHARE = 0.6  # a version is to blame when it has this share of its app's disruptions ...
@@ -36,6 +39,8 @@ TOP_CATEGORIES = 5
 UNCATEGORIZED = "(no category)"
 # Failures whose versions are compared to find a version to blame (slowness is left out: it is mostly the network's).
 VERSION_TYPES = events.names(versioned=True)
+ANSWER_FELT = {a.name: a.felt_s for a in ANSWERS}
+ANSWER_ORDER = {a.name: -i for i, a in enumerate(ANSWERS)}  # ties between answers' shares: the milder answer first
 
 
 @dataclass
@@ -63,6 +68,9 @@ class WeekFacts:
     tickets: list[tuple] = field(default_factory=list)
     tickets_stored: bool = False  # any ticket ever stored: a service desk is connected
     ticket_window_s: float = 0.0  # [support] ticket_after_disruption_s
+    # the pulse's answers to questions shown in the week: (device, (site, department), type, app label, answer,
+    # the model's lost seconds of the event alone)
+    answers: list[tuple] = field(default_factory=list)
     pending_device_days: int = 0  # device-days the refresher had not recomputed yet when the facts were read
     derived: dict = field(default_factory=dict, repr=False, compare=False)  # sums computed once from the rows
 
@@ -77,6 +85,7 @@ class Model:
     cost: Callable[[float, str], float]  # (lost seconds, department) -> money
     score: Callable[[float, float], float | None]  # (lost s, active s) -> 0..100, None without active time
     contact_s: Callable[[str], float]  # channel -> the employee's seconds one service-desk contact takes
+    recovery_s: Callable[[str, str], float]  # (RECOVERY type, app) -> the recovery time the model charges
     notes: list[str] = field(default_factory=list)
 
 
@@ -152,6 +161,7 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "by_department": _by_group(f, model, 1, "department", settings.min_group_size),
         "connectivity": _connectivity(f, settings.min_group_size),
         "support": _support(f, model, settings),
+        "felt": _felt(f, model, settings.min_group_size),
         "heatmap": {"days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "hours": list(range(24)),
                     "lost_seconds": f.heat},
     }
@@ -420,6 +430,108 @@ def _categories(f: WeekFacts) -> list[dict]:
             for name, (n, stopping, times) in cats.items()]
     rows.sort(key=lambda r: (-r["work_stopping"], -r["tickets"], r["category"]))
     return rows[:TOP_CATEGORIES]
+
+
+def _felt(f: WeekFacts, model: Model, min_size: int) -> dict:
+    """What employees felt: the pulse's questions and answers per application and type, site and department, the
+    model's lost time of the same disruptions beside them, and the recovery times the answers would propose.
+
+    A group is shown by name only with answers from at least ``min_size`` distinct devices: else (type, app)
+    merges into (type, other), then (other, other); a site or department into other. A group still under the
+    size keeps its counts and withholds what its people said (and so does the next smallest group, where the
+    totals would otherwise tell it)."""
+    rows = f.answers
+    overall = _felt_groups([((), dev, answer, m) for dev, _l, _t, _a, answer, m in rows], min_size)
+    totals = overall[0] if overall else _felt_row((), [], False)
+    del totals["group"]
+    by_app = []
+    for r in _felt_groups([((t, a), dev, answer, m) for dev, _l, t, a, answer, m in rows], min_size,
+                          lambda g: (g[0], OTHER_GROUP), lambda _g: (OTHER_GROUP, OTHER_GROUP)):
+        (etype, app) = group = r.pop("group")
+        by_app.append({"type": etype, "app": app, **r, "text": _felt_text(group, r)})
+    proposals = calibration.propose([(dev, t, a, answer) for dev, _l, t, a, answer, _m in rows], model.recovery_s,
+                                    min_size)
+    return {
+        **totals,
+        "answer_labels": {a.name: a.label for a in BUTTONS},
+        "answer_felt_seconds": {a.name: a.felt_s for a in BUTTONS},
+        "by_app": by_app,
+        "by_site": _felt_by(rows, 0, "site", min_size),
+        "by_department": _felt_by(rows, 1, "department", min_size),
+        "calibration": [{"type": p.type, "app": p.app, "setting": p.setting, "recovery_seconds": p.recovery_s,
+                         "current_seconds": p.current_s, "answers": p.answers, "devices": p.devices}
+                        for p in proposals],
+        "calibration_min_answers": calibration.MIN_ANSWERS,
+    }
+
+
+def _felt_by(rows: list[tuple], idx: int, key: str, min_size: int) -> list[dict]:
+    groups = _felt_groups([(labels[idx], dev, answer, m) for dev, labels, _t, _a, answer, m in rows], min_size,
+                          lambda _g: OTHER_GROUP)
+    return [{key: r.pop("group"), **r} for r in groups]
+
+
+def _felt_groups(items: list[tuple], min_size: int, *parents: Callable) -> list[dict]:
+    """Items (group, device, answer, model seconds) merged into each ``parent`` in turn while a group has answers
+    from fewer than ``min_size`` devices; one row per resulting group, the most asked first, ``other`` last."""
+    for parent in parents:
+        name = merge_small({g: len(d) for g, d in _answering(items).items()}, min_size, parent)
+        items = [(name[group], dev, answer, m) for group, dev, answer, m in items]
+    grouped: dict = defaultdict(list)
+    for group, dev, answer, m in items:
+        grouped[group].append((dev, answer, m))
+    answering = _answering(items)
+    # What a group under the size said is withheld; so is, while the withheld groups' answers come from fewer than
+    # min_size devices, the smallest group shown: else the totals minus the groups shown would tell it.
+    withheld = {g for g in grouped if len(answering[g]) < min_size}
+    while 0 < len(set().union(*(answering[g] for g in withheld))) < min_size and len(withheld) < len(grouped):
+        withheld.add(min(sorted(set(grouped) - withheld, key=str), key=lambda g: len(answering[g])))
+    out = [_felt_row(g, members, g not in withheld) for g, members in grouped.items()]
+    return sorted(out, key=lambda r: (OTHER_GROUP in (r["group"] if isinstance(r["group"], tuple) else (r["group"],)),
+                                      -r["questions"], str(r["group"])))
+
+
+def _answering(items: list[tuple]) -> dict:
+    """Group -> the devices that answered in it (a button clicked), from items (group, device, answer, ...)."""
+    out: dict = defaultdict(set)
+    for group, dev, answer, *_ in items:
+        out[group].update([dev] if answer != UNANSWERED else [])
+    return out
+
+
+def _felt_row(group, members: list, shown: bool) -> dict:
+    """One group's figures from its (device, answer, model seconds); what its people said only if ``shown``."""
+    answered = [(dev, answer, m) for dev, answer, m in members if answer != UNANSWERED]
+    devices = len({dev for dev, _a, _m in answered})
+    shown = shown and bool(answered)
+    counts = {a.name: sum(1 for _d, answer, _m in answered if answer == a.name) for a in BUTTONS}
+    return {
+        "group": group,
+        "questions": len(members),
+        "answered": len(answered) if shown else None,
+        "answer_rate": len(answered) / len(members) if shown else None,
+        "devices": devices if shown else None,
+        "withheld": not shown,
+        "shares": {k: n / len(answered) for k, n in counts.items()} if shown else None,
+        "model_seconds_each": sum(m for _d, _a, m in members) / len(members) if members else None,
+        "felt_seconds_each": (sum(ANSWER_FELT[a] for _d, a, _m in answered) / len(answered)) if shown else None,
+    }
+
+
+def _felt_text(group: tuple[str, str], r: dict) -> str:
+    """The comparison in words, e.g. "Crashes of SAP GUI: the model counts 3 min each; people who answered said
+    'More than 15 minutes' 60% of the time (they felt 17 min on average; 12 answers from 8 people)."."""
+    etype, app = group
+    what = fmt.type_label(etype) if etype != OTHER_GROUP else "Other disruptions"
+    if etype != OTHER_GROUP and (events.BY_NAME[etype].of_app if etype in events.BY_NAME else False):
+        what += " of other applications" if app == OTHER_GROUP else f" of {app}"
+    said = f"{what}: the model counts {fmt.minutes(r['model_seconds_each'])} each"
+    if r["withheld"]:
+        return f"{said}; too few people answered to say what they felt."
+    top = max(sorted(r["shares"]), key=lambda k: (r["shares"][k], ANSWER_ORDER[k]))
+    return (f"{said}; people who answered said '{BY_ANSWER[top].label}' {fmt.pct(r['shares'][top])} of the time "
+            f"(they felt {fmt.minutes(r['felt_seconds_each'])} on average; {r['answered']} answers from "
+            f"{r['devices']} people).")
 
 
 def repeat_ranking(f: WeekFacts, settings: ReportSettings) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
-from collector.aggregates import queries, support
+from collector.aggregates import felt, queries, support
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
 from collector.report import ReportError
@@ -46,7 +46,7 @@ def model_of(cfg: impact.ModelConfig, version: str = impact.MODEL_VERSION) -> Mo
 
     return Model(version=cfg.versioned(version), parameters=cfg.parameters(version), currency=cfg.currency,
                  cost=lambda lost_s, department: impact.cost(lost_s, department, cfg), score=score,
-                 contact_s=cfg.contact_s)
+                 contact_s=cfg.contact_s, recovery_s=cfg.recovery_s)
 
 
 def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None,
@@ -112,6 +112,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
         f.outages = [(dev, cause, int(n), float(seconds or 0.0))
                      for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
         _load_support(conn, config, ws, we, f)
+        _load_answers(conn, config, ws, we, f)
         if config.apps:
             f.versions = [(app, version, int(n))
                           for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]
@@ -196,6 +197,13 @@ def _load_support(conn: Connection, config: CollectorConfig, ws: float, we: floa
     f.tickets = [(*t[:-1], t.cause.type if t.cause else None,
                   config.app_label(t.cause.app) if t.cause and t.cause.app else None)
                  for t in support.tickets_opened(conn, ws, we, f.ticket_window_s)]
+
+
+def _load_answers(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
+    """The pulse's answers to questions shown in the week, joined to their events (the application labelled)."""
+    f.answers = [(a.device_id, f.devices.get(a.device_id, (a.site, a.department)), a.type,
+                  aggregates.app_label(config, a.type, a.app), a.answer, a.model_s)
+                 for a in felt.answers_in(conn, ws, we, aggregates.model_config(config))]
 
 
 def _iso(ts: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contract.answers import BUTTONS
 from contract.events import BY_NAME
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -20,6 +21,15 @@ def hours(seconds: float | None) -> str:
     if 0 < seconds < 3600:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:,.1f} h"
+
+
+def minutes(seconds: float | None) -> str:
+    """Seconds as whole minutes (``3 min``); hours with one decimal from one hour."""
+    if seconds is None:
+        return "n/a"
+    if 0 < seconds < 60:
+        return "under 1 min"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else hours(seconds)
 
 
 def money(amount: float | None, currency: str) -> str:
@@ -80,3 +90,37 @@ def headline_value(item: dict, currency: str) -> str:
     if unit == "score":
         return score(value)
     return f"{value:,.0f}"
+
+
+# The pulse's section ("What employees felt"), alike in every renderer.
+FELT_HEADERS = ["Asked", "Answered", *(a.label for a in BUTTONS), "Felt each", "Model each"]
+CALIBRATION_NOTE = ("Recovery times the answers would propose (the mean time the answers stand for, where enough "
+                    "people answered). The model is unchanged until an administrator applies them: "
+                    "`hinder model calibrate` prints them as configuration lines.")
+
+
+def felt_cells(g: dict) -> list:
+    """A group's row under :data:`FELT_HEADERS`: what its people said is blank when too few answered."""
+    shares = g["shares"] or {}
+    return [g["questions"], "" if g["answered"] is None else g["answered"],
+            *("" if g["withheld"] else pct(shares.get(a.name)) for a in BUTTONS),
+            "" if g["withheld"] else minutes(g["felt_seconds_each"]), minutes(g["model_seconds_each"])]
+
+
+def felt_summary(section: dict) -> str:
+    """The week's pulse in one sentence."""
+    asked = f"{section['questions']} question{'' if section['questions'] == 1 else 's'} asked after a disruption"
+    if section["withheld"]:
+        return f"{asked}; too few people answered to show what they said."
+    return (f"{asked}, {section['answered']} answered ({pct(section['answer_rate'])}) from {section['devices']} "
+            f"devices; they felt {minutes(section['felt_seconds_each'])} per disruption on average, where the model "
+            f"counts {minutes(section['model_seconds_each'])}.")
+
+
+def felt_note(min_size: int) -> str:
+    """How answers are grouped and what a felt time means."""
+    return (f"Groups with answers from fewer than {min_size} devices are merged into \"other\", and what a group "
+            "still that small said is not shown. Felt times are what the answers stand for (an assumption: "
+            + ", ".join(f"'{a.label}' = {minutes(a.felt_s)}" for a in BUTTONS)
+            + "); the model's time is each disruption's own lost time with the employee active, before overlaps "
+            "are merged.")

@@ -23,6 +23,9 @@ _SECTIONS = {
 }
 
 
+_FELT_COLUMNS = ["questions", "answered", "answer_rate", "devices", "withheld", "felt_seconds_each",
+                 "model_seconds_each"]
+_CALIBRATION_COLUMNS = ["type", "app", "setting", "recovery_seconds", "current_seconds", "answers", "devices"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -82,6 +85,16 @@ def tables(r: dict) -> dict[str, str]:
                                                                       "resolved", "median_resolve_seconds"])):
         out[name] = _csv(cols, [[row[c] for c in cols] for row in s[key]])
     out["support_summary.csv"] = _csv(["text"], [[text] for text in s["summary"]])
+    p = r["felt"]
+    out["felt_totals.csv"] = _csv(["figure", "value"], [[k, v] for k, v in p.items()
+                                                        if not isinstance(v, (list, dict))]
+                                  + [[f"share.{k}", v] for k, v in (p["shares"] or {}).items()])
+    for key, cols in (("by_app", ["type", "app"]), ("by_site", ["site"]), ("by_department", ["department"])):
+        out[f"felt_{key}.csv"] = _csv([*cols, *_FELT_COLUMNS, *(f"share.{a}" for a in p["answer_labels"])],
+                                      [[g[c] for c in (*cols, *_FELT_COLUMNS)]
+                                       + [(g["shares"] or {}).get(a) for a in p["answer_labels"]] for g in p[key]])
+    out["felt_calibration.csv"] = _csv(_CALIBRATION_COLUMNS, [[c[k] for k in _CALIBRATION_COLUMNS]
+                                                              for c in p["calibration"]])
     out["heatmap.csv"] = _csv(["day", *(f"{h:02d}" for h in range(24))],
                               [[d, *row] for d, row in zip(DAYS, r["heatmap"]["lost_seconds"])])
     out["trend.csv"] = _csv(list(r["trend"][0]), [list(t.values()) for t in r["trend"]])

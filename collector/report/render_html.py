@@ -35,7 +35,7 @@ def render_html(report: dict) -> str:
         _summary(report, cur),
         _where(report, cur),
         _connectivity_and_time(report),
-        _service_desk(report),
+        _service_desk(report) + _felt(report),  # what people did and said, beside what was measured
         _devices_and_method(report),
     ]
     return (
@@ -175,6 +175,26 @@ def _service_desk(r: dict) -> str:
                  f"device lost time to a measured disruption in the {escape(fmt.hours(s['window_seconds']))} before it "
                  "was opened (to the hour); tickets not traced to a device count by the site and department they "
                  "name.</p>")
+    return "".join(parts)
+
+
+def _felt(r: dict) -> str:
+    p = r["felt"]
+    parts = ["<h2>What employees felt</h2>"]
+    if not p["questions"]:
+        return "".join(parts) + '<p class="empty">No pulse question was answered or shown this week.</p>'
+    parts.append(f"<p>{escape(fmt.felt_summary(p))}</p>")
+    parts.append('<ul class="findings">' + "".join(f"<li>{escape(a['text'])}</li>" for a in p["by_app"]) + "</ul>")
+    for key in ("site", "department"):
+        parts.append(f"<p><b>By {key}</b></p>" + _table(
+            [key.capitalize(), *fmt.FELT_HEADERS], [[g[key], *fmt.felt_cells(g)] for g in p[f"by_{key}"]],
+            numeric=set(range(1, 9))))
+    parts.append(f'<p class="note">{escape(fmt.felt_note(r["min_group_size"]))}</p>')
+    if p["calibration"]:
+        parts.append(f"<p><b>Calibration</b>: {escape(fmt.CALIBRATION_NOTE)}</p>" + _table(
+            ["Setting", "Application", "Proposed", "Now", "Answers", "Devices"],
+            [[c["setting"], c["app"] or "", fmt.minutes(c["recovery_seconds"]), fmt.minutes(c["current_seconds"]),
+              c["answers"], c["devices"]] for c in p["calibration"]], numeric={2, 3, 4, 5}))
     return "".join(parts)
 
 

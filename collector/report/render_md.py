@@ -33,6 +33,27 @@ def _table(headers: list[str], rows: list[list], right: set[int] = frozenset()) 
             *("| " + " | ".join(r) + " |" for r in cells), ""]
 
 
+def _felt(p: dict, min_size: int) -> list[str]:
+    """The section "What employees felt": the pulse's answers beside the model's lost time."""
+    lines = ["## What employees felt", ""]
+    if not p["questions"]:
+        return lines + ["_No pulse question was answered or shown this week._", ""]
+    lines += [_text(fmt.felt_summary(p), starts_line=True), "",
+              *(f"- {_text(a['text'], starts_line=True)}" for a in p["by_app"]), ""]
+    for key in ("site", "department"):
+        lines += [f"By {key}:", ""]
+        lines += _table([key.capitalize(), *fmt.FELT_HEADERS],
+                        [[g[key], *fmt.felt_cells(g)] for g in p[f"by_{key}"]], set(range(1, 9)))
+    lines += [_text(fmt.felt_note(min_size), starts_line=True), ""]
+    if p["calibration"]:
+        lines += [_text(fmt.CALIBRATION_NOTE, starts_line=True), ""]
+        lines += _table(["Setting", "Application", "Proposed", "Now", "Answers", "Devices"],
+                        [[c["setting"], c["app"] or "", fmt.minutes(c["recovery_seconds"]),
+                          fmt.minutes(c["current_seconds"]), c["answers"], c["devices"]] for c in p["calibration"]],
+                        {2, 3, 4, 5})
+    return lines
+
+
 def render_md(r: dict) -> str:
     """Render a report dict to Markdown."""
     cur = r["currency"]
@@ -102,6 +123,7 @@ def render_md(r: dict) -> str:
             lines += _table(["Application", "Tickets after its disruptions"],
                             [[a["app"], a["tickets"]] for a in s["by_app"]], {1})
         lines += [_text(f"Contact time by channel: {fmt.channels(s['by_channel'])}.", starts_line=True), ""]
+    lines += _felt(r["felt"], r["min_group_size"])
     lines += ["## Devices with repeated problems", ""]
     lines += _table(["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause"],
                     [[d["device"], d["site"], d["department"], d["disruptions"], fmt.hours(d["lost_seconds"]),
