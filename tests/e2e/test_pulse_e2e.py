@@ -12,17 +12,22 @@ answer (report, /metrics) take ``pulse_run``: its collector is still serving.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from agent.sensors import SENSORS
+from contract import events
+from contract.answers import BY_NAME
 from agent.sensors.activity import DAYS
 from agent.sensors.crash_proc import CrashProcConfig, CrashProcSensor
 from tests.agent.pulse._desktop import MISSING, MISSING_REASON, Desktop, running_desktop
@@ -41,6 +46,7 @@ class PulseRun:
     event: dict  # the crash as GET /api/v1/events returns it
     feedback: dict  # the collector's feedback row (its columns)
     desktop: Desktop
+    config: Path  # the collector's config file
 
     @property
     def collector_url(self) -> str:
@@ -75,8 +81,10 @@ def pulse_run(tmp_path_factory, test_program):
     base = tmp_path_factory.mktemp("pulse-e2e")
     crasher = test_program("Crasher")
     (base / "collector").mkdir()
+    collector_config = base / "collector" / "hinder.toml"
+    collector_config.write_text('apps = ["Crasher"]\n[report]\nmin_group_size = 1\n')
     collector = CollectorProcess(port=free_port(), db=f"sqlite:///{base / 'collector' / 'hinder.db'}",
-                                 workdir=base / "collector", args=[])
+                                 workdir=base / "collector", args=["--config", str(collector_config)])
     with running_desktop(base / "desktop") as desktop:
         collector.start()
         config = base / "agent.toml"
@@ -105,7 +113,7 @@ def pulse_run(tmp_path_factory, test_program):
             (row,) = wait_until(lambda: _feedback_rows(db_path), 15, interval_s=0.2,
                                 what="the answer in the collector's feedback table")
             (event,) = [e for e in collector.events() if e["type"] == "crash" and e["app"] == "Crasher"]
-            yield PulseRun(collector, db_path, event, row, desktop)
+            yield PulseRun(collector, db_path, event, row, desktop, collector_config)
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(60)
@@ -118,3 +126,47 @@ def test_the_answer_to_a_real_crash_reaches_the_collector(pulse_run):
     assert row["device_id"] == event["device_id"]  # the same device: joined to its event at read time
     offered = [line for line in pulse_run.desktop.menu() if "(Crasher just closed unexpectedly)" in line]
     assert len(offered) == 4 and any(line.endswith(f",{ANSWER}]") for line in offered)
+
+
+
+def _samples(text: str, name: str) -> dict[tuple, float]:
+    """The samples of one metric family in an exposition: label pairs -> value."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if m:
+            out[tuple(sorted(re.findall(r'(\w+)="([^"]*)"', m.group(1))))] = float(m.group(2))
+    return out
+
+
+def test_the_answer_is_counted_on_metrics_beside_the_models_lost_time(pulse_run):
+    def counted():
+        text = pulse_run.collector.metrics()
+        return text if _samples(text, "hinder_pulse_questions_total") else None
+
+    text = wait_until(counted, 30, interval_s=0.5, what="the answer on /metrics")
+    questions = _samples(text, "hinder_pulse_questions_total")
+    assert {(dict(k)["type"], dict(k)["app"]): v for k, v in questions.items()} == {("crash", "Crasher"): 1.0}
+    answers = _samples(text, "hinder_pulse_answers_total")
+    assert {dict(k)["answer"]: v for k, v in answers.items()} == {ANSWER: 1.0}
+    felt = _samples(text, "hinder_pulse_felt_seconds_total")
+    assert list(felt.values()) == [BY_NAME[ANSWER].felt_s]
+    model = _samples(text, "hinder_pulse_model_lost_seconds_total")
+    assert list(model.values()) == [events.BY_NAME["crash"].recovery_s]  # a crash costs its recovery time
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+
+
+def test_the_weekly_report_says_what_the_employee_felt(pulse_run):
+    week = datetime.fromtimestamp(pulse_run.feedback["time"], timezone.utc).strftime("%G-W%V")
+    r = subprocess.run([sys.executable, "-m", "hinder", "report", "weekly", "--week", week, "--db", pulse_run.collector.db,
+                        "--config", str(pulse_run.config), "--format", "json"], cwd=ROOT, env=hinder_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    felt = json.loads(r.stdout)["felt"]
+    assert (felt["questions"], felt["answered"], felt["shares"][ANSWER]) == (1, 1, 1.0)
+    (row,) = felt["by_app"]
+    assert (row["type"], row["app"], row["questions"]) == ("crash", "Crasher", 1)
+    assert "Crashes of Crasher" in row["text"] and "More than 15 minutes" in row["text"]
