@@ -40,6 +40,7 @@ HOUR = impact.HOUR
 OTHER = "other"  # the label of what is folded: uncatalogued applications, unknown causes
 UNKNOWN_VERSION = "unknown"  # the version label of events whose details name none (counted on arrival)
 RECENT_S = 900.0  # "devices disrupted now": a disruption going on or started in the last 15 minutes
+MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
 
 
 def day_start(t: float) -> int:
