@@ -32,8 +32,9 @@ from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
 from collector.models import (
-    app_focus_daily_table, app_version_count_table, impact_total_table, disruption_count_table, event_table, impact_dirty_table, outage_count_table,
-    outage_daily_table, recent_disruption_table, support_ticket_table, version_daily_table,
+    app_focus_daily_table, app_version_count_table, disruption_count_table, event_table, impact_dirty_table,
+    impact_total_table, outage_count_table, outage_daily_table, recent_disruption_table, support_ticket_table,
+    version_daily_table,
 )
 from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
 from contract.records import MAX_DURATION_S

@@ -131,7 +131,8 @@ def test_a_new_total_scales_the_periods_others_down_and_the_counter_never_goes_d
     ingestor.store(batch(usage=[usage("sap-gui", period, 1800.0)]), now=now)  # 4800 s claimed in 3600
     assert recorder.batches[-1] == [(period, "excel", -750.0), (period, "sap-gui", 1350.0)]
     day = day_start(period)
-    assert _daily(db_engine) == {(day, "excel", "Paris", "Finance"): 2250.0, (day, "sap-gui", "Paris", "Finance"): 1350.0}
+    assert _daily(db_engine) == {(day, "excel", "Paris", "Finance"): 2250.0,
+                                 (day, "sap-gui", "Paris", "Finance"): 1350.0}
     # the exact sum goes down; what /metrics exports (a counter) stays at its high-water mark
     assert _totals(db_engine) == {("excel", "Paris", "Finance"): (2250.0, 3000.0),
                                   ("sap-gui", "Paris", "Finance"): (1350.0, 1350.0)}

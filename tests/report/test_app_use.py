@@ -110,9 +110,10 @@ def test_a_week_from_the_database(db_engine, config):
     beats = [heartbeat(nine + (h + 1) * H, interval_s=H, active_s=H) for h in range(3)]
     totals = [usage("sap-gui", nine, 2400.0), usage("excel", nine, 1200.0), usage("sap-gui", nine + H, H),
               usage("excel", nine + H, H), usage("excel", nine + 2 * H, H), usage("teams", nine + 2 * H, 1200.0)]
-    crashes = [event("crash", "sap-gui", nine + m * 60) for m in (30, 90, 150)] + [event("crash", "teams", nine + 165 * 60)]
-    Ingestor(db_engine, config, hooks=[marks.on_ingest]).store(make_batch(DEVICE, crashes, beats, now=NOW, usage=totals),
-                                                                now=NOW)
+    crashes = [event("crash", "sap-gui", nine + m * 60) for m in (30, 90, 150)]
+    crashes.append(event("crash", "teams", nine + 165 * 60))
+    ingestor = Ingestor(db_engine, config, hooks=[marks.on_ingest])
+    ingestor.store(make_batch(DEVICE, crashes, beats, now=NOW, usage=totals), now=NOW)
     refresh(db_engine, config, now=NOW)
     r = build_report(db_engine, config, WEEK, now=NOW)
     apps = {a["app"]: a for a in r["by_app"]}
