@@ -57,7 +57,7 @@ def render_md(r: dict) -> str:
                       t["disruptions"], t["devices"]] for t in r["by_type"]], {1, 2, 3, 4, 5})
     lines += ["## Applications by lost time", ""]
     lines += _table(["Application", "Lost time", "Share", "Disruptions", "Hours of use", "Per 100 h of use",
-                     "Lost min per hour of use", "Main cause", "Version to blame"],
+                     "Lost min per h of use", "Main cause", "Version to blame"],
                     [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"],
                       fmt.number(a["focus_hours"]), fmt.per_use(a["disruptions_per_100h"]),
                       fmt.per_use(a["lost_minutes_per_hour"]),
