@@ -7,7 +7,7 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   device-hours they can change in ``impact_dirty`` (one row per device-day with
   its first and last dirty hour, bumping ``generation``) and keeps the counts
   kept on arrival (disruptions by label, outages, application versions, recent
-  disruptions). The collector passes it to its
+  disruptions, the counted application focus time). The collector passes it to its
   :class:`~collector.ingest.Ingestor` explicitly. Its
   :func:`~.marks.on_tickets` marks what a stored ticket changes
   (``collector.support.store.store_tickets`` calls it).

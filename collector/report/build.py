@@ -4,8 +4,8 @@ Every figure comes through the impact model's queries
 (:mod:`collector.aggregates.queries`): lost and active time from its hourly
 aggregates, the same figures /metrics exports, so the report and Prometheus
 agree; application versions and the causes and durations of connectivity
-outages from the per-day counts ingest keeps; which devices were known from
-the device table. Costs and scores use the model's own formulas
+outages, and the hours of use per application, from the per-day counts ingest
+keeps; which devices were known from the device table. Costs and scores use the model's own formulas
 (``collector.impact.cost`` and ``score``). Building a report never writes:
 it reads what the collectors' refresher has computed, and says in its method
 section how many device-days were still waiting to be recomputed. Each query
