@@ -304,6 +304,13 @@ class _Activity:
         return max(before)[1] if before else 0.0
 
 
+def active_seconds(heartbeats: list[Interval], spans: list[tuple[float, float]]) -> list[float]:
+    """The active seconds heartbeats show inside each span ``[s, e]`` (each interval's spread evenly over it), at
+    most ``e - s``: the most application focus a device's period can count (rule 1; ``collector.ingest``)."""
+    activity = _Activity(heartbeats)
+    return [activity.seconds(s, e) for s, e in spans]
+
+
 @dataclass(frozen=True)
 class _Span:
     start: float

@@ -8,8 +8,9 @@ sender's (:mod:`collector.devices`) and stores it in ONE transaction:
 upsert the device from its newest heartbeat, insert the events and heartbeats
 whose ids are not stored yet (so a retried batch stores nothing twice; see
 :func:`_store_new`) in multi-row INSERTs, the pulse's answers not stored yet
-for their event, the app focus totals (the largest per device, app and period:
-:func:`_store_usage`), run the ingestor's hooks on the new records, commit.
+for their event, the app focus totals (the largest per device, app and period,
+and what of them counts: :func:`_store_usage`), run the ingestor's hooks on
+the new records, commit.
 Only then does the API acknowledge.
 
 What must stay current with ingest (the impact model's marks and counts,
@@ -35,7 +36,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from collector import devices, fastwire, quota
+from collector import devices, fastwire, impact, quota
+from collector.aggregates import MAX_HEARTBEAT_S
 from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
@@ -66,6 +68,9 @@ class IngestedBatch:
     received_at: float  # collector clock
     identity_changed: bool = False  # the device sent identity keys it had not sent before
     feedback: list[dict[str, Any]] = field(default_factory=list)  # answers stored for the first time
+    # (period start, app as sent, seconds): what the batch changed the counted focus of each usage row by
+    # (:func:`_store_usage`; negative where a period's new totals scaled the others down)
+    usage_added: list[tuple[float, str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -240,9 +245,9 @@ class Ingestor:
         feedback = [feedback[i] for i in new_feedback]
         insert_rows(conn, feedback_table, _FEEDBACK_COLUMNS,
                     [(dev_id, f["event_id"], f["id"], f["time"], f["answer"], now) for f in feedback])
-        _store_usage(conn, dev_id, usage)
+        usage_added = _store_usage(conn, dev_id, usage, heartbeats)
         stored = IngestedBatch(device=device, events=events, heartbeats=heartbeats, config=self.config, received_at=now,
-                               identity_changed=identity_changed, feedback=feedback)
+                               identity_changed=identity_changed, feedback=feedback, usage_added=usage_added)
         for hook in self.hooks:
             hook(conn, stored)
         others = len(batch.get("feedback", [])) + len(usage)
@@ -428,19 +433,58 @@ def _new_keys(conn: Connection, table: sa.Table, device_id: str, first: str, key
     return sorted(i for key, i in firsts.items() if key not in stored)
 
 
-def _store_usage(conn: Connection, device_id: str, usage: list[dict[str, Any]]) -> None:
+def _store_usage(conn: Connection, device_id: str, usage: list[dict[str, Any]],
+                 heartbeats: list[dict[str, Any]]) -> list[tuple[float, str, float]]:
     """Keep, per app and period, the largest focus total the device sent: a period sent again after a restart or a
-    retry replaces the smaller total, never adds to it (``contract.records.Usage``)."""
+    retry replaces the smaller total, never adds to it (``contract.records.Usage``). Then count what of it fits,
+    and return what that changed: (period start, app, seconds added to its counted focus).
+
+    A period is the device's records of one ``start``. What counts of it is its apps' totals, scaled down together
+    (proportionally) to at most the period's length and the active seconds the device's heartbeats show in it
+    (:func:`collector.impact.active_seconds`; time no heartbeat saw as active never counts). The periods the
+    batch's totals or its new heartbeats (stored before this is called) overlap are recounted, so the counted focus
+    does not depend on whether a period's heartbeats arrive before or after its totals.
+    """
     largest: dict[tuple, dict[str, Any]] = {}
     for u in usage:
         key = (u["app"], u["start"])
         if key not in largest or u["focus_s"] > largest[key]["focus_s"]:
             largest[key] = u
-    if not largest:
-        return
-    conn.execute(prepared(conn, _usage_upsert), [
-        {"device_id": device_id, "app": app, "start": start, "interval_s": u["interval_s"], "focus_s": u["focus_s"]}
-        for (app, start), u in sorted(largest.items())])
+    if largest:
+        conn.execute(prepared(conn, _usage_upsert), [
+            {"device_id": device_id, "app": app, "start": start, "interval_s": u["interval_s"],
+             "end": start + u["interval_s"], "focus_s": u["focus_s"]}
+            for (app, start), u in sorted(largest.items())])
+    spans = [(u["start"], u["start"] + u["interval_s"]) for u in largest.values()]
+    spans += [(h["time"] - h["interval_s"], h["time"]) for h in heartbeats]
+    return _count_usage(conn, device_id, min(s for s, _ in spans), max(e for _, e in spans)) if spans else []
+
+
+def _count_usage(conn: Connection, device_id: str, lo: float, hi: float) -> list[tuple[float, str, float]]:
+    """Recount the device's periods overlapping ``[lo, hi]``; return (start, app, seconds added) where it changed."""
+    periods: dict[float, list] = {}
+    for app, start, interval_s, focus_s, counted_s in conn.execute(
+            prepared(conn, _usage_rows), {"dev": device_id, "lo": lo, "hi": hi}):
+        periods.setdefault(start, []).append((app, interval_s, focus_s, counted_s))
+    if not periods:
+        return []
+    ends = {start: start + max(r[1] for r in rows) for start, rows in periods.items()}
+    beats = [impact.Interval(*hb) for hb in conn.execute(prepared(conn, _period_heartbeats), {
+        "dev": device_id, "lo": min(periods), "hi": max(ends.values()) + MAX_HEARTBEAT_S})]
+    active = impact.active_seconds(beats, sorted(ends.items()))
+    added, changed = [], []
+    for (start, _end), active_s in zip(sorted(ends.items()), active):
+        rows = periods[start]
+        total = sum(r[2] for r in rows)
+        scale = min(1.0, active_s / total) if total > 0 else 0.0  # active_s is within the period's length
+        for app, _interval, focus_s, counted_s in rows:
+            counted = focus_s * scale
+            if abs(counted - counted_s) > 1e-9:
+                added.append((start, app, counted - counted_s))
+                changed.append({"dev": device_id, "app_": app, "start_": start, "counted": counted})
+    if changed:
+        conn.execute(prepared(conn, _usage_counted), changed)
+    return added
 
 
 def _usage_upsert(bind: Connection):
@@ -448,4 +492,24 @@ def _usage_upsert(bind: Connection):
     larger = sa.func.max if is_sqlite(bind) else sa.func.greatest  # SQLite's two-argument max() is a scalar
     return new.on_conflict_do_update(index_elements=["device_id", "app", "start"], set_={
         "focus_s": larger(app_usage_table.c.focus_s, new.excluded.focus_s),
-        "interval_s": larger(app_usage_table.c.interval_s, new.excluded.interval_s)})
+        "interval_s": larger(app_usage_table.c.interval_s, new.excluded.interval_s),
+        "end": larger(app_usage_table.c.end, new.excluded.end)})
+
+
+def _usage_rows(_bind: Connection):
+    u = app_usage_table.c
+    return sa.select(u.app, u.start, u.interval_s, u.focus_s, u.counted_s).where(
+        u.device_id == sa.bindparam("dev"), u.end > sa.bindparam("lo"), u.start < sa.bindparam("hi"))
+
+
+def _period_heartbeats(_bind: Connection):
+    h = heartbeat_table.c
+    return sa.select(h.time, h.interval_s, h.active_s).where(
+        h.device_id == sa.bindparam("dev"), h.time > sa.bindparam("lo"), h.time < sa.bindparam("hi"))
+
+
+def _usage_counted(_bind: Connection):
+    u = app_usage_table.c
+    return app_usage_table.update().where(
+        u.device_id == sa.bindparam("dev"), u.app == sa.bindparam("app_"), u.start == sa.bindparam("start_")
+    ).values(counted_s=sa.bindparam("counted"))

@@ -84,6 +84,8 @@ feedback_table = sa.Table(
 
 # Focused time per device, catalogued application and period (contract.records.Usage): the largest total sent
 # for the period is kept, so a resent or restarted period's total replaces the smaller one, never adds to it.
+# ``counted_s`` is what counts of it (collector.ingest: the period's totals scaled to fit its length and the
+# device's active seconds in it), kept so that a change of either adds only its difference to the rollups.
 app_usage_table = sa.Table(
     "app_usage", metadata,
     sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
@@ -91,7 +93,21 @@ app_usage_table = sa.Table(
     sa.Column("start", sa.Float, primary_key=True),
     sa.Column("interval_s", sa.Float, nullable=False),
     sa.Column("focus_s", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),  # start + interval_s
+    sa.Column("counted_s", sa.Float, nullable=False, server_default="0"),
     sa.Index("ix_app_usage_start", "start"),
+    sa.Index("ix_app_usage_device_end", "device_id", "end"),  # a device's periods that new records overlap
+)
+
+# Counted focus seconds per UTC day of the period's start, app label (catalogued name or ``other``) and the
+# device's labels when it arrived (collector.aggregates.marks): the hours of use the weekly report divides by.
+app_focus_daily_table = sa.Table(
+    "app_focus_daily", metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),
+    sa.Column("app", sa.String(_APP), primary_key=True),
+    sa.Column("site", sa.String(_LABEL), primary_key=True),
+    sa.Column("department", sa.String(_LABEL), primary_key=True),
+    sa.Column("focus_s", sa.Float, nullable=False),
 )
 
 # The pulse's questions per answer and labels, each (answer, event) pair counted once when the later of the two is
@@ -363,16 +379,17 @@ class WeekState(SQLModel, table=True):
 
 
 class ImpactTotal(SQLModel, table=True):
-    """All-time lost or active seconds per label set, for the _total counters.
+    """All-time lost, active or application focus seconds per label set, for the _total counters.
 
-    ``value`` is the exact sum of the hourly rows; ``exported`` its high-water
-    mark, which /metrics exports so a counter never goes down.
+    ``value`` is the exact sum of the hourly rows (of the counted focus, for
+    ``focus``); ``exported`` its high-water mark, which /metrics exports so a
+    counter never goes down.
     """
 
     __tablename__ = "impact_total"
 
-    metric: str = Field(primary_key=True, max_length=16)  # lost | active
-    type: str = Field(primary_key=True, max_length=32)  # "" for active
+    metric: str = Field(primary_key=True, max_length=16)  # lost | active | focus
+    type: str = Field(primary_key=True, max_length=32)  # "" for active and focus
     app: str = Field(primary_key=True, max_length=_APP)  # "" for active
     site: str = Field(primary_key=True, max_length=_LABEL)
     department: str = Field(primary_key=True, max_length=_LABEL)

@@ -7,7 +7,7 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   device-hours they can change in ``impact_dirty`` (one row per device-day with
   its first and last dirty hour, bumping ``generation``) and keeps the counts
   kept on arrival (disruptions by label, outages, application versions, recent
-  disruptions). The collector passes it to its
+  disruptions, the counted application focus time). The collector passes it to its
   :class:`~collector.ingest.Ingestor` explicitly. Its
   :func:`~.marks.on_tickets` marks what a stored ticket changes
   (``collector.support.store.store_tickets`` calls it).
@@ -40,6 +40,7 @@ HOUR = impact.HOUR
 OTHER = "other"  # the label of what is folded: uncatalogued applications, unknown causes
 UNKNOWN_VERSION = "unknown"  # the version label of events whose details name none (counted on arrival)
 RECENT_S = 900.0  # "devices disrupted now": a disruption going on or started in the last 15 minutes
+MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
 
 
 def day_start(t: float) -> int:

@@ -6,8 +6,9 @@ sees only the records stored for the first time (so a retried batch counts
 nothing twice). It marks dirty device-hours for :mod:`.refresh` and keeps the
 counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
-for the report), versions per day, and each device's latest disruption per
-type (for "devices disrupted now").
+for the report), versions per day, each device's latest disruption per
+type (for "devices disrupted now"), and the counted application focus time
+(per day for the report, all time for /metrics).
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
@@ -20,7 +21,7 @@ import math
 from collections import Counter, defaultdict
 from itertools import repeat
 from operator import add, floordiv, methodcaller
-from typing import Any
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,8 +32,9 @@ from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
 from collector.models import (
-    app_version_count_table, disruption_count_table, event_table, impact_dirty_table, outage_count_table,
-    outage_daily_table, recent_disruption_table, support_ticket_table, version_daily_table,
+    app_focus_daily_table, app_version_count_table, disruption_count_table, event_table, impact_dirty_table,
+    impact_total_table, outage_count_table, outage_daily_table, recent_disruption_table, support_ticket_table,
+    version_daily_table,
 )
 from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
 from contract.records import MAX_DURATION_S
@@ -45,6 +47,7 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     """The ingest hook: mark the device-hours the new records can change, and count what is counted on arrival."""
     _mark_dirty(conn, batch)
     _count_on_arrival(conn, batch)
+    _count_focus(conn, batch)
 
 
 def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
@@ -277,3 +280,41 @@ def _note_latest(bind: Connection):
     stmt = insert(bind, t)
     return stmt.on_conflict_do_update(index_elements=["device_id", "type"], set_={
         "site": stmt.excluded.site, "end": sa.case((stmt.excluded.end > t.c.end, stmt.excluded.end), else_=t.c.end)})
+
+
+def _count_focus(conn: Connection, batch: IngestedBatch) -> None:
+    """Add what the batch changed of the counted application focus (``IngestedBatch.usage_added``) to its daily
+    rollup and its all-time total, by app label (catalogued name or ``other``) and the device's labels."""
+    if not batch.usage_added:
+        return
+    dev, app_label = batch.device, batch.config.app_label
+    daily: dict[tuple, float] = defaultdict(float)
+    for start, app, seconds in batch.usage_added:
+        daily[(day_start(start), app_label(app), dev["site"], dev["department"])] += seconds
+    add_up(conn, app_focus_daily_table, ["day", "app", "site", "department"], ["focus_s"],
+           [(k, (v,)) for k, v in daily.items()])
+    totals: dict[tuple, float] = defaultdict(float)
+    for (_day, app, site, department), seconds in daily.items():
+        totals[("focus", "", app, site, department)] += seconds
+    add_to_totals(conn, totals.items())
+
+
+def add_to_totals(conn: Connection, rows: Iterable[tuple[tuple, float]]) -> None:
+    """Add seconds to the all-time counters of ``impact_total`` ((metric, type, app, site, department), seconds),
+    moving each exported value up to its new value when it grows past it (a counter never goes down)."""
+    rows = sorted((k, v) for k, v in rows if v)
+    if not rows:
+        return
+    conn.execute(prepared(conn, _add_totals), [dict(zip(_TOTAL_KEYS, k), value=v, exported=max(v, 0.0))
+                                               for k, v in rows])
+
+
+_TOTAL_KEYS = ("metric", "type", "app", "site", "department")
+
+
+def _add_totals(bind: Connection):
+    t = impact_total_table
+    stmt = insert(bind, t)
+    grown = t.c.value + stmt.excluded.value
+    return stmt.on_conflict_do_update(index_elements=list(_TOTAL_KEYS), set_={
+        "value": grown, "exported": sa.case((grown > t.c.exported, grown), else_=t.c.exported)})

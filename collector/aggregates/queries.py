@@ -28,11 +28,11 @@ from collector import impact
 from collector.aggregates import DAY, HOUR, RECENT_S
 from collector.db import is_sqlite
 from collector.models import (
-    active_hourly_table, device_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
+    active_hourly_table, app_focus_daily_table, device_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
     recent_disruption_table, version_daily_table,
 )
 
-_VALUES = {"lost_s", "active_s", "disruptions", "outages", "seconds", "count"}  # summed, never grouped by
+_VALUES = {"lost_s", "active_s", "disruptions", "outages", "seconds", "count", "focus_s"}  # summed, never grouped by
 _SEP = "\x1f"  # ends each application name in the list of distinct names (SQLite's separator is always ",")
 
 
@@ -93,6 +93,15 @@ def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence
     return _grouped(conn, t, "hour", HOUR, start, end, group_by, _of_model(where, model),
                     [sa.func.coalesce(sa.func.sum(t.c.lost_s), 0.0).label("lost_s"),
                      sa.func.coalesce(sa.func.sum(t.c.disruptions), 0).label("disruptions")])
+
+
+def focus_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
+             where: dict[str, Any] | None = None) -> list[tuple]:
+    """Counted application focus seconds (``focus_s``) of the periods that started in ``[start, end)`` (to the UTC
+    day), grouped by day, app (the label: catalogued name or ``other``), site or department (``app_focus_daily``)."""
+    t = app_focus_daily_table
+    return _grouped(conn, t, "day", DAY, start, end, group_by, where,
+                    [sa.func.coalesce(sa.func.sum(t.c.focus_s), 0.0).label("focus_s")])
 
 
 def outages_by_device(conn: Connection, start: float, end: float) -> list[tuple]:

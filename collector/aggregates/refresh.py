@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, RECENT_S, app_label, day_start, model_config, week_window
-from collector.aggregates.marks import support_ticket
+from collector.aggregates import HOUR, MAX_HEARTBEAT_S, RECENT_S, app_label, day_start, model_config, week_window
+from collector.aggregates.marks import add_to_totals, support_ticket
 from collector.config import CollectorConfig
-from collector.db import add_up, insert, is_sqlite, write_transaction
+from collector.db import add_up, is_sqlite, write_transaction
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
-    device_table, event_table, heartbeat_table, impact_dirty_table, impact_total_table, lost_daily_table,
+    device_table, event_table, heartbeat_table, impact_dirty_table, lost_daily_table,
     lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, support_ticket_table,
     week_state_table,
 )
@@ -33,7 +33,6 @@ from contract.events import EXCESS_S
 from contract.records import MAX_DURATION_S
 
 REFRESH_EVERY_S = 5.0  # how often each collector process runs refresh() in the background
-MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the window it covers
 # A refresh transaction commits once it has spent this long (ingest waits for the write lock meanwhile), after
 # recomputing device-days this many devices at a time; with collector.quota, one such step is bounded too.
 TRANSACTION_S = 1.0
@@ -254,16 +253,7 @@ class _Contributions:
                 if k[0] >= first_day:
                     in_week[k[1:]] += v
             add_up(conn, week, keys, [value], [(k, [v]) for k, v in in_week.items() if v])
-        rows = [(k, v) for k, v in self.totals.items() if v]
-        if rows:
-            t = impact_total_table
-            stmt = insert(conn, t)
-            grown = t.c.value + stmt.excluded.value
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["metric", "type", "app", "site", "department"],
-                set_={"value": grown, "exported": sa.case((grown > t.c.exported, grown), else_=t.c.exported)})
-            conn.execute(stmt, [dict(zip(("metric", "type", "app", "site", "department"), k), value=v,
-                                     exported=max(v, 0.0)) for k, v in sorted(rows)])
+        add_to_totals(conn, self.totals.items())
 
 
 def _roll_week(conn: Connection, now: float) -> int:

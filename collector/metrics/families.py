@@ -165,6 +165,8 @@ _LOST_TOTALS = _label_rows(impact_total_table, ["type", "app", "site", "departme
                            impact_total_table.c.metric == "lost")
 _ACTIVE_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
                              impact_total_table.c.metric == "active")
+_FOCUS_TOTALS = _label_rows(impact_total_table, ["app", "site", "department"], ["exported"],
+                            impact_total_table.c.metric == "focus")
 _OUTAGES = _label_rows(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
 _APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "count")
 _LOST_WEEK = _label_rows(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
@@ -241,6 +243,16 @@ def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
                   _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
                   ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
+
+
+def app_focus(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_app_focus_seconds_total{app,site,department}: the employees' counted focus time per application
+    (catalogued name or ``other``): the denominator of every rate per hour of use."""
+    pairs, app_label = ctx.labels().pairs, ctx.config.app_label  # a name no longer catalogued: other
+    yield counter("hinder_app_focus_seconds", "Employees' focused time in each application (the foreground "
+                  "window's), at most the period's length and the device's active time per period; counted when "
+                  "the totals arrive.", ["app", "site", "department"],
+                  _relabelled(ctx.label_rows(_FOCUS_TOTALS), 1, lambda r: (app_label(r[0]), *pairs[r[1], r[2]])))
 
 
 def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -431,6 +443,6 @@ def support_sources(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
-                          lost_and_active_totals, connectivity_outages, app_version_disruptions, week_figures,
-                          devices_disrupted, hourly_cost, support_contacts, support_week, felt_vs_measured,
-                          folded_labels, support_sources]
+                          lost_and_active_totals, app_focus, connectivity_outages, app_version_disruptions,
+                          week_figures, devices_disrupted, hourly_cost, support_contacts, support_week,
+                          felt_vs_measured, folded_labels, support_sources]

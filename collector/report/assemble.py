@@ -63,6 +63,7 @@ class WeekFacts:
     apps: list[tuple[str, str, float, int]] = field(default_factory=list)  # (app label, type, lost s, disruptions)
     app_devices: dict[str, int] = field(default_factory=dict)  # app label -> devices with disruptions of APP_TYPES
     device_apps: dict[str, dict[str, int]] = field(default_factory=dict)  # repeat device listed -> app -> disruptions
+    app_focus: dict[str, float] = field(default_factory=dict)  # app label -> counted focus seconds (hours of use)
     # service-desk tickets opened in the week: (device or None, opened_at, resolved_at, channel, category,
     # work_stopping, site, department, type of the measured disruption it followed or None, its app label or None)
     tickets: list[tuple] = field(default_factory=list)
@@ -156,7 +157,8 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "trend": trend,
         "headline": _headline(totals, previous),
         "by_type": _by_type(f, model, totals["lost_seconds"]),
-        "by_app": _by_app(f, totals["lost_seconds"], settings.top_apps),
+        "by_app": _by_app(f, totals["lost_seconds"], settings),
+        "app_use": _app_use(f, settings),
         "by_site": _by_group(f, model, 0, "site", settings.min_group_size),
         "by_department": _by_group(f, model, 1, "department", settings.min_group_size),
         "connectivity": _connectivity(f, settings.min_group_size),
@@ -166,7 +168,7 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
                     "lost_seconds": f.heat},
     }
     report["repeat_devices"], repeat_total = _repeat_devices(f, settings)
-    report["method"] = _method(f, model, settings, repeat_total)
+    report["method"] = _method(f, model, settings, repeat_total, report["app_use"])
     report["findings"] = findings(report)
     report["support"]["summary"] = iceberg(report["support"])
     return report
@@ -219,7 +221,43 @@ def _by_type(f: WeekFacts, model: Model, total: float) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["type"]))
 
 
-def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
+def _app_sums(f: WeekFacts) -> tuple[dict[str, float], dict[str, int]]:
+    """Lost seconds and disruptions of APP_TYPES per application label."""
+    lost: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    for a, _t, s, n in f.apps:
+        lost[a] += max(s, 0.0)
+        count[a] += n
+    return lost, count
+
+
+def enough_use(focus_s: float, min_focus_hours: float) -> bool:
+    """Whether an application was used long enough in the week for its rates per hour of use to mean something."""
+    return focus_s > 0 and focus_s >= min_focus_hours * 3600
+
+
+def use_rates(focus_s: float, disruptions: int, lost_s: float, min_focus_hours: float) -> dict:
+    """An application's hours of use in the week and its rates per hour of use: disruptions per 100 h and lost
+    minutes per hour, None when it was used less than ``min_focus_hours`` (too little use to compare)."""
+    enough = enough_use(focus_s, min_focus_hours)
+    hours = focus_s / 3600
+    return {"focus_seconds": focus_s, "focus_hours": hours, "enough_use": enough,
+            "disruptions_per_100h": 100 * disruptions / hours if enough else None,
+            "lost_minutes_per_hour": lost_s / 60 / hours if enough else None}
+
+
+def _app_use(f: WeekFacts, settings: ReportSettings) -> dict:
+    """The fleet's hours of use, and the sums over the applications used enough to be rated (what each one is
+    compared with)."""
+    lost, count = _app_sums(f)
+    rated = [a for a, s in f.app_focus.items() if enough_use(s, settings.min_focus_hours)]
+    return {"focus_seconds": sum(f.app_focus.values()), "min_focus_hours": settings.min_focus_hours,
+            "rated_apps": len(rated), "rated_focus_seconds": sum(f.app_focus[a] for a in rated),
+            "rated_disruptions": sum(count.get(a, 0) for a in rated),
+            "rated_lost_seconds": sum(lost.get(a, 0.0) for a in rated)}
+
+
+def _by_app(f: WeekFacts, total: float, settings: ReportSettings) -> list[dict]:
     lost: dict[str, float] = defaultdict(float)
     by_cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     count: dict[str, int] = defaultdict(int)
@@ -236,7 +274,7 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
     for a, v, n in f.versions:
         versions[a].append({"version": v, "disruptions": n})
     rows = []
-    for a in set(lost) | set(count):
+    for a in set(lost) | set(count) | {a for a, s in f.app_focus.items() if s > 0}:
         causes = by_cause[a] if lost[a] > 0 else count_cause[a]
         main = max(sorted(causes), key=lambda t: causes[t]) if causes else None
         vs = sorted(versions[a], key=lambda v: (-v["disruptions"], v["version"]))
@@ -250,9 +288,10 @@ def _by_app(f: WeekFacts, total: float, top: int) -> list[dict]:
             "version": blame["version"] if blame else None,
             "version_share": blame["disruptions"] / n_versioned if blame else None,
             "versions": vs,
+            **use_rates(f.app_focus.get(a, 0.0), count[a], lost[a], settings.min_focus_hours),
         })
-    rows.sort(key=lambda r: (-r["lost_seconds"], -r["disruptions"], r["app"]))
-    return rows[:top]
+    rows.sort(key=lambda r: (-r["lost_seconds"], -r["disruptions"], -r["focus_seconds"], r["app"]))
+    return rows[:settings.top_apps]
 
 
 def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> list[dict]:
@@ -566,7 +605,7 @@ def _repeat_devices(f: WeekFacts, settings: ReportSettings) -> tuple[list[dict],
     return out, len(repeat)
 
 
-def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: int) -> dict:
+def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: int, app_use: dict) -> dict:
     known = max(f.known_devices, len(f.devices))
     notes = [
         "Lost time counts only while the employee was active at the device; overlapping disruptions on one device "
@@ -574,6 +613,10 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
         "Employees are counted as reporting devices (one device per employee).",
         f"Week boundaries and the heat map are in the {settings.timezone} time zone, to the hour; application "
         "versions and connectivity outages are counted by UTC day of their start.",
+        f"Hours of use are the employees' focused time in each application (the foreground window's): "
+        f"{app_use['focus_seconds'] / 3600:,.1f} h across the fleet this week, by UTC day of each period's start. "
+        "A device counts at most the length of each period and its active time in it. Rates per hour of use "
+        f"are shown for applications used at least {app_use['min_focus_hours']:g} h in the week.",
         *model.notes,
     ]
     if not settings.pseudonym_key:
@@ -593,5 +636,7 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
         "repeat_devices_total": repeat_total,
         "min_group_size": settings.min_group_size,
         "pending_device_days": f.pending_device_days,
+        "focus_seconds": app_use["focus_seconds"],
+        "min_focus_hours": app_use["min_focus_hours"],
         "notes": notes,
     }

@@ -4,8 +4,8 @@ Every figure comes through the impact model's queries
 (:mod:`collector.aggregates.queries`): lost and active time from its hourly
 aggregates, the same figures /metrics exports, so the report and Prometheus
 agree; application versions and the causes and durations of connectivity
-outages from the per-day counts ingest keeps; which devices were known from
-the device table. Costs and scores use the model's own formulas
+outages, and the hours of use per application, from the per-day counts ingest
+keeps; which devices were known from the device table. Costs and scores use the model's own formulas
 (``collector.impact.cost`` and ``score``). Building a report never writes:
 it reads what the collectors' refresher has computed, and says in its method
 section how many device-days were still waiting to be recomputed. Each query
@@ -176,10 +176,13 @@ def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: 
 def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
                       model: str) -> None:
     """Application figures: lost time and disruptions per application label and type from the label rollup
-    (as /metrics), and the applications of the repeat devices listed."""
+    (as /metrics), hours of use per application label, and the applications of the repeat devices listed."""
     f.apps = [(app, etype, float(lost_s), int(n))
               for etype, app, lost_s, n in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES},
                                                                  model=model)]
+    for app, focus_s in queries.focus_by(conn, ws, we, ["app"]):
+        label = config.app_label(app)  # a name no longer catalogued: other
+        f.app_focus[label] = f.app_focus.get(label, 0.0) + float(focus_s)
     settings = config.section("report")
     listed = repeat_ranking(f, settings)[:settings.repeat_devices]
     for dev, app, _lost, n in queries.lost_by(conn, ws, we, ["device_id", "app"], where={"device_id": listed},

@@ -17,6 +17,9 @@ class ReportSettings:
     min_group_size: int = setting(MIN_GROUP_SIZE, min=1, max=1000, doc="sites and departments with fewer devices "
                                   "are merged into 'other' in the report, on /metrics and so on the dashboards")
     top_apps: int = setting(10, min=1, max=100, doc="applications listed by lost time")
+    min_focus_hours: float = setting(10.0, min=0, max=100_000, doc="an application's rates per hour of use "
+                                     "(disruptions per 100 h, lost minutes per hour) are shown when employees "
+                                     "used it at least this many hours in the week, else 'not enough use'")
     repeat_threshold: int = setting(5, min=2, max=10_000, doc="a device with this many disruptions in the week has repeated problems")
     repeat_devices: int = setting(10, min=1, max=100, doc="devices with repeated problems listed")
     pseudonym_key: str = setting("", doc="secret for the devices' pseudonyms (a keyed hash); empty: a new random key per report")

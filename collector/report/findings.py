@@ -21,7 +21,7 @@ def findings(r: dict) -> list[dict]:
     if total <= 0:
         return _quiet_week(r)
     candidates: list[tuple[float, str, str]] = []
-    for rule in (_top_type, _top_app, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time, _service_desk):
+    for rule in (_top_type, _top_app, _app_rate, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time, _service_desk):
         found = rule(r, total)
         if found:
             candidates.append(found)
@@ -69,6 +69,35 @@ def _top_app(r: dict, total: float):
         text += (f"; version {a['version']} had {fmt.pct(a['version_share'])} of its disruptions"
                  + (f" (other versions seen failing: {', '.join(others[:3])})" if others else ""))
     return (a["share"], "app", text + ".")
+
+
+RATE_RATIO = 2.0  # an application is named when it is disrupted this many times more per hour of use ...
+RATE_MIN_DISRUPTIONS = 3  # ... than the fleet's other rated applications together, with at least this many
+
+
+def _app_rate(r: dict, total: float):
+    """The application disrupted most per hour of use against the fleet's other applications used enough to be
+    rated (together), when it stands out."""
+    use = r["app_use"]
+    best = None
+    for a in r["by_app"]:
+        if not a["enough_use"] or a["disruptions"] < RATE_MIN_DISRUPTIONS:
+            continue
+        others_h = (use["rated_focus_seconds"] - a["focus_seconds"]) / 3600
+        others_n = use["rated_disruptions"] - a["disruptions"]
+        if others_h < use["min_focus_hours"] or others_n <= 0:
+            continue
+        others = 100 * others_n / others_h
+        ratio = a["disruptions_per_100h"] / others
+        if ratio >= RATE_RATIO and (best is None or ratio > best[0]):
+            best = (ratio, a, others)
+    if best is None:
+        return None
+    ratio, a, others = best
+    return (max(a["share"], 0.05) * 0.7, "app_rate",
+            f"{a['app']} is disrupted {ratio:.1f}x more per hour of use than the fleet's other applications: "
+            f"{a['disruptions_per_100h']:.1f} disruptions per 100 h of use against {others:.1f} "
+            f"({fmt.hours(a['focus_seconds'])} of use this week).")
 
 
 def _trend(r: dict, total: float):

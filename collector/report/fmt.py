@@ -51,6 +51,11 @@ def number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.1f}"
 
 
+def per_use(value: float | None) -> str:
+    """A rate per hour of use with one decimal, or why there is none (the application was used too little)."""
+    return "not enough use" if value is None else f"{value:,.1f}"
+
+
 def channels(by_channel: list[dict]) -> str:
     """The tickets and contact time of each channel, in words."""
     return "; ".join(f"{c['channel'].replace('_', '-')} {c['tickets']} ticket{'' if c['tickets'] == 1 else 's'}, "

@@ -114,11 +114,16 @@ def _where(r: dict, cur: str) -> str:
     apps = r["by_app"]
     parts.append(svg.bars([(a["app"], a["lost_seconds"], fmt.hours(a["lost_seconds"])) for a in apps if a["lost_seconds"] > 0]))
     parts.append(_table(
-        ["Application", "Lost time", "Share", "Disruptions", "Devices", "Main cause", "Version to blame"],
+        ["Application", "Lost time", "Share", "Disruptions", "Devices", "Hours of use", "Disruptions per 100 h of use",
+         "Lost min per h of use", "Main cause", "Version to blame"],
         [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"], a["devices"],
+          fmt.number(a["focus_hours"]), fmt.per_use(a["disruptions_per_100h"]), fmt.per_use(a["lost_minutes_per_hour"]),
           f"{fmt.type_label(a['main_cause'])} ({fmt.pct(a['main_cause_share'])})" if a["main_cause"] else "",
           f"{a['version']} ({fmt.pct(a['version_share'])} of its disruptions)" if a["version"] else ""] for a in apps],
-        numeric={1, 2, 3, 4}, empty="No application lost time this week."))
+        numeric={1, 2, 3, 4, 5, 6, 7}, empty="No application lost time this week."))
+    parts.append('<p class="note">Hours of use: the employees\' focused time in the application. Rates per hour of '
+                 "use compare applications fairly; they are shown for applications used at least "
+                 f"{r['app_use']['min_focus_hours']:g} h in the week.</p>")
     g = r["min_group_size"]
     parts.append("<h2>Sites</h2>" + _groups(r, "site", cur))
     parts.append("<h2>Departments</h2>" + _groups(r, "department", cur))

@@ -77,10 +77,16 @@ def render_md(r: dict) -> str:
                     [[fmt.type_label(t["type"]), fmt.hours(t["lost_seconds"]), fmt.pct(t["share"]), fmt.money(t["cost"], cur),
                       t["disruptions"], t["devices"]] for t in r["by_type"]], {1, 2, 3, 4, 5})
     lines += ["## Applications by lost time", ""]
-    lines += _table(["Application", "Lost time", "Share", "Disruptions", "Main cause", "Version to blame"],
+    lines += _table(["Application", "Lost time", "Share", "Disruptions", "Hours of use", "Per 100 h of use",
+                     "Lost min per h of use", "Main cause", "Version to blame"],
                     [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"],
+                      fmt.number(a["focus_hours"]), fmt.per_use(a["disruptions_per_100h"]),
+                      fmt.per_use(a["lost_minutes_per_hour"]),
                       fmt.type_label(a["main_cause"]) if a["main_cause"] else "", a["version"] or ""] for a in r["by_app"]],
-                    {1, 2, 3})
+                    {1, 2, 3, 4, 5, 6})
+    lines.append(f"_Hours of use: the employees' focused time in the application; rates per hour of use are shown "
+                 f"for applications used at least {r['app_use']['min_focus_hours']:g} h in the week._")
+    lines.append("")
     for key in ("site", "department"):
         lines += [f"## {key.capitalize()}s", ""]
         lines += _table([key.capitalize(), "Devices", "Lost time", "Per device", "Cost", "Score"],
