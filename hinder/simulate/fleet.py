@@ -48,6 +48,7 @@ from contract.records import format_time, make_batch, parse_time
 HOUR = 3600.0
 DAY = 86400.0
 LIVE_SPEEDUP = 60.0  # live rounds: disruptions of an hour per minute
+LIVE_ACTIVITY = (0.5, 0.95)  # live rounds: the share of each round the employee is active
 
 
 @dataclass(frozen=True)
@@ -718,18 +719,30 @@ class Fleet:
         Used after the history (``--live``) so that rates move and "devices
         affected now" has data at any hour. Disruptions run in time-lapse
         (``LIVE_SPEEDUP``: a live minute brings an hour's worth), so a demo
-        is lively. The same seed, device and round give the same records,
-        shifted to ``now``.
+        is lively; focus time cannot (the collector counts no more of it than
+        the heartbeats' active time), so rates per hour of use read high in live
+        rounds. Each round sends the current hour's focus totals so far (the
+        collector keeps the largest). The same seed, device and round give the
+        same records, shifted to ``now``.
         """
         if dev.silent_from is not None:
             return None
         rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}")
         start = now - interval_s
-        plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(0.5, 0.95))])
+        plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(*LIVE_ACTIVITY))])
         events = [e for e in self._drawn_events(dev, plan, rng, self._live_rates(dev), start, now - 1,
                                                  LIVE_SPEEDUP * interval_s / HOUR) if e]
         events.sort(key=lambda e: e["start"])
-        return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now)
+        return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now,
+                          usage=self._live_usage(dev, now, rng))
+
+    @staticmethod
+    def _live_usage(dev: Device, now: float, rng: random.Random) -> list[dict]:
+        """The current hour's focus totals so far, at the live rounds' least activity, split by the usage profile."""
+        hour = now // USAGE_PERIOD_S * USAGE_PERIOD_S
+        focus = (now - hour) * min(LIVE_ACTIVITY) * min(FOCUS_OF_ACTIVE)  # within any round's active time
+        return [{"id": _uuid7(rng, hour), "start": format_time(hour), "interval_s": USAGE_PERIOD_S, "app": app,
+                 "focus_s": seconds} for app, share in dev.focus.items() if (seconds := math.floor(focus * share)) > 0]
 
 
 class Records(NamedTuple):
