@@ -24,12 +24,17 @@ from collector.columns import Columns
 from collector.db import add_up
 from collector.models import device_day_load_table
 from contract.check import ContractError
-from contract.records import SECTIONS, Kind, format_time, rules
+from contract.records import MAX_ANSWERS_PER_DAY, SECTIONS, Kind, format_time, rules
 
 DAY = 86400
 # device_day_load has one column per section, named after the batch's field; errors name the record's time field
 _TIME_FIELD = {sec.kind: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
 _COLUMN = {sec.kind: sec.field for sec in SECTIONS}
+
+# Kinds with a tighter bound of their own (beyond it one device would weigh more than its employee in "felt vs
+# measured"): the pulse's answers, see contract.records.MAX_ANSWERS_PER_DAY.
+_KIND_LIMIT = {"feedback": MAX_ANSWERS_PER_DAY}
+_KIND_LIMIT_WHY = {"feedback": "contract.records.MAX_ANSWERS_PER_DAY: the pulse asks at most 10 times a local day"}
 
 Spans = dict[str, list[tuple[int, float, float]]]  # per record kind: (index in the batch, start, end) of new records
 
@@ -63,6 +68,7 @@ def count(conn: Connection, device_id: str, new: Spans, per_day: int) -> None:
     bulk, and records are looked at one by one only when a day would go over the quota.
     """
     loads = {kind: _load(kind_spans) for kind, kind_spans in new.items()}
+    limit = {kind: min(per_day, _KIND_LIMIT.get(kind, per_day)) for kind in loads}
     days = sorted(set().union(*loads.values()))
     if not days:
         return
@@ -72,8 +78,8 @@ def count(conn: Connection, device_id: str, new: Spans, per_day: int) -> None:
     stored = {row[0] // DAY: dict(zip(kinds, row[1:])) for row in conn.execute(
         sa.select(t.day, *(t[c] for c in columns)).where(t.device_id == device_id, t.day.in_([d * DAY for d in days])))}
     problems = [problem for kind in kinds
-                if any(stored.get(day, {}).get(kind, 0) + n > per_day for day, n in loads[kind].items())
-                for problem in _beyond(new[kind], {day: v[kind] for day, v in stored.items()}, per_day, kind,
+                if any(stored.get(day, {}).get(kind, 0) + n > limit[kind] for day, n in loads[kind].items())
+                for problem in _beyond(new[kind], {day: v[kind] for day, v in stored.items()}, limit[kind], kind,
                                        _TIME_FIELD[kind])]
     if problems:
         raise ContractError(problems)
@@ -106,7 +112,7 @@ def _beyond(spans: list[tuple[int, float, float]], stored: dict[int, int], per_d
         else:
             problems.append({"kind": kind, "index": i, "field": time_field,
                              "error": f"more than {per_day} {kind}s of this device overlap {_date(full)} "
-                                      "(collector.max_records_per_device_day)"})
+                                      f"({_KIND_LIMIT_WHY.get(kind, 'collector.max_records_per_device_day')})"})
     return problems
 
 

@@ -405,6 +405,9 @@ class Feedback(_Record):
     id: str = _field(Kind.ID, default="")
 
 
+# The pulse asks a device at most 10 times a local day, so one UTC day holds at most 20 honest answers of a device;
+# the collector refuses more (collector/quota.py), so that no device weighs more than its employee.
+MAX_ANSWERS_PER_DAY = 20
 MIN_USAGE_INTERVAL_S = 900.0  # app time travels as totals over periods at least this long: never per minute
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.sensors.activity import DAYS, working_hours_problem
+from contract.records import MAX_ANSWERS_PER_DAY
 from contract.settings import setting
 
 PULSE_TYPES = ("crash", "hang", "connectivity_loss")  # the disruptions with a bar
@@ -20,7 +21,8 @@ class PulseSettings:
     hang_min_s: float = setting(30.0, min=1, max=86400, doc="a hang is asked about from this long")
     connectivity_loss_min_s: float = setting(300.0, min=1, max=86400,
                                              doc="a connectivity loss is asked about from this long")
-    max_per_day: int = setting(1, min=1, max=10, doc="questions per device and local calendar day")
+    # a UTC day overlaps two local days: the collector takes MAX_ANSWERS_PER_DAY answers of a device a UTC day
+    max_per_day: int = setting(1, min=1, max=MAX_ANSWERS_PER_DAY // 2, doc="questions per device and local calendar day")
     working_hours: str = setting("08:00-18:00", doc="local hours in which a question may be shown, HH:MM-HH:MM")
     working_days: list[str] = setting(default_factory=lambda: list(DAYS[:5]), doc="days on which one may be shown")
     max_event_age_s: float = setting(600.0, min=10, max=86400,

@@ -12,6 +12,7 @@ from collector.ingest import Ingestor, Rejected
 from collector.models import app_usage_table, feedback_table
 from tests.collector.batches import batch, event, feedback, usage
 from tests.collector.conftest import make_config
+from contract.records import MAX_ANSWERS_PER_DAY
 
 HOUR = 3600
 
@@ -59,3 +60,17 @@ def test_answers_and_totals_have_their_own_quota_per_device_day(db_engine, db_ur
     assert refused.value.status == 422
     assert refused.value.detail["errors"][0]["kind"] == "usage"
     assert len(_rows(db_engine, app_usage_table)) == 100
+
+
+def test_a_device_sending_more_answers_than_the_pulse_can_ask_is_refused_beyond_the_bound(db_engine, db_url):
+    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest]), time.time()
+    day = (now // 86400 - 1) * 86400 + 3600
+    crashes = [event(start=day + 60 * i) for i in range(MAX_ANSWERS_PER_DAY + 5)]
+    answers = [feedback(c["id"], "lost_work", day + 60 * i + 30) for i, c in enumerate(crashes)]
+    with pytest.raises(Rejected) as refused:
+        ingestor.store(batch(crashes, feedback=answers), now=now)
+    errors = refused.value.detail["errors"]
+    assert [(e["kind"], e["index"]) for e in errors] == [("feedback", i) for i in range(MAX_ANSWERS_PER_DAY, len(answers))]
+    assert "MAX_ANSWERS_PER_DAY" in errors[0]["error"]
+    # what the agent does with the 422: set the named answers aside, send the rest
+    assert ingestor.store(batch(crashes, feedback=answers[:MAX_ANSWERS_PER_DAY]), now=now).others_stored == MAX_ANSWERS_PER_DAY
