@@ -17,15 +17,16 @@ needs_xvfb = pytest.mark.skipif(not shutil.which("Xvfb"), reason="needs Xvfb (De
 @contextlib.contextmanager
 def running_xvfb():
     """Start Xvfb on a free display; yields (display name, e.g. ':57', process); stops it afterwards."""
-    for _ in range(20):
+    for _ in range(20):  # a display no server holds: neither its lock nor its socket is there
         n = random.randint(40, 400)
-        if not Path(f"/tmp/.X{n}-lock").exists():
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
             break
     proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
-        while not Path(f"/tmp/.X11-unix/X{n}").exists():
+        # ours once its lock names it: a socket alone may be another server's, started meanwhile
+        while not (Path(f"/tmp/.X11-unix/X{n}").exists() and _lock_pid(n) == proc.pid):
             assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
             time.sleep(0.05)
         yield f":{n}", proc
@@ -33,6 +34,14 @@ def running_xvfb():
         if proc.poll() is None:
             proc.terminate()
         proc.wait(10)
+
+
+def _lock_pid(n: int) -> int | None:
+    """The process id an X server wrote in display ``n``'s lock file, if it is there and readable."""
+    try:
+        return int(Path(f"/tmp/.X{n}-lock").read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def wait_for_window_manager(display: str, wm: subprocess.Popen, log: Path, timeout_s: float = 30.0) -> None:

@@ -53,7 +53,7 @@ def desktop(tmp_path_factory):
     env_path = os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"]])
     with running_xvfb() as (display, _), open(tmp / "openbox.log", "w") as log:
         env = {**os.environ, "DISPLAY": display}
-        wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=log, stderr=log)
         procs = [wm]
         try:
             wait_for_window_manager(display, wm, tmp / "openbox.log")

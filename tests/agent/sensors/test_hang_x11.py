@@ -181,7 +181,7 @@ def test_under_a_reparenting_window_manager_the_client_windows_are_pinged(make_c
     log = tmp_path / "openbox.log"
     with running_xvfb() as (name, _), open(log, "w") as log_file:
         wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name},
-                              stdout=subprocess.DEVNULL, stderr=log_file)
+                              stdout=log_file, stderr=log_file)
         wait_for_window_manager(name, wm, log)  # a client mapped before openbox is ready may be left unmanaged
         client = subprocess.Popen([sys.executable, "-m", "tests.agent.sensors._x11_client", name, "ping"], cwd=ROOT,
                                   stdout=subprocess.PIPE, text=True)
