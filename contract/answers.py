@@ -31,3 +31,4 @@ BY_NAME: dict[str, Answer] = {a.name: a for a in ANSWERS}
 ANSWER_NAMES: tuple[str, ...] = tuple(BY_NAME)
 BUTTONS: tuple[Answer, ...] = tuple(a for a in ANSWERS if a.felt_s is not None)  # what the employee can click
 UNANSWERED = "unanswered"
+ASKED_TYPES = ("crash", "hang", "connectivity_loss")  # the disruptions the pulse may ask about (each has a bar)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.sensors.activity import DAYS, working_hours_problem
+from contract.answers import ASKED_TYPES
 from contract.records import MAX_ANSWERS_PER_DAY
 from contract.settings import setting
 
-PULSE_TYPES = ("crash", "hang", "connectivity_loss")  # the disruptions with a bar
 
 
 @dataclass
@@ -16,7 +16,7 @@ class PulseSettings:
     """Off unless the fleet config turns it on; every limit bounded."""
 
     enabled: bool = setting(False, doc="ask the employee after a significant disruption (off by default)")
-    types: list[str] = setting(default_factory=lambda: list(PULSE_TYPES),
+    types: list[str] = setting(default_factory=lambda: list(ASKED_TYPES),
                                doc="which disruptions may be asked about: crash, hang, connectivity_loss")
     hang_min_s: float = setting(30.0, min=1, max=86400, doc="a hang is asked about from this long")
     connectivity_loss_min_s: float = setting(300.0, min=1, max=86400,
@@ -35,5 +35,5 @@ class PulseSettings:
         if problem:
             raise ValueError(problem)
         for i, kind in enumerate(self.types):
-            if kind not in PULSE_TYPES:
-                raise ValueError(f"types[{i}]: {kind!r} is not one of {', '.join(PULSE_TYPES)}")
+            if kind not in ASKED_TYPES:
+                raise ValueError(f"types[{i}]: {kind!r} is not one of {', '.join(ASKED_TYPES)}")

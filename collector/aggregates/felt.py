@@ -3,7 +3,8 @@
 An answer (``feedback``) names its event by (device_id, event_id), and either
 may arrive first. :func:`on_ingest`, an ingest hook beside
 :func:`collector.aggregates.marks.on_ingest`, counts each pair once, in the
-transaction that stores the later of the two: a batch's new answers are looked
+transaction that stores the later of the two (an answer about a type the pulse
+never asks about, ``contract.answers.ASKED_TYPES``, counts nowhere): a batch's new answers are looked
 up among the device's stored events (this batch's included), its new events
 among the answers stored before it (the batch's own answers are counted from
 their side). Ingest holds the device row locked for the transaction
@@ -33,7 +34,7 @@ from collector.aggregates.refresh import to_disruption
 from collector.db import add_up, prepared
 from collector.ingest import IngestedBatch
 from collector.models import device_table, event_table, feedback_table, felt_count_table
-from contract.answers import BY_NAME
+from contract.answers import ASKED_TYPES, BY_NAME
 
 _CHUNK = 500
 _EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "active_s", "details")
@@ -43,9 +44,12 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     """The ingest hook: count the (answer, event) pairs this batch completes."""
     dev_id = batch.device["id"]
     answers = {f["event_id"]: f["answer"] for f in batch.feedback}
-    pairs = [(row, answers[row["id"]]) for row in _stored_events(conn, dev_id, sorted(answers))]
+    pairs = [(row, answers[row["id"]]) for row in _stored_events(conn, dev_id, sorted(answers))
+             if row["type"] in ASKED_TYPES]
     events = batch.events
-    waiting = [i for i, event_id in enumerate(events["id"]) if event_id not in answers]
+    # an answer can only be about a type the pulse asks about: only those events look for one stored before them
+    waiting = [i for i, (event_id, etype) in enumerate(zip(events["id"], events["type"]))
+               if etype in ASKED_TYPES and event_id not in answers]
     if waiting:
         stored = _stored_answers(conn, dev_id, [events["id"][i] for i in waiting])
         pairs += [({k: events[k][i] for k in _EVENT_FIELDS}, stored[events["id"][i]])
@@ -111,6 +115,6 @@ def answers_in(conn: Connection, start: float, end: float, cfg: impact.ModelConf
         sa.select(f.device_id, d.site, d.department, f.answer, *(e[k] for k in _EVENT_FIELDS))
         .select_from(feedback_table.join(event_table, sa.and_(e.id == f.event_id, e.device_id == f.device_id))
                      .join(device_table, d.id == f.device_id))
-        .where(f.time >= start, f.time < end).order_by(f.time, f.device_id, f.event_id)).mappings()
+        .where(f.time >= start, f.time < end, e.type.in_(ASKED_TYPES)).order_by(f.time, f.device_id, f.event_id)).mappings()
     return [Answered(r["device_id"], r["site"], r["department"], r["type"], r["app"], r["answer"],
                      impact.alone_s(to_disruption(r), cfg)) for r in rows]
