@@ -31,7 +31,7 @@ from collector.columns import Columns
 from contract.records import (
     DEVICE_ID_PATTERN, DEVICE_ID_SCHEMA_PATTERN, ID_PATTERN, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_INT,
     MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, SECTIONS, Event, Kind, Limits, Rule,
-    clock_correction, excess_problem, ids_valid, parse_time, parse_times, relation_problem, rules, time_window,
+    clock_correction, excess_problem, ids_valid, parse_time, parse_times, realign, relation_problem, rules, time_window,
 )
 
 _Text = Annotated[str, Meta(max_length=MAX_TEXT_LEN)]
@@ -72,7 +72,7 @@ def _struct(record: type) -> type[msgspec.Struct]:
 
 _STRUCTS = {sec.record: _struct(sec.record) for sec in SECTIONS}
 _EVENT_FIELDS = _STRUCTS[Event].__struct_fields__
-_TIME_OF = {sec.record: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
+_EVENT_TIME = SECTIONS[0].time_field
 _IDS_OF = {sec.record: tuple(r.name for r in rules(sec.record) if r.kind is Kind.ID) for sec in SECTIONS}
 _RECORD_SECTIONS = tuple(sec for sec in SECTIONS if sec.record is not Event)  # decoded as dicts, not as columns
 
@@ -141,9 +141,9 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
     # One tuple per event (astuple, in the struct's field order), transposed by zip into one per field: C loops.
     columns = zip(*map(astuple, batch.events)) if batch.events else [()] * len(_EVENT_FIELDS)
     events = Columns(dict(zip(_EVENT_FIELDS, columns)))
-    starts = parse_times(events[_TIME_OF[Event]])
+    starts = parse_times(events[_EVENT_TIME])
     others = {sec: getattr(batch, sec.field) for sec in _RECORD_SECTIONS}
-    times = {sec: parse_times([getattr(r, _TIME_OF[sec.record]) for r in recs]) for sec, recs in others.items()}
+    times = {sec: parse_times([getattr(r, sec.time_field) for r in recs]) for sec, recs in others.items()}
     ids = [*events["id"], *(getattr(r, name) for sec, recs in others.items() for r in recs for name in _IDS_OF[sec.record])]
     if starts is None or None in times.values() or not ids_valid(ids):
         return None
@@ -162,15 +162,16 @@ def decode(body: bytes, now: float, limits: Limits = Limits()) -> dict | None:
         return None
     if any(map(excess_problem, events["details"], events["duration_s"])):
         return None
-    events[_TIME_OF[Event]] = starts
+    events[_EVENT_TIME] = starts
     out: dict[str, Any] = {"device_id": batch.device_id, "sent_at": sent_at, "clock_correction_s": correction,
                            "events": events}
     for sec, recs in others.items():
         rows = out[sec.field] = []
-        time_of = _TIME_OF[sec.record]
+        time_of = sec.time_field
         for r, t in zip(recs, times[sec]):
             row = {**asdict(r), time_of: t}
-            if relation_problem(sec.record, row):
+            if relation_problem(sec.record, row, correction):
                 return None
+            realign(sec.record, row)
             rows.append(row)
     return out

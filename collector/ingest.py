@@ -37,13 +37,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import devices, fastwire, impact, quota
-from collector.aggregates import MAX_HEARTBEAT_S
+from collector.aggregates import DAY, MAX_HEARTBEAT_S, day_start
 from collector.columns import Columns, of_batch
 from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import app_usage_table, device_table, event_table, feedback_table, heartbeat_table
 from contract.check import ContractError, validate_batch
-from contract.records import IDENTITY_KEYS, INVENTORY, SECTIONS, Kind, Limits, rules, time_window
+from contract.records import IDENTITY_KEYS, INVENTORY, SECTIONS, Kind, Limits, time_window
 
 
 class Rejected(Exception):
@@ -68,8 +68,7 @@ class IngestedBatch:
     received_at: float  # collector clock
     identity_changed: bool = False  # the device sent identity keys it had not sent before
     feedback: list[dict[str, Any]] = field(default_factory=list)  # answers stored for the first time
-    # (period start, app as sent, seconds): what the batch changed the counted focus of each usage row by
-    # (:func:`_store_usage`; negative where a period's new totals scaled the others down)
+    # (UTC day, app as sent, seconds > 0): the focus this batch made count (:func:`_store_usage`)
     usage_added: list[tuple[float, str, float]] = field(default_factory=list)
 
 
@@ -294,7 +293,7 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
     correction); this says so where the rows are written, whatever changes upstream.
     """
     lo, hi = time_window(now, limits)
-    times = [*batch["events"]["start"], *(r[_TIME_OF[sec.kind]] for sec in SECTIONS[1:] for r in batch.get(sec.field, ()))]
+    times = [*batch["events"]["start"], *(r[sec.time_field] for sec in SECTIONS[1:] for r in batch.get(sec.field, ()))]
     if times and not (lo <= min(times) and max(times) <= hi):
         problem = (f"a record time is outside the collector's window [now - {limits.max_age_s:.0f} s, "
                    f"now + {limits.max_future_s:.0f} s]")
@@ -303,7 +302,6 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
     return batch
 
 
-_TIME_OF = {sec.kind: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
 
 
 def _refusal(exc: ContractError) -> dict[str, Any]:
@@ -436,14 +434,15 @@ def _new_keys(conn: Connection, table: sa.Table, device_id: str, first: str, key
 def _store_usage(conn: Connection, device_id: str, usage: list[dict[str, Any]],
                  heartbeats: list[dict[str, Any]]) -> list[tuple[float, str, float]]:
     """Keep, per app and period, the largest focus total the device sent: a period sent again after a restart or a
-    retry replaces the smaller total, never adds to it (``contract.records.Usage``). Then count what of it fits,
-    and return what that changed: (period start, app, seconds added to its counted focus).
+    retry replaces the smaller total, never adds to it (``contract.records.Usage``). Then count what of it fits, and
+    return what that added: (UTC day, app, seconds > 0).
 
-    A period is the device's records of one ``start``. What counts of it is its apps' totals, scaled down together
-    (proportionally) to at most the period's length and the active seconds the device's heartbeats show in it
-    (:func:`collector.impact.active_seconds`; time no heartbeat saw as active never counts). The periods the
-    batch's totals or its new heartbeats (stored before this is called) overlap are recounted, so the counted focus
-    does not depend on whether a period's heartbeats arrive before or after its totals.
+    What counts is bounded per device and UTC day by the active seconds the device's heartbeats show in the day
+    (:func:`collector.impact.active_seconds`): each day has that budget, and a total counts the part of it not yet
+    counted while budget is left (shared in proportion among the totals counted together). So a device claiming
+    overlapping periods, or more focus than time, counts at most its active day; what counted once is never taken
+    back (the counters on /metrics only grow, under the labels of the moment it counted); and a day recounts when
+    its totals or new heartbeats arrive, whichever comes first. A recount reads one device-day's rows.
     """
     largest: dict[tuple, dict[str, Any]] = {}
     for u in usage:
@@ -455,36 +454,29 @@ def _store_usage(conn: Connection, device_id: str, usage: list[dict[str, Any]],
             {"device_id": device_id, "app": app, "start": start, "interval_s": u["interval_s"],
              "end": start + u["interval_s"], "focus_s": u["focus_s"]}
             for (app, start), u in sorted(largest.items())])
-    spans = [(u["start"], u["start"] + u["interval_s"]) for u in largest.values()]
-    spans += [(h["time"] - h["interval_s"], h["time"]) for h in heartbeats]
-    return _count_usage(conn, device_id, min(s for s, _ in spans), max(e for _, e in spans)) if spans else []
+    days = {day_start(start) for _app, start in largest}
+    for h in heartbeats:  # the days a new heartbeat's interval reaches (at most 32: its interval is bounded)
+        days.update(range(int(day_start(h["time"] - h["interval_s"])), int(h["time"]) + 1, DAY))
+    return [added for day in sorted(days) for added in _count_usage(conn, device_id, float(day))]
 
 
-def _count_usage(conn: Connection, device_id: str, lo: float, hi: float) -> list[tuple[float, str, float]]:
-    """Recount the device's periods overlapping ``[lo, hi]``; return (start, app, seconds added) where it changed."""
-    periods: dict[float, list] = {}
-    for app, start, interval_s, focus_s, counted_s in conn.execute(
-            prepared(conn, _usage_rows), {"dev": device_id, "lo": lo, "hi": hi}):
-        periods.setdefault(start, []).append((app, interval_s, focus_s, counted_s))
-    if not periods:
+def _count_usage(conn: Connection, device_id: str, day: float) -> list[tuple[float, str, float]]:
+    """Count what fits of one device-day's totals not counted yet; return (day, app, seconds added) where it did."""
+    rows = conn.execute(prepared(conn, _usage_rows), {"dev": device_id, "lo": day, "hi": day + DAY}).all()
+    pending = [(app, start, focus_s - counted_s) for app, start, focus_s, counted_s in rows if focus_s > counted_s]
+    if not pending:
         return []
-    ends = {start: start + max(r[1] for r in rows) for start, rows in periods.items()}
-    beats = [impact.Interval(*hb) for hb in conn.execute(prepared(conn, _period_heartbeats), {
-        "dev": device_id, "lo": min(periods), "hi": max(ends.values()) + MAX_HEARTBEAT_S})]
-    active = impact.active_seconds(beats, sorted(ends.items()))
-    added, changed = [], []
-    for (start, _end), active_s in zip(sorted(ends.items()), active):
-        rows = periods[start]
-        total = sum(r[2] for r in rows)
-        scale = min(1.0, active_s / total) if total > 0 else 0.0  # active_s is within the period's length
-        for app, _interval, focus_s, counted_s in rows:
-            counted = focus_s * scale
-            if abs(counted - counted_s) > 1e-9:
-                added.append((start, app, counted - counted_s))
-                changed.append({"dev": device_id, "app_": app, "start_": start, "counted": counted})
-    if changed:
-        conn.execute(prepared(conn, _usage_counted), changed)
-    return added
+    beats = [impact.Interval(*hb) for hb in conn.execute(prepared(conn, _day_heartbeats), {
+        "dev": device_id, "lo": day, "hi": day + DAY + MAX_HEARTBEAT_S})]
+    (active,) = impact.active_seconds(beats, [(day, day + DAY)])
+    budget = active - sum(r[3] for r in rows)
+    wanted = sum(p[2] for p in pending)
+    share = min(1.0, budget / wanted) if budget > 0 else 0.0
+    added = [(app, start, left * share) for app, start, left in pending if left * share > 0]
+    if added:
+        conn.execute(prepared(conn, _usage_counted), [{"dev": device_id, "app_": app, "start_": start, "add": s}
+                                                      for app, start, s in added])
+    return [(day, app, s) for app, _start, s in added]
 
 
 def _usage_upsert(bind: Connection):
@@ -497,12 +489,15 @@ def _usage_upsert(bind: Connection):
 
 
 def _usage_rows(_bind: Connection):
+    """A device-day's totals: periods are aligned and divide a day (``contract.records.relation_problem``), so each
+    lies in the day of its start; the index on (device_id, end) finds them."""
     u = app_usage_table.c
-    return sa.select(u.app, u.start, u.interval_s, u.focus_s, u.counted_s).where(
-        u.device_id == sa.bindparam("dev"), u.end > sa.bindparam("lo"), u.start < sa.bindparam("hi"))
+    return sa.select(u.app, u.start, u.focus_s, u.counted_s).where(
+        u.device_id == sa.bindparam("dev"), u.end > sa.bindparam("lo"), u.end <= sa.bindparam("hi"),
+        u.start >= sa.bindparam("lo")).order_by(u.start, u.app)
 
 
-def _period_heartbeats(_bind: Connection):
+def _day_heartbeats(_bind: Connection):
     h = heartbeat_table.c
     return sa.select(h.time, h.interval_s, h.active_s).where(
         h.device_id == sa.bindparam("dev"), h.time > sa.bindparam("lo"), h.time < sa.bindparam("hi"))
@@ -512,4 +507,4 @@ def _usage_counted(_bind: Connection):
     u = app_usage_table.c
     return app_usage_table.update().where(
         u.device_id == sa.bindparam("dev"), u.app == sa.bindparam("app_"), u.start == sa.bindparam("start_")
-    ).values(counted_s=sa.bindparam("counted"))
+    ).values(counted_s=u.counted_s + sa.bindparam("add"))

@@ -24,11 +24,11 @@ from collector.columns import Columns
 from collector.db import add_up
 from collector.models import device_day_load_table
 from contract.check import ContractError
-from contract.records import MAX_ANSWERS_PER_DAY, SECTIONS, Kind, format_time, rules
+from contract.records import MAX_ANSWERS_PER_DAY, SECTIONS, format_time
 
 DAY = 86400
 # device_day_load has one column per section, named after the batch's field; errors name the record's time field
-_TIME_FIELD = {sec.kind: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
+_TIME_FIELD = {sec.kind: sec.time_field for sec in SECTIONS}
 _COLUMN = {sec.kind: sec.field for sec in SECTIONS}
 
 # Kinds with a tighter bound of their own (beyond it one device would weigh more than its employee in "felt vs

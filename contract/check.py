@@ -23,8 +23,8 @@ from typing import Any
 
 from contract.records import (
     BATCH_FIELDS, CONTROL_ERROR, DEVICE_ID_ERROR, MAX_COUNT, MAX_DETAILS, MAX_DURATION_S, MAX_ERRORS, MAX_INT,
-    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, SECTIONS, TIME_ERROR, Event, Kind, Limits, Rule,
-    clock_correction, device_id_valid, has_control, ids_valid, parse_time, relation_problem, rules, seconds_valid,
+    MAX_KEY_LEN, MAX_LIST_LEN, MAX_TEXT_LEN, MIN_INT, SCHEMA_VERSION, SECTION_OF_RECORD, SECTIONS, TIME_ERROR, Event, Kind, Limits, Rule,
+    clock_correction, device_id_valid, has_control, ids_valid, parse_time, realign, relation_problem, rules, seconds_valid,
     time_window,
 )
 
@@ -120,7 +120,7 @@ class _Clock:
 
 def _times(recs: list, record: type) -> list[float]:
     """The times of the records that have one the contract reads (the others are refused anyway)."""
-    name = _TIME_FIELD[record]
+    name = SECTION_OF_RECORD[record].time_field
     out = []
     for rec in recs:
         if isinstance(rec, dict) and isinstance(rec.get(name), str):
@@ -131,7 +131,6 @@ def _times(recs: list, record: type) -> list[float]:
     return out
 
 
-_TIME_FIELD = {sec.record: next(r.name for r in rules(sec.record) if r.kind is Kind.TIME) for sec in SECTIONS}
 
 
 def _short(value: Any) -> str:
@@ -175,10 +174,11 @@ def _check_record(errors: _Errors, kind: str, record: type, i: int, rec: Any, cl
         errors.add(kind, i, "duration_s", f"the event would end {out['start'] + out['duration_s'] - clock.now:.0f} s "
                                           "in the future: an event is sent once it has ended")
         return None
-    problem = relation_problem(record, out)
+    problem = relation_problem(record, out, clock.correction)
     if problem:
         errors.add(kind, i, *problem)
         return None
+    realign(record, out)
     return out
 
 

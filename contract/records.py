@@ -419,18 +419,20 @@ class Usage(_Record):
     counts at most ``interval_s`` of focus per device and period, whatever the records say.
     """
 
-    start: float = _field(Kind.TIME)
-    interval_s: float = _field(Kind.SECONDS)  # at least MIN_USAGE_INTERVAL_S
+    start: float = _field(Kind.TIME)  # a multiple of interval_s (Unix time)
+    interval_s: float = _field(Kind.SECONDS)  # at least MIN_USAGE_INTERVAL_S, and divides a day
     app: str = _field(Kind.TEXT, max_len=MAX_APP_LEN)
     focus_s: float = _field(Kind.SECONDS)  # at most interval_s
     id: str = _field(Kind.ID, default="")
 
 
-def relation_problem(record: type, rec: dict[str, Any]) -> tuple[str, str] | None:
+def relation_problem(record: type, rec: dict[str, Any], correction: float = 0.0) -> tuple[str, str] | None:
     """``(field, problem)`` when a record's checked fields do not fit together, else None.
 
-    The rules between fields that no field's own rule can say; the full check and the fast path both apply them.
-    (An event's end against the collector's clock is checked where the clock is known.)
+    The rules between fields that no field's own rule can say; the full check and the fast path both apply them
+    to the record as read (times on the collector's clock, moved by ``correction``: see :func:`clock_correction`).
+    (An event's end against the collector's clock is checked where the clock is known.) A usage period that fits
+    is then put back on its period's boundaries of the collector's clock (:func:`realign`).
     """
     if record is Heartbeat and not active_within_interval(rec["active_s"], rec["interval_s"]):
         return "active_s", "larger than interval_s"
@@ -441,9 +443,19 @@ def relation_problem(record: type, rec: dict[str, Any]) -> tuple[str, str] | Non
         if rec["interval_s"] < MIN_USAGE_INTERVAL_S:
             return "interval_s", (f"shorter than {MIN_USAGE_INTERVAL_S:.0f} s: app time is sent as totals per "
                                   "period, never per minute")
+        if 86400.0 % rec["interval_s"] or (rec["start"] + correction) % rec["interval_s"]:  # as the device sent it
+            return "start", ("a period divides a day and starts on a multiple of its length (Unix time): "
+                             "900, 1800, 3600 ... 86400 s, aligned to the clock")
         if not active_within_interval(rec["focus_s"], rec["interval_s"]):
             return "focus_s", "larger than interval_s"
     return None
+
+
+def realign(record: type, rec: dict[str, Any]) -> None:
+    """Put a usage period moved by a device's clock correction back on the nearest multiple of its length: periods
+    are the clock's hours (or quarters, or days) on the collector too, each within one UTC day."""
+    if record is Usage:
+        rec["start"] = round(rec["start"] / rec["interval_s"]) * rec["interval_s"]
 
 
 @dataclass(frozen=True)
@@ -455,6 +467,11 @@ class Section:
     record: type
     limit: str  # the Limits attribute bounding how many one batch holds
 
+    @property
+    def time_field(self) -> str:
+        """The record's time field (its first TIME field), which places it on the clock."""
+        return _time_field(self.record)
+
 
 SECTIONS: tuple[Section, ...] = (
     Section("events", "event", Event, "max_events"),
@@ -462,7 +479,6 @@ SECTIONS: tuple[Section, ...] = (
     Section("feedback", "feedback", Feedback, "max_feedback"),
     Section("usage", "usage", Usage, "max_usage"),
 )
-SECTION_OF_KIND: dict[str, Section] = {s.kind: s for s in SECTIONS}
 SECTION_OF_RECORD: dict[type, Section] = {s.record: s for s in SECTIONS}
 IDENTITY_KEYS = ("host_key", "asset_key", "account_key")  # the heartbeat's keyed hashes (contract.identity)
 EVENT_FIELDS: tuple[str, ...] = tuple(r.name for r in rules(Event))

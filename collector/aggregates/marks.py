@@ -283,7 +283,7 @@ def _note_latest(bind: Connection):
 
 
 def _count_focus(conn: Connection, batch: IngestedBatch) -> None:
-    """Add what the batch changed of the counted application focus (``IngestedBatch.usage_added``) to its daily
+    """Add the application focus the batch made count (``IngestedBatch.usage_added``) to its daily
     rollup and its all-time total, by app label (catalogued name or ``other``) and the device's labels."""
     if not batch.usage_added:
         return

@@ -54,6 +54,8 @@ def test_a_plain_agent_batch_takes_the_fast_path_with_the_same_result():
     lambda b: b["heartbeats"][0].update(active_s=500),  # more active than the interval
     lambda b: b["usage"][0].update(interval_s=60, focus_s=30),  # app time per minute: never
     lambda b: b["usage"][0].update(focus_s=3700),  # more focus than the period
+    lambda b: b["usage"][0].update(start=records.format_time(NOW - 3600 - 900)),  # not on a multiple of its length
+    lambda b: b["usage"][0].update(interval_s=7000, focus_s=30),  # a period that does not divide a day
     lambda b: b["feedback"][0].update(answer="maybe"),
     lambda b: b["feedback"][0].update(event_id="not-an-id"),
     lambda b: b["feedback"][0].update(time=records.format_time(NOW + 3600)),
@@ -83,7 +85,7 @@ def test_every_sensors_example_events_take_the_fast_path(name):
     events, usage = [], []
     for ev in SENSORS[name].examples():
         if isinstance(ev, Usage):  # app-time totals (the focus sensor): a period that ended a minute ago
-            ev.start = NOW - 60 - ev.interval_s
+            ev.start = (NOW - ev.interval_s) // ev.interval_s * ev.interval_s  # the last period that ended
             usage.append(ev.to_wire())
             continue
         ev.start = NOW - 60 - ev.duration_s  # ended a minute ago, however long it lasted

@@ -12,6 +12,7 @@ from collector.ingest import Ingestor, Rejected
 from collector.models import app_usage_table, feedback_table
 from tests.collector.batches import batch, event, feedback, usage
 from tests.collector.conftest import make_config
+from contract import records
 from contract.records import MAX_ANSWERS_PER_DAY
 
 HOUR = 3600
@@ -74,3 +75,22 @@ def test_a_device_sending_more_answers_than_the_pulse_can_ask_is_refused_beyond_
     assert "MAX_ANSWERS_PER_DAY" in errors[0]["error"]
     # what the agent does with the 422: set the named answers aside, send the rest
     assert ingestor.store(batch(crashes, feedback=answers[:MAX_ANSWERS_PER_DAY]), now=now).others_stored == MAX_ANSWERS_PER_DAY
+
+
+def test_a_skewed_devices_periods_are_taken_and_put_back_on_the_collectors_hours(db_engine, db_url):
+    """A device whose clock is an hour and 7 s ahead aligns its periods on its own clock; the batch is moved by the
+    skew (contract.records.clock_correction) and each period lands on the collector's hour it belongs to."""
+    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=[marks.on_ingest]), time.time()
+    skew = HOUR + 7.0
+    device_period = ((now + skew) // HOUR - 3) * HOUR  # aligned on the device's clock
+    sent = batch(usage=[usage("excel", device_period, 600.0)])
+    sent["sent_at"] = records.format_time(now + skew)
+    ingestor.store(sent, now=now)
+    (row,) = _rows(db_engine, app_usage_table)
+    assert row["start"] == device_period - HOUR  # the nearest hour of the collector's clock
+    # unaligned on the device's own clock: refused, named
+    sent = batch(usage=[usage("excel", device_period, 600.0)])
+    sent["usage"][0]["start"] = records.format_time(device_period + 60)
+    with pytest.raises(Rejected) as refused:
+        ingestor.store(sent, now=now)
+    assert refused.value.detail["errors"][0]["field"] == "start"
