@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.sensors._helpers.console_macos import console_uid
 from agent.sensors._helpers.idle_logind import parse_show_session
 
 NO_SESSION = "no graphical session"
@@ -156,12 +157,12 @@ def _console_user() -> Session | str:
     """macOS as root: the user logged in at the console (the owner of /dev/console), reached by launchctl asuser."""
     import pwd
 
+    uid = console_uid()
     try:
-        uid = os.stat("/dev/console").st_uid
-        user = pwd.getpwuid(uid)
-    except (OSError, KeyError):
-        return NO_SESSION
-    if uid == 0:
-        return NO_SESSION  # the login window
+        user = pwd.getpwuid(uid) if uid is not None else None
+    except KeyError:
+        user = None
+    if user is None:
+        return NO_SESSION  # the login window, or no console
     return Session(uid, user.pw_gid, {"HOME": user.pw_dir, "USER": user.pw_name},
                    prefix=["launchctl", "asuser", str(uid), "sudo", "-u", user.pw_name, "--"])
