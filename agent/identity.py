@@ -14,7 +14,6 @@ a name only when it changed.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import subprocess
@@ -99,13 +98,16 @@ def console_user(platform_id: str = sys.platform) -> str | None:
     newest of any; None when nobody is signed in.
     """
     if platform_id == "darwin":
+        from agent.sensors._helpers.console_macos import console_uid
+
+        uid = console_uid()
         try:
             import pwd
 
-            name = pwd.getpwuid(os.stat("/dev/console").st_uid).pw_name
-        except (OSError, KeyError, ImportError):
+            name = pwd.getpwuid(uid).pw_name if uid is not None else None
+        except (KeyError, ImportError):
             return None
-        return None if name in ("root", "_mbsetupuser") else name
+        return None if name == "_mbsetupuser" else name
     try:
         return session_user(psutil.users())
     except (OSError, psutil.Error):

@@ -20,6 +20,9 @@ Answers and what the uploader does:
   at once.
 - 413: halve the batch size and resend at once; a single record too large is
   set aside.
+- Before sending: a spooled record of a kind this agent does not know (left
+  by a newer agent before a rollback) is set aside at once, so it never
+  blocks the others.
 - 500, 502, 504 ... (any 5xx but 503): back off; after
   ``isolate_after_server_errors`` such answers in a row to the same batch, halve
   it (as for 413) to isolate a record the collector fails on. A single record
@@ -52,6 +55,8 @@ from agent.enroll import Enrollment
 from agent.spool import Spool, SpooledRecord
 from agent.tls import trust_source
 from contract.records import SECTIONS, make_batch
+
+_KINDS = frozenset(sec.kind for sec in SECTIONS)
 
 EVENTS_PATH = "/api/v1/events"
 MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond this is taken as this
@@ -148,6 +153,9 @@ class Uploader:
         records = self._next_batch()
         if not records:
             return Outcome(done=True)
+        records = self._known(records)
+        if not records:
+            return Outcome(done=False)  # all set aside: the next batch at once
         by_kind = _by_kind(records)
         batch = make_batch(self.device_id, by_kind["event"], by_kind["heartbeat"],
                            **{sec.field: by_kind[sec.kind] for sec in SECTIONS[2:]})
@@ -187,6 +195,18 @@ class Uploader:
                           self.batch_size)
             others = self.spool.peek(self.batch_size)
         return others
+
+    def _known(self, records: list[SpooledRecord]) -> list[SpooledRecord]:
+        """The records of a kind this agent can send; any other (spooled by a newer agent before a rollback) is set
+        aside, never sent and never blocking the rest."""
+        unknown = {r.id: f"{r.kind} {r.id}: a kind of record this agent version cannot send (spooled by a newer "
+                         "agent?)" for r in records if r.kind not in _KINDS}
+        if not unknown:
+            return records
+        self.spool.set_aside(unknown)
+        self.log.error("uploader: %d spooled records of a kind this agent does not know set aside (%s)",
+                       len(unknown), ", ".join(sorted({r.kind[:40] for r in records if r.id in unknown})))
+        return [r for r in records if r.id not in unknown]
 
     def _accepted(self, records: list[SpooledRecord]) -> Outcome:
         self._collector_works = True

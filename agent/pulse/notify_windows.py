@@ -4,18 +4,22 @@
 away or locked (``QUNS_NOT_PRESENT``), busy with a full-screen application
 (``QUNS_BUSY``, ``QUNS_RUNNING_D3D_FULL_SCREEN``), presenting
 (``QUNS_PRESENTATION_MODE``) or in quiet time (``QUNS_QUIET_TIME``). Then a
-Windows PowerShell script builds the toast XML (one ``<action>`` per button,
-``arguments`` = the answer's name), shows it with
-``ToastNotificationManager.CreateToastNotifier`` under PowerShell's own
-AppUserModelID (registered by its Start menu shortcut, so an unpackaged
-process may use it), waits on the toast's ``Activated``, ``Dismissed`` and
-``Failed`` events in the same script and prints the answer's name, ``unanswered``
-or ``failed``. The script travels as ``-EncodedCommand`` (no quoting).
+Windows PowerShell script loads the toast XML (one ``<action>`` per button,
+``arguments`` = the answer's name) from an environment variable (base64 of
+UTF-8: the question's text is never part of the script, so nothing in it
+needs quoting), shows it with ``ToastNotificationManager.CreateToastNotifier``
+under PowerShell's own AppUserModelID (registered by its Start menu shortcut,
+so an unpackaged process may use it), waits on the toast's ``Activated``,
+``Dismissed`` and ``Failed`` events until the answer time (a toast timed out
+on the screen is still in the notification centre) and prints the answer's
+name, ``unanswered`` or ``failed``. The script travels as ``-EncodedCommand``.
+A notification state that cannot be read asks nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 from xml.sax.saxutils import escape, quoteattr
 
@@ -28,21 +32,27 @@ QUNS_ACCEPTS_NOTIFICATIONS, QUNS_QUIET_TIME, QUNS_APP = 5, 6, 7
 _QUNS_REASONS = {QUNS_NOT_PRESENT: ABSENT, QUNS_BUSY: PRESENTATION, QUNS_RUNNING_D3D_FULL_SCREEN: PRESENTATION,
                  QUNS_PRESENTATION_MODE: PRESENTATION, QUNS_QUIET_TIME: DO_NOT_DISTURB}
 POWERSHELL_AUMID = r"{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\WindowsPowerShell\v1.0\powershell.exe"
+TOAST_VARIABLE = "HINDER_TOAST_XML"  # the script's only input: the toast's XML, base64 of UTF-8 (toast_data)
+TAG, GROUP = "question", "hinder"  # the toast's name in the notification centre, to remove it
 FAILED = "failed"
 
 
-def quns_reason(state: int) -> str | None:
-    """Why a notification state forbids asking (an agent.pulse.ask reason), or None when it accepts one."""
-    return _QUNS_REASONS.get(state)
+def quns_reason(state: int | None) -> str | None:
+    """Why a notification state forbids asking (an agent.pulse.ask reason), or None when it accepts one; a state
+    that could not be read forbids it too."""
+    return NO_SERVICE if state is None else _QUNS_REASONS.get(state)
 
 
-def read_quns() -> int:
-    """The session's notification state from shell32 (Windows Vista and later)."""
-    import ctypes
+def read_quns() -> int | None:
+    """The session's notification state from shell32 (Windows Vista and later); None when it cannot be read."""
+    try:
+        import ctypes
 
-    state = ctypes.c_int(0)
-    if ctypes.windll.shell32.SHQueryUserNotificationState(ctypes.byref(state)) != 0:
-        return QUNS_ACCEPTS_NOTIFICATIONS  # unknown: Windows itself still holds toasts back in quiet modes
+        state = ctypes.c_int(0)
+        if ctypes.windll.shell32.SHQueryUserNotificationState(ctypes.byref(state)) != 0:
+            return None
+    except (AttributeError, OSError):  # no shell32 (not Windows, a stripped-down session)
+        return None
     return state.value
 
 
@@ -54,30 +64,47 @@ def toast_xml(title: str, body: str) -> str:
             f"<text>{escape(body)}</text></binding></visual><actions>{buttons}</actions></toast>")
 
 
-def _ps_string(text: str) -> str:
-    """A PowerShell single-quoted string literal."""
-    return "'" + text.replace("'", "''").replace("\u2018", "\u2018\u2018").replace("\u2019", "\u2019\u2019") + "'"
+def toast_data(title: str, body: str) -> str:
+    """The toast's XML as the script reads it from TOAST_VARIABLE: base64 of its UTF-8 bytes."""
+    return base64.b64encode(toast_xml(title, body).encode("utf-8")).decode("ascii")
 
 
-def script(title: str, body: str, timeout_s: float) -> str:
-    """The PowerShell script that shows the toast and prints the answer."""
+def script(timeout_s: float) -> str:
+    """The PowerShell script that shows the toast read from TOAST_VARIABLE and prints the answer; no text of the
+    question is in it. A toast that times out on the screen (``Dismissed``, ``TimedOut``: after about 25 s) stays
+    in the notification centre, where it can still be answered: the script waits on until ``timeout_s``, then
+    hides the toast and removes it from the notification centre."""
     return f"""$ErrorActionPreference = 'Stop'
 [Windows.UI.Notifications.ToastNotificationManager, Windows.UI.Notifications, ContentType = WindowsRuntime] | Out-Null
 [Windows.Data.Xml.Dom.XmlDocument, Windows.Data.Xml.Dom.XmlDocument, ContentType = WindowsRuntime] | Out-Null
 $xml = New-Object Windows.Data.Xml.Dom.XmlDocument
-$xml.LoadXml({_ps_string(toast_xml(title, body))})
+$xml.LoadXml([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($env:{TOAST_VARIABLE})))
 $toast = New-Object Windows.UI.Notifications.ToastNotification $xml
-$notifier = [Windows.UI.Notifications.ToastNotificationManager]::CreateToastNotifier({_ps_string(POWERSHELL_AUMID)})
+$toast.Tag = '{TAG}'
+$toast.Group = '{GROUP}'
+$aumid = '{POWERSHELL_AUMID}'
+$notifier = [Windows.UI.Notifications.ToastNotificationManager]::CreateToastNotifier($aumid)
 Register-ObjectEvent -InputObject $toast -EventName Activated -SourceIdentifier hinder.activated | Out-Null
 Register-ObjectEvent -InputObject $toast -EventName Dismissed -SourceIdentifier hinder.dismissed | Out-Null
 Register-ObjectEvent -InputObject $toast -EventName Failed -SourceIdentifier hinder.failed | Out-Null
-$notifier.Show($toast)
-$event = Wait-Event -Timeout {int(timeout_s)}
-if ($event -eq $null) {{ $notifier.Hide($toast); 'unanswered' }}
-elseif ($event.SourceIdentifier -eq 'hinder.activated') {{
-  ([Windows.UI.Notifications.ToastActivatedEventArgs]$event.SourceArgs[1]).Arguments }}
-elseif ($event.SourceIdentifier -eq 'hinder.failed') {{ 'failed' }}
-else {{ 'unanswered' }}
+$deadline = [DateTime]::UtcNow.AddSeconds({int(timeout_s)})
+$answer = 'unanswered'
+while ($true) {{
+  $left = [int][Math]::Ceiling(($deadline - [DateTime]::UtcNow).TotalSeconds)
+  if ($left -le 0) {{ break }}
+  $got = Wait-Event -Timeout $left
+  if ($got -eq $null) {{ break }}
+  Remove-Event -EventIdentifier $got.EventIdentifier
+  if ($got.SourceIdentifier -eq 'hinder.activated') {{
+    $answer = ([Windows.UI.Notifications.ToastActivatedEventArgs]$got.SourceArgs[1]).Arguments; break }}
+  if ($got.SourceIdentifier -eq 'hinder.failed') {{ $answer = 'failed'; break }}
+  if ($got.SourceArgs[1].Reason -ne [Windows.UI.Notifications.ToastDismissalReason]::TimedOut) {{ break }}
+}}
+if ($answer -eq 'unanswered') {{
+  try {{ $notifier.Hide($toast) }} catch {{ }}
+  try {{ [Windows.UI.Notifications.ToastNotificationManager]::History.Remove('{TAG}', '{GROUP}', $aumid) }} catch {{ }}
+}}
+$answer
 """
 
 
@@ -90,9 +117,9 @@ def parse_output(text: str) -> str:
     return last if last in {b.name for b in BUTTONS} else UNANSWERED
 
 
-def command(title: str, body: str, timeout_s: float) -> list[str]:
+def command(timeout_s: float) -> list[str]:
     """powershell.exe with the script as -EncodedCommand (UTF-16LE, base64)."""
-    encoded = base64.b64encode(script(title, body, timeout_s).encode("utf-16-le")).decode()
+    encoded = base64.b64encode(script(timeout_s).encode("utf-16-le")).decode()
     return ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
             "-EncodedCommand", encoded]
 
@@ -103,7 +130,8 @@ def ask(title: str, body: str, timeout_s: float) -> str:
     if reason:
         raise NotShown(reason, "SHQueryUserNotificationState")
     try:
-        done = subprocess.run(command(title, body, timeout_s), capture_output=True, timeout=timeout_s + 30,
+        done = subprocess.run(command(timeout_s), capture_output=True, timeout=timeout_s + 30,
+                              env={**os.environ, TOAST_VARIABLE: toast_data(title, body)},
                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NotShown(NO_SERVICE, f"powershell: {exc}") from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -49,8 +50,9 @@ OUTSIDE_HOURS = "outside working hours"
 DAILY_LIMIT = "daily limit reached"
 QUESTION_OPEN = "a question is open"
 FAILED = "asking failed"
-KEPT_REASONS = (INACTIVE, TOO_OLD, OUTSIDE_HOURS, DAILY_LIMIT, QUESTION_OPEN, FAILED, session.NO_SESSION,
-                session.LOCKED, session.OTHER_USER, *outcome.REASONS)  # counted per day in the state file
+NOTHING_SHOWN = (*session.REASONS, *outcome.REASONS)  # the day's question is given back for these only
+KEPT_REASONS = (INACTIVE, TOO_OLD, OUTSIDE_HOURS, DAILY_LIMIT, QUESTION_OPEN, FAILED,
+                *NOTHING_SHOWN)  # counted per day in the state file
 
 
 def _minutes(seconds: float) -> str:
@@ -112,28 +114,28 @@ class Pulse:
         now = time.time() if now is None else now
         s = self.settings
         if not self.over_bar(event):
-            return self._not_asked(BELOW_BAR, event)
+            return self._not_asked(BELOW_BAR, event, now)
         if now - (event.start + event.duration_s) > s.max_event_age_s:
-            return self._not_asked(TOO_OLD, event)
+            return self._not_asked(TOO_OLD, event, now)
         if not self.was_active(event):
-            return self._not_asked(INACTIVE, event)
+            return self._not_asked(INACTIVE, event, now)
         if not in_working_hours(s.working_hours, s.working_days, now):
-            return self._not_asked(OUTSIDE_HOURS, event)
+            return self._not_asked(OUTSIDE_HOURS, event, now)
         with self._lock:
             if self._closed or (self._thread and self._thread.is_alive()):
-                return self._not_asked(QUESTION_OPEN, event)
+                return self._not_asked(QUESTION_OPEN, event, now)
             if self.asked_today(now) >= s.max_per_day:
-                return self._not_asked(DAILY_LIMIT, event)
+                return self._not_asked(DAILY_LIMIT, event, now)
             self._keep(now, asked=+1)  # before asking: a restart while the question is open keeps the count
             self._thread = threading.Thread(target=self._ask, args=(event, now), name="pulse-ask", daemon=True)
             self._thread.start()
         return None
 
-    def _not_asked(self, reason: str, event: Event, now: float | None = None) -> str:
-        self.reasons[reason] += 1
+    def _not_asked(self, reason: str, event: Event, now: float) -> str:
         if reason != BELOW_BAR:  # every event that is no disruption to ask about: neither kept nor logged
-            self._keep(time.time() if now is None else now, reason=reason)
+            self._keep(now, reason=reason)
             self.log.info("pulse: not asking about %s %s: %s", event.type, event.id, reason)
+        self.reasons[reason] += 1
         return reason
 
     # ------------------------------------------------------------ the day's count
@@ -143,8 +145,12 @@ class Pulse:
         return read_day(self.state_path, now)["asked"]
 
     def _keep(self, now: float, asked: int = 0, reason: str | None = None) -> None:
-        """Count a question (or give one back) and a reason for not asking in the state file's day of ``now``."""
+        """Count a question (or give one back) and a reason for not asking in the state file's day of ``now``;
+        nothing when the file already holds a later day (a question started before midnight ended after it)."""
         with self._state_lock:
+            stored = _read_state(self.state_path).get("day")
+            if isinstance(stored, str) and stored > _day(now):
+                return
             day = read_day(self.state_path, now)
             day["asked"] = max(0, day["asked"] + asked)
             if reason:
@@ -167,7 +173,8 @@ class Pulse:
         if self._closed:
             return  # the agent stops: the question was ended with it
         if answer not in ANSWER_NAMES:
-            self._keep(asked_at, asked=-1)  # nothing was shown: the day's question is still to come
+            if answer in NOTHING_SHOWN:  # the day's question is still to come; not after FAILED (maybe shown)
+                self._keep(asked_at, asked=-1)
             self._not_asked(answer, event, asked_at)
             return
         self.log.info("pulse: asked about %s %s: %s", event.type, event.id, answer)
@@ -191,7 +198,7 @@ class Pulse:
             out, err = child.communicate(json.dumps(q).encode(), timeout=self.settings.answer_timeout_s
                                          + CHILD_GRACE_S)
         except subprocess.TimeoutExpired:
-            child.kill()
+            _kill(child)
             child.communicate()
             self.log.warning("pulse: the ask child did not finish in time; killed")
             return FAILED
@@ -207,20 +214,27 @@ class Pulse:
                          err.decode("utf-8", "replace").strip()[-300:])
         return FAILED
 
-    def wait(self, timeout_s: float) -> bool:
-        """Wait for the open question (if any) to end; False if it is still open."""
-        thread = self._thread
-        if thread:
-            thread.join(timeout_s)
-        return not (thread and thread.is_alive())
-
-    def close(self) -> None:
-        """Stop asking: an open question's child is ended and its answer dropped."""
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop asking: an open question's child is ended, its answer dropped, and its thread waited for."""
         with self._lock:
             self._closed = True
-            child = self._child
-        if child and child.poll() is None:
+            child, thread = self._child, self._thread
+        if child:
+            _kill(child)
+        if thread:
+            thread.join(timeout_s)
+
+
+def _kill(child: subprocess.Popen) -> None:
+    """End the child and whatever it started: on POSIX its whole process group (macOS as root: launchctl asuser,
+    sudo and the interpreter under them)."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
             child.kill()
+    except OSError:
+        pass  # already gone
 
 
 def child_command(where: session.Session) -> tuple[list[str], dict]:
@@ -229,24 +243,27 @@ def child_command(where: session.Session) -> tuple[list[str], dict]:
     path = os.environ.get("PYTHONPATH")
     env = {"PATH": os.environ.get("PATH", os.defpath), **where.env,
            "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    options: dict = {"env": env, "cwd": where.env.get("HOME") or os.getcwd()}
+    # cwd is the file system's root (and -P where Python has it): a package named "agent" in the user's home or the
+    # agent's working directory cannot shadow ours on the child's sys.path
+    options: dict = {"env": env, "cwd": os.path.abspath(os.sep)}
+    if sys.platform == "win32":
+        options["creationflags"] = subprocess.CREATE_NO_WINDOW
+    else:
+        options["start_new_session"] = True  # its own process group, killed as a whole (_kill)
+    python = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "agent.pulse.ask"]
     if where.prefix:  # sudo clears the environment: env(1) sets it again
-        return [*where.prefix, "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m",
-                "agent.pulse.ask"], options
+        return [*where.prefix, "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), *python], options
     if hasattr(os, "geteuid") and os.geteuid() == 0 and where.uid != 0:
         options.update(user=where.uid, group=where.gid, extra_groups=[])
-    return [sys.executable, "-m", "agent.pulse.ask"], options
+    return python, options
 
 
 def read_day(state_path: Path, now: float) -> dict:
     """The state file's figures for the local calendar day of ``now``: questions shown (``asked``) and reasons for
     not asking (``not_asked``, reason -> count); zeros for another day or a file that cannot be read."""
     day = {"asked": 0, "not_asked": {}}
-    try:
-        state = json.loads(state_path.read_text())
-        if not isinstance(state, dict) or state.get("day") != _day(now):
-            return day
-    except (OSError, ValueError):
+    state = _read_state(state_path)
+    if state.get("day") != _day(now):
         return day
     if isinstance(state.get("asked"), int) and state["asked"] >= 0:
         day["asked"] = state["asked"]
@@ -254,6 +271,15 @@ def read_day(state_path: Path, now: float) -> dict:
         day["not_asked"] = {k: v for k, v in state["not_asked"].items()
                             if k in KEPT_REASONS and isinstance(v, int) and v >= 0}
     return day
+
+
+def _read_state(state_path: Path) -> dict:
+    """The state file as a dict; empty when it cannot be read or is no JSON object."""
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _day(ts: float) -> str:

@@ -9,7 +9,9 @@ is the user's bus at ``/run/user/UID/bus`` (systemd's user bus, every current
 distribution) or else the ``DBUS_SESSION_BUS_ADDRESS`` in the environment of
 one of that session's processes (its cgroup is ``session-ID.scope``), which
 also gives ``XAUTHORITY``. Windows and macOS: the agent's own session (a
-per-user agent); macOS as root: the console user, through ``launchctl asuser``.
+per-user agent); none on Windows for an agent in session 0 (a service: no
+desktop to show a toast on); macOS as root: the console user, through
+``launchctl asuser``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.sensors._helpers.console_macos import console_uid
+from agent.sensors._helpers.focus_windows import current_session, session_problem
 from agent.sensors._helpers.idle_logind import parse_show_session
 
 NO_SESSION = "no graphical session"
 LOCKED = "session locked"
 OTHER_USER = "the session is another user's"
+SERVICE_SESSION = "the agent runs as a service"  # Windows session 0
+REASONS = (NO_SESSION, LOCKED, OTHER_USER, SERVICE_SESSION)
 _PROPS = ("Id", "User", "Class", "Active", "Type", "Display", "LockedHint")
 # What the child's environment keeps of a session's: the display and bus (Linux), what Windows PowerShell needs
 # (Windows); never the agent's own settings or credentials (HINDER_*, proxies).
@@ -46,7 +52,7 @@ class Session:
 
 
 def find_session() -> Session | str:
-    """The session to ask in, or why there is none (NO_SESSION, LOCKED, OTHER_USER)."""
+    """The session to ask in, or why there is none (one of REASONS)."""
     if sys.platform.startswith("linux"):
         if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
             found = LOCKED if _locked(os.environ.get("XDG_SESSION_ID", "")) else _own_session()
@@ -54,6 +60,8 @@ def find_session() -> Session | str:
             found = _logind_session() or NO_SESSION
     elif sys.platform == "darwin" and os.geteuid() == 0:
         found = _console_user()
+    elif sys.platform == "win32":
+        found = windows_session(current_session())
     else:
         found = _own_session()
     if isinstance(found, Session) and hasattr(os, "geteuid") and os.geteuid() not in (0, found.uid):
@@ -65,6 +73,11 @@ def _own_session() -> Session:
     """The agent's own session, when it runs inside one (a per-user agent, a desktop autostart)."""
     env = {k: v for k, v in os.environ.items() if k.upper() in _PASSED and v}
     return Session(os.getuid() if hasattr(os, "getuid") else 0, os.getgid() if hasattr(os, "getgid") else 0, env)
+
+
+def windows_session(session_id: int) -> Session | str:
+    """The agent's own Windows session, or SERVICE_SESSION in session 0, where services run and nothing is shown."""
+    return SERVICE_SESSION if session_problem(session_id) else _own_session()
 
 
 def _loginctl(*args: str) -> str:
@@ -156,12 +169,12 @@ def _console_user() -> Session | str:
     """macOS as root: the user logged in at the console (the owner of /dev/console), reached by launchctl asuser."""
     import pwd
 
+    uid = console_uid()
     try:
-        uid = os.stat("/dev/console").st_uid
-        user = pwd.getpwuid(uid)
-    except (OSError, KeyError):
-        return NO_SESSION
-    if uid == 0:
-        return NO_SESSION  # the login window
+        user = pwd.getpwuid(uid) if uid is not None else None
+    except KeyError:
+        user = None
+    if user is None:
+        return NO_SESSION  # the login window, or no console
     return Session(uid, user.pw_gid, {"HOME": user.pw_dir, "USER": user.pw_name},
                    prefix=["launchctl", "asuser", str(uid), "sudo", "-u", user.pw_name, "--"])

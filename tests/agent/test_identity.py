@@ -3,6 +3,7 @@ heartbeat carrying the keys, and `hinder agent explain` saying what each stands 
 
 from __future__ import annotations
 
+import os
 import socket
 from collections import namedtuple
 from pathlib import Path
@@ -124,3 +125,17 @@ def test_explain_shows_each_key_and_what_it_stands_for(tmp_path, key_file):
     path = tmp_path / "off.toml"
     path.write_text(f'[agent]\nstate_dir = "{tmp_path / "state"}"\n')
     assert "Identity keys: none." in render(load_config(path, env={}))
+
+
+def test_the_console_owner(tmp_path):
+    """macOS: the owner of /dev/console is the user at the screen; root there is the login window."""
+    from agent.sensors._helpers.console_macos import console_uid
+
+    mine = tmp_path / "console"
+    mine.touch()
+    if os.geteuid() == 0:
+        os.chown(mine, 4242, -1)
+    assert console_uid(str(mine)) == mine.stat().st_uid != 0
+    assert console_uid(str(tmp_path / "missing")) is None
+    if os.path.exists("/dev/console") and os.stat("/dev/console").st_uid == 0:
+        assert console_uid() is None

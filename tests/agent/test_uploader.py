@@ -6,6 +6,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sqlite3
 import sys
 import threading
 import time
@@ -432,3 +433,22 @@ def test_https_trusts_the_system_store_where_enterprises_install_their_ca(enterp
         assert len(collector.stored) == 3
     finally:
         collector.close()
+
+
+def test_a_record_of_a_kind_this_agent_does_not_know_is_set_aside_and_the_rest_delivered(collector, tmp_path):
+    """A newer agent spooled a kind of record this one cannot send, then was rolled back."""
+    path = tmp_path / "spool.db"
+    Spool(path, max_bytes=50_000_000).close()
+    evs = _events(3)
+    with sqlite3.connect(path) as db:  # as the newer agent left it: an unknown kind between two known records
+        db.execute("INSERT INTO records (id, kind, body, size) VALUES (?, 'survey', '{\"id\": \"x\"}', 13)",
+                   ("future-0001",))
+    spool = Spool(path, max_bytes=50_000_000)
+    try:
+        spool.put(evs)
+        _run(spool, _settings(collector.url), lambda: spool.count == 0)
+        assert sorted(_delivered(collector)) == sorted(e.id for e in evs)
+        (aside,) = spool.set_aside_records()
+        assert aside[0] == "future-0001" and "survey future-0001: a kind of record this agent" in aside[2]
+    finally:
+        spool.close()

@@ -14,16 +14,10 @@ import os
 import subprocess
 
 from agent.sensors._helpers import parse_lsappinfo
+from agent.sensors._helpers.console_macos import console_uid
 
 LSAPPINFO = "/usr/bin/lsappinfo"
 _TIMEOUT_S = 5.0
-
-
-def _console_uid() -> int | None:
-    try:
-        return os.stat("/dev/console").st_uid
-    except OSError:
-        return None
 
 
 class MacForeground:
@@ -33,7 +27,7 @@ class MacForeground:
         """The frontmost application's process id, None when none is in front or lsappinfo does not answer."""
         prefix: list[str] = []
         if os.geteuid() == 0:
-            uid = _console_uid()
+            uid = console_uid()
             if not uid:
                 return None  # the login window, or no console: nobody works at the screen
             prefix = ["/bin/launchctl", "asuser", str(uid)]

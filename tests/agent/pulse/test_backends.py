@@ -26,20 +26,39 @@ def test_the_toast_has_one_button_per_answer_and_its_texts_escaped():
         [(b.label, b.name, "foreground") for b in BUTTONS]
 
 
-def test_the_powershell_script_travels_encoded_and_quotes_its_strings():
-    cmd = notify_windows.command(TITLE, "Did this cost you work?", 300)
+def test_the_powershell_script_holds_no_text_of_the_question():
+    """PowerShell ends a single-quoted string at ' and at each of U+2018, U+2019, U+201A, U+201B: the texts reach
+    the script as data (base64 in an environment variable), never as part of it."""
+    title = TITLE + " \u201a$(calc)\u201b; \u2018x\u2019"
+    cmd = notify_windows.command(300)
     assert cmd[:2] == ["powershell.exe", "-NoProfile"] and cmd[-2] == "-EncodedCommand"
     script = base64.b64decode(cmd[-1]).decode("utf-16-le")
-    assert script == notify_windows.script(TITLE, "Did this cost you work?", 300)
-    assert "Wait-Event -Timeout 300" in script and "CreateToastNotifier('" + notify_windows.POWERSHELL_AUMID in script
-    # the XML is one single-quoted PowerShell string: each quote inside it doubled, PowerShell's curly ones too
-    literal = script.split("$xml.LoadXml(", 1)[1].split(")\n", 1)[0]
-    assert literal.startswith("'") and literal.endswith("'")
-    inner = literal[1:-1]
-    assert inner.replace("''", "").count("'") == 0 and inner.replace("\u2019\u2019", "").count("\u2019") == 0
-    assert ET.fromstring(inner.replace("''", "'").replace("\u2019\u2019", "\u2019")) is not None
+    assert script == notify_windows.script(300) and script.isascii()  # no quote-like character can be in it
+    assert f"$env:{notify_windows.TOAST_VARIABLE}" in script and "calc" not in script and "O'Brien" not in script
+    xml = base64.b64decode(notify_windows.toast_data(title, "Did this cost you work?")).decode("utf-8")
+    assert [t.text for t in ET.fromstring(xml).iter("text")] == [title, "Did this cost you work?"]
+    assert f"'{notify_windows.POWERSHELL_AUMID}'" in script
     for event in ("Activated", "Dismissed", "Failed"):
         assert f"-EventName {event}" in script
+
+
+def test_the_toast_waits_for_the_answer_time_in_the_notification_centre_and_is_removed_after_it():
+    """Dismissed with TimedOut (the toast left the screen after about 25 s) is no answer: the script waits on until
+    the deadline, then hides the toast and removes it from the notification centre."""
+    script = notify_windows.script(300)
+    loop = script.split("while ($true) {", 1)[1].split("\n}\n", 1)[0]
+    assert "$deadline = [DateTime]::UtcNow.AddSeconds(300)" in script and "Wait-Event -Timeout $left" in loop
+    assert "Remove-Event -EventIdentifier $got.EventIdentifier" in loop  # else Wait-Event returns it again at once
+    assert "-ne [Windows.UI.Notifications.ToastDismissalReason]::TimedOut) { break }" in loop
+    after = script.split("\n}\n", 1)[1]
+    assert "$notifier.Hide($toast)" in after
+    assert (f"History.Remove('{notify_windows.TAG}', '{notify_windows.GROUP}', $aumid)" in after
+            and f"$toast.Tag = '{notify_windows.TAG}'" in script and f"$toast.Group = '{notify_windows.GROUP}'" in script)
+
+
+def test_a_notification_state_that_cannot_be_read_asks_nothing():
+    assert notify_windows.read_quns() is None  # no shell32 here, as when the call fails on Windows
+    assert notify_windows.quns_reason(None) == NO_SERVICE
 
 
 @pytest.mark.parametrize("output, answer", [

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,10 +45,11 @@ def in_session(clean_desktop, monkeypatch):
     return clean_desktop
 
 
-def answer_displayed(desktop, pulse: Pulse, key: str) -> None:
+def answer_displayed(desktop, answers: list, key: str) -> None:
+    before = len(answers)
     wait_until(lambda: desktop.displayed() == 1, 10, what="the pulse's notification")
     desktop.invoke(key)
-    assert pulse.wait(10)
+    wait_until(lambda: len(answers) > before, 10, what="the answer")
 
 
 def test_a_crash_of_a_catalogued_app_is_asked_and_the_answer_becomes_feedback(in_session, tmp_path):
@@ -53,7 +58,7 @@ def test_a_crash_of_a_catalogued_app_is_asked_and_the_answer_becomes_feedback(in
     event = crash()
     before = time.time()
     assert pulse.offer(event) is None
-    answer_displayed(in_session, pulse, "over_15_minutes")
+    answer_displayed(in_session, answers, "over_15_minutes")
     (feedback,) = answers
     assert (feedback.event_id, feedback.answer) == (event.id, "over_15_minutes")
     assert before <= feedback.time <= time.time()
@@ -65,14 +70,14 @@ def test_the_daily_limit_holds_across_a_restart(in_session, tmp_path):
     answers = []
     first = make_pulse(tmp_path, answers)
     assert first.offer(crash()) is None
-    answer_displayed(in_session, first, "none")
+    answer_displayed(in_session, answers, "none")
     restarted = make_pulse(tmp_path, answers)
     assert restarted.offer(crash()) == policy.DAILY_LIMIT
     assert in_session.displayed() == 0 and len(answers) == 1
     assert restarted.asked_today(time.time()) == 1 and restarted.asked_today(time.time() + 86400) == 0
     more = make_pulse(tmp_path, answers, max_per_day=2)
     assert more.offer(crash()) is None
-    answer_displayed(in_session, more, "few_minutes")
+    answer_displayed(in_session, answers, "few_minutes")
     assert [a.answer for a in answers] == ["none", "few_minutes"]
 
 
@@ -81,8 +86,8 @@ def test_paused_dunst_asks_nothing_and_gives_the_day_back(in_session, tmp_path):
     answers = []
     pulse = make_pulse(tmp_path, answers)
     assert pulse.offer(crash()) is None  # the child finds out
-    assert pulse.wait(10)
-    assert answers == [] and pulse.reasons[outcome.DO_NOT_DISTURB] == 1
+    wait_until(lambda: pulse.reasons[outcome.DO_NOT_DISTURB] == 1, 10, what="the child's reason")
+    assert answers == []
     assert pulse.asked_today(time.time()) == 0 and in_session.dunstctl("count", "waiting") == "0"
     assert policy.read_day(tmp_path / policy.STATE_FILE, time.time())["not_asked"] == {outcome.DO_NOT_DISTURB: 1}
 
@@ -92,7 +97,7 @@ def test_one_question_at_a_time(in_session, tmp_path):
     pulse = make_pulse(tmp_path, answers, max_per_day=5)
     assert pulse.offer(crash()) is None
     assert pulse.offer(crash()) == policy.QUESTION_OPEN
-    answer_displayed(in_session, pulse, "lost_work")
+    answer_displayed(in_session, answers, "lost_work")
     assert [a.answer for a in answers] == ["lost_work"]
 
 
@@ -101,8 +106,8 @@ def test_a_closed_pulse_ends_the_open_question_and_sends_nothing(in_session, tmp
     pulse = make_pulse(tmp_path, answers)
     assert pulse.offer(crash()) is None
     wait_until(lambda: in_session.displayed() == 1, 10, what="the pulse's notification")
-    pulse.close()
-    assert pulse.wait(10) and answers == []
+    pulse.close()  # ends the child and waits for the question's thread
+    assert answers == [] and not pulse.reasons
     assert pulse.offer(crash()) == policy.QUESTION_OPEN
 
 
@@ -113,7 +118,8 @@ def test_without_a_session_nothing_is_asked(desktop, tmp_path, monkeypatch):
     answers = []
     pulse = make_pulse(tmp_path, answers)
     assert pulse.offer(crash()) is None
-    assert pulse.wait(10) and answers == [] and pulse.reasons[session.NO_SESSION] == 1
+    wait_until(lambda: pulse.reasons[session.NO_SESSION] == 1, 10, what="no session")
+    assert answers == []
     assert pulse.asked_today(time.time()) == 0
 
 
@@ -176,3 +182,61 @@ def test_the_questions():
     lost = Event(type="connectivity_loss", app="collector", start=0, duration_s=45.0)
     assert policy.question(lost)["title"] == "The network connection was lost for 45 seconds"
     assert all(q["body"] == "Did this cost you work?" for q in map(policy.question, (hang, lost)))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not: a container's init may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def test_an_overrunning_child_is_killed_with_what_it_started_and_keeps_the_day_count(tmp_path, monkeypatch):
+    """A child killed after the answer time may have shown the question: FAILED does not give the day back."""
+    started = tmp_path / "grandchild.pid"
+    real = policy.child_command
+    monkeypatch.setattr(session, "find_session", lambda: session.Session(os.getuid(), os.getgid()))
+    monkeypatch.setattr(policy, "child_command", lambda where: (
+        ["sh", "-c", f"sleep 600 & echo $! > {started}; wait"], real(where)[1]))  # the real options
+    monkeypatch.setattr(policy, "CHILD_GRACE_S", 0.0)
+    answers = []
+    pulse = make_pulse(tmp_path, answers)
+    pulse.settings.answer_timeout_s = 1.0
+    assert pulse.offer(crash()) is None
+    wait_until(lambda: pulse.reasons[policy.FAILED] == 1, 10, what="the child killed")
+    grandchild = int(started.read_text())
+    wait_until(lambda: not _alive(grandchild), 5, what="the child's own child killed with it")
+    assert answers == [] and pulse.asked_today(time.time()) == 1
+    assert policy.read_day(tmp_path / policy.STATE_FILE, time.time())["not_asked"] == {policy.FAILED: 1}
+
+
+def test_a_new_day_in_the_state_file_is_never_overwritten_by_the_day_before(tmp_path):
+    now = time.time()
+    state = tmp_path / policy.STATE_FILE
+    state.write_text(json.dumps({"day": time.strftime("%Y-%m-%d", time.localtime(now)), "asked": 1, "not_asked": {}}))
+    pulse = make_pulse(tmp_path, [], active=False)
+    yesterday = now - 86400
+    assert pulse.offer(crash(ago_s=86400), now=yesterday) == policy.INACTIVE  # kept in offer's day, not today's
+    assert policy.read_day(state, now) == {"asked": 1, "not_asked": {}}
+    assert policy.read_day(state, yesterday) == {"asked": 0, "not_asked": {}}
+
+
+def test_the_child_runs_our_agent_package_whatever_the_user_keeps_in_home(tmp_path):
+    """A directory named agent in the session user's home (or the agent's working directory) shadows nothing."""
+    home = tmp_path / "home"
+    (home / "agent" / "pulse").mkdir(parents=True)
+    for init in (home / "agent" / "__init__.py", home / "agent" / "pulse" / "__init__.py"):
+        init.write_text("")
+    (home / "agent" / "pulse" / "ask.py").write_text("print('shadowed')\n")
+    cmd, options = policy.child_command(session.Session(os.getuid(), os.getgid(), {"HOME": str(home)}))
+    done = subprocess.run(cmd, input=json.dumps({"title": "t", "body": "b", "timeout_s": 10}).encode(),
+                          capture_output=True, timeout=30, **options)
+    assert done.stdout.decode().strip() in outcome.REASONS and done.returncode == outcome.NOT_SHOWN, done
+    assert options.get("start_new_session") is True  # killed as a group (the test above)
+
+
+def test_an_agent_in_windows_session_0_asks_nothing():
+    assert session.windows_session(0) == session.SERVICE_SESSION
+    assert isinstance(session.windows_session(1), session.Session)
+    assert session.SERVICE_SESSION in policy.NOTHING_SHOWN and policy.FAILED not in policy.NOTHING_SHOWN
