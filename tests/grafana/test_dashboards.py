@@ -393,7 +393,8 @@ def test_the_iceberg_panels_show_the_stored_tickets(stack):
     joined = [t for t in opened if t.device_id]
     followed = sum(1 for t in joined if t.cause)
     (share,) = value("Tickets that followed a measured disruption, last 7 days")
-    assert 0 < followed < len(joined) and share == pytest.approx(followed / len(joined)), (followed, len(joined))
+    # (the simulated fleet starts from the current time: on some days every joined ticket followed a disruption)
+    assert 0 < followed <= len(joined) and share == pytest.approx(followed / len(joined)), (followed, len(joined))
     week = _top(prometheus, 'sum by (type) (max without (instance) (hinder_week_lost_seconds{type!~"support.*"}))',
                 "type")
     (quiet,) = value("Lost time that never reached the service desk, last 7 days")

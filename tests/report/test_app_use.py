@@ -98,8 +98,9 @@ def config(db_url):
 
 def test_a_week_from_the_database(db_engine, config):
     """One device, Monday 09:00-12:00 fully active. 09:00 sap-gui 2400 s, excel 1200 s; 10:00 both claim the
-    whole hour (each counts half); 11:00 excel 3600 s and teams 1200 s (4800 s in an hour: scaled by 3/4).
-    Crashes of sap-gui at 09:30, 10:30, 11:30 and of teams at 11:45 cost 180 s each (the default recovery)."""
+    whole hour; 11:00 excel 3600 s and teams 1200 s: 15,600 s claimed in one batch for 10,800 active seconds that
+    day, so each total counts 10,800 / 15,600 of itself (collector.ingest._store_usage). Crashes of sap-gui at
+    09:30, 10:30, 11:30 and of teams at 11:45 cost 180 s each (the default recovery)."""
     from collector.aggregates import marks
     from collector.aggregates.refresh import refresh
     from collector.ingest import Ingestor
@@ -118,9 +119,10 @@ def test_a_week_from_the_database(db_engine, config):
     r = build_report(db_engine, config, WEEK, now=NOW)
     apps = {a["app"]: a for a in r["by_app"]}
     sap, excel, teams = apps["sap-gui"], apps["excel"], apps["teams"]
-    assert sap["focus_seconds"] == pytest.approx(4200.0) and sap["disruptions"] == 3
-    assert sap["disruptions_per_100h"] == pytest.approx(300 / (4200 / H))
-    assert sap["lost_minutes_per_hour"] == pytest.approx(540 / 60 / (4200 / H))
-    assert excel["focus_seconds"] == pytest.approx(1200 + 1800 + 2700) and excel["disruptions_per_100h"] == 0.0
-    assert teams["focus_seconds"] == pytest.approx(900.0) and teams["disruptions_per_100h"] is None
+    share = 3 * H / 15600
+    assert sap["focus_seconds"] == pytest.approx(6000 * share) and sap["disruptions"] == 3
+    assert sap["disruptions_per_100h"] == pytest.approx(300 / (6000 * share / H))
+    assert sap["lost_minutes_per_hour"] == pytest.approx(540 / 60 / (6000 * share / H))
+    assert excel["focus_seconds"] == pytest.approx(8400 * share) and excel["disruptions_per_100h"] == 0.0
+    assert teams["focus_seconds"] == pytest.approx(1200 * share) and teams["disruptions_per_100h"] is None
     assert r["method"]["focus_seconds"] == pytest.approx(3 * H)
