@@ -37,6 +37,11 @@ upload_interval_s = 5
 # executables = ["firefox"]
 # urls = ["https://intranet.example.com/health"]
 # slow_threshold_s = 2.0
+
+# The pulse: after a crash of a catalogued application (or a long hang or outage) ask the employee, with a
+# desktop notification, whether it cost them work; at most once a day, never in do-not-disturb (docs/pulse.md).
+# [pulse]
+# enabled = true
 """
 
 
