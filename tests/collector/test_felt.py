@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import calibration, impact
+from collector import calibration, impact, migrations
 from collector.aggregates import felt, marks
 from collector.config import parse_config
 from collector.ingest import Ingestor
 from collector.models import felt_count_table, felt_device_table
+from collector.retention import purge_expired
 from tests.collector.batches import batch, body, event, feedback, heartbeat
 from tests.collector.conftest import make_api, make_config
 from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN, ROOT, hinder_env
@@ -99,6 +100,34 @@ def test_an_unanswered_question_marks_no_device_and_a_later_answer_moves_it(db_e
                          feedback=[feedback(crashes[2]["id"], "lost_work", now - 650)]), now=now)
     assert ("crash", "firefox", "Nice", "Legal", "lost_work") in _counts(db_engine)
     assert _answering(db_engine) == [("device-0001", "Lyon", "HR", pytest.approx(now - 500))]
+
+
+def test_migration_14_fills_felt_device_as_the_hook_does(db_engine, db_url):
+    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=HOOKS), time.time()
+    for i, answers in enumerate([("none", "lost_work"), ("unanswered", "unanswered"), ("few_minutes", "unanswered")]):
+        crash, hang, slow = event(start=now - 900), event("hang", start=now - 800, duration_s=30.0), event("slow_app")
+        ingestor.store(batch([crash, hang, slow], [heartbeat(now - 60, site=f"Site{i}", department="Sales")],
+                             feedback=[feedback(crash["id"], answers[0], now - 700), feedback(hang["id"], answers[1],
+                                       now - 600 - i), feedback(slow["id"], "lost_work", now - 10)],
+                             device_id=f"device-{i:04d}"), now=now)
+    at_ingest = _answering(db_engine)
+    assert at_ingest == [("device-0000", "Site0", "Sales", pytest.approx(now - 600)),
+                         ("device-0002", "Site2", "Sales", pytest.approx(now - 700))]
+    with db_engine.begin() as conn:  # back to the schema before m0014, its answers stored
+        conn.execute(sa.text("DROP TABLE felt_device"))
+        conn.execute(sa.text(f"UPDATE {migrations.VERSION_TABLE} SET version = 13"))
+    assert migrations.upgrade(db_engine) == [14]
+    assert _answering(db_engine) == at_ingest
+
+
+def test_retention_purges_devices_whose_latest_answer_expired(db_engine, db_url):
+    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=HOOKS), time.time()
+    for i, t in enumerate((now - 20 * 86400, now - 3600)):
+        crash = event(start=t - 60)
+        ingestor.store(batch([crash], [heartbeat(t)], feedback=[feedback(crash["id"], "none", t)],
+                             device_id=f"device-{i:04d}"), now=now)
+    assert purge_expired(db_engine, retention_days=10, now=now)["felt_device"] == 1
+    assert [row[0] for row in _answering(db_engine)] == ["device-0001"]
 
 
 def test_labels_are_the_metrics_labels_and_the_model_of_the_moment(db_engine, db_url):
