@@ -30,7 +30,7 @@ from collector.models import (
     support_source_table,
 )
 from contract import __version__
-from contract.answers import BUTTONS
+from contract.answers import BUTTONS, UNANSWERED
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
 INFO_LABELS: dict[str, str] = {"version": __version__, "model_version": impact.MODEL_VERSION}
@@ -405,8 +405,8 @@ def felt_vs_measured(ctx: ScrapeContext) -> Iterable[Metric]:
         key = pairs[site, department]
         answering[key] = answering.get(key, 0) + n
     rows = _relabelled(ctx.label_rows(_FELT_COUNTS), 3, lambda r: (r[0], r[1], app_label(r[2]), *pairs[r[3], r[4]]))
-    for row in rows:
-        answering.setdefault(row[3:5], 0)
+    for row in rows:  # a pair with answers counts at least one device (its devices' rows may have expired)
+        answering[row[3:5]] = max(answering.get(row[3:5], 0), int(row[0] != UNANSWERED and row[5] > 0))
     k, folded = min_group_size(ctx.config), (OTHER, OTHER)
     withheld = withhold_small(answering, k, start=[folded])
     rows = _relabelled(rows, 3, lambda r: (*r[:3], *(folded if r[3:5] in withheld else r[3:5])))

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import calibration, impact, migrations
+from collector import calibration, impact
 from collector.aggregates import felt, marks
 from collector.config import parse_config
 from collector.ingest import Ingestor
@@ -100,24 +100,6 @@ def test_an_unanswered_question_marks_no_device_and_a_later_answer_moves_it(db_e
                          feedback=[feedback(crashes[2]["id"], "lost_work", now - 650)]), now=now)
     assert ("crash", "firefox", "Nice", "Legal", "lost_work") in _counts(db_engine)
     assert _answering(db_engine) == [("device-0001", "Lyon", "HR", pytest.approx(now - 500))]
-
-
-def test_migration_14_fills_felt_device_as_the_hook_does(db_engine, db_url):
-    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=HOOKS), time.time()
-    for i, answers in enumerate([("none", "lost_work"), ("unanswered", "unanswered"), ("few_minutes", "unanswered")]):
-        crash, hang, slow = event(start=now - 900), event("hang", start=now - 800, duration_s=30.0), event("slow_app")
-        ingestor.store(batch([crash, hang, slow], [heartbeat(now - 60, site=f"Site{i}", department="Sales")],
-                             feedback=[feedback(crash["id"], answers[0], now - 700), feedback(hang["id"], answers[1],
-                                       now - 600 - i), feedback(slow["id"], "lost_work", now - 10)],
-                             device_id=f"device-{i:04d}"), now=now)
-    at_ingest = _answering(db_engine)
-    assert at_ingest == [("device-0000", "Site0", "Sales", pytest.approx(now - 600)),
-                         ("device-0002", "Site2", "Sales", pytest.approx(now - 700))]
-    with db_engine.begin() as conn:  # back to the schema before m0014, its answers stored
-        conn.execute(sa.text("DROP TABLE felt_device"))
-        conn.execute(sa.text(f"UPDATE {migrations.VERSION_TABLE} SET version = 13"))
-    assert migrations.upgrade(db_engine) == [14]
-    assert _answering(db_engine) == at_ingest
 
 
 def test_retention_purges_devices_whose_latest_answer_expired(db_engine, db_url):
@@ -217,6 +199,18 @@ def test_metrics_fold_pairs_with_too_few_answering_devices_and_pass_promtool(db_
         pytest.skip("promtool is not installed (Debian package prometheus)")
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_metrics_count_one_device_for_answers_whose_devices_are_no_longer_known(db_engine, db_url):
+    api, now = _api(db_engine, db_url, 3), time.time()
+    _fleet(api, now)
+    with db_engine.begin() as conn:  # as after retention, or for answers counted before migration 14
+        conn.execute(felt_device_table.delete().where(felt_device_table.c.department == "Finance"))
+    m = _samples(api.client.get("/metrics").text)
+    # Paris/Finance now counts one answering device: with Paris/Sales, two; Lyon/HR joins them
+    assert _series(m, "hinder_pulse_questions_total") == {("crash", "firefox", "other", "other"): 10,
+                                                          ("hang", "firefox", "other", "other"): 2}
+    assert sum(_series(m, "hinder_pulse_answers_total").values()) == 12
 
 
 def test_metrics_name_small_groups_when_the_rule_allows(db_engine, db_url):
