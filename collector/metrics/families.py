@@ -400,20 +400,26 @@ def felt_vs_measured(ctx: ScrapeContext) -> Iterable[Metric]:
     smallest pairs while that group would hold too few (:func:`~collector.labels.withhold_small`); if it still
     does, its answer-labelled series are left out. Questions fold alike: answered / asked stays one division."""
     pairs, app_label = ctx.labels().pairs, ctx.config.app_label  # a name no longer catalogued: other
-    answering: dict[tuple[str, str], int] = {}
+    known: dict[tuple[str, str], int] = {}  # devices per pair, each in one pair only: several pairs' add up
     for site, department, n in ctx.rows(_FELT_DEVICES):
         key = pairs[site, department]
-        answering[key] = answering.get(key, 0) + n
+        known[key] = known.get(key, 0) + n
     rows = _relabelled(ctx.label_rows(_FELT_COUNTS), 3, lambda r: (r[0], r[1], app_label(r[2]), *pairs[r[3], r[4]]))
-    for row in rows:  # a pair with answers counts at least one device (its devices' rows may have expired)
-        answering[row[3:5]] = max(answering.get(row[3:5], 0), int(row[0] != UNANSWERED and row[5] > 0))
+    # answers whose devices are no longer known there (expired, moved, counted before m0014) count one device
+    # at least, and nothing more (they may be the known devices of another pair)
+    answered = {r[3:5] for r in rows if r[0] != UNANSWERED and r[5] > 0}
+    sizes = {g: max(known.get(g, 0), int(g in answered)) for g in known.keys() | {r[3:5] for r in rows}}
+
+    def together(groups: set) -> int:
+        return max(sum(known.get(g, 0) for g in groups), int(not answered.isdisjoint(groups)))
+
     k, folded = min_group_size(ctx.config), (OTHER, OTHER)
-    withheld = withhold_small(answering, k, start=[folded])
+    withheld = withhold_small(sizes, k, start=[folded], together=together)
     rows = _relabelled(rows, 3, lambda r: (*r[:3], *(folded if r[3:5] in withheld else r[3:5])))
     asked: dict[tuple, int] = {}
     for row in rows:
         asked[row[1:5]] = asked.get(row[1:5], 0) + row[5]
-    if 0 < sum(answering[g] for g in withheld) < k:  # the whole fleet's answers come from too few devices
+    if 0 < together(withheld) < k:  # the whole fleet's answers come from too few devices
         rows = [r for r in rows if r[3:5] != folded]
     labels = ["answer", "type", "app", "site", "department"]
     yield counter("hinder_pulse_questions", "Pulse questions asked about a measured disruption (answered or not), "

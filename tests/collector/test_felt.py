@@ -213,6 +213,23 @@ def test_metrics_count_one_device_for_answers_whose_devices_are_no_longer_known(
     assert sum(_series(m, "hinder_pulse_answers_total").values()) == 12
 
 
+def test_metrics_count_a_device_that_answered_in_two_pairs_once(db_engine, db_url):
+    api, now = _api(db_engine, db_url, 2), time.time()
+    for i, (site, department) in enumerate([("Paris", "Finance")] * 2 + [("Lyon", "HR")] * 2):
+        assert api.post(body(batch(heartbeats=[heartbeat(now - 900, site=site, department=department)],
+                                   device_id=f"device-{i:04d}"))).status_code == 200
+    # device-0000 answers in Paris, then moves to Lyon and answers there
+    for start, site, department in ((now - 800, "Paris", "Finance"), (now - 700, "Lyon", "HR")):
+        crash = event(start=start)
+        r = api.post(body(batch([crash], [heartbeat(start + 1, site=site, department=department)],
+                                feedback=[feedback(crash["id"], "lost_work", now - 60)], device_id="device-0000")))
+        assert r.status_code == 200, r.text
+    m = _samples(api.client.get("/metrics").text)
+    # two pairs of two devices each, with answers from one person: nothing tells what that person said
+    assert _series(m, "hinder_pulse_questions_total") == {("crash", "firefox", "other", "other"): 2}
+    assert [name for name in m if name != "hinder_pulse_questions_total"] == []
+
+
 def test_metrics_name_small_groups_when_the_rule_allows(db_engine, db_url):
     api, now = _api(db_engine, db_url, 1), time.time()
     _fleet(api, now)
