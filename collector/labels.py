@@ -49,6 +49,23 @@ def merge_small(sizes: dict[G, int], min_size: int, parent: Callable[[G], G] = l
     return {g: (g if n >= min_size else parent(g)) for g, n in sizes.items()}
 
 
+def withhold_small(sizes: dict[G, int], min_size: int, start: Iterable[G] = (),
+                   together: Callable[[set[G]], int] | None = None) -> set[G]:
+    """The groups whose people's answers must not be told apart: those with 1 to ``min_size - 1`` members, the
+    ``start`` groups (where they go), and, while these together have some members but fewer than ``min_size``,
+    the next smallest group with members (ties by name). Else the withheld groups' sum, their ``other`` or the
+    totals minus the groups shown, would tell a small group's answers. ``together`` counts the members of several
+    groups (default: the sum of their sizes, for groups no member is in twice)."""
+    together = together or (lambda groups: sum(sizes[g] for g in groups))
+    withheld = {g for g, n in sizes.items() if 0 < n < min_size} | (set(start) & sizes.keys())
+    while 0 < together(withheld) < min_size:
+        rest = sorted((g for g, n in sizes.items() if n and g not in withheld), key=str)
+        if not rest:
+            break
+        withheld.add(min(rest, key=sizes.__getitem__))
+    return withheld
+
+
 def min_group_size(config: CollectorConfig) -> int:
     """The smallest group of devices any surface shows by name (``[report] min_group_size``)."""
     return (config.sections.get("report") or ReportSettings()).min_group_size

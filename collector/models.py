@@ -125,6 +125,18 @@ felt_count_table = sa.Table(
     sa.Column("felt_s", sa.Float, nullable=False),
 )
 
+# Who answered where: per device, the (site, department) it had when an answer of it with a button clicked was last
+# counted in felt_count, and that answer's time (retention purges the row with the answer). /metrics folds the
+# answers of a pair with fewer answering devices than [report] min_group_size (collector.metrics.families).
+# One row per device, so the devices of several pairs add up without counting a device twice.
+felt_device_table = sa.Table(
+    "felt_device", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("site", sa.String(_LABEL), nullable=False),
+    sa.Column("department", sa.String(_LABEL), nullable=False),
+    sa.Column("answered_at", sa.Float, nullable=False),
+)
+
 
 # Service-desk tickets (collector.support.tickets.Ticket), one row per (source, ticket id): read again, updated.
 support_ticket_table = sa.Table(

@@ -16,6 +16,9 @@ and department) and answer: the questions, the model's lost seconds of those
 events alone (:func:`collector.impact.alone_s`, under the ``[model]``
 settings of that moment) and the seconds the answers stand for
 (``contract.answers``: an assumption, not a measurement). /metrics exports it.
+``felt_device`` keeps, per device that clicked an answer counted there, the
+(site, department) of its latest one: /metrics shows a pair's answers by name
+only with enough answering devices.
 
 :func:`answers_in` reads a period's answers with their events, for the weekly
 report and ``hinder model calibrate``.
@@ -31,10 +34,10 @@ from sqlalchemy.engine import Connection
 from collector import impact
 from collector.aggregates import app_label, model_config
 from collector.aggregates.refresh import to_disruption
-from collector.db import add_up, prepared
+from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
-from collector.models import device_table, event_table, feedback_table, felt_count_table
-from contract.answers import ASKED_TYPES, BY_NAME
+from collector.models import device_table, event_table, feedback_table, felt_count_table, felt_device_table
+from contract.answers import ASKED_TYPES, BY_NAME, UNANSWERED
 
 _CHUNK = 500
 _EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "active_s", "details")
@@ -43,8 +46,8 @@ _EVENT_FIELDS = ("id", "type", "app", "start", "duration_s", "active_s", "detail
 def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     """The ingest hook: count the (answer, event) pairs this batch completes."""
     dev_id = batch.device["id"]
-    answers = {f["event_id"]: f["answer"] for f in batch.feedback}
-    pairs = [(row, answers[row["id"]]) for row in _stored_events(conn, dev_id, sorted(answers))
+    answers = {f["event_id"]: (f["answer"], f["time"]) for f in batch.feedback}
+    pairs = [(row, *answers[row["id"]]) for row in _stored_events(conn, dev_id, sorted(answers))
              if row["type"] in ASKED_TYPES]
     events = batch.events
     # an answer can only be about a type the pulse asks about: only those events look for one stored before them
@@ -52,13 +55,13 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
                if etype in ASKED_TYPES and event_id not in answers]
     if waiting:
         stored = _stored_answers(conn, dev_id, [events["id"][i] for i in waiting])
-        pairs += [({k: events[k][i] for k in _EVENT_FIELDS}, stored[events["id"][i]])
+        pairs += [({k: events[k][i] for k in _EVENT_FIELDS}, *stored[events["id"][i]])
                   for i in waiting if events["id"][i] in stored]
     if not pairs:
         return
     cfg, dev = model_config(batch.config), batch.device
     counts: dict[tuple, list] = {}
-    for row, answer in pairs:
+    for row, answer, _time in pairs:
         key = (row["type"], app_label(batch.config, row["type"], row["app"]), dev["site"], dev["department"], answer)
         acc = counts.setdefault(key, [0, 0.0, 0.0])
         acc[0] += 1
@@ -66,6 +69,10 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
         acc[2] += BY_NAME[answer].felt_s or 0.0
     add_up(conn, felt_count_table, ["type", "app", "site", "department", "answer"],
            ["questions", "model_lost_s", "felt_s"], counts.items())
+    clicked = [time for _row, answer, time in pairs if answer != UNANSWERED]
+    if clicked:
+        conn.execute(prepared(conn, _answered_in), {"device_id": dev_id, "site": dev["site"],
+                                                    "department": dev["department"], "answered_at": max(clicked)})
 
 
 def _stored_events(conn: Connection, dev_id: str, ids: list[str]) -> list[dict]:
@@ -75,11 +82,20 @@ def _stored_events(conn: Connection, dev_id: str, ids: list[str]) -> list[dict]:
     return rows
 
 
-def _stored_answers(conn: Connection, dev_id: str, event_ids: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _stored_answers(conn: Connection, dev_id: str, event_ids: list[str]) -> dict[str, tuple[str, float]]:
+    out: dict[str, tuple[str, float]] = {}
     for at in range(0, len(event_ids), _CHUNK):
-        out.update(conn.execute(prepared(conn, _answers_of), {"dev": dev_id, "ids": event_ids[at:at + _CHUNK]}).all())
+        out.update((event_id, (answer, time)) for event_id, answer, time in conn.execute(
+            prepared(conn, _answers_of), {"dev": dev_id, "ids": event_ids[at:at + _CHUNK]}))
     return out
+
+
+def _answered_in(bind: Connection):
+    """Upsert a device's felt_device row, unless it holds a later answer already."""
+    new = insert(bind, felt_device_table)
+    return new.on_conflict_do_update(
+        index_elements=["device_id"], set_={c: new.excluded[c] for c in ("site", "department", "answered_at")},
+        where=new.excluded.answered_at >= felt_device_table.c.answered_at)
 
 
 def _events_of(_bind: Connection):
@@ -90,7 +106,7 @@ def _events_of(_bind: Connection):
 
 def _answers_of(_bind: Connection):
     f = feedback_table.c
-    return sa.select(f.event_id, f.answer).where(
+    return sa.select(f.event_id, f.answer, f.time).where(
         f.device_id == sa.bindparam("dev"), f.event_id.in_(sa.bindparam("ids", expanding=True)))
 
 

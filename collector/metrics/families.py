@@ -22,15 +22,15 @@ from sqlalchemy.engine import Connection
 from collector import aggregates, impact
 from collector.aggregates import queries, support
 from collector.config import CollectorConfig
-from collector.labels import OTHER, Labels, top_versions
+from collector.labels import OTHER, Labels, min_group_size, top_versions, withhold_small
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
     active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    felt_count_table, impact_total_table, lost_week_table, outage_count_table, support_count_table,
+    felt_count_table, felt_device_table, impact_total_table, lost_week_table, outage_count_table, support_count_table,
     support_source_table,
 )
 from contract import __version__
-from contract.answers import BUTTONS
+from contract.answers import BUTTONS, UNANSWERED
 
 # Labels of hinder_collector_info; the impact model sets "model_version".
 INFO_LABELS: dict[str, str] = {"version": __version__, "model_version": impact.MODEL_VERSION}
@@ -175,6 +175,8 @@ _APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
 _SUPPORT_COUNTS = _label_rows(support_count_table, ["channel", "site", "department"], ["contacts"])
 _FELT_COUNTS = _label_rows(felt_count_table, ["answer", "type", "app", "site", "department"],
                            ["questions", "model_lost_s", "felt_s"])
+_fd = felt_device_table.c
+_FELT_DEVICES = sa.select(_fd.site, _fd.department, sa.func.count()).group_by(_fd.site, _fd.department)
 
 
 def devices(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -391,12 +393,34 @@ _FELT_MINUTES = ", ".join(f"{a.name} {a.felt_s / 60:g} min" for a in BUTTONS)
 def felt_vs_measured(ctx: ScrapeContext) -> Iterable[Metric]:
     """The pulse (collector.aggregates.felt): hinder_pulse_questions_total{type,app,site,department} and, by
     ``answer`` too, hinder_pulse_answers_total, hinder_pulse_model_lost_seconds_total (the model's lost time of
-    those events alone) and hinder_pulse_felt_seconds_total (what the answers stand for, contract.answers)."""
-    pairs = ctx.labels().pairs
-    rows = _relabelled(ctx.label_rows(_FELT_COUNTS), 3, lambda r: (*r[:3], *pairs[r[3], r[4]]))
+    those events alone) and hinder_pulse_felt_seconds_total (what the answers stand for, contract.answers).
+
+    Beyond the fleet's group rule (:class:`~collector.labels.Labels`), a pair whose answers come from fewer than
+    ``[report] min_group_size`` devices (``felt_device``) is exported as (other, other), and so are the next
+    smallest pairs while that group would hold too few (:func:`~collector.labels.withhold_small`); if it still
+    does, its answer-labelled series are left out. Questions fold alike: answered / asked stays one division."""
+    pairs, app_label = ctx.labels().pairs, ctx.config.app_label  # a name no longer catalogued: other
+    known: dict[tuple[str, str], int] = {}  # devices per pair, each in one pair only: several pairs' add up
+    for site, department, n in ctx.rows(_FELT_DEVICES):
+        key = pairs[site, department]
+        known[key] = known.get(key, 0) + n
+    rows = _relabelled(ctx.label_rows(_FELT_COUNTS), 3, lambda r: (r[0], r[1], app_label(r[2]), *pairs[r[3], r[4]]))
+    # answers whose devices are no longer known there (expired, moved, counted before m0014) count one device
+    # at least, and nothing more (they may be the known devices of another pair)
+    answered = {r[3:5] for r in rows if r[0] != UNANSWERED and r[5] > 0}
+    sizes = {g: max(known.get(g, 0), int(g in answered)) for g in known.keys() | {r[3:5] for r in rows}}
+
+    def together(groups: set) -> int:
+        return max(sum(known.get(g, 0) for g in groups), int(not answered.isdisjoint(groups)))
+
+    k, folded = min_group_size(ctx.config), (OTHER, OTHER)
+    withheld = withhold_small(sizes, k, start=[folded], together=together)
+    rows = _relabelled(rows, 3, lambda r: (*r[:3], *(folded if r[3:5] in withheld else r[3:5])))
     asked: dict[tuple, int] = {}
     for row in rows:
         asked[row[1:5]] = asked.get(row[1:5], 0) + row[5]
+    if 0 < together(withheld) < k:  # the whole fleet's answers come from too few devices
+        rows = [r for r in rows if r[3:5] != folded]
     labels = ["answer", "type", "app", "site", "department"]
     yield counter("hinder_pulse_questions", "Pulse questions asked about a measured disruption (answered or not), "
                   "counted once both the question and its disruption are stored.", labels[1:],

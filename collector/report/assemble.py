@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from collector import calibration
-from collector.labels import OTHER as OTHER_GROUP, merge_small
+from collector.labels import OTHER as OTHER_GROUP, merge_small, withhold_small
 from collector.report import fmt
 from collector.report.config import ReportSettings
 from collector.report.findings import findings, iceberg
@@ -520,11 +520,9 @@ def _felt_groups(items: list[tuple], min_size: int, *parents: Callable) -> list[
     for group, dev, answer, m in items:
         grouped[group].append((dev, answer, m))
     answering = _answering(items)
-    # What a group under the size said is withheld; so is, while the withheld groups' answers come from fewer than
-    # min_size devices, the smallest group shown: else the totals minus the groups shown would tell it.
-    withheld = {g for g in grouped if len(answering[g]) < min_size}
-    while 0 < len(set().union(*(answering[g] for g in withheld))) < min_size and len(withheld) < len(grouped):
-        withheld.add(min(sorted(set(grouped) - withheld, key=str), key=lambda g: len(answering[g])))
+    # what a group under the size said is withheld, and the next smallest group's while the totals would tell it
+    withheld = withhold_small({g: len(d) for g, d in answering.items()}, min_size,
+                              together=lambda groups: len(set().union(*(answering[g] for g in groups))))
     out = [_felt_row(g, members, g not in withheld) for g, members in grouped.items()]
     return sorted(out, key=lambda r: (OTHER_GROUP in (r["group"] if isinstance(r["group"], tuple) else (r["group"],)),
                                       -r["questions"], str(r["group"])))

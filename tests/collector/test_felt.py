@@ -18,7 +18,8 @@ from collector import calibration, impact
 from collector.aggregates import felt, marks
 from collector.config import parse_config
 from collector.ingest import Ingestor
-from collector.models import felt_count_table
+from collector.models import felt_count_table, felt_device_table
+from collector.retention import purge_expired
 from tests.collector.batches import batch, body, event, feedback, heartbeat
 from tests.collector.conftest import make_api, make_config
 from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN, ROOT, hinder_env
@@ -77,6 +78,38 @@ def test_each_pair_is_counted_once_whichever_arrives_first(db_engine, db_url):
         ("crash", "firefox", "Paris", "Finance", "few_minutes"): (1, 180.0, 300.0),
         ("hang", "firefox", "Paris", "Finance", "unanswered"): (1, 60.0, 0.0),
     }
+    # who answered where: the device of the counted answers, at its latest; not device-0002 (no pair)
+    assert _answering(db_engine) == [("device-0001", "Paris", "Finance", pytest.approx(now - 10))]
+
+
+def _answering(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(felt_device_table).order_by(felt_device_table.c.device_id))]
+
+
+def test_an_unanswered_question_marks_no_device_and_a_later_answer_moves_it(db_engine, db_url):
+    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=HOOKS), time.time()
+    crashes = [event(start=now - 900 + i) for i in range(3)]
+    ingestor.store(batch(crashes, [heartbeat(now - 800, site="Paris", department="Finance")],
+                         feedback=[feedback(crashes[0]["id"], "unanswered", now - 700)]), now=now)
+    assert _answering(db_engine) == []
+    ingestor.store(batch(heartbeats=[heartbeat(now - 600, site="Lyon", department="HR")],
+                         feedback=[feedback(crashes[1]["id"], "none", now - 500)]), now=now)
+    # an answer older than the latest, counted later (the device in Nice by then), leaves the row to the latest
+    ingestor.store(batch(heartbeats=[heartbeat(now - 400, site="Nice", department="Legal")],
+                         feedback=[feedback(crashes[2]["id"], "lost_work", now - 650)]), now=now)
+    assert ("crash", "firefox", "Nice", "Legal", "lost_work") in _counts(db_engine)
+    assert _answering(db_engine) == [("device-0001", "Lyon", "HR", pytest.approx(now - 500))]
+
+
+def test_retention_purges_devices_whose_latest_answer_expired(db_engine, db_url):
+    ingestor, now = Ingestor(db_engine, make_config(db_url), hooks=HOOKS), time.time()
+    for i, t in enumerate((now - 20 * 86400, now - 3600)):
+        crash = event(start=t - 60)
+        ingestor.store(batch([crash], [heartbeat(t)], feedback=[feedback(crash["id"], "none", t)],
+                             device_id=f"device-{i:04d}"), now=now)
+    assert purge_expired(db_engine, retention_days=10, now=now)["felt_device"] == 1
+    assert [row[0] for row in _answering(db_engine)] == ["device-0001"]
 
 
 def test_labels_are_the_metrics_labels_and_the_model_of_the_moment(db_engine, db_url):
@@ -92,18 +125,21 @@ def test_labels_are_the_metrics_labels_and_the_model_of_the_moment(db_engine, db
 
 # ------------------------------------------------------------------ /metrics
 
-def _api(db_engine, db_url, min_group_size: int):
+def _api(db_engine, db_url, min_group_size: int, apps: tuple[str, ...] = ("firefox",)):
     overrides = {"db": db_url, "agent_tokens": [AGENT_TOKEN], "admin_token": ADMIN_TOKEN, "max_batches_per_s": 0}
-    return make_api(db_engine, parse_config({"apps": ["firefox"], "report": {"min_group_size": min_group_size}},
+    return make_api(db_engine, parse_config({"apps": list(apps), "report": {"min_group_size": min_group_size}},
                                             overrides=overrides, env={}))
 
 
+# Ten devices, each with a crash of firefox and its answer: four in Paris/Finance (the first two also a hang nobody
+# answered), three in Paris/Sales of which one answered, three in Lyon/HR.
+FLEET = [("Paris", "Finance", a) for a in ("over_15_minutes", "over_15_minutes", "lost_work", "few_minutes")] + \
+        [("Paris", "Sales", a) for a in ("none", "unanswered", "unanswered")] + \
+        [("Lyon", "HR", a) for a in ("lost_work", "over_15_minutes", "none")]
+
+
 def _fleet(api, now: float) -> None:
-    """Six devices in Paris/Finance and one in Nice/Legal, each with a crash of firefox and its answer; the
-    first two of Paris also a hang nobody answered."""
-    answers = ["over_15_minutes", "over_15_minutes", "lost_work", "few_minutes", "none", "over_15_minutes", "lost_work"]
-    for i, answer in enumerate(answers):
-        site, department = ("Nice", "Legal") if i == 6 else ("Paris", "Finance")
+    for i, (site, department, answer) in enumerate(FLEET):
         crash = event(start=now - 600)
         events, answered = [crash], [feedback(crash["id"], answer, now - 60)]
         if i < 2:
@@ -130,22 +166,34 @@ def _by(samples: dict, *labels: str) -> dict:
     return {tuple(dict(k)[name] for name in labels): v for k, v in samples.items()}
 
 
-def test_metrics_fold_small_groups_and_pass_promtool(db_engine, db_url):
-    api, now = _api(db_engine, db_url, 5), time.time()
+def _series(m: dict, name: str) -> dict:
+    return _by(m.get(name, {}), *(["answer"] if name != "hinder_pulse_questions_total" else []),
+               "type", "app", "site", "department")
+
+
+def test_metrics_fold_pairs_with_too_few_answering_devices_and_pass_promtool(db_engine, db_url):
+    api, now = _api(db_engine, db_url, 3), time.time()
     _fleet(api, now)
     text = api.client.get("/metrics").text
     m = _samples(text)
-    # Nice/Legal has one device: folded to (other, other); Paris/Finance has six
-    assert _by(m["hinder_pulse_questions_total"], "type", "app", "site", "department") == {
-        ("crash", "firefox", "Paris", "Finance"): 6, ("crash", "firefox", "other", "other"): 1,
-        ("hang", "firefox", "Paris", "Finance"): 2}
-    paris = {k[0]: v for k, v in _by(m["hinder_pulse_answers_total"], "answer", "type", "site").items()
-             if k[1:] == ("crash", "Paris")}
-    assert paris == {"over_15_minutes": 3, "lost_work": 1, "few_minutes": 1, "none": 1}
-    felt_s = _by(m["hinder_pulse_felt_seconds_total"], "answer", "type", "site")
-    assert felt_s[("over_15_minutes", "crash", "Paris")] == 3600.0 and felt_s[("lost_work", "crash", "other")] == 1800.0
-    model_s = _by(m["hinder_pulse_model_lost_seconds_total"], "answer", "type", "site")
-    assert model_s[("over_15_minutes", "crash", "Paris")] == 540.0 and model_s[("unanswered", "hang", "Paris")] == 200.0
+    # Every pair has three devices or more, but Paris/Sales's answers come from one: folded to (other, other).
+    # That group would hold one device's answers, so the next smallest, Lyon/HR (three answering), joins it.
+    finance, other = ("firefox", "Paris", "Finance"), ("firefox", "other", "other")
+    assert _series(m, "hinder_pulse_questions_total") == {("crash", *finance): 4, ("hang", *finance): 2,
+                                                          ("crash", *other): 6}
+    assert _series(m, "hinder_pulse_answers_total") == {
+        ("over_15_minutes", "crash", *finance): 2, ("lost_work", "crash", *finance): 1,
+        ("few_minutes", "crash", *finance): 1, ("unanswered", "hang", *finance): 2,
+        ("none", "crash", *other): 2, ("unanswered", "crash", *other): 2, ("lost_work", "crash", *other): 1,
+        ("over_15_minutes", "crash", *other): 1}
+    assert _series(m, "hinder_pulse_felt_seconds_total") == {
+        ("over_15_minutes", "crash", *finance): 2400, ("lost_work", "crash", *finance): 1800,
+        ("few_minutes", "crash", *finance): 300, ("unanswered", "hang", *finance): 0,
+        ("none", "crash", *other): 0, ("unanswered", "crash", *other): 0, ("lost_work", "crash", *other): 1800,
+        ("over_15_minutes", "crash", *other): 1200}
+    model_s = _series(m, "hinder_pulse_model_lost_seconds_total")
+    assert model_s[("over_15_minutes", "crash", *finance)] == 360.0 and model_s[("unanswered", "hang", *finance)] == 200
+    assert model_s[("unanswered", "crash", *other)] == 360.0 and len(model_s) == 8
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (Debian package prometheus)")
@@ -153,11 +201,56 @@ def test_metrics_fold_small_groups_and_pass_promtool(db_engine, db_url):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_metrics_count_one_device_for_answers_whose_devices_are_no_longer_known(db_engine, db_url):
+    api, now = _api(db_engine, db_url, 3), time.time()
+    _fleet(api, now)
+    with db_engine.begin() as conn:  # as after retention, or for answers counted before migration 14
+        conn.execute(felt_device_table.delete().where(felt_device_table.c.department == "Finance"))
+    m = _samples(api.client.get("/metrics").text)
+    # Paris/Finance now counts one answering device: with Paris/Sales, two; Lyon/HR joins them
+    assert _series(m, "hinder_pulse_questions_total") == {("crash", "firefox", "other", "other"): 10,
+                                                          ("hang", "firefox", "other", "other"): 2}
+    assert sum(_series(m, "hinder_pulse_answers_total").values()) == 12
+
+
+def test_metrics_count_a_device_that_answered_in_two_pairs_once(db_engine, db_url):
+    api, now = _api(db_engine, db_url, 2), time.time()
+    for i, (site, department) in enumerate([("Paris", "Finance")] * 2 + [("Lyon", "HR")] * 2):
+        assert api.post(body(batch(heartbeats=[heartbeat(now - 900, site=site, department=department)],
+                                   device_id=f"device-{i:04d}"))).status_code == 200
+    # device-0000 answers in Paris, then moves to Lyon and answers there
+    for start, site, department in ((now - 800, "Paris", "Finance"), (now - 700, "Lyon", "HR")):
+        crash = event(start=start)
+        r = api.post(body(batch([crash], [heartbeat(start + 1, site=site, department=department)],
+                                feedback=[feedback(crash["id"], "lost_work", now - 60)], device_id="device-0000")))
+        assert r.status_code == 200, r.text
+    m = _samples(api.client.get("/metrics").text)
+    # two pairs of two devices each, with answers from one person: nothing tells what that person said
+    assert _series(m, "hinder_pulse_questions_total") == {("crash", "firefox", "other", "other"): 2}
+    assert [name for name in m if name != "hinder_pulse_questions_total"] == []
+
+
 def test_metrics_name_small_groups_when_the_rule_allows(db_engine, db_url):
     api, now = _api(db_engine, db_url, 1), time.time()
     _fleet(api, now)
     m = _samples(api.client.get("/metrics").text)
-    assert ("crash", "Nice", "Legal") in _by(m["hinder_pulse_questions_total"], "type", "site", "department")
+    assert _series(m, "hinder_pulse_answers_total")[("none", "crash", "firefox", "Paris", "Sales")] == 1
+
+
+def test_metrics_leave_out_answers_the_whole_fleet_gives_from_too_few_devices(db_engine, db_url):
+    api, now = _api(db_engine, db_url, 9), time.time()  # eight devices answered
+    _fleet(api, now)
+    m = _samples(api.client.get("/metrics").text)
+    assert _series(m, "hinder_pulse_questions_total") == {("crash", "firefox", "other", "other"): 10,
+                                                          ("hang", "firefox", "other", "other"): 2}
+    assert [name for name in m if name != "hinder_pulse_questions_total"] == []
+
+
+def test_metrics_apply_the_current_catalogue_to_the_pulse(db_engine, db_url):
+    _fleet(_api(db_engine, db_url, 1), time.time())  # counted while firefox was catalogued
+    m = _samples(_api(db_engine, db_url, 1, apps=("thunderbird",)).client.get("/metrics").text)
+    assert {key[1] for key in _series(m, "hinder_pulse_questions_total")} == {"other"}
+    assert {key[2] for key in _series(m, "hinder_pulse_answers_total")} == {"other"}
 
 
 # ------------------------------------------------------------------ the dashboard panel's PromQL
@@ -173,7 +266,7 @@ def test_the_felt_vs_measured_panel_computes_shares_and_minutes(db_engine, db_ur
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (Debian package prometheus)")
-    api, now = _api(db_engine, db_url, 5), time.time()
+    api, now = _api(db_engine, db_url, 3), time.time()
     _fleet(api, now)
     series = []
     for family in text_string_to_metric_families(api.client.get("/metrics").text):
@@ -182,10 +275,11 @@ def test_the_felt_vs_measured_panel_computes_shares_and_minutes(db_engine, db_ur
                 labels = ",".join(f'{k}="{v}"' for k, v in sorted({**s.labels, "instance": "c1"}.items()))
                 series.append({"series": f"{s.name}{{{labels}}}", "values": f"{s.value:g}x5"})
     panel = _panel("Felt vs measured, per disruption")
-    # Paris/Finance's crashes of firefox: 3 x over 15 minutes, lost work, a few minutes, none; with every site,
-    # Nice's lost work (folded into other/other) joins them. The hang nobody answered has no row.
-    expected = {"Paris": {"A": 4 / 6, "B": (3 * 1200 + 1800 + 300) / 6, "C": 180.0, "D": 1.0},
-                ".*": {"A": 5 / 7, "B": (3 * 1200 + 2 * 1800 + 300) / 7, "C": 180.0, "D": 1.0}}
+    # Paris/Finance's crashes of firefox: 2 x over 15 minutes, lost work, a few minutes; with every site, the
+    # (other, other) group's (Paris/Sales and Lyon/HR): 2 x none, lost work, over 15 minutes, and 2 unanswered.
+    # The hang nobody answered has no row.
+    expected = {"Paris": {"A": 3 / 4, "B": (2 * 1200 + 1800 + 300) / 4, "C": 180.0, "D": 1.0},
+                ".*": {"A": 5 / 8, "B": (3 * 1200 + 2 * 1800 + 300) / 8, "C": 180.0, "D": 8 / 10}}
     tests = [{"expr": target["expr"].replace("$site", site).replace("$department", ".*"), "eval_time": "2m",
               "exp_samples": [{"labels": '{app="firefox", type="crash"}', "value": values[target["refId"]]}]}
              for site, values in expected.items() for target in panel["targets"]]
