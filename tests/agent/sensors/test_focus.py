@@ -226,6 +226,28 @@ def test_the_agent_delivers_the_open_periods_totals_at_a_clean_stop(desktop, win
         collector.close()
 
 
+@needs_xvfb
+@needs_openbox
+def test_a_clock_set_back_sends_the_open_period_and_counts_the_time_again_once(desktop, windows, make_ctx, tmp_path):
+    display, _, activate = desktop
+    p = _base() + 2 * PERIOD_S
+    activate(windows["alpha"])
+    clock = Clock(p + 10)
+    sensor = _sensor(make_ctx, display, clock)
+    sensor.ctx.activity.mark_active(p - 5 * PERIOD_S, p + PERIOD_S)
+    records = _run(sensor, clock, p + 600)
+    assert records == []
+    clock.now -= 4 * PERIOD_S  # set back an hour: p - 3000
+    (sent,) = _run(sensor, clock, clock.now + 5)  # the open period, as it is: p + 10 .. p + 580 (settled)
+    assert (sent.start, sent.focus_s) == (p, 570.0)
+    records = [sent] + _run(sensor, clock, p + 300) + sensor.close()
+    # the hour again, period by period (the first poll after the jump only notes the time), then p + 300 once more
+    assert _totals(records) == {(p, "Alpha"): 300.0, (p - 4 * PERIOD_S, "Alpha"): 295.0,
+                                **{(p - k * PERIOD_S, "Alpha"): PERIOD_S for k in (1, 2, 3)}}
+    assert _stored(tmp_path, records) == {(p, "Alpha"): 570.0, (p - 4 * PERIOD_S, "Alpha"): 295.0,
+                                          **{(p - k * PERIOD_S, "Alpha"): PERIOD_S for k in (1, 2, 3)}}
+
+
 def _stored(tmp_path: Path, records) -> dict:
     """What a real collector (SQLite) keeps of these records: (start, app) -> focus_s."""
     from collector.aggregates import marks
