@@ -5,12 +5,12 @@ label) and an expiry, then the ``ActionInvoked`` or ``NotificationClosed``
 signal for that notification id; ``CloseNotification`` when the answer time
 is over. Any client of the session bus can send signals to the child: only
 those of the connection that owns the notification service (resolved before
-``Notify``, which goes to it) count, so no other program can answer. Before showing anything: the server must list the ``actions``
-capability, and neither do-not-disturb (the spec's ``Inhibited`` property
-where the server has it, e.g. KDE Plasma; dunst's ``paused``; GNOME Shell's
-``show-banners`` setting) nor a full-screen active window (X11
-``_NET_WM_STATE_FULLSCREEN``: a presentation, a video call shared full
-screen, a game) may be on.
+``Notify``, which goes to it) count, so no other program can answer. Before
+showing anything: the server must list the ``actions`` capability, and
+neither do-not-disturb (the spec's ``Inhibited`` property where the server
+has it, e.g. KDE Plasma; dunst's ``paused``; GNOME Shell's ``show-banners``
+setting) nor a full-screen active window (X11 ``_NET_WM_STATE_FULLSCREEN``: a
+presentation, a video call shared full screen, a game) may be on.
 """
 
 from __future__ import annotations
