@@ -3,12 +3,14 @@
 ``Notify`` with one action per button (key: the answer's name, label: its
 label) and an expiry, then the ``ActionInvoked`` or ``NotificationClosed``
 signal for that notification id; ``CloseNotification`` when the answer time
-is over. Before showing anything: the server must list the ``actions``
-capability, and neither do-not-disturb (the spec's ``Inhibited`` property
-where the server has it, e.g. KDE Plasma; dunst's ``paused``; GNOME Shell's
-``show-banners`` setting) nor a full-screen active window (X11
-``_NET_WM_STATE_FULLSCREEN``: a presentation, a video call shared full
-screen, a game) may be on.
+is over. Any client of the session bus can send signals to the child: only
+those of the connection that owns the notification service (resolved before
+``Notify``, which goes to it) count, so no other program can answer. Before
+showing anything: the server must list the ``actions`` capability, and
+neither do-not-disturb (the spec's ``Inhibited`` property where the server
+has it, e.g. KDE Plasma; dunst's ``paused``; GNOME Shell's ``show-banners``
+setting) nor a full-screen active window (X11 ``_NET_WM_STATE_FULLSCREEN``: a
+presentation, a video call shared full screen, a game) may be on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ PATH = "/org/freedesktop/Notifications"
 APP_NAME = "hinder"
 DUNST = "org.dunstproject.cmd0"
 _ANSWERS = {b.name for b in BUTTONS}
+_SIGNALS = {"ActionInvoked": "us", "NotificationClosed": "uu"}  # member: signature (the specification's)
 
 
 def actions() -> list[str]:
@@ -97,37 +100,41 @@ def ask(title: str, body: str, timeout_s: float, address: str | None = None) -> 
         if fullscreen(os.environ.get("DISPLAY")):
             raise NotShown(PRESENTATION, "the active window is full screen")
         try:
-            for member in ("ActionInvoked", "NotificationClosed"):
-                bus.add_match(f"type='signal',interface='{BUS_NAME}',member='{member}',path='{PATH}'")
+            owner = bus.name_owner(BUS_NAME)
+            for member in _SIGNALS:
+                bus.add_match(f"type='signal',sender='{owner}',interface='{BUS_NAME}',member='{member}',"
+                              f"path='{PATH}'")
             hints = {"urgency": Variant("y", 1), "category": Variant("s", "hinder.pulse")}
-            (nid,) = bus.call(BUS_NAME, PATH, BUS_NAME, "Notify", "susssasa{sv}i",
+            (nid,) = bus.call(owner, PATH, BUS_NAME, "Notify", "susssasa{sv}i",
                               (APP_NAME, 0, "", title, body, actions(), hints, int(timeout_s * 1000)))
         except DBusError as exc:
             raise NotShown(NO_SERVICE, str(exc)) from None
         try:
-            return _wait(bus, nid, time.monotonic() + timeout_s)
+            return _wait(bus, owner, nid, time.monotonic() + timeout_s)
         except DBusError:
             return UNANSWERED  # shown, then the bus or the server went away: no answer came
 
 
-def _wait(bus: Connection, nid: int, deadline: float) -> str:
-    """The answer to notification ``nid``: its action, or unanswered when closed, dismissed or expired."""
+def _wait(bus: Connection, owner: str, nid: int, deadline: float) -> str:
+    """The answer to notification ``nid`` from the server ``owner``: its action, or unanswered when closed,
+    dismissed or expired. Signals from any other sender, or of another shape, are ignored."""
     while True:
         msg = bus.next_signal(deadline)
         if msg is None:
-            _close(bus, nid)
+            _close(bus, owner, nid)
             return UNANSWERED
-        if msg.headers.get("interface") != BUS_NAME or not msg.body or msg.body[0] != nid:
+        member = msg.headers.get("member")
+        if (msg.headers.get("sender") != owner or msg.headers.get("interface") != BUS_NAME
+                or member not in _SIGNALS or msg.headers.get("signature") != _SIGNALS[member] or msg.body[0] != nid):
             continue
-        if msg.headers.get("member") == "ActionInvoked":
-            _close(bus, nid)  # answered: some servers (dunst) keep it on screen otherwise
+        if member == "ActionInvoked":
+            _close(bus, owner, nid)  # answered: some servers (dunst) keep it on screen otherwise
             return msg.body[1] if msg.body[1] in _ANSWERS else UNANSWERED
-        if msg.headers.get("member") == "NotificationClosed":
-            return UNANSWERED
+        return UNANSWERED  # NotificationClosed
 
 
-def _close(bus: Connection, nid: int) -> None:
+def _close(bus: Connection, owner: str, nid: int) -> None:
     try:
-        bus.call(BUS_NAME, PATH, BUS_NAME, "CloseNotification", "u", (nid,))
+        bus.call(owner, PATH, BUS_NAME, "CloseNotification", "u", (nid,))
     except DBusError:
-        pass  # already gone
+        pass  # already gone, or the bus is

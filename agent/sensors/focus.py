@@ -194,12 +194,14 @@ class FocusSensor(Sensor):
     def poll(self) -> list:
         now = self.clock()
         app = self._app_in_front(now)
+        records, self._late = self._late, []
         if now > self._last:  # a long gap (suspend, a stalled poll) is not the app seen now: at most two polls
             self._pending.append((max(self._last, now - 2 * self.config.interval_s), now, app))
         elif now < self._last:  # the clock was set back: the samples not settled yet are dropped (a few seconds)
             self._pending.clear()
+            if now < self._period.start:  # back before the open period: it is sent as it is; now's period opens
+                records += self._next_period(now)  # (the collector keeps the largest total: none counts twice)
         self._last = now
-        records, self._late = self._late, []
         records += self._settle(now - self._lag_s)
         if records or now - self._saved_at >= SAVE_EVERY_S:
             self._save(now)
@@ -228,7 +230,7 @@ class FocusSensor(Sensor):
         while True:
             if start >= self._period.end:  # the sample begins after the period: the period is over
                 records += self._next_period(start)
-            start = max(start, self._period.start)  # (a clock set back: the samples before the period are lost)
+            start = max(start, self._period.start)  # (a sample begun in a period skipped over: that part is lost)
             if start >= end:
                 return records
             part_end = min(end, self._period.end)

@@ -12,8 +12,10 @@ import pytest
 
 from agent.pulse import notify_linux
 from agent.pulse import outcome as ask
+from agent.pulse._dbus import BUS, SIGNAL, Connection, DBusError, Message, Variant, encode
 from contract.answers import BUTTONS
 from tests.agent.pulse._desktop import Desktop, finish, start_bus, wait_displayed
+from tests.agent.pulse.test_dbus import NESTED_VARIANTS, big_endian_action, raw
 from tests.conftest import ROOT, wait_until
 
 
@@ -66,6 +68,50 @@ def test_a_bus_without_a_notification_service_shows_nothing(desktop, tmp_path):
     finally:
         bus.terminate()
         bus.wait(10)
+
+
+def _unique_name_of(bus: Connection, pid: int) -> str | None:
+    """The unique name of the connection that process ``pid`` holds on the bus."""
+    for name in bus.call(BUS, "/org/freedesktop/DBus", BUS, "ListNames")[0]:
+        try:
+            if name.startswith(":") and bus.call(BUS, "/org/freedesktop/DBus", BUS, "GetConnectionUnixProcessID",
+                                                 "s", (name,))[0] == pid:
+                return name
+        except DBusError:
+            pass  # gone meanwhile
+    return None
+
+
+def test_a_hostile_client_of_the_bus_can_neither_answer_nor_break_the_question(clean_desktop):
+    """Any client of the session bus can send the child messages: malformed ones (the bus refuses what it can
+    check), well-formed hostile ones, and forged answers, to its unique name or to everyone."""
+    desktop = clean_desktop
+    child = desktop.ask()
+    wait_displayed(desktop, child)
+    with Connection(desktop.bus) as peer:
+        target = wait_until(lambda: _unique_name_of(peer, child.pid), 5, what="the child on the bus")
+        for malformed in (raw("a()", b"\x08\0\0\0" + b"\0" * 12, destination=target),
+                          raw("a", b"", destination=target), raw("v", NESTED_VARIANTS, destination=target)):
+            with Connection(desktop.bus) as broken:  # the bus drops such a sender
+                broken._sock.sendall(malformed)
+
+        def signal(member: str, signature: str, body: tuple, destination: str = target) -> None:
+            headers = {"path": notify_linux.PATH, "interface": notify_linux.BUS_NAME, "member": member,
+                       "destination": destination, "signature": signature}
+            peer._sock.sendall(encode(Message(SIGNAL, 1, 0, headers, body)))
+
+        signal("Huge", "s", ("x" * (2 << 20),))  # over the client's bound: skipped, not fatal
+        signal("Deep", "v", (Variant("v", Variant("v", Variant("ay", [1] * 10))),))
+        peer.send(target, "/", "org.example.Hostile", "Poke", "s", ("hello",))  # a call the child never answers
+        for nid in range(1, 200):  # dunst numbers its notifications from 1
+            signal("ActionInvoked", "u", (nid,))  # the wrong shape
+            signal("ActionInvoked", "us", (nid, "lost_work"))
+            peer._sock.sendall(big_endian_action(nid, "over_15_minutes", target))
+        signal("ActionInvoked", "us", (1, "lost_work"), destination="")  # to everyone
+        peer.call(BUS, "/org/freedesktop/DBus", BUS, "GetId")  # the bus has passed all of it on
+    assert child.poll() is None and desktop.displayed() == 1
+    desktop.invoke("few_minutes")
+    assert finish(child)[:2] == (0, "few_minutes")
 
 
 def _set_fullscreen(display_name: str, window: int, on: bool) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.sensors._helpers.x11 import display_problem
+
 needs_xvfb = pytest.mark.skipif(not shutil.which("Xvfb"), reason="needs Xvfb (Debian package xvfb)")
 
 
@@ -21,12 +23,15 @@ def running_xvfb():
         n = random.randint(40, 400)
         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
             break
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp"],
+    # -noreset: the wait below connects and leaves; without it the server would reset as its last client left
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
-        # ours once its lock names it: a socket alone may be another server's, started meanwhile
-        while not (Path(f"/tmp/.X11-unix/X{n}").exists() and _lock_pid(n) == proc.pid):
+        # ours once its lock names it (a socket alone may be another server's, started meanwhile), ready once a
+        # client can connect (the socket may be there before: then a window manager started at once fails)
+        while not (Path(f"/tmp/.X11-unix/X{n}").exists() and _lock_pid(n) == proc.pid
+                   and display_problem(f":{n}") is None):
             assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
             time.sleep(0.05)
         yield f":{n}", proc

@@ -53,10 +53,17 @@ def desktop(tmp_path_factory):
     env_path = os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"]])
     with running_xvfb() as (display, _), open(tmp / "openbox.log", "w") as log:
         env = {**os.environ, "DISPLAY": display}
-        wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=log, stderr=log)
-        procs = [wm]
+        procs = []
         try:
-            wait_for_window_manager(display, wm, tmp / "openbox.log")
+            for attempt in (1, 2):  # a second start if openbox could not open the display (seen after other tests)
+                wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=log, stderr=log)
+                procs.append(wm)
+                try:
+                    wait_for_window_manager(display, wm, tmp / "openbox.log")
+                    break
+                except pytest.fail.Exception:
+                    if attempt == 2:
+                        raise
 
             def start_window(exe: str) -> int:
                 proc = subprocess.Popen([str(tmp / exe), "-m", "tests.agent.sensors._x11_client", display, "ping"],
@@ -224,6 +231,28 @@ def test_the_agent_delivers_the_open_periods_totals_at_a_clean_stop(desktop, win
         assert 0.5 <= sum(u["focus_s"] for u in usage) <= 2.5  # the agent's life, about 1.5 s, all of it in Alpha
     finally:
         collector.close()
+
+
+@needs_xvfb
+@needs_openbox
+def test_a_clock_set_back_sends_the_open_period_and_counts_the_time_again_once(desktop, windows, make_ctx, tmp_path):
+    display, _, activate = desktop
+    p = _base() + 2 * PERIOD_S
+    activate(windows["alpha"])
+    clock = Clock(p + 10)
+    sensor = _sensor(make_ctx, display, clock)
+    sensor.ctx.activity.mark_active(p - 5 * PERIOD_S, p + PERIOD_S)
+    records = _run(sensor, clock, p + 600)
+    assert records == []
+    clock.now -= 4 * PERIOD_S  # set back an hour: p - 3000
+    (sent,) = _run(sensor, clock, clock.now + 5)  # the open period, as it is: p + 10 .. p + 580 (settled)
+    assert (sent.start, sent.focus_s) == (p, 570.0)
+    records = [sent] + _run(sensor, clock, p + 300) + sensor.close()
+    # the hour again, period by period (the first poll after the jump only notes the time), then p + 300 once more
+    assert _totals(records) == {(p, "Alpha"): 300.0, (p - 4 * PERIOD_S, "Alpha"): 295.0,
+                                **{(p - k * PERIOD_S, "Alpha"): PERIOD_S for k in (1, 2, 3)}}
+    assert _stored(tmp_path, records) == {(p, "Alpha"): 570.0, (p - 4 * PERIOD_S, "Alpha"): 295.0,
+                                          **{(p - k * PERIOD_S, "Alpha"): PERIOD_S for k in (1, 2, 3)}}
 
 
 def _stored(tmp_path: Path, records) -> dict:
