@@ -613,7 +613,7 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
         "versions and connectivity outages are counted by UTC day of their start.",
         f"Hours of use are the employees' focused time in each application (the foreground window's): "
         f"{app_use['focus_seconds'] / 3600:,.1f} h across the fleet this week, by UTC day of each period's start. "
-        "A device counts at most the length of each period and its active time in it. Rates per hour of use "
+        "A device counts at most its active time of each day, as its heartbeats show it. Rates per hour of use "
         f"are shown for applications used at least {app_use['min_focus_hours']:g} h in the week.",
         *model.notes,
     ]
