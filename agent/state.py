@@ -18,8 +18,8 @@ from pathlib import Path
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
-def _write_atomic(path: Path, text: str, mode: int = 0o666) -> None:
-    """Write ``text`` to a temporary file created with ``mode`` (less the umask), then rename it over ``path``."""
+def write_atomic(path: Path, text: str, mode: int = 0o666) -> None:
+    """Replace the agent's state file ``path`` whole or not at all: write ``text`` to a temporary file created with ``mode`` (less the umask), then rename it over ``path``."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.unlink(missing_ok=True)  # O_CREAT applies the mode only to a new file
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8") as fh:
@@ -40,7 +40,7 @@ def device_id(state_dir: str | os.PathLike) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     value = uuid.uuid4().hex
-    _write_atomic(path, value + "\n")
+    write_atomic(path, value + "\n")
     return value
 
 
@@ -57,7 +57,7 @@ def load_credential(state_dir: str | os.PathLike) -> str | None:
 
 def save_credential(state_dir: str | os.PathLike, credential: str) -> None:
     """Keep the device credential in ``state_dir/credential``, readable by the agent's user only (0600)."""
-    _write_atomic(Path(state_dir) / CREDENTIAL_FILE, credential + "\n", mode=0o600)
+    write_atomic(Path(state_dir) / CREDENTIAL_FILE, credential + "\n", mode=0o600)
 
 
 def boot_id(path: str = BOOT_ID_PATH) -> str:
@@ -95,7 +95,7 @@ class RunState:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.path, json.dumps(asdict(self.current)))
+        write_atomic(self.path, json.dumps(asdict(self.current)))
 
     def alive(self) -> None:
         """Record a sign of life (called with every heartbeat)."""

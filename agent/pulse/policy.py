@@ -35,6 +35,7 @@ from agent.activity import ActivityTracker
 from agent.catalogue import Catalogue
 from agent.pulse import outcome, session
 from agent.pulse.settings import PulseSettings
+from agent.state import write_atomic
 from agent.sensors.activity import in_working_hours
 from contract.answers import ANSWER_NAMES
 from contract.records import Event, Feedback
@@ -155,10 +156,8 @@ class Pulse:
             day["asked"] = max(0, day["asked"] + asked)
             if reason:
                 day["not_asked"][reason] = day["not_asked"].get(reason, 0) + 1
-            tmp = self.state_path.with_suffix(".tmp")
             try:
-                tmp.write_text(json.dumps({"day": _day(now), **day}))
-                os.replace(tmp, self.state_path)
+                write_atomic(self.state_path, json.dumps({"day": _day(now), **day}))
             except OSError as exc:
                 self.log.warning("pulse: cannot keep the day's count in %s: %s", self.state_path, exc)
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from agent.context import sensor_state_file
+from agent.state import write_atomic
 from agent.sensors._helpers import procfs
 from agent.sensors.activity import ActivityConfig
 from agent.sensors.base import Sensor, SensorConfig
@@ -255,10 +256,8 @@ class FocusSensor(Sensor):
 
     def _save(self, now: float) -> None:
         self._saved_at = now
-        tmp = self._state.with_name(self._state.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(self._period.to_json()), encoding="utf-8")
-            os.replace(tmp, self._state)
+            write_atomic(self._state, json.dumps(self._period.to_json()))
         except OSError as exc:  # after a crash, the open period's time is then lost
             self.ctx.log.warning("focus: cannot keep the open period's totals in %s: %s", self._state, exc)
 
