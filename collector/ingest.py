@@ -43,7 +43,7 @@ from collector.config import CollectorConfig
 from collector.db import insert, insert_rows, is_retryable, is_sqlite, prepared, write_transaction
 from collector.models import app_usage_table, device_table, event_table, feedback_table, heartbeat_table
 from contract.check import ContractError, validate_batch
-from contract.records import IDENTITY_KEYS, INVENTORY, SECTIONS, Kind, Limits, time_window
+from contract.records import IDENTITY_KEYS, INVENTORY, SECTIONS, Heartbeat, Kind, Limits, span, time_window
 
 
 class Rejected(Exception):
@@ -302,8 +302,6 @@ def _within_window(batch: dict[str, Any], now: float, limits: Limits) -> dict[st
     return batch
 
 
-
-
 def _refusal(exc: ContractError) -> dict[str, Any]:
     """The ``detail`` of a 422 (or 413): the message, the first problems, how many there are."""
     return {"message": str(exc), "errors": exc.errors, "errors_total": exc.total}
@@ -455,8 +453,8 @@ def _store_usage(conn: Connection, device_id: str, usage: list[dict[str, Any]],
              "end": start + u["interval_s"], "focus_s": u["focus_s"]}
             for (app, start), u in sorted(largest.items())])
     days = {day_start(start) for _app, start in largest}
-    for h in heartbeats:  # the days a new heartbeat's interval reaches (at most 32: its interval is bounded)
-        days.update(range(int(day_start(h["time"] - h["interval_s"])), int(h["time"]) + 1, DAY))
+    for first, last in (span(Heartbeat, h) for h in heartbeats):  # the days a new heartbeat reaches (at most 32)
+        days.update(range(day_start(first), int(last) + 1, DAY))
     return [added for day in sorted(days) for added in _count_usage(conn, device_id, float(day))]
 
 

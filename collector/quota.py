@@ -24,12 +24,13 @@ from collector.columns import Columns
 from collector.db import add_up
 from collector.models import device_day_load_table
 from contract.check import ContractError
-from contract.records import MAX_ANSWERS_PER_DAY, SECTIONS, format_time
+from contract.records import MAX_ANSWERS_PER_DAY, SECTIONS, format_time, span
 
 DAY = 86400
 # device_day_load has one column per section, named after the batch's field; errors name the record's time field
 _TIME_FIELD = {sec.kind: sec.time_field for sec in SECTIONS}
 _COLUMN = {sec.kind: sec.field for sec in SECTIONS}
+_RECORD = {sec.kind: sec.record for sec in SECTIONS}
 
 # Kinds with a tighter bound of their own (beyond it one device would weigh more than its employee in "felt vs
 # measured"): the pulse's answers, see contract.records.MAX_ANSWERS_PER_DAY.
@@ -45,19 +46,8 @@ def spans(events: Columns, new_events: Sequence[int], others: dict[str, tuple[li
     starts, durations = events["start"], events["duration_s"]
     out: Spans = {"event": [(i, starts[i], starts[i] + durations[i]) for i in new_events]}
     for kind, (records, new) in others.items():
-        time_field = _TIME_FIELD[kind]
-        # a heartbeat ends its interval; a usage period starts at its time; feedback is an instant
-        out[kind] = [(i, *_span(kind, records[i], time_field)) for i in new]
+        out[kind] = [(i, *span(_RECORD[kind], records[i])) for i in new]
     return out
-
-
-def _span(kind: str, record: dict, time_field: str) -> tuple[float, float]:
-    t = record[time_field]
-    if kind == "heartbeat":
-        return t - record["interval_s"], t
-    if kind == "usage":
-        return t, t + record["interval_s"]
-    return t, t
 
 
 def count(conn: Connection, device_id: str, new: Spans, per_day: int) -> None:

@@ -451,6 +451,16 @@ def relation_problem(record: type, rec: dict[str, Any], correction: float = 0.0)
     return None
 
 
+def span(record: type, rec: dict[str, Any]) -> tuple[float, float]:
+    """The time a checked record other than an event covers (events travel as columns: ``start + duration_s``): a
+    heartbeat the interval it closes, a usage record its period, an answer its instant."""
+    if record is Heartbeat:
+        return rec["time"] - rec["interval_s"], rec["time"]
+    if record is Usage:
+        return rec["start"], rec["start"] + rec["interval_s"]
+    return rec["time"], rec["time"]
+
+
 def realign(record: type, rec: dict[str, Any]) -> None:
     """Put a usage period moved by a device's clock correction back on the nearest multiple of its length: periods
     are the clock's hours (or quarters, or days) on the collector too, each within one UTC day."""
