@@ -285,7 +285,7 @@ class Agent:
                 if isinstance(ev, Event) and ev.active_s is None:
                     ev.active_s = self.activity.active_seconds(ev.start, ev.start + ev.duration_s)
                 ev.make_printable()  # a process named with a newline still counts, as "name with a space"
-                problem = self._contract_problem([ev])
+                problem = self._contract_problem(ev)
             except (TypeError, ValueError, AttributeError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if problem:
@@ -316,12 +316,11 @@ class Agent:
                                         **agent_details(self.spool.count, self.spool.write_errors_total)},
                                identity=self.identity.keys())
 
-    def _contract_problem(self, records: list) -> str | None:
-        """Why these records (of any batch section) would be refused by the collector, or None if they are fine."""
+    def _contract_problem(self, record) -> str | None:
+        """Why this record (of any batch section) would be refused by the collector, or None if it is fine."""
         try:
             by_field: dict[str, list[dict]] = {sec.field: [] for sec in SECTIONS}
-            for record in records:
-                by_field[SECTION_OF_RECORD[type(record)].field].append(record.to_wire())
+            by_field[SECTION_OF_RECORD[type(record)].field].append(record.to_wire())
             batch = make_batch(self.device_id, **by_field)
             validate_batch(batch)
             json.dumps(batch, allow_nan=False)  # NaN or infinity is not JSON
@@ -332,7 +331,7 @@ class Agent:
     def _spool_heartbeat(self, now: float) -> None:
         hb = self.heartbeat(now)
         self._last_heartbeat = now
-        problem = self._contract_problem([hb])
+        problem = self._contract_problem(hb)
         if problem:
             if "heartbeat" not in self._invalid_logged:
                 self._invalid_logged.add("heartbeat")

@@ -39,7 +39,6 @@ TOP_CATEGORIES = 5
 UNCATEGORIZED = "(no category)"
 # Failures whose versions are compared to find a version to blame (slowness is left out: it is mostly the network's).
 VERSION_TYPES = events.names(versioned=True)
-ANSWER_FELT = {a.name: a.felt_s for a in ANSWERS}
 ANSWER_ORDER = {a.name: -i for i, a in enumerate(ANSWERS)}  # ties between answers' shares: the milder answer first
 
 
@@ -551,7 +550,7 @@ def _felt_row(group, members: list, shown: bool) -> dict:
         "withheld": not shown,
         "shares": {k: n / len(answered) for k, n in counts.items()} if shown else None,
         "model_seconds_each": sum(m for _d, _a, m in members) / len(members) if members else None,
-        "felt_seconds_each": (sum(ANSWER_FELT[a] for _d, a, _m in answered) / len(answered)) if shown else None,
+        "felt_seconds_each": (sum(BY_ANSWER[a].felt_s for _d, a, _m in answered) / len(answered)) if shown else None,
     }
 
 
