@@ -40,6 +40,9 @@ class EventType:
     # disruption already counts the moment, so the figures of version 1 are those of version 2 without it.
     support: bool = False
     from_agent: bool = True  # sent by agents (else the collector makes it: "support" comes from service-desk tickets)
+    # A measurement sent at every occurrence (each boot, each sign-in), so that its durations are known; it is a
+    # disruption, and costs time, only beyond its threshold (details.excess_s > 0): see is_disruption.
+    routine: bool = False
 
 
 # In order of overlap priority, the more fundamental cause first: a machine that went down explains
@@ -48,6 +51,10 @@ TABLE: tuple[EventType, ...] = (
     EventType("unexpected_shutdown", "the machine went down without a clean stop", "Unexpected shutdowns",
               Cost.RECOVERY, interrupts=True, of_app=False, versioned=False, recovery_s=600.0,
               recovery="boot, sign in, reopen the applications, redo unsaved work"),
+    EventType("boot", "the device started: power-on to the sign-in screen", "Slow boots",
+              Cost.EXCESS, interrupts=False, of_app=False, versioned=False, routine=True),
+    EventType("logon", "an employee signed in: credentials accepted to a usable desktop", "Slow sign-ins",
+              Cost.EXCESS, interrupts=False, of_app=False, versioned=False, routine=True),
     EventType("connectivity_loss", "the device lost its network or a required target", "Connectivity loss",
               Cost.DURATION, interrupts=True, of_app=False, versioned=False),
     EventType("crash", "an application died abnormally (signal, exception)", "Crashes",
@@ -88,13 +95,28 @@ def names(*, cost: Cost | None = None, of_app: bool | None = None, versioned: bo
                  and (support is None or t.support == support))
 
 
+ROUTINE_TYPES: tuple[str, ...] = tuple(t.name for t in TABLE if t.routine)
+
+
 SEVERITIES = ("info", "warning", "error", "critical")
 
 # Detail keys the collector reads (every other detail is stored and shown, never interpreted).
 EXCESS_S = "excess_s"  # Cost.EXCESS: seconds beyond the threshold
 APP_VERSION = "app_version"  # the application's version, where the sensor knows it
 CAUSE = "cause"  # connectivity_loss: the lowest layer that failed, one of CONNECTIVITY_CAUSES
+INTERFACE_KIND = "interface_kind"  # connectivity events: the interface in use, one of INTERFACE_KINDS
+WIFI_SIGNAL_DBM = "wifi_signal_dbm"  # connectivity events and heartbeats: the Wi-Fi signal in dBm, where on Wi-Fi
+INTERFACE_KINDS = ("wired", "wifi", "vpn", "unknown")
 
 # Causes of a connectivity loss, from the bottom layer up (the agent reports the lowest that failed).
 CONNECTIVITY_CAUSES = ("no_link", "no_address", "no_route", "dns_failure", "internet_unreachable", "captive_portal",
                        "target_unreachable")
+
+
+def is_disruption(event_type: str, details: dict) -> bool:
+    """Whether an event is a disruption: always, but for a routine measurement (a boot, a sign-in) only when it
+    took longer than its threshold (``details.excess_s`` > 0)."""
+    if event_type not in ROUTINE_TYPES:
+        return True
+    excess = details.get(EXCESS_S)
+    return isinstance(excess, (int, float)) and not isinstance(excess, bool) and excess > 0

@@ -34,6 +34,8 @@ model's denominator)::
       "id": "01938f6e-...", "time": "...Z", "interval_s": 60.0, "active_s": 42.0,
       "os": "linux", "os_version": "6.1", "agent_version": "0.1.0",
       "site": "Paris", "department": "Finance",
+      "os_build": "22631.4460", "hw_vendor": "LENOVO", "hw_model": "ThinkPad T14 Gen 3",
+      "cpu_class": "Intel Core i5", "memory_bytes": 17179869184,
       "spool_dropped_total": 0, "rejected_total": 0, "sensor_errors_total": 0,
       "details": {}
     }
@@ -92,6 +94,7 @@ MAX_TEXT_LEN = 512  # characters of a text detail, or of a text in a detail's li
 MAX_LIST_LEN = 16  # items of a detail's list
 MAX_APP_LEN = 128
 MAX_LABEL_LEN = 64
+UNKNOWN = "unknown"  # an inventory text the agent could not read
 MAX_DURATION_S = 31 * 86400.0  # seconds: a duration, an interval, and the details read as seconds (excess_s)
 # Every integer (counts, integers in details) is a signed 64-bit one: what SQLite's INTEGER and PostgreSQL's
 # BIGINT store (the device's count columns are BIGINT), and what msgspec and the full check read alike.
@@ -380,6 +383,12 @@ class Heartbeat(_Record):
     agent_version: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
     site: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
     department: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, inventory=True)
+    # the device's cohort (issue 15): what the report and /metrics compare devices by; "unknown" (0) when not read
+    os_build: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, default=UNKNOWN, required=False, inventory=True)
+    hw_vendor: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, default=UNKNOWN, required=False, inventory=True)
+    hw_model: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, default=UNKNOWN, required=False, inventory=True)
+    cpu_class: str = _field(Kind.TEXT, max_len=MAX_LABEL_LEN, default=UNKNOWN, required=False, inventory=True)
+    memory_bytes: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
     spool_dropped_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
     rejected_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)
     sensor_errors_total: int = _field(Kind.COUNT, default=0, required=False, inventory=True)

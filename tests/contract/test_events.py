@@ -31,7 +31,8 @@ def test_each_row_is_complete():
 def test_the_model_costs_each_type_by_its_row():
     assert set(impact.DURATION_TYPES) | set(impact.EXCESS_TYPES) | set(impact.RECOVERY_TYPES) == set(events.EVENT_TYPES)
     assert impact.PRIORITY == events.EVENT_TYPES
-    assert impact.PRIORITY[:2] == ("unexpected_shutdown", "connectivity_loss")  # the most fundamental causes first
+    # the most fundamental causes first: a machine down, or not yet usable, explains everything on it
+    assert impact.PRIORITY[:4] == ("unexpected_shutdown", "boot", "logon", "connectivity_loss")
 
 
 def test_every_recovery_type_has_its_setting_with_the_table_default():
@@ -50,3 +51,11 @@ def test_reports_name_types_and_pick_app_types_from_the_table():
     assert fmt.type_label("crash") == "Crashes" and fmt.type_label("something_new") == "Something new"
     assert set(APP_TYPES) == {"crash", "hang", "slow_app", "app_unavailable", "abnormal_exit"}
     assert set(VERSION_TYPES) == {"crash", "hang", "app_unavailable", "abnormal_exit"}
+
+
+def test_a_routine_measurement_is_a_disruption_only_beyond_its_threshold():
+    assert events.ROUTINE_TYPES == ("boot", "logon")
+    assert events.is_disruption("crash", {})
+    assert events.is_disruption("boot", {"excess_s": 12.5})
+    for details in ({}, {"excess_s": 0}, {"excess_s": None}, {"excess_s": True}, {"excess_s": "9"}):
+        assert not events.is_disruption("logon", details), details
