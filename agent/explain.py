@@ -81,7 +81,9 @@ def render(config: AgentConfig) -> str:
     out += [
         "",
         _wrap(f"Every {settings.heartbeat_interval_s:g} s it also sends a heartbeat: the computer's operating "
-              "system, the agent version, the site and department IT assigned, how many seconds you were active "
+              "system and its build, the computer's maker and model, its class of processor and its memory (read once "
+              "at start, to compare kinds of computers), the agent version, the site and department IT assigned, how "
+              "many seconds you were active "
               "at the computer (used only to count lost time while you work, never what you did) and the "
               "agent's own error counters and backlog. Example:", ""),
         _block(json.dumps(hb.to_wire(), indent=2)),

@@ -7,7 +7,8 @@ the employee on every OS, where "first window shown" is not measurable from a
 service. A start longer than the app's ``start_threshold_s`` is reported
 (``details.kind = "start"``) with ``excess_s = start_s - threshold``, the part
 beyond the threshold. Starts that have not settled after ``max_wait_s`` are
-dropped, as are processes that exit before settling.
+dropped, as are processes that exit before settling. The event carries the
+application's version (``details.app_version``) where its executable has one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import psutil
 
 from agent.catalogue import App
 from agent.sensors._helpers import procfs
+from agent.sensors._helpers.appversion import version_of
 from agent.sensors.base import Sensor, SensorConfig
+from contract.events import APP_VERSION
 from contract.records import Event
 from contract.settings import setting
 
@@ -39,8 +42,17 @@ class _Start:
     created: float
     cpu_s: float
     at: float
+    path: str  # the executable's, for its version ('' where the OS does not tell)
     low_since: float | None = None
     low_count: int = 0
+
+
+def _exe_path(proc: psutil.Process) -> str:
+    """The process's executable path, or '' where it is not ours to read."""
+    try:
+        return proc.exe()
+    except psutil.Error:
+        return ""
 
 
 class AppStartSensor(Sensor):
@@ -50,7 +62,8 @@ class AppStartSensor(Sensor):
     Config = AppStartConfig
     explain = ("When a program your IT department listed starts, measures how long it takes until it stops "
                "working flat out (its start time). Sends the application name and the start time when it was "
-               "slower than the configured limit. Nothing about what the program shows or does.")
+               "slower than the configured limit, with the program's version. Nothing about what the program shows or "
+               "does.")
 
     def start(self) -> None:
         self._watching = self.ctx.catalogue.names_executables
@@ -95,7 +108,8 @@ class AppStartSensor(Sensor):
                 if app is None:
                     continue
                 times = proc.cpu_times()
-                self._starts[pid] = _Start(app, proc, procfs.started(proc), times.user + times.system, now)
+                self._starts[pid] = _Start(app, proc, procfs.started(proc), times.user + times.system, now,
+                                           _exe_path(proc))
             except psutil.Error:
                 continue
 
@@ -105,10 +119,14 @@ class AppStartSensor(Sensor):
             return None
         details = {"kind": "start", "start_s": round(start_s, 3), "threshold_s": threshold,
                    "excess_s": round(start_s - threshold, 3)}
+        version = version_of(st.path)
+        if version:
+            details[APP_VERSION] = version
         return Event(type="slow_app", app=st.app.name, start=st.created, duration_s=round(start_s, 3),
                      severity="warning", details=details)
 
     @classmethod
     def examples(cls) -> list[Event]:
         return [Event(type="slow_app", app="Outlook", start=time.time() - 60, duration_s=24.5, severity="warning",
-                      details={"kind": "start", "start_s": 24.5, "threshold_s": 10.0, "excess_s": 14.5})]
+                      details={"kind": "start", "start_s": 24.5, "threshold_s": 10.0, "excess_s": 14.5,
+                               APP_VERSION: "16.0.17928.20156"})]

@@ -5,7 +5,9 @@ and FORK keep a small table pid -> (executable base name, comm), read from
 /proc at that moment; EXIT of a thread-group leader whose wait status says it
 was killed by a fault signal (SIGSEGV, SIGABRT, ...) becomes a ``crash``.
 Non-zero exits of catalogued applications become ``abnormal_exit`` (warning).
-SIGTERM, SIGKILL and normal exits are not crashes.
+SIGTERM, SIGKILL and normal exits are not crashes. The version of the package
+that installed the executable (``details.app_version``) is looked up by the
+sensor's poll, not by the reader thread, which must keep up with the kernel.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from dataclasses import dataclass
 
 from agent.sensors._helpers import proc_connector as cn
 from agent.sensors._helpers import procfs
+from agent.sensors._helpers.appversion import version_of
 from agent.sensors._helpers.signals import is_crash_signal, signal_name
 from agent.sensors.base import Sensor, SensorConfig
+from contract.events import APP_VERSION
 from contract.records import Event
 from contract.settings import setting
 
@@ -37,10 +41,10 @@ class CrashProcConfig(SensorConfig):
 
 
 def _running_processes() -> dict[int, tuple[str, str]]:
-    """pid -> (exe base name, comm) for the processes already running."""
+    """pid -> (exe path, comm) for the processes already running."""
     table = {}
     for pid in procfs.pids():
-        exe = procfs.read_exe(pid)
+        exe = procfs.read_exe_path(pid)
         if exe:
             table[pid] = (exe, procfs.read_comm(pid))
     return table
@@ -60,7 +64,8 @@ class CrashProcSensor(Sensor):
     explain = (
         "Listens to the kernel's process start/exit notifications. Sends a 'crash' when a program dies of a fault "
         "signal (e.g. SIGSEGV), and an 'abnormal_exit' when a catalogued application exits with an error status: "
-        "program name, signal or exit status, process id. Never command lines, arguments or file names."
+        "program name and the version of the package that installed it, signal or exit status, process id. Never "
+        "command lines, arguments or file names."
     )
 
     def __init__(self, config, ctx):
@@ -69,7 +74,7 @@ class CrashProcSensor(Sensor):
         self._wake_r = self._wake_w = -1
         self._thread: threading.Thread | None = None
         self._procs: dict[int, tuple[str, str]] = {}
-        self._out: deque[Event] = deque(maxlen=10000)
+        self._out: deque[tuple[Event, str]] = deque(maxlen=10000)  # with the executable's path
         self._failure: BaseException | None = None
         self.overruns = 0
 
@@ -93,7 +98,11 @@ class CrashProcSensor(Sensor):
             raise RuntimeError(f"process connector reader stopped: {self._failure}") from self._failure
         out = []
         while self._out:
-            out.append(self._out.popleft())
+            event, path = self._out.popleft()
+            version = version_of(path)
+            if version:
+                event.details[APP_VERSION] = version
+            out.append(event)
         self.ctx.heartbeat_details["proc_connector_overruns"] = self.overruns
         return out
 
@@ -140,7 +149,7 @@ class CrashProcSensor(Sensor):
 
     def _handle(self, ev: cn.ProcEvent) -> None:
         if ev.what == cn.PROC_EVENT_EXEC:
-            self._procs[ev.tgid] = (procfs.read_exe(ev.tgid), procfs.read_comm(ev.tgid))
+            self._procs[ev.tgid] = (procfs.read_exe_path(ev.tgid), procfs.read_comm(ev.tgid))
         elif ev.what == cn.PROC_EVENT_FORK:
             if ev.pid == ev.tgid and ev.parent_tgid in self._procs:  # a new process, not a thread
                 self._procs[ev.tgid] = self._procs[ev.parent_tgid]
@@ -148,18 +157,18 @@ class CrashProcSensor(Sensor):
             if ev.tgid in self._procs:
                 self._procs[ev.tgid] = (self._procs[ev.tgid][0], ev.comm)
         elif ev.what == cn.PROC_EVENT_EXIT and ev.pid == ev.tgid:  # thread exits are not process deaths
-            exe, comm = self._procs.pop(ev.tgid, None) or ("", "")
+            path, comm = self._procs.pop(ev.tgid, None) or ("", "")
             sig, core, status = cn.wait_status(ev.exit_code)
             if not self._reportable(sig, status):
                 return  # a normal exit, SIGTERM, SIGKILL...: not worth naming
-            if not (exe or comm):  # forked without exec, or too brief to be read at EXEC
+            if not (path or comm):  # forked without exec, or too brief to be read at EXEC
                 comm = procfs.read_comm(ev.tgid)  # the zombie's name, while its parent has not reaped it
-                parent_exe, parent_comm = self._procs.get(ev.parent_tgid) or self._read_now(ev.parent_tgid)
-                if parent_exe and comm in ("", parent_comm):  # a forked child runs its parent's program
-                    exe, comm = parent_exe, parent_comm
-            event = self._exit_event(ev, exe, comm, sig, core, status)
+                parent_path, parent_comm = self._procs.get(ev.parent_tgid) or self._read_now(ev.parent_tgid)
+                if parent_path and comm in ("", parent_comm):  # a forked child runs its parent's program
+                    path, comm = parent_path, parent_comm
+            event = self._exit_event(ev, procfs.exe_name(path), comm, sig, core, status)
             if event is not None:
-                self._out.append(event)
+                self._out.append((event, path))
 
     def _reportable(self, sig: int, status: int) -> bool:
         """Whether an exit with this wait status can become an event (a fault signal, or an error status)."""
@@ -167,8 +176,8 @@ class CrashProcSensor(Sensor):
 
     @staticmethod
     def _read_now(pid: int) -> tuple[str, str]:
-        """(exe, comm) of a process whose start we missed (we lagged behind, or it predates an overrun)."""
-        return procfs.read_exe(pid), procfs.read_comm(pid)
+        """(exe path, comm) of a process whose start we missed (we lagged behind, or it predates an overrun)."""
+        return procfs.read_exe_path(pid), procfs.read_comm(pid)
 
     def _exit_event(self, ev: cn.ProcEvent, exe: str, comm: str, sig: int, core: bool, status: int) -> Event | None:
         catalogued = self.ctx.catalogue.lookup(exe) or self.ctx.catalogue.lookup(comm)
@@ -186,7 +195,8 @@ class CrashProcSensor(Sensor):
     @classmethod
     def examples(cls):
         now = time.time()
-        base = {"source": SOURCE, "exe": "firefox-esr", "comm": "firefox-esr", "pid": 4242}
+        base = {"source": SOURCE, "exe": "firefox-esr", "comm": "firefox-esr", "pid": 4242,
+                APP_VERSION: "128.5.0esr-1~deb12u1"}
         return [
             Event(type="crash", app="firefox", start=now, details={**base, "signal": "SIGSEGV", "signal_number": 11, "core_dumped": True}),
             Event(type="abnormal_exit", app="firefox", start=now, severity="warning", details={**base, "exit_status": 1}),

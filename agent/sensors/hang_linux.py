@@ -40,14 +40,14 @@ class HangLinuxSensor(Sensor):
     platforms = ("linux",)
     explain = (
         "Every few seconds reads the scheduler state of the catalogued applications' processes. Sends a 'hang' "
-        "when one stays blocked (uninterruptible sleep) beyond its threshold: application, program name, process "
-        "id, how long. Nothing about other programs."
+        "when one stays blocked (uninterruptible sleep) beyond its threshold: application, program name and the "
+        "version of the package that installed it, process id, how long. Nothing about other programs."
     )
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
         self._watched: dict[int, App] = {}  # pid -> catalogued app
-        self._exes: dict[int, str] = {}
+        self._paths: dict[int, str] = {}  # pid -> executable path
         self._tracker = HangTracker(SOURCE)
         self._next_scan = 0.0
 
@@ -59,23 +59,24 @@ class HangLinuxSensor(Sensor):
             self._scan()
             self._next_scan = now + self.config.rescan_s
         states = {pid: procfs.read_state(pid) for pid in self._watched}
-        stuck = {pid: Stuck(app.name, self._exes[pid], app.hang_threshold_s)
+        stuck = {pid: Stuck(app.name, procfs.exe_name(self._paths[pid]), app.hang_threshold_s, self._paths[pid])
                  for pid, app in self._watched.items() if states[pid] == "D"}
         events = self._tracker.observe(now, stuck, lambda pid: states[pid] in (None, "Z"))
         for pid, state in states.items():
             if state in (None, "Z"):
-                del self._watched[pid], self._exes[pid]
+                del self._watched[pid], self._paths[pid]
         return events
 
     def _scan(self) -> None:
         for pid in procfs.pids():
             if pid not in self._watched:
-                exe = procfs.read_exe(pid)
-                app = self.ctx.catalogue.lookup(exe)
+                path = procfs.read_exe_path(pid)
+                app = self.ctx.catalogue.lookup(procfs.exe_name(path))
                 if app:
-                    self._watched[pid], self._exes[pid] = app, exe
+                    self._watched[pid], self._paths[pid] = app, path
 
     @classmethod
     def examples(cls):
         return [Event(type="hang", app="LibreOffice", start=time.time() - 40, duration_s=32.0,
-                      details={"source": SOURCE, "exe": "soffice.bin", "pid": 4242, "threshold_s": 10.0, "ended": "responding"})]
+                      details={"source": SOURCE, "exe": "soffice.bin", "pid": 4242, "threshold_s": 10.0,
+                               "ended": "responding", "app_version": "4:7.4.7-1+deb12u5"})]

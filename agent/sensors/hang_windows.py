@@ -90,7 +90,8 @@ class HangWindowsSensor(Sensor):
     platforms = ("win32",)
     explain = (
         "Every few seconds asks Windows which visible windows are not responding (IsHungAppWindow). Sends a 'hang' "
-        "when one recovers or is closed: program name, process id, how long. Never window titles or contents."
+        "when one recovers or is closed: program name and its file version, process id, how long. Never window "
+        "titles or contents."
     )
 
     def __init__(self, config, ctx):
@@ -110,10 +111,11 @@ class HangWindowsSensor(Sensor):
             exe = ntpath.basename(path) or f"pid-{pid}"
             app = self.ctx.catalogue.lookup(exe)
             threshold = app.hang_threshold_s if app else self.config.min_hang_s
-            stuck[pid] = Stuck(app.name if app else exe, exe, threshold)
+            stuck[pid] = Stuck(app.name if app else exe, exe, threshold, path)
         return self._tracker.observe(time.time(), stuck, self._gone)
 
     @classmethod
     def examples(cls):
         return [Event(type="hang", app="Outlook", start=time.time() - 30, duration_s=23.0, details={
-            "source": SOURCE, "exe": "OUTLOOK.EXE", "pid": 15176, "threshold_s": 10.0, "ended": "responding"})]
+            "source": SOURCE, "exe": "OUTLOOK.EXE", "pid": 15176, "threshold_s": 10.0, "ended": "responding",
+            "app_version": "16.0.17928.20156"})]

@@ -73,8 +73,8 @@ class HangX11Sensor(Sensor):
     explain = (
         "Every few seconds sends the application windows on your X11 screen the standard 'are you responding?' "
         "message (_NET_WM_PING) that the desktop itself uses, and notes whether each program answers. Sends a "
-        "'hang' when one did not answer for several seconds, once it answers again or is closed: program name, "
-        "process id, how long. Never window titles or contents."
+        "'hang' when one did not answer for several seconds, once it answers again or is closed: program name and "
+        "the version of the package that installed it, process id, how long. Never window titles or contents."
     )
 
     @classmethod
@@ -182,13 +182,14 @@ class HangX11Sensor(Sensor):
             self._forget_pings(client)
         for pid, windows in by_pid.items():
             if pid not in self._clients:
-                exe = procfs.read_exe(pid) or procfs.read_comm(pid)
+                path = procfs.read_exe_path(pid)
+                exe = procfs.exe_name(path) or procfs.read_comm(pid)
                 if not exe:
                     continue  # gone, or not ours to read
                 app = self.ctx.catalogue.lookup(exe)
                 threshold = max(self.config.hang_threshold_s, app.hang_threshold_s) if app \
                     else self.config.hang_threshold_s
-                self._clients[pid] = _Client(Stuck(app.name if app else exe, exe, threshold), windows)
+                self._clients[pid] = _Client(Stuck(app.name if app else exe, exe, threshold, path), windows)
             self._clients[pid].windows = windows
         return events
 
@@ -230,4 +231,4 @@ class HangX11Sensor(Sensor):
     def examples(cls):
         return [Event(type="hang", app="LibreOffice", start=time.time() - 40, duration_s=27.0, severity="error",
                       details={"source": SOURCE, "exe": "soffice.bin", "pid": 5120, "threshold_s": 5.0,
-                               "ended": "responding"})]
+                               "ended": "responding", "app_version": "4:7.4.7-1+deb12u5"})]

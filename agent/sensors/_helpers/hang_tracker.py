@@ -4,7 +4,9 @@ Shared by the per-OS hang sensors: each poll they pass the processes they see
 stuck; a process stuck on consecutive polls for at least its threshold becomes
 one ``hang`` event when it recovers or disappears, lasting from the first to
 the last observation (minus ``lead_s`` where the OS only calls a window hung
-after it has already been unresponsive that long).
+after it has already been unresponsive that long). A hung process whose
+executable's path is known carries its application's version
+(``details.app_version``, looked up when the hang ends).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from agent.sensors._helpers.appversion import version_of
+from contract.events import APP_VERSION
 from contract.records import Event
 
 
@@ -22,6 +26,7 @@ class Stuck:
     app: str
     exe: str
     threshold_s: float
+    path: str = ""  # the executable's full path, where known: for its version
 
 
 @dataclass
@@ -61,4 +66,7 @@ def hang_event(source: str, pid: int, stuck: Stuck, start: float, duration_s: fl
     """The ``hang`` event of one process, in the details shape all hang sensors share."""
     details = {"source": source, "exe": stuck.exe, "pid": pid, "threshold_s": stuck.threshold_s, "ended": ended,
                **extra}
+    version = version_of(stuck.path)
+    if version:
+        details[APP_VERSION] = version
     return Event(type="hang", app=stuck.app, start=start, duration_s=duration_s, severity="error", details=details)

@@ -12,12 +12,22 @@ def pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def read_exe(pid: int) -> str:
-    """Base name of a process's executable, or '' (kernel thread, gone, or not allowed)."""
+def read_exe_path(pid: int) -> str:
+    """Full path of a process's executable, ending in " (deleted)" if the file is gone since, or ''."""
     try:
-        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)")
+        return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return ""
+
+
+def exe_name(path: str) -> str:
+    """An executable's base name, from its path as :func:`read_exe_path` gives it."""
+    return os.path.basename(path).removesuffix(" (deleted)")
+
+
+def read_exe(pid: int) -> str:
+    """Base name of a process's executable, or '' (kernel thread, gone, or not allowed)."""
+    return exe_name(read_exe_path(pid))
 
 
 def read_comm(pid: int) -> str:
