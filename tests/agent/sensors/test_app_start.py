@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +17,8 @@ from agent.sensors.app_start import AppStartConfig, AppStartSensor
 CHILD = Path(__file__).with_name("_slow_start.py")
 
 
-def _spawn(name, busy_s):
-    proc = subprocess.Popen([sys.executable, str(CHILD), name, str(busy_s)], stdout=subprocess.PIPE, text=True)
+def _spawn(name, busy_s, python=sys.executable):
+    proc = subprocess.Popen([python, str(CHILD), name, str(busy_s)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -58,3 +60,37 @@ def test_uncatalogued_processes_are_ignored(make_ctx):
     finally:
         child.kill()
         child.wait()
+
+
+def _debian_python() -> tuple[str, str] | None:
+    """The Python interpreter dpkg installed here (/usr/bin/python3, resolved), and its package's version."""
+    path = os.path.realpath("/usr/bin/python3")
+    if not os.path.exists(path) or not shutil.which("dpkg-query"):
+        return None
+    owner = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+    if owner.returncode != 0:
+        return None
+    package = owner.stdout.split(": ")[0].split(", ")[0]
+    return path, subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True,
+                                check=True).stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or _debian_python() is None,
+                    reason="needs a Python installed by dpkg (the child renames itself with prctl)")
+def test_a_slow_start_carries_the_version_of_the_package_that_installed_the_program(make_ctx):
+    python, expected = _debian_python()
+    sensor = AppStartSensor(AppStartConfig(interval_s=0.2),
+                            make_ctx([App(name="Packaged", executables=["h4packaged"], start_threshold_s=0.5)]))
+    sensor.start()
+    child = _spawn("h4packaged", 1.2, python)
+    events = []
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not events:
+            events += sensor.poll()
+            time.sleep(0.2)
+    finally:
+        child.kill()
+        child.wait()
+    (event,) = events
+    assert event.app == "Packaged" and event.details["app_version"] == expected

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -181,3 +184,31 @@ def test_a_dead_reader_is_reported_by_the_next_poll(make_ctx):
 def test_heartbeat_reports_overruns(sensor):
     sensor.poll()
     assert sensor.ctx.heartbeat_details["proc_connector_overruns"] == 0
+
+
+def _no_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-query"), reason="no dpkg database here")
+def test_a_crash_carries_the_version_of_the_package_that_installed_the_program(sensor, poll_until, tmp_path):
+    packaged = os.path.realpath(shutil.which("sleep"))
+    owner = subprocess.run(["dpkg-query", "-S", packaged.removeprefix("/usr")], capture_output=True, text=True)
+    package = owner.stdout.split(":")[0] if owner.returncode == 0 else "coreutils"
+    expected = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True,
+                              check=True).stdout
+    unpackaged = tmp_path / "sleep"
+    shutil.copy2(packaged, unpackaged)
+    pids = {}
+    for exe in (packaged, str(unpackaged)):
+        proc = subprocess.Popen([exe, "30"], preexec_fn=_no_core)
+        time.sleep(0.2)  # past its exec
+        proc.send_signal(signal.SIGSEGV)
+        proc.wait()
+        pids[exe] = proc.pid
+    events = poll_until(sensor, lambda ev: {e.details["pid"] for e in _ours(ev, "sleep")} >= set(pids.values()))
+    by_pid = {e.details["pid"]: e for e in _ours(events, "sleep")}
+    assert by_pid[pids[packaged]].details["app_version"] == expected
+    assert by_pid[pids[packaged]].details["signal"] == "SIGSEGV"
+    assert "app_version" not in by_pid[pids[str(unpackaged)]].details
+    validate_batch(make_batch("device-0001", [e.to_wire() for e in by_pid.values()], []))

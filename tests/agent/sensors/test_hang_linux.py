@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -10,6 +11,7 @@ import pytest
 
 from agent.catalogue import App
 from agent.sensors._helpers import procfs
+from agent.sensors._helpers.hang_tracker import HangTracker, Stuck
 from agent.sensors.hang_linux import HangLinuxConfig, HangLinuxSensor
 
 
@@ -54,6 +56,7 @@ def test_a_process_stuck_beyond_its_threshold_is_one_hang_with_its_duration(sens
     events = _poll_while_alive(sensor, proc)
     (hang,) = [e for e in events if e.details["pid"] == proc.pid]
     assert hang.type == "hang" and hang.app == "Hanger" and hang.details["exe"] == hanger.name
+    assert "app_version" not in hang.details  # a program no package installed
     assert 1.5 <= hang.duration_s <= 3.5
     assert hang.details["ended"] in ("responding", "exited")
 
@@ -75,3 +78,16 @@ def test_apps_known_only_by_url_cause_no_process_scan(make_ctx):
     sensor = HangLinuxSensor(HangLinuxConfig(), make_ctx(apps=[App(name="CRM", urls=["https://crm.example.com/"])]))
     assert sensor.poll() == []
     assert sensor._next_scan == 0.0  # the /proc scan never ran
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-query"), reason="no dpkg database here")
+def test_a_hang_of_a_packaged_program_carries_its_version():
+    path = os.path.realpath(shutil.which("sleep"))
+    expected = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "coreutils"], capture_output=True, text=True,
+                              check=True).stdout
+    tracker = HangTracker("d_state")
+    stuck = {4242: Stuck("sleep", "sleep", 1.0, path)}
+    assert tracker.observe(100.0, stuck, lambda pid: False) == []
+    tracker.observe(102.0, stuck, lambda pid: False)
+    (hang,) = tracker.observe(104.0, {}, lambda pid: True)
+    assert hang.details["app_version"] == expected and hang.details["ended"] == "exited"

@@ -14,6 +14,7 @@ import pytest
 
 from agent.catalogue import App
 from agent.sensors import SENSORS
+from agent.sensors._helpers.appversion import version_of
 from agent.sensors.hang_x11 import SOURCE, HangX11Config, HangX11Sensor
 from tests.agent.sensors._xvfb import needs_xvfb, running_xvfb, wait_for_window_manager
 
@@ -102,8 +103,9 @@ def test_a_frozen_window_is_one_hang_with_its_duration_and_catalogued_name(senso
 
     (hang,) = events
     assert hang.type == "hang" and hang.app == "Frozen" and hang.severity == "error"
+    version = version_of(os.path.realpath(sys.executable))  # where this Python came from a package
     assert hang.details == {"source": SOURCE, "exe": PYTHON_EXE, "pid": frozen.pid, "threshold_s": THRESHOLD_S,
-                            "ended": "responding"}
+                            "ended": "responding", **({"app_version": version} if version else {})}
     # start: the first ping it did not answer, at most one poll after the freeze; end: the poll that read the answer
     assert stopped - 0.5 <= hang.start <= stopped + 1.0
     assert hang.duration_s == pytest.approx(resumed - stopped, abs=1.5)
