@@ -77,6 +77,20 @@ def test_new_coredump_entries_once_history_never(make_sensor, journal, entries):
     assert build().poll() == []  # a restart continues after the saved cursor
 
 
+@pytest.mark.skipif(not shutil.which("dpkg-query"), reason="no dpkg database here")
+def test_an_entry_without_a_package_note_gets_the_version_from_the_package_database(make_sensor, journal, entries):
+    build, _ = make_sensor
+    sensor = build()
+    sleep = os.path.realpath(shutil.which("sleep"))
+    entry = {k: v for k, v in entries[0].items() if not k.startswith("COREDUMP_PACKAGE")}
+    entry.update(COREDUMP_EXE=sleep, COREDUMP_COMM="sleep", COREDUMP_PID="777")
+    _write_journal(journal, [entry], "unnoted")
+    (event,) = sensor.poll()
+    expected = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "coreutils"], capture_output=True, text=True,
+                              check=True).stdout
+    assert event.details["exe"] == "sleep" and event.details["app_version"] == expected
+
+
 def test_apport_reports_and_no_double_count_with_the_journal(make_sensor, journal, entries, fixtures_dir):
     build, apport = make_sensor
     sensor = build()
