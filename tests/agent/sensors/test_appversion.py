@@ -16,8 +16,8 @@ import pytest
 
 from agent.sensors._helpers import appversion
 from agent.sensors._helpers.appversion import version_of
-from agent.sensors._helpers.appversion_linux import (dpkg_owner, dpkg_version, package_version, snap_version,
-                                                     spellings)
+from agent.sensors._helpers.appversion_linux import (dpkg_owner, dpkg_version, package_version, rpm_version,
+                                                     snap_version, spellings)
 from agent.sensors._helpers.appversion_macos import bundle_version, info_plist, plist_version
 from agent.sensors._helpers.parse_pe_version import file_version, version_from
 
@@ -113,6 +113,47 @@ def test_a_version_is_bounded_and_printable(tmp_path, monkeypatch):
     monkeypatch.setattr(appversion, "_look_up", lambda path, platform_id: "1.0\n\x1b[2J" + "9" * 200)
     got = version_of(str(tmp_path / "x"))
     assert len(got) == 64 and got.isprintable() and got.startswith("1.0")
+
+
+# ------------------------------------------------------------------ rpm
+
+RPM_SPEC = """Name: hinder-fixture
+Version: 1.2.3
+Release: 4.fc40
+Summary: A program for the tests of the rpm lookup
+License: MIT
+BuildArch: noarch
+
+%description
+A program for the tests of the rpm lookup.
+
+%install
+mkdir -p %{{buildroot}}{folder}
+touch %{{buildroot}}{folder}/tool
+chmod 755 %{{buildroot}}{folder}/tool
+
+%files
+{folder}/tool
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("rpm") and shutil.which("rpmbuild")), reason="needs rpm and rpmbuild")
+def test_rpm_database_names_the_owning_package(tmp_path, monkeypatch):
+    """A real package built by rpmbuild and recorded in a real rpm database of its own (``%_dbpath``)."""
+    folder = tmp_path / "files"
+    monkeypatch.setenv("HOME", str(tmp_path))  # rpm reads ~/.rpmmacros: the database is the test's
+    (tmp_path / ".rpmmacros").write_text(f"%_dbpath {tmp_path / 'rpmdb'}\n%_topdir {tmp_path / 'top'}\n")
+    (tmp_path / "fixture.spec").write_text(RPM_SPEC.format(folder=folder))
+    subprocess.run(["rpmbuild", "-bb", str(tmp_path / "fixture.spec")], capture_output=True, check=True)
+    (package,) = (tmp_path / "top" / "RPMS" / "noarch").glob("*.rpm")
+    subprocess.run(["rpm", "--initdb"], capture_output=True, check=True)
+    subprocess.run(["rpm", "-i", "--justdb", "--nodeps", str(package)], capture_output=True, check=True)
+    folder.mkdir()
+    (folder / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "stray").write_text("#!/bin/sh\n")
+    assert rpm_version(str(folder / "tool")) == "1.2.3-4.fc40"
+    assert package_version(str(folder / "tool"), info_dir=tmp_path / "no-dpkg") == "1.2.3-4.fc40"
+    assert rpm_version(str(tmp_path / "stray")) is None  # "file ... is not owned by any package"
 
 
 # ------------------------------------------------------------------ snap
