@@ -37,9 +37,8 @@ class RawInventory:
 
 # What firmware and board makers write where nobody set a value (besides identity.PLACEHOLDERS), lowercased.
 _PLACEHOLDERS = frozenset({
-    "system product name", "system manufacturer", "system version", "to be filled by o.e.m", "default string",
-    "type1productconfigid", "type1family", "o.e.m", "oem", "product name", "manufacturer", "system name",
-    "sku", "not applicable", "x.x", "1.0", "0.1", "none",
+    "system product name", "system manufacturer", "system version", "type1productconfigid", "type1family",
+    "o.e.m", "product name", "manufacturer", "system name", "sku", "not applicable", "x.x", "1.0", "0.1",
 })
 _VENDORS = {  # SMBIOS manufacturer (lowercased) -> one spelling per vendor
     "lenovo": "Lenovo", "dell inc.": "Dell", "dell": "Dell", "hp": "HP", "hewlett-packard": "HP",
