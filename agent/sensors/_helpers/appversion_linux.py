@@ -10,7 +10,9 @@
 - rpm (Fedora, RHEL, SUSE), whose database is not text: ``rpm -qf --qf '%{VERSION}-%{RELEASE}' <path>`` with a
   timeout.
 
-An executable no package owns has no version (None).
+An executable no package owns has no version (None). Packages install into the system's directories
+(``/usr`` but never ``/usr/local``, ``/bin``, ``/sbin``, ``/lib*``, ``/opt``, ``/snap``), so a program elsewhere (a
+home directory, /tmp) is not looked up at all: a burst of crashing self-built programs costs no scan.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ MAX_YAML_BYTES = 256 << 10
 RPM_TIMEOUT_S = 5.0
 INSTALLED = "install ok installed"
 _MERGED_DIRS = ("/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/")
+_PACKAGED_DIRS = ("/usr/", *_MERGED_DIRS, "/opt/")
 _SNAP_VERSION = re.compile(r"^version:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 
 
@@ -129,6 +132,8 @@ def package_version(path: str, info_dir: Path = DPKG_INFO, status: Path = DPKG_S
     """The version of the snap, dpkg or rpm package that installed the executable at ``path``, or None."""
     if path.startswith(f"{snap_root}/"):
         return snap_version(path, snap_root)
+    if not path.startswith(_PACKAGED_DIRS) or path.startswith("/usr/local/"):
+        return None
     if info_dir.is_dir():
         package = dpkg_owner(path, info_dir)
         if package is None:

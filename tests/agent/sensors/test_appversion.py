@@ -53,7 +53,18 @@ def test_dpkg_fixture_owner_and_installed_version():
     assert dpkg_version("libc6:i386", lines) == "2.36-9+deb12u4"
     assert dpkg_version("firefox-esr", lines) is None  # removed, its configuration files kept
     assert package_version("/usr/lib/i386-linux-gnu/libc.so.6", DPKG / "info", DPKG / "status") == "2.36-9+deb12u4"
-    assert package_version("/etc/firefox-esr/firefox-esr.js", DPKG / "info", DPKG / "status") is None
+    assert package_version("/usr/lib/firefox-esr/firefox-esr", DPKG / "info", DPKG / "status") is None
+
+
+def test_programs_outside_the_system_directories_are_not_looked_up(tmp_path):
+    empty = tmp_path / "info"  # a list no real package writes, to show which paths are asked at all
+    empty.mkdir()
+    (empty / "local.list").write_text("/.\n/usr/local/bin/tool\n/home/me/bin/tool\n/opt/local/tool\n")
+    status = tmp_path / "status"
+    status.write_text("Package: local\nStatus: install ok installed\nArchitecture: all\nVersion: 1.0-1\n")
+    assert package_version("/opt/local/tool", empty, status) == "1.0-1"  # /opt: asked
+    assert package_version("/usr/local/bin/tool", empty, status) is None  # never a package's (Debian policy)
+    assert package_version("/home/me/bin/tool", empty, status) is None
 
 
 @pytest.mark.skipif(not HAS_DPKG, reason="no dpkg database here")
@@ -152,7 +163,8 @@ def test_rpm_database_names_the_owning_package(tmp_path, monkeypatch):
     (folder / "tool").write_text("#!/bin/sh\n")
     (tmp_path / "stray").write_text("#!/bin/sh\n")
     assert rpm_version(str(folder / "tool")) == "1.2.3-4.fc40"
-    assert package_version(str(folder / "tool"), info_dir=tmp_path / "no-dpkg") == "1.2.3-4.fc40"
+    # outside the directories packages install into, not even asked (a home directory, /tmp)
+    assert package_version(str(folder / "tool"), info_dir=tmp_path / "no-dpkg") is None
     assert rpm_version(str(tmp_path / "stray")) is None  # "file ... is not owned by any package"
 
 
