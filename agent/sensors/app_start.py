@@ -20,7 +20,7 @@ import psutil
 
 from agent.catalogue import App
 from agent.sensors._helpers import procfs
-from agent.sensors._helpers.appversion import version_of
+from agent.sensors._helpers.appversion import add_version
 from agent.sensors.base import Sensor, SensorConfig
 from contract.events import APP_VERSION
 from contract.records import Event
@@ -62,8 +62,8 @@ class AppStartSensor(Sensor):
     Config = AppStartConfig
     explain = ("When a program your IT department listed starts, measures how long it takes until it stops "
                "working flat out (its start time). Sends the application name and the start time when it was "
-               "slower than the configured limit, with the program's version. Nothing about what the program shows or "
-               "does.")
+               "slower than the configured limit, with the program's version. Nothing about what the program "
+               "shows or does.")
 
     def start(self) -> None:
         self._watching = self.ctx.catalogue.names_executables
@@ -119,9 +119,7 @@ class AppStartSensor(Sensor):
             return None
         details = {"kind": "start", "start_s": round(start_s, 3), "threshold_s": threshold,
                    "excess_s": round(start_s - threshold, 3)}
-        version = version_of(st.path)
-        if version:
-            details[APP_VERSION] = version
+        add_version(details, st.path)
         return Event(type="slow_app", app=st.app.name, start=st.created, duration_s=round(start_s, 3),
                      severity="warning", details=details)
 

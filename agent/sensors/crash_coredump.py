@@ -22,10 +22,9 @@ import time
 from dataclasses import dataclass
 
 from agent.sensors._helpers import parse_linux_crashes as parse
-from agent.sensors._helpers.appversion import version_of
+from agent.sensors._helpers.appversion import add_version
 from agent.sensors.base import Sensor, SensorConfig
 from agent.sensors.crash_proc import CrashProcSensor
-from contract.events import APP_VERSION
 from contract.records import Event
 from contract.settings import setting
 
@@ -118,10 +117,7 @@ class CrashCoredumpSensor(Sensor):
                 self.ctx.log.warning("skipping coredump journal entry: %s", exc)
                 continue
             if event:
-                if APP_VERSION not in event.details:  # no package note in the program: ask the package database
-                    version = version_of(entry.get("COREDUMP_EXE"))
-                    if version:
-                        event.details[APP_VERSION] = version
+                add_version(event.details, entry.get("COREDUMP_EXE"))  # a program without a package note
                 events.append(event)
                 self._recent.append((event.details["exe"], event.details["signal"], event.start))
         cutoff = time.time() - 2 * SAME_CRASH_S

@@ -1,7 +1,7 @@
 """Crashes on Linux from the netlink process connector (root only).
 
 A reader thread of its own receives every process event as it happens: EXEC
-and FORK keep a small table pid -> (executable base name, comm), read from
+and FORK keep a small table pid -> (executable path, comm), read from
 /proc at that moment; EXIT of a thread-group leader whose wait status says it
 was killed by a fault signal (SIGSEGV, SIGABRT, ...) becomes a ``crash``.
 Non-zero exits of catalogued applications become ``abnormal_exit`` (warning).
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from agent.sensors._helpers import proc_connector as cn
 from agent.sensors._helpers import procfs
-from agent.sensors._helpers.appversion import version_of
+from agent.sensors._helpers.appversion import add_version
 from agent.sensors._helpers.signals import is_crash_signal, signal_name
 from agent.sensors.base import Sensor, SensorConfig
 from contract.events import APP_VERSION
@@ -99,9 +99,7 @@ class CrashProcSensor(Sensor):
         out = []
         while self._out:
             event, path = self._out.popleft()
-            version = version_of(path)
-            if version:
-                event.details[APP_VERSION] = version
+            add_version(event.details, path)
             out.append(event)
         self.ctx.heartbeat_details["proc_connector_overruns"] = self.overruns
         return out

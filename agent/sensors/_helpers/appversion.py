@@ -19,6 +19,7 @@ import threading
 from collections import OrderedDict
 
 from agent.inventory import bounded
+from contract.events import APP_VERSION
 
 MAX_CACHED = 256  # executables remembered (each a path and a short version)
 _cache: OrderedDict[tuple, str | None] = OrderedDict()
@@ -64,3 +65,11 @@ def version_of(path: str | None, platform_id: str = sys.platform) -> str | None:
             _cache.popitem(last=False)
     return version
 
+
+def add_version(details: dict, path: str | None) -> None:
+    """Put the version of the executable at ``path`` in an event's ``details`` (``app_version``), where it has
+    one and the details none yet."""
+    if APP_VERSION not in details:
+        version = version_of(path)
+        if version:
+            details[APP_VERSION] = version

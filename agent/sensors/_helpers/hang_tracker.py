@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.sensors._helpers.appversion import version_of
-from contract.events import APP_VERSION
+from agent.sensors._helpers.appversion import add_version
 from contract.records import Event
 
 
@@ -66,7 +65,5 @@ def hang_event(source: str, pid: int, stuck: Stuck, start: float, duration_s: fl
     """The ``hang`` event of one process, in the details shape all hang sensors share."""
     details = {"source": source, "exe": stuck.exe, "pid": pid, "threshold_s": stuck.threshold_s, "ended": ended,
                **extra}
-    version = version_of(stuck.path)
-    if version:
-        details[APP_VERSION] = version
+    add_version(details, stuck.path)
     return Event(type="hang", app=stuck.app, start=start, duration_s=duration_s, severity="error", details=details)
