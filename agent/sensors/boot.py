@@ -10,7 +10,8 @@ that excess (``Cost.EXCESS``), times ``active_s / duration_s``. A sign-in is som
 which is why a boot is sent only once a sign-in came or that time passed.
 
 The keys of what was sent (the boot's id, each session's) are kept in the state directory, so a restarted
-agent sends nothing twice, and an agent started long after the boot still sends it when the OS kept it.
+agent sends nothing twice, and an agent started long after the boot still sends it when the OS kept it
+(up to a week later: older ones are history).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from contract.settings import setting
 
 STATE_FILE = "boot.json"
 MAX_KEPT = 64  # keys of boots and sessions sent (or given up), the newest kept
+MAX_AGE_S = 7 * 86400.0  # a boot or sign-in older than this when first seen is history: not sent
 DISPLAY_PROCESSES = ["gdm", "gdm3", "sddm", "lightdm", "lxdm", "slim", "greetd", "Xorg", "Xwayland", "loginwindow"]
 DESKTOP_PROCESSES = ["gnome-shell", "plasmashell", "xfce4-panel", "xfdesktop", "cinnamon", "mate-panel", "lxpanel",
                      "lxqt-panel", "budgie-panel", "kwin_wayland", "kwin_x11", "sway", "Hyprland", "i3", "openbox",
@@ -107,6 +109,7 @@ class BootSensor(Sensor):
         self._path = ctx.state_path(STATE_FILE)
         self._done: list[str] = []
         self._reader = self._make_reader()
+        self.clock = time.time  # tests set it to read recorded boots at their time
 
     def _make_reader(self):
         c = self.config
@@ -133,13 +136,15 @@ class BootSensor(Sensor):
             self._done = []
 
     def poll(self):
-        now, done, cfg = time.time(), set(self._done), self.config
+        now, done, cfg = self.clock(), set(self._done), self.config
         boot, logons = self._reader.read(self.ctx.run_state.current.boot_id, done)
         events, finished = [], []
         for logon in logons:
             if logon.key in done:
                 continue
-            if logon.ready is not None:
+            if now - logon.start > MAX_AGE_S:
+                finished.append(logon.key)
+            elif logon.ready is not None:
                 events.append(logon_event(logon, cfg.logon_threshold_s))
                 finished.append(logon.key)
             elif now - logon.start > cfg.max_logon_s:  # no desktop came up: not a sign-in we can measure
@@ -148,7 +153,8 @@ class BootSensor(Sensor):
             first = min((lg.start for lg in logons if lg.start >= boot.start), default=None)
             attended = first is not None and first - boot.ready <= cfg.attended_within_s
             if attended or now - boot.ready > cfg.attended_within_s:
-                events.insert(0, boot_event(boot, attended, cfg.boot_threshold_s))
+                if now - boot.start <= MAX_AGE_S:
+                    events.insert(0, boot_event(boot, attended, cfg.boot_threshold_s))
                 finished.append(boot.key)
         if finished:
             self._done = (self._done + finished)[-MAX_KEPT:]

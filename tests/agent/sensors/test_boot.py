@@ -124,9 +124,12 @@ def _session_dir(tmp_path, start: float):
     return str(sessions)
 
 
-def _sensor(make_ctx, reader, state_dir=None, **settings):
+def _sensor(make_ctx, reader, state_dir=None, clock=None, **settings):
+    """The sensor reading with ``reader``; its clock at ``clock`` (Unix seconds) when given."""
     sensor = BootSensor(BootConfig(**settings), make_ctx(state_dir=state_dir))
     sensor._reader = reader
+    if clock is not None:
+        sensor.clock = lambda: clock
     sensor.start()
     return sensor
 
@@ -203,12 +206,14 @@ def test_no_boot_where_no_sign_in_screen_came_up_in_time(make_ctx, tmp_path):
 
 # --- Windows: Diagnostics-Performance event 100
 
+NEWEST_BOOT = _parse_system_time("2026-11-30T07:58:12.401203100Z")  # the fixture's newest BootStartTime
+
 
 def test_windows_event_100_splits_boot_and_first_sign_in(fixtures_dir):
     old, new = (measurements(ev) for ev in parse_events(_read("windows/diagnostics_performance_100.xml",
                                                               fixtures_dir)))
     boot, logon = new
-    assert boot.start == _parse_system_time("2026-11-30T07:58:12.401203100Z")
+    assert boot.start == NEWEST_BOOT
     assert boot.ready - boot.start == pytest.approx(32.24)  # 48.21 main path - 6.12 profile - 9.85 Explorer
     assert boot.phases["os_loader_s"] == 2.841 and boot.phases["main_path_s"] == 48.21
     assert logon.start - boot.ready == pytest.approx(14.3)  # the sign-in screen waited for the employee
@@ -220,14 +225,22 @@ def test_windows_event_100_splits_boot_and_first_sign_in(fixtures_dir):
 
 def test_windows_sensor_sends_the_newest_boot_once(fixtures_dir, make_ctx):
     xml = _read("windows/diagnostics_performance_100.xml", fixtures_dir)
-    sensor = _sensor(make_ctx, WindowsReader(query=lambda: xml))
+    sensor = _sensor(make_ctx, WindowsReader(query=lambda: xml), clock=NEWEST_BOOT + 3600)
     boot, logon = sensor.poll()
     assert (boot.duration_s, boot.details["excess_s"], boot.severity, boot.active_s) == (32.24, 0.0, "info", 32.24)
     assert boot.details["attended"] and boot.details["source"] == "eventlog:100"
     assert (logon.duration_s, logon.details["excess_s"], logon.severity) == (77.37, 17.37, "warning")
     assert logon.details["logon_wait_s"] == 14.3 and logon.active_s == 77.37
     assert list(sensor.poll()) == []
-    assert list(_sensor(make_ctx, WindowsReader(query=lambda: xml), state_dir=sensor.ctx.state_dir).poll()) == []
+    again = _sensor(make_ctx, WindowsReader(query=lambda: xml), state_dir=sensor.ctx.state_dir, clock=NEWEST_BOOT + 7200)
+    assert list(again.poll()) == []
+
+
+def test_boots_and_sign_ins_older_than_a_week_are_history(fixtures_dir, make_ctx):
+    xml = _read("windows/diagnostics_performance_100.xml", fixtures_dir)
+    sensor = _sensor(make_ctx, WindowsReader(query=lambda: xml), clock=NEWEST_BOOT + 8 * 86400)
+    assert list(sensor.poll()) == []
+    assert len(sensor._done) == 2  # decided: not looked at again
 
 
 def test_windows_records_that_are_not_boot_events_give_nothing(fixtures_dir):
@@ -249,6 +262,7 @@ def test_an_unreadable_state_file_is_reported_and_replaced(fixtures_dir, make_ct
     (ctx.state_path(STATE_FILE)).write_text("{not json")
     sensor = BootSensor(BootConfig(), ctx)
     sensor._reader = WindowsReader(query=lambda: xml)
+    sensor.clock = lambda: NEWEST_BOOT + 3600
     sensor.start()
     assert "unreadable" in caplog.text
     assert len(list(sensor.poll())) == 2
