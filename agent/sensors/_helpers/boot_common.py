@@ -53,3 +53,13 @@ def first_start(names: list[str], after: float, before: float, uid: int | None =
         if after <= started <= before and (best is None or started < best):
             best = started
     return best
+
+
+def boot_from_processes(key: str, kernel: float, names: list[str], max_boot_s: float, source: str,
+                        now: float) -> tuple[Boot | None, bool]:
+    """The boot from the kernel's start to the first of these processes (a display manager, loginwindow) started
+    within ``max_boot_s`` of it, and whether a missing one is final (that time has passed)."""
+    ready = first_start(names, kernel, kernel + max_boot_s)
+    if ready is None:
+        return None, now > kernel + max_boot_s
+    return Boot(key=key, start=kernel, ready=ready, source=source), False

@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from agent.sensors._helpers import procfs
-from agent.sensors._helpers.boot_common import Boot, Logon, first_start
+from agent.sensors._helpers.boot_common import Boot, Logon, boot_from_processes, first_start
 from agent.sensors._helpers.idle_logind import parse_show_session as parse_key_values
 
 SESSIONS_DIR = "/run/systemd/sessions"
@@ -130,13 +130,12 @@ class LinuxReader:
         if found:
             before_kernel, ready, phases = found
             return Boot(key=key, start=kernel - before_kernel, ready=kernel + ready, source="systemd", phases=phases)
-        ready = first_start(self.display_processes, kernel, kernel + self.max_boot_s)
-        if ready is None:
-            self._boot_unknown = time.time() > kernel + self.max_boot_s  # no display can still come up in time
-            return None
+        boot, self._boot_unknown = boot_from_processes(key, kernel, self.display_processes, self.max_boot_s, "proc",
+                                                       time.time())
         init = procfs.start_time(1)
-        phases = {"kernel_s": round(init - kernel, 3), "userspace_s": round(ready - init, 3)} if init else {}
-        return Boot(key=key, start=kernel, ready=ready, source="proc", phases=phases)
+        if boot and init:
+            boot.phases = {"kernel_s": round(init - kernel, 3), "userspace_s": round(boot.ready - init, 3)}
+        return boot
 
     def _logons(self, since: float, done: set[str]) -> list[Logon]:
         sessions = self._logind_sessions() if os.path.isdir(self.sessions_dir) else self._utmp_sessions()

@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-from agent.sensors._helpers.boot_common import Boot, Logon, first_start
+from agent.sensors._helpers.boot_common import Boot, Logon, boot_from_processes, first_start
 
 CONSOLE = "console"  # utmpx's line for the graphical session (ssh and terminals have ttys*)
 
@@ -27,13 +27,12 @@ class MacReader:
         self._boot_unknown = False
 
     def read(self, boot_key: str, done: set[str]) -> tuple[Boot | None, list[Logon]]:
+        """This boot (None until loginwindow started, or once in ``done``) and the console sign-ins since."""
         kernel = psutil.boot_time()
         boot = None
         if boot_key not in done and not self._boot_unknown:
-            ready = first_start(self.display_processes, kernel, kernel + self.max_boot_s)
-            if ready is not None:
-                boot = Boot(key=boot_key, start=kernel, ready=ready, source="kern.boottime")
-            self._boot_unknown = ready is None and time.time() > kernel + self.max_boot_s
+            boot, self._boot_unknown = boot_from_processes(boot_key, kernel, self.display_processes, self.max_boot_s,
+                                                           "kern.boottime", time.time())
         logons = []
         for user in psutil.users():
             if user.terminal != CONSOLE or user.started < kernel:

@@ -15,6 +15,7 @@ import pytest
 from agent.sensors import SENSORS
 from agent.sensors._helpers import procfs
 from agent.sensors._helpers.boot_linux import LinuxReader, kernel_start, parse_session, parse_utmp, systemd_phases
+from agent.sensors._helpers.boot_macos import MacReader
 from agent.sensors._helpers.boot_windows import WindowsReader, measurements
 from agent.sensors._helpers.parse_windows_events import _parse_system_time, parse_events
 from agent.sensors.boot import STATE_FILE, BootConfig, BootSensor
@@ -193,6 +194,17 @@ def test_a_boot_nobody_signed_in_to_costs_nothing_and_waits_for_its_verdict(desk
     assert list(_sensor(make_ctx, reader(), state_dir=tmp_path / "a", attended_within_s=3600).poll()) == []
     (boot,) = _sensor(make_ctx, reader(), state_dir=tmp_path / "b", attended_within_s=0).poll()
     assert boot.details["attended"] is False and boot.active_s == 0.0 and boot.duration_s > 0
+
+
+@needs_xvfb
+def test_the_macos_reader_on_psutil(desktop):
+    """Its calls are psutil's, which run here too: kern.boottime is psutil's boot_time, utmpx its users()."""
+    reader = MacReader([desktop["server"]], [desktop["wm"]], max_boot_s=time.time() - kernel_start() + 60,
+                       max_logon_s=900)
+    boot, _ = reader.read("boot-key", set())
+    assert (boot.key, boot.source) == ("boot-key", "kern.boottime")
+    assert boot.ready == pytest.approx(procfs.start_time(desktop["xproc"].pid), abs=0.05)
+    assert reader.read("boot-key", {"boot-key"})[0] is None  # sent: not read again
 
 
 def test_no_boot_where_no_sign_in_screen_came_up_in_time(make_ctx, tmp_path):
