@@ -13,7 +13,6 @@ first desktop shell or window manager process of the session's user started.
 from __future__ import annotations
 
 import os
-import pwd
 import struct
 import subprocess
 import time
@@ -170,6 +169,8 @@ class LinuxReader:
                 records = parse_utmp(fh.read(UTMP.size * MAX_SESSIONS))
         except OSError:
             return []
+        import pwd  # POSIX only: not at import time, so that a walk of the package imports this module anywhere
+
         out = []
         for rec in records:
             try:

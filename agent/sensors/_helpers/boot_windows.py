@@ -15,11 +15,14 @@ less ``UserLogonWaitDuration``, the time the sign-in screen waited for the emplo
 - sign-in: from that moment plus ``UserLogonWaitDuration`` (the credentials accepted) for the user-profile,
   Explorer and post-boot times (a responsive desktop).
 
-Only the boot's first sign-in is measured: later sign-ins write no event 100. XML parsing is
-``parse_windows_events``'.
+Only the boot's first sign-in is measured: later sign-ins write no event 100. The event is written a while
+after the sign-in: the newest one is read at every poll until the one of this boot has been sent. XML
+parsing is ``parse_windows_events``'.
 """
 
 from __future__ import annotations
+
+import psutil
 
 from agent.sensors._helpers.boot_common import Boot, Logon
 from agent.sensors._helpers.parse_windows_events import WinEvent, _int, _parse_system_time, parse_events
@@ -29,6 +32,7 @@ CHANNEL = "Microsoft-Windows-Diagnostics-Performance/Operational"
 PROVIDER = "Microsoft-Windows-Diagnostics-Performance"
 BOOT_EVENT_ID = 100
 SOURCE = "eventlog:100"
+BOOT_SLACK_S = 120.0  # how far the kernel's boot time may lie after event 100's BootStartTime
 # event 100's phase fields (milliseconds) sent in the boot's details, under these names
 BOOT_PHASES = {"OSLoaderDuration": "os_loader_s", "BootKernelInitTime": "kernel_init_s",
                "BootDriverInitTime": "driver_init_s", "BootDevicesInitTime": "devices_init_s",
@@ -74,19 +78,25 @@ def _phases(ev: WinEvent, names: dict[str, str]) -> dict[str, float]:
 
 
 class WindowsReader:
-    """Reads the newest event 100 (the boot's key is its own ``BootStartTime``)."""
+    """Reads the newest event 100 (the boot's key is its own ``BootStartTime``) until this boot's was sent."""
 
-    def __init__(self, query=None):
+    def __init__(self, query=None, boot_time=None):
         self._query = query or _newest_boot_event_xml
+        self._boot_time = boot_time or psutil.boot_time
+        self._this_boot_sent = False
 
     def read(self, boot_key: str, done: set[str]) -> tuple[Boot | None, list[Logon]]:
         """The newest boot and its sign-in (``boot_key`` is not needed: the event names its boot)."""
+        if self._this_boot_sent:
+            return None, []
         for ev in reversed(parse_events(self._query())):
             found = measurements(ev)
             if found:
-                return found[0], [found[1]]
+                boot, logon = found
+                # this boot's own event (Fast Startup resumes an older kernel session: its boot time is earlier)
+                self._this_boot_sent = {boot.key, logon.key} <= done and boot.start >= self._boot_time() - BOOT_SLACK_S
+                return boot, [logon]
         return None, []
-
 
 def _newest_boot_event_xml() -> str:
     from agent.sensors.eventlog import newest_record_xml

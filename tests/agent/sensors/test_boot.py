@@ -244,8 +244,15 @@ def test_windows_sensor_sends_the_newest_boot_once(fixtures_dir, make_ctx):
     assert (logon.duration_s, logon.details["excess_s"], logon.severity) == (77.37, 17.37, "warning")
     assert logon.details["logon_wait_s"] == 14.3 and logon.active_s == 77.37
     assert list(sensor.poll()) == []
-    again = _sensor(make_ctx, WindowsReader(query=lambda: xml), state_dir=sensor.ctx.state_dir, clock=NEWEST_BOOT + 7200)
-    assert list(again.poll()) == []
+    reads = []
+    reader = WindowsReader(query=lambda: reads.append(1) or xml, boot_time=lambda: NEWEST_BOOT + 30)
+    again = _sensor(make_ctx, reader, state_dir=sensor.ctx.state_dir, clock=NEWEST_BOOT + 7200)
+    assert list(again.poll()) == [] and list(again.poll()) == []
+    assert len(reads) == 1  # this boot's event was sent: the log is not read again
+    reader = WindowsReader(query=lambda: reads.append(1) or xml, boot_time=lambda: NEWEST_BOOT + 86400)
+    later = _sensor(make_ctx, reader, state_dir=sensor.ctx.state_dir, clock=NEWEST_BOOT + 86400 + 60)
+    assert list(later.poll()) == [] and list(later.poll()) == []
+    assert len(reads) == 3  # the newest event is an earlier boot's: this boot's is still to come
 
 
 def test_boots_and_sign_ins_older_than_a_week_are_history(fixtures_dir, make_ctx):
