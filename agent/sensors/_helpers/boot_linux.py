@@ -67,7 +67,8 @@ def systemd_phases(manager: str, units: str) -> tuple[float, float, dict[str, fl
         ready = _microseconds(parse_key_values(block), "ActiveEnterTimestampMonotonic")
         if ready:
             break
-    ready = ready or finish
+    if not ready or (finish and ready > finish):  # not reached, or reached again later (a restarted display manager)
+        ready = finish
     if not ready or not userspace or ready < userspace:
         return None
     phases = {"firmware_s": (firmware - loader) / 1e6 if firmware > loader else 0.0, "loader_s": loader / 1e6,

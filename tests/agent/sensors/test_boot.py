@@ -40,6 +40,8 @@ def test_systemd_phases_are_those_systemd_analyze_prints(fixtures_dir):
     assert before_kernel == pytest.approx(17.770382)  # firmware and loader run before the kernel's monotonic zero
     assert ready == pytest.approx(14.281551)  # the display manager (gdm.service) was up, not the later finish
     assert phases == {"firmware_s": 10.231, "loader_s": 7.539, "kernel_s": 5.423, "userspace_s": 8.859}
+    restarted = "Id=gdm.service\nActiveEnterTimestampMonotonic=3600000000\n"  # the display manager restarted later
+    assert systemd_phases(_read("linux/systemctl_show_manager.txt", fixtures_dir), restarted)[1] == 18.590863
 
 
 def test_systemd_initrd_phase_and_a_boot_not_up_yet(fixtures_dir):
