@@ -10,6 +10,7 @@ from __future__ import annotations
 from agent.sensors.activity import ActivitySensor
 from agent.sensors.app_start import AppStartSensor
 from agent.sensors.base import Sensor, SensorConfig
+from agent.sensors.boot import BootSensor
 from agent.sensors.connectivity import ConnectivitySensor
 from agent.sensors.crash_coredump import CrashCoredumpSensor
 from agent.sensors.crash_proc import CrashProcSensor
@@ -36,6 +37,7 @@ _ALL: list[type[Sensor]] = [
     AppStartSensor,
     CrashProcSensor,
     ShutdownSensor,
+    BootSensor,
     HangLinuxSensor,
     HangX11Sensor,
     EventLogSensor,

@@ -45,9 +45,10 @@ def query_xml(channel: str, event_ids: tuple[int, ...], after_record: int, count
                      f"/c:{count}", "/rd:false")
 
 
-def newest_record_xml(channel: str) -> str:
-    """The XML of the newest record of a channel (for the first bookmark)."""
-    return _wevtutil("qe", channel, "/c:1", "/rd:true", "/f:xml")
+def newest_record_xml(channel: str, event_id: int | None = None) -> str:
+    """The XML of the newest record of a channel (for the first bookmark), or of its newest of one event id."""
+    query = (f"/q:*[System[EventID={event_id}]]",) if event_id is not None else ()
+    return _wevtutil("qe", channel, *query, "/c:1", "/rd:true", "/f:xml")
 
 
 class EventLogSensor(Sensor):

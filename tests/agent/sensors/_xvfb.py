@@ -17,14 +17,15 @@ needs_xvfb = pytest.mark.skipif(not shutil.which("Xvfb"), reason="needs Xvfb (De
 
 
 @contextlib.contextmanager
-def running_xvfb():
-    """Start Xvfb on a free display; yields (display name, e.g. ':57', process); stops it afterwards."""
+def running_xvfb(binary: str = "Xvfb"):
+    """Start Xvfb (or a copy of it under another name) on a free display; yields (display name, e.g. ':57',
+    process); stops it afterwards."""
     for _ in range(20):  # a display no server holds: neither its lock nor its socket is there
         n = random.randint(40, 400)
         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
             break
     # -noreset: the wait below connects and leaves; without it the server would reset as its last client left
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"],
+    proc = subprocess.Popen([binary, f":{n}", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
