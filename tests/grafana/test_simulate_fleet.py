@@ -75,7 +75,7 @@ def test_every_type_and_detail_the_dashboards_need_is_present(records):
         if e["type"] in ("slow_app", "slow_system", "connectivity_degraded"):
             assert 0 < e["details"]["excess_s"] <= max(e["duration_s"], e["details"]["excess_s"])
         if e["type"] == "connectivity_loss":
-            assert e["details"]["cause"] and e["details"]["interface_kind"] in ("wifi", "wired")
+            assert e["details"]["cause"] and e["details"]["interface_kind"] in ("wifi", "wired", "vpn")
         if e["type"] == "hang":
             assert e["duration_s"] >= 5
     assert {e["app"] for e in events} >= {a.name for a in APPS} | {"system", "network"}
