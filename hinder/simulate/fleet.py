@@ -480,10 +480,11 @@ class Fleet:
 
     def _adoption(self, rng: random.Random, rollout: Rollout) -> float | None:
         """When a change reaches a device (a whole hour within the rollout), or None if it does not in the period."""
-        if rng.random() >= rollout.share:
+        adopts, when = rng.random() < rollout.share, rng.random()  # as many draws either way
+        if not adopts:
             return None
         period = self.end - self.start
-        at = self.start + period * rollout.begin + rng.random() * min(rollout.days * DAY, rollout.span * period)
+        at = self.start + period * rollout.begin + when * min(rollout.days * DAY, rollout.span * period)
         at = math.ceil(at / HOUR) * HOUR
         return at if at < self.end else None
 
