@@ -156,7 +156,7 @@ class OtherApp:
 # Applications outside the catalogue: their disruptions carry the executable's name (the collector discovers the
 # worst ones, the rest are "other"); Acrobat Reader is clearly the worst. Their focus time is sent as "other".
 UNCATALOGUED = (
-    OtherApp((("windows", "AcroRd32.exe"), ("macos", "AdobeReader")), "24.004.20220", 0.55, 0.30, 0.9),
+    OtherApp((("windows", "AcroRd32.exe"), ("macos", "AdobeReader")), "24.004.20220", 0.55, 0.25, 0.7),
     OtherApp((("windows", "7zFM.exe"),), "24.08", 0.40, 0.03, 0.15),
     OtherApp((("windows", "notepad++.exe"),), "8.7.1", 0.35, 0.04, 0.05),
     OtherApp((("windows", "vlc.exe"), ("macos", "VLC"), ("linux", "vlc")), "3.0.21", 0.30, 0.08, 0.05),
@@ -202,9 +202,11 @@ BACKGROUND_TICKETS_PER_DAY = 0.01  # per device and working day: requests with n
 STRANGER_TICKETS_PER_DAY = 0.002  # per device and day: callers on no device of the fleet (contractors, kiosks)
 
 # (OS, share of the fleet, its releases: (os_version, os_build))
-OSES = (("windows", 0.70, (("10.0.19045", "19045.5131"), ("10.0.22631", "22631.4460"), ("10.0.26100", "26100.2314"))),
+OSES = (("windows", 0.70, (("10.0.19045", "19045.5131"), ("10.0.22631", "22631.4460"))),
         ("macos", 0.20, (("14.7.1", "23H222"), ("15.1.1", "24B91"))),
         ("linux", 0.10, (("6.1", "debian 12"), ("6.8", "ubuntu 22.04"))))
+# Windows 11 devices already on 24H2 rather than 23H2 (drawn from the cohort's stream: the fleet stays as it was)
+WINDOWS_24H2 = ("10.0.22631", ("10.0.26100", "26100.2314"), 0.4)  # (23H2 version, (version, build), share)
 OLD_OS_VERSIONS = ("10.0.19045", "6.1")  # more slow-system spells
 SLOW_BOOT_BUILD, SLOW_BOOT_FACTOR = "19045.5131", 1.4  # Windows 10 boots slower
 
@@ -441,13 +443,19 @@ class Fleet:
     def _make_device(self, index: int, rng: random.Random) -> Device:
         site = rng.choices(SITES, weights=[s.share for s in SITES])[0]
         os_name = _pick(rng, OSES)
-        os_version, os_build = rng.choice(dict((o[0], o[2]) for o in OSES)[os_name])
         apps = {a.name: _pick(rng, a.versions) for a in APPS if rng.random() < a.usage}
         silent_from = None
         if rng.random() < 0.04:  # a broken or uninstalled agent: stops reporting
             silent_from = self.start + rng.uniform(0.3, 0.9) * (self.end - self.start)
+        department = _pick(rng, DEPARTMENTS)
+        os_version, os_build = rng.choice(dict((o[0], o[2]) for o in OSES)[os_name])
+        agent_version = _pick(rng, AGENT_VERSIONS)
         wifi = rng.random() < site.wifi_share
+        always_on = rng.random() < 0.10
+        spool_dropped = rng.choice((0,) * 19 + (rng.randint(1, 400),))
         cohort = random.Random(f"cohort:{self.seed}:{index}")  # its own stream: the fleet's stays as it was
+        if os_version == WINDOWS_24H2[0] and cohort.random() < WINDOWS_24H2[2]:
+            os_version, os_build = WINDOWS_24H2[1]
         laptop = wifi or cohort.random() >= DESKTOP_SHARE_WIRED
         models = [m for m in HW_MODELS if os_name in m.oses and m.laptop == laptop]
         hw = cohort.choices(models, weights=[m.share for m in models])[0]
@@ -457,16 +465,16 @@ class Fleet:
             index=index,
             device_id=f"sim-{self.seed}-{index:06d}",
             site=site,
-            department=_pick(rng, DEPARTMENTS),
+            department=department,
             os=os_name,
             os_version=os_version,
-            agent_version=_pick(rng, AGENT_VERSIONS),
+            agent_version=agent_version,
             apps=apps,
             focus=self._focus_profile(apps, random.Random(f"focus:{self.seed}:{index}")),
             wifi=wifi,
-            always_on=rng.random() < 0.10,
+            always_on=always_on,
             silent_from=silent_from,
-            spool_dropped=rng.choice((0,) * 19 + (rng.randint(1, 400),)),
+            spool_dropped=spool_dropped,
             hw=hw,
             cpu_class=cohort.choice(hw.cpu_classes),
             memory_bytes=cohort.choice(hw.memory_gib) * 2**30,

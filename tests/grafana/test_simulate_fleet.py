@@ -13,6 +13,7 @@ from contract.records import id_time, parse_time
 from hinder.simulate import fleet as fleet_module
 from hinder.simulate.fleet import (APP_UPDATE, APP_UPDATE_APPS, APPS, APPS_BY_NAME, FLAKY_WIFI_SITE, HW_MODELS,
                                    OS_UPDATE, OSES, OUTAGE_SITE, SITES, SLOW_BOOT_BUILD, UNCATALOGUED, WEAK_MODEL,
+                                   WINDOWS_24H2,
                                    Fleet, Records)
 from hinder.simulate.sender import chunk_batches
 
@@ -247,7 +248,7 @@ def test_the_worst_app_per_hour_of_use_is_not_the_one_with_most_crashes(records)
     assert worst == "sap-gui" and per_100h[worst] > 1.4 * per_100h[runner_up], per_100h
     assert max(crashes, key=crashes.get) == "teams"  # in total, the most used app crashes most
     # the well-behaved apps crash at about the same rate per hour of use, however much they are used
-    calm = [per_100h[a] for a in ("outlook", "excel", "chrome", "word") if hours[a] > 300]
+    calm = [per_100h[a] for a in ("excel", "chrome", "word") if hours[a] > 300]  # (Outlook: its update regresses)
     assert len(calm) >= 3 and max(calm) < 2.5 * min(calm), per_100h
 
 
@@ -296,6 +297,19 @@ COHORT = ("os_build", "hw_vendor", "hw_model", "cpu_class", "memory_bytes")
 GIB = 2**30
 
 
+@pytest.fixture(scope="module")
+def scaled():
+    """A fleet with eight times the disruptions, for the rates' ratios: (fleet, device id -> Records)."""
+    fleet = Fleet(devices=120, days=10, seed=11, end=END, heartbeat_s=900, event_scale=8)
+    out = {}
+    for dev in fleet.devices:  # times as Unix seconds, as in the validated records
+        r = fleet.records(dev)
+        out[dev.device_id] = Records([{**e, "start": parse_time(e["start"])} for e in r.events],
+                                     [{**h, "time": parse_time(h["time"])} for h in r.heartbeats], r.feedback,
+                                     [{**u, "start": parse_time(u["start"])} for u in r.usage])
+    return fleet, out
+
+
 def _per_active_hour(fleet, records, devices, count) -> float:
     """Events (``count(event)`` of each) per active hour of the heartbeats, over ``devices``."""
     n = sum(count(e) for d in devices for e in records[d.device_id].events)
@@ -305,6 +319,7 @@ def _per_active_hour(fleet, records, devices, count) -> float:
 def test_every_heartbeat_carries_the_device_cohort(fleet, records):
     models = {m.model: m for m in HW_MODELS}
     releases = {os_name: dict(rel) for os_name, _, rel in OSES}
+    releases["windows"].update([WINDOWS_24H2[1]])
     for dev in fleet.devices:
         heartbeats = records[dev.device_id].heartbeats
         assert {h["os_build"] for h in heartbeats} <= {dev.os_build, OS_UPDATE.new}
@@ -316,16 +331,19 @@ def test_every_heartbeat_carries_the_device_cohort(fleet, records):
         assert models[model].laptop or "wifi_signal_dbm" not in heartbeats[0]["details"]  # desktops are wired
     seen = {h[k] for r in records.values() for h in r.heartbeats for k in ("hw_model", "cpu_class", "os_build")}
     assert {m.model for m in HW_MODELS} | {c for m in HW_MODELS for c in m.cpu_classes} <= seen
-    assert {build for _, _, rel in OSES for _, build in rel} | {OS_UPDATE.new} <= seen
+    assert {build for _, _, rel in OSES for _, build in rel} | {OS_UPDATE.new, WINDOWS_24H2[1][1]} <= seen
 
 
-def test_the_weak_model_hangs_slows_down_and_boots_slower(fleet, records):
-    weak = [d for d in fleet.devices if d.hw.model == WEAK_MODEL]
-    others = [d for d in fleet.devices if d.hw.model != WEAK_MODEL]
-    assert len(weak) >= 8
+def test_the_weak_model_hangs_slows_down_and_boots_slower(fleet, records, scaled):
+    fleet8, records8 = scaled
+    weak8 = [d for d in fleet8.devices if d.hw.model == WEAK_MODEL]
+    others8 = [d for d in fleet8.devices if d.hw.model != WEAK_MODEL]
+    assert len(weak8) >= 5
     for etype, factor in (("hang", 1.6), ("slow_system", 2.5)):
         of = lambda e: e["type"] == etype  # noqa: E731
-        assert _per_active_hour(fleet, records, weak, of) > factor * _per_active_hour(fleet, records, others, of), etype
+        assert _per_active_hour(fleet8, records8, weak8, of) > factor * _per_active_hour(fleet8, records8, others8, of)
+    weak = [d for d in fleet.devices if d.hw.model == WEAK_MODEL]
+    others = [d for d in fleet.devices if d.hw.model != WEAK_MODEL]
 
     def mean(devices, etype, build=None):
         durations = [e["duration_s"] for d in devices for e in records[d.device_id].events
@@ -338,7 +356,7 @@ def test_the_weak_model_hangs_slows_down_and_boots_slower(fleet, records):
                                                                 "boot")
 
 
-def test_the_office_update_rolls_out_and_doubles_outlooks_crashes_per_hour_of_use(fleet, records):
+def test_the_office_update_rolls_out_and_doubles_outlooks_crashes_per_hour_of_use(fleet, records, scaled):
     period = fleet.end - fleet.start
     office = [d for d in fleet.devices if set(d.apps) & set(APP_UPDATE_APPS)]
     adopters = [d for d in office if d.app_update_at is not None]
@@ -346,40 +364,47 @@ def test_the_office_update_rolls_out_and_doubles_outlooks_crashes_per_hour_of_us
     first, last = min(d.app_update_at for d in adopters), max(d.app_update_at for d in adopters)
     assert fleet.start + 0.3 * period <= first and last - first > 2 * 86400  # over a few days
     assert all(d.app_update_at % 3600 == 0 for d in adopters)
-    rates = {}  # after / before: Outlook's crashes, the other apps' disruptions, per hour of use
+    for dev in office:
+        for e in records[dev.device_id].events:
+            if e["app"] in APP_UPDATE_APPS and e["type"] in ("crash", "hang", "abnormal_exit", "slow_app"):
+                after = dev.app_update_at is not None and e["start"] >= dev.app_update_at
+                assert e["details"]["app_version"] == (APP_UPDATE.new if after else dev.apps[e["app"]])
+    # per hour of use on the adopting devices, after the update / before it
+    fleet8, records8 = scaled
+    rates = {}  # Outlook's crashes; the other apps' disruptions
     for app in APP_UPDATE_APPS:
-        crashes, hours = Counter(), Counter()
-        for dev in adopters:
-            events, _, _, usage = records[dev.device_id]
-            for e in events:
-                if e["app"] == app and e["type"] in ("crash", "hang", "abnormal_exit", "slow_app"):
-                    after = e["start"] >= dev.app_update_at
-                    assert e["details"]["app_version"] == (APP_UPDATE.new if after else dev.apps[app])
-                    crashes[after] += e["type"] == "crash" or app != "outlook"
+        counts, hours = Counter(), Counter()
+        for dev in fleet8.devices:
+            if dev.app_update_at is None:
+                continue
+            events, _, _, usage = records8[dev.device_id]
+            counts.update(e["start"] >= dev.app_update_at for e in events if e["app"] == app
+                          and e["type"] in (("crash",) if app == "outlook" else ("crash", "hang", "abnormal_exit")))
             for u in usage:
                 if u["app"] == app:
                     hours[u["start"] >= dev.app_update_at] += u["focus_s"] / 3600
-        assert min(hours.values()) > 100, (app, hours)
-        rates[app] = crashes[True] / hours[True] / (crashes[False] / hours[False])
-    assert 1.6 < rates["outlook"] < 3.5 and all(0.5 < rates[a] < 1.5 for a in ("excel", "word")), rates
+        assert min(counts.values()) > 80, (app, counts)
+        rates[app] = counts[True] / hours[True] / (counts[False] / hours[False])
+    assert 1.5 < rates["outlook"] < 2.6 and all(0.8 < rates[a] < 1.25 for a in ("excel", "word")), rates
 
 
-def test_the_windows_update_changes_the_build_and_nothing_else(fleet, records, monkeypatch):
+def test_the_windows_update_changes_the_build_and_nothing_else(fleet, records, scaled, monkeypatch):
     adopters = [d for d in fleet.devices if d.os_update_at is not None]
     assert adopters and all(d.os == "windows" and d.os_build == OS_UPDATE.old for d in adopters)
     for dev in adopters:
         for h in records[dev.device_id].heartbeats:
             assert h["os_build"] == (OS_UPDATE.new if h["time"] >= dev.os_update_at else OS_UPDATE.old)
     # the same adopting devices, before and after: the same disruptions per active hour (no change to find)
+    fleet8, records8 = scaled
     per_h = Counter()
-    for dev in adopters:
-        events, heartbeats, *_ = records[dev.device_id]
+    for dev in (d for d in fleet8.devices if d.os_update_at is not None):
+        events, heartbeats, *_ = records8[dev.device_id]
         for e in events:
             per_h[e["start"] >= dev.os_update_at] += e["type"] not in ("boot", "logon")
         for h in heartbeats:
             per_h["h", h["time"] >= dev.os_update_at] += h["active_s"] / 3600
     ratio = (per_h[True] / per_h["h", True]) / (per_h[False] / per_h["h", False])
-    assert 0.85 < ratio < 1.18, per_h
+    assert per_h[False] > 1000 and 0.9 < ratio < 1.1, per_h
     # and by construction: without the update, the same records but for the build
     small = lambda: Fleet(30, 6, seed=3, end=END)  # noqa: E731
     updated = small()
@@ -444,7 +469,7 @@ def test_each_working_morning_has_one_boot_and_one_sign_in(fleet, records):
     assert days > 1000 and boots > 0.7 * days
 
 
-def test_wifi_signal_interface_kinds_and_blips(fleet, records):
+def test_wifi_signal_interface_kinds_and_blips(fleet, records, scaled):
     bands = Counter()
     for dev in fleet.devices:
         for h in records[dev.device_id].heartbeats:
@@ -458,10 +483,11 @@ def test_wifi_signal_interface_kinds_and_blips(fleet, records):
     assert set(kinds) == {"wired", "wifi", "vpn"} and kinds["vpn"] > 50, kinds
     assert all(("wifi_signal_dbm" in e["details"]) == (e["details"]["interface_kind"] != "wired") for e in network)
     # a poor signal loses the connection more often than a good one
-    poor = [d for d in fleet.devices if d.band == 2 and d.site.name != FLAKY_WIFI_SITE]
-    good = [d for d in fleet.devices if d.band == 0 and d.site.name != FLAKY_WIFI_SITE]
+    fleet8, records8 = scaled
+    poor = [d for d in fleet8.devices if d.band == 2 and d.site.name != FLAKY_WIFI_SITE]
+    good = [d for d in fleet8.devices if d.band == 0 and d.site.name != FLAKY_WIFI_SITE]
     of = lambda e: e["type"] in ("connectivity_loss", "connectivity_degraded")  # noqa: E731
-    assert len(poor) >= 3 and _per_active_hour(fleet, records, poor, of) > 2.5 * _per_active_hour(fleet, records, good, of)
+    assert len(poor) >= 2 and _per_active_hour(fleet8, records8, poor, of) > 3 * _per_active_hour(fleet8, records8, good, of)
 
 
 def test_the_blip_count_runs_and_restarts_with_the_agent(fleet, records):
