@@ -156,14 +156,14 @@ class OtherApp:
 # Applications outside the catalogue: their disruptions carry the executable's name (the collector discovers the
 # worst ones, the rest are "other"); Acrobat Reader is clearly the worst. Their focus time is sent as "other".
 UNCATALOGUED = (
-    OtherApp((("windows", "AcroRd32.exe"), ("macos", "AdobeReader")), "24.004.20220", 0.55, 0.25, 0.7),
-    OtherApp((("windows", "7zFM.exe"),), "24.08", 0.40, 0.03, 0.15),
-    OtherApp((("windows", "notepad++.exe"),), "8.7.1", 0.35, 0.04, 0.05),
-    OtherApp((("windows", "vlc.exe"), ("macos", "VLC"), ("linux", "vlc")), "3.0.21", 0.30, 0.08, 0.05),
+    OtherApp((("windows", "AcroRd32.exe"), ("macos", "AdobeReader")), "24.004.20220", 0.55, 0.25, 0.4),
+    OtherApp((("windows", "7zFM.exe"),), "24.08", 0.40, 0.03, 0.08),
+    OtherApp((("windows", "notepad++.exe"),), "8.7.1", 0.35, 0.04, 0.03),
+    OtherApp((("windows", "vlc.exe"), ("macos", "VLC"), ("linux", "vlc")), "3.0.21", 0.30, 0.08, 0.03),
     OtherApp((("windows", "putty.exe"),), "0.81", 0.15, 0.02, 0.02),
-    OtherApp((("windows", "KeePassXC.exe"), ("macos", "KeePassXC"), ("linux", "keepassxc")), "2.7.9", 0.20, 0.02, 0.03),
-    OtherApp((("linux", "gimp-2.10"),), "2.10.36", 0.30, 0.10, 0.20),
-    OtherApp((("linux", "soffice.bin"), ("macos", "soffice")), "24.8.2", 0.40, 0.05, 0.10),  # LibreOffice
+    OtherApp((("windows", "KeePassXC.exe"), ("macos", "KeePassXC"), ("linux", "keepassxc")), "2.7.9", 0.20, 0.02, 0.02),
+    OtherApp((("linux", "gimp-2.10"),), "2.10.36", 0.30, 0.10, 0.10),
+    OtherApp((("linux", "soffice.bin"), ("macos", "soffice")), "24.8.2", 0.40, 0.05, 0.05),  # LibreOffice
 )
 OTHER = "other"  # focus time outside the catalogue, as the agent sends it
 OTHER_FOCUS_WEIGHT = 1.5
