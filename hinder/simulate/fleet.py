@@ -310,7 +310,7 @@ class Device:
     memory_bytes: int
     os_build: str  # at the start of the period
     signal_dbm: float | None  # typical Wi-Fi signal; None on a wired network
-    others: tuple[tuple[str, str, float, float], ...]  # uncatalogued apps: (executable, version, crash/h, hang/h)
+    others: tuple[tuple[str, OtherApp], ...]  # the uncatalogued apps it has: (executable on its OS, app)
     app_update_at: float | None  # when APP_UPDATE reaches the device (a whole hour), if it does in the period
     os_update_at: float | None  # likewise OS_UPDATE
     agent_restart_at: float  # the agent restarts (an update): its running counts start again
@@ -459,7 +459,7 @@ class Fleet:
         laptop = wifi or cohort.random() >= DESKTOP_SHARE_WIRED
         models = [m for m in HW_MODELS if os_name in m.oses and m.laptop == laptop]
         hw = cohort.choices(models, weights=[m.share for m in models])[0]
-        others = tuple((exe, o.version, o.crash_per_h, o.hang_per_h) for o in UNCATALOGUED
+        others = tuple((exe, o) for o in UNCATALOGUED
                        if (exe := dict(o.executables).get(os_name)) and cohort.random() < o.share)
         return Device(
             index=index,
@@ -697,8 +697,8 @@ class Fleet:
         rates = {}
         if dev.others:
             n = len(dev.others)  # the focus outside the catalogue is shared by the uncatalogued apps it has
-            rates[OTHER] = [("crash", sum(o[2] for o in dev.others) / n),
-                            ("hang", sum(o[3] for o in dev.others) / n * hang_strain)]
+            rates[OTHER] = [("crash", sum(o.crash_per_h for _, o in dev.others) / n),
+                            ("hang", sum(o.hang_per_h for _, o in dev.others) / n * hang_strain)]
         for app in APPS:
             if app.name in dev.apps and not app.web:
                 rates[app.name] = [r for r in (
@@ -718,8 +718,9 @@ class Fleet:
         """(app, duration, severity, details) of one disruption of type ``etype`` at time ``at``; an uncatalogued
         app's (OTHER) is one of the device's, drawn by how often each has this disruption."""
         if app == OTHER:
-            column = 2 if etype == "crash" else 3
-            exe, version, *_ = rng.choices(dev.others, weights=[o[column] for o in dev.others])[0]
+            weights = [o.crash_per_h if etype == "crash" else o.hang_per_h for _, o in dev.others]
+            exe, other = rng.choices(dev.others, weights=weights)[0]
+            version = other.version
         else:
             exe, version = app, dev.version(app, at)
         if etype == "crash":
