@@ -32,7 +32,8 @@ def simulate_command(
     end: str = typer.Option("", "--end", help="end of the period: RFC 3339 time, or YYYY-MM-DD for 00:00 UTC that day; default now"),
     heartbeat_s: float = typer.Option(300.0, "--heartbeat", min=30, max=3600, help="seconds between a device's heartbeats"),
     event_scale: float = typer.Option(1.0, "--event-scale", min=0.01, max=100,
-                                      help="multiply the disruption rates (about 4-5 events per device and workday at 1)"),
+                                      help="multiply the disruption rates (about 4-5 per device and workday at 1, "
+                                      "besides each morning's boot and sign-in)"),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=32, help="parallel HTTP clients"),
     rate: float = typer.Option(0.0, "--rate", min=0, help="at most this many requests per second (0: no limit)"),
     live: int = typer.Option(0, "--live", min=0, help="after the history, send this many live rounds, one every --live-interval"),
@@ -44,8 +45,9 @@ def simulate_command(
                                       help="support token (or HINDER_SUPPORT_TOKEN): after the history, send the "
                                       "service-desk tickets that follow it to the collector's webhook"),
 ) -> None:
-    """Send a realistic, reproducible fleet's heartbeats, events, pulse answers and app focus time (and service-desk
-    tickets) to a collector."""
+    """Send a realistic, reproducible fleet's heartbeats (with each device's model, OS build and Wi-Fi signal), events
+    (disruptions, boots and sign-ins, an Office and a Windows update rolling out), pulse answers and app focus time
+    (and service-desk tickets) to a collector."""
     try:
         end_ts = _parse_end(end)
     except ValueError as exc:

@@ -18,6 +18,23 @@ fleet: after the first significant disruption of a working day the employee
 is asked, and answers (``Feedback``) as people do after such a disruption,
 or not at all.
 
+Each device has a cohort that its heartbeats carry: hardware vendor and model
+(one older 8 GiB model hangs and slows down far more), CPU class, memory and
+OS build. During the period two changes roll out over a few days, each device
+adopting at its own hour: an update of the Office applications
+(:data:`APP_UPDATE`; Outlook's new version crashes twice as often per hour of
+use) and a Windows cumulative update (:data:`OS_UPDATE`: a new OS build that
+changes nothing). Every application disruption carries the version running at
+its time. Uncatalogued executables (:data:`UNCATALOGUED`, one far worse than
+the others) crash and hang too, under their own names. Each working morning a
+device that was off boots and its employee signs in (``boot`` and ``logon``
+measurements, waited for, beyond their thresholds only on slow models and
+builds). Laptops are mostly on Wi-Fi, each at its own typical signal (some
+far from any access point, and those lose their connection more often);
+connectivity events name their interface (wired, Wi-Fi, VPN) and the signal,
+and heartbeats carry the signal and the agent's running count of blips,
+restarted with the agent.
+
 With a fleet identity key the heartbeats carry identity keys (each device has
 a host name, an asset tag and an employee account), and :meth:`Fleet.tickets`
 gives the service-desk tickets that follow the device's disruptions (a share
@@ -49,6 +66,7 @@ HOUR = 3600.0
 DAY = 86400.0
 LIVE_SPEEDUP = 60.0  # live rounds: disruptions of an hour per minute
 LIVE_ACTIVITY = (0.5, 0.95)  # live rounds: the share of each round the employee is active
+LIVE_DAY_S = 9 * 3600.0  # live rounds: a working day's time between two mornings of a device
 
 
 @dataclass(frozen=True)
@@ -101,7 +119,9 @@ OUTAGE_SITE = "Berlin"
 DEPARTMENTS = (("Sales", 0.24), ("Engineering", 0.22), ("Operations", 0.20), ("Finance", 0.13), ("Support", 0.13), ("HR", 0.08))
 
 APPS = (
-    SimApp("outlook", ("OUTLOOK.EXE", "Microsoft Outlook"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.95, 3.0),
+    # the Office update of the period (APP_UPDATE) brings an Outlook that crashes twice as often
+    SimApp("outlook", ("OUTLOOK.EXE", "Microsoft Outlook"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.95, 3.0,
+           bad_versions=(("16.0.18129", 2.0),)),
     SimApp("teams", ("ms-teams.exe", "Microsoft Teams", "teams"), (("24.1.100", 0.45), ("24.2.300", 0.55)), 0.98, 2.5,
            crash_per_h=0.04, bad_versions=(("24.1.100", 8.0),)),
     SimApp("excel", ("EXCEL.EXE", "Microsoft Excel"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.80, 2.0,
@@ -119,11 +139,34 @@ APPS = (
            exit_per_h=0.0, web=True),
 )
 APPS_BY_NAME = {a.name: a for a in APPS}
-# Applications outside the catalogue: the collector labels them "other".
-UNCATALOGUED = ("notepad++", "vlc", "7zFM", "AcroRd32", "putty")
+
+
+@dataclass(frozen=True)
+class OtherApp:
+    """An application outside the catalogue: its executable on each OS as the agent names it (the base name), its
+    version, the share of the devices of those OSes that have it, and its disruptions per hour of focus on it."""
+
+    executables: tuple[tuple[str, str], ...]  # (os, executable)
+    version: str
+    share: float
+    crash_per_h: float
+    hang_per_h: float
+
+
+# Applications outside the catalogue: their disruptions carry the executable's name (the collector discovers the
+# worst ones, the rest are "other"); Acrobat Reader is clearly the worst. Their focus time is sent as "other".
+UNCATALOGUED = (
+    OtherApp((("windows", "AcroRd32.exe"), ("macos", "AdobeReader")), "24.004.20220", 0.55, 0.25, 0.4),
+    OtherApp((("windows", "7zFM.exe"),), "24.08", 0.40, 0.03, 0.08),
+    OtherApp((("windows", "notepad++.exe"),), "8.7.1", 0.35, 0.04, 0.03),
+    OtherApp((("windows", "vlc.exe"), ("macos", "VLC"), ("linux", "vlc")), "3.0.21", 0.30, 0.08, 0.03),
+    OtherApp((("windows", "putty.exe"),), "0.81", 0.15, 0.02, 0.02),
+    OtherApp((("windows", "KeePassXC.exe"), ("macos", "KeePassXC"), ("linux", "keepassxc")), "2.7.9", 0.20, 0.02, 0.02),
+    OtherApp((("linux", "gimp-2.10"),), "2.10.36", 0.30, 0.10, 0.10),
+    OtherApp((("linux", "soffice.bin"), ("macos", "soffice")), "24.8.2", 0.40, 0.05, 0.05),  # LibreOffice
+)
 OTHER = "other"  # focus time outside the catalogue, as the agent sends it
 OTHER_FOCUS_WEIGHT = 1.5
-OTHER_CRASH_PER_H = 0.08  # crashes of uncatalogued applications per hour of focus on them
 USAGE_PERIOD_S = 3600.0  # app time is sent per wall-clock hour
 HOURLY_USE_BASE, HOURLY_USE_PER_SHARE = 0.25, 4.0  # chance that an app is used in an hour, from its share of focus
 FOCUS_OF_ACTIVE = (0.85, 0.98)  # share of an hour's active time with a window focused (the rest: desktop, lock screen)
@@ -158,7 +201,87 @@ REPEAT_WINDOW_S = 8 * HOUR  # repeats within it raise the chance; one ticket per
 BACKGROUND_TICKETS_PER_DAY = 0.01  # per device and working day: requests with no measured disruption before them
 STRANGER_TICKETS_PER_DAY = 0.002  # per device and day: callers on no device of the fleet (contractors, kiosks)
 
-OSES = (("windows", 0.70, ("10.0.19045", "10.0.22631")), ("macos", 0.20, ("14.6", "15.1")), ("linux", 0.10, ("6.1", "6.8")))
+# (OS, share of the fleet, its releases: (os_version, os_build))
+OSES = (("windows", 0.70, (("10.0.19045", "19045.5131"), ("10.0.22631", "22631.4460"))),
+        ("macos", 0.20, (("14.7.1", "23H222"), ("15.1.1", "24B91"))),
+        ("linux", 0.10, (("6.1", "debian 12"), ("6.8", "ubuntu 22.04"))))
+# Windows 11 devices already on 24H2 rather than 23H2 (drawn from the cohort's stream: the fleet stays as it was)
+WINDOWS_24H2 = ("10.0.22631", ("10.0.26100", "26100.2314"), 0.4)  # (23H2 version, (version, build), share)
+OLD_OS_VERSIONS = ("10.0.19045", "6.1")  # more slow-system spells
+SLOW_BOOT_BUILD, SLOW_BOOT_FACTOR = "19045.5131", 1.4  # Windows 10 boots slower
+
+
+@dataclass(frozen=True)
+class HwModel:
+    """A hardware model as the agent reads it (DMI, WMI, sysctl) and how it behaves."""
+
+    vendor: str
+    model: str
+    oses: tuple[str, ...]
+    share: float  # among the models of its OS and form factor
+    laptop: bool
+    cpu_classes: tuple[str, ...]
+    memory_gib: tuple[int, ...]
+    boot_s: float  # typical power-on to sign-in screen
+    strain: float = 1.0  # multiplies slow-system spells (and, half as much, hangs): little memory, a slow disk
+
+
+HW_MODELS = (
+    HwModel("LENOVO", "ThinkPad T14 Gen 3", ("windows", "linux"), 0.26, True, ("Intel Core i5", "Intel Core i7"),
+            (16,), 31),
+    HwModel("LENOVO", "ThinkPad X1 Carbon Gen 11", ("windows", "linux"), 0.10, True, ("Intel Core i7",), (16, 32), 27),
+    HwModel("LENOVO", "ThinkPad T14s Gen 4", ("windows", "linux"), 0.06, True, ("AMD Ryzen 7",), (32,), 26),
+    HwModel("Dell Inc.", "Latitude 5440", ("windows", "linux"), 0.18, True, ("Intel Core i5",), (16,), 33),
+    HwModel("Dell Inc.", "Latitude 7440", ("windows",), 0.10, True, ("Intel Core i7",), (16, 32), 29),
+    HwModel("HP", "HP EliteBook 840 G9 Notebook PC", ("windows",), 0.12, True, ("Intel Core i5", "Intel Core i7"),
+            (16,), 32),
+    # the weak one: a 2020 laptop with 8 GiB, slow to boot and to sign in, hangs and slow-system spells
+    HwModel("HP", "HP ProBook 450 G7", ("windows",), 0.18, True, ("Intel Core i5",), (8,), 58, strain=3.0),
+    HwModel("Dell Inc.", "OptiPlex 7010", ("windows", "linux"), 1.0, False, ("Intel Core i5", "Intel Core i7"),
+            (16, 32), 35),
+    HwModel("Apple", "MacBookPro18,3", ("macos",), 0.5, True, ("Apple M1 Pro",), (16, 32), 24),
+    HwModel("Apple", "Mac14,2", ("macos",), 0.5, True, ("Apple M2",), (16,), 21),
+    HwModel("Apple", "Mac14,3", ("macos",), 1.0, False, ("Apple M2",), (16,), 20),
+)
+WEAK_MODEL = "HP ProBook 450 G7"
+DESKTOP_SHARE_WIRED = 0.5  # of the devices on a wired network, the desktops (the others: docked laptops)
+
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A change reaching a share of the devices, each at its own whole hour: from ``begin`` (a share of the period)
+    over ``days`` (at most ``span`` of the period)."""
+
+    old: str  # the version or build replaced (for an app update: any)
+    new: str
+    share: float
+    begin: float
+    days: float
+    span: float
+
+
+# The changes of the period: an Office update (Outlook's new version crashes twice as often: SimApp.bad_versions)
+# over a few days, and a Windows cumulative update within a day or two that changes nothing.
+APP_UPDATE = Rollout("", "16.0.18129", 0.85, 0.3, 3.0, 0.45)
+APP_UPDATE_APPS = ("outlook", "excel", "word")  # updated together
+OS_UPDATE = Rollout("22631.4460", "22631.4602", 0.70, 0.5, 1.5, 0.2)
+
+# Boot and sign-in: measured at every one, lost time beyond the agent's default thresholds.
+BOOT_THRESHOLD_S, LOGON_THRESHOLD_S = 60.0, 30.0
+LOGON_S = 14.0  # typical credentials-to-desktop time; the weak model takes longer
+SIGN_IN_PAUSE_S = (3.0, 15.0)  # between the sign-in screen and the credentials
+
+# Wi-Fi: each device's typical signal (dBm); bands as the collector counts them: good from -67, poor below -80.
+GOOD_DBM, POOR_DBM = -67.0, -80.0
+FAR_FROM_AP_SHARE = 0.10  # Wi-Fi devices with a poor typical signal (far from any access point)
+VPN_SHARE = 0.15  # connectivity events of a Wi-Fi laptop that happen over the VPN (working from home)
+# per signal band (good, fair, poor): extra connectivity losses and degraded spells per active hour, and blips
+# (outages too short to report) per powered hour; wired devices blip WIRED_BLIPS_PER_H
+EXTRA_LOSS_PER_H = (0.0, 0.04, 0.15)
+EXTRA_DEGRADED_PER_H = (0.0, 0.05, 0.30)
+BLIPS_PER_H = (0.3, 1.0, 3.0)
+WIRED_BLIPS_PER_H = 0.05
 AGENT_VERSIONS = (("0.1.0", 0.80), ("0.0.9", 0.15), ("0.0.8", 0.05))
 _WIRED_CAUSES = (("dns_failure", 0.4), ("target_unreachable", 0.35), ("internet_unreachable", 0.25))
 _SLOW_RESOURCES = ("cpu", "memory", "io", "disk")
@@ -182,6 +305,30 @@ class Device:
     always_on: bool  # a desktop left on overnight: heartbeats with no activity
     silent_from: float | None  # the agent stops reporting at this time
     spool_dropped: int
+    hw: HwModel
+    cpu_class: str
+    memory_bytes: int
+    os_build: str  # at the start of the period
+    signal_dbm: float | None  # typical Wi-Fi signal; None on a wired network
+    others: tuple[tuple[str, OtherApp], ...]  # the uncatalogued apps it has: (executable on its OS, app)
+    app_update_at: float | None  # when APP_UPDATE reaches the device (a whole hour), if it does in the period
+    os_update_at: float | None  # likewise OS_UPDATE
+    agent_restart_at: float  # the agent restarts (an update): its running counts start again
+
+    def version(self, app: str, at: float) -> str:
+        """The version of a catalogued app at time ``at`` (after the update, the new one)."""
+        if self.app_update_at is not None and at >= self.app_update_at and app in APP_UPDATE_APPS:
+            return APP_UPDATE.new
+        return self.apps.get(app, "")
+
+    def build(self, at: float) -> str:
+        """The OS build at time ``at``."""
+        return OS_UPDATE.new if self.os_update_at is not None and at >= self.os_update_at else self.os_build
+
+    @property
+    def band(self) -> int | None:
+        """The band of the typical Wi-Fi signal: 0 good, 1 fair, 2 poor; None on a wired network."""
+        return None if self.signal_dbm is None else _band(self.signal_dbm)
 
 
 @dataclass(frozen=True)
@@ -209,6 +356,8 @@ class _DayPlan:
     activity: list[_Segment] = field(default_factory=list)  # sorted, disjoint
 
     shutdowns: list[tuple[float, float]] = field(default_factory=list)  # (last alive, downtime)
+    days: list[tuple[float, float]] = field(default_factory=list)  # worked days: (powered on, employee at work)
+    mornings: list[tuple[str, float, float]] = field(default_factory=list)  # ("boot" or "logon", start, seconds)
 
     @cached_property
     def ends(self) -> list[float]:
@@ -232,6 +381,11 @@ class _DayPlan:
                 activity.append(_Segment(back, seg.end, seg.fraction))
         self.powered, self.activity = powered, activity
         self.shutdowns.append((at, downtime_s))
+
+
+def _band(dbm: float) -> int:
+    """0, 1, 2: a good, fair or poor Wi-Fi signal."""
+    return 0 if dbm >= GOOD_DBM else 1 if dbm >= POOR_DBM else 2
 
 
 def _pick(rng: random.Random, weighted) -> str:
@@ -289,26 +443,65 @@ class Fleet:
     def _make_device(self, index: int, rng: random.Random) -> Device:
         site = rng.choices(SITES, weights=[s.share for s in SITES])[0]
         os_name = _pick(rng, OSES)
-        os_versions = dict((o[0], o[2]) for o in OSES)[os_name]
         apps = {a.name: _pick(rng, a.versions) for a in APPS if rng.random() < a.usage}
         silent_from = None
         if rng.random() < 0.04:  # a broken or uninstalled agent: stops reporting
             silent_from = self.start + rng.uniform(0.3, 0.9) * (self.end - self.start)
+        department = _pick(rng, DEPARTMENTS)
+        os_version, os_build = rng.choice(dict((o[0], o[2]) for o in OSES)[os_name])
+        agent_version = _pick(rng, AGENT_VERSIONS)
+        wifi = rng.random() < site.wifi_share
+        always_on = rng.random() < 0.10
+        spool_dropped = rng.choice((0,) * 19 + (rng.randint(1, 400),))
+        cohort = random.Random(f"cohort:{self.seed}:{index}")  # its own stream: the fleet's stays as it was
+        if os_version == WINDOWS_24H2[0] and cohort.random() < WINDOWS_24H2[2]:
+            os_version, os_build = WINDOWS_24H2[1]
+        laptop = wifi or cohort.random() >= DESKTOP_SHARE_WIRED
+        models = [m for m in HW_MODELS if os_name in m.oses and m.laptop == laptop]
+        hw = cohort.choices(models, weights=[m.share for m in models])[0]
+        others = tuple((exe, o) for o in UNCATALOGUED
+                       if (exe := dict(o.executables).get(os_name)) and cohort.random() < o.share)
         return Device(
             index=index,
             device_id=f"sim-{self.seed}-{index:06d}",
             site=site,
-            department=_pick(rng, DEPARTMENTS),
+            department=department,
             os=os_name,
-            os_version=rng.choice(os_versions),
-            agent_version=_pick(rng, AGENT_VERSIONS),
+            os_version=os_version,
+            agent_version=agent_version,
             apps=apps,
             focus=self._focus_profile(apps, random.Random(f"focus:{self.seed}:{index}")),
-            wifi=rng.random() < site.wifi_share,
-            always_on=rng.random() < 0.10,
+            wifi=wifi,
+            always_on=always_on,
             silent_from=silent_from,
-            spool_dropped=rng.choice((0,) * 19 + (rng.randint(1, 400),)),
+            spool_dropped=spool_dropped,
+            hw=hw,
+            cpu_class=cohort.choice(hw.cpu_classes),
+            memory_bytes=cohort.choice(hw.memory_gib) * 2**30,
+            os_build=os_build,
+            signal_dbm=self._typical_signal(site, cohort) if wifi else None,
+            others=others,
+            app_update_at=self._adoption(cohort, APP_UPDATE) if set(apps) & set(APP_UPDATE_APPS) else None,
+            os_update_at=self._adoption(cohort, OS_UPDATE) if os_build == OS_UPDATE.old else None,
+            agent_restart_at=cohort.uniform(self.start, self.end),
         )
+
+    def _adoption(self, rng: random.Random, rollout: Rollout) -> float | None:
+        """When a change reaches a device (a whole hour within the rollout), or None if it does not in the period."""
+        adopts, when = rng.random() < rollout.share, rng.random()  # as many draws either way
+        if not adopts:
+            return None
+        period = self.end - self.start
+        at = self.start + period * rollout.begin + when * min(rollout.days * DAY, rollout.span * period)
+        at = math.ceil(at / HOUR) * HOUR
+        return at if at < self.end else None
+
+    @staticmethod
+    def _typical_signal(site: Site, rng: random.Random) -> float:
+        """A Wi-Fi device's usual signal in dBm: worse at the flaky site, poor for those far from any access point."""
+        if rng.random() < FAR_FROM_AP_SHARE:
+            return rng.uniform(-87.0, -81.0)
+        return (-70.0 if site.name == FLAKY_WIFI_SITE else -57.0) + rng.gauss(0, 5)
 
     def _make_outages(self, rng: random.Random) -> list[Outage]:
         """One site-wide internet outage and one web-app outage, in working hours of a weekday."""
@@ -379,11 +572,33 @@ class Fleet:
                 finish = begin + HOUR * rng.uniform(1.0, 3.5)
                 plan.activity.append(_Segment(begin, finish, rng.uniform(0.5, 0.85)))
             plan.powered.append((begin - rng.uniform(3, 15) * 60, finish + rng.uniform(3, 20) * 60))
+            plan.days.append((plan.powered[-1][0], begin))
         if dev.always_on:
             plan.powered = [(self.start - DAY, self.end + DAY)]
         plan.powered = [(max(s, self.start), min(e, self.end, dev.silent_from or self.end)) for s, e in plan.powered]
         plan.powered = [(s, e) for s, e in plan.powered if e > s]
         return plan
+
+    def _mornings(self, dev: Device, plan: _DayPlan, rng: random.Random) -> None:
+        """Each worked day's boot (of a device that was off) and sign-in, with its employee waiting through them."""
+        waits = []
+        for on, begin in plan.days:
+            boot = not dev.always_on and on > self.start
+            steps = self._morning(dev, on if boot else None, begin, rng)
+            if steps[0][1] > self.start:
+                plan.mornings += steps
+                waits.append(_Segment(steps[0][1], steps[-1][1] + steps[-1][2], 1.0))
+        plan.activity = sorted(plan.activity + waits, key=lambda seg: seg.start)
+
+    @staticmethod
+    def _morning(dev: Device, on: float | None, begin: float, rng: random.Random) -> list[tuple[str, float, float]]:
+        """A boot from ``on`` (None: the device was on) then a sign-in, done by ``begin``; (type, start, seconds)."""
+        logon = min(60.0, max(5.0, LOGON_S * (1.8 if dev.hw.strain > 1 else 1.0) * rng.lognormvariate(0, 0.45)))
+        if on is None:
+            return [("logon", begin - logon - rng.uniform(*SIGN_IN_PAUSE_S), logon)]
+        factor = SLOW_BOOT_FACTOR if dev.build(on) == SLOW_BOOT_BUILD else 1.0
+        boot = min(100.0, max(15.0, dev.hw.boot_s * factor * rng.lognormvariate(0, 0.2)))
+        return [("boot", on, boot), ("logon", on + boot + rng.uniform(*SIGN_IN_PAUSE_S), logon)]
 
     def _shutdowns(self, plan: _DayPlan, rng: random.Random) -> None:
         """Rare unexpected shutdowns (power loss, kernel panic): about two per device and year."""
@@ -407,9 +622,32 @@ class Fleet:
             return {}
         return {f"{kind}_key": identity_key(self.identity_secret, kind, name) for kind, name in names(dev).items()}
 
-    def _heartbeats(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[dict]:
+    @staticmethod
+    def _blips_per_h(dev: Device) -> float:
+        """Connectivity blips (outages too short to report) per powered hour."""
+        return WIRED_BLIPS_PER_H if dev.band is None else BLIPS_PER_H[dev.band]
+
+    def _blips(self, dev: Device, plan: _DayPlan, rng: random.Random) -> list[float]:
+        """The times of the device's blips over the period, in order."""
+        out = []
+        for on, off in plan.powered:
+            out += [rng.uniform(on, off) for _ in range(_poisson(rng, self._blips_per_h(dev) * (off - on) / HOUR))]
+        return sorted(out)
+
+    def _heartbeats(self, dev: Device, plan: _DayPlan, rng: random.Random, blips=None) -> list[dict]:
+        """The device's heartbeats while powered on. ``blips`` gives the agent's running blip count at a time;
+        default: the count of :meth:`_blips` since the agent started (with the device, or at its restart)."""
         out, dropped, errors = [], 0, 0
         keys = self.identity_keys(dev)
+        inventory = {"hw_vendor": dev.hw.vendor, "hw_model": dev.hw.model, "cpu_class": dev.cpu_class,
+                     "memory_bytes": dev.memory_bytes}
+        if blips is None:
+            times = self._blips(dev, plan, random.Random(f"blips:{self.seed}:{dev.index}"))
+
+            def blips(at: float, started: float) -> int:
+                if started <= dev.agent_restart_at <= at:
+                    started = dev.agent_restart_at
+                return bisect.bisect_right(times, at) - bisect.bisect_right(times, started)
         phase = rng.uniform(0, self.heartbeat_s)
         for on, off in plan.powered:
             t = on
@@ -421,12 +659,14 @@ class Fleet:
                 if rng.random() < 0.002:
                     errors += 1
                 interval = nxt - t
-                details = {"wifi_signal_dbm": self._signal(dev, rng)} if dev.wifi else {}
+                details = {"connectivity_blips_total": blips(nxt, on)}
+                if dev.signal_dbm is not None:
+                    details["wifi_signal_dbm"] = self._signal(dev, rng)
                 out.append({
                     "id": _uuid7(rng, nxt), "time": format_time(nxt), "interval_s": round(interval, 3),
                     "active_s": round(min(interval, self._active(plan, t, nxt)), 3),
                     "os": dev.os, "os_version": dev.os_version, "agent_version": dev.agent_version,
-                    "site": dev.site.name, "department": dev.department,
+                    "site": dev.site.name, "department": dev.department, "os_build": dev.build(nxt), **inventory,
                     "spool_dropped_total": dropped, "rejected_total": 0, "sensor_errors_total": errors,
                     "details": details, **keys,
                 })
@@ -434,47 +674,60 @@ class Fleet:
         return out
 
     @staticmethod
-    def _signal(dev: Device, rng: random.Random) -> int:
-        base = -72 if dev.site.name == FLAKY_WIFI_SITE else -55
-        return round(rng.gauss(base, 6))
+    def _signal(dev: Device, rng: random.Random, dip: float = 0.0) -> int:
+        """A reading of the device's Wi-Fi signal (``dip`` dB lower: at a connectivity event)."""
+        return max(-100, min(-30, round(rng.gauss(dev.signal_dbm - dip, 3))))
 
     @staticmethod
     def _rates(dev: Device) -> list[tuple[str, str, float]]:
         """(event type, app, events per active hour) of the disruptions that do not follow an app's focus time."""
-        old_os = dev.os_version in ("10.0.19045", "6.1")
         rates = [("slow_app", app.name, app.slow_per_h) for app in APPS if app.web and app.name in dev.apps]
-        rates += [("slow_system", "system", 0.05 if old_os else 0.025),
-                  ("connectivity_loss", "network", dev.site.wifi_loss_per_h if dev.wifi else 0.01),
-                  ("connectivity_degraded", "network", 0.08 if dev.wifi else 0.02)]
+        loss, degraded = (0.01, 0.02)  # wired
+        if dev.band is not None:  # on Wi-Fi: the site's, and more with a weaker signal
+            loss, degraded = dev.site.wifi_loss_per_h + EXTRA_LOSS_PER_H[dev.band], 0.08 + EXTRA_DEGRADED_PER_H[dev.band]
+        rates += [("slow_system", "system", (0.05 if dev.os_version in OLD_OS_VERSIONS else 0.025) * dev.hw.strain),
+                  ("connectivity_loss", "network", loss), ("connectivity_degraded", "network", degraded)]
         return [r for r in rates if r[2] > 0]
 
     @staticmethod
-    def _app_rates(dev: Device) -> dict[str, list[tuple[str, float]]]:
-        """Per focused app (OTHER: the uncatalogued ones), (event type, events per hour of focus on it)."""
-        rates = {OTHER: [("crash", OTHER_CRASH_PER_H)]}
+    def _app_rates(dev: Device, at: float) -> dict[str, list[tuple[str, float]]]:
+        """Per focused app (OTHER: the uncatalogued ones), (event type, events per hour of focus on it) at time ``at``
+        (with the version then running)."""
+        hang_strain = (1 + dev.hw.strain) / 2
+        rates = {}
+        if dev.others:
+            n = len(dev.others)  # the focus outside the catalogue is shared by the uncatalogued apps it has
+            rates[OTHER] = [("crash", sum(o.crash_per_h for _, o in dev.others) / n),
+                            ("hang", sum(o.hang_per_h for _, o in dev.others) / n * hang_strain)]
         for app in APPS:
-            version = dev.apps.get(app.name)
-            if version is not None and not app.web:
+            if app.name in dev.apps and not app.web:
                 rates[app.name] = [r for r in (
-                    ("crash", app.crash_per_h * app.crash_multiplier(version)), ("hang", app.hang_per_h),
-                    ("slow_app", app.slow_per_h), ("abnormal_exit", app.exit_per_h)) if r[1] > 0]
+                    ("crash", app.crash_per_h * app.crash_multiplier(dev.version(app.name, at))),
+                    ("hang", app.hang_per_h * hang_strain), ("slow_app", app.slow_per_h),
+                    ("abnormal_exit", app.exit_per_h)) if r[1] > 0]
         return rates
 
     @classmethod
-    def _live_rates(cls, dev: Device) -> list[tuple[str, str, float]]:
-        """All disruption rates per active hour: the apps' at the device's expected focus on each."""
+    def _live_rates(cls, dev: Device, at: float) -> list[tuple[str, str, float]]:
+        """All disruption rates per active hour at time ``at``: the apps' at the device's expected focus on each."""
         focus = sum(FOCUS_OF_ACTIVE) / 2
         return cls._rates(dev) + [(etype, app, rate * focus * dev.focus[app])
-                                  for app, rates in cls._app_rates(dev).items() for etype, rate in rates]
+                                  for app, rates in cls._app_rates(dev, at).items() for etype, rate in rates]
 
-    def _draw(self, dev: Device, etype: str, app: str, rng: random.Random) -> tuple[str, float, str, dict]:
-        """(app, duration, severity, details) of one disruption of type ``etype``."""
-        version = dev.apps.get(app, "")
+    def _draw(self, dev: Device, etype: str, app: str, at: float, rng: random.Random) -> tuple[str, float, str, dict]:
+        """(app, duration, severity, details) of one disruption of type ``etype`` at time ``at``; an uncatalogued
+        app's (OTHER) is one of the device's, drawn by how often each has this disruption."""
+        if app == OTHER:
+            weights = [o.crash_per_h if etype == "crash" else o.hang_per_h for _, o in dev.others]
+            exe, other = rng.choices(dev.others, weights=weights)[0]
+            version = other.version
+        else:
+            exe, version = app, dev.version(app, at)
         if etype == "crash":
-            return (rng.choice(UNCATALOGUED) if app == OTHER else app), 0.0, "error", self._crash_details(dev, version, rng)
+            return exe, 0.0, "error", self._crash_details(dev, version, rng)
         if etype == "hang":
             duration = min(900.0, max(5.0, rng.lognormvariate(math.log(14), 0.8)))
-            return app, duration, "warning", {"app_version": version, "source": "not_responding"}
+            return exe, duration, "warning", {"app_version": version, "source": "not_responding"}
         if etype == "slow_app":
             return (app, *self._slow_app(APPS_BY_NAME[app], version, rng))
         if etype == "abnormal_exit":
@@ -491,7 +744,7 @@ class Fleet:
             duration = rng.uniform(60, 900)
             return "network", duration, "warning", {
                 "latency_ms": round(rng.uniform(250, 1500)), "loss_ratio": round(rng.uniform(0.02, 0.3), 3),
-                "excess_s": round(duration * rng.uniform(0.03, 0.15), 1), "interface_kind": "wifi" if dev.wifi else "wired"}
+                "excess_s": round(duration * rng.uniform(0.03, 0.15), 1), **self._interface(dev, rng)}
         raise ValueError(f"the simulator does not draw {etype!r} events")
 
     def _event(self, plan: _DayPlan, rng: random.Random, etype: str, app: str, start: float, duration: float,
@@ -512,14 +765,15 @@ class Fleet:
         for seg in plan.activity:
             hours_of_use = (seg.end - seg.start) / HOUR * (1.0 if seg.fraction > 0.3 else 0.2)
             events += self._drawn_events(dev, plan, rng, rates, seg.start, seg.end, hours_of_use)
-        app_rates = self._app_rates(dev)
         for hour, totals in usage.items():  # each app's disruptions at its rate per hour of use, while it was used
+            app_rates = self._app_rates(dev, hour)  # updates come on the hour: one version per hour
             for total in totals:
-                for etype, rate in app_rates[total["app"]]:
+                for etype, rate in app_rates.get(total["app"], ()):
                     for _ in range(_poisson(rng, rate * total["focus_s"] / HOUR * self.event_scale)):
-                        name, duration, severity, details = self._draw(dev, etype, total["app"], rng)
                         at = _moment(hours[hour], rng)
+                        name, duration, severity, details = self._draw(dev, etype, total["app"], at, rng)
                         events.append(self._event(plan, rng, etype, name, at, duration, severity, details))
+        events += [self._measured(plan, rng, *step) for step in plan.mornings]
         for at, downtime in plan.shutdowns:  # reported after the reboot, as the agent's run record shows it
             events.append(_wire_event(rng, "unexpected_shutdown", "system", at, downtime, "critical", 0.0, {
                 "source": "run_record", "last_alive": format_time(at), "boot_time": format_time(at + downtime),
@@ -529,7 +783,7 @@ class Fleet:
             if outage.kind == "site" and outage.target == dev.site.name:
                 events.append(self._event(plan, rng, "connectivity_loss", "network", outage.start + jitter,
                                           outage.duration_s - jitter, "critical",
-                                          {"cause": "internet_unreachable", "interface_kind": "wifi" if dev.wifi else "wired"}))
+                                          {"cause": "internet_unreachable", **self._interface(dev, rng, office=True)}))
             elif outage.kind == "app" and outage.target in dev.apps:
                 events.append(self._event(plan, rng, "app_unavailable", outage.target, outage.start + jitter,
                                           outage.duration_s - jitter, "error",
@@ -543,9 +797,16 @@ class Fleet:
         for etype, app, rate in rates:
             for _ in range(_poisson(rng, rate * hours * self.event_scale)):
                 at = rng.uniform(start, end)
-                name, duration, severity, details = self._draw(dev, etype, app, rng)
+                name, duration, severity, details = self._draw(dev, etype, app, at, rng)
                 events.append(self._event(plan, rng, etype, name, at, duration, severity, details))
         return events
+
+    def _measured(self, plan: _DayPlan, rng: random.Random, etype: str, start: float, duration: float) -> dict | None:
+        """A boot or sign-in as the agent measures it: lost time only beyond its threshold."""
+        threshold = BOOT_THRESHOLD_S if etype == "boot" else LOGON_THRESHOLD_S
+        excess = round(max(0.0, duration - threshold), 1)
+        return self._event(plan, rng, etype, "system" if etype == "boot" else "session", start, duration,
+                           "warning" if excess > 0 else "info", {"threshold_s": threshold, "excess_s": excess})
 
     @staticmethod
     def _crash_details(dev: Device, version: str, rng: random.Random) -> dict:
@@ -570,10 +831,20 @@ class Fleet:
             "threshold_s": app.start_threshold_s, "excess_s": round(excess, 1)}
 
     @classmethod
+    def _interface(cls, dev: Device, rng: random.Random, office: bool = False) -> dict:
+        """The interface of a connectivity event (a Wi-Fi laptop is sometimes at home on the VPN, never during an
+        ``office`` incident), with the signal, lower than usual, when on Wi-Fi."""
+        if not dev.wifi:
+            return {"interface_kind": "wired"}
+        kind = "vpn" if not office and rng.random() < VPN_SHARE else "wifi"
+        return {"interface_kind": kind, "wifi_signal_dbm": cls._signal(dev, rng, dip=6.0)}
+
+    @classmethod
     def _loss_details(cls, dev: Device, rng: random.Random) -> dict:
-        if dev.wifi:
-            return {"cause": "no_link", "interface_kind": "wifi", "wifi_signal_dbm": cls._signal(dev, rng) - 10}
-        return {"cause": _pick(rng, _WIRED_CAUSES), "interface_kind": "wired"}
+        interface = cls._interface(dev, rng)
+        kind = interface["interface_kind"]
+        cause = "no_link" if kind == "wifi" else "target_unreachable" if kind == "vpn" else _pick(rng, _WIRED_CAUSES)
+        return {"cause": cause, **interface}
 
     def _active_hours(self, plan: _DayPlan) -> dict[float, list[_Segment]]:
         """Per wall-clock hour (its start) of the period, the spells in it when the device was on and its user at
@@ -638,6 +909,7 @@ class Fleet:
         """All wire records of one device over the period, each kind in time order."""
         stream = lambda name: random.Random(f"{name}:{self.seed}:{dev.index}")  # noqa: E731 (independent streams)
         plan = self._plan(dev, stream("plan"))
+        self._mornings(dev, plan, stream("mornings"))
         self._shutdowns(plan, stream("shutdowns"))
         hours = self._active_hours(plan)
         usage = self._usage(dev, hours, stream("usage"))
@@ -722,19 +994,34 @@ class Fleet:
         is lively; focus time cannot (the collector counts no more of it than
         the heartbeats' active time), so rates per hour of use read high in live
         rounds. Each round sends the current hour's focus totals so far (the
-        collector keeps the largest). The same seed, device and round give the
-        same records, shifted to ``now``.
+        collector keeps the largest). Mornings too come in time-lapse: a round
+        may bring a boot and sign-in (when they fit in it), and the blip count
+        grows round after round (in rounds of one length). The heartbeats carry
+        the device's inventory as at the end of the period (its updates done).
+        The same seed, device and round give the same records, shifted to
+        ``now``.
         """
         if dev.silent_from is not None:
             return None
         rng = random.Random(f"live:{self.seed}:{dev.index}:{round_no}")
         start = now - interval_s
         plan = _DayPlan(powered=[(start, now)], activity=[_Segment(start, now, rng.uniform(*LIVE_ACTIVITY))])
-        events = [e for e in self._drawn_events(dev, plan, rng, self._live_rates(dev), start, now - 1,
+        if rng.random() < LIVE_SPEEDUP * interval_s / LIVE_DAY_S:
+            steps = self._morning(dev, None if dev.always_on else start, now - 1, rng)
+            wait_end = steps[-1][1] + steps[-1][2]
+            if steps[0][1] >= start and wait_end < now - 1:
+                plan.activity.insert(0, _Segment(steps[0][1], wait_end, 1.0))
+                plan.activity[1].start = wait_end
+                plan.mornings = steps
+        events = [e for e in self._drawn_events(dev, plan, rng, self._live_rates(dev, now), start, now - 1,
                                                  LIVE_SPEEDUP * interval_s / HOUR) if e]
+        events += [self._measured(plan, rng, *step) for step in plan.mornings]
         events.sort(key=lambda e: e["start"])
-        return make_batch(dev.device_id, events, self._heartbeats(dev, plan, rng), now=now,
-                          usage=self._live_usage(dev, now, rng))
+        per_round = self._blips_per_h(dev) * LIVE_SPEEDUP * interval_s / HOUR
+        phase = random.Random(f"live-blips:{self.seed}:{dev.index}").random()
+        heartbeats = self._heartbeats(dev, plan, rng, lambda at, _started: math.floor(
+            (round_no + (at - start) / interval_s) * per_round + phase))
+        return make_batch(dev.device_id, events, heartbeats, now=now, usage=self._live_usage(dev, now, rng))
 
     @staticmethod
     def _live_usage(dev: Device, now: float, rng: random.Random) -> list[dict]:

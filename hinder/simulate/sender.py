@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 import threading
 import time
@@ -20,23 +21,24 @@ from contract.records import Limits, format_time, make_batch, parse_time
 def chunk_batches(device_id: str, events: list[dict], heartbeats: list[dict], feedback: Sequence[dict] = (),
                   usage: Sequence[dict] = (), limits: Limits = Limits()) -> Iterator[dict]:
     """Split one device's records (each kind in time order) into wire batches, oldest first, within ``limits``:
-    each batch's heartbeats, and the other records up to the last heartbeat's time."""
-    sections = [["events", list(events), "start", limits.max_events],
-                ["feedback", list(feedback), "time", limits.max_feedback],
-                ["usage", list(usage), "start", limits.max_usage]]
+    each batch's heartbeats, and the other records up to the last heartbeat's time (an event once it has ended, as
+    the agent sends it); each batch is made at the time of its newest record."""
+    sections = [["events", list(events), lambda e: parse_time(e["start"]) + e["duration_s"], limits.max_events],
+                ["feedback", list(feedback), lambda f: parse_time(f["time"]), limits.max_feedback],
+                ["usage", list(usage), lambda u: parse_time(u["start"]), limits.max_usage]]
     per_hb = limits.max_heartbeats
     while heartbeats or any(section[1] for section in sections):
         hb, heartbeats = heartbeats[:per_hb], heartbeats[per_hb:]
-        cut = hb[-1]["time"] if hb and heartbeats else "~"  # RFC 3339 strings of one format sort by time
-        taken, last = {}, [r["time"] for r in hb[-1:]]
+        cut = parse_time(hb[-1]["time"]) if hb and heartbeats else math.inf
+        taken, last = {}, [parse_time(r["time"]) for r in hb[-1:]]
         for section in sections:
-            name, records, time_field, limit = section
+            name, records, time_of, limit = section
             n = 0
-            while n < min(len(records), limit) and records[n][time_field] <= cut:
+            while n < min(len(records), limit) and time_of(records[n]) <= cut:
                 n += 1
             taken[name], section[1] = records[:n], records[n:]
-            last += [r[time_field] for r in records[n - 1:n]]
-        yield make_batch(device_id, taken.pop("events"), hb, now=max(map(parse_time, last)), **taken)
+            last += [max(map(time_of, records[:n]), default=-math.inf)]
+        yield make_batch(device_id, taken.pop("events"), hb, now=max(last), **taken)
 
 
 class SimulationError(RuntimeError):

@@ -10,7 +10,11 @@ import pytest
 
 from contract.check import ContractError, validate_batch
 from contract.records import id_time, parse_time
-from hinder.simulate.fleet import APPS, FLAKY_WIFI_SITE, OUTAGE_SITE, SITES, Fleet, Records
+from hinder.simulate import fleet as fleet_module
+from hinder.simulate.fleet import (APP_UPDATE, APP_UPDATE_APPS, APPS, APPS_BY_NAME, FLAKY_WIFI_SITE, HW_MODELS,
+                                   OS_UPDATE, OSES, OUTAGE_SITE, SITES, SLOW_BOOT_BUILD, UNCATALOGUED, WEAK_MODEL,
+                                   WINDOWS_24H2,
+                                   Fleet, Records)
 from hinder.simulate.sender import chunk_batches
 
 END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc).timestamp()  # a Friday afternoon
@@ -69,16 +73,16 @@ def test_every_type_and_detail_the_dashboards_need_is_present(records):
     events = _all_events(records)
     types = Counter(e["type"] for e in events)
     for t in ("crash", "hang", "slow_app", "slow_system", "connectivity_loss", "connectivity_degraded",
-              "app_unavailable", "abnormal_exit", "unexpected_shutdown"):
+              "app_unavailable", "abnormal_exit", "unexpected_shutdown", "boot", "logon"):
         assert types[t] > 0, t
     for e in events:
         if e["type"] in ("slow_app", "slow_system", "connectivity_degraded"):
             assert 0 < e["details"]["excess_s"] <= max(e["duration_s"], e["details"]["excess_s"])
         if e["type"] == "connectivity_loss":
-            assert e["details"]["cause"] and e["details"]["interface_kind"] in ("wifi", "wired")
+            assert e["details"]["cause"] and e["details"]["interface_kind"] in ("wifi", "wired", "vpn")
         if e["type"] == "hang":
             assert e["duration_s"] >= 5
-    assert {e["app"] for e in events} >= {a.name for a in APPS} | {"system", "network"}
+    assert {e["app"] for e in events} >= {a.name for a in APPS} | {"system", "network", "session"}
     assert any(e["app"] not in {a.name for a in APPS} | {"system", "network"} for e in events)  # "other"
 
 
@@ -244,7 +248,7 @@ def test_the_worst_app_per_hour_of_use_is_not_the_one_with_most_crashes(records)
     assert worst == "sap-gui" and per_100h[worst] > 1.4 * per_100h[runner_up], per_100h
     assert max(crashes, key=crashes.get) == "teams"  # in total, the most used app crashes most
     # the well-behaved apps crash at about the same rate per hour of use, however much they are used
-    calm = [per_100h[a] for a in ("outlook", "excel", "chrome", "word") if hours[a] > 300]
+    calm = [per_100h[a] for a in ("excel", "chrome", "word") if hours[a] > 300]  # (Outlook: its update regresses)
     assert len(calm) >= 3 and max(calm) < 2.5 * min(calm), per_100h
 
 
@@ -285,3 +289,243 @@ def test_a_device_is_asked_on_most_working_days_with_a_significant_disruption(fl
     """The pulse is on in the simulated fleet: most device-days with an eligible disruption bring one answer."""
     asked = sum(len(r.feedback) for r in records.values())
     assert asked > 0.5 * len(fleet.devices) * 10 * 0.5  # ten weekdays; half of the device-days have one
+
+
+# ------------------------------------------------------------------ issue 15: cohorts, changes, boots, networks
+
+COHORT = ("os_build", "hw_vendor", "hw_model", "cpu_class", "memory_bytes")
+GIB = 2**30
+
+
+@pytest.fixture(scope="module")
+def scaled():
+    """A fleet with eight times the disruptions, for the rates' ratios: (fleet, device id -> Records)."""
+    fleet = Fleet(devices=120, days=10, seed=11, end=END, heartbeat_s=900, event_scale=8)
+    out = {}
+    for dev in fleet.devices:  # times as Unix seconds, as in the validated records
+        r = fleet.records(dev)
+        out[dev.device_id] = Records([{**e, "start": parse_time(e["start"])} for e in r.events],
+                                     [{**h, "time": parse_time(h["time"])} for h in r.heartbeats], r.feedback,
+                                     [{**u, "start": parse_time(u["start"])} for u in r.usage])
+    return fleet, out
+
+
+def _per_active_hour(fleet, records, devices, count) -> float:
+    """Events (``count(event)`` of each) per active hour of the heartbeats, over ``devices``."""
+    n = sum(count(e) for d in devices for e in records[d.device_id].events)
+    return n / (sum(h["active_s"] for d in devices for h in records[d.device_id].heartbeats) / 3600)
+
+
+def test_every_heartbeat_carries_the_device_cohort(fleet, records):
+    models = {m.model: m for m in HW_MODELS}
+    releases = {os_name: dict(rel) for os_name, _, rel in OSES}
+    releases["windows"].update([WINDOWS_24H2[1]])
+    for dev in fleet.devices:
+        heartbeats = records[dev.device_id].heartbeats
+        assert {h["os_build"] for h in heartbeats} <= {dev.os_build, OS_UPDATE.new}
+        (cohort,) = {tuple(h[k] for k in COHORT[1:]) for h in heartbeats}  # the hardware never changes
+        vendor, model, cpu, memory = cohort
+        assert vendor == models[model].vendor and dev.os in models[model].oses and cpu in models[model].cpu_classes
+        assert memory in (8 * GIB, 16 * GIB, 32 * GIB)
+        assert releases[dev.os][dev.os_version] == dev.os_build
+        assert models[model].laptop or "wifi_signal_dbm" not in heartbeats[0]["details"]  # desktops are wired
+    seen = {h[k] for r in records.values() for h in r.heartbeats for k in ("hw_model", "cpu_class", "os_build")}
+    assert {m.model for m in HW_MODELS} | {c for m in HW_MODELS for c in m.cpu_classes} <= seen
+    assert {build for _, _, rel in OSES for _, build in rel} | {OS_UPDATE.new, WINDOWS_24H2[1][1]} <= seen
+
+
+def test_the_weak_model_hangs_slows_down_and_boots_slower(fleet, records, scaled):
+    fleet8, records8 = scaled
+    weak8 = [d for d in fleet8.devices if d.hw.model == WEAK_MODEL]
+    others8 = [d for d in fleet8.devices if d.hw.model != WEAK_MODEL]
+    assert len(weak8) >= 5
+    for etype, factor in (("hang", 1.6), ("slow_system", 2.5)):
+        of = lambda e: e["type"] == etype  # noqa: E731
+        assert _per_active_hour(fleet8, records8, weak8, of) > factor * _per_active_hour(fleet8, records8, others8, of)
+    weak = [d for d in fleet.devices if d.hw.model == WEAK_MODEL]
+    others = [d for d in fleet.devices if d.hw.model != WEAK_MODEL]
+
+    def mean(devices, etype, build=None):
+        durations = [e["duration_s"] for d in devices for e in records[d.device_id].events
+                     if e["type"] == etype and (build is None or d.os_build == build)]
+        return sum(durations) / len(durations)
+
+    assert mean(weak, "boot") > 1.6 * mean(others, "boot") and mean(weak, "logon") > 1.4 * mean(others, "logon")
+    windows = [d for d in others if d.os == "windows"]
+    assert mean(windows, "boot", SLOW_BOOT_BUILD) > 1.2 * mean([d for d in windows if d.os_build != SLOW_BOOT_BUILD],
+                                                                "boot")
+
+
+def test_the_office_update_rolls_out_and_doubles_outlooks_crashes_per_hour_of_use(fleet, records, scaled):
+    period = fleet.end - fleet.start
+    office = [d for d in fleet.devices if set(d.apps) & set(APP_UPDATE_APPS)]
+    adopters = [d for d in office if d.app_update_at is not None]
+    assert 0.7 * len(office) < len(adopters) < len(office)
+    first, last = min(d.app_update_at for d in adopters), max(d.app_update_at for d in adopters)
+    assert fleet.start + 0.3 * period <= first and last - first > 2 * 86400  # over a few days
+    assert all(d.app_update_at % 3600 == 0 for d in adopters)
+    for dev in office:
+        for e in records[dev.device_id].events:
+            if e["app"] in APP_UPDATE_APPS and e["type"] in ("crash", "hang", "abnormal_exit", "slow_app"):
+                after = dev.app_update_at is not None and e["start"] >= dev.app_update_at
+                assert e["details"]["app_version"] == (APP_UPDATE.new if after else dev.apps[e["app"]])
+    # per hour of use on the adopting devices, after the update / before it
+    fleet8, records8 = scaled
+    rates = {}  # Outlook's crashes; the other apps' disruptions
+    for app in APP_UPDATE_APPS:
+        counts, hours = Counter(), Counter()
+        for dev in fleet8.devices:
+            if dev.app_update_at is None:
+                continue
+            events, _, _, usage = records8[dev.device_id]
+            counts.update(e["start"] >= dev.app_update_at for e in events if e["app"] == app
+                          and e["type"] in (("crash",) if app == "outlook" else ("crash", "hang", "abnormal_exit")))
+            for u in usage:
+                if u["app"] == app:
+                    hours[u["start"] >= dev.app_update_at] += u["focus_s"] / 3600
+        assert min(counts.values()) > 80, (app, counts)
+        rates[app] = counts[True] / hours[True] / (counts[False] / hours[False])
+    assert 1.5 < rates["outlook"] < 2.6 and all(0.8 < rates[a] < 1.25 for a in ("excel", "word")), rates
+
+
+def test_the_windows_update_changes_the_build_and_nothing_else(fleet, records, scaled, monkeypatch):
+    adopters = [d for d in fleet.devices if d.os_update_at is not None]
+    assert adopters and all(d.os == "windows" and d.os_build == OS_UPDATE.old for d in adopters)
+    for dev in adopters:
+        for h in records[dev.device_id].heartbeats:
+            assert h["os_build"] == (OS_UPDATE.new if h["time"] >= dev.os_update_at else OS_UPDATE.old)
+    # the same adopting devices, before and after: the same disruptions per active hour (no change to find)
+    fleet8, records8 = scaled
+    per_h = Counter()
+    for dev in (d for d in fleet8.devices if d.os_update_at is not None):
+        events, heartbeats, *_ = records8[dev.device_id]
+        for e in events:
+            per_h[e["start"] >= dev.os_update_at] += e["type"] not in ("boot", "logon")
+        for h in heartbeats:
+            per_h["h", h["time"] >= dev.os_update_at] += h["active_s"] / 3600
+    ratio = (per_h[True] / per_h["h", True]) / (per_h[False] / per_h["h", False])
+    assert per_h[False] > 1000 and 0.9 < ratio < 1.1, per_h
+    # and by construction: without the update, the same records but for the build
+    small = lambda: Fleet(30, 6, seed=3, end=END)  # noqa: E731
+    updated = small()
+    monkeypatch.setattr(fleet_module, "OS_UPDATE", fleet_module.Rollout(OS_UPDATE.old, OS_UPDATE.new, 0.0, 0.5, 1.5, 0.2))
+    plain = small()
+    assert any(d.os_update_at for d in updated.devices) and not any(d.os_update_at for d in plain.devices)
+    for a, b in zip(updated.devices, plain.devices):
+        ra, rb = updated.records(a), plain.records(b)
+        assert ra.events == rb.events and ra.usage == rb.usage and ra.feedback == rb.feedback
+        assert [{**h, "os_build": ""} for h in ra.heartbeats] == [{**h, "os_build": ""} for h in rb.heartbeats]
+
+
+def test_every_app_disruption_carries_its_version(records):
+    versions = {a.name: {v for v, _ in a.versions} for a in APPS}
+    for app in APP_UPDATE_APPS:
+        versions[app].add(APP_UPDATE.new)
+    for o in UNCATALOGUED:
+        for _, exe in o.executables:
+            versions[exe] = {o.version}
+    checked = 0
+    for e in _all_events(records):
+        if e["type"] in ("crash", "hang", "abnormal_exit") or e["type"] == "slow_app" and e["details"]["kind"] == "start":
+            assert e["details"]["app_version"] in versions[e["app"]], e
+            checked += 1
+    assert checked > 3000
+
+
+def test_uncatalogued_executables_disrupt_under_their_own_names(records):
+    events = [e for e in _all_events(records) if e["type"] in ("crash", "hang")]
+    catalogued = sum(e["app"] in APPS_BY_NAME for e in events)
+    others = Counter(e["app"] for e in events if e["app"] not in APPS_BY_NAME)
+    assert set(others) <= {exe for o in UNCATALOGUED for _, exe in o.executables}
+    assert len(others) >= 8 and catalogued > 5 * sum(others.values())  # the catalogue stays the story
+    acrobat = {exe for _, exe in UNCATALOGUED[0].executables}  # clearly the worst, on Windows and macOS
+    (worst, n), (_, runner_up) = others.most_common(2)
+    assert worst == "AcroRd32.exe" and n > 1.5 * runner_up, others
+    assert sum(others[exe] for exe in acrobat) > 5 * max(n for exe, n in others.items() if exe not in acrobat), others
+
+
+def test_each_working_morning_has_one_boot_and_one_sign_in(fleet, records):
+    days = boots = 0
+    for dev in fleet.devices:
+        events, heartbeats, *_ = records[dev.device_id]
+        mornings = [e for e in events if e["type"] in ("boot", "logon")]
+        for e in mornings:
+            threshold = 60.0 if e["type"] == "boot" else 30.0
+            assert e["app"] == ("system" if e["type"] == "boot" else "session")
+            assert (15 if e["type"] == "boot" else 5) <= e["duration_s"] <= (100 if e["type"] == "boot" else 60)
+            assert e["details"]["excess_s"] == pytest.approx(max(0.0, e["duration_s"] - threshold), abs=0.06)
+            assert e["severity"] == ("warning" if e["details"]["excess_s"] > 0 else "info")
+        assert sum(e["active_s"] == pytest.approx(e["duration_s"], abs=0.01) for e in mornings) >= len(mornings) - 1
+        # every local day with work from after the period's start has one sign-in, and one boot unless left on
+        by_day = Counter((_local(dev, e["start"]).date(), e["type"]) for e in mornings)
+        worked = {_local(dev, h["time"]).date() for h in heartbeats if h["active_s"] > 0}
+        first = _local(dev, fleet.start).date()  # its morning may be before the period: not counted
+        for day in worked - {first}:
+            assert by_day[day, "logon"] == 1, (dev.device_id, day)
+            assert by_day[day, "boot"] == (0 if dev.always_on else 1), (dev.device_id, day)
+            days += 1
+            boots += by_day[day, "boot"]
+        assert max(by_day.values(), default=0) == 1
+    assert days > 1000 and boots > 0.7 * days
+
+
+def test_wifi_signal_interface_kinds_and_blips(fleet, records, scaled):
+    bands = Counter()
+    for dev in fleet.devices:
+        for h in records[dev.device_id].heartbeats:
+            signal = h["details"].get("wifi_signal_dbm")
+            assert (signal is not None) == dev.wifi
+            if signal is not None:
+                bands["good" if signal >= -67 else "fair" if signal >= -80 else "poor"] += 1
+    assert min(bands[b] for b in ("good", "fair", "poor")) > 500, bands
+    network = [e for e in _all_events(records) if e["type"] in ("connectivity_loss", "connectivity_degraded")]
+    kinds = Counter(e["details"]["interface_kind"] for e in network)
+    assert set(kinds) == {"wired", "wifi", "vpn"} and kinds["vpn"] > 50, kinds
+    assert all(("wifi_signal_dbm" in e["details"]) == (e["details"]["interface_kind"] != "wired") for e in network)
+    # a poor signal loses the connection more often than a good one
+    fleet8, records8 = scaled
+    poor = [d for d in fleet8.devices if d.band == 2 and d.site.name != FLAKY_WIFI_SITE]
+    good = [d for d in fleet8.devices if d.band == 0 and d.site.name != FLAKY_WIFI_SITE]
+    of = lambda e: e["type"] in ("connectivity_loss", "connectivity_degraded")  # noqa: E731
+    assert len(poor) >= 2 and _per_active_hour(fleet8, records8, poor, of) > 3 * _per_active_hour(fleet8, records8, good, of)
+
+
+def test_the_blip_count_runs_and_restarts_with_the_agent(fleet, records):
+    restarts = grown = 0
+    for dev in fleet.devices:
+        previous = None
+        for h in records[dev.device_id].heartbeats:
+            count = h["details"]["connectivity_blips_total"]
+            assert isinstance(count, int) and 0 <= count <= 10_000
+            same_run = previous is not None and abs(h["time"] - h["interval_s"] - previous["time"]) < 0.01
+            if same_run and count < previous["details"]["connectivity_blips_total"]:
+                assert previous["time"] < dev.agent_restart_at <= h["time"]  # only when the agent restarted
+                restarts += 1
+            elif not same_run:
+                assert count <= 5  # the agent started with the device: counting from 0
+            grown += same_run and count > previous["details"]["connectivity_blips_total"]
+            previous = h
+    assert restarts >= 10 and grown > 1000
+
+
+def test_live_rounds_keep_the_inventory_and_move_the_counters(fleet, records):
+    rounds = [[fleet.live_batch(d, END + 60 * r, 60.0, r) for d in fleet.devices] for r in range(4)]
+    blips = Counter()
+    mornings = Counter()
+    for r, batches in enumerate(rounds):
+        for dev, batch in zip(fleet.devices, batches):
+            if batch is None:
+                continue
+            validate_batch(batch, now=END + 60 * r)
+            last = records[dev.device_id].heartbeats[-1]
+            for h in batch["heartbeats"]:
+                assert h["hw_model"] == last["hw_model"] and h["os_build"] == dev.build(END)
+                blips[dev.device_id, r] = h["details"]["connectivity_blips_total"]
+            for e in batch["events"]:
+                mornings[e["type"]] += e["type"] in ("boot", "logon")
+                if e["app"] == "outlook" and "app_version" in e["details"]:
+                    assert e["details"]["app_version"] == dev.version("outlook", END)
+    live = [d.device_id for d in fleet.devices if d.silent_from is None]
+    assert all(blips[d, r] <= blips[d, r + 1] for d in live for r in range(3))
+    assert sum(blips[d, 3] > blips[d, 0] for d in live) > len(live) / 4
+    assert mornings["boot"] >= 3 and mornings["logon"] >= 10, mornings

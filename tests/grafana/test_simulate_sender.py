@@ -34,8 +34,10 @@ def test_records_stay_inside_the_period_and_batches_inside_the_limits(fleet):
             times = [parse_time(r[key]) for section, key in (("heartbeats", "time"), ("events", "start"),
                                                              ("feedback", "time"), ("usage", "start"))
                      for r in batch.get(section, [])]
-            assert all(fleet.start <= t <= fleet.end for t in times)
-            assert parse_time(batch["sent_at"]) == max(times)
+            ends = [parse_time(e["start"]) + e["duration_s"] for e in batch["events"]]
+            assert all(fleet.start <= t <= fleet.end for t in times + ends)
+            # made when its newest record was: an event is sent once it has ended
+            assert parse_time(batch["sent_at"]) == pytest.approx(max(times + ends), abs=0.001)
 
 
 def test_chunking_splits_oversized_batches_without_losing_records(fleet):
