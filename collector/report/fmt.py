@@ -68,19 +68,37 @@ def score(value: float | None) -> str:
 
 
 def change(item: dict) -> str:
-    """The change of a headline figure against the previous week, in words."""
-    pct_change = item.get("change_pct")
+    """The change of a headline figure against the previous week, in words ("unchanged" when it rounds to nothing
+    as shown: never "down 0.0 points" or "up 0%")."""
     diff = item.get("change")
     if diff is None:
         return "no previous data"
-    if diff == 0:
+    shown = _change_shown(item)
+    if shown is None:
         return "unchanged"
-    arrow = "up" if diff > 0 else "down"
+    return f"{'up' if diff > 0 else 'down'} {shown}"
+
+
+def change_tone(item: dict) -> str:
+    """How a change reads: ``worse``, ``better``, or ``same`` (no previous data, or unchanged as shown)."""
+    diff = item.get("change")
+    if diff is None or _change_shown(item) is None:
+        return "same"
+    return "worse" if (diff > 0) == (item.get("better") == "lower") else "better"
+
+
+def _change_shown(item: dict) -> str | None:
+    """The size of a change as shown (``1.5 points``, ``12%``, ``from zero``), None when it rounds to zero."""
+    diff, pct_change = item.get("change"), item.get("change_pct")
+    if not diff:
+        return None
     if item.get("unit") == "score":
-        return f"{arrow} {abs(diff):.1f} points"
+        shown = f"{abs(diff):.1f}"
+        return None if shown == "0.0" else f"{shown} points"
     if pct_change is None:
-        return f"{arrow} from zero"
-    return f"{arrow} {abs(pct_change) * 100:.0f}%"
+        return "from zero"
+    shown = f"{abs(pct_change) * 100:.0f}"
+    return None if shown == "0" else f"{shown}%"
 
 
 def headline_value(item: dict, currency: str) -> str:
