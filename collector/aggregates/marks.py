@@ -8,7 +8,7 @@ counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
 for the report), versions per day, each device's latest disruption per
 type (for "devices disrupted now"), and the counted application focus time
-(per day for the report, all time for /metrics).
+(per day for the report, all time for /metrics), and network quality (:mod:`.network`).
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config
+from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config, network
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -48,6 +48,7 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     _mark_dirty(conn, batch)
     _count_on_arrival(conn, batch)
     _count_focus(conn, batch)
+    network.count(conn, batch)
 
 
 def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
