@@ -147,3 +147,25 @@ def felt_note(min_size: int) -> str:
             + ", ".join(f"'{a.label}' = {minutes(a.felt_s)}" for a in BUTTONS)
             + "); the model's time is each disruption's own lost time with the employee active, before overlaps "
             "are merged.")
+
+
+# The connectivity section's network line (collector.aggregates.network), alike in every renderer.
+INTERFACE_NAMES = {"wifi": "on Wi-Fi", "wired": "wired", "vpn": "on VPN", "unknown": "on an unknown interface"}
+
+
+def network_summary(n: dict, min_size: int) -> str:
+    """The week's network quality in plain words: Wi-Fi signal, outages by interface, blips."""
+    shares = n["wifi_shares"]
+    if shares:
+        wifi = (f"Wi-Fi: {pct(shares['poor'])} of the working time on Wi-Fi had a poor signal (below -80 dBm: "
+                f"connections break), {pct(shares['fair'])} a fair one (-80 to -67 dBm: calls suffer)")
+    elif n["wifi_devices"] and n["wifi_withheld"]:
+        wifi = f"Wi-Fi signal: fewer than {min_size} devices on Wi-Fi, not shown"
+    else:
+        wifi = "Wi-Fi signal: no reading this week"
+    kinds = n["by_interface"]
+    outages = ("outages: " + ", ".join(f"{k['outages']} {INTERFACE_NAMES.get(k['interface_kind'], k['interface_kind'])}"
+                                       for k in kinds)) if kinds else "no outage"
+    blips = n["blips"]
+    return (f"{wifi}; {outages}; {blips} blip{'' if blips == 1 else 's'} (drops too short to count as outages) on "
+            f"{n['blip_devices']} device{'' if n['blip_devices'] == 1 else 's'}.")

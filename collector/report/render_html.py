@@ -148,8 +148,19 @@ def _connectivity_and_time(r: dict) -> str:
             [[s["site"], s["outages"], fmt.hours(s["outage_seconds"]), fmt.hours(s["lost_seconds"]),
               fmt.hours(s["lost_seconds_per_device"])] for s in c["worst_sites"]],
             numeric={1, 2, 3, 4}))
+    parts.append(_network(r))
     parts.append(f"<h2>When time was lost (by day and hour, {escape(r['period']['timezone'])})</h2>")
     parts.append(svg.heatmap(r["heatmap"]["lost_seconds"]))
+    return "".join(parts)
+
+
+def _network(r: dict) -> str:
+    n = r["connectivity"]["network"]
+    parts = [f"<p><b>Network quality.</b> {escape(fmt.network_summary(n, r['min_group_size']))}</p>"]
+    if n["by_interface"]:
+        parts.append(_table(["Interface", "Outages", "Offline"],
+                            [[x["interface_kind"], x["outages"], fmt.hours(x["outage_seconds"])] for x in n["by_interface"]],
+                            numeric={1, 2}))
     return "".join(parts)
 
 
