@@ -155,6 +155,8 @@ INTERFACE_NAMES = {"wifi": "on Wi-Fi", "wired": "wired", "vpn": "on VPN", "unkno
 
 def network_summary(n: dict, min_size: int) -> str:
     """The week's network quality in plain words: Wi-Fi signal, outages by interface, blips."""
+    if not (n["by_interface"] or n["wifi_devices"] or n["blips"]):
+        return "no reading of the interface in use, the Wi-Fi signal or blips this week."
     shares = n["wifi_shares"]
     if shares:
         wifi = (f"Wi-Fi: {pct(shares['poor'])} of the working time on Wi-Fi had a poor signal (below -80 dBm: "
@@ -165,7 +167,7 @@ def network_summary(n: dict, min_size: int) -> str:
         wifi = "Wi-Fi signal: no reading this week"
     kinds = n["by_interface"]
     outages = ("outages: " + ", ".join(f"{k['outages']} {INTERFACE_NAMES.get(k['interface_kind'], k['interface_kind'])}"
-                                       for k in kinds)) if kinds else "no outage"
+                                       for k in kinds)) if kinds else "no outage named its interface"
     blips = n["blips"]
     return (f"{wifi}; {outages}; {blips} blip{'' if blips == 1 else 's'} (drops too short to count as outages) on "
             f"{n['blip_devices']} device{'' if n['blip_devices'] == 1 else 's'}.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.report.assemble import _network
+from collector.report.assemble import WeekFacts, _network
+from collector.report import fmt
 from collector.report.build import build_report
 from collector.report.render import render
 from tests.report import dataset as ds
@@ -32,3 +33,8 @@ def test_a_small_wifi_group_is_withheld():
     assert n["wifi_withheld"] and n["wifi_shares"] is None and n["wifi_devices"] == 4
     f.network.append(("device-05", "signal", "good", 6, 3600.0))
     assert _network(f, 5)["wifi_shares"] == {"good": 0.2, "fair": 0.0, "poor": 0.8}
+
+
+def test_a_week_without_readings_says_so():
+    n = _network(WeekFacts(week="2026-W47"), 5)
+    assert fmt.network_summary(n, 5) == "no reading of the interface in use, the Wi-Fi signal or blips this week."
