@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.aggregates import day_start, marks
+from collector.aggregates import day_start, week_end
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -90,7 +90,7 @@ def _outages(events: Columns, daily: dict[tuple, list]) -> None:
         start = events["start"][i]
         acc = daily[(day_start(start), OUTAGE, interface_kind(events["details"][i].get(INTERFACE_KIND)))]
         acc[0] += 1
-        acc[1] += min(start + events["duration_s"][i], marks.week_end(start)) - start
+        acc[1] += min(start + events["duration_s"][i], week_end(start)) - start
 
 
 def _heartbeats(conn: Connection, dev: dict, heartbeats: list[dict], daily: dict[tuple, list]) -> None:
