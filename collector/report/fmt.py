@@ -168,6 +168,7 @@ def network_summary(n: dict, min_size: int) -> str:
     kinds = n["by_interface"]
     outages = ("outages: " + ", ".join(f"{k['outages']} {INTERFACE_NAMES.get(k['interface_kind'], k['interface_kind'])}"
                                        for k in kinds)) if kinds else "no outage named its interface"
-    blips = n["blips"]
-    return (f"{wifi}; {outages}; {blips} blip{'' if blips == 1 else 's'} (drops too short to count as outages) on "
-            f"{n['blip_devices']} device{'' if n['blip_devices'] == 1 else 's'}.")
+    blips, devices = n["blips"], n["blip_devices"]
+    on = f" on {devices} device{'' if devices == 1 else 's'}" if blips else ""
+    return (f"{wifi}; {outages}; {blips or 'no'} blip{'' if blips == 1 else 's'} (drops too short to count as "
+            f"outages){on}.")
