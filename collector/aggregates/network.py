@@ -99,7 +99,8 @@ def _heartbeats(conn: Connection, dev: dict, heartbeats: list[dict], daily: dict
     if not heartbeats:
         return
     t = network_device_table.c
-    state = conn.execute(sa.select(t.time, t.blips_seen).where(t.device_id == dev["id"])).one_or_none()
+    state = conn.execute(sa.select(t.time, t.blips_seen).where(t.device_id == dev["id"])  # PostgreSQL: locked until
+                         .with_for_update()).one_or_none()  # the upsert, so two batches of one device count in turn
     last_time, seen = state if state is not None else (-math.inf, 0)
     newest = None
     for h in sorted(heartbeats, key=lambda h: h["time"]):
