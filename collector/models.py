@@ -469,6 +469,47 @@ class RecentDisruption(SQLModel, table=True):
     end: float = Field(index=True)
 
 
+class NetworkCount(SQLModel, table=True):
+    """Network quality counted on arrival, all time, per site (collector.aggregates.network): connectivity outages
+    and their wall-clock seconds per interface kind (``measure`` "outage", ``label`` the kind), working seconds per
+    Wi-Fi signal band ("signal", the band; ``count`` the heartbeats), blips ("blip", label "")."""
+
+    __tablename__ = "network_count"
+
+    measure: str = Field(primary_key=True, max_length=16)
+    label: str = Field(primary_key=True, max_length=16)
+    site: str = Field(primary_key=True, max_length=_LABEL)
+    count: int = Field(default=0, sa_type=sa.BigInteger)
+    seconds: float = 0.0
+
+
+class NetworkDaily(SQLModel, table=True):
+    """The same counts per UTC day and device (outages by the day of their start, with their offline seconds up to
+    the end of that ISO week; signal and blips by the day of the heartbeat): the weekly report's network line."""
+
+    __tablename__ = "network_daily"
+
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    measure: str = Field(primary_key=True, max_length=16)
+    label: str = Field(primary_key=True, max_length=16)
+    count: int = Field(default=0, sa_type=sa.BigInteger)
+    seconds: float = 0.0
+
+
+class NetworkDevice(SQLModel, table=True):
+    """Each device's newest network reading: the Wi-Fi signal band of its newest heartbeat ("" when not on Wi-Fi),
+    and the agent's running blip count last seen (to count its increments)."""
+
+    __tablename__ = "network_device"
+
+    device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
+    site: str = Field(max_length=_LABEL)
+    time: float  # device clock: the newest heartbeat read
+    band: str = Field(max_length=16)
+    blips_seen: int = Field(default=0, sa_type=sa.BigInteger)
+
+
 lost_hourly_table: sa.Table = LostHourly.__table__
 active_hourly_table: sa.Table = ActiveHourly.__table__
 impact_dirty_table: sa.Table = ImpactDirty.__table__
@@ -486,3 +527,6 @@ app_version_count_table: sa.Table = AppVersionCount.__table__
 recent_disruption_table: sa.Table = RecentDisruption.__table__
 outage_daily_table: sa.Table = OutageDaily.__table__
 version_daily_table: sa.Table = VersionDaily.__table__
+network_count_table: sa.Table = NetworkCount.__table__
+network_daily_table: sa.Table = NetworkDaily.__table__
+network_device_table: sa.Table = NetworkDevice.__table__

@@ -48,6 +48,12 @@ def day_start(t: float) -> int:
     return int(math.floor(t / DAY) * DAY)
 
 
+def week_end(t: float) -> float:
+    """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
+    days = math.floor(t / DAY)
+    return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
+
+
 def week_window(now: float) -> tuple[int, int]:
     """The trailing week of the gauges: the 7 UTC days ending with today, as ``[start, end)``."""
     today = day_start(now)

@@ -8,7 +8,7 @@ counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
 for the report), versions per day, each device's latest disruption per
 type (for "devices disrupted now"), and the counted application focus time
-(per day for the report, all time for /metrics).
+(per day for the report, all time for /metrics), and network quality (:mod:`.network`).
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
@@ -17,7 +17,6 @@ type (for "devices disrupted now"), and the counted application focus time
 from __future__ import annotations
 
 import itertools
-import math
 from collections import Counter, defaultdict
 from itertools import repeat
 from operator import add, floordiv, methodcaller
@@ -27,7 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config
+from collector.aggregates import (
+    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config, network, week_end,
+)
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -48,6 +49,7 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     _mark_dirty(conn, batch)
     _count_on_arrival(conn, batch)
     _count_focus(conn, batch)
+    network.count(conn, batch)
 
 
 def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
@@ -189,12 +191,6 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     add_up(conn, app_version_count_table, ["app", "version", "type"], ["count"],
            [(k, (n,)) for k, n in versions.items()])
     _add_day_counts(conn, counts)
-
-
-def week_end(t: float) -> float:
-    """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
-    days = math.floor(t / DAY)
-    return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
 
 
 def _version(value: Any) -> str | None:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from collector import impact
 from collector.aggregates import DAY, HOUR, RECENT_S
 from collector.db import is_sqlite
+from collector.models import network_daily_table
 from collector.models import (
     active_hourly_table, app_focus_daily_table, device_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
     recent_disruption_table, version_daily_table,
@@ -110,6 +111,14 @@ def outages_by_device(conn: Connection, start: float, end: float) -> list[tuple]
     t = outage_daily_table
     return _grouped(conn, t, "day", DAY, start, end, ["device_id", "cause"], None,
                     [sa.func.sum(t.c.outages).label("outages"), sa.func.sum(t.c.seconds).label("seconds")])
+
+
+def network_by_device(conn: Connection, start: float, end: float) -> list[tuple]:
+    """Network quality of ``[start, end)`` (to the UTC day) per device, measure and label (``network_daily``):
+    outages by interface kind, active seconds per Wi-Fi signal band, blips; their ``count`` and ``seconds``."""
+    t = network_daily_table
+    return _grouped(conn, t, "day", DAY, start, end, ["device_id", "measure", "label"], None,
+                    [sa.func.sum(t.c["count"]).label("count"), sa.func.sum(t.c.seconds).label("seconds")])
 
 
 def versions(conn: Connection, start: float, end: float, types: Iterable[str], apps: Iterable[str]) -> list[tuple]:

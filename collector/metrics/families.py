@@ -29,6 +29,8 @@ from collector.models import (
     felt_count_table, felt_device_table, impact_total_table, lost_week_table, outage_count_table, support_count_table,
     support_source_table,
 )
+from collector.aggregates import network
+from collector.models import network_count_table, network_device_table
 from contract import __version__
 from contract.answers import BUTTONS, UNANSWERED
 
@@ -466,7 +468,42 @@ def support_sources(ctx: ScrapeContext) -> Iterable[Metric]:
                   "of bounds; the collector log names the reasons).", ["source"], skipped)
 
 
+_NETWORK = _label_rows(network_count_table, ["measure", "label", "site"], ["count", "seconds"])
+_nd = network_device_table.c
+_WIFI_DEVICES = (sa.select(_nd.site, _nd.band, sa.func.count())
+                 .select_from(network_device_table.join(device_table, _nd.device_id == _dc.id))
+                 .where(_nd.band != "", _dc.last_seen >= sa.bindparam("since")).group_by(_nd.site, _nd.band))
+
+
+def network_quality(ctx: ScrapeContext) -> Iterable[Metric]:
+    """What the connectivity sensor measures beyond outages' causes (collector.aggregates.network):
+    hinder_connectivity_outages_by_interface_total and hinder_connectivity_outage_seconds_by_interface_total
+    {interface_kind,site}, hinder_wifi_signal_seconds_total{band,site}, hinder_connectivity_blips_total{site},
+    hinder_wifi_devices{band,site}."""
+    sites = ctx.labels().sites
+    rows = _relabelled(ctx.label_rows(_NETWORK), 2, lambda r: (r[0], r[1], sites[r[2]]))
+    of = {m: sorted((label, site, n, s) for measure, label, site, n, s in rows if measure == m)
+          for m in (network.OUTAGE, network.SIGNAL, network.BLIP)}
+    yield counter("hinder_connectivity_outages_by_interface", "Connectivity outages received, by the interface in "
+                  "use (wired, wifi, vpn, unknown).", ["interface_kind", "site"],
+                  [(k, site, n) for k, site, n, _s in of[network.OUTAGE]])
+    yield counter("hinder_connectivity_outage_seconds_by_interface", "Wall-clock duration of the connectivity "
+                  "outages received, by the interface in use.", ["interface_kind", "site"],
+                  [(k, site, s) for k, site, _n, s in of[network.OUTAGE]])
+    yield counter("hinder_wifi_signal_seconds", "Employee-active seconds on Wi-Fi by signal band (good from -67 dBm, "
+                  "fair down to -80 dBm, poor below), from the heartbeats' latest signal reading.", ["band", "site"],
+                  [(band, site, s) for band, site, _n, s in of[network.SIGNAL]])
+    yield counter("hinder_connectivity_blips", "Connectivity outages too short to report (blips), from the agents' "
+                  "running counts.", ["site"], [(site, n) for _l, site, n, _s in of[network.BLIP]])
+    now: dict[tuple[str, str], int] = {}
+    for site, band, n in ctx.rows(_WIFI_DEVICES, {"since": ctx.now - ctx.config.collector.silent_after_s}):
+        key = (band, sites[site])
+        now[key] = now.get(key, 0) + n
+    yield gauge("hinder_wifi_devices", "Reporting devices on Wi-Fi by the signal band of their newest heartbeat.",
+                ["band", "site"], [(*key, n) for key, n in sorted(now.items())])
+
+
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, app_focus, connectivity_outages, app_version_disruptions,
                           week_figures, devices_disrupted, hourly_cost, support_contacts, support_week,
-                          felt_vs_measured, folded_labels, support_sources]
+                          felt_vs_measured, folded_labels, support_sources, network_quality]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from collector import calibration
+from collector.aggregates import network
 from collector.labels import OTHER as OTHER_GROUP, merge_small, withhold_small
 from collector.report import fmt
 from collector.report.config import ReportSettings
@@ -59,6 +60,8 @@ class WeekFacts:
     heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
     versions: list[tuple[str, str, int]] = field(default_factory=list)  # (app, version, failures of VERSION_TYPES)
     outages: list[tuple[str, str, int, float]] = field(default_factory=list)  # (device, cause, outages, offline s)
+    # network quality (collector.aggregates.network): (device, measure, label, count, seconds)
+    network: list[tuple[str, str, str, int, float]] = field(default_factory=list)
     apps: list[tuple[str, str, float, int]] = field(default_factory=list)  # (app label, type, lost s, disruptions)
     app_devices: dict[str, int] = field(default_factory=dict)  # app label -> devices with disruptions of APP_TYPES
     device_apps: dict[str, dict[str, int]] = field(default_factory=dict)  # repeat device listed -> app -> disruptions
@@ -362,6 +365,37 @@ def _connectivity(f: WeekFacts, min_size: int) -> dict:
         "devices": len(devices),
         "by_cause": by_cause[:TOP_CAUSES],
         "worst_sites": worst[:WORST_SITES],
+        "network": _network(f, min_size),
+    }
+
+
+def _network(f: WeekFacts, min_size: int) -> dict:
+    """Outages by the interface in use, the share of working time on Wi-Fi per signal band (withheld when fewer
+    than ``min_size`` devices read a signal), and blips (outages too short to report)."""
+    kinds: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    bands: dict[str, float] = dict.fromkeys(network.BANDS, 0.0)
+    wifi_devices, blip_devices, blips = set(), set(), 0
+    for dev, measure, label, n, seconds in f.network:
+        if measure == network.OUTAGE:
+            kinds[label][0] += n
+            kinds[label][1] += seconds
+        elif measure == network.SIGNAL and label in bands:
+            bands[label] += seconds
+            wifi_devices.add(dev)
+        elif measure == network.BLIP and n:
+            blips += n
+            blip_devices.add(dev)
+    wifi_s = sum(bands.values())
+    withheld = len(wifi_devices) < min_size
+    return {
+        "by_interface": sorted(({"interface_kind": k, "outages": v[0], "outage_seconds": v[1]} for k, v in kinds.items()),
+                               key=lambda r: (-r["outages"], -r["outage_seconds"], r["interface_kind"])),
+        "wifi_devices": len(wifi_devices),
+        "wifi_seconds": wifi_s,
+        "wifi_withheld": withheld,
+        "wifi_shares": None if withheld or not wifi_s else {b: s / wifi_s for b, s in bands.items()},
+        "blips": blips,
+        "blip_devices": len(blip_devices),
     }
 
 

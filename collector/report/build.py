@@ -111,6 +111,8 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
         _load_app_figures(conn, config, ws, we, f, model)
         f.outages = [(dev, cause, int(n), float(seconds or 0.0))
                      for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
+        f.network = [(dev, measure, label, int(n), float(seconds or 0.0))
+                     for dev, measure, label, n, seconds in queries.network_by_device(conn, ws, we)]
         _load_support(conn, config, ws, we, f)
         _load_answers(conn, config, ws, we, f)
         if config.apps:

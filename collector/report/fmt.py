@@ -68,19 +68,37 @@ def score(value: float | None) -> str:
 
 
 def change(item: dict) -> str:
-    """The change of a headline figure against the previous week, in words."""
-    pct_change = item.get("change_pct")
+    """The change of a headline figure against the previous week, in words ("unchanged" when it rounds to nothing
+    as shown: never "down 0.0 points" or "up 0%")."""
     diff = item.get("change")
     if diff is None:
         return "no previous data"
-    if diff == 0:
+    shown = _change_shown(item)
+    if shown is None:
         return "unchanged"
-    arrow = "up" if diff > 0 else "down"
+    return f"{'up' if diff > 0 else 'down'} {shown}"
+
+
+def change_tone(item: dict) -> str:
+    """How a change reads: ``worse``, ``better``, or ``same`` (no previous data, or unchanged as shown)."""
+    diff = item.get("change")
+    if diff is None or _change_shown(item) is None:
+        return "same"
+    return "worse" if (diff > 0) == (item.get("better") == "lower") else "better"
+
+
+def _change_shown(item: dict) -> str | None:
+    """The size of a change as shown (``1.5 points``, ``12%``, ``from zero``), None when it rounds to zero."""
+    diff, pct_change = item.get("change"), item.get("change_pct")
+    if not diff:
+        return None
     if item.get("unit") == "score":
-        return f"{arrow} {abs(diff):.1f} points"
+        shown = f"{abs(diff):.1f}"
+        return None if shown == "0.0" else f"{shown} points"
     if pct_change is None:
-        return f"{arrow} from zero"
-    return f"{arrow} {abs(pct_change) * 100:.0f}%"
+        return "from zero"
+    shown = f"{abs(pct_change) * 100:.0f}"
+    return None if shown == "0" else f"{shown}%"
 
 
 def headline_value(item: dict, currency: str) -> str:
@@ -129,3 +147,28 @@ def felt_note(min_size: int) -> str:
             + ", ".join(f"'{a.label}' = {minutes(a.felt_s)}" for a in BUTTONS)
             + "); the model's time is each disruption's own lost time with the employee active, before overlaps "
             "are merged.")
+
+
+# The connectivity section's network line (collector.aggregates.network), alike in every renderer.
+INTERFACE_NAMES = {"wifi": "on Wi-Fi", "wired": "wired", "vpn": "on VPN", "unknown": "on an unknown interface"}
+
+
+def network_summary(n: dict, min_size: int) -> str:
+    """The week's network quality in plain words: Wi-Fi signal, outages by interface, blips."""
+    if not (n["by_interface"] or n["wifi_devices"] or n["blips"]):
+        return "no reading of the interface in use, the Wi-Fi signal or blips this week."
+    shares = n["wifi_shares"]
+    if shares:
+        wifi = (f"Wi-Fi: {pct(shares['poor'])} of the working time on Wi-Fi had a poor signal (below -80 dBm: "
+                f"connections break), {pct(shares['fair'])} a fair one (-80 to -67 dBm: calls suffer)")
+    elif n["wifi_devices"] and n["wifi_withheld"]:
+        wifi = f"Wi-Fi signal: fewer than {min_size} devices on Wi-Fi, not shown"
+    else:
+        wifi = "Wi-Fi signal: no reading this week"
+    kinds = n["by_interface"]
+    outages = ("outages: " + ", ".join(f"{k['outages']} {INTERFACE_NAMES.get(k['interface_kind'], k['interface_kind'])}"
+                                       for k in kinds)) if kinds else "no outage named its interface"
+    blips, devices = n["blips"], n["blip_devices"]
+    on = f" on {devices} device{'' if devices == 1 else 's'}" if blips else ""
+    return (f"{wifi}; {outages}; {blips or 'no'} blip{'' if blips == 1 else 's'} (drops too short to count as "
+            f"outages){on}.")

@@ -71,6 +71,13 @@ def tables(r: dict) -> dict[str, str]:
     out["connectivity_sites.csv"] = _csv(["site", "outages", "outage_seconds", "lost_seconds", "devices", "lost_seconds_per_device"],
                                          [[s[k] for k in ("site", "outages", "outage_seconds", "lost_seconds", "devices",
                                                           "lost_seconds_per_device")] for s in c["worst_sites"]])
+    n = c["network"]
+    out["connectivity_interfaces.csv"] = _csv(["interface_kind", "outages", "outage_seconds"],
+                                              [[x["interface_kind"], x["outages"], x["outage_seconds"]]
+                                               for x in n["by_interface"]])
+    out["connectivity_wifi.csv"] = _csv(["band", "share_of_wifi_active_time", "wifi_devices", "blips", "blip_devices"],
+                                        [[b, None if n["wifi_shares"] is None else n["wifi_shares"][b], n["wifi_devices"],
+                                          n["blips"], n["blip_devices"]] for b in ("good", "fair", "poor")])
     s = r["support"]
     out["support_totals.csv"] = _csv(["figure", "value"], [[k, v] for k, v in s.items() if not isinstance(v, list)])
     group_cols = ["devices", "tickets", "tickets_per_100_devices", "contact_seconds", "joined", "after_disruption",

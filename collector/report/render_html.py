@@ -1,9 +1,10 @@
 """The report as one self-contained HTML page (inline CSS and SVG, no external requests).
 
-Five printed pages: the summary (headline, findings, causes), where the time
-went (applications, sites, departments), connectivity and the day-by-hour heat
-map, the service desk against the measured lost time, and the devices with
-repeated problems with the method.
+Five sections: the summary (headline, findings, causes), where the time went
+(applications, sites, departments), connectivity and the day-by-hour heat map,
+the service desk against the measured lost time, and the devices with repeated
+problems with the method. On paper they follow each other without page breaks
+of their own; style.css keeps headings with what follows and short tables whole.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ _CSS = resources.files("collector.report").joinpath("style.css").read_text(encod
 # What the page may load or run: nothing but its own inline style sheet (by hash), no script, no image, no form.
 # The page carries it in a meta tag (a saved or mailed file keeps it); the collector also sends it as a header.
 CSP = f"default-src 'none'; style-src {csp_hash(_CSS)}; base-uri 'none'; form-action 'none'"
+
+
+SHORT_TABLE_ROWS = 15  # a table with fewer rows is never split over two pages
 
 
 def render_html(report: dict) -> str:
@@ -57,19 +61,15 @@ def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset()
                          for i, c in enumerate(r)) + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    short = ' class="short"' if len(rows) < SHORT_TABLE_ROWS else ""  # kept on one page when printed (style.css)
+    return f"<table{short}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _card(item: dict, cur: str, trend_points: list) -> str:
-    diff = item.get("change")
-    if diff is None or diff == 0:
-        tone = "same"
-    else:
-        tone = "worse" if (diff > 0) == (item.get("better") == "lower") else "better"
     return (
         f'<div class="card"><div class="label">{escape(item["label"])}</div>'
         f'<div class="value">{escape(fmt.headline_value(item, cur))}</div>'
-        f'<div class="change {tone}">{escape(fmt.change(item))} vs. last week</div>'
+        f'<div class="change {fmt.change_tone(item)}">{escape(fmt.change(item))} vs. last week</div>'
         f"{svg.trend(trend_points)}</div>"
     )
 
@@ -148,8 +148,19 @@ def _connectivity_and_time(r: dict) -> str:
             [[s["site"], s["outages"], fmt.hours(s["outage_seconds"]), fmt.hours(s["lost_seconds"]),
               fmt.hours(s["lost_seconds_per_device"])] for s in c["worst_sites"]],
             numeric={1, 2, 3, 4}))
+    parts.append(_network(r))
     parts.append(f"<h2>When time was lost (by day and hour, {escape(r['period']['timezone'])})</h2>")
     parts.append(svg.heatmap(r["heatmap"]["lost_seconds"]))
+    return "".join(parts)
+
+
+def _network(r: dict) -> str:
+    n = r["connectivity"]["network"]
+    parts = [f"<p><b>Network quality.</b> {escape(fmt.network_summary(n, r['min_group_size']))}</p>"]
+    if n["by_interface"]:
+        parts.append(_table(["Interface", "Outages", "Offline"],
+                            [[x["interface_kind"], x["outages"], fmt.hours(x["outage_seconds"])] for x in n["by_interface"]],
+                            numeric={1, 2}))
     return "".join(parts)
 
 

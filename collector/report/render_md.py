@@ -106,6 +106,7 @@ def render_md(r: dict) -> str:
         lines += _table(["Site", "Outages", "Lost time", "Per device"],
                         [[s["site"], s["outages"], fmt.hours(s["lost_seconds"]), fmt.hours(s["lost_seconds_per_device"])]
                          for s in c["worst_sites"]], {1, 2, 3})
+    lines += _network(r)
     grid = r["heatmap"]["lost_seconds"]
     per_day = ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid))
     lines += ["## When time was lost", "",
@@ -141,3 +142,14 @@ def render_md(r: dict) -> str:
               *(f"- {_text(n, starts_line=True)}" for n in m["notes"]), ""]
     lines += _table(["Parameter", "Value"], [[k, v] for k, v in m["parameters"].items()])
     return "\n".join(lines)
+
+
+def _network(r: dict) -> list[str]:
+    """The connectivity section's network line and its outages by interface."""
+    n = r["connectivity"]["network"]
+    lines = [_text(f"Network quality. {fmt.network_summary(n, r['min_group_size'])}", starts_line=True), ""]
+    if n["by_interface"]:
+        lines += _table(["Interface", "Outages", "Offline"],
+                        [[x["interface_kind"], x["outages"], fmt.hours(x["outage_seconds"])] for x in n["by_interface"]],
+                        {1, 2})
+    return lines

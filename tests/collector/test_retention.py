@@ -42,18 +42,20 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
 
     days = sorted({int(old) // 86400, int(recent) // 86400})
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
-                          ("device_day_load", "day"), ("lost_rollup", "hour"), ("lost_daily", "day")):
+                          ("device_day_load", "day"), ("lost_rollup", "hour"), ("lost_daily", "day"),
+                          ("network_daily", "day")):
         assert per_day(table, column) == days, table
     deleted = purge_expired(db_engine, retention_days=10, now=now)
     assert {t: n > 0 for t, n in deleted.items()} == {**{t: True for t in ("event", "heartbeat", "lost_hourly",
                                                                           "active_hourly", "outage_daily",
                                                                           "device_day_load", "feedback",
-                                                                          "app_usage")},
-                                                     "support_ticket": False, "felt_device": False}
+                                                                          "app_usage", "network_daily")},
+                                                     "support_ticket": False, "felt_device": False,
+                                                     "network_device": False}  # its newest heartbeat is recent
     with db_engine.connect() as conn:  # the recent answer and period are kept
         assert [conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in ("feedback", "app_usage")] == [1, 1]
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
-                          ("device_day_load", "day")):
+                          ("device_day_load", "day"), ("network_daily", "day")):
         assert per_day(table, column) == days[1:], table
     for table, column in (("lost_rollup", "hour"), ("lost_daily", "day")):  # by label: kept
         assert per_day(table, column) == days, table

@@ -39,6 +39,9 @@ def synthetic_week(week: str, scale: float = 1.0, settings: ReportSettings = Rep
         f.disruptions.append((f"device-{i:02d}", "connectivity_loss", 2))
         f.lost.append((f"device-{i:02d}", "connectivity_loss", 900.0 * scale))
         f.outages.append((f"device-{i:02d}", "wifi", 2, 1800.0))
+        f.network += [(f"device-{i:02d}", "outage", "wifi", 2, 1800.0), (f"device-{i:02d}", "blip", "", 9, 0.0)]
+    for i, band in enumerate(["good"] * 6 + ["fair"] * 4 + ["poor"] * 3):
+        f.network.append((f"device-{i:02d}", "signal", band, 180, 30 * 3600.0))
     f.apps = [(app, etype, lost, n) for (app, etype), (lost, n) in apps.items()]
     f.app_devices = dict(Counter(app for apps in per_device.values() for app in apps))
     f.device_apps = {dev: per_device[dev] for dev in repeat_ranking(f, settings)[:settings.repeat_devices]}

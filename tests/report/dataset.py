@@ -107,15 +107,28 @@ def _key(kind: str, name: str | None) -> str | None:
     return identity_key(IDENTITY_SECRET, kind, name) if name else None
 
 
-def _h(t: float, site: str, dept: str, dev: str) -> dict:
+# Network quality: the Lyon devices' heartbeats read a Wi-Fi signal (L1 and L2 poor, L3 fair, L4 and L5 good: of
+# their 5 x 7,200 working seconds 40% poor, 20% fair); their outages name the wired interface, P4's Wi-Fi; L1's
+# agent counts one blip more in each heartbeat (12 in the week).
+WIFI_DBM = {"device-L1": -85.0, "device-L2": -81.0, "device-L3": -72.0, "device-L4": -60.0, "device-L5": -67.0}
+NETWORK = {"by_interface": [("wired", 5, 3000.0), ("wifi", 1, 1200.0)], "wifi_devices": 5, "wifi_seconds": 36000.0,
+           "wifi_shares": {"good": 0.4, "fair": 0.2, "poor": 0.4}, "blips": 12, "blip_devices": 1}
+
+
+def _h(t: float, site: str, dept: str, dev: str, details: dict | None = None) -> dict:
     return records.Heartbeat(time=t, interval_s=600.0, active_s=600.0, os="linux", os_version="6.1",
                              agent_version="0.1.0", site=site, department=dept, host_key=_key("host", dev),
-                             account_key=_key("account", ACCOUNTS.get(dev))).to_wire()
+                             account_key=_key("account", ACCOUNTS.get(dev)), details=details or {}).to_wire()
 
 
 def _working_morning(day: float, site: str, dept: str, dev: str) -> list[dict]:
-    """Heartbeats covering 09:00-11:00 of ``day`` (Unix seconds of 00:00), fully active."""
-    return [_h(day + 9 * 3600 + k * 600, site, dept, dev) for k in range(1, 13)]
+    """Heartbeats covering 09:00-11:00 of ``day`` (Unix seconds of 00:00), fully active (with the Lyon devices'
+    Wi-Fi signal, and L1's running count of blips)."""
+    def details(k: int) -> dict:
+        out = {"wifi_signal_dbm": WIFI_DBM[dev]} if dev in WIFI_DBM else {}
+        return {**out, "connectivity_blips_total": k} if dev == "device-L1" else out
+
+    return [_h(day + 9 * 3600 + k * 600, site, dept, dev, details(k)) for k in range(1, 13)]
 
 
 def tickets() -> list[Ticket]:
@@ -152,10 +165,11 @@ def batches(only_week: bool = False) -> list[tuple[dict, float]]:
                       _ev("crash", "outlook", at(9, 30), signal="SIGSEGV", app_version="1.0")],
         "device-P2": [_ev("crash", "outlook", at(10), signal="SIGSEGV", app_version="2.0")],
         "device-P3": [_ev("crash", "outlook", at(10), signal="SIGABRT", app_version="2.0")],
-        "device-P4": [_ev("connectivity_loss", "network", at(9, 20), 1200.0, cause="no_link"),
+        "device-P4": [_ev("connectivity_loss", "network", at(9, 20), 1200.0, cause="no_link", interface_kind="wifi"),
                       _ev("hang", "teams", at(9, 30), 300.0)],
         "device-N1": [_ev("slow_app", "outlook", at(10, 30), 90.0, excess_s=60.0, app_version="2.0")],
-        **{f"device-L{i}": [_ev("connectivity_loss", "network", at(10), 600.0, cause="dns_failure")] for i in range(1, 6)},
+        **{f"device-L{i}": [_ev("connectivity_loss", "network", at(10), 600.0, cause="dns_failure",
+                                interface_kind="wired")] for i in range(1, 6)},
     }
     out = []
     if only_week:
