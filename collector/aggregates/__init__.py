@@ -34,6 +34,7 @@ import math
 
 from collector import impact
 from collector.config import CollectorConfig
+from contract.records import UNKNOWN
 
 DAY = 86400
 HOUR = impact.HOUR
@@ -46,6 +47,15 @@ MAX_HEARTBEAT_S = DAY  # a heartbeat is looked for at most one day after the win
 def day_start(t: float) -> int:
     """The Unix time of the start of the UTC day holding ``t``."""
     return int(math.floor(t / DAY) * DAY)
+
+
+def model_name(vendor: str, model: str) -> str:
+    """A device's hardware model as reports and /metrics name it: vendor and model, e.g. "LENOVO ThinkPad T14 Gen 3"
+    (the model alone where it already starts with the vendor's name or the vendor is unknown)."""
+    vendor, model = vendor.strip(), model.strip()
+    if not vendor or vendor == UNKNOWN or model.lower().startswith(vendor.lower()):
+        return model or UNKNOWN
+    return f"{vendor} {model}"
 
 
 def week_window(now: float) -> tuple[int, int]:
