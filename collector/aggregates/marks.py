@@ -35,7 +35,7 @@ from collector.ingest import IngestedBatch
 from collector.models import (
     app_focus_daily_table, app_version_count_table, disruption_count_table, event_table, impact_dirty_table,
     impact_total_table, outage_count_table, outage_daily_table, recent_disruption_table, support_ticket_table,
-    version_daily_table,
+    version_daily_table, wait_count_table,
 )
 from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S, ROUTINE_TYPES, is_disruption
 from contract.records import MAX_DURATION_S

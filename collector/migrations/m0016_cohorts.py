@@ -7,9 +7,12 @@ sent no boot or sign-in before this version).
 
 import sqlalchemy as sa
 
-_SUMS = (sa.Column("lost_s", sa.Float, nullable=False, server_default="0"),
-         sa.Column("active_s", sa.Float, nullable=False, server_default="0"),
-         sa.Column("disruptions", sa.BigInteger, nullable=False, server_default="0"))
+
+
+def _sums() -> list[sa.Column]:
+    return [sa.Column("lost_s", sa.Float, nullable=False, server_default="0"),
+            sa.Column("active_s", sa.Float, nullable=False, server_default="0"),
+            sa.Column("disruptions", sa.BigInteger, nullable=False, server_default="0")]
 
 
 def upgrade(op) -> None:
@@ -24,9 +27,9 @@ def upgrade(op) -> None:
         sa.Column("slow", sa.BigInteger, nullable=False),
     )
     op.create_table("device_daily", sa.Column("day", sa.BigInteger, primary_key=True),
-                    sa.Column("device_id", sa.String(64), primary_key=True), *(c.copy() for c in _SUMS))
+                    sa.Column("device_id", sa.String(64), primary_key=True), *_sums())
     op.create_table("device_week", sa.Column("device_id", sa.String(64), primary_key=True),
-                    *(c.copy() for c in _SUMS))
+                    *_sums())
     op.execute(
         "INSERT INTO device_daily (day, device_id, lost_s, active_s, disruptions) "
         "SELECT day, device_id, SUM(lost_s), SUM(active_s), SUM(disruptions) FROM ("
