@@ -129,3 +129,44 @@ def felt_note(min_size: int) -> str:
             + ", ".join(f"'{a.label}' = {minutes(a.felt_s)}" for a in BUTTONS)
             + "); the model's time is each disruption's own lost time with the employee active, before overlaps "
             "are merged.")
+
+
+# The device cohorts' section ("Devices: models, OS builds, boot and sign-in"), alike in every renderer.
+COHORT_TABLES = (("by_model", "hw_model", "Model"), ("by_os_build", "os_build", "OS build"),
+                 ("by_memory", "memory", "Memory"))
+COHORT_HEADERS = ["Devices", "Lost per device", "Disruptions per device", "Per 100 active h", "Boot median / p90",
+                  "Slow boots", "Sign-in median / p90", "Slow sign-ins"]
+
+
+def wait(seconds: float | None) -> str:
+    """A wait in whole seconds (``n/a`` without any)."""
+    return "n/a" if seconds is None else f"{seconds:,.0f} s"
+
+
+def cohort_cells(g: dict, key: str) -> list:
+    """A cohort's row: its name, then its figures under :data:`COHORT_HEADERS`."""
+    name = g[key] + (f" ({g['groups']} groups)" if g[key] == "other" else "")
+    return [name, g["devices"], hours(g["lost_seconds_per_device"]), f"{g['disruptions_per_device']:,.1f}",
+            per_use(g["disruptions_per_100h"]),
+            *(cell for stage in ("boot", "logon") for cell in (
+                f"{wait(g[stage]['median_seconds'])} / {wait(g[stage]['p90_seconds'])}", pct(g[stage]["slow_share"])))]
+
+
+def waits_summary(waits: dict) -> str:
+    """The fleet's boots and sign-ins in one sentence."""
+    parts = []
+    for stage, name in (("boot", "boots"), ("logon", "sign-ins")):
+        w = waits[stage]
+        if w["count"]:
+            parts.append(f"{w['count']} {name}, median {wait(w['median_seconds'])}, 90% within "
+                         f"{wait(w['p90_seconds'])}, {pct(w['slow_share'])} beyond the threshold "
+                         f"({hours(w['lost_seconds'])} lost)")
+    return "; ".join(parts) + "." if parts else "No boot or sign-in was measured this week."
+
+
+def cohort_note(min_size: int) -> str:
+    """How cohorts are grouped and what the columns mean."""
+    return (f"Each device counts under its latest model, OS build and memory; groups with fewer than {min_size} "
+            "reporting devices, and beyond the 15 with the most devices, are merged into \"other\". Boot: power-on to "
+            "the sign-in screen; sign-in: credentials to a usable desktop; slow: beyond the agent's threshold, whose "
+            "excess is lost time. Per 100 active h: disruptions per 100 hours employees were active at the devices.")

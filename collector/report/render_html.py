@@ -35,6 +35,7 @@ def render_html(report: dict) -> str:
         _summary(report, cur),
         _where(report, cur),
         _connectivity_and_time(report),
+        _cohorts(report),
         _service_desk(report) + _felt(report),  # what people did and said, beside what was measured
         _devices_and_method(report),
     ]
@@ -150,6 +151,17 @@ def _connectivity_and_time(r: dict) -> str:
             numeric={1, 2, 3, 4}))
     parts.append(f"<h2>When time was lost (by day and hour, {escape(r['period']['timezone'])})</h2>")
     parts.append(svg.heatmap(r["heatmap"]["lost_seconds"]))
+    return "".join(parts)
+
+
+def _cohorts(r: dict) -> str:
+    c = r["cohorts"]
+    parts = ["<h2>Devices: models, OS builds, boot and sign-in</h2>", f"<p>{escape(fmt.waits_summary(c['waits']))}</p>"]
+    for table, key, label in fmt.COHORT_TABLES:
+        parts.append(f"<h3>By {label.lower()}</h3>" + _table([label, *fmt.COHORT_HEADERS],
+                                                            [fmt.cohort_cells(g, key) for g in c[table]],
+                                                            numeric=set(range(1, 9))))
+    parts.append(f'<p class="note">{escape(fmt.cohort_note(r["min_group_size"]))}</p>')
     return "".join(parts)
 
 
