@@ -132,8 +132,9 @@ def felt_note(min_size: int) -> str:
 
 
 # The device cohorts' section ("Devices: models, OS builds, boot and sign-in"), alike in every renderer.
-COHORT_TABLES = (("by_model", "hw_model", "Model"), ("by_os_build", "os_build", "OS build"),
-                 ("by_memory", "memory", "Memory"))
+COHORT_TABLES = (  # (section key, row key, column, title)
+    ("by_model", "hw_model", "Model", "By hardware model"), ("by_os_build", "os_build", "OS build", "By OS build"),
+    ("by_memory", "memory", "Memory", "By memory"))
 COHORT_HEADERS = ["Devices", "Lost per device", "Disruptions per device", "Per 100 active h", "Boot median / p90",
                   "Slow boots", "Sign-in median / p90", "Slow sign-ins"]
 
@@ -149,7 +150,14 @@ def cohort_cells(g: dict, key: str) -> list:
     return [name, g["devices"], hours(g["lost_seconds_per_device"]), f"{g['disruptions_per_device']:,.1f}",
             per_use(g["disruptions_per_100h"]),
             *(cell for stage in ("boot", "logon") for cell in (
-                f"{wait(g[stage]['median_seconds'])} / {wait(g[stage]['p90_seconds'])}", pct(g[stage]["slow_share"])))]
+                median_p90(g[stage]), pct(g[stage]["slow_share"])))]
+
+
+def median_p90(waits: dict) -> str:
+    """A cohort's waits of one stage as "median / 90th percentile" (``n/a`` without any)."""
+    if waits["median_seconds"] is None:
+        return "n/a"
+    return f"{wait(waits['median_seconds'])} / {wait(waits['p90_seconds'])}"
 
 
 def waits_summary(waits: dict) -> str:

@@ -102,7 +102,7 @@ def tables(r: dict) -> dict[str, str]:
     cohorts = r["cohorts"]
     out["startup_waits.csv"] = _csv(["stage", *_WAIT_COLUMNS], [[stage, *(w[k] for k in _WAIT_COLUMNS)]
                                                                 for stage, w in cohorts["waits"].items()])
-    for table, key, _label in COHORT_TABLES:
+    for table, key, _label, _title in COHORT_TABLES:
         stages = list(cohorts["waits"])
         out[f"cohorts_{table}.csv"] = _csv(
             [key, *_COHORT_COLUMNS, *(f"{stage}.{k}" for stage in stages for k in _WAIT_COLUMNS)],

@@ -157,8 +157,8 @@ def _connectivity_and_time(r: dict) -> str:
 def _cohorts(r: dict) -> str:
     c = r["cohorts"]
     parts = ["<h2>Devices: models, OS builds, boot and sign-in</h2>", f"<p>{escape(fmt.waits_summary(c['waits']))}</p>"]
-    for table, key, label in fmt.COHORT_TABLES:
-        parts.append(f"<h3>By {label.lower()}</h3>" + _table([label, *fmt.COHORT_HEADERS],
+    for table, key, label, title in fmt.COHORT_TABLES:
+        parts.append(f"<p><b>{escape(title)}</b></p>" + _table([label, *fmt.COHORT_HEADERS],
                                                             [fmt.cohort_cells(g, key) for g in c[table]],
                                                             numeric=set(range(1, 9))))
     parts.append(f'<p class="note">{escape(fmt.cohort_note(r["min_group_size"]))}</p>')

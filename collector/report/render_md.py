@@ -112,8 +112,8 @@ def render_md(r: dict) -> str:
               _text(f"Lost hours per weekday ({r['period']['timezone']}): {per_day}.", starts_line=True), ""]
     c = r["cohorts"]
     lines += ["## Devices: models, OS builds, boot and sign-in", "", _text(fmt.waits_summary(c["waits"]), True), ""]
-    for table, key, label in fmt.COHORT_TABLES:
-        lines += [f"By {label.lower()}:", ""]
+    for table, key, label, title in fmt.COHORT_TABLES:
+        lines += [f"{title}:", ""]
         lines += _table([label, *fmt.COHORT_HEADERS], [fmt.cohort_cells(g, key) for g in c[table]], set(range(1, 9)))
     lines += [f"_{_text(fmt.cohort_note(r['min_group_size']))}_", ""]
     s = r["support"]
