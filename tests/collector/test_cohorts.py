@@ -9,6 +9,7 @@ import random
 import time
 from collections import defaultdict
 
+import pytest
 import sqlalchemy as sa
 
 from collector.aggregates import model_name
@@ -140,3 +141,61 @@ def test_hostile_models_stay_bounded(db_engine, db_url):
     print(f"scrape with 10,100 distinct cohorts: {elapsed * 1000:.0f} ms")
     with api.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(device_table)).scalar_one() == 10_100
+
+
+def test_migration_16_fills_the_per_device_figures_as_the_refresher_keeps_them(db_engine, db_url):
+    from collector.migrations.m0016_cohorts import BACKFILL
+
+    api = _api(db_engine, db_url, {"report": {"min_group_size": 3}})
+    _send_fleet(api, random.Random(16))
+    refresh(api.engine, api.config)
+
+    def figures():
+        with api.engine.connect() as conn:
+            return {table: {tuple(r[:-3]): tuple(round(v, 6) for v in r[-3:])
+                            for r in conn.execute(sa.text(f"SELECT * FROM {table}")) if any(r[-3:])}
+                    for table in ("device_daily", "device_week")}
+
+    kept = figures()
+    assert len(kept["device_week"]) == len(FLEET)
+    with api.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM device_daily"))
+        conn.execute(sa.text("DELETE FROM device_week"))
+        for statement in BACKFILL:
+            conn.execute(sa.text(statement))
+    assert figures() == kept
+
+
+def test_folded_cohorts_never_show_a_group_under_the_size():
+    """Whatever the fleet, every exported (model, build) holds at least min_group_size devices but (other, other),
+    and a model or build held by enough devices stays named."""
+    from collector.labels import Cohorts
+
+    rng = random.Random(4)
+    for _ in range(2000):
+        fleet: dict[tuple[str, str], int] = defaultdict(int)
+        for _device in range(rng.randint(0, 40)):
+            fleet[rng.choice("ABCDE"), rng.choice("123")] += 1
+        k, limit = rng.randint(1, 8), rng.randint(1, 5)
+        cohorts = Cohorts([(*pair, n) for pair, n in fleet.items()], limit, k)
+        shown: dict[tuple[str, str], int] = defaultdict(int)
+        for (model, build), n in fleet.items():
+            shown[cohorts.pairs[model, build]] += n
+        for (model, build), n in shown.items():
+            assert (model, build) == ("other", "other") or n >= k
+            assert model in cohorts.named[0] | {"other"} and build in cohorts.named[1] | {"other"}
+        for model in cohorts.named[0]:  # a named model of k devices or more is shown, with some build
+            if sum(n for (m, _b), n in fleet.items() if m == model) >= k:
+                assert any(m == model for m, _b in shown)
+
+
+def test_a_wait_within_its_threshold_costs_and_counts_nothing():
+    from collector import impact
+
+    full = [impact.Interval(end=3600.0 * (h + 1), interval_s=3600.0, active_s=3600.0) for h in range(3)]
+    waits = [impact.Disruption("b1", "boot", "system", 600.0, 45.0, excess_s=None),
+             impact.Disruption("b2", "boot", "system", 4000.0, 80.0, excess_s=20.0),
+             impact.Disruption("l1", "logon", "system", 8000.0, 30.0, excess_s=0.0)]
+    hours = impact.device_hours(waits, full, impact.ModelConfig())
+    assert hours.disruptions == {(3600, "boot", "system"): 1}
+    assert hours.lost == {(3600, "boot", "system"): pytest.approx(20.0)}
