@@ -18,6 +18,10 @@ exports only:
   within each group an OS with fewer devices becomes ``other`` (and every OS
   of the group, if its ``other`` would still be too small).
 
+Hardware models and OS builds (the device cohorts) follow the same two rules
+in their own families (:class:`Cohorts`): named among the most reported,
+small (model, build) groups folded.
+
 Group sizes are the devices the collector knows (the device table, each
 under its latest labels), so a label set that no device holds any more (a
 device moved to another site) is folded too: each device counts under one

@@ -17,8 +17,9 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   :func:`collector.impact.device_hours`, replaces the device's rows in
   ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
-  ``app_active_daily`` by UTC day; their sums over the trailing week, which the
-  gauges read) and the all-time totals (``impact_total``). On PostgreSQL the
+  ``app_active_daily`` by UTC day, and ``device_daily`` per device and day;
+  their sums over the trailing week, which the gauges read) and the all-time
+  totals (``impact_total``). On PostgreSQL the
   claim is ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and
   never recompute one device-day at the same time; a mark that arrives during a
   recompute bumps the generation and the day is recomputed again.

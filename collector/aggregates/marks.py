@@ -7,8 +7,11 @@ nothing twice). It marks dirty device-hours for :mod:`.refresh` and keeps the
 counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
 for the report), versions per day, each device's latest disruption per
-type (for "devices disrupted now"), and the counted application focus time
-(per day for the report, all time for /metrics).
+type (for "devices disrupted now"), the counted application focus time
+(per day for the report, all time for /metrics), and the waits of boots and
+sign-ins by cohort and duration bucket (the histograms of /metrics). A boot or
+sign-in within its threshold is a measurement, not a disruption
+(:func:`disruptions_of`): it is counted only among the waits.
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
