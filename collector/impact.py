@@ -238,6 +238,12 @@ class DeviceHours:
         return sum(self.lost.values())
 
 
+def is_disruption(ev: Disruption) -> bool:
+    """Whether the event counts as a disruption: a routine measurement (a boot, a sign-in) only beyond its
+    threshold (``contract.events.is_disruption``)."""
+    return events.is_disruption(ev.type, {events.EXCESS_S: ev.excess_s})
+
+
 def excess_of(value: object, duration_s: float) -> float | None:
     """An event's ``details.excess_s`` as the model reads it: a number of seconds within the event, else None.
 
@@ -470,7 +476,7 @@ def device_hours(events: list[Disruption], heartbeats: list[Interval], cfg: Mode
                 layer.append(_Span(s, e, min(sp.density, 1.0), sp.rank, sp.event_start, sp.event_id, sp.type, sp.app))
 
     for ev in events:
-        if ws <= ev.start < we:
+        if ws <= ev.start < we and is_disruption(ev):
             disruptions[(hour_start(ev.start), ev.type, ev.app)] += 1
         keep(_spans(ev, activity, cfg), layers[ev.type in SUPPORT_TYPES])
     sessions = sorted(ev.start for ev in events if ev.type == SESSION)

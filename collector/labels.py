@@ -18,6 +18,10 @@ exports only:
   within each group an OS with fewer devices becomes ``other`` (and every OS
   of the group, if its ``other`` would still be too small).
 
+Hardware models and OS builds (the device cohorts) follow the same two rules
+in their own families (:class:`Cohorts`): named among the most reported,
+small (model, build) groups folded.
+
 Group sizes are the devices the collector knows (the device table, each
 under its latest labels), so a label set that no device holds any more (a
 device moved to another site) is folded too: each device counts under one
@@ -109,7 +113,8 @@ class Labels:
     ``agent_versions[version]`` where no group of people is shown.
     """
 
-    def __init__(self, config: CollectorConfig, devices: Iterable[tuple[str, str, str, str, int]]):
+    def __init__(self, config: CollectorConfig, devices: Iterable[tuple[str, str, str, str, int]],
+                 cohorts: Iterable[tuple[str, str, int]] = ()):
         k = min_group_size(config)
         self._devices = devices = list(devices)
         limit = config.collector.max_label_values
@@ -161,6 +166,7 @@ class Labels:
         self.cells = _Memo(cell_of)
         site_names = merge_small(_site_sizes(pairs), k)
         self.sites = _Memo(lambda site: site_names.get(bounded[site, OTHER][0], OTHER))
+        self.cohorts = Cohorts(list(cohorts), limit, k)
 
     def departments(self) -> set[str]:
         """The departments exported by name."""
@@ -178,6 +184,68 @@ class Labels:
             for i, (raw, label) in enumerate(zip((site, department, os_name, version), exported)):
                 if label == OTHER and raw != OTHER:
                     key = (FOLDED_LABELS[i], "unlisted" if raw not in self.named[i] else "small_group")
+                    values[key].add(raw)
+                    counts[key] += n
+        return [(*key, len(v)) for key, v in values.items()], [(*key, n) for key, n in counts.items()]
+
+
+# A cohort too small goes to its model's other builds, else to its build's other models (never one with an other)
+_COHORT_FOLDS = (lambda p: (p[0], OTHER) if p[0] != OTHER else None,
+                 lambda p: (OTHER, p[1]) if p[1] != OTHER else None)
+
+
+class Cohorts:
+    """How /metrics exports devices' cohorts (hardware model as ``collector.aggregates.model_name`` names it, OS
+    build), from (model, build, devices) per distinct cohort of the device table.
+
+    Each of the two is named only among the ``limit`` held by the most devices (else ``other``); then a (model,
+    build) pair of fewer than ``k`` devices becomes (model, ``other``), if that group is still too small (``other``,
+    build), and else (``other``, ``other``): so a model and a build held by enough devices both stay visible.
+    Look pairs up in :attr:`pairs` (computed on first use; a pair no device holds folds by the same rule).
+    """
+
+    def __init__(self, cohorts: list[tuple[str, str, int]], limit: int, k: int):
+        self._cohorts = cohorts
+        models: dict[str, int] = defaultdict(int)
+        builds: dict[str, int] = defaultdict(int)
+        for model, build, n in cohorts:
+            models[model] += n
+            builds[build] += n
+        self.named = (top(models, limit), top(builds, limit))
+        bounded = _Memo(lambda model, build: (model if model in self.named[0] else OTHER,
+                                              build if build in self.named[1] else OTHER))
+        sizes: dict[tuple[str, str], int] = {}
+        for model, build, n in cohorts:
+            _sum_into(sizes, bounded[model, build], n)
+        shown = {p for p, n in sizes.items() if n >= k}
+        rest = {p: n for p, n in sizes.items() if p not in shown}
+        for fold in _COHORT_FOLDS:
+            groups: dict[tuple[str, str], int] = {}
+            for p, n in [*rest.items(), *((p, sizes[p]) for p in shown if p in sizes)]:
+                if fold(p) is not None and (p in rest or fold(p) == p):
+                    _sum_into(groups, fold(p), n)
+            big = {g for g, n in groups.items() if n >= k}
+            shown |= big
+            rest = {p: n for p, n in rest.items() if fold(p) not in big}
+
+        def pair_of(model: str, build: str) -> tuple[str, str]:
+            p = bounded[model, build]
+            for group in (p, *(fold(p) for fold in _COHORT_FOLDS)):
+                if group in shown:
+                    return group
+            return OTHER, OTHER
+
+        self.pairs = _Memo(pair_of)
+
+    def folded(self) -> tuple[list[tuple], list[tuple]]:
+        """As :meth:`Labels.folded`, for the labels hw_model and os_build."""
+        keys = [(label, reason) for label in ("hw_model", "os_build") for reason in ("small_group", "unlisted")]
+        values: dict[tuple[str, str], set] = {key: set() for key in keys}
+        counts: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
+        for model, build, n in self._cohorts:
+            for i, (raw, label) in enumerate(zip((model, build), self.pairs[model, build])):
+                if label == OTHER and raw != OTHER:
+                    key = (keys[2 * i][0], "unlisted" if raw not in self.named[i] else "small_group")
                     values[key].add(raw)
                     counts[key] += n
         return [(*key, len(v)) for key, v in values.items()], [(*key, n) for key, n in counts.items()]

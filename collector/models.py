@@ -183,6 +183,39 @@ support_source_table = sa.Table(
     sa.Column("skipped_total", sa.BigInteger, nullable=False),  # records refused (collector.support.tickets.problem)
 )
 
+# The waits of the routine measurements (each boot, each sign-in) counted on arrival (collector.aggregates.marks),
+# per type, the device's cohort then (hardware model as collector.aggregates.model_name names it, OS build as
+# sent) and duration bucket (its upper bound in seconds, inf for the last): how many, their seconds, how many slow
+# (beyond the agent's threshold). The histograms of /metrics.
+wait_count_table = sa.Table(
+    "wait_count", metadata,
+    sa.Column("type", sa.String(32), primary_key=True),
+    sa.Column("hw_model", sa.String(2 * _LABEL + 1), primary_key=True),
+    sa.Column("os_build", sa.String(_LABEL), primary_key=True),
+    sa.Column("le", sa.Float, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("slow", sa.BigInteger, nullable=False),
+)
+
+# Lost and active seconds and disruptions per device and UTC day (collector.aggregates.refresh), and their sums
+# over the trailing week per device: /metrics groups the week's by the devices' cohorts (device table).
+device_daily_table = sa.Table(
+    "device_daily", metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("lost_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("active_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("disruptions", sa.BigInteger, nullable=False, server_default="0"),
+)
+device_week_table = sa.Table(
+    "device_week", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("lost_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("active_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("disruptions", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 
 class Event(SQLModel, table=True):
     """One disruption on one device, as sent (the id is the agent's UUIDv7)."""

@@ -17,8 +17,9 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   :func:`collector.impact.device_hours`, replaces the device's rows in
   ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
-  ``app_active_daily`` by UTC day; their sums over the trailing week, which the
-  gauges read) and the all-time totals (``impact_total``). On PostgreSQL the
+  ``app_active_daily`` by UTC day, and ``device_daily`` per device and day;
+  their sums over the trailing week, which the gauges read) and the all-time
+  totals (``impact_total``). On PostgreSQL the
   claim is ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and
   never recompute one device-day at the same time; a mark that arrives during a
   recompute bumps the generation and the day is recomputed again.
@@ -34,6 +35,7 @@ import math
 
 from collector import impact
 from collector.config import CollectorConfig
+from contract.records import UNKNOWN
 
 DAY = 86400
 HOUR = impact.HOUR
@@ -52,6 +54,13 @@ def week_end(t: float) -> float:
     """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
     days = math.floor(t / DAY)
     return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
+def model_name(vendor: str, model: str) -> str:
+    """A device's hardware model as reports and /metrics name it: vendor and model, e.g. "LENOVO ThinkPad T14 Gen 3"
+    (the model alone where it already starts with the vendor's name or the vendor is unknown)."""
+    vendor, model = vendor.strip(), model.strip()
+    if not vendor or vendor == UNKNOWN or model.lower().startswith(vendor.lower()):
+        return model or UNKNOWN
+    return f"{vendor} {model}"
 
 
 def week_window(now: float) -> tuple[int, int]:

@@ -7,8 +7,12 @@ nothing twice). It marks dirty device-hours for :mod:`.refresh` and keeps the
 counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
 for the report), versions per day, each device's latest disruption per
-type (for "devices disrupted now"), and the counted application focus time
-(per day for the report, all time for /metrics), and network quality (:mod:`.network`).
+type (for "devices disrupted now"), the counted application focus time
+(per day for the report, all time for /metrics), the waits of boots and
+sign-ins by cohort and duration bucket (the histograms of /metrics), and
+network quality (:mod:`.network`). A boot or sign-in within its threshold is
+a measurement, not a disruption (:func:`disruptions_of`): it is counted only
+among the waits.
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
@@ -16,7 +20,9 @@ type (for "devices disrupted now"), and the counted application focus time
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 from collections import Counter, defaultdict
 from itertools import repeat
 from operator import add, floordiv, methodcaller
@@ -27,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from collector import impact
 from collector.aggregates import (
-    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config, network, week_end,
+    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config, model_name, network, week_end,
 )
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
@@ -35,9 +41,9 @@ from collector.ingest import IngestedBatch
 from collector.models import (
     app_focus_daily_table, app_version_count_table, disruption_count_table, event_table, impact_dirty_table,
     impact_total_table, outage_count_table, outage_daily_table, recent_disruption_table, support_ticket_table,
-    version_daily_table,
+    version_daily_table, wait_count_table,
 )
-from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S
+from contract.events import APP_VERSION, CAUSE, CONNECTIVITY_CAUSES, EXCESS_S, ROUTINE_TYPES, is_disruption
 from contract.records import MAX_DURATION_S
 
 MAX_MARKED_S = 400 * DAY  # the longest span one call of _mark marks (see there); the contract's are far shorter
@@ -48,6 +54,7 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     """The ingest hook: mark the device-hours the new records can change, and count what is counted on arrival."""
     _mark_dirty(conn, batch)
     _count_on_arrival(conn, batch)
+    _count_waits(conn, batch)
     _count_focus(conn, batch)
     network.count(conn, batch)
 
@@ -173,9 +180,10 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     """Count what is counted when it arrives: disruptions by label and app version (all time, for /metrics),
     outages and app versions per day (for the report), recent disruptions."""
     dev = batch.device
-    _note_recent(conn, batch)
+    events = disruptions_of(batch.events)
+    _note_recent(conn, batch.device, events, batch.received_at)
     counts = _Arrivals(dev["id"])
-    counts.add(batch.events)
+    counts.add(events)
     app_label = batch.config.app_label
     disruptions: dict[tuple[str, str], int] = defaultdict(int)
     versions: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -191,6 +199,16 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     add_up(conn, app_version_count_table, ["app", "version", "type"], ["count"],
            [(k, (n,)) for k, n in versions.items()])
     _add_day_counts(conn, counts)
+
+
+def disruptions_of(events: Columns) -> Columns:
+    """The events that are disruptions: all but the routine measurements (boots, sign-ins) within their threshold
+    (``contract.events.is_disruption``); they still count as measurements (:func:`_count_waits`)."""
+    types = events["type"]
+    if set(types).isdisjoint(ROUTINE_TYPES):
+        return events
+    details = events["details"]
+    return events.take([i for i, t in enumerate(types) if is_disruption(t, details[i])])
 
 
 def _version(value: Any) -> str | None:
@@ -253,20 +271,43 @@ def count_days_of_stored_events(conn: Connection) -> None:
     total = _Arrivals("")
     for dev, group in itertools.groupby(rows.mappings(), key=lambda r: r["device_id"]):
         total.device_id = dev
-        total.add(Columns.of([{**r, "details": r["details"] or {}} for r in group],
-                             ("type", "app", "start", "duration_s", "details")))
+        total.add(disruptions_of(Columns.of([{**r, "details": r["details"] or {}} for r in group],
+                                            ("type", "app", "start", "duration_s", "details"))))
     _add_day_counts(conn, total)
 
 
-def _note_recent(conn: Connection, batch: IngestedBatch) -> None:
-    """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
-    cutoff = batch.received_at - RECENT_S
+# The upper bounds of the buckets the waits of boots and sign-ins are counted in (seconds; the last catches all).
+WAIT_BUCKETS_S = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, math.inf)
+
+
+def _count_waits(conn: Connection, batch: IngestedBatch) -> None:
+    """Count the waits of the routine measurements (each boot, each sign-in, within its threshold or not) by
+    type, the device's cohort when they arrive and duration bucket: how many, their seconds, how many were slow
+    (``details.excess_s`` > 0). The histograms of /metrics."""
     events = batch.events
+    types = events["type"]
+    if set(types).isdisjoint(ROUTINE_TYPES):
+        return
+    dev = batch.device
+    model, build = model_name(dev["hw_vendor"], dev["hw_model"]), dev["os_build"]
+    counts: dict[tuple, list] = defaultdict(lambda: [0, 0.0, 0])
+    for etype, seconds, details in zip(types, events["duration_s"], events["details"]):
+        if etype in ROUTINE_TYPES:
+            acc = counts[(etype, model, build, WAIT_BUCKETS_S[bisect.bisect_left(WAIT_BUCKETS_S, seconds)])]
+            acc[0] += 1
+            acc[1] += seconds
+            acc[2] += is_disruption(etype, details)
+    add_up(conn, wait_count_table, ["type", "hw_model", "os_build", "le"], ["count", "seconds", "slow"],
+           counts.items())
+
+
+def _note_recent(conn: Connection, dev: dict, events: Columns, received_at: float) -> None:
+    """Keep, per device and type, the latest end of a disruption that is recent enough to show as current."""
+    cutoff = received_at - RECENT_S
     ends = map(add, events["start"], events["duration_s"])
     latest = dict(sorted((t, end) for t, end in zip(events["type"], ends) if end >= cutoff))  # max per type
     if not latest:
         return
-    dev = batch.device
     conn.execute(prepared(conn, _note_latest), [{"device_id": dev["id"], "type": ty, "site": dev["site"], "end": end}
                                                 for ty, end in sorted(latest.items())])
 

@@ -21,17 +21,19 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, RECENT_S
+from collector.aggregates import DAY, HOUR, RECENT_S, model_name
 from collector.db import is_sqlite
 from collector.models import network_daily_table
 from collector.models import (
-    active_hourly_table, app_focus_daily_table, device_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
+    active_hourly_table, app_focus_daily_table, device_table, event_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
     recent_disruption_table, version_daily_table,
 )
+from contract.events import EXCESS_S, ROUTINE_TYPES
 
 _VALUES = {"lost_s", "active_s", "disruptions", "outages", "seconds", "count", "focus_s"}  # summed, never grouped by
 _SEP = "\x1f"  # ends each application name in the list of distinct names (SQLite's separator is always ",")
@@ -133,6 +135,29 @@ def known_devices(conn: Connection, start: float, end: float) -> set[str]:
     """The devices registered before ``end`` and seen within four weeks before ``start`` or later."""
     d = device_table.c
     return set(conn.execute(sa.select(d.id).where(d.first_seen < end, d.last_seen >= start - 28 * DAY)).scalars())
+
+
+def cohorts(conn: Connection) -> list[tuple[str, str, str, str, int]]:
+    """(device, hardware model as :func:`collector.aggregates.model_name` names it, OS build, CPU class, memory
+    bytes) of every device: its cohort as its latest heartbeat gives it."""
+    d = device_table.c
+    rows = conn.execute(sa.select(d.id, d.hw_vendor, d.hw_model, d.os_build, d.cpu_class, d.memory_bytes))
+    return [(dev, model_name(vendor, model), build, cpu, int(memory or 0))
+            for dev, vendor, model, build, cpu, memory in rows]
+
+
+def waits(conn: Connection, start: float, end: float) -> list[tuple[str, str, float, float]]:
+    """(device, type, seconds waited, seconds beyond the threshold) of every routine measurement (each boot, each
+    sign-in: ``contract.events.ROUTINE_TYPES``) that started in ``[start, end)``, read from the events (index
+    ``ix_event_type_start``)."""
+    e = event_table.c
+    rows = conn.execute(sa.select(e.device_id, e.type, e.duration_s, sa.cast(e.details, sa.Text)).where(
+        e.type.in_(ROUTINE_TYPES), e.start >= start, e.start < end))
+    out = []
+    for dev, etype, seconds, details in rows.cursor.fetchall():
+        excess = msgspec.json.decode(details).get(EXCESS_S) if EXCESS_S in details else None
+        out.append((dev, etype, float(seconds), impact.excess_of(excess, seconds) or 0.0))
+    return out
 
 
 def devices_disrupted(conn: Connection, now: float) -> list[tuple[str, str, int]]:

@@ -25,7 +25,7 @@ from collector.config import CollectorConfig
 from collector.db import add_up, is_sqlite, write_transaction
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
-    device_table, event_table, heartbeat_table, impact_dirty_table, lost_daily_table,
+    device_daily_table, device_table, device_week_table, event_table, heartbeat_table, impact_dirty_table, lost_daily_table,
     lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, support_ticket_table,
     week_state_table,
 )
@@ -209,6 +209,10 @@ _DAILY_AND_WEEK = (
     (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
     (active_daily_table, active_week_table, ["site", "department"], "active_s"),
     (app_active_daily_table, app_active_week_table, ["app"], "active_s"),
+    # per device (grouped by cohort on /metrics): one table, one value column each
+    (device_daily_table, device_week_table, ["device_id"], "lost_s"),
+    (device_daily_table, device_week_table, ["device_id"], "active_s"),
+    (device_daily_table, device_week_table, ["device_id"], "disruptions"),
 )
 
 
@@ -223,6 +227,8 @@ class _Contributions:
         self.active: dict[tuple, float] = defaultdict(float)
         self.app_active: dict[tuple, float] = defaultdict(float)
         self.totals: dict[tuple, float] = defaultdict(float)
+        # (day, device) -> the device's lost seconds, active seconds, disruptions
+        self.device: tuple[dict, dict, dict] = (defaultdict(float), defaultdict(float), defaultdict(int))
 
     def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
         """Add (sign +1) or remove (-1) one device-day's rows."""
@@ -234,10 +240,13 @@ class _Contributions:
             acc[1] += sign * r["disruptions"]
             self.lost_daily[(day_start(r["hour"]),) + key[1:]] += sign * r["lost_s"]
             self.totals[("lost",) + key[1:]] += sign * r["lost_s"]
+            self.device[0][(day_start(r["hour"]), r["device_id"])] += sign * r["lost_s"]
+            self.device[2][(day_start(r["hour"]), r["device_id"])] += sign * r["disruptions"]
         for r in active_rows:
             day = day_start(r["hour"])
             self.active[(day, r["site"], r["department"])] += sign * r["active_s"]
             self.totals[("active", "", "", r["site"], r["department"])] += sign * r["active_s"]
+            self.device[1][(day, r["device_id"])] += sign * r["active_s"]
             for app in apps:
                 self.app_active[(day, app)] += sign * r["active_s"]
 
@@ -246,7 +255,8 @@ class _Contributions:
         add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
                [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
         first_day = _roll_week(conn, now)
-        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active)):
+        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active,
+                                                                      *self.device)):
             add_up(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
             in_week: dict[tuple, float] = defaultdict(float)
             for k, v in deltas.items():

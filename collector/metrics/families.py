@@ -12,22 +12,25 @@ before it is exported. Extensions append their families to FAMILIES.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
-from prometheus_client.core import Metric
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection
 
 from collector import aggregates, impact
 from collector.aggregates import queries, support
+from collector.aggregates.marks import WAIT_BUCKETS_S
 from collector.config import CollectorConfig
 from collector.labels import OTHER, Labels, min_group_size, top_versions, withhold_small
 from collector.metrics.exposition import counter, gauge
 from collector.models import (
-    active_week_table, app_active_week_table, app_version_count_table, device_table, disruption_count_table,
-    felt_count_table, felt_device_table, impact_total_table, lost_week_table, outage_count_table, support_count_table,
-    support_source_table,
+    active_week_table, app_active_week_table, app_version_count_table, device_table, device_week_table,
+    disruption_count_table, felt_count_table, felt_device_table, impact_total_table, lost_week_table,
+    outage_count_table, support_count_table, support_source_table, wait_count_table,
 )
 from collector.aggregates import network
 from collector.models import network_count_table, network_device_table
@@ -49,6 +52,7 @@ class ScrapeContext:
     _device_groups: list[tuple] | None = field(default=None, init=False, repr=False)
     _labels: Labels | None = field(default=None, init=False, repr=False)
     _versions: tuple[list[tuple], int] | None = field(default=None, init=False, repr=False)
+    _cohort_groups: list[tuple] | None = field(default=None, init=False, repr=False)
 
     def label_rows(self, statements: _LabelRows) -> list[tuple]:
         """The rows of a label table: bounded in SQL when devices report values beyond those named, else as
@@ -70,10 +74,20 @@ class ScrapeContext:
             self._device_groups = self.rows(_DEVICE_GROUPS, {"since": self.now - self.config.collector.silent_after_s})
         return self._device_groups
 
+    def cohort_groups(self) -> list[tuple]:
+        """(hw_model as ``aggregates.model_name`` names it, os_build, devices, week lost s, week active s, week
+        disruptions) per distinct cohort of the device table (read once per scrape, on first use)."""
+        if self._cohort_groups is None:
+            self._cohort_groups = [(aggregates.model_name(vendor, model), *rest)
+                                   for vendor, model, *rest in self.rows(_COHORT_GROUPS)]
+        return self._cohort_groups
+
     def labels(self) -> Labels:
-        """How this scrape exports the label values agents chose (built once, from :meth:`device_groups`)."""
+        """How this scrape exports the label values agents chose (built once, from :meth:`device_groups` and
+        :meth:`cohort_groups`)."""
         if self._labels is None:
-            self._labels = Labels(self.config, [(*g[:4], g[5]) for g in self.device_groups()])
+            self._labels = Labels(self.config, [(*g[:4], g[5]) for g in self.device_groups()],
+                                  [g[:3] for g in self.cohort_groups()])
         return self._labels
 
     def versions(self) -> tuple[list[tuple], int]:
@@ -162,6 +176,15 @@ _DEVICE_GROUPS = (
               sa.func.sum(sa.cast(_dc.spool_dropped_total, sa.Float)))  # a float sum: 64-bit counts never overflow it
     .group_by(_dc.site, _dc.department, _dc.os, _dc.agent_version)
 )
+_dw = device_week_table.c
+_COHORT_GROUPS = (  # the devices of each cohort and their trailing week (devices without one: zeros)
+    sa.select(_dc.hw_vendor, _dc.hw_model, _dc.os_build, sa.func.count(),
+              sa.func.coalesce(sa.func.sum(_dw.lost_s), 0.0), sa.func.coalesce(sa.func.sum(_dw.active_s), 0.0),
+              sa.func.coalesce(sa.func.sum(_dw.disruptions), 0))
+    .select_from(device_table.outerjoin(device_week_table, _dw.device_id == _dc.id))
+    .group_by(_dc.hw_vendor, _dc.hw_model, _dc.os_build)
+)
+_WAITS = _select(wait_count_table, "type", "hw_model", "os_build", "le", "count", "seconds", "slow")
 _DISRUPTIONS = _label_rows(disruption_count_table, ["type", "app", "site", "department", "os"], ["count"])
 _LOST_TOTALS = _label_rows(impact_total_table, ["type", "app", "site", "department"], ["exported"],
                            impact_total_table.c.metric == "lost")
@@ -382,6 +405,9 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
     size."""
     values, devices_folded = ctx.labels().folded()
     values.append(("app_version", "unlisted", ctx.versions()[1]))
+    cohort_values, cohort_devices_folded = ctx.labels().cohorts.folded()
+    values += cohort_values
+    devices_folded += cohort_devices_folded
     yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
                 "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
                 ["label", "reason"], values)
@@ -501,9 +527,58 @@ def network_quality(ctx: ScrapeContext) -> Iterable[Metric]:
         now[key] = now.get(key, 0) + n
     yield gauge("hinder_wifi_devices", "Reporting devices on Wi-Fi by the signal band of their newest heartbeat.",
                 ["band", "site"], [(*key, n) for key, n in sorted(now.items())])
+# ------------------------------------------------------------ device cohorts
+# Hardware model and OS build, bounded and folded by collector.labels.Cohorts; new families rather than labels on
+# the existing ones, so that the series of those do not multiply by the cohorts.
+
+_COHORT = ["hw_model", "os_build"]
+
+
+def cohorts(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_cohort_devices{hw_model,os_build} and, over the 7 UTC days ending today,
+    hinder_cohort_week_lost_seconds, hinder_cohort_week_active_seconds and hinder_cohort_week_disruptions: the
+    devices of each cohort (their current one) and their figures (``device_week``)."""
+    pairs = ctx.labels().cohorts.pairs
+    rows = _relabelled(ctx.cohort_groups(), 4, lambda r: pairs[r[0], r[1]])
+    yield gauge("hinder_cohort_devices", "Devices by hardware model and OS build (from their latest heartbeat).",
+                _COHORT, [r[:3] for r in rows])
+    yield gauge("hinder_cohort_week_lost_seconds", "Working time lost in the 7 UTC days ending today, by the "
+                "devices' hardware model and OS build (their current ones).", _COHORT,
+                [(*r[:2], max(r[3], 0.0)) for r in rows])  # clamp the rounding residue of applied differences
+    yield gauge("hinder_cohort_week_active_seconds", "Employee-active seconds in the 7 UTC days ending today, by "
+                "the devices' hardware model and OS build.", _COHORT, [(*r[:2], max(r[4], 0.0)) for r in rows])
+    yield gauge("hinder_cohort_week_disruptions", "Disruptions that started in the 7 UTC days ending today, by "
+                "the devices' hardware model and OS build.", _COHORT, [(*r[:2], max(r[5], 0)) for r in rows])
+
+
+def startup_waits(ctx: ScrapeContext) -> Iterable[Metric]:
+    """hinder_startup_duration_seconds{stage,hw_model,os_build} (a histogram) and
+    hinder_startup_slow_total{stage,hw_model,os_build}: every boot and sign-in the agents measured, by the
+    device's cohort when it arrived (``wait_count``)."""
+    pairs = ctx.labels().cohorts.pairs
+    rows = _relabelled(ctx.rows(_WAITS), 3, lambda r: (r[0], *pairs[r[1], r[2]], r[3]))
+    series: dict[tuple, dict[float, list]] = defaultdict(dict)
+    for stage, model, build, le, n, seconds, slow in rows:
+        series[stage, model, build][le] = [n, seconds, slow]
+    labels = ["stage", *_COHORT]
+    histogram = HistogramMetricFamily(
+        "hinder_startup_duration_seconds", "How long employees waited: boot (power-on to the sign-in screen) and "
+        "logon (credentials to a usable desktop), by the device's hardware model and OS build when it arrived.",
+        labels=labels)
+    slow_rows = []
+    for key in sorted(series):
+        buckets, total = [], 0
+        for le in sorted({*series[key], *WAIT_BUCKETS_S}):
+            total += series[key].get(le, (0,))[0]
+            buckets.append((floatToGoString(le), total))
+        histogram.add_metric(list(key), buckets, sum(v[1] for v in series[key].values()))
+        slow_rows.append((*key, sum(v[2] for v in series[key].values())))
+    yield histogram
+    yield counter("hinder_startup_slow", "Boots and sign-ins that took longer than the agent's threshold (each "
+                  "one's time beyond it is lost time, type boot or logon).", labels, slow_rows)
 
 
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, app_focus, connectivity_outages, app_version_disruptions,
                           week_figures, devices_disrupted, hourly_cost, support_contacts, support_week,
-                          felt_vs_measured, folded_labels, support_sources, network_quality]
+                          felt_vs_measured, folded_labels, support_sources, network_quality, cohorts, startup_waits]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import statistics
 from collections import defaultdict
@@ -18,7 +19,7 @@ from typing import Callable
 
 from collector import calibration
 from collector.aggregates import network
-from collector.labels import OTHER as OTHER_GROUP, merge_small, withhold_small
+from collector.labels import OTHER as OTHER_GROUP, merge_small, top, withhold_small
 from collector.report import fmt
 from collector.report.config import ReportSettings
 from collector.report.findings import findings, iceberg
@@ -75,6 +76,9 @@ class WeekFacts:
     # the model's lost seconds of the event alone)
     answers: list[tuple] = field(default_factory=list)
     pending_device_days: int = 0  # device-days the refresher had not recomputed yet when the facts were read
+    # device -> (hardware model, OS build, CPU class, memory bytes): its cohort as its latest heartbeat gives it
+    cohorts: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)
+    waits: list[tuple[str, str, float, float]] = field(default_factory=list)  # (device, boot|logon, waited s, beyond s)
     derived: dict = field(default_factory=dict, repr=False, compare=False)  # sums computed once from the rows
 
 
@@ -166,6 +170,7 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "connectivity": _connectivity(f, settings.min_group_size),
         "support": _support(f, model, settings),
         "felt": _felt(f, model, settings.min_group_size),
+        "cohorts": _cohorts(f, settings),
         "heatmap": {"days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "hours": list(range(24)),
                     "lost_seconds": f.heat},
     }
@@ -671,3 +676,103 @@ def _method(f: WeekFacts, model: Model, settings: ReportSettings, repeat_total: 
         "min_focus_hours": app_use["min_focus_hours"],
         "notes": notes,
     }
+
+
+# ------------------------------------------------------------ device cohorts
+
+TOP_COHORTS = 15  # named rows of each cohort table (those of the most devices); the rest are other
+MEMORY_CLASSES = ((8, "< 8 GiB"), (16, "8-15 GiB"), (32, "16-31 GiB"), (math.inf, ">= 32 GiB"))  # upper bound in GiB
+UNKNOWN = "unknown"
+
+
+def memory_class(memory_bytes: int) -> str:
+    """The memory class of a device: its memory to the nearest GiB (what is usable is a little under what is
+    installed) in one of :data:`MEMORY_CLASSES`, ``unknown`` when not read (0)."""
+    if memory_bytes <= 0:
+        return UNKNOWN
+    gib = round(memory_bytes / 2**30)
+    return next(label for bound, label in MEMORY_CLASSES if gib < bound)
+
+
+def waits_summary(seconds: list[float], slow: int, lost_s: float) -> dict:
+    """Boots or sign-ins: how many, the median and 90th percentile of their waits, the share beyond the
+    threshold, the time lost beyond it."""
+    n = len(seconds)
+    return {"count": n, "median_seconds": statistics.median(seconds) if n else None,
+            "p90_seconds": (statistics.quantiles(seconds, n=10, method="inclusive")[-1] if n > 1 else
+                            seconds[0] if n else None),
+            "slow_share": slow / n if n else None, "lost_seconds": lost_s}
+
+
+_COHORT_KEYS = {"by_model": ("hw_model", lambda c: c[0]), "by_os_build": ("os_build", lambda c: c[1]),
+                "by_memory": ("memory", lambda c: memory_class(c[3]))}
+
+
+def _cohorts(f: WeekFacts, settings: ReportSettings) -> dict:
+    """Lost time, disruptions and the waits of boots and sign-ins per hardware model, OS build and memory class
+    (each device's latest), the worst per device first; groups of fewer than ``min_group_size`` reporting devices,
+    and those beyond the :data:`TOP_COHORTS` of the most devices, merged into other."""
+    cohort = {dev: f.cohorts.get(dev, (UNKNOWN, UNKNOWN, UNKNOWN, 0)) for dev in
+              {*f.devices, *f.active, *_per_device(f)[0], *_per_device(f)[1], *(w[0] for w in f.waits)}}
+    waits: dict[str, list] = {stage: [[], 0, 0.0] for stage in events.ROUTINE_TYPES}
+    for _dev, stage, secs, beyond in f.waits:
+        waits[stage][0].append(secs)
+        waits[stage][1] += beyond > 0
+    for _dev, etype, secs in f.lost:
+        if etype in waits:
+            waits[etype][2] += secs
+    out: dict = {"waits": {stage: waits_summary(*w) for stage, w in waits.items()}}
+    for table, (key, of) in _COHORT_KEYS.items():
+        out[table] = _cohort_rows(f, settings, key, {dev: of(c) for dev, c in cohort.items()},
+                                  {dev: c[2] for dev, c in cohort.items()} if table == "by_model" else None)
+    return out
+
+
+def _cohort_rows(f: WeekFacts, settings: ReportSettings, key: str, group_of: dict[str, str],
+                 cpu_of: dict[str, str] | None) -> list[dict]:
+    sizes: dict[str, int] = defaultdict(int)
+    for dev in f.devices:
+        sizes[group_of[dev]] += 1
+    named = merge_small(sizes, settings.min_group_size)
+    kept = top({g: n for g, n in sizes.items() if named[g] == g}, TOP_COHORTS)
+    rows: dict[str, dict] = {}
+
+    def row(dev: str) -> dict:
+        g = group_of[dev] if group_of[dev] in kept else OTHER_GROUP
+        if g not in rows:
+            rows[g] = {key: g, "devices": 0, "groups": set(), "lost_seconds": 0.0, "active_seconds": 0.0,
+                       "disruptions": 0, "waits": {stage: [[], 0, 0.0] for stage in events.ROUTINE_TYPES},
+                       "cpu": defaultdict(int)}
+        return rows[g]
+
+    for dev in f.devices:
+        r = row(dev)
+        r["devices"] += 1
+        r["groups"].add(group_of[dev])
+        if cpu_of is not None:
+            r["cpu"][cpu_of[dev]] += 1
+    lost, count = _per_device(f)
+    for dev in group_of:
+        r = row(dev)
+        r["lost_seconds"] += lost.get(dev, 0.0)
+        r["active_seconds"] += f.active.get(dev, 0.0)
+        r["disruptions"] += count.get(dev, 0)
+    for dev, stage, secs, beyond in f.waits:
+        w = row(dev)["waits"][stage]
+        w[0].append(secs)
+        w[1] += beyond > 0
+    for dev, etype, secs in f.lost:
+        if etype in events.ROUTINE_TYPES:
+            row(dev)["waits"][etype][2] += secs
+    out = []
+    for r in rows.values():
+        n, hours = r["devices"], r["active_seconds"] / 3600
+        enough = enough_use(r["active_seconds"], settings.min_focus_hours)
+        cpu, waits = r.pop("cpu"), r.pop("waits")
+        out.append({**r, "groups": len(r["groups"]), "lost_hours": r["lost_seconds"] / 3600,
+                    "lost_seconds_per_device": r["lost_seconds"] / n if n else 0.0,
+                    "disruptions_per_device": r["disruptions"] / n if n else 0.0,
+                    "disruptions_per_100h": 100 * r["disruptions"] / hours if enough else None,
+                    **{stage: waits_summary(*w) for stage, w in waits.items()},
+                    **({"cpu_class": max(sorted(cpu), key=cpu.get) if cpu else None} if cpu_of is not None else {})})
+    return sorted(out, key=lambda r: (r[key] == OTHER_GROUP, -r["lost_seconds_per_device"], r[key]))

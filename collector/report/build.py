@@ -115,6 +115,8 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
                      for dev, measure, label, n, seconds in queries.network_by_device(conn, ws, we)]
         _load_support(conn, config, ws, we, f)
         _load_answers(conn, config, ws, we, f)
+        f.cohorts = {row[0]: row[1:] for row in queries.cohorts(conn)}
+        f.waits = queries.waits(conn, ws, we)
         if config.apps:
             f.versions = [(app, version, int(n))
                           for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]

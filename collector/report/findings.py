@@ -21,7 +21,8 @@ def findings(r: dict) -> list[dict]:
     if total <= 0:
         return _quiet_week(r)
     candidates: list[tuple[float, str, str]] = []
-    for rule in (_top_type, _top_app, _app_rate, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time, _service_desk):
+    for rule in (_top_type, _top_app, _app_rate, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time, _service_desk,
+                 _cohort):
         found = rule(r, total)
         if found:
             candidates.append(found)
@@ -124,6 +125,31 @@ def _worst_site(r: dict, total: float):
     return (share * 0.8, "site",
             f"{worst['site']} had the lowest experience score ({fmt.score(worst['experience_score'])}, against "
             f"{fmt.score(best['experience_score'])} at {best['site']}): {fmt.hours(worst['lost_seconds_per_device'])} lost per device.")
+
+
+COHORT_RATIO = 2.0  # a hardware model or OS build is named when its devices lose this many times the others' each
+
+
+def _cohort(r: dict, total: float):
+    """The hardware model or OS build whose devices lose the most time each, when it stands out from the rest of
+    the fleet."""
+    devices = r["totals"]["devices"]
+    rows = [(label, g[key], g) for table, key, label, _title in fmt.COHORT_TABLES[:2] for g in r["cohorts"][table]
+            if g[key] != "other" and g["lost_seconds"] > 0 and g["devices"] < devices]
+    if not rows:
+        return None
+    label, name, g = max(rows, key=lambda x: (x[2]["lost_seconds_per_device"], x[2]["lost_seconds"]))
+    others = (total - g["lost_seconds"]) / (devices - g["devices"])
+    if g["lost_seconds_per_device"] < COHORT_RATIO * others:
+        return None
+    than = (f"{g['lost_seconds_per_device'] / others:.1f} times the other devices' {fmt.hours(others)}"
+            if others > 0 else "where the other devices lost none")
+    boot = g["boot"]
+    slow = (f"; {fmt.pct(boot['slow_share'])} of its boots were slow (median {fmt.wait(boot['median_seconds'])})"
+            if boot["count"] and boot["slow_share"] else "")
+    return (g["lost_seconds"] / total, "cohort",
+            f"Devices of {'model' if label == 'Model' else label} {name} lost {fmt.hours(g['lost_seconds_per_device'])} "
+            f"each, {than} ({g['devices']} devices){slow}.")
 
 
 def _connectivity(r: dict, total: float):

@@ -172,3 +172,50 @@ def network_summary(n: dict, min_size: int) -> str:
     on = f" on {devices} device{'' if devices == 1 else 's'}" if blips else ""
     return (f"{wifi}; {outages}; {blips or 'no'} blip{'' if blips == 1 else 's'} (drops too short to count as "
             f"outages){on}.")
+# The device cohorts' section ("Devices: models, OS builds, boot and sign-in"), alike in every renderer.
+COHORT_TABLES = (  # (section key, row key, column, title)
+    ("by_model", "hw_model", "Model", "By hardware model"), ("by_os_build", "os_build", "OS build", "By OS build"),
+    ("by_memory", "memory", "Memory", "By memory"))
+COHORT_HEADERS = ["Devices", "Lost per device", "Disruptions per device", "Per 100 active h", "Boot median / p90",
+                  "Slow boots", "Sign-in median / p90", "Slow sign-ins"]
+
+
+def wait(seconds: float | None) -> str:
+    """A wait in whole seconds (``n/a`` without any)."""
+    return "n/a" if seconds is None else f"{seconds:,.0f} s"
+
+
+def cohort_cells(g: dict, key: str) -> list:
+    """A cohort's row: its name, then its figures under :data:`COHORT_HEADERS`."""
+    name = g[key] + (f" ({g['groups']} groups)" if g[key] == "other" else "")
+    return [name, g["devices"], hours(g["lost_seconds_per_device"]), f"{g['disruptions_per_device']:,.1f}",
+            per_use(g["disruptions_per_100h"]),
+            *(cell for stage in ("boot", "logon") for cell in (
+                median_p90(g[stage]), pct(g[stage]["slow_share"])))]
+
+
+def median_p90(waits: dict) -> str:
+    """A cohort's waits of one stage as "median / 90th percentile" (``n/a`` without any)."""
+    if waits["median_seconds"] is None:
+        return "n/a"
+    return f"{wait(waits['median_seconds'])} / {wait(waits['p90_seconds'])}"
+
+
+def waits_summary(waits: dict) -> str:
+    """The fleet's boots and sign-ins in one sentence."""
+    parts = []
+    for stage, name in (("boot", "boots"), ("logon", "sign-ins")):
+        w = waits[stage]
+        if w["count"]:
+            parts.append(f"{w['count']} {name}, median {wait(w['median_seconds'])}, 90% within "
+                         f"{wait(w['p90_seconds'])}, {pct(w['slow_share'])} beyond the threshold "
+                         f"({hours(w['lost_seconds'])} lost)")
+    return "; ".join(parts) + "." if parts else "No boot or sign-in was measured this week."
+
+
+def cohort_note(min_size: int) -> str:
+    """How cohorts are grouped and what the columns mean."""
+    return (f"Each device counts under its latest model, OS build and memory; groups with fewer than {min_size} "
+            "reporting devices, and beyond the 15 with the most devices, are merged into \"other\". Boot: power-on to "
+            "the sign-in screen; sign-in: credentials to a usable desktop; slow: beyond the agent's threshold, whose "
+            "excess is lost time. Per 100 active h: disruptions per 100 hours employees were active at the devices.")

@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 
-from collector.report.fmt import DAYS
+from collector.report.fmt import COHORT_TABLES, DAYS
 
 _SECTIONS = {
     "totals.csv": ("totals", None),
@@ -27,6 +27,9 @@ _SECTIONS = {
 _FELT_COLUMNS = ["questions", "answered", "answer_rate", "devices", "withheld", "felt_seconds_each",
                  "model_seconds_each"]
 _CALIBRATION_COLUMNS = ["type", "app", "setting", "recovery_seconds", "current_seconds", "answers", "devices"]
+_WAIT_COLUMNS = ["count", "median_seconds", "p90_seconds", "slow_share", "lost_seconds"]
+_COHORT_COLUMNS = ["groups", "devices", "active_seconds", "lost_seconds", "lost_hours", "lost_seconds_per_device",
+                   "disruptions", "disruptions_per_device", "disruptions_per_100h", "cpu_class"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -103,6 +106,15 @@ def tables(r: dict) -> dict[str, str]:
                                        + [(g["shares"] or {}).get(a) for a in p["answer_labels"]] for g in p[key]])
     out["felt_calibration.csv"] = _csv(_CALIBRATION_COLUMNS, [[c[k] for k in _CALIBRATION_COLUMNS]
                                                               for c in p["calibration"]])
+    cohorts = r["cohorts"]
+    out["startup_waits.csv"] = _csv(["stage", *_WAIT_COLUMNS], [[stage, *(w[k] for k in _WAIT_COLUMNS)]
+                                                                for stage, w in cohorts["waits"].items()])
+    for table, key, _label, _title in COHORT_TABLES:
+        stages = list(cohorts["waits"])
+        out[f"cohorts_{table}.csv"] = _csv(
+            [key, *_COHORT_COLUMNS, *(f"{stage}.{k}" for stage in stages for k in _WAIT_COLUMNS)],
+            [[g[key], *(g.get(k) for k in _COHORT_COLUMNS), *(g[stage][k] for stage in stages for k in _WAIT_COLUMNS)]
+             for g in cohorts[table]])
     out["heatmap.csv"] = _csv(["day", *(f"{h:02d}" for h in range(24))],
                               [[d, *row] for d, row in zip(DAYS, r["heatmap"]["lost_seconds"])])
     out["trend.csv"] = _csv(list(r["trend"][0]), [list(t.values()) for t in r["trend"]])

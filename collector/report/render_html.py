@@ -39,6 +39,7 @@ def render_html(report: dict) -> str:
         _summary(report, cur),
         _where(report, cur),
         _connectivity_and_time(report),
+        _cohorts(report),
         _service_desk(report) + _felt(report),  # what people did and said, beside what was measured
         _devices_and_method(report),
     ]
@@ -161,6 +162,17 @@ def _network(r: dict) -> str:
         parts.append(_table(["Interface", "Outages", "Offline"],
                             [[x["interface_kind"], x["outages"], fmt.hours(x["outage_seconds"])] for x in n["by_interface"]],
                             numeric={1, 2}))
+    return "".join(parts)
+
+
+def _cohorts(r: dict) -> str:
+    c = r["cohorts"]
+    parts = ["<h2>Devices: models, OS builds, boot and sign-in</h2>", f"<p>{escape(fmt.waits_summary(c['waits']))}</p>"]
+    for table, key, label, title in fmt.COHORT_TABLES:
+        parts.append(f"<p><b>{escape(title)}</b></p>" + _table([label, *fmt.COHORT_HEADERS],
+                                                            [fmt.cohort_cells(g, key) for g in c[table]],
+                                                            numeric=set(range(1, 9))))
+    parts.append(f'<p class="note">{escape(fmt.cohort_note(r["min_group_size"]))}</p>')
     return "".join(parts)
 
 

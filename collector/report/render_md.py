@@ -111,6 +111,12 @@ def render_md(r: dict) -> str:
     per_day = ", ".join(f"{d} {sum(row) / 3600:.1f} h" for d, row in zip(fmt.DAYS, grid))
     lines += ["## When time was lost", "",
               _text(f"Lost hours per weekday ({r['period']['timezone']}): {per_day}.", starts_line=True), ""]
+    c = r["cohorts"]
+    lines += ["## Devices: models, OS builds, boot and sign-in", "", _text(fmt.waits_summary(c["waits"]), True), ""]
+    for table, key, label, title in fmt.COHORT_TABLES:
+        lines += [f"{title}:", ""]
+        lines += _table([label, *fmt.COHORT_HEADERS], [fmt.cohort_cells(g, key) for g in c[table]], set(range(1, 9)))
+    lines += [f"_{_text(fmt.cohort_note(r['min_group_size']))}_", ""]
     s = r["support"]
     lines += ["## Service desk: the iceberg", "", *(f"- {_text(text, starts_line=True)}" for text in s["summary"]), ""]
     if s["tickets"]:

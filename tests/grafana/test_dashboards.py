@@ -71,9 +71,9 @@ def _datasource_uid() -> str:
 # ------------------------------------------------------------------ structure
 
 
-def test_the_five_dashboards_exist_with_unique_uids():
+def test_the_six_dashboards_exist_with_unique_uids():
     names = {p.stem for p in DASHBOARDS}
-    assert names == {"executive", "operations", "applications", "connectivity", "fleet"}
+    assert names == {"executive", "operations", "applications", "connectivity", "fleet", "devices"}
     uids = [b["uid"] for b in _dashboards()]
     assert len(set(uids)) == len(uids)
 
