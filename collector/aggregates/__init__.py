@@ -48,6 +48,11 @@ def day_start(t: float) -> int:
     return int(math.floor(t / DAY) * DAY)
 
 
+def app_version(value: object) -> str | None:
+    """An event's ``app_version`` detail as counted: text of at most 64 characters, None if absent or empty."""
+    return None if value is None or value == "" else str(value)[:64]
+
+
 def week_window(now: float) -> tuple[int, int]:
     """The trailing week of the gauges: the 7 UTC days ending with today, as ``[start, end)``."""
     today = day_start(now)

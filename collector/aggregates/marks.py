@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config
+from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, changes, day_start, model_config
+from collector.aggregates import app_version as _version
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -48,6 +49,7 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     _mark_dirty(conn, batch)
     _count_on_arrival(conn, batch)
     _count_focus(conn, batch)
+    changes.record(conn, batch)
 
 
 def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
@@ -195,11 +197,6 @@ def week_end(t: float) -> float:
     """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
     days = math.floor(t / DAY)
     return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
-
-
-def _version(value: Any) -> str | None:
-    """An event's ``app_version`` detail as counted: text of at most 64 characters, None if absent or empty."""
-    return None if value is None or value == "" else str(value)[:64]
 
 
 class _Arrivals:
