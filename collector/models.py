@@ -202,7 +202,7 @@ device_change_table = sa.Table(
 )
 
 # The fleet's changes: a value that at least [report] min_group_size devices moved to, first seen at the earliest
-# record holding it; ``adopters`` the devices that moved to it, ``last_adopted`` the latest move. The figures before
+# record holding it; ``adopters`` the devices that moved to it. The figures before
 # and after each adopter's move (collector.aggregates.changes.effects) are stored by the scoring job (``scored_at``).
 change_table = sa.Table(
     "change", metadata,
@@ -211,7 +211,6 @@ change_table = sa.Table(
     sa.Column("value", sa.String(_LABEL), primary_key=True),
     sa.Column("first_seen", sa.Float, nullable=False, index=True),
     sa.Column("adopters", sa.Integer, nullable=False),
-    sa.Column("last_adopted", sa.Float, nullable=False),
     sa.Column("scored_at", sa.Float),
     sa.Column("devices", sa.Integer, nullable=False, server_default="0"),  # adopters with data on both sides
     sa.Column("before_active_s", sa.Float, nullable=False, server_default="0"),

@@ -54,8 +54,7 @@ UNKNOWN = "unknown"  # the contract's default os_build: no value
 MAX_VALUES_PER_SUBJECT = 32
 MAX_VALUES_PER_DEVICE = 512
 SEEN_STEP_S = DAY  # a value's last_seen moves forward at most this often (retention's precision is days)
-SETTLE_S = 2 * DAY  # a change is scored again until its last move's after-window ended this long ago
-MAX_SCORED = 100  # changes scored per round, the most recent first
+MAX_SCORED = 100  # changes scored per round: the most recently first seen
 MAX_REPORTED = 20  # changes listed in one weekly report, the most adopted first
 
 APP_TYPES = names(of_app=True)
@@ -172,12 +171,10 @@ def _seen(batch: Any) -> dict[tuple[str, str, str], list[float]]:
 def _promote(conn: Connection, keys: list[tuple[str, str, str]], min_devices: int) -> None:
     """Make (or update) the fleet's change of each value once at least ``min_devices`` devices moved to it."""
     for kind, subject, value in keys:
-        adopters, first, last = conn.execute(prepared(conn, _value_counts), {"k": kind, "s": subject,
-                                                                             "v": value}).one()
+        adopters, first = conn.execute(prepared(conn, _value_counts), {"k": kind, "s": subject, "v": value}).one()
         if adopters >= min_devices:
             conn.execute(prepared(conn, _upsert_change), {"kind": kind, "subject": subject, "value": value,
-                                                          "first_seen": first, "adopters": adopters,
-                                                          "last_adopted": last})
+                                                          "first_seen": first, "adopters": adopters})
 
 
 _d = device_change_table.c
@@ -206,15 +203,14 @@ def _insert_values(bind: Connection):
 
 
 def _value_counts(_bind: Connection):
-    return sa.select(sa.func.count(_d.previous), sa.func.min(_d.adopted_at),
-                     sa.func.max(sa.case((_d.previous.isnot(None), _d.adopted_at)))).where(*_KEY[1:])
+    return sa.select(sa.func.count(_d.previous), sa.func.min(_d.adopted_at)).where(*_KEY[1:])
 
 
 def _upsert_change(bind: Connection):
     stmt = insert(bind, change_table)
     new = stmt.excluded
     return stmt.on_conflict_do_update(index_elements=["kind", "subject", "value"], set_={
-        "first_seen": new.first_seen, "adopters": new.adopters, "last_adopted": new.last_adopted})
+        "first_seen": new.first_seen, "adopters": new.adopters})
 
 
 # ------------------------------------------------------------------ before and after
@@ -322,17 +318,15 @@ _FIGURES = ("devices", "before_active_s", "before_disruptions", "before_lost_s",
 
 
 def score(engine: Engine, config: CollectorConfig, now: float) -> int:
-    """Compute and store the figures of the recent changes whose windows may still move; return how many.
+    """Compute and store the figures of the :data:`MAX_SCORED` most recent changes; return how many.
 
-    Reads on one connection, then writes the figures in one short transaction (ingest waits only for that).
+    All of them each time: late records and the refresher move any of their hours. Reads on one connection,
+    then writes the figures in one short transaction (ingest waits only for that).
     """
     since = now - config.collector.retention_days * DAY
-    window = settings_of(config).window_days * DAY
     with engine.connect() as conn:
         due = [Effect(*row) for row in conn.execute(
-            sa.select(_c.kind, _c.subject, _c.value, _c.first_seen, _c.adopters)
-            .where(_c.first_seen >= since,
-                   sa.or_(_c.scored_at.is_(None), _c.scored_at < _c.last_adopted + window + SETTLE_S))
+            sa.select(_c.kind, _c.subject, _c.value, _c.first_seen, _c.adopters).where(_c.first_seen >= since)
             .order_by(_c.first_seen.desc(), _c.kind, _c.subject, _c.value).limit(MAX_SCORED))]
         effects(conn, due, config, now)
     if due:

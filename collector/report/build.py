@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
-from collector.aggregates import felt, queries, support
+from collector.aggregates import changes, felt, queries, support
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
 from collector.report import ReportError
@@ -113,6 +113,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
                      for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
         _load_support(conn, config, ws, we, f)
         _load_answers(conn, config, ws, we, f)
+        f.changes, f.change_settings = changes.in_period(conn, config, ws, we), changes.settings_of(config)
         if config.apps:
             f.versions = [(app, version, int(n))
                           for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]

@@ -17,9 +17,8 @@ from collector.aggregates.refresh import refresh
 from collector.ingest import Ingestor
 from collector.metrics import build_registry
 from collector.metrics.exposition import render
-from tests.collector.batches import batch, event, heartbeat
+from tests.collector.batches import batch, event
 from tests.collector.changes_fleet import DAY, HOUR, Rollout, device_id, fleet_batches
-from tests.collector.conftest import make_config
 
 NOW = time.time()
 INSTALL = (NOW // DAY - 9) * DAY + 8 * HOUR  # 08:00 UTC nine days ago: a week of data on each side
