@@ -623,7 +623,7 @@ def _change_text(name: str, e: change_figures.Effect, min_size: int, cs: change_
                 f"{hours:.0f} active hours on the thinner side; at least {min_size} devices and "
                 f"{cs.min_active_hours:g} h each side are needed).")
     verdict = {change_figures.WORSE: "worse, not noise", change_figures.BETTER: "better, not noise",
-               change_figures.UNCLEAR: "no clear change (the difference could be chance)"}[e.verdict]
+               change_figures.UNCLEAR: "no clear change, the difference could be chance"}[e.verdict]
     return (f"{what} per 100 active hours: {100 * before:.2f} before {version}, {100 * after:.2f} after, on "
             f"{e.devices} devices: {verdict} ({'p < 0.001' if e.p_value < 0.001 else f'p = {e.p_value:.2g}'}).")
 
