@@ -182,3 +182,18 @@ def test_a_hostile_device_inventing_versions_stays_bounded(db_engine, db_url):
     text = render(build_registry(db_engine, config)[0]).decode()
     assert text.count("hinder_change_devices{") == 3
     assert 'version="2.7"' in text and 'version="2.4"' not in text  # the most recently first seen
+
+
+def test_retention_forgets_values_not_seen_since_and_old_changes(db_engine, db_url):
+    from collector.retention import purge_expired
+
+    config = _config(db_url)
+    old = NOW - 30 * DAY
+    _ingest(db_engine, config, [batch([event("crash", "teams", old, details={"app_version": "1.0"}),
+                                       event("crash", "teams", old + 60, details={"app_version": "1.1"})],
+                                      device_id=f"device-old-{d}") for d in range(5)]
+            + [batch([event("crash", "teams", NOW - DAY, details={"app_version": "1.1"})], device_id="device-old-0")])
+    assert _rows(db_engine, "SELECT COUNT(*) FROM change")[0][0] == 1
+    deleted = purge_expired(db_engine, retention_days=10, now=NOW)
+    assert (deleted["device_change"], deleted["change"]) == (9, 1)  # 1.1 on device-old-0 was seen yesterday
+    assert _rows(db_engine, "SELECT device_id, value FROM device_change") == [("device-old-0", "1.1")]

@@ -49,7 +49,8 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
                                                                           "active_hourly", "outage_daily",
                                                                           "device_day_load", "feedback",
                                                                           "app_usage")},
-                                                     "support_ticket": False, "felt_device": False}
+                                                     "support_ticket": False, "felt_device": False,
+                                                     "device_change": False, "change": False}
     with db_engine.connect() as conn:  # the recent answer and period are kept
         assert [conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in ("feedback", "app_usage")] == [1, 1]
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),
