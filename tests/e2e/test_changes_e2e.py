@@ -14,7 +14,7 @@ import pytest
 
 from collector.report.week import last_complete_week, parse_week
 from tests.collector.batches import body
-from tests.collector.changes_fleet import HOUR, Rollout, fleet_batches
+from tests.collector.changes_fleet import HOUR, Rollout, by_device, fleet_batches
 from tests.conftest import wait_until
 
 NOW = time.time()
@@ -36,7 +36,7 @@ def rolled_out(tmp_path_factory):
     collector.start()
     try:
         with httpx.Client(base_url=collector.url, headers=collector.agent_headers(), timeout=30) as client:
-            for b in fleet_batches(10, INSTALL, [SAP, TEAMS], until=NOW - HOUR):
+            for b in by_device(fleet_batches(10, INSTALL, [SAP, TEAMS], until=NOW - HOUR)):  # two weeks' backlog
                 r = client.post("/api/v1/events", content=body(b))
                 assert r.status_code == 200, r.text
         yield collector
