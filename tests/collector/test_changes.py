@@ -98,6 +98,7 @@ def test_metrics_show_the_changes_and_their_ratios(fleet):
     assert float(sample["hinder_change_devices" + key]) == 10
     assert float(sample["hinder_change_significant" + key]) == 1
     assert float(sample["hinder_change_disruption_rate_ratio" + key]) == pytest.approx(2.0, rel=0.2)
+    assert float(sample["hinder_change_lost_time_ratio" + key]) == pytest.approx(2.0, rel=0.2)  # 3 min per crash
     assert INSTALL <= float(sample["hinder_change_first_seen_timestamp_seconds" + key]) < INSTALL + DAY
     teams = '{kind="app_version",subject="teams",version="1.1"}'
     assert float(sample["hinder_change_significant" + teams]) == 0
@@ -162,6 +163,15 @@ def test_recording_is_idempotent_and_late_records_move_the_adoption_earlier(db_e
     assert [r[:2] for r in rows] == [("1.0", None), ("1.1", "1.0")]
     assert [r[2:] for r in rows] == [pytest.approx((t, t // HOUR * HOUR)),
                                      pytest.approx((t + 3600, (t + 3600) // HOUR * HOUR))]
+
+
+def test_odd_versions_are_text_of_64_characters_or_nothing(db_engine, db_url):
+    config = _config(db_url)
+    t = NOW - DAY
+    odd = [1.5, True, ["7.70"], None, "", "unknown", "x" * 200]  # as the contract lets them through
+    _ingest(db_engine, config, [batch([event("crash", "teams", t + i, details={"app_version": v})
+                                       for i, v in enumerate(odd)], device_id="device-odd-0001")])
+    assert sorted(v for (v,) in _rows(db_engine, "SELECT value FROM device_change")) == ["1.5", "x" * 64]
 
 
 def test_a_hostile_device_inventing_versions_stays_bounded(db_engine, db_url):
