@@ -24,6 +24,9 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   recompute bumps the generation and the day is recomputed again.
 - :mod:`.queries`: the one reader of those tables for the report and the API;
   it never writes.
+- :mod:`.changes`: application versions and OS builds new to the fleet, recorded
+  by the ingest hook (``marks.on_ingest`` calls it), their figures before and after
+  each device's move recomputed by a background job and read by /metrics and the report.
 
 This module holds what the three share: units of time and the model's settings.
 """

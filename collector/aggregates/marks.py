@@ -8,7 +8,8 @@ counts /metrics and the report read without recomputing: disruptions by label
 and application version (all time), outages by cause (all time, and per day
 for the report), versions per day, each device's latest disruption per
 type (for "devices disrupted now"), and the counted application focus time
-(per day for the report, all time for /metrics).
+(per day for the report, all time for /metrics); and it records the
+application versions and OS builds each device shows (:func:`.changes.record`).
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
