@@ -29,6 +29,7 @@ SECTIONS: dict[str, Any] = {
     "report": "collector.report.config:ReportSettings",
     "model": "collector.impact:ModelConfig",
     "support": "collector.support.config:SupportSettings",
+    "changes": "collector.aggregates.changes:ChangeSettings",
 }
 
 OTHER_APP = "other"

@@ -217,6 +217,46 @@ device_week_table = sa.Table(
 )
 
 
+# Changes (collector.aggregates.changes): per device, each application version and OS build it was seen with,
+# from when (its first record with the value, ``adopted_at``, and that hour) and what it had before (``previous``:
+# NULL when the value is the first the collector saw of that subject on the device, a baseline, not a move).
+# ``last_seen`` moves forward at most daily; retention drops values not seen for the retention period.
+device_change_table = sa.Table(
+    "device_change", metadata,
+    sa.Column("device_id", sa.String(_DEVICE_ID), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # app_version | os_build
+    sa.Column("subject", sa.String(_APP), primary_key=True),  # the application as sent, or "os"
+    sa.Column("value", sa.String(_LABEL), primary_key=True),
+    sa.Column("adopted_at", sa.Float, nullable=False),
+    sa.Column("adopted_hour", sa.BigInteger, nullable=False),
+    sa.Column("previous", sa.String(_LABEL)),
+    sa.Column("last_seen", sa.Float, nullable=False, index=True),
+    sa.Index("ix_device_change_value", "kind", "subject", "value"),
+)
+
+# The fleet's changes: a value that at least [report] min_group_size devices moved to, first seen at the earliest
+# record holding it; ``adopters`` the devices that moved to it. The figures before
+# and after each adopter's move (collector.aggregates.changes.effects) are stored by the scoring job (``scored_at``).
+change_table = sa.Table(
+    "change", metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("subject", sa.String(_APP), primary_key=True),
+    sa.Column("value", sa.String(_LABEL), primary_key=True),
+    sa.Column("first_seen", sa.Float, nullable=False, index=True),
+    sa.Column("adopters", sa.Integer, nullable=False),
+    sa.Column("scored_at", sa.Float),
+    sa.Column("devices", sa.Integer, nullable=False, server_default="0"),  # adopters with data on both sides
+    sa.Column("before_active_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("before_disruptions", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("before_lost_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("after_active_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("after_disruptions", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("after_lost_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("p_value", sa.Float),
+    sa.Column("verdict", sa.String(16)),
+)
+
+
 class Event(SQLModel, table=True):
     """One disruption on one device, as sent (the id is the agent's UUIDv7)."""
 

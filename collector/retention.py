@@ -5,8 +5,10 @@ computed from them (``lost_hourly``, ``active_hourly``, ``outage_daily``, ``devi
 the service-desk tickets not changed since (``support_ticket``), the pulse's
 answers (``feedback``), which devices answered where (``felt_device``, by its
 latest answer: /metrics then counts fewer answering devices, folding more, never
-less), the app-time totals (``app_usage``) and the network counts per device and day (``network_daily``) and
-devices' newest network readings (``network_device``, by the heartbeat's time).
+less), the app-time totals (``app_usage``), the network counts per device and day (``network_daily``) and
+devices' newest network readings (``network_device``, by the heartbeat's time), the application versions and OS
+builds a device was not seen with since (``device_change``) and the fleet's changes first seen before the cutoff
+(``change``).
 What is kept is by label only: the rollups by site, department and
 application, the per-day version counts and the all-time counters (a
 Prometheus counter never goes down, and the history is in Prometheus). A
@@ -24,7 +26,7 @@ from sqlalchemy.engine import Engine
 from collector.db import write_transaction
 from collector.models import (
     active_hourly_table, device_day_load_table, event_table, heartbeat_table, lost_hourly_table, outage_daily_table,
-    app_usage_table, feedback_table, felt_device_table, support_ticket_table,
+    app_usage_table, change_table, device_change_table, feedback_table, felt_device_table, support_ticket_table,
 )
 from collector.models import network_daily_table, network_device_table
 
@@ -37,7 +39,8 @@ PURGE_EVERY_S = 3600.0
 _PER_DEVICE = {event_table: "start", heartbeat_table: "time", lost_hourly_table: "hour",
                active_hourly_table: "hour", outage_daily_table: "day", device_day_load_table: "day",
                support_ticket_table: "updated_at", feedback_table: "time", app_usage_table: "start",
-               felt_device_table: "answered_at", network_daily_table: "day", network_device_table: "time"}
+               felt_device_table: "answered_at", network_daily_table: "day", network_device_table: "time",
+               device_change_table: "last_seen", change_table: "first_seen"}
 _SPAN_S = {"hour": 3600, "day": 86400}
 
 

@@ -25,6 +25,9 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   recompute bumps the generation and the day is recomputed again.
 - :mod:`.queries`: the one reader of those tables for the report and the API;
   it never writes.
+- :mod:`.changes`: application versions and OS builds new to the fleet, recorded
+  by the ingest hook (``marks.on_ingest`` calls it), their figures before and after
+  each device's move recomputed by a background job and read by /metrics and the report.
 
 This module holds what the three share: units of time and the model's settings.
 """
@@ -54,6 +57,8 @@ def week_end(t: float) -> float:
     """The end of the ISO week (next Monday 00:00 UTC) of Unix time ``t``."""
     days = math.floor(t / DAY)
     return (days - (days + 3) % 7 + 7) * DAY  # 1970-01-01 was a Thursday
+
+
 def model_name(vendor: str, model: str) -> str:
     """A device's hardware model as reports and /metrics name it: vendor and model, e.g. "LENOVO ThinkPad T14 Gen 3"
     (the model alone where it already starts with the vendor's name or the vendor is unknown)."""
@@ -61,6 +66,11 @@ def model_name(vendor: str, model: str) -> str:
     if not vendor or vendor == UNKNOWN or model.lower().startswith(vendor.lower()):
         return model or UNKNOWN
     return f"{vendor} {model}"
+
+
+def app_version(value: object) -> str | None:
+    """An event's ``app_version`` detail as counted: text of at most 64 characters, None if absent or empty."""
+    return None if value is None or value == "" else str(value)[:64]
 
 
 def week_window(now: float) -> tuple[int, int]:

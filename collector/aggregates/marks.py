@@ -12,7 +12,8 @@ type (for "devices disrupted now"), the counted application focus time
 sign-ins by cohort and duration bucket (the histograms of /metrics), and
 network quality (:mod:`.network`). A boot or sign-in within its threshold is
 a measurement, not a disruption (:func:`disruptions_of`): it is counted only
-among the waits.
+among the waits. It records the application versions and OS builds each
+device shows (:func:`.changes.record`).
 
 :func:`on_tickets` does the marking for service-desk tickets:
 :func:`collector.support.store.store_tickets` calls it on what it changed.
@@ -33,8 +34,9 @@ from sqlalchemy.engine import Connection
 
 from collector import impact
 from collector.aggregates import (
-    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config, model_name, network, week_end,
+    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, changes, day_start, model_config, model_name, network, week_end,
 )
+from collector.aggregates import app_version as _version
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -57,6 +59,7 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     _count_waits(conn, batch)
     _count_focus(conn, batch)
     network.count(conn, batch)
+    changes.record(conn, batch)
 
 
 def _mark_dirty(conn: Connection, batch: IngestedBatch) -> None:
@@ -209,11 +212,6 @@ def disruptions_of(events: Columns) -> Columns:
         return events
     details = events["details"]
     return events.take([i for i, t in enumerate(types) if is_disruption(t, details[i])])
-
-
-def _version(value: Any) -> str | None:
-    """An event's ``app_version`` detail as counted: text of at most 64 characters, None if absent or empty."""
-    return None if value is None or value == "" else str(value)[:64]
 
 
 class _Arrivals:

@@ -4,6 +4,7 @@ security headers, the routers and the API's description."""
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 
 import anyio
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.aggregates import felt, marks, model_config
+from collector.aggregates import changes, felt, marks, model_config
 from collector.aggregates.refresh import REFRESH_EVERY_S, refresh
 from collector.api import devices, ingest, ops, read, support
 from collector.api.headers import SecurityHeaders
@@ -46,6 +47,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, background
         stops = [
             start_periodic("retention", PURGE_EVERY_S, lambda: purge_expired(engine, settings.retention_days), at_start=True),
             start_periodic("impact refresh", REFRESH_EVERY_S, lambda: refresh(engine, config)),
+            start_periodic("change scoring", changes.settings_of(config).score_every_s,
+                           lambda: changes.score(engine, config, time.time())),
             *start_polling(engine, config.section("support"), model_config(config)),
         ] if background_jobs and settings.background_jobs else []
         yield

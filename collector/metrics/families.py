@@ -22,7 +22,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection
 
 from collector import aggregates, impact
-from collector.aggregates import queries, support
+from collector.aggregates import changes as change_figures, queries, support
 from collector.aggregates.marks import WAIT_BUCKETS_S
 from collector.config import CollectorConfig
 from collector.labels import OTHER, Labels, min_group_size, top_versions, withhold_small
@@ -578,7 +578,42 @@ def startup_waits(ctx: ScrapeContext) -> Iterable[Metric]:
                   "one's time beyond it is lost time, type boot or logon).", labels, slow_rows)
 
 
+def changes(ctx: ScrapeContext) -> Iterable[Metric]:
+    """The fleet's recent changes (collector.aggregates.changes), by ``kind`` (app_version, os_build), ``subject``
+    (the application's label, or os) and ``version``: hinder_change_first_seen_timestamp_seconds,
+    hinder_change_devices, and, once at least ``[report] min_group_size`` devices were active before and after
+    their move, hinder_change_disruption_rate_ratio, hinder_change_lost_time_ratio and hinder_change_significant.
+    At most ``[changes] exported`` changes, the most recently first seen; none of an application folded into
+    ``other``."""
+    k = min_group_size(ctx.config)
+    first, adopters, ratio, lost_ratio, significant = [], [], [], [], []
+    for subject, e in change_figures.recent(ctx.conn, ctx.config, ctx.now):
+        labels = (e.kind, subject, e.value)
+        first.append((*labels, e.first_seen))
+        adopters.append((*labels, e.adopters))
+        if e.verdict is None or e.devices < k:
+            continue
+        significant.append((*labels, int(e.verdict in (change_figures.WORSE, change_figures.BETTER))))
+        for rows, what in ((ratio, "disruptions"), (lost_ratio, "lost_s")):
+            value = e.ratio(what)
+            if value is not None:
+                rows.append((*labels, value))
+    names = ["kind", "subject", "version"]
+    yield gauge("hinder_change_first_seen_timestamp_seconds", "When a version of an application or an OS build "
+                "was first seen in the fleet (Unix time; a change once enough devices moved to it).", names, first)
+    yield gauge("hinder_change_devices", "Devices that moved to the version or build from another one.", names,
+                adopters)
+    yield gauge("hinder_change_disruption_rate_ratio", "Disruptions per active hour after each device's move over "
+                "before it ([changes] window_days each side), on the devices active on both sides.", names, ratio)
+    yield gauge("hinder_change_lost_time_ratio", "Lost time per active hour after each device's move over before "
+                "it, on the devices active on both sides.", names, lost_ratio)
+    yield gauge("hinder_change_significant", "1 when the disruption rates before and after the change differ beyond "
+                "chance (enough devices and active hours, p below [changes] significance), else 0.", names,
+                significant)
+
+
 FAMILIES: list[Family] = [devices, agent_versions, spool_dropped, disruptions, collector_info,
                           lost_and_active_totals, app_focus, connectivity_outages, app_version_disruptions,
                           week_figures, devices_disrupted, hourly_cost, support_contacts, support_week,
-                          felt_vs_measured, folded_labels, support_sources, network_quality, cohorts, startup_waits]
+                          felt_vs_measured, folded_labels, support_sources, network_quality, cohorts, startup_waits,
+                          changes]

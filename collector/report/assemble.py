@@ -15,10 +15,11 @@ import secrets
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
 from collector import calibration
-from collector.aggregates import network
+from collector.aggregates import changes as change_figures, network
 from collector.labels import OTHER as OTHER_GROUP, merge_small, top, withhold_small
 from collector.report import fmt
 from collector.report.config import ReportSettings
@@ -79,6 +80,9 @@ class WeekFacts:
     # device -> (hardware model, OS build, CPU class, memory bytes): its cohort as its latest heartbeat gives it
     cohorts: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)
     waits: list[tuple[str, str, float, float]] = field(default_factory=list)  # (device, boot|logon, waited s, beyond s)
+    # the changes to tell of: (subject's name, its figures as of the week's end); [changes] settings
+    changes: list[tuple[str, change_figures.Effect]] = field(default_factory=list)
+    change_settings: change_figures.ChangeSettings = field(default_factory=change_figures.ChangeSettings)
     derived: dict = field(default_factory=dict, repr=False, compare=False)  # sums computed once from the rows
 
 
@@ -171,6 +175,7 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "support": _support(f, model, settings),
         "felt": _felt(f, model, settings.min_group_size),
         "cohorts": _cohorts(f, settings),
+        "changes": _changes(f, settings.min_group_size),
         "heatmap": {"days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "hours": list(range(24)),
                     "lost_seconds": f.heat},
     }
@@ -607,6 +612,58 @@ def _felt_text(group: tuple[str, str], r: dict) -> str:
     return (f"{said}; people who answered said '{BY_ANSWER[top].label}' {fmt.pct(r['shares'][top])} of the time "
             f"(they felt {fmt.minutes(r['felt_seconds_each'])} on average; {r['answered']} answers from "
             f"{r['devices']} people).")
+
+
+def _changes(f: WeekFacts, min_size: int) -> dict:
+    """The changes first seen in the week (or in the window before it, whose after-windows end in it): devices
+    that moved, disruptions and lost time per active hour before and after their move, and the verdict, in words.
+    Fewer than ``min_size`` compared devices are not judged."""
+    cs = f.change_settings
+    rows = []
+    for name, e in f.changes:
+        before, after = e.rate("before"), e.rate("after")
+        rows.append({
+            "kind": e.kind, "subject": name, "version": e.value, "first_seen": _iso_time(e.first_seen), "adopters": e.adopters,
+            "devices": e.devices, "before_active_hours": e.before_active_s / 3600,
+            "after_active_hours": e.after_active_s / 3600, "before_disruptions": e.before_disruptions,
+            "after_disruptions": e.after_disruptions,
+            "before_per_100h": None if before is None else 100 * before,
+            "after_per_100h": None if after is None else 100 * after,
+            "before_lost_minutes_per_hour": _per_minute(e.rate("before", "lost_s")),
+            "after_lost_minutes_per_hour": _per_minute(e.rate("after", "lost_s")),
+            "ratio": e.ratio(), "p_value": e.p_value, "verdict": e.verdict,
+            "verdict_text": change_figures.VERDICT_TEXT[e.verdict],
+            "text": _change_text(name, e, min_size, cs),
+        })
+    return {"window_days": cs.window_days, "min_active_hours": cs.min_active_hours, "significance": cs.significance,
+            "rows": rows, "empty": "No application version or OS build was new to the fleet this week or the "
+                                   f"{cs.window_days:g} days before."}
+
+
+def _iso_time(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _per_minute(rate_s: float | None) -> float | None:
+    return None if rate_s is None else rate_s / 60
+
+
+def _change_text(name: str, e: change_figures.Effect, min_size: int, cs: change_figures.ChangeSettings) -> str:
+    """One change in words, e.g. "Disruptions of SAP GUI per 100 active hours: 10.0 before 7.70, 20.1 after, on 38
+    devices: worse, not noise (p = 0.0001)."."""
+    what = f"Disruptions of {name}" if e.kind == change_figures.APP_VERSION else "Disruptions"
+    version = e.value if e.kind == change_figures.APP_VERSION else f"OS build {e.value}"
+    before, after = e.rate("before"), e.rate("after")
+    if e.verdict == change_figures.EARLY:
+        hours = min(e.before_active_s, e.after_active_s) / 3600
+        return (f"{version}{'' if e.kind == change_figures.OS_BUILD else f' of {name}'}: {e.adopters} devices moved "
+                f"to it; too early or too few devices to judge ({e.devices} devices active before and after, "
+                f"{hours:.0f} active hours on the thinner side; at least {min_size} devices and "
+                f"{cs.min_active_hours:g} h each side are needed).")
+    verdict = {change_figures.WORSE: "worse, not noise", change_figures.BETTER: "better, not noise",
+               change_figures.UNCLEAR: "no clear change, the difference could be chance"}[e.verdict]
+    return (f"{what} per 100 active hours: {100 * before:.2f} before {version}, {100 * after:.2f} after, on "
+            f"{e.devices} devices: {verdict} ({'p < 0.001' if e.p_value < 0.001 else f'p = {e.p_value:.2g}'}).")
 
 
 def repeat_ranking(f: WeekFacts, settings: ReportSettings) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
-from collector.aggregates import felt, queries, support
+from collector.aggregates import changes, felt, queries, support
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
 from collector.report import ReportError
@@ -117,6 +117,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
         _load_answers(conn, config, ws, we, f)
         f.cohorts = {row[0]: row[1:] for row in queries.cohorts(conn)}
         f.waits = queries.waits(conn, ws, we)
+        f.changes, f.change_settings = changes.in_period(conn, config, ws, we), changes.settings_of(config)
         if config.apps:
             f.versions = [(app, version, int(n))
                           for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]

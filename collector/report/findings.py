@@ -22,7 +22,7 @@ def findings(r: dict) -> list[dict]:
         return _quiet_week(r)
     candidates: list[tuple[float, str, str]] = []
     for rule in (_top_type, _top_app, _app_rate, _trend, _worst_site, _connectivity, _repeat_devices, _peak_time, _service_desk,
-                 _cohort):
+                 _cohort, _change_regression):
         found = rule(r, total)
         if found:
             candidates.append(found)
@@ -199,6 +199,20 @@ def _never_reached(s: dict) -> str:
     return (f"{fmt.pct(s['lost_without_ticket_share'])} of the {fmt.hours(s['lost_seconds'])} lost to measured "
             "disruptions was on devices whose users raised no ticket this week: that time never reached the service "
             "desk.")
+
+
+def _change_regression(r: dict, total: float):
+    """The change that made things worse by the widest margin (not noise), ranked just below the largest cause."""
+    worse = [c for c in r.get("changes", {}).get("rows", []) if c["verdict"] == "worse"]
+    if not worse:
+        return None
+    c = max(worse, key=lambda c: (c["ratio"] or float("inf"), c["devices"]))
+    what = f"{c['subject']} {c['version']}" if c["kind"] == "app_version" else f"OS build {c['version']}"
+    how = (f"{c['ratio']:.1f} times as many disruptions per active hour as before" if c["ratio"]
+           else "disruptions per active hour where there were none before")
+    return (0.9, "change", f"Since {what} arrived, its {c['devices']} devices have {how} "
+            f"({fmt.number(c['before_per_100h'])} then {fmt.number(c['after_per_100h'])} per 100 h): a regression, "
+            "not noise.")
 
 
 def _coverage(r: dict):

@@ -219,3 +219,19 @@ def cohort_note(min_size: int) -> str:
             "reporting devices, and beyond the 15 with the most devices, are merged into \"other\". Boot: power-on to "
             "the sign-in screen; sign-in: credentials to a usable desktop; slow: beyond the agent's threshold, whose "
             "excess is lost time. Per 100 active h: disruptions per 100 hours employees were active at the devices.")
+
+
+def change_cells(rows: list[dict]) -> list[list]:
+    """The cells of the changes table: subject, version, devices moved and compared, rates before and after."""
+    return [[c["subject"] if c["kind"] == "app_version" else "OS build", c["version"], c["adopters"], c["devices"],
+             number(c["before_per_100h"]), number(c["after_per_100h"]), number(c["before_lost_minutes_per_hour"]),
+             number(c["after_lost_minutes_per_hour"]), c["verdict_text"]] for c in rows]
+
+
+def change_note(ch: dict) -> str:
+    """How the changes are judged, in one sentence."""
+    return (f"Each device is compared with itself, {ch['window_days']:g} days before and after it moved (the hour "
+            f"of the move left out), on the devices active on both sides; a change is judged with at least "
+            f"{ch['min_active_hours']:g} active hours each side, and called worse or better when chance alone would "
+            f"give so different rates less than {ch['significance']:.0%} of the time. Application versions are known "
+            "from the failures that name them, so a move is dated to the first failure on the new version.")

@@ -55,6 +55,11 @@ def _csv(header: list[str], rows: list[list]) -> str:
     return buf.getvalue()
 
 
+_CHANGE_COLUMNS = ["kind", "subject", "version", "first_seen", "adopters", "devices", "before_active_hours",
+                   "after_active_hours", "before_disruptions", "after_disruptions", "before_per_100h", "after_per_100h",
+                   "before_lost_minutes_per_hour", "after_lost_minutes_per_hour", "ratio", "p_value", "verdict", "text"]
+
+
 def tables(r: dict) -> dict[str, str]:
     """File name -> CSV text for every section of the report."""
     out = {}
@@ -115,6 +120,7 @@ def tables(r: dict) -> dict[str, str]:
             [key, *_COHORT_COLUMNS, *(f"{stage}.{k}" for stage in stages for k in _WAIT_COLUMNS)],
             [[g[key], *(g.get(k) for k in _COHORT_COLUMNS), *(g[stage][k] for stage in stages for k in _WAIT_COLUMNS)]
              for g in cohorts[table]])
+    out["changes.csv"] = _csv(_CHANGE_COLUMNS, [[c[k] for k in _CHANGE_COLUMNS] for c in r["changes"]["rows"]])
     out["heatmap.csv"] = _csv(["day", *(f"{h:02d}" for h in range(24))],
                               [[d, *row] for d, row in zip(DAYS, r["heatmap"]["lost_seconds"])])
     out["trend.csv"] = _csv(list(r["trend"][0]), [list(t.values()) for t in r["trend"]])

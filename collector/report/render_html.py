@@ -38,7 +38,7 @@ def render_html(report: dict) -> str:
     pages = [
         _summary(report, cur),
         _where(report, cur),
-        _connectivity_and_time(report),
+        _connectivity_and_time(report) + _changes(report),
         _cohorts(report),
         _service_desk(report) + _felt(report),  # what people did and said, beside what was measured
         _devices_and_method(report),
@@ -223,6 +223,19 @@ def _felt(r: dict) -> str:
             ["Setting", "Application", "Proposed", "Now", "Answers", "Devices"],
             [[c["setting"], c["app"] or "", fmt.minutes(c["recovery_seconds"]), fmt.minutes(c["current_seconds"]),
               c["answers"], c["devices"]] for c in p["calibration"]], numeric={2, 3, 4, 5}))
+    return "".join(parts)
+
+
+def _changes(r: dict) -> str:
+    ch = r["changes"]
+    parts = ["<h2>Changes this week and what they did</h2>"]
+    if not ch["rows"]:
+        return "".join(parts) + f'<p class="empty">{escape(ch["empty"])}</p>'
+    parts.append('<ul class="findings">' + "".join(f"<li>{escape(c['text'])}</li>" for c in ch["rows"]) + "</ul>")
+    parts.append(_table(["Change", "Version", "Devices moved", "Compared", "Per 100 h before", "After",
+                         "Lost min per h before", "After", "Verdict"], fmt.change_cells(ch["rows"]),
+                        numeric={2, 3, 4, 5, 6, 7}))
+    parts.append(f'<p class="note">{escape(fmt.change_note(ch))}</p>')
     return "".join(parts)
 
 

@@ -54,6 +54,17 @@ def _felt(p: dict, min_size: int) -> list[str]:
     return lines
 
 
+def _changes(ch: dict) -> list[str]:
+    lines = ["## Changes this week and what they did", ""]
+    if not ch["rows"]:
+        return lines + [_text(ch["empty"], starts_line=True), ""]
+    lines += [f"- {_text(c['text'], starts_line=True)}" for c in ch["rows"]] + [""]
+    lines += _table(["Change", "Version", "Devices moved", "Compared", "Per 100 h before", "After",
+                     "Lost min per h before", "After", "Verdict"], fmt.change_cells(ch["rows"]), {2, 3, 4, 5, 6, 7})
+    lines.append(_text(fmt.change_note(ch), starts_line=True))
+    return lines + [""]
+
+
 def render_md(r: dict) -> str:
     """Render a report dict to Markdown."""
     cur = r["currency"]
@@ -137,6 +148,7 @@ def render_md(r: dict) -> str:
                             [[a["app"], a["tickets"]] for a in s["by_app"]], {1})
         lines += [_text(f"Contact time by channel: {fmt.channels(s['by_channel'])}.", starts_line=True), ""]
     lines += _felt(r["felt"], r["min_group_size"])
+    lines += _changes(r["changes"])
     lines += ["## Devices with repeated problems", ""]
     lines += _table(["Device (pseudonym)", "Site", "Department", "Disruptions", "Lost time", "Main cause"],
                     [[d["device"], d["site"], d["department"], d["disruptions"], fmt.hours(d["lost_seconds"]),

@@ -51,7 +51,8 @@ def test_purge_deletes_old_per_device_aggregates_and_keeps_label_rollups(db_engi
                                                                           "device_day_load", "feedback",
                                                                           "app_usage", "network_daily")},
                                                      "support_ticket": False, "felt_device": False,
-                                                     "network_device": False}  # its newest heartbeat is recent
+                                                     "network_device": False,  # its newest heartbeat is recent
+                                                     "device_change": False, "change": False}
     with db_engine.connect() as conn:  # the recent answer and period are kept
         assert [conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in ("feedback", "app_usage")] == [1, 1]
     for table, column in (("lost_hourly", "hour"), ("active_hourly", "hour"), ("outage_daily", "day"),

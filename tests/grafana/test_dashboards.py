@@ -61,6 +61,11 @@ def _targets(board: dict):
             yield panel, target
 
 
+def _annotations(board: dict) -> list[dict]:
+    """The board's annotation queries that read Prometheus."""
+    return [a for a in board["annotations"]["list"] if a.get("datasource", {}).get("type") == "prometheus"]
+
+
 def _datasource_uid() -> str:
     provisioning = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
     (ds,) = provisioning["datasources"]
@@ -118,6 +123,16 @@ def test_dashboard_structure(path):
     undefined = used - set(variables) - BUILTIN_VARS
     assert not undefined, f"variables used but not defined: {sorted(undefined)}"
     assert set(variables) <= used | {"app"}, "a variable is defined but no panel uses it"
+
+
+def test_changes_mark_the_time_series_where_they_were_first_seen():
+    boards = {b["uid"]: b for b in _dashboards()}
+    for uid in ("hinder-executive", "hinder-applications"):
+        (a,) = [a for a in _annotations(boards[uid]) if a["name"] == "Changes"]
+        assert a["datasource"]["uid"] == _datasource_uid() and a["enable"] and a["useValueForTime"] is True
+        # Grafana reads the value as milliseconds
+        assert "hinder_change_first_seen_timestamp_seconds" in a["expr"] and a["expr"].endswith("* 1000")
+        assert "{{subject}}" in a["titleFormat"] and "{{version}}" in a["titleFormat"]
 
 
 def test_units_cover_hours_ratios_and_money():
@@ -331,6 +346,19 @@ def test_every_panel_query_returns_data(stack, app):
                          + (f" (not exported: {', '.join(sorted(missing))})" if missing else ""))
     assert checked >= 10
     assert not empty, f"{len(empty)} of {checked} panel queries returned no data:\n" + "\n".join(empty)
+
+
+def test_every_annotation_query_runs(stack):
+    """Prometheus accepts every annotation query as Grafana sends it (a range query); where the collector exports
+    what it reads, it returns data."""
+    collector, prometheus = stack
+    exported = set(re.findall(r"^(hinder_\w+?)(?:\{| )", collector.metrics(), re.M))
+    queries = [a["expr"] for board in _dashboards() for a in _annotations(board)]
+    assert queries
+    for expr in queries:
+        result = prometheus.query(_substitute(expr, ".*"), instant=False)  # an error raises
+        if _source_metrics(expr, _recorded()) <= exported:
+            assert result, expr
 
 
 def _top(prometheus: _Prometheus, expr: str, label: str) -> dict[str, float]:
