@@ -407,9 +407,9 @@ class ImpactTotal(SQLModel, table=True):
 
     __tablename__ = "impact_total"
 
-    metric: str = Field(primary_key=True, max_length=16)  # lost | active | focus
-    type: str = Field(primary_key=True, max_length=32)  # "" for active and focus
-    app: str = Field(primary_key=True, max_length=_APP)  # "" for active
+    metric: str = Field(primary_key=True, max_length=16)  # lost | active | impacted | focus
+    type: str = Field(primary_key=True, max_length=32)  # "" for active, impacted and focus
+    app: str = Field(primary_key=True, max_length=_APP)  # "" for active and impacted
     site: str = Field(primary_key=True, max_length=_LABEL)
     department: str = Field(primary_key=True, max_length=_LABEL)
     value: float = 0.0

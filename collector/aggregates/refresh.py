@@ -249,6 +249,7 @@ class _Contributions:
             acc[0] += sign * r["active_s"]
             acc[1] += sign * r["impacted_s"]
             self.totals[("active", "", "", r["site"], r["department"])] += sign * r["active_s"]
+            self.totals[("impacted", "", "", r["site"], r["department"])] += sign * r["impacted_s"]
             for app in app_lost:
                 self.app_active[(day, app)][0] += sign * r["active_s"]
         for app, by_hour in app_lost.items():  # the hours the app's own lost time impacted (model rule 7)

@@ -165,6 +165,8 @@ _LOST_TOTALS = _label_rows(impact_total_table, ["type", "app", "site", "departme
                            impact_total_table.c.metric == "lost")
 _ACTIVE_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
                              impact_total_table.c.metric == "active")
+_IMPACTED_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
+                               impact_total_table.c.metric == "impacted")
 _FOCUS_TOTALS = _label_rows(impact_total_table, ["app", "site", "department"], ["exported"],
                             impact_total_table.c.metric == "focus")
 _OUTAGES = _label_rows(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
@@ -238,13 +240,18 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 # label sums of the trailing week), never the per-device rows.
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
-    """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
+    """hinder_lost_seconds_total{type,app,site,department}, hinder_active_seconds_total{site,department} and
+    hinder_impacted_seconds_total{site,department}."""
     pairs = ctx.labels().pairs
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
                   _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
                   ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
+    yield counter("hinder_impacted_seconds", "Employee-active seconds of the device-hours whose lost time reached "
+                  "the impact model's impacted_hour_lost_s (the experience score's numerator).",
+                  ["site", "department"],
+                  _relabelled(ctx.label_rows(_IMPACTED_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
 
 
 def app_focus(ctx: ScrapeContext) -> Iterable[Metric]:

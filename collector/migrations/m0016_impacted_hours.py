@@ -2,7 +2,7 @@
 
 ``active_hourly.impacted_s`` is filled from the stored lost time with the default threshold (an hour with
 60 s lost or more is impacted; ``[model] impacted_hour_lost_s``), and the daily and trailing-week sums by site
-and department from it. The per-application sums need the application catalogue, which a migration does not
+and department and the all-time total (``impact_total``, metric ``impacted``) from it. The per-application sums need the application catalogue, which a migration does not
 know: hours computed before read as unimpacted for their applications until the refresher recomputes them.
 """
 
@@ -31,3 +31,7 @@ def upgrade(op) -> None:
         "UPDATE active_week SET impacted_s = COALESCE((SELECT SUM(d.impacted_s) FROM active_daily d "
         "WHERE d.day >= (SELECT first_day FROM week_state WHERE id = 1) "
         "AND d.site = active_week.site AND d.department = active_week.department), 0)")
+    op.execute(
+        "INSERT INTO impact_total (metric, type, app, site, department, value, exported) "
+        "SELECT 'impacted', '', '', site, department, SUM(impacted_s), SUM(impacted_s) FROM active_hourly "
+        "GROUP BY site, department HAVING SUM(impacted_s) > 0")

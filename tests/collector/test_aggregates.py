@@ -97,8 +97,9 @@ def assert_consistent(engine, config):
     totals = defaultdict(float)
     for (_h, t, a, s, d), v in lost.items():
         totals[("lost", t, a, s, d)] += v
-    for _h, s, d, v in rows(engine, "SELECT hour, site, department, active_s FROM active_hourly"):
+    for _h, s, d, v, hit in rows(engine, "SELECT hour, site, department, active_s, impacted_s FROM active_hourly"):
         totals[("active", "", "", s, d)] += v
+        totals[("impacted", "", "", s, d)] += hit
     stored = {tuple(r[:5]): (r[5], r[6]) for r in rows(engine, "SELECT metric, type, app, site, department, value, exported FROM impact_total")}
     for key in set(totals) | set(stored):
         value, exported = stored.get(key, (0.0, 0.0))

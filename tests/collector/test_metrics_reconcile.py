@@ -150,6 +150,8 @@ def test_metrics_equal_the_database_totals(app):
     assert {k: v for k, v in _by(m["hinder_week_impacted_seconds"], "site", "department").items() if v} == \
         _approx({k: v for k, v in impacted.items() if v})
     assert 0 < sum(impacted.values()) < sum(active.values())  # some hours impacted, not all
+    assert {k: v for k, v in _by(m["hinder_impacted_seconds_total"], "site", "department").items() if v} == \
+        _approx({k: v for k, v in impacted.items() if v})  # all the data is inside the week
     scores = _by(m["hinder_experience_score_ratio"], "site", "department")
     assert set(scores) == set(active)
     for (site, dept), value in scores.items():

@@ -157,4 +157,5 @@ def test_migration_16_fills_the_impacted_seconds_of_stored_hours(db_url):
         assert q("SELECT site, impacted_s FROM active_daily") == [("Lyon", 0.0), ("Paris", 3600.0)]
         assert q("SELECT site, impacted_s FROM active_week") == [("Lyon", 0.0), ("Paris", 3600.0)]
         assert q("SELECT app, active_s, impacted_s FROM app_active_daily") == [("erp", 5400.0, 0.0)]
+        assert q("SELECT metric, site, value, exported FROM impact_total") == [("impacted", "Paris", 3600.0, 3600.0)]
     assert _diff(engine) == []
