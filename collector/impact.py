@@ -48,9 +48,16 @@ Rules of version ``MODEL_VERSION``:
    per device-hour they share only what the cap left after the disruptions.
    So version 1's figures are version 2's without the support types
    (:func:`types_of`).
+7. (Version 3) The experience score counts impacted time, not lost time: a
+   device-hour is *impacted* when its lost time (rules 1-6: merged, capped,
+   every cause) reaches ``impacted_hour_lost_s``, and the score is the share of
+   active seconds outside impacted device-hours (:func:`impacted_active`,
+   :func:`score`). Per application, the threshold applies to that
+   application's own lost time in the hour. Lost time itself is version 2's.
 
-Cost is lost hours times the hourly cost; the experience score is
-``1 - lost / active`` (see :func:`score`).
+Cost is lost hours times the hourly cost; ``lost / active`` is the
+productivity-loss ratio (:func:`loss_ratio`); the experience score is
+:func:`score_of` the version (``1 - lost / active`` up to version 2).
 """
 
 from __future__ import annotations
@@ -66,8 +73,8 @@ from contract.events import TABLE, Cost
 from contract.records import ROUNDING_S
 from contract.settings import setting
 
-MODEL_VERSION = "2"
-MODEL_VERSIONS = ("1", "2")  # every version a week can be shown under (types_of)
+MODEL_VERSION = "3"
+MODEL_VERSIONS = ("1", "2", "3")  # every version a week can be shown under (types_of, score_of)
 
 HOUR = 3600
 DURATION_TYPES = events.names(cost=Cost.DURATION)
@@ -87,10 +94,11 @@ _RANK = {t: i for i, t in enumerate(PRIORITY)}
 
 
 def types_of(version: str) -> tuple[str, ...]:
-    """The event types whose lost time a model version counts: version 1 is version 2 without the support cause."""
+    """The event types whose lost time a model version counts: version 1 is version 2 without the support cause;
+    version 3 counts version 2's (it changes only the score)."""
     if version not in MODEL_VERSIONS:
         raise ValueError(f"model version must be one of {', '.join(MODEL_VERSIONS)}, got {version!r}")
-    return PRIORITY if version == "2" else tuple(t for t in PRIORITY if t not in SUPPORT_TYPES)
+    return tuple(t for t in PRIORITY if t not in SUPPORT_TYPES) if version == "1" else PRIORITY
 
 
 def recovery_setting(event_type: str) -> str:
@@ -131,6 +139,9 @@ class ModelConfig:
     support_wait_cap_s: float = setting(
         14400.0, min=0, max=MAX_WAIT_CAP_S,
         doc="the most a work-stopping ticket's wait for resolution costs (assumption)")
+    impacted_hour_lost_s: float = setting(
+        60.0, min=1, max=3600, doc="version 3: an active device-hour with this much lost time (or more) is impacted "
+        "and leaves the experience score")
 
     def __post_init__(self) -> None:
         for name in ("app_crash_recovery_s", "department_hourly_cost", "support_contact_s"):
@@ -236,6 +247,13 @@ class DeviceHours:
 
     def lost_total(self) -> float:
         return sum(self.lost.values())
+
+    def lost_by_hour(self) -> dict[int, float]:
+        """Lost seconds per hour, every cause together (what makes an hour impacted, rule 7)."""
+        out: dict[int, float] = defaultdict(float)
+        for (h, _t, _a), v in self.lost.items():
+            out[h] += v
+        return dict(out)
 
 
 def is_disruption(ev: Disruption) -> bool:
@@ -512,11 +530,31 @@ def alone_s(ev: Disruption, cfg: ModelConfig) -> float:
     return device_hours([ev], [Interval(end, end - start, end - start)], cfg).lost_total()
 
 
-def score(lost_s: float, active_s: float) -> float | None:
-    """Experience score in 0..1: the share of active time not lost; None without active time."""
+def impacted_active(lost: dict[int, float], active: dict[int, float], threshold_s: float) -> dict[int, float]:
+    """The active seconds of the impacted hours (rule 7): each hour whose ``lost`` seconds (hour -> seconds, of
+    one device; of one application for its score) reach ``threshold_s`` counts all its ``active`` seconds."""
+    return {h: active[h] for h, s in lost.items() if s + 1e-9 >= threshold_s and active.get(h, 0.0) > 0}
+
+
+def loss_ratio(lost_s: float, active_s: float) -> float | None:
+    """The productivity-loss ratio in 0..1: the share of active time lost; None without active time."""
     if active_s <= 0:
         return None
-    return max(0.0, min(1.0, 1.0 - lost_s / active_s))
+    return max(0.0, min(1.0, lost_s / active_s))
+
+
+def score(impacted_s: float, active_s: float) -> float | None:
+    """Experience score in 0..1 (rule 7): the share of active time outside impacted hours; None without active
+    time."""
+    ratio = loss_ratio(impacted_s, active_s)
+    return None if ratio is None else 1.0 - ratio
+
+
+def score_of(version: str, lost_s: float, impacted_s: float, active_s: float) -> float | None:
+    """The experience score of figures shown under model ``version``: up to version 2 ``1 - lost / active``,
+    from version 3 :func:`score` of the impacted time."""
+    types_of(version)  # a known version
+    return score(lost_s if version in ("1", "2") else impacted_s, active_s)
 
 
 def cost(lost_s: float, department: str, cfg: ModelConfig) -> float:

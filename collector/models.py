@@ -351,7 +351,8 @@ class ActiveHourly(SQLModel, table=True):
     __tablename__ = "active_hourly"
     __table_args__ = (
         sa.Index("ix_active_hourly_hour", "hour"),
-        sa.Index("ix_active_hourly_device_hour", "device_id", "hour", "site", "department", "active_s"),  # report
+        sa.Index("ix_active_hourly_device_hour", "device_id", "hour", "site", "department", "active_s",  # report
+                 "impacted_s"),
     )
 
     device_id: str = Field(primary_key=True, max_length=_DEVICE_ID)
@@ -360,6 +361,7 @@ class ActiveHourly(SQLModel, table=True):
     department: str = Field(max_length=_LABEL)
     os: str = Field(max_length=_LABEL)
     active_s: float = 0.0
+    impacted_s: float = 0.0  # active_s if the hour's lost time reached impacted_hour_lost_s, else 0 (model v3)
 
 
 class ImpactDirty(SQLModel, table=True):
@@ -403,7 +405,7 @@ class LostDaily(SQLModel, table=True):
 
 
 class ActiveDaily(SQLModel, table=True):
-    """Active seconds per UTC day, site and department."""
+    """Active seconds per UTC day, site and department, and those of the impacted device-hours."""
 
     __tablename__ = "active_daily"
 
@@ -411,16 +413,19 @@ class ActiveDaily(SQLModel, table=True):
     site: str = Field(primary_key=True, max_length=_LABEL)
     department: str = Field(primary_key=True, max_length=_LABEL)
     active_s: float = 0.0
+    impacted_s: float = 0.0
 
 
 class AppActiveDaily(SQLModel, table=True):
-    """Per UTC day and app label: active seconds of the devices on the days they reported the app."""
+    """Per UTC day and app label: active seconds of the devices on the days they reported the app, and those of
+    the device-hours the app's own lost time impacted."""
 
     __tablename__ = "app_active_daily"
 
     day: int = Field(primary_key=True, sa_type=sa.BigInteger)
     app: str = Field(primary_key=True, max_length=_APP)
     active_s: float = 0.0
+    impacted_s: float = 0.0
 
 
 class LostWeek(SQLModel, table=True):
@@ -443,6 +448,7 @@ class ActiveWeek(SQLModel, table=True):
     site: str = Field(primary_key=True, max_length=_LABEL)
     department: str = Field(primary_key=True, max_length=_LABEL)
     active_s: float = 0.0
+    impacted_s: float = 0.0
 
 
 class AppActiveWeek(SQLModel, table=True):
@@ -452,6 +458,7 @@ class AppActiveWeek(SQLModel, table=True):
 
     app: str = Field(primary_key=True, max_length=_APP)
     active_s: float = 0.0
+    impacted_s: float = 0.0
 
 
 class WeekState(SQLModel, table=True):
@@ -473,9 +480,9 @@ class ImpactTotal(SQLModel, table=True):
 
     __tablename__ = "impact_total"
 
-    metric: str = Field(primary_key=True, max_length=16)  # lost | active | focus
-    type: str = Field(primary_key=True, max_length=32)  # "" for active and focus
-    app: str = Field(primary_key=True, max_length=_APP)  # "" for active
+    metric: str = Field(primary_key=True, max_length=16)  # lost | active | impacted | focus
+    type: str = Field(primary_key=True, max_length=32)  # "" for active, impacted and focus
+    app: str = Field(primary_key=True, max_length=_APP)  # "" for active and impacted
     site: str = Field(primary_key=True, max_length=_LABEL)
     department: str = Field(primary_key=True, max_length=_LABEL)
     value: float = 0.0

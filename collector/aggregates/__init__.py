@@ -15,7 +15,8 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   collector process. It claims dirty device-days, recomputes their dirty hours
   from the stored events, heartbeats and service-desk tickets with
   :func:`collector.impact.device_hours`, replaces the device's rows in
-  ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
+  ``lost_hourly``/``active_hourly`` (with each hour's impacted seconds, model
+  rule 7) and applies the *difference* to the label
   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
   ``app_active_daily`` by UTC day, and ``device_daily`` per device and day;
   their sums over the trailing week, which the gauges read) and the all-time

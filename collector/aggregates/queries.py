@@ -30,12 +30,12 @@ from collector.aggregates import DAY, HOUR, RECENT_S, model_name
 from collector.db import is_sqlite
 from collector.models import network_daily_table
 from collector.models import (
-    active_hourly_table, app_focus_daily_table, device_table, event_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
+    active_hourly_table, app_active_daily_table, app_focus_daily_table, device_table, event_table, impact_dirty_table, lost_hourly_table, lost_rollup_table, outage_daily_table,
     recent_disruption_table, version_daily_table,
 )
 from contract.events import EXCESS_S, ROUTINE_TYPES
 
-_VALUES = {"lost_s", "active_s", "disruptions", "outages", "seconds", "count", "focus_s"}  # summed, never grouped by
+_VALUES = {"lost_s", "active_s", "impacted_s", "disruptions", "outages", "seconds", "count", "focus_s"}  # summed, never grouped by
 _SEP = "\x1f"  # ends each application name in the list of distinct names (SQLite's separator is always ",")
 
 
@@ -80,11 +80,23 @@ def split_apps(apps: str | None) -> list[str]:
 
 def active_by(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
               where: dict[str, Any] | None = None) -> list[tuple]:
-    """Employee-active seconds (``active_s``) of each device-hour in ``[start, end)``, grouped by device_id, hour,
-    site, department or os (``active_hourly``)."""
+    """Employee-active seconds (``active_s``) of each device-hour in ``[start, end)`` and those of the impacted
+    device-hours (``impacted_s``, model rule 7), grouped by device_id, hour, site, department or os
+    (``active_hourly``)."""
     t = active_hourly_table
     return _grouped(conn, t, "hour", HOUR, start, end, group_by, where,
-                    [sa.func.coalesce(sa.func.sum(t.c.active_s), 0.0).label("active_s")])
+                    [sa.func.coalesce(sa.func.sum(t.c.active_s), 0.0).label("active_s"),
+                     sa.func.coalesce(sa.func.sum(t.c.impacted_s), 0.0).label("impacted_s")])
+
+
+def app_active_by(conn: Connection, start: float, end: float) -> list[tuple]:
+    """Per app label, the active seconds of the devices on the UTC days of ``[start, end)`` they reported it
+    (``active_s``) and those of the device-hours its own lost time impacted (``impacted_s``): what the application
+    score divides (``app_active_daily``)."""
+    t = app_active_daily_table
+    return _grouped(conn, t, "day", DAY, start, end, ["app"], None,
+                    [sa.func.coalesce(sa.func.sum(t.c.active_s), 0.0).label("active_s"),
+                     sa.func.coalesce(sa.func.sum(t.c.impacted_s), 0.0).label("impacted_s")])
 
 
 def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),

@@ -102,7 +102,8 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     for lo, hi, some in chunks:
         old_lost, old_active = _stored_rows(conn, some, lo, hi)
         for dev_id, hours in _compute_window(conn, cfg, some, lo, hi).items():
-            lost, active = _hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours)
+            lost, active = _hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours,
+                                        cfg.impacted_hour_lost_s)
             contributions.add(old_lost[dev_id], old_active[dev_id], -1)
             contributions.add(lost, active, +1)
             new_lost += lost
@@ -193,26 +194,27 @@ def _stored_rows(conn: Connection, devices: list[str], lo: int,
     return out
 
 
-def _hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours) -> tuple[list[dict], list[dict]]:
-    """The ``lost_hourly`` and ``active_hourly`` rows of one device's figures; labels are (site, department, os)."""
+def _hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours,
+                 threshold_s: float) -> tuple[list[dict], list[dict]]:
+    """The ``lost_hourly`` and ``active_hourly`` rows of one device's figures; labels are (site, department, os),
+    ``threshold_s`` the lost seconds that make an hour impacted (model rule 7)."""
     site, department, os_name = labels
     lost = [{"device_id": dev_id, "hour": h, "type": t, "app": a, "site": site, "department": department, "os": os_name,
              "lost_s": hours.lost.get((h, t, a), 0.0), "disruptions": hours.disruptions.get((h, t, a), 0)}
             for (h, t, a) in sorted(set(hours.lost) | set(hours.disruptions))]
-    active = [{"device_id": dev_id, "hour": h, "site": site, "department": department, "os": os_name, "active_s": v}
-              for h, v in sorted(hours.active.items()) if v > 0]
+    impacted = impact.impacted_active(hours.lost_by_hour(), hours.active, threshold_s)
+    active = [{"device_id": dev_id, "hour": h, "site": site, "department": department, "os": os_name, "active_s": v,
+               "impacted_s": impacted.get(h, 0.0)} for h, v in sorted(hours.active.items()) if v > 0]
     return lost, active
 
 
-# (daily table, its trailing-week sums, their label columns, the value summed)
+# (daily table, its trailing-week sums, their label columns, the values summed)
 _DAILY_AND_WEEK = (
-    (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
-    (active_daily_table, active_week_table, ["site", "department"], "active_s"),
-    (app_active_daily_table, app_active_week_table, ["app"], "active_s"),
-    # per device (grouped by cohort on /metrics): one table, one value column each
-    (device_daily_table, device_week_table, ["device_id"], "lost_s"),
-    (device_daily_table, device_week_table, ["device_id"], "active_s"),
-    (device_daily_table, device_week_table, ["device_id"], "disruptions"),
+    (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], ["lost_s"]),
+    (active_daily_table, active_week_table, ["site", "department"], ["active_s", "impacted_s"]),
+    (app_active_daily_table, app_active_week_table, ["app"], ["active_s", "impacted_s"]),
+    # per device (grouped by cohort on /metrics)
+    (device_daily_table, device_week_table, ["device_id"], ["lost_s", "active_s", "disruptions"]),
 )
 
 
@@ -222,47 +224,58 @@ class _Contributions:
     def __init__(self, config: CollectorConfig):
         self.config = config
         self.label = config.app_label
+        self.threshold_s = model_config(config).impacted_hour_lost_s
         self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
-        self.lost_daily: dict[tuple, float] = defaultdict(float)
-        self.active: dict[tuple, float] = defaultdict(float)
-        self.app_active: dict[tuple, float] = defaultdict(float)
+        self.lost_daily: dict[tuple, list[float]] = defaultdict(lambda: [0.0])
+        self.active: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])  # active, impacted seconds
+        self.app_active: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self.totals: dict[tuple, float] = defaultdict(float)
         # (day, device) -> the device's lost seconds, active seconds, disruptions
-        self.device: tuple[dict, dict, dict] = (defaultdict(float), defaultdict(float), defaultdict(int))
+        self.device: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
 
     def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
         """Add (sign +1) or remove (-1) one device-day's rows."""
-        apps = {self.label(r["app"]) for r in lost_rows if r["type"] != impact.TICKET}  # applications, not channels
+        app_lost: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))  # app label -> hour -> s
+        for r in lost_rows:
+            if r["type"] != impact.TICKET:  # applications, not channels
+                app_lost[self.label(r["app"])][r["hour"]] += r["lost_s"]
         for r in lost_rows:
             key = (r["hour"], r["type"], app_label(self.config, r["type"], r["app"]), r["site"], r["department"])
             acc = self.lost[key]
             acc[0] += sign * r["lost_s"]
             acc[1] += sign * r["disruptions"]
-            self.lost_daily[(day_start(r["hour"]),) + key[1:]] += sign * r["lost_s"]
+            self.lost_daily[(day_start(r["hour"]),) + key[1:]][0] += sign * r["lost_s"]
             self.totals[("lost",) + key[1:]] += sign * r["lost_s"]
-            self.device[0][(day_start(r["hour"]), r["device_id"])] += sign * r["lost_s"]
-            self.device[2][(day_start(r["hour"]), r["device_id"])] += sign * r["disruptions"]
+            self.device[(day_start(r["hour"]), r["device_id"])][0] += sign * r["lost_s"]
+            self.device[(day_start(r["hour"]), r["device_id"])][2] += sign * r["disruptions"]
+        active = {r["hour"]: r["active_s"] for r in active_rows}
         for r in active_rows:
             day = day_start(r["hour"])
-            self.active[(day, r["site"], r["department"])] += sign * r["active_s"]
+            acc = self.active[(day, r["site"], r["department"])]
+            acc[0] += sign * r["active_s"]
+            acc[1] += sign * r["impacted_s"]
             self.totals[("active", "", "", r["site"], r["department"])] += sign * r["active_s"]
-            self.device[1][(day, r["device_id"])] += sign * r["active_s"]
-            for app in apps:
-                self.app_active[(day, app)] += sign * r["active_s"]
+            self.device[(day, r["device_id"])][1] += sign * r["active_s"]
+            self.totals[("impacted", "", "", r["site"], r["department"])] += sign * r["impacted_s"]
+            for app in app_lost:
+                self.app_active[(day, app)][0] += sign * r["active_s"]
+        for app, by_hour in app_lost.items():  # the hours the app's own lost time impacted (model rule 7)
+            for h, v in impact.impacted_active(by_hour, active, self.threshold_s).items():
+                self.app_active[(day_start(h), app)][1] += sign * v
 
     def apply(self, conn: Connection, now: float) -> None:
         """Upsert the differences, in key order (concurrent refreshers then lock rows in one order)."""
         add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
                [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
         first_day = _roll_week(conn, now)
-        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active,
-                                                                      *self.device)):
-            add_up(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
-            in_week: dict[tuple, float] = defaultdict(float)
+        for (daily, week, keys, values), deltas in zip(_DAILY_AND_WEEK,
+                                                       (self.lost_daily, self.active, self.app_active, self.device)):
+            add_up(conn, daily, ["day", *keys], values, [(k, v) for k, v in deltas.items() if any(v)])
+            in_week: dict[tuple, list[float]] = defaultdict(lambda: [0.0] * len(values))
             for k, v in deltas.items():
                 if k[0] >= first_day:
-                    in_week[k[1:]] += v
-            add_up(conn, week, keys, [value], [(k, [v]) for k, v in in_week.items() if v])
+                    in_week[k[1:]] = [a + b for a, b in zip(in_week[k[1:]], v)]
+            add_up(conn, week, keys, values, [(k, v) for k, v in in_week.items() if any(v)])
         add_to_totals(conn, self.totals.items())
 
 
@@ -281,11 +294,12 @@ def _roll_week(conn: Connection, now: float) -> int:
     target = week_window(now)[0]
     if target <= first_day:  # a replica whose clock is a little behind: keep the newer window
         return first_day
-    for daily, week, keys, value in _DAILY_AND_WEEK:
+    for daily, week, keys, values in _DAILY_AND_WEEK:
         cols = [daily.c[k] for k in keys]
-        expired = conn.execute(sa.select(*cols, sa.func.sum(daily.c[value])).where(
+        expired = conn.execute(sa.select(*cols, *(sa.func.sum(daily.c[v]) for v in values)).where(
             daily.c.day >= first_day, daily.c.day < target).group_by(*cols))
-        add_up(conn, week, keys, [value], [(tuple(r[:-1]), [-r[-1]]) for r in expired if r[-1]])
+        add_up(conn, week, keys, values, [(tuple(r[:len(keys)]), [-x for x in r[len(keys):]])
+                                          for r in expired if any(r[len(keys):])])
     conn.execute(week_state_table.update().where(ws.id == 1).values(first_day=target))
     return target
 

@@ -190,13 +190,15 @@ _LOST_TOTALS = _label_rows(impact_total_table, ["type", "app", "site", "departme
                            impact_total_table.c.metric == "lost")
 _ACTIVE_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
                              impact_total_table.c.metric == "active")
+_IMPACTED_TOTALS = _label_rows(impact_total_table, ["site", "department"], ["exported"],
+                               impact_total_table.c.metric == "impacted")
 _FOCUS_TOTALS = _label_rows(impact_total_table, ["app", "site", "department"], ["exported"],
                             impact_total_table.c.metric == "focus")
 _OUTAGES = _label_rows(outage_count_table, ["cause", "site", "department"], ["outages", "seconds"])
 _APP_VERSIONS = _select(app_version_count_table, "app", "version", "type", "count")
 _LOST_WEEK = _label_rows(lost_week_table, ["type", "app", "site", "department"], ["lost_s"])
-_ACTIVE_WEEK = _label_rows(active_week_table, ["site", "department"], ["active_s"])
-_APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s")
+_ACTIVE_WEEK = _label_rows(active_week_table, ["site", "department"], ["active_s", "impacted_s"])
+_APP_ACTIVE_WEEK = _select(app_active_week_table, "app", "active_s", "impacted_s")
 _SUPPORT_COUNTS = _label_rows(support_count_table, ["channel", "site", "department"], ["contacts"])
 _FELT_COUNTS = _label_rows(felt_count_table, ["answer", "type", "app", "site", "department"],
                            ["questions", "model_lost_s", "felt_s"])
@@ -263,13 +265,18 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 # label sums of the trailing week), never the per-device rows.
 
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
-    """hinder_lost_seconds_total{type,app,site,department} and hinder_active_seconds_total{site,department}."""
+    """hinder_lost_seconds_total{type,app,site,department}, hinder_active_seconds_total{site,department} and
+    hinder_impacted_seconds_total{site,department}."""
     pairs = ctx.labels().pairs
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
                   _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
                   ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
+    yield counter("hinder_impacted_seconds", "Employee-active seconds of the device-hours whose lost time reached "
+                  "the impact model's impacted_hour_lost_s (the experience score's numerator).",
+                  ["site", "department"],
+                  _relabelled(ctx.label_rows(_IMPACTED_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
 
 
 def app_focus(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -302,40 +309,43 @@ def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
-    """Trailing-week gauges by event time (the 7 UTC days ending today): lost and active seconds, scores.
+    """Trailing-week gauges by event time (the 7 UTC days ending today): lost, active and impacted seconds, scores.
 
     Read from the ``*_week`` tables the refresher keeps (one row per label
     set); right after midnight UTC they may still hold the day that just left
-    the window until the next refresh (a few seconds).
+    the window until the next refresh (a few seconds). The scores are the
+    impact model's (version 3: the share of active time outside impacted
+    device-hours, ``impact.score``).
     """
     pairs = ctx.labels().pairs
     rows = _relabelled(ctx.label_rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
-    lost_by_group: dict[tuple[str, str], float] = {}
-    lost_by_app: dict[str, float] = {}
-    for _type, app, site, department, secs in lost:
-        lost_by_group[site, department] = lost_by_group.get((site, department), 0.0) + secs
-        lost_by_app[app] = lost_by_app.get(app, 0.0) + secs
-    active, scores = [], []
-    for site, department, secs in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 1, lambda r: pairs[r[0], r[1]]):
-        active.append((site, department, secs if secs > 0 else 0.0))
-        value = impact.score(lost_by_group.get((site, department), 0.0), secs)
+    active, impacted, scores = [], [], []
+    for site, department, secs, hit in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 2, lambda r: pairs[r[0], r[1]]):
+        secs, hit = max(secs, 0.0), min(max(hit, 0.0), max(secs, 0.0))
+        active.append((site, department, secs))
+        impacted.append((site, department, hit))
+        value = impact.score(hit, secs)
         if value is not None:
             scores.append((site, department, value))
     app_scores = []
-    for app, secs in ctx.rows(_APP_ACTIVE_WEEK):
-        value = impact.score(lost_by_app.get(app, 0.0), secs)
+    for app, secs, hit in ctx.rows(_APP_ACTIVE_WEEK):
+        value = impact.score(min(max(hit, 0.0), secs), secs)
         if value is not None:
             app_scores.append((app, value))
     yield gauge("hinder_week_lost_seconds", "Working time lost in the 7 UTC days ending today, by event time.",
                 ["type", "app", "site", "department"], lost)
     yield gauge("hinder_week_active_seconds", "Employee-active seconds in the 7 UTC days ending today.",
                 ["site", "department"], active)
+    yield gauge("hinder_week_impacted_seconds", "Employee-active seconds in the 7 UTC days ending today of the "
+                "device-hours whose lost time reached the impact model's impacted_hour_lost_s.",
+                ["site", "department"], impacted)
     yield gauge("hinder_experience_score_ratio",
-                "1 - lost / active time over the 7 UTC days ending today (impact model).",
-                ["site", "department"], scores)
-    yield gauge("hinder_app_experience_score_ratio", "1 - time lost to the app / active time of the devices on the "
-                "days they reported the app, 7 UTC days ending today.", ["app"], app_scores)
+                "Share of the active time in the 7 UTC days ending today outside impacted device-hours "
+                "(impact model version 3).", ["site", "department"], scores)
+    yield gauge("hinder_app_experience_score_ratio", "Share of the active time of the devices on the days they "
+                "reported the app outside the device-hours the app's own lost time impacted, 7 UTC days ending "
+                "today (impact model version 3).", ["app"], app_scores)
 
 
 def devices_disrupted(ctx: ScrapeContext) -> Iterable[Metric]:

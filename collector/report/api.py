@@ -1,4 +1,4 @@
-"""``GET /api/v1/reports/weekly?week=YYYY-Www&format=html|pdf|md|csv|json&model=2|1`` (admin token).
+"""``GET /api/v1/reports/weekly?week=YYYY-Www&format=html|pdf|md|csv|json&model=3|2|1`` (admin token).
 
 A router the collector app includes; it reads the app's engine and config
 from ``app.state`` and checks the token with :func:`collector.auth.require`.
@@ -35,7 +35,8 @@ async def weekly_report(request: Request,
                         format: str = Query("json", description="html, pdf, md, csv (zip) or json",
                                             json_schema_extra={"enum": list(FORMATS)}),
                         model: str = Query(MODEL_VERSION, description="impact model version to show the week under: "
-                                           "2 (with the service-desk cause) or 1 (without it)",
+                                           "3 (the score counts impacted hours), 2 (the score is 1 - lost / active) "
+                                           "or 1 (as 2, without the service-desk cause)",
                                            json_schema_extra={"enum": list(MODEL_VERSIONS)})) -> Response:
     config = request.app.state.config
     if format not in FORMATS:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from collector import calibration
+from collector import calibration, impact
 from collector.aggregates import changes as change_figures, network
 from collector.labels import OTHER as OTHER_GROUP, merge_small, top, withhold_small
 from collector.report import fmt
 from collector.report.config import ReportSettings
-from collector.report.findings import findings, iceberg
+from collector.report.findings import ISSUES_BELOW, findings, iceberg
 from collector.support.tickets import CHANNELS
 from contract import events
 from contract.answers import ANSWERS, BUTTONS, BY_NAME as BY_ANSWER, UNANSWERED
@@ -50,13 +50,14 @@ class WeekFacts:
     """What the database says about one week, grouped by SQL (``collector.report.build`` fills it).
 
     The trend's earlier weeks fill only the figures the trend needs (devices,
-    active, lost, disruptions, known_devices); the report's own week fills all.
+    active, impacted, lost, disruptions, known_devices); the report's own week fills all.
     """
 
     week: str
     devices: dict[str, tuple[str, str]] = field(default_factory=dict)  # reporting device -> (site, department)
     known_devices: int = 0  # devices registered before the week ended
     active: dict[str, float] = field(default_factory=dict)  # device -> active seconds
+    impacted: dict[str, float] = field(default_factory=dict)  # device -> active seconds of its impacted hours
     lost: list[tuple[str, str, float]] = field(default_factory=list)  # (device, type, lost seconds)
     disruptions: list[tuple[str, str, int]] = field(default_factory=list)  # (device, type, count)
     heat: list[list[float]] = field(default_factory=lambda: [[0.0] * 24 for _ in range(7)])  # [weekday][hour] lost s
@@ -68,6 +69,8 @@ class WeekFacts:
     app_devices: dict[str, int] = field(default_factory=dict)  # app label -> devices with disruptions of APP_TYPES
     device_apps: dict[str, dict[str, int]] = field(default_factory=dict)  # repeat device listed -> app -> disruptions
     app_focus: dict[str, float] = field(default_factory=dict)  # app label -> counted focus seconds (hours of use)
+    # app label -> (active seconds of the devices on the days they reported it, of the hours its lost time impacted)
+    app_active: dict[str, tuple[float, float]] = field(default_factory=dict)
     # service-desk tickets opened in the week: (device or None, opened_at, resolved_at, channel, category,
     # work_stopping, site, department, type of the measured disruption it followed or None, its app label or None)
     tickets: list[tuple] = field(default_factory=list)
@@ -94,7 +97,7 @@ class Model:
     parameters: dict
     currency: str
     cost: Callable[[float, str], float]  # (lost seconds, department) -> money
-    score: Callable[[float, float], float | None]  # (lost s, active s) -> 0..100, None without active time
+    score: Callable[[float, float, float], float | None]  # (lost, impacted, active s) -> 0..100, None without active
     contact_s: Callable[[str], float]  # channel -> the employee's seconds one service-desk contact takes
     recovery_s: Callable[[str, str], float]  # (RECOVERY type, app) -> the recovery time the model charges
     notes: list[str] = field(default_factory=list)
@@ -123,6 +126,8 @@ def week_totals(f: WeekFacts, model: Model) -> dict:
     per_device, count = _per_device(f)
     lost = sum(per_device.values())
     active = sum(f.active.values())
+    impacted = sum(f.impacted.values())
+    scores = [model.score(per_device.get(dev, 0.0), f.impacted.get(dev, 0.0), a) for dev, a in f.active.items()]
     by_dept: dict[str, float] = defaultdict(float)
     for dev, s in per_device.items():
         by_dept[_group(f, dev)[1]] += s
@@ -136,8 +141,19 @@ def week_totals(f: WeekFacts, model: Model) -> dict:
         "devices_affected": sum(1 for s in per_device.values() if s > 0),
         "active_seconds": active,
         "lost_hours_per_employee": lost / 3600 / devices if devices else 0.0,
-        "experience_score": model.score(lost, active),
+        "impacted_seconds": impacted,
+        "experience_score": model.score(lost, impacted, active),
+        "productivity_loss": _loss(lost, active),
+        # Nexthink's "employees with issues": a device whose own score is below ISSUES_BELOW
+        "employees_with_issues": sum(1 for v in scores if v is not None and v < ISSUES_BELOW),
+        "employees_scored": sum(1 for v in scores if v is not None),
     }
+
+
+def _loss(lost_s: float, active_s: float) -> float | None:
+    """The productivity loss 0..100: the share of active time lost (not the experience score)."""
+    ratio = impact.loss_ratio(lost_s, active_s)
+    return None if ratio is None else 100.0 * ratio
 
 
 def _group(f: WeekFacts, dev: str) -> tuple[str, str]:
@@ -167,7 +183,7 @@ def assemble(weeks: list[WeekFacts], model: Model, settings: ReportSettings, per
         "trend": trend,
         "headline": _headline(totals, previous),
         "by_type": _by_type(f, model, totals["lost_seconds"]),
-        "by_app": _by_app(f, totals["lost_seconds"], settings),
+        "by_app": _by_app(f, totals["lost_seconds"], settings, model),
         "app_use": _app_use(f, settings),
         "by_site": _by_group(f, model, 0, "site", settings.min_group_size),
         "by_department": _by_group(f, model, 1, "department", settings.min_group_size),
@@ -269,7 +285,7 @@ def _app_use(f: WeekFacts, settings: ReportSettings) -> dict:
             "rated_lost_seconds": sum(lost.get(a, 0.0) for a in rated)}
 
 
-def _by_app(f: WeekFacts, total: float, settings: ReportSettings) -> list[dict]:
+def _by_app(f: WeekFacts, total: float, settings: ReportSettings, model: Model) -> list[dict]:
     lost: dict[str, float] = defaultdict(float)
     by_cause: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     count: dict[str, int] = defaultdict(int)
@@ -301,6 +317,7 @@ def _by_app(f: WeekFacts, total: float, settings: ReportSettings) -> list[dict]:
             "version_share": blame["disruptions"] / n_versioned if blame else None,
             "versions": vs,
             **use_rates(f.app_focus.get(a, 0.0), count[a], lost[a], settings.min_focus_hours),
+            "experience_score": model.score(lost[a], f.app_active[a][1], f.app_active[a][0]) if a in f.app_active else None,
         })
     rows.sort(key=lambda r: (-r["lost_seconds"], -r["disruptions"], -r["focus_seconds"], r["app"]))
     return rows[:settings.top_apps]
@@ -316,8 +333,8 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
     def row(dev: str) -> dict:
         g = name.get(_group(f, dev)[idx], OTHER_GROUP)
         if g not in rows:
-            rows[g] = {key: g, "devices": 0, "active_seconds": 0.0, "lost_seconds": 0.0, "cost": 0.0, "disruptions": 0,
-                       "groups": set()}
+            rows[g] = {key: g, "devices": 0, "active_seconds": 0.0, "impacted_seconds": 0.0, "lost_seconds": 0.0,
+                       "cost": 0.0, "disruptions": 0, "groups": set()}
         return rows[g]
 
     for dev, labels in f.devices.items():
@@ -328,6 +345,7 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
     for dev in set(f.active) | set(lost) | set(count):
         r = row(dev)
         r["active_seconds"] += f.active.get(dev, 0.0)
+        r["impacted_seconds"] += f.impacted.get(dev, 0.0)
         r["lost_seconds"] += lost.get(dev, 0.0)
         r["cost"] += model.cost(lost.get(dev, 0.0), _group(f, dev)[1])
         r["disruptions"] += count.get(dev, 0)
@@ -335,7 +353,8 @@ def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> 
         r["groups"] = len(r["groups"])  # how many groups "other" holds; never their names
         r["lost_hours"] = r["lost_seconds"] / 3600
         r["lost_seconds_per_device"] = r["lost_seconds"] / r["devices"] if r["devices"] else 0.0
-        r["experience_score"] = model.score(r["lost_seconds"], r["active_seconds"])
+        r["experience_score"] = model.score(r["lost_seconds"], r["impacted_seconds"], r["active_seconds"])
+        r["productivity_loss"] = _loss(r["lost_seconds"], r["active_seconds"])
     return sorted(rows.values(), key=lambda r: (r[key] == OTHER_GROUP, -r["lost_seconds"], r[key]))
 
 

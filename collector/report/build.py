@@ -6,7 +6,7 @@ aggregates, the same figures /metrics exports, so the report and Prometheus
 agree; application versions and the causes and durations of connectivity
 outages, and the hours of use per application, from the per-day counts ingest
 keeps; which devices were known from the device table. Costs and scores use the model's own formulas
-(``collector.impact.cost`` and ``score``). Building a report never writes:
+(``collector.impact.cost`` and ``score_of`` the version shown). Building a report never writes:
 it reads what the collectors' refresher has computed, and says in its method
 section how many device-days were still waiting to be recomputed. Each query
 is grouped in SQL; docs/report.md ("Performance") says what that costs at
@@ -40,13 +40,25 @@ MMAP_BYTES = 1 << 30  # SQLite caps it at its compile-time maximum
 def model_of(cfg: impact.ModelConfig, version: str = impact.MODEL_VERSION) -> Model:
     """The report's view of the impact model shown under ``version``: version, parameters, cost and score (0..100)."""
 
-    def score(lost_s: float, active_s: float) -> float | None:
-        value = impact.score(lost_s, active_s)
+    def score(lost_s: float, impacted_s: float, active_s: float) -> float | None:
+        value = impact.score_of(version, lost_s, impacted_s, active_s)
         return None if value is None else 100.0 * value
 
     return Model(version=cfg.versioned(version), parameters=cfg.parameters(version), currency=cfg.currency,
                  cost=lambda lost_s, department: impact.cost(lost_s, department, cfg), score=score,
-                 contact_s=cfg.contact_s, recovery_s=cfg.recovery_s)
+                 contact_s=cfg.contact_s, recovery_s=cfg.recovery_s, notes=[score_note(cfg, version)])
+
+
+def score_note(cfg: impact.ModelConfig, version: str) -> str:
+    """How the experience score of figures shown under ``version`` is computed, in words."""
+    if version in ("1", "2"):
+        return (f"Experience score (model version {version}): 100 x (1 - lost / active time); the productivity loss "
+                "is the same ratio, lost / active.")
+    return (f"Experience score (model version {version}): the share of the employees' active time outside the "
+            f"device-hours in which disruptions cost {cfg.impacted_hour_lost_s:g} s or more "
+            "(impacted_hour_lost_s); an application's, outside the hours its own lost time reached that, over the "
+            "active time of the devices on the UTC days they reported it. The productivity loss is lost / active "
+            "time.")
 
 
 def build_report(engine: Engine, config: CollectorConfig, week: str | None = None, now: float | None = None,
@@ -153,10 +165,12 @@ def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
                 app_devices[label] += 1
         f.app_devices = dict(app_devices)
     pairs: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-    for dev, site, department, active_s in queries.active_by(conn, ws, we, ["device_id", "site", "department"]):
+    for dev, site, department, active_s, impacted_s in queries.active_by(conn, ws, we,
+                                                                         ["device_id", "site", "department"]):
         pairs[dev][(site, department)] = float(active_s)
         if active_s > 0:
             f.active[dev] = f.active.get(dev, 0.0) + float(active_s)
+            f.impacted[dev] = f.impacted.get(dev, 0.0) + float(impacted_s)
     # A device's lost and active rows of one day carry the same labels (one refresh computes both), and an
     # active pair always outweighs one with lost rows only: those count only for devices without active time.
     no_active = sorted(seen - set(pairs))
@@ -181,10 +195,13 @@ def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: 
 def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
                       model: str) -> None:
     """Application figures: lost time and disruptions per application label and type from the label rollup
-    (as /metrics), hours of use per application label, and the applications of the repeat devices listed."""
+    (as /metrics), the active and impacted time its score divides (UTC days, as /metrics), hours of use per
+    application label, and the applications of the repeat devices listed."""
     f.apps = [(app, etype, float(lost_s), int(n))
               for etype, app, lost_s, n in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES},
                                                                  model=model)]
+    f.app_active = {app: (float(active_s), float(impacted_s))
+                    for app, active_s, impacted_s in queries.app_active_by(conn, ws, we)}
     for app, focus_s in queries.focus_by(conn, ws, we, ["app"]):
         label = config.app_label(app)  # a name no longer catalogued: other
         f.app_focus[label] = f.app_focus.get(label, 0.0) + float(focus_s)

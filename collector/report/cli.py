@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from collector.impact import MODEL_VERSION
 from contract.settings import EXIT_OUTPUT, EXIT_SOURCE, EXIT_USAGE, ConfigError
 
 app = typer.Typer(help="The weekly impact report for CIOs.", no_args_is_help=True, add_completion=False)
@@ -29,8 +30,9 @@ def weekly(
     week: Optional[str] = typer.Option(
         None, help="ISO week YYYY-Www (default: the last complete week in the report's time zone)"),
     format: str = typer.Option("html", "--format", "-f", help="html, pdf, md, csv (a zip of CSV files) or json"),
-    model: str = typer.Option("2", "--model", help="impact model version to show the week under: 2 (with the "
-                              "service-desk cause) or 1 (without it)"),
+    model: str = typer.Option(MODEL_VERSION, "--model", help="impact model version to show the week under: 3 (the "
+                              "score counts impacted hours), 2 (the score is 1 - lost / active) or 1 (as 2, without "
+                              "the service-desk cause)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output file (default: stdout)", dir_okay=False),
     config: Optional[Path] = typer.Option(None, "--config", help="collector TOML config: the model, report and apps tables"),
     db: Optional[str] = typer.Option(None, "--db", help="read this database directly, after bringing its figures up to "

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collector.report import fmt
 
+ISSUES_BELOW = 70.0  # an employee "with issues": own experience score below this (Nexthink's published rule)
+
 MAX_FINDINGS = 5
 MIN_FINDINGS = 3
 
@@ -230,10 +232,12 @@ def _score(r: dict):
     t = r["totals"]
     if t["experience_score"] is None:
         return None
+    issues = (f" {t['employees_with_issues']} of {t['employees_scored']} employees had issues (their own score "
+              f"below {ISSUES_BELOW:g}).") if t.get("employees_scored") else ""
     return {"kind": "score",
             "text": f"The experience score was {fmt.score(t['experience_score'])}: employees lost "
                     f"{fmt.hours(t['lost_hours_per_employee'] * 3600)} each, {fmt.pct(t['lost_seconds'] / t['active_seconds'], 1)} "
-                    "of their active time."}
+                    f"of their active time (the productivity loss).{issues}"}
 
 
 def iceberg(s: dict) -> list[str]:

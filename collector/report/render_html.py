@@ -129,7 +129,7 @@ def _where(r: dict, cur: str) -> str:
     parts.append("<h2>Sites</h2>" + _groups(r, "site", cur))
     parts.append("<h2>Departments</h2>" + _groups(r, "department", cur))
     parts.append(f'<p class="note">Sites and departments with fewer than {g} reporting devices are merged into "other". '
-                 "Score = 100 × (1 − lost active time / active time).</p>")
+                 "Score: the experience score of the impact model version shown (see Method).</p>")
     return "".join(parts)
 
 

@@ -78,6 +78,7 @@ def assert_consistent(engine, config):
     stored_active = {tuple(r[:3]): r[3] for r in rows(engine, "SELECT day, site, department, active_s FROM active_daily")}
     for key in set(active_daily) | set(stored_active):
         assert active_daily.get(key, 0.0) == pytest.approx(stored_active.get(key, 0.0), abs=1e-6), key
+    assert_impacted_consistent(engine, config)
     first_day = rows(engine, "SELECT first_day FROM week_state")[0][0]
     week = defaultdict(float)
     for (day, t, a, s, d), v in daily.items():
@@ -96,13 +97,48 @@ def assert_consistent(engine, config):
     totals = defaultdict(float)
     for (_h, t, a, s, d), v in lost.items():
         totals[("lost", t, a, s, d)] += v
-    for _h, s, d, v in rows(engine, "SELECT hour, site, department, active_s FROM active_hourly"):
+    for _h, s, d, v, hit in rows(engine, "SELECT hour, site, department, active_s, impacted_s FROM active_hourly"):
         totals[("active", "", "", s, d)] += v
+        totals[("impacted", "", "", s, d)] += hit
     stored = {tuple(r[:5]): (r[5], r[6]) for r in rows(engine, "SELECT metric, type, app, site, department, value, exported FROM impact_total")}
     for key in set(totals) | set(stored):
         value, exported = stored.get(key, (0.0, 0.0))
         assert totals.get(key, 0.0) == pytest.approx(value, abs=1e-6), key
         assert exported >= value - 1e-6
+
+
+def assert_impacted_consistent(engine, config):
+    """The impacted seconds (model rule 7) of the hourly rows, their daily and weekly sums by site and department,
+    and by application label, equal what the hourly lost and active rows say."""
+    threshold = aggregates.model_config(config).impacted_hour_lost_s
+    lost, app_lost = defaultdict(float), defaultdict(float)
+    for dev, h, type_, app, v in rows(engine, "SELECT device_id, hour, type, app, lost_s FROM lost_hourly"):
+        lost[(dev, h)] += v
+        if type_ != impact.TICKET:
+            app_lost[(dev, h, config.app_label(app))] += v
+    active = {(dev, h): (v, hit) for dev, h, v, hit in rows(
+        engine, "SELECT device_id, hour, active_s, impacted_s FROM active_hourly")}
+    for key, (v, hit) in active.items():
+        assert hit == (v if lost.get(key, 0.0) >= threshold else 0.0), key
+    first_day = rows(engine, "SELECT first_day FROM week_state")[0][0]
+    daily, week = defaultdict(float), defaultdict(float)
+    for h, s, d, hit in rows(engine, "SELECT hour, site, department, impacted_s FROM active_hourly"):
+        daily[(day_start(h), s, d)] += hit
+        if day_start(h) >= first_day:
+            week[(s, d)] += hit
+    app_daily, app_week = defaultdict(float), defaultdict(float)
+    for (dev, h, app), v in app_lost.items():
+        if v >= threshold and (dev, h) in active:
+            app_daily[(day_start(h), app)] += active[(dev, h)][0]
+            if day_start(h) >= first_day:
+                app_week[app] += active[(dev, h)][0]
+    for expected, sql in ((daily, "SELECT day, site, department, impacted_s FROM active_daily"),
+                          (week, "SELECT site, department, impacted_s FROM active_week"),
+                          (app_daily, "SELECT day, app, impacted_s FROM app_active_daily"),
+                          (app_week, "SELECT app, impacted_s FROM app_active_week")):
+        stored = {tuple(r[:-1]) if len(r) > 2 else r[0]: r[-1] for r in rows(engine, sql)}
+        for key in set(expected) | set(stored):
+            assert expected.get(key, 0.0) == pytest.approx(stored.get(key, 0.0), abs=1e-6), (sql, key)
 
 
 def load_fleet(ingestor):
@@ -135,6 +171,11 @@ def test_hand_computed_fleet(setup):
         {A: 360.0, B: 4.0})  # the first hour only: the crash is in the second
     assert dict(rows(engine, "SELECT app, SUM(active_s) FROM app_active_daily GROUP BY app")) == pytest.approx(
         {"firefox": 7200.0, "other": 7200.0 + 1800.0})  # the devices' active time on the days they reported the app
+    # impacted hours (>= 60 s lost): both of A's (360 s, then the crash's 180 s), not B's (4 s)
+    assert dict(rows(engine, "SELECT site, impacted_s FROM active_week")) == pytest.approx({"Paris": 7200.0, "Lyon": 0.0})
+    # by application, its own lost time: firefox's hang minute and crash; other's outage (network), not mail's 4 s
+    assert dict(rows(engine, "SELECT app, impacted_s FROM app_active_week")) == pytest.approx(
+        {"firefox": 7200.0, "other": 3600.0})
     assert rows(engine, "SELECT cause, site, department, outages, seconds FROM outage_count") == [
         ("dns_failure", "Paris", "Finance", 1, 300.0)]
     assert sorted(rows(engine, "SELECT app, version, type, count FROM app_version_count")) == [
@@ -282,7 +323,7 @@ def _ingest_in_pieces(ingestor, records, rnd, between=lambda: None):
 
 def _assert_equals_from_scratch(engine, config, records, minimum=3600):
     cfg = aggregates.model_config(config)
-    total = 0.0
+    total, hit = 0.0, 0
     for dev in sorted({r[0] for r in records}):
         evs = [to_disruption({**r, "start": impact_time(r["start"])}) for d, k, r in records if d == dev and k == "ev"]
         hbs = [impact.Interval(end=impact_time(r["time"]), interval_s=r["interval_s"], active_s=r["active_s"])
@@ -293,8 +334,14 @@ def _assert_equals_from_scratch(engine, config, records, minimum=3600):
             assert got.get(key, 0.0) == pytest.approx(expected.lost.get(key, 0.0), abs=1e-6), (dev, key)
         active = {h: v for h, v in rows(engine, f"SELECT hour, active_s FROM active_hourly WHERE device_id = '{dev}'")}
         assert active == pytest.approx({h: v for h, v in expected.active.items() if v > 0})
+        impacted = {h: v for h, v in rows(engine, f"SELECT hour, impacted_s FROM active_hourly "
+                                                  f"WHERE device_id = '{dev}' AND impacted_s > 0")}
+        assert impacted == pytest.approx(impact.impacted_active(expected.lost_by_hour(), expected.active,
+                                                                cfg.impacted_hour_lost_s))
+        hit += len(impacted)
         total += expected.lost_total()
     assert total > minimum  # the data set really loses time
+    assert hit or not minimum  # and impacts hours
 
 
 def impact_time(text: str) -> float:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from collector.impact import (
     DEFAULT_CONTACT_S, HOUR, SUPPORT_TYPES, Disruption, Interval, ModelConfig, SupportTicket, cost, device_hours,
-    event_span, score, types_of,
+    event_span, impacted_active, loss_ratio, score, score_of, types_of,
 )
 from collector.support.tickets import CHANNELS
 from contract.events import EVENT_TYPES
@@ -162,12 +162,12 @@ def test_window_recompute_equals_whole_computation():
 
 
 def test_refocus_penalty_is_off_by_default_and_labelled_when_on():
-    assert CFG.version == "2"
+    assert CFG.version == "3"
     cfg = ModelConfig(refocus_penalty_s=120)
-    assert cfg.version == "2+refocus120s"
+    assert cfg.version == "3+refocus120s"
     assert cfg.versioned("1") == "1+refocus120s"
     with pytest.raises(ValueError, match="model version"):
-        cfg.versioned("3")
+        cfg.versioned("4")
     r = device_hours([ev("hang", T0, 60, active=60)], busy(T0, T0 + HOUR), cfg)
     assert r.lost_total() == pytest.approx(180.0)
     assert event_span(ev("hang", T0, 60), cfg) == (T0, T0 + 180)
@@ -181,6 +181,94 @@ def test_cost_and_score():
     # Lakeside's published example: 30 impacted of 480 active minutes -> 93.75 %
     assert score(30 * 60, 480 * 60) == pytest.approx(0.9375)
     assert score(0, 0) is None
+    assert loss_ratio(30 * 60, 480 * 60) == pytest.approx(0.0625) and loss_ratio(1, 0) is None
+
+
+# ---------------------------------------------------------------- version 3: the experience score (rule 7)
+# The worked examples of docs/impact-model.md ("Version 3: the experience score"), with the default
+# impacted_hour_lost_s = 60 s and heartbeats showing the employee fully active unless said otherwise.
+
+def device_score(events, heartbeats, cfg=CFG):
+    """A device's version-3 score: its impacted active seconds over its active seconds."""
+    r = device_hours(events, heartbeats, cfg)
+    return score(sum(impacted_active(r.lost_by_hour(), r.active, cfg.impacted_hour_lost_s).values()),
+                 sum(r.active.values()))
+
+
+def test_v3_one_disturbed_hour_in_eight_scores_87_5():
+    day = busy(T0, T0 + 8 * HOUR)
+    hang = ev("hang", T0 + 2 * HOUR + 600, 300, active=300)  # 5 minutes lost in the third hour
+    assert device_score([hang], day) == pytest.approx(7 / 8)
+    r = device_hours([hang], day, CFG)  # the productivity-loss ratio is the old score's complement: about 1 %
+    assert loss_ratio(r.lost_total(), sum(r.active.values())) == pytest.approx(300 / 28800)
+    assert score_of("2", r.lost_total(), 3600, 28800) == pytest.approx(1 - 300 / 28800)  # 98.96: version 2's
+    assert score_of("3", r.lost_total(), 3600, 28800) == pytest.approx(0.875)
+
+
+def test_v3_an_hour_with_30_seconds_lost_is_not_impacted():
+    slow = ev("slow_app", T0 + 600, 40, active=40, excess=30)
+    assert device_score([slow], busy(T0, T0 + 8 * HOUR)) == 1.0
+    assert device_score([ev("hang", T0 + 600, 60, active=60)], busy(T0, T0 + 8 * HOUR)) == pytest.approx(7 / 8)  # 60 s is
+
+
+def test_v3_the_same_lost_time_spread_over_hours_lowers_the_score_more():
+    day = busy(T0, T0 + 8 * HOUR)
+    together = [ev("hang", T0 + 600, 300, active=300)]
+    spread = [ev("hang", T0 + i * HOUR + 600, 60, active=60, id_=f"h{i}") for i in range(5)]
+    assert device_hours(together, day, CFG).lost_total() == pytest.approx(device_hours(spread, day, CFG).lost_total())
+    assert device_score(together, day) == pytest.approx(7 / 8)
+    assert device_score(spread, day) == pytest.approx(3 / 8)
+
+
+def test_v3_an_idle_hour_counts_nothing():
+    # eight active hours and a ninth at night with no activity: the crash then costs nothing and the hour is
+    # neither impacted nor in the denominator
+    day = busy(T0, T0 + 8 * HOUR) + busy(T0 + 8 * HOUR, T0 + 9 * HOUR, 0.0)
+    events = [ev("hang", T0 + 600, 300, active=300), ev("crash", T0 + 8 * HOUR + 600)]
+    assert device_score(events, day) == pytest.approx(7 / 8)
+    assert device_score([], busy(T0, T0 + HOUR, 0.0)) is None  # no active time, no score (not 100)
+
+
+def test_v3_a_partly_active_hour_counts_its_active_seconds():
+    # hour 1 fully active and disturbed (2 min outage), hour 2 half active and quiet: 3600 of 5400 s impacted
+    hb = busy(T0, T0 + HOUR) + busy(T0 + HOUR, T0 + 2 * HOUR, 0.5)
+    assert device_score([ev("connectivity_loss", T0 + 60, 120, app="net", active=120)], hb) == pytest.approx(1 / 3)
+
+
+def test_v3_the_threshold_is_a_setting():
+    cfg = load_section(ModelConfig, {"impacted_hour_lost_s": 300}, "model")
+    day = busy(T0, T0 + 8 * HOUR)
+    assert device_score([ev("hang", T0 + 600, 240, active=240)], day, cfg) == 1.0
+    assert device_score([ev("hang", T0 + 600, 300, active=300)], day, cfg) == pytest.approx(7 / 8)
+    assert cfg.parameters()["impacted_hour_lost_s"] == 300 and cfg.parameters()["model_version"] == "3"
+    with pytest.raises(ConfigError, match="model.impacted_hour_lost_s"):
+        load_section(ModelConfig, {"impacted_hour_lost_s": 0}, "model")
+
+
+def test_v3_an_application_counts_only_its_own_lost_time():
+    # an hour with 40 s of erp slowness and 40 s of mail slowness: impacted for the device (80 s), not for either
+    # application; an hour with a 2-minute erp hang: impacted for erp only
+    r = device_hours([ev("slow_app", T0 + 60, 40, active=40, excess=40), ev("slow_app", T0 + 600, 40, app="mail",
+                                                                           active=40, excess=40),
+                      ev("hang", T0 + HOUR + 60, 120, active=120)], busy(T0, T0 + 2 * HOUR), CFG)
+    assert impacted_active(r.lost_by_hour(), r.active, 60) == pytest.approx({T0: 3600.0, T0 + HOUR: 3600.0})
+    erp = {h: v for (h, _t, a), v in r.lost.items() if a == "erp"}
+    mail = {h: v for (h, _t, a), v in r.lost.items() if a == "mail"}
+    assert impacted_active(erp, r.active, 60) == pytest.approx({T0 + HOUR: 3600.0})
+    assert impacted_active(mail, r.active, 60) == {}
+
+
+def test_v3_a_site_with_one_disturbed_hour_in_ten_scores_about_90():
+    # ten employees, 8 active hours each; one in ten hours has a 3-minute hang somewhere (8 of the 80 hours)
+    impacted = active = 0.0
+    for person in range(10):
+        hangs = [ev("hang", T0 + h * HOUR + 900, 180, active=180, id_=f"{person}-{h}") for h in range(8)
+                 if (person * 8 + h) % 10 == 0]
+        r = device_hours(hangs, busy(T0, T0 + 8 * HOUR, step=300.0), CFG)
+        impacted += sum(impacted_active(r.lost_by_hour(), r.active, 60).values())
+        active += sum(r.active.values())
+    assert score(impacted, active) == pytest.approx(0.9)
+    assert score_of("2", 8 * 180, impacted, active) == pytest.approx(1 - 1440 / 288000)  # 99.5 under version 2
 
 
 def test_config_errors_are_specific():

@@ -112,14 +112,26 @@ def test_metrics_equal_the_database_totals(app):
     # lost seconds: the impact model run from scratch on each device's stored rows
     cfg = aggregates.model_config(config)
     expected = defaultdict(float)
+    # and the scores' impacted seconds (model rule 7): the active seconds of the device-hours whose lost time
+    # (all causes; for an app, its own) reached the threshold
+    impacted, app_impacted = defaultdict(float), defaultdict(float)
     with engine.connect() as conn:
         for dev, (site, dept, _os) in SITES.items():
             evs = [to_disruption(r) for r in conn.execute(
                 sa.select(event_table).where(event_table.c.device_id == dev)).mappings()]
             hbs = [impact.Interval(*r) for r in conn.execute(
                 sa.text("SELECT time, interval_s, active_s FROM heartbeat WHERE device_id = :d"), {"d": dev})]
-            for (_h, type_, app_name), v in impact.device_hours(evs, hbs, cfg).lost.items():
+            hours = impact.device_hours(evs, hbs, cfg)
+            by_hour, by_app = defaultdict(float), defaultdict(lambda: defaultdict(float))
+            for (h, type_, app_name), v in hours.lost.items():
                 expected[(type_, label(app_name), site, dept)] += v
+                by_hour[h] += v
+                by_app[label(app_name)][h] += v
+            impacted[(site, dept)] += sum(hours.active.get(h, 0.0) for h, v in by_hour.items()
+                                          if v >= cfg.impacted_hour_lost_s)
+            for app_name, app_hours in by_app.items():
+                app_impacted[app_name] += sum(hours.active.get(h, 0.0) for h, v in app_hours.items()
+                                              if v >= cfg.impacted_hour_lost_s)
     lost = _by(m["hinder_lost_seconds_total"], "type", "app", "site", "department")
     assert {k: v for k, v in lost.items() if v} == _approx(dict(expected))
     assert sum(lost.values()) > 600  # the data set really loses time
@@ -133,19 +145,25 @@ def test_metrics_equal_the_database_totals(app):
                     "type", "app", "site", "department")
     assert {k: v for k, v in _by(m["hinder_week_lost_seconds"], "type", "app", "site", "department").items() if v} == \
         _approx({k: v for k, v in week_lost.items() if v})
-    active = {(s, d): active_s for s, d, active_s in active_rows}
+    active = {(s, d): active_s for s, d, active_s, _impacted in active_rows}
     assert _by(m["hinder_week_active_seconds"], "site", "department") == _approx(active)
-    for (site, dept), value in _by(m["hinder_experience_score_ratio"], "site", "department").items():
-        lost_here = sum(v for (t, a, s, d), v in week.items() if (s, d) == (site, dept))
-        assert value == pytest.approx(1 - lost_here / active[(site, dept)])
+    assert {k: v for k, v in _by(m["hinder_week_impacted_seconds"], "site", "department").items() if v} == \
+        _approx({k: v for k, v in impacted.items() if v})
+    assert 0 < sum(impacted.values()) < sum(active.values())  # some hours impacted, not all
+    assert {k: v for k, v in _by(m["hinder_impacted_seconds_total"], "site", "department").items() if v} == \
+        _approx({k: v for k, v in impacted.items() if v})  # all the data is inside the week
+    scores = _by(m["hinder_experience_score_ratio"], "site", "department")
+    assert set(scores) == set(active)
+    for (site, dept), value in scores.items():
+        assert value == pytest.approx(1 - impacted[(site, dept)] / active[(site, dept)])
     app_scores = _by(m["hinder_app_experience_score_ratio"], "app")
     first_day, end = aggregates.week_window(NOW)
     denominators = dict(_q(engine, f"SELECT app, SUM(active_s) FROM app_active_daily WHERE day >= {first_day} "
                                    f"AND day < {end} GROUP BY app"))
     for (app_name,), value in app_scores.items():
-        lost_app = sum(v for (t, a, s, d), v in week.items() if a == app_name)
-        assert value == pytest.approx(1 - lost_app / denominators[app_name])
+        assert value == pytest.approx(1 - app_impacted[app_name] / denominators[app_name])
     assert set(app_scores) == {("firefox",), ("erp",), ("other",)}
+    assert min(app_scores.values()) < 1  # an application impacted some hours
 
     # connectivity outages by cause (unknown causes are "other")
     assert _by(m["hinder_connectivity_outages_total"], "cause", "site") == {
@@ -160,7 +178,7 @@ def test_metrics_equal_the_database_totals(app):
     # hourly cost per department, with the override
     assert _by(m["hinder_hourly_cost"], "department", "currency") == {
         ("Finance", "EUR"): 80.0, ("Sales", "EUR"): 55.0}
-    assert _by(m["hinder_collector_info"], "model_version") == {("2",): 1.0}
+    assert _by(m["hinder_collector_info"], "model_version") == {("3",): 1.0}
 
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -123,3 +123,39 @@ def test_migration_4_counts_stored_events_as_ingest_does(db_url):
             conn.execute(sa.text(f"DELETE FROM {t}"))
         count_days_of_stored_events(conn)
     assert counts() == at_ingest
+
+
+def test_migration_19_fills_the_impacted_seconds_of_stored_hours(db_url):
+    """Hours whose stored lost time reaches the default threshold (60 s, all causes) read as impacted, with their
+    daily and trailing-week sums; application sums start at 0 (the catalogue is not known to a migration)."""
+    engine = make_engine(db_url)
+    migrations.upgrade(engine, target=18)
+    h = 1_800_000_000 // 86400 * 86400 + 9 * 3600
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO lost_hourly (device_id, hour, type, app, site, department, os, lost_s, disruptions) VALUES "
+            "('d1', :h, 'hang', 'erp', 'Paris', 'Finance', 'linux', 40, 1), "
+            "('d1', :h, 'connectivity_loss', 'net', 'Paris', 'Finance', 'linux', 30, 1), "
+            "('d1', :h2, 'hang', 'erp', 'Paris', 'Finance', 'linux', 59, 1)"), {"h": h, "h2": h + 3600})
+        conn.execute(sa.text(
+            "INSERT INTO active_hourly (device_id, hour, site, department, os, active_s) VALUES "
+            "('d1', :h, 'Paris', 'Finance', 'linux', 3600), ('d1', :h2, 'Paris', 'Finance', 'linux', 1800), "
+            "('d2', :h, 'Lyon', 'Sales', 'linux', 600)"), {"h": h, "h2": h + 3600})
+        conn.execute(sa.text("INSERT INTO active_daily (day, site, department, active_s) VALUES "
+                             "(:d, 'Paris', 'Finance', 5400), (:d, 'Lyon', 'Sales', 600)"), {"d": h - 9 * 3600})
+        conn.execute(sa.text("INSERT INTO active_week (site, department, active_s) VALUES "
+                             "('Paris', 'Finance', 5400), ('Lyon', 'Sales', 600)"))
+        conn.execute(sa.text("INSERT INTO app_active_daily (day, app, active_s) VALUES (:d, 'erp', 5400)"),
+                     {"d": h - 9 * 3600})
+    assert migrations.upgrade(engine) == [19]
+    with engine.connect() as conn:
+        def q(sql):
+            return sorted(tuple(r) for r in conn.execute(sa.text(sql)))
+
+        assert q("SELECT device_id, hour, impacted_s FROM active_hourly") == [
+            ("d1", h, 3600.0), ("d1", h + 3600, 0.0), ("d2", h, 0.0)]  # 70 s lost, then 59 s, then nothing
+        assert q("SELECT site, impacted_s FROM active_daily") == [("Lyon", 0.0), ("Paris", 3600.0)]
+        assert q("SELECT site, impacted_s FROM active_week") == [("Lyon", 0.0), ("Paris", 3600.0)]
+        assert q("SELECT app, active_s, impacted_s FROM app_active_daily") == [("erp", 5400.0, 0.0)]
+        assert q("SELECT metric, site, value, exported FROM impact_total") == [("impacted", "Paris", 3600.0, 3600.0)]
+    assert _diff(engine) == []

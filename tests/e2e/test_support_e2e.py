@@ -183,7 +183,7 @@ def test_tickets_by_import_and_webhook_reach_metrics_and_the_report(desk, tmp_pa
     assert _samples(text, "hinder_support_contact_seconds_total") == {
         k: seconds[dict(k)["channel"]] for k in contacts}
     (info,) = _samples(text, "hinder_collector_info")
-    assert dict(info)["model_version"] == "2"
+    assert dict(info)["model_version"] == "3"
     promtool = shutil.which("promtool")
     if promtool:
         r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)

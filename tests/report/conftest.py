@@ -35,7 +35,9 @@ def synthetic_week(week: str, scale: float = 1.0, settings: ReportSettings = Rep
             acc[0] += lost * scale
             acc[1] += n
             per_device.setdefault(dev, {})[app] = n
+        f.impacted[dev] = 2 * 3600.0  # model v3: the crashes' hour and the hang's are impacted
     for i in range(6, 11):  # Lyon loses its network
+        f.impacted[f"device-{i:02d}"] += 2 * 3600.0  # in two more hours
         f.disruptions.append((f"device-{i:02d}", "connectivity_loss", 2))
         f.lost.append((f"device-{i:02d}", "connectivity_loss", 900.0 * scale))
         f.outages.append((f"device-{i:02d}", "wifi", 2, 1800.0))
@@ -43,6 +45,7 @@ def synthetic_week(week: str, scale: float = 1.0, settings: ReportSettings = Rep
     for i, band in enumerate(["good"] * 6 + ["fair"] * 4 + ["poor"] * 3):
         f.network.append((f"device-{i:02d}", "signal", band, 180, 30 * 3600.0))
     f.apps = [(app, etype, lost, n) for (app, etype), (lost, n) in apps.items()]
+    f.app_active = {"outlook": (13 * 30 * 3600.0, 13 * 3600.0), "teams": (13 * 30 * 3600.0, 13 * 3600.0)}
     f.app_devices = dict(Counter(app for apps in per_device.values() for app in apps))
     f.device_apps = {dev: per_device[dev] for dev in repeat_ranking(f, settings)[:settings.repeat_devices]}
     f.versions = [("outlook", "16.0.2", 50), ("outlook", "16.0.1", 8), ("teams", "1.5", 13)]

@@ -15,6 +15,8 @@ seconds each). Model parameters: crash recovery 180 s, hourly cost 60, Sales 90.
 | N1 | Nice / Legal | slow_app outlook 2.0 10:30, 90 s, 60 s beyond the threshold | 60 slow_app |
 | S1 | Paris / Finance | reported in W44 only: silent in W45 | |
 
+Model version 3: 10 of the 22 active device-hours are impacted (60 s lost or more): score 54.5 (EXPECTED).
+
 Totals: lost 5,100 s = hang 300 + crash 540 + connectivity_loss 4,200 + slow_app 60;
 active 11 x 7,200 = 79,200 s; 12 disruptions; cost Sales 4,200 s x 90/h = 105
 + others 900 s x 60/h = 15 = 120. Sites: Paris 2,040, Lyon 3,000, Nice 60
@@ -100,6 +102,17 @@ EXPECTED = {
     "by_department": {"Sales": 4200.0, "other": 900.0},
     "heat_monday": {9: 1680.0, 10: 3420.0},
     "previous_lost_seconds": 300.0,
+    # model version 3: device-hours with 60 s lost or more (every device is active 09:00-11:00): P1 at 09:00
+    # (480 s), P2 and P3 at 10:00 (180 s), P4 at 09:00 (1,200 s), L1-L5 at 10:00 (600 s), N1 at 10:00 (60 s,
+    # exactly the threshold): 10 of the 22 active hours
+    "impacted_seconds": 36000.0,
+    "score": 100 * (1 - 36000 / 79200),
+    "score_by_site": {"Paris": 100 * (1 - 14400 / 36000), "Lyon": 50.0, "other": 50.0},
+    "score_by_department": {"Sales": 100 * (1 - 21600 / 50400), "other": 50.0},
+    # by application (its own lost time; the devices on the days they reported it): outlook on P1-P3 and N1, each
+    # one hour of two impacted; teams only P4's hang merged into the outage (0 s); other, the outages
+    "score_by_app": {"outlook": 50.0, "teams": 100.0},
+    "employees_with_issues": 10,
 }
 
 

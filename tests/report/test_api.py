@@ -42,7 +42,7 @@ def test_json_is_the_report(client):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert body["week"] == ds.WEEK and body["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
-    assert body["model_version"] == "2"
+    assert body["model_version"] == "3"
 
 
 def test_the_week_under_either_model_version(client, filled, config):
@@ -64,12 +64,16 @@ def test_the_week_under_either_model_version(client, filled, config):
             store_tickets(conn, [Ticket("desk", f"INC{i}", at, at, at + 600, channel="phone", host_key=key)],
                           now=ds.MONDAY + 12 * 3600, model=aggregates.model_config(config))
     refresh(filled, config, now=ds.MONDAY + 12 * 3600)
-    v2, v1 = (_get(client, format="json", model=m).json() for m in ("2", "1"))
-    assert (v2["model_version"], v1["model_version"]) == ("2", "1")
+    v3, v2, v1 = (_get(client, format="json", model=m).json() for m in ("3", "2", "1"))
+    assert (v3["model_version"], v2["model_version"], v1["model_version"]) == ("3", "2", "1")
     assert v1["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
-    assert v2["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"] + 600.0)
-    r = _get(client, model="3")
-    assert r.status_code == 400 and "expected one of 1, 2" in r.json()["detail"]
+    assert v2["totals"]["lost_seconds"] == v3["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"] + 600.0)
+    # the score: versions 1 and 2 keep 1 - lost / active; version 3 counts impacted hours, now also P5's 09:00
+    assert v1["totals"]["experience_score"] == pytest.approx(100 * (1 - 5100 / 79200))
+    assert v2["totals"]["experience_score"] == pytest.approx(100 * (1 - 5700 / 79200))
+    assert v3["totals"]["experience_score"] == pytest.approx(100 * (1 - (ds.EXPECTED["impacted_seconds"] + 3600) / 79200))
+    r = _get(client, model="4")
+    assert r.status_code == 400 and "expected one of 1, 2, 3" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("fmt, ctype, marker", [

@@ -21,7 +21,15 @@ def test_totals_are_sums_of_the_facts(report):
     assert t["disruptions"] == 7 * 6 + 6 * 3 + 13 + 5 * 2
     assert t["devices"] == 13 and t["devices_affected"] == 13
     assert t["cost"] == pytest.approx(t["lost_seconds"] / 3600 * 60)
-    assert t["experience_score"] == pytest.approx(100 * (1 - t["lost_seconds"] / t["active_seconds"]))
+    # model v3: 2 impacted hours of 30 on each device, 4 in Lyon
+    assert t["impacted_seconds"] == (8 * 2 + 5 * 4) * 3600
+    assert t["experience_score"] == pytest.approx(100 * (1 - t["impacted_seconds"] / t["active_seconds"]))
+    assert t["productivity_loss"] == pytest.approx(100 * t["lost_seconds"] / t["active_seconds"])
+    assert {s["site"]: s["experience_score"] for s in report["by_site"]} == pytest.approx(
+        {"Paris": 100 * (1 - 2 / 30), "Lyon": 100 * (1 - 4 / 30), "other": 100 * (1 - 2 / 30)})
+    assert {a["app"]: a["experience_score"] for a in report["by_app"]} == pytest.approx(
+        {"outlook": 100 * (1 - 1 / 30), "teams": 100 * (1 - 1 / 30)})
+    assert t["employees_with_issues"] == 0 and t["employees_scored"] == 13
     assert sum(x["lost_seconds"] for x in report["by_type"]) == pytest.approx(t["lost_seconds"])
     assert sum(x["lost_seconds"] for x in report["by_site"]) == pytest.approx(t["lost_seconds"])
     assert sum(x["cost"] for x in report["by_department"]) == pytest.approx(t["cost"])

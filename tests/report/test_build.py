@@ -25,7 +25,14 @@ def test_hand_computed_week(filled, config):
     assert t["disruptions"] == x["disruptions"]
     assert t["devices"] == x["devices"]
     assert t["cost"] == pytest.approx(x["cost"])
-    assert t["experience_score"] == pytest.approx(100 * (1 - 5100 / 79200))
+    assert t["experience_score"] == pytest.approx(x["score"])
+    assert t["impacted_seconds"] == pytest.approx(x["impacted_seconds"])
+    assert t["productivity_loss"] == pytest.approx(100 * 5100 / 79200)
+    assert (t["employees_with_issues"], t["employees_scored"]) == (x["employees_with_issues"], 11)
+    assert _by(r["by_site"], "site", "experience_score") == pytest.approx(x["score_by_site"])
+    assert _by(r["by_department"], "department", "experience_score") == pytest.approx(x["score_by_department"])
+    assert _by(r["by_app"], "app", "experience_score") == pytest.approx(x["score_by_app"])
+    assert r["previous"]["experience_score"] == pytest.approx(75.0)  # W44: P5's hang, 1 of the 4 active hours
     assert _by(r["by_type"], "type") == pytest.approx(x["by_type"])
     assert _by(r["by_type"], "type", "disruptions") == x["by_type_disruptions"]
     assert _by(r["by_app"], "app") == pytest.approx(x["by_app"])

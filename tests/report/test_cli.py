@@ -41,7 +41,7 @@ def test_json_to_stdout_and_file(db_file, config_file, tmp_path):
     report = json.loads(r.stdout)
     assert report["totals"]["lost_seconds"] == pytest.approx(ds.EXPECTED["lost_seconds"])
     assert report["totals"]["cost"] == pytest.approx(ds.EXPECTED["cost"])
-    assert report["model_version"] == "2"
+    assert report["model_version"] == "3"
     r = _run("--db", db_file, "--config", str(config_file), "--week", ds.WEEK, "--format", "json", "--model", "1")
     assert r.returncode == 0 and json.loads(r.stdout)["model_version"] == "1"
     out = tmp_path / "week.md"
@@ -58,8 +58,8 @@ def test_usage_errors_exit_2(db_file, tmp_path):
         assert r.returncode == 2 and b"year must be from 1970 to 9998" in r.stderr
     r = _run("--db", db_file, "--format", "docx")
     assert r.returncode == 2 and b"expected one of" in r.stderr
-    r = _run("--db", db_file, "--model", "3")
-    assert r.returncode == 2 and b"--model '3': expected one of 1, 2" in r.stderr
+    r = _run("--db", db_file, "--model", "4")
+    assert r.returncode == 2 and b"--model '4': expected one of 1, 2, 3" in r.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text("[report]\nmin_group = 3\n")
     r = _run("--db", db_file, "--config", str(bad))

@@ -23,7 +23,8 @@ from tests.report.conftest import store_dataset
 
 @pytest.fixture
 def week_only(db_engine, config):
-    store_dataset(db_engine, config, only_week=True)
+    # refreshed on the Wednesday: the trailing week of the gauges holds the Monday, the data set's only day
+    store_dataset(db_engine, config, only_week=True, refresh_at=ds.MONDAY + 2.5 * 86400)
     return db_engine
 
 
@@ -105,3 +106,25 @@ def test_totals_equal_the_database(scraped, week_only):
     assert r["totals"]["disruptions"] == events == ds.EXPECTED["disruptions"]
     assert r["totals"]["active_seconds"] == pytest.approx(active) == pytest.approx(ds.EXPECTED["active_seconds"])
     assert r["totals"]["devices"] == devices == ds.EXPECTED["devices"]
+
+
+def test_scores_equal_metrics(scraped):
+    """The experience scores (model version 3) by site, department and application, and the impacted seconds
+    they divide, on /metrics (counters and the trailing week's gauges) and in the report."""
+    r, m = scraped["report"], scraped["samples"]
+    t = r["totals"]
+    assert _sum(m, "hinder_impacted_seconds_total") == pytest.approx(t["impacted_seconds"]) == \
+        pytest.approx(ds.EXPECTED["impacted_seconds"])
+    assert _sum(m, "hinder_week_impacted_seconds") == pytest.approx(t["impacted_seconds"])
+    # by site (by department, /metrics names only pairs of at least min_group_size devices: see above)
+    impacted = _sum(m, "hinder_week_impacted_seconds", "site")
+    active = _sum(m, "hinder_week_active_seconds", "site")
+    by_metrics = {site: 100 * (1 - impacted[site] / active[site]) for site in active}
+    assert by_metrics == pytest.approx({s["site"]: s["experience_score"] for s in r["by_site"]})
+    assert by_metrics == pytest.approx(ds.EXPECTED["score_by_site"])
+    scores = {labels["site"]: v for labels, v in m["hinder_experience_score_ratio"] if labels["department"] == "Sales"}
+    assert scores["Lyon"] == pytest.approx(0.5)  # L1-L5: one of their two hours each
+    apps = {labels["app"]: v for labels, v in m["hinder_app_experience_score_ratio"]}
+    for a in r["by_app"]:
+        assert 100 * apps[a["app"]] == pytest.approx(a["experience_score"]), a["app"]
+    assert apps == pytest.approx({"outlook": 0.5, "teams": 1.0, "other": 0.5})
