@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, model_config
+from collector.aggregates import DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, day_start, discover, model_config
 from collector.columns import Columns
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -174,14 +174,14 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     _note_recent(conn, batch)
     counts = _Arrivals(dev["id"])
     counts.add(batch.events)
-    app_label = batch.config.app_label
+    labels = _discover_arrivals(conn, batch, counts)
     disruptions: dict[tuple[str, str], int] = defaultdict(int)
     versions: dict[tuple[str, str, str], int] = defaultdict(int)
     for (_day, etype, app, version), n in counts.by_version.items():
-        label = app_label(app)
+        label = labels.label(etype, app)
         disruptions[(etype, label)] += n
         if label != OTHER:
-            versions[(app, version or UNKNOWN_VERSION, etype)] += n
+            versions[(label, version or UNKNOWN_VERSION, etype)] += n
     add_up(conn, disruption_count_table, ["type", "app", "site", "department", "os"], ["count"],
            [((t, app, dev["site"], dev["department"], dev["os"]), (n,)) for (t, app), n in disruptions.items()])
     add_up(conn, outage_count_table, ["cause", "site", "department"], ["outages", "seconds"],
@@ -189,6 +189,19 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     add_up(conn, app_version_count_table, ["app", "version", "type"], ["count"],
            [(k, (n,)) for k, n in versions.items()])
     _add_day_counts(conn, counts)
+
+
+def _discover_arrivals(conn: Connection, batch: IngestedBatch, counts: _Arrivals) -> discover.AppLabels:
+    """The app labels to count the batch under, after discovering its new executables while there is room
+    (collector.aggregates.discover): the first disruption of an unknown program is counted under its name."""
+    labels = discover.current(conn, batch.config)
+    if labels.room <= 0:
+        return labels
+    weights: dict[str, float] = defaultdict(float)
+    for (_day, etype, app, _version), n in counts.by_version.items():
+        if etype in discover.APP_TYPES and app not in labels.discovered and labels.discoverable(app):
+            weights[app] += n
+    return discover.admit(conn, labels, weights, batch.received_at) if weights else labels
 
 
 def week_end(t: float) -> float:

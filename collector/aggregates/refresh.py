@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import HOUR, MAX_HEARTBEAT_S, RECENT_S, app_label, day_start, model_config, week_window
+from collector.aggregates import HOUR, MAX_HEARTBEAT_S, RECENT_S, app_label, day_start, discover, model_config, week_window
 from collector.aggregates.marks import add_to_totals, support_ticket
 from collector.config import CollectorConfig
 from collector.db import add_up, is_sqlite, write_transaction
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
-    device_table, event_table, heartbeat_table, impact_dirty_table, lost_daily_table,
+    app_lost_daily_table, app_lost_week_table, device_table, event_table, heartbeat_table, impact_dirty_table, lost_daily_table,
     lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, support_ticket_table,
     week_state_table,
 )
@@ -59,6 +59,7 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
         conn.execute(recent_disruption_table.delete().where(
             sa.or_(rd.end < now - RECENT_S, rd.end > now + config.collector.max_future_s)))
         _roll_week(conn, now)
+        discover.rediscover(conn, config, now)
     done = 0
     rounds = 0
     while max_batches is None or rounds < max_batches:
@@ -91,9 +92,10 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     for dev_id, lo, hi in row_of:
         devices_of[(lo, hi)].append(dev_id)
     dc = device_table.c
-    labels = {r[0]: tuple(r[1:]) for r in conn.execute(
+    device_labels = {r[0]: tuple(r[1:]) for r in conn.execute(
         sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({row[0] for row in claimed})))}
     contributions = _Contributions(config)
+    labels = discover.AppLabels(config, discover.read(conn))
     new_lost: list[dict] = []
     new_active: list[dict] = []
     done = []
@@ -102,7 +104,8 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     for lo, hi, some in chunks:
         old_lost, old_active = _stored_rows(conn, some, lo, hi)
         for dev_id, hours in _compute_window(conn, cfg, some, lo, hi).items():
-            lost, active = _hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours)
+            lost, active = _hourly_rows(dev_id, device_labels.get(dev_id, ("unknown",) * 3), hours)
+            _label(config, labels, old_lost[dev_id], lost)
             contributions.add(old_lost[dev_id], old_active[dev_id], -1)
             contributions.add(lost, active, +1)
             new_lost += lost
@@ -193,6 +196,18 @@ def _stored_rows(conn: Connection, devices: list[str], lo: int,
     return out
 
 
+def _label(config: CollectorConfig, labels: discover.AppLabels, old: list[dict], new: list[dict]) -> None:
+    """Set the app label of a device's recomputed ``lost_hourly`` rows: that of the same (hour, type, app) row
+    when it was first rolled up (a label is decided once: collector.aggregates.discover), else today's; a row
+    from before migration 16 reads as the catalogue's label."""
+    kept = {}
+    for r in old:
+        r["label"] = r["label"] or app_label(config, r["type"], r["app"])
+        kept[(r["hour"], r["type"], r["app"])] = r["label"]
+    for r in new:
+        r["label"] = kept.get((r["hour"], r["type"], r["app"])) or labels.label(r["type"], r["app"])
+
+
 def _hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours) -> tuple[list[dict], list[dict]]:
     """The ``lost_hourly`` and ``active_hourly`` rows of one device's figures; labels are (site, department, os)."""
     site, department, os_name = labels
@@ -209,6 +224,7 @@ _DAILY_AND_WEEK = (
     (lost_daily_table, lost_week_table, ["type", "app", "site", "department"], "lost_s"),
     (active_daily_table, active_week_table, ["site", "department"], "active_s"),
     (app_active_daily_table, app_active_week_table, ["app"], "active_s"),
+    (app_lost_daily_table, app_lost_week_table, ["app"], "lost_s"),  # by raw name: what discovery weighs
 )
 
 
@@ -217,18 +233,20 @@ class _Contributions:
 
     def __init__(self, config: CollectorConfig):
         self.config = config
-        self.label = config.app_label
         self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
         self.lost_daily: dict[tuple, float] = defaultdict(float)
         self.active: dict[tuple, float] = defaultdict(float)
         self.app_active: dict[tuple, float] = defaultdict(float)
         self.totals: dict[tuple, float] = defaultdict(float)
+        self.app_lost: dict[tuple, float] = defaultdict(float)
 
     def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
-        """Add (sign +1) or remove (-1) one device-day's rows."""
-        apps = {self.label(r["app"]) for r in lost_rows if r["type"] != impact.TICKET}  # applications, not channels
+        """Add (sign +1) or remove (-1) one device-day's rows (their app labelled: ``_label``)."""
+        apps = {r["label"] for r in lost_rows if r["type"] != impact.TICKET}  # applications, not channels
         for r in lost_rows:
-            key = (r["hour"], r["type"], app_label(self.config, r["type"], r["app"]), r["site"], r["department"])
+            key = (r["hour"], r["type"], r["label"], r["site"], r["department"])
+            if r["type"] in discover.APP_TYPES:
+                self.app_lost[(day_start(r["hour"]), r["app"])] += sign * r["lost_s"]
             acc = self.lost[key]
             acc[0] += sign * r["lost_s"]
             acc[1] += sign * r["disruptions"]
@@ -246,7 +264,8 @@ class _Contributions:
         add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
                [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
         first_day = _roll_week(conn, now)
-        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active)):
+        for (daily, week, keys, value), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active,
+                                                                              self.app_lost)):
             add_up(conn, daily, ["day", *keys], [value], [(k, [v]) for k, v in deltas.items() if v])
             in_week: dict[tuple, float] = defaultdict(float)
             for k, v in deltas.items():
