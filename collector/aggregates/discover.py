@@ -72,7 +72,11 @@ class AppLabels:
         ``other``."""
         if event_type == impact.TICKET or app in self.catalogued:
             return app
-        return app if event_type in APP_TYPES and app in self.discovered else OTHER_APP
+        return self.name(app) if event_type in APP_TYPES else OTHER_APP
+
+    def name(self, app: str) -> str:
+        """The label of an application (the ``app`` of a type that names one): catalogued, discovered, or other."""
+        return app if app in self.catalogued or app in self.discovered else OTHER_APP
 
     def exported(self, app: str, event_type: str = "") -> bool:
         """Whether /metrics exports a stored app label now (a discovered executable that left the set is not)."""
@@ -159,7 +163,10 @@ def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabe
     if new:
         conn.execute(insert(conn, discovered_app_table).on_conflict_do_nothing(),
                      [{"app": a, "since": now} for a in new])
-    return AppLabels(config, kept)
+    labels = AppLabels(config, kept)
+    if gone or new:  # this process's ingest sees the change at once, the other replicas within CACHE_S
+        _cache[conn.engine] = (time.monotonic(), labels)
+    return labels
 
 
 def folded(conn: Connection, labels: AppLabels) -> int:

@@ -14,7 +14,7 @@ _SECTIONS = {
     "by_type.csv": ("by_type", ["type", "lost_seconds", "lost_hours", "share", "cost", "disruptions", "devices"]),
     "by_app.csv": ("by_app", ["app", "lost_seconds", "lost_hours", "share", "disruptions", "devices", "main_cause",
                               "main_cause_share", "version", "version_share", "focus_seconds", "focus_hours",
-                              "enough_use", "disruptions_per_100h", "lost_minutes_per_hour"]),
+                              "enough_use", "disruptions_per_100h", "lost_minutes_per_hour", "executables"]),
     "by_site.csv": ("by_site", ["site", "devices", "active_seconds", "lost_seconds", "lost_hours", "lost_seconds_per_device",
                                 "cost", "disruptions", "experience_score"]),
     "by_department.csv": ("by_department", ["department", "devices", "active_seconds", "lost_seconds", "lost_hours",
