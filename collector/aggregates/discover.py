@@ -14,7 +14,9 @@ lives in the database, so every replica labels and exports alike:
   seconds): the room is filled with the executables that lost the most time
   over the trailing week (``app_lost_week``), and the member that lost the
   least is replaced by an outsider that lost :data:`HYSTERESIS` times more
-  (so two executables of about the same weight do not take turns).
+  (so two executables of about the same weight do not take turns); one
+  admitted on arrival whose lost time is not counted yet keeps its place for
+  :data:`GRACE_S`.
 - **A label is decided once.** Disruptions are counted under the label of
   their arrival; lost time under the label of the hour's first roll-up, kept
   on its ``lost_hourly`` row and reused when the hour is recomputed, so time
@@ -48,6 +50,7 @@ from contract.events import names
 APP_TYPES = frozenset(names(of_app=True))  # the types whose app is an executable that can be discovered
 CACHE_S = 5.0  # how long ingest keeps the set it read
 HYSTERESIS = 1.25  # an outsider replaces the lightest member only when it lost this many times more
+GRACE_S = 60.0  # a member whose lost time is not counted yet (the refresher's backlog) keeps its place this long
 _NOT_APPS = frozenset({"", OTHER_APP, "unknown"})  # what an agent sends when it knows no executable
 _LOCK_KEY = 0x686E64646973  # PostgreSQL advisory lock: one writer of the set at a time
 
@@ -133,7 +136,9 @@ def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabe
     executables, replace the lightest member by an outsider that lost :data:`HYSTERESIS` times more, drop the
     names catalogued since. Writes only what changed."""
     _lock(conn)
-    stored = read(conn)
+    d = discovered_app_table.c
+    since = dict(conn.execute(sa.select(d.app, d.since)).all())
+    stored = list(since)
     labels = AppLabels(config, ())
     w = app_lost_week_table.c
     kept = {a: 0.0 for a in stored if labels.discoverable(a)}
@@ -149,15 +154,16 @@ def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabe
         if len(kept) < labels.limit:
             kept[app] = lost_s
             continue
-        if not kept:
+        # a member admitted on arrival whose lost time the refresher has not counted yet is not the lightest
+        replaceable = [a for a in kept if kept[a] > 0 or since.get(a, now) <= now - GRACE_S]
+        if not replaceable:
             break
-        lightest = min(kept, key=lambda a: (kept[a], a))
+        lightest = min(replaceable, key=lambda a: (kept[a], a))
         if lost_s <= HYSTERESIS * kept[lightest]:
             break  # the outsiders come heaviest first: none further replaces it either
         del kept[lightest]
         kept[app] = lost_s
     gone, new = set(stored) - set(kept), sorted(set(kept) - set(stored))
-    d = discovered_app_table.c
     if gone:
         conn.execute(discovered_app_table.delete().where(d.app.in_(sorted(gone))))
     if new:
@@ -170,11 +176,13 @@ def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabe
 
 
 def folded(conn: Connection, labels: AppLabels) -> int:
-    """How many distinct uncatalogued executables lost time in the trailing week without being discovered."""
+    """How many distinct uncatalogued executables lost time in the trailing week without being discovered (all
+    that lost time, less the named ones looked up by key: a scrape reads no name it does not need)."""
     w = app_lost_week_table.c
-    lower = sa.func.lower(w.app)
-    reserved = sorted(labels.reserved)
-    stmt = sa.select(sa.func.count()).where(
-        w.lost_s > 0, w.app.not_in(sorted(_NOT_APPS | labels.catalogued | labels.discovered)),
-        lower.not_in(reserved or [""]), lower.not_in([r + ".exe" for r in reserved] or [""]))
-    return conn.execute(stmt).scalar_one()
+    count = sa.select(sa.func.count()).where(w.lost_s > 0)
+    named = sorted(_NOT_APPS | labels.catalogued | labels.discovered)
+    n = conn.execute(count).scalar_one() - conn.execute(count.where(w.app.in_(named))).scalar_one()
+    if labels.reserved:  # the raw names of catalogued applications, in any case
+        variants = sorted(labels.reserved | {r + ".exe" for r in labels.reserved})
+        n -= conn.execute(count.where(sa.func.lower(w.app).in_(variants), w.app.not_in(named))).scalar_one()
+    return n

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector.aggregates import discover, marks
 from collector.aggregates.refresh import refresh
 from collector.config import parse_config
+from collector.db import make_engine
 from collector.ingest import Ingestor
 from tests.collector.batches import batch, event, heartbeat
 from tests.collector.test_aggregates import assert_consistent
@@ -152,10 +153,11 @@ def test_a_crashing_program_shows_by_name_and_version_without_a_catalogue(collec
 
 
 def test_ten_thousand_executables_stay_bounded_and_counters_never_go_down(collector):
-    """100 devices each crash 100 distinct executables (10,000): /metrics names at most discovered_apps (20) and
-    counts the rest; then three executables lose far more time, the set changes, and no counter went down."""
+    """20 devices each crash 500 distinct executables (10,000; each loses the time until the next crash):
+    /metrics names at most discovered_apps (20) and counts the rest; then three executables lose far more time,
+    the set changes, and no counter went down."""
     now = time.time()
-    n_dev, per_dev, spacing = 100, 100, 200.0
+    n_dev, per_dev, spacing = 20, 500, 30.0
     t0 = now - per_dev * spacing - 1200
     started = time.perf_counter()
     for d in range(n_dev):
@@ -176,18 +178,17 @@ def test_ten_thousand_executables_stay_bounded_and_counters_never_go_down(collec
         named = _values(before, name, "app") - {"other"}
         assert 0 < len(named) <= 20, (name, len(named))
     discovered = _values(before, "hinder_lost_seconds_total", "app") - {"other"}
-    assert len(discovered) == 20 and len(_values(before, "hinder_app_version_disruptions_total", "app")) == 20
+    assert 0 < len(discovered) <= 20 and _values(before, "hinder_app_version_disruptions_total", "app") <= discovered
     assert scrape_s < 1.0
 
     # three executables lose 40 minutes each: at the next refreshes they replace three of the members
     big = [event("hang", f"heavy{i}", now - 3 * 3600 + 2700 * i, duration_s=2400, active_s=2400) for i in range(3)]
     _post(collector, batch(big, _beats(now - 3 * 3600 - 600, now), device_id="device-heavy"))
 
-    def changed() -> bool:
-        after = _samples(collector.metrics())
-        return len(discovered - _values(after, "hinder_lost_seconds_total", "app")) == 3
-
-    wait_until(changed, timeout_s=60, interval_s=1, what="the set of discovered executables to change")
+    stored = make_engine(collector.db)  # the set every replica reads
+    wait_until(lambda: {"heavy0", "heavy1", "heavy2"} <= _discovered(stored), timeout_s=60, interval_s=1,
+               what="the three heavy executables to be discovered")
+    stored.dispose()
     # once discovered, their next disruption is counted under their name (once ingest's cache has the set)
     time.sleep(discover.CACHE_S + 0.5)
     _post(collector, batch([event("crash", "heavy0", now - 30, details={"app_version": "7.0"})], device_id="device-heavy"))
@@ -198,6 +199,10 @@ def test_ten_thousand_executables_stay_bounded_and_counters_never_go_down(collec
     counters = [key for key in before if key[0].endswith("_total")]
     went_down = {key: (before[key], after[key]) for key in counters if key in after and after[key] < before[key]}
     assert went_down == {}
+    evicted = discovered - _values(after, "hinder_lost_seconds_total", "app")
+    print(f"{len(counters)} counter series compared, none went down; {len(evicted)} executables left the set "
+          f"(their series stopped), folded: {after[folded]:.0f}")
+    assert evicted  # the heavy ones took the places of executables that had series: those stopped, not moved
     assert ("hinder_app_version_disruptions_total", (("app", "heavy0"), ("type", "crash"), ("version", "7.0"))) in after
     assert len(_values(after, "hinder_lost_seconds_total", "app") - {"other"}) <= 20
     report = _report(collector, "json", now - 600)
