@@ -424,7 +424,8 @@ class OutageCount(SQLModel, table=True):
 
 
 class AppVersionCount(SQLModel, table=True):
-    """Disruptions of catalogued applications received, per version and type."""
+    """Disruptions of catalogued and discovered applications received (under the label of their arrival), per
+    version and type."""
 
     __tablename__ = "app_version_count"
 

@@ -18,12 +18,15 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   ``lost_hourly``/``active_hourly`` and applies the *difference* to the label
   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
   ``app_active_daily`` by UTC day; their sums over the trailing week, which the
-  gauges read) and the all-time totals (``impact_total``). On PostgreSQL the
+  gauges read) and the all-time totals (``impact_total``), each row under the
+  app label it was first rolled up under. On PostgreSQL the
   claim is ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and
   never recompute one device-day at the same time; a mark that arrives during a
   recompute bumps the generation and the day is recomputed again.
 - :mod:`.queries`: the one reader of those tables for the report and the API;
   it never writes.
+- :mod:`.discover`: which uncatalogued executables get their own app label
+  (``discovered_app``), admitted at ingest, chosen by the refresher.
 
 This module holds what the three share: units of time and the model's settings.
 """

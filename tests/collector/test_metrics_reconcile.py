@@ -152,10 +152,11 @@ def test_metrics_equal_the_database_totals(app):
     assert _by(m["hinder_connectivity_outages_total"], "cause", "site") == {
         ("no_route", "Paris"): 2, ("other", "Paris"): 2, ("no_route", "Lyon"): 1, ("other", "Lyon"): 1}
     assert _by(m["hinder_connectivity_outage_seconds_total"], "cause") == _approx({("no_route",): 1200.0, ("other",): 270.0})
-    # versions of catalogued apps only
+    # versions of catalogued and discovered apps
     versions = _by(m["hinder_app_version_disruptions_total"], "app", "version", "type")
     assert versions == {("firefox", "115.0", "hang"): 3, ("firefox", "116.0", "crash"): 3,
-                        ("erp", "unknown", "slow_app"): 3, ("erp", "unknown", "hang"): 1}
+                        ("erp", "unknown", "slow_app"): 3, ("erp", "unknown", "hang"): 1,
+                        ("solitaire", "unknown", "crash"): 3}
     # devices disrupted now: only the ongoing hang
     assert _by(m["hinder_devices_disrupted"], "type", "site") == {("hang", "Paris"): 1}
     # hourly cost per department, with the override
