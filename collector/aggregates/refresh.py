@@ -44,7 +44,8 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
             now: float | None = None, transaction_s: float = TRANSACTION_S) -> int:
     """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
 
-    Also moves the trailing week forward and forgets old recent disruptions.
+    Also moves the trailing week forward, forgets old recent disruptions and chooses the discovered applications
+    (:func:`collector.aggregates.discover.rediscover`, from the lost time of the rounds before).
     Safe to run in several processes at once. Device-days another replica is
     recomputing right now are skipped, not waited for. Each transaction claims
     up to ``batch_size`` device-days and commits once it has spent
@@ -59,6 +60,7 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
         conn.execute(recent_disruption_table.delete().where(
             sa.or_(rd.end < now - RECENT_S, rd.end > now + config.collector.max_future_s)))
         _roll_week(conn, now)
+    with write_transaction(engine) as conn:  # alone: it holds the lock ingest's admission takes (no lock cycle)
         discover.rediscover(conn, config, now)
     done = 0
     rounds = 0

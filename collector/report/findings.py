@@ -86,7 +86,7 @@ def _app_rate(r: dict, total: float):
     use = r["app_use"]
     best = None
     for a in r["by_app"]:
-        if not a["enough_use"] or a["disruptions"] < RATE_MIN_DISRUPTIONS:
+        if not a["enough_use"] or a["disruptions"] < RATE_MIN_DISRUPTIONS or a["app"] == "other":  # no application
             continue
         others_h = (use["rated_focus_seconds"] - a["focus_seconds"]) / 3600
         others_n = use["rated_disruptions"] - a["disruptions"]

@@ -90,6 +90,56 @@ def test_a_catalogued_application_is_never_discovered_under_its_raw_name(db_engi
     assert labels.label("crash", "outlook") == "outlook" and labels.label("support", "phone") == "phone"
 
 
+@pytest.mark.postgres
+def test_replicas_admitting_and_choosing_at_once_never_exceed_the_bound(pg_url):
+    """Four ingesting threads (replicas) and two refreshers race on PostgreSQL: the set never holds more than
+    discovered_apps, and every rollup still equals its hourly rows."""
+    import threading
+
+    from collector.migrations import upgrade
+
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    config = _config(pg_url, discovered=3)
+    errors, stop, sizes = [], threading.Event(), []
+    t0 = NOW - 5 * 3600
+
+    def ingest(k: int) -> None:
+        ingestor = Ingestor(engine, config, hooks=[marks.on_ingest])  # its own cache, as a replica's
+        try:
+            for j in range(6):
+                crashes = [event("crash", f"prog{k}-{j}-{i}", t0 + 600 * i + 60 * k) for i in range(4)]
+                ingestor.store(batch(crashes, _beats(t0, NOW) if j == 0 else [], device_id=f"device-{k:04d}"),
+                               now=NOW)
+                sizes.append(len(_discovered(engine)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def refresher() -> None:
+        while not stop.is_set():
+            try:
+                refresh(engine, config, now=NOW)
+                sizes.append(len(_discovered(engine)))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    workers = [threading.Thread(target=ingest, args=(k,)) for k in range(4)]
+    refreshers = [threading.Thread(target=refresher) for _ in range(2)]
+    for t in workers + refreshers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    for t in refreshers:
+        t.join()
+    assert errors == []
+    refresh(engine, config, now=NOW)
+    assert max(sizes) <= 3 and len(_discovered(engine)) == 3
+    assert_consistent(engine, config)
+    engine.dispose()
+
+
 # ------------------------------------------------------------ a real collector without a catalogue
 
 def _samples(text: str) -> dict[tuple, float]:
@@ -211,3 +261,31 @@ def test_ten_thousand_executables_stay_bounded_and_counters_never_go_down(collec
     assert not any(f["text"].startswith("other") for f in report["findings"])
     md = _report(collector, "md", now - 600)
     assert f"other ({rows[-1]['executables']} executables)" in md
+
+
+# ------------------------------------------------------------ the report, whatever "other" holds
+
+def test_the_report_names_the_largest_application_and_says_what_other_is():
+    """A week where the executables folded into other lost more than any named one: the table lists other last,
+    with how many executables it holds, and no finding leads with it."""
+    from collector.impact import ModelConfig
+    from collector.report.assemble import assemble
+    from collector.report.build import model_of
+    from collector.report.config import ReportSettings
+    from collector.report.render import render
+    from tests.report.conftest import PERIOD, synthetic_week
+
+    settings = ReportSettings(company="Example Corp")
+    weeks = [synthetic_week(f"2026-W{n}", 1.0, settings) for n in (44, 45, 46, 47)]
+    week = weeks[-1]
+    week.apps.append(("other", "crash", 40 * 3600.0, 900))  # far more than outlook's 2.2 h
+    week.other_apps = 412
+    report = assemble(weeks, model_of(ModelConfig(hourly_cost=60.0)), settings, PERIOD, "2026-11-23T06:00:00Z")
+    rows = report["by_app"]
+    assert rows[-1]["app"] == "other" and rows[-1]["executables"] == 412 and rows[0]["app"] == "outlook"
+    texts = [f["text"] for f in report["findings"]]
+    assert not any(t.startswith("other") for t in texts)
+    app_finding = next(t for t in texts if t.startswith("outlook lost the most time"))
+    assert "412 other executables, each losing less, lost 40.0 h together" in app_finding
+    assert "other (412 executables)" in render(report, "md").decode()
+    assert "other (412 executables)" in render(report, "html").decode()
