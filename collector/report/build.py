@@ -5,7 +5,9 @@ Every figure comes through the impact model's queries
 aggregates, the same figures /metrics exports, so the report and Prometheus
 agree; application versions and the causes and durations of connectivity
 outages, and the hours of use per application, from the per-day counts ingest
-keeps; which devices were known from the device table. Costs and scores use the model's own formulas
+keeps; which devices were known from the device table. Applications are named as the week's own figures
+say (:func:`_load_apps`: catalogued, then the uncatalogued executables that lost the most time that week),
+which may differ from the names /metrics exported during the week. Costs and scores use the model's own formulas
 (``collector.impact.cost`` and ``score``). Building a report never writes:
 it reads what the collectors' refresher has computed, and says in its method
 section how many device-days were still waiting to be recomputed. Each query
@@ -105,7 +107,7 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
     only the report's own week shows."""
     ws, we = week_bounds(monday, zone)
     f = WeekFacts(week=week_label(monday))
-    apps = _week_apps(conn, config, ws, we, f, model) if full else None
+    apps = _load_apps(conn, config, ws, we, f, model) if full else None
     _load_model_figures(conn, ws, we, f, apps.name if apps else None, model)
     f.known_devices = len(queries.known_devices(conn, ws, we) | set(f.devices))
     if apps:
@@ -122,19 +124,28 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
     return f
 
 
-def _week_apps(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
+def _load_apps(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
                model: str) -> discover.AppLabels:
-    """How the week's report names applications: catalogued names, and the week's own ``[collector]
+    """How the week's report names applications, returned: catalogued names, and the week's own ``[collector]
     discovered_apps`` uncatalogued executables that lost the most time (from the per-device rows, whatever
-    /metrics exports); the rest is ``other``, ``f.other_apps`` executables."""
+    /metrics exported); the rest is ``other``, ``f.other_apps`` executables. Fills ``f.apps``: lost time and
+    disruptions per application label and type."""
+    rows = queries.lost_by(conn, ws, we, ["type", "app"], where={"type": APP_TYPES}, model=model)
     labels = discover.AppLabels(config, ())
     lost: dict[str, float] = defaultdict(float)
-    for app, lost_s, n in queries.lost_by(conn, ws, we, ["app"], where={"type": APP_TYPES}, model=model):
+    for _etype, app, lost_s, n in rows:
         if (lost_s > 0 or n) and labels.discoverable(app):
             lost[app] += max(float(lost_s), 0.0)
     named = top(lost, config.collector.discovered_apps) if config.collector.discovered_apps else set()
     f.other_apps = len(lost) - len(named)
-    return discover.AppLabels(config, named)
+    labels = discover.AppLabels(config, named)
+    sums: dict[tuple[str, str], list] = {}
+    for etype, app, lost_s, n in rows:
+        acc = sums.setdefault((labels.name(app), etype), [0.0, 0])
+        acc[0] += float(lost_s)
+        acc[1] += int(n)
+    f.apps = [(app, etype, lost_s, n) for (app, etype), (lost_s, n) in sorted(sums.items())]
+    return labels
 
 
 def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
@@ -193,15 +204,8 @@ def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: 
 
 def _load_app_figures(conn: Connection, config: CollectorConfig, apps: discover.AppLabels, ws: float, we: float,
                       f: WeekFacts, model: str) -> None:
-    """Application figures: lost time and disruptions per application label (``apps``: the week's) and type from
-    the per-device rows, hours of use per application label, and the applications of the repeat devices listed."""
-    sums: dict[tuple[str, str], list] = {}
-    for etype, app, lost_s, n in queries.lost_by(conn, ws, we, ["type", "app"], where={"type": APP_TYPES},
-                                                 model=model):
-        acc = sums.setdefault((apps.name(app), etype), [0.0, 0])
-        acc[0] += float(lost_s)
-        acc[1] += int(n)
-    f.apps = [(app, etype, lost_s, n) for (app, etype), (lost_s, n) in sorted(sums.items())]
+    """Application figures: hours of use per application label, and the applications (labelled as the week's
+    ``apps``) of the repeat devices listed."""
     for app, focus_s in queries.focus_by(conn, ws, we, ["app"]):
         label = config.app_label(app)  # a name no longer catalogued: other
         f.app_focus[label] = f.app_focus.get(label, 0.0) + float(focus_s)
