@@ -73,8 +73,11 @@ class CollectorSettings:
     max_label_values: int = setting(50, min=1, max=10_000,
                                     doc="sites, departments (when not listed), OS and agent versions exported by "
                                     "name: those reported by the most devices; the rest as 'other'")
-    top_versions: int = setting(5, min=1, max=1_000, doc="versions of each catalogued application exported by name: "
-                                "those with the most disruptions; the rest as 'other'")
+    top_versions: int = setting(5, min=1, max=1_000, doc="versions of each catalogued or discovered application "
+                                "exported by name: those with the most disruptions; the rest as 'other'")
+    discovered_apps: int = setting(20, min=0, max=200, doc="uncatalogued executables exported by name "
+                                   "(collector.aggregates.discover): those that lost the most time in the trailing "
+                                   "week; the rest as 'other' (0: none)")
     # device credentials (docs/security.md)
     require_enrollment: bool = setting(False, doc="refuse batches sent with the fleet token: it is then good only "
                                        "for enrolling (false lets agents that predate enrollment keep delivering)")

@@ -8,7 +8,8 @@ exports only:
 - sites and departments of the configured ``sites``/``departments`` lists,
   or, where no list is configured, the ``max_label_values`` reported by the
   most devices; OS and agent versions likewise by devices; versions of each
-  catalogued application, the ``top_versions`` with the most disruptions.
+  catalogued or discovered application (:mod:`collector.aggregates.discover`),
+  the ``top_versions`` with the most disruptions.
   Everything else is ``other``: an agent cannot add a series by inventing a
   value, only move its own device between named values and ``other``.
 - groups of people of at least ``[report] min_group_size`` devices, by the

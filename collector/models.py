@@ -343,6 +343,8 @@ class LostHourly(SQLModel, table=True):
     os: str = Field(max_length=_LABEL)
     lost_s: float = 0.0
     disruptions: int = 0  # events that started in this hour
+    # the app label the row was rolled up under (collector.aggregates.discover); None before migration 20
+    label: str | None = Field(default=None, max_length=_APP)
 
 
 class ActiveHourly(SQLModel, table=True):
@@ -502,7 +504,8 @@ class OutageCount(SQLModel, table=True):
 
 
 class AppVersionCount(SQLModel, table=True):
-    """Disruptions of catalogued applications received, per version and type."""
+    """Disruptions of catalogued and discovered applications received (under the label of their arrival), per
+    version and type."""
 
     __tablename__ = "app_version_count"
 
@@ -610,3 +613,40 @@ version_daily_table: sa.Table = VersionDaily.__table__
 network_count_table: sa.Table = NetworkCount.__table__
 network_daily_table: sa.Table = NetworkDaily.__table__
 network_device_table: sa.Table = NetworkDevice.__table__
+
+
+# ------------------------------------------------- discovered applications
+# Kept by collector.aggregates.discover: uncatalogued executables that get their own app label.
+
+
+class AppLostDaily(SQLModel, table=True):
+    """Lost seconds per UTC day and raw application name of the types whose ``app`` names one (the refresher)."""
+
+    __tablename__ = "app_lost_daily"
+
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    app: str = Field(primary_key=True, max_length=_APP)
+    lost_s: float = 0.0
+
+
+class AppLostWeek(SQLModel, table=True):
+    """``app_lost_daily`` summed over the trailing week: what the discovered applications are chosen by."""
+
+    __tablename__ = "app_lost_week"
+
+    app: str = Field(primary_key=True, max_length=_APP)
+    lost_s: float = 0.0
+
+
+class DiscoveredApp(SQLModel, table=True):
+    """The uncatalogued executables exported by name now (at most ``[collector] discovered_apps``)."""
+
+    __tablename__ = "discovered_app"
+
+    app: str = Field(primary_key=True, max_length=_APP)
+    since: float  # when it was discovered: its counters start then
+
+
+app_lost_daily_table: sa.Table = AppLostDaily.__table__
+app_lost_week_table: sa.Table = AppLostWeek.__table__
+discovered_app_table: sa.Table = DiscoveredApp.__table__

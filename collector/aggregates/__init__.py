@@ -20,7 +20,8 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
   rollups (``lost_rollup`` by hour; ``lost_daily``, ``active_daily``,
   ``app_active_daily`` by UTC day, and ``device_daily`` per device and day;
   their sums over the trailing week, which the gauges read) and the all-time
-  totals (``impact_total``). On PostgreSQL the
+  totals (``impact_total``), each row under the app label it was first rolled
+  up under. On PostgreSQL the
   claim is ``SELECT ... FOR UPDATE SKIP LOCKED``, so replicas share the work and
   never recompute one device-day at the same time; a mark that arrives during a
   recompute bumps the generation and the day is recomputed again.
@@ -29,6 +30,8 @@ Three modules, one job each (docs/impact-model.md, "Storage"):
 - :mod:`.changes`: application versions and OS builds new to the fleet, recorded
   by the ingest hook (``marks.on_ingest`` calls it), their figures before and after
   each device's move recomputed by a background job and read by /metrics and the report.
+- :mod:`.discover`: which uncatalogued executables get their own app label
+  (``discovered_app``), admitted at ingest, chosen by the refresher.
 
 This module holds what the three share: units of time and the model's settings.
 """

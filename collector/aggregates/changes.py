@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import DAY, HOUR, UNKNOWN_VERSION, app_version
+from collector.aggregates import DAY, HOUR, UNKNOWN_VERSION, app_version, discover
 from collector.config import OTHER_APP, CollectorConfig
 from collector.db import insert, prepared, write_transaction
 from collector.labels import min_group_size
@@ -83,12 +83,12 @@ def settings_of(config: CollectorConfig) -> ChangeSettings:
     return config.sections.get("changes") or ChangeSettings()
 
 
-def label(config: CollectorConfig, kind: str, subject: str) -> str | None:
-    """The name a change's subject is shown under: ``os``, or the application's label; None for an application
-    folded into ``other`` (several applications' versions would mix)."""
+def label(apps: discover.AppLabels, kind: str, subject: str) -> str | None:
+    """The name a change's subject is shown under: ``os``, or the application's label (catalogued or discovered:
+    ``apps``); None for an application folded into ``other`` (several applications' versions would mix)."""
     if kind == OS_BUILD:
         return OS
-    name = config.app_label(subject)
+    name = apps.name(subject)
     return None if name == OTHER_APP else name
 
 
@@ -350,8 +350,9 @@ def recent(conn: Connection, config: CollectorConfig, now: float) -> Iterator[tu
                         .where(_c.first_seen >= now - config.collector.retention_days * DAY,
                                _c.adopters >= min_group_size(config))
                         .order_by(_c.first_seen.desc(), _c.kind, _c.subject, _c.value))
+    apps = discover.current(conn, config)
     for row in rows:
-        name = label(config, row[0], row[1])
+        name = label(apps, row[0], row[1])
         if name is not None:
             yield name, Effect(*row[:5], **dict(zip(_FIGURES, row[5:])))
             limit -= 1
@@ -368,7 +369,8 @@ def in_period(conn: Connection, config: CollectorConfig, start: float, end: floa
                         .where(_c.first_seen >= start - window, _c.first_seen < end,
                                _c.adopters >= min_group_size(config))
                         .order_by(_c.adopters.desc(), _c.first_seen, _c.kind, _c.subject, _c.value)).all()
-    named = [(name, Effect(*row)) for row in rows if (name := label(config, row[0], row[1])) is not None]
+    apps = discover.current(conn, config)
+    named = [(name, Effect(*row)) for row in rows if (name := label(apps, row[0], row[1])) is not None]
     named = named[:MAX_REPORTED]
     effects(conn, [e for _name, e in named], config, end)
     return named

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from collector import impact
-from collector.aggregates import app_label, model_config
+from collector.aggregates import discover, model_config
 from collector.aggregates.refresh import to_disruption
 from collector.db import add_up, insert, prepared
 from collector.ingest import IngestedBatch
@@ -60,9 +60,10 @@ def on_ingest(conn: Connection, batch: IngestedBatch) -> None:
     if not pairs:
         return
     cfg, dev = model_config(batch.config), batch.device
+    labels = discover.current(conn, batch.config)
     counts: dict[tuple, list] = {}
     for row, answer, _time in pairs:
-        key = (row["type"], app_label(batch.config, row["type"], row["app"]), dev["site"], dev["department"], answer)
+        key = (row["type"], labels.label(row["type"], row["app"]), dev["site"], dev["department"], answer)
         acc = counts.setdefault(key, [0, 0.0, 0.0])
         acc[0] += 1
         acc[1] += impact.alone_s(to_disruption(row), cfg)

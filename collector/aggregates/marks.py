@@ -34,7 +34,8 @@ from sqlalchemy.engine import Connection
 
 from collector import impact
 from collector.aggregates import (
-    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, changes, day_start, model_config, model_name, network, week_end,
+    DAY, HOUR, OTHER, RECENT_S, UNKNOWN_VERSION, changes, day_start, discover, model_config, model_name, network,
+    week_end,
 )
 from collector.aggregates import app_version as _version
 from collector.columns import Columns
@@ -187,14 +188,14 @@ def _count_on_arrival(conn: Connection, batch: IngestedBatch) -> None:
     _note_recent(conn, batch.device, events, batch.received_at)
     counts = _Arrivals(dev["id"])
     counts.add(events)
-    app_label = batch.config.app_label
+    labels = _discover_arrivals(conn, batch, counts)
     disruptions: dict[tuple[str, str], int] = defaultdict(int)
     versions: dict[tuple[str, str, str], int] = defaultdict(int)
     for (_day, etype, app, version), n in counts.by_version.items():
-        label = app_label(app)
+        label = labels.label(etype, app)
         disruptions[(etype, label)] += n
         if label != OTHER:
-            versions[(app, version or UNKNOWN_VERSION, etype)] += n
+            versions[(label, version or UNKNOWN_VERSION, etype)] += n
     add_up(conn, disruption_count_table, ["type", "app", "site", "department", "os"], ["count"],
            [((t, app, dev["site"], dev["department"], dev["os"]), (n,)) for (t, app), n in disruptions.items()])
     add_up(conn, outage_count_table, ["cause", "site", "department"], ["outages", "seconds"],
@@ -212,6 +213,19 @@ def disruptions_of(events: Columns) -> Columns:
         return events
     details = events["details"]
     return events.take([i for i, t in enumerate(types) if is_disruption(t, details[i])])
+
+
+def _discover_arrivals(conn: Connection, batch: IngestedBatch, counts: _Arrivals) -> discover.AppLabels:
+    """The app labels to count the batch under, after discovering its new executables while there is room
+    (collector.aggregates.discover): the first disruption of an unknown program is counted under its name."""
+    labels = discover.current(conn, batch.config)
+    if labels.room <= 0:
+        return labels
+    weights: dict[str, float] = defaultdict(float)
+    for (_day, etype, app, _v), n in counts.by_version.items():
+        if etype in discover.APP_TYPES and app not in labels.discovered and labels.discoverable(app):
+            weights[app] += n
+    return discover.admit(conn, labels, weights, batch.received_at) if weights else labels
 
 
 class _Arrivals:

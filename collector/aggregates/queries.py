@@ -102,7 +102,8 @@ def app_active_by(conn: Connection, start: float, end: float) -> list[tuple]:
 def lost_by_label(conn: Connection, start: float, end: float, group_by: Sequence[str] = (),
                   where: dict[str, Any] | None = None, model: str = impact.MODEL_VERSION) -> list[tuple]:
     """Lost seconds and disruptions by label set in ``[start, end)`` (``lost_rollup``: app is the application's
-    label, catalogued name or ``other``), grouped by hour, type, app, site or department, under model version
+    label when the hour was first rolled up: catalogued name, discovered executable or ``other``), grouped by
+    hour, type, app, site or department, under model version
     ``model``."""
     t = lost_rollup_table
     return _grouped(conn, t, "hour", HOUR, start, end, group_by, _of_model(where, model),

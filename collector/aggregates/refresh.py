@@ -19,13 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from collector import impact
-from collector.aggregates import HOUR, MAX_HEARTBEAT_S, RECENT_S, app_label, day_start, model_config, week_window
+from collector.aggregates import HOUR, MAX_HEARTBEAT_S, RECENT_S, app_label, day_start, discover, model_config, week_window
 from collector.aggregates.marks import add_to_totals, support_ticket
 from collector.config import CollectorConfig
 from collector.db import add_up, is_sqlite, write_transaction
 from collector.models import (
     active_daily_table, active_hourly_table, active_week_table, app_active_daily_table, app_active_week_table,
-    device_daily_table, device_table, device_week_table, event_table, heartbeat_table, impact_dirty_table, lost_daily_table,
+    app_lost_daily_table, app_lost_week_table, device_daily_table, device_table, device_week_table, event_table,
+    heartbeat_table, impact_dirty_table, lost_daily_table,
     lost_hourly_table, lost_rollup_table, lost_week_table, recent_disruption_table, support_ticket_table,
     week_state_table,
 )
@@ -44,7 +45,8 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
             now: float | None = None, transaction_s: float = TRANSACTION_S) -> int:
     """Recompute dirty device-days until none is left (or ``max_batches``); return how many were done.
 
-    Also moves the trailing week forward and forgets old recent disruptions.
+    Also moves the trailing week forward, forgets old recent disruptions and chooses the discovered applications
+    (:func:`collector.aggregates.discover.rediscover`, from the lost time of the rounds before).
     Safe to run in several processes at once. Device-days another replica is
     recomputing right now are skipped, not waited for. Each transaction claims
     up to ``batch_size`` device-days and commits once it has spent
@@ -59,6 +61,8 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
         conn.execute(recent_disruption_table.delete().where(
             sa.or_(rd.end < now - RECENT_S, rd.end > now + config.collector.max_future_s)))
         _roll_week(conn, now)
+    with write_transaction(engine) as conn:  # alone: it holds the lock ingest's admission takes (no lock cycle)
+        discover.rediscover(conn, config, now)
     done = 0
     rounds = 0
     while max_batches is None or rounds < max_batches:
@@ -91,9 +95,10 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     for dev_id, lo, hi in row_of:
         devices_of[(lo, hi)].append(dev_id)
     dc = device_table.c
-    labels = {r[0]: tuple(r[1:]) for r in conn.execute(
+    device_labels = {r[0]: tuple(r[1:]) for r in conn.execute(
         sa.select(dc.id, dc.site, dc.department, dc.os).where(dc.id.in_({row[0] for row in claimed})))}
     contributions = _Contributions(config)
+    labels = discover.AppLabels(config, discover.read(conn))
     new_lost: list[dict] = []
     new_active: list[dict] = []
     done = []
@@ -102,8 +107,9 @@ def _refresh_claimed(conn: Connection, config: CollectorConfig, limit: int, now:
     for lo, hi, some in chunks:
         old_lost, old_active = _stored_rows(conn, some, lo, hi)
         for dev_id, hours in _compute_window(conn, cfg, some, lo, hi).items():
-            lost, active = _hourly_rows(dev_id, labels.get(dev_id, ("unknown",) * 3), hours,
+            lost, active = _hourly_rows(dev_id, device_labels.get(dev_id, ("unknown",) * 3), hours,
                                         cfg.impacted_hour_lost_s)
+            _label(config, labels, old_lost[dev_id], lost)
             contributions.add(old_lost[dev_id], old_active[dev_id], -1)
             contributions.add(lost, active, +1)
             new_lost += lost
@@ -194,6 +200,18 @@ def _stored_rows(conn: Connection, devices: list[str], lo: int,
     return out
 
 
+def _label(config: CollectorConfig, labels: discover.AppLabels, old: list[dict], new: list[dict]) -> None:
+    """Set the app label of a device's recomputed ``lost_hourly`` rows: that of the same (hour, type, app) row
+    when it was first rolled up (a label is decided once: collector.aggregates.discover), else today's; a row
+    from before migration 20 reads as the catalogue's label."""
+    kept = {}
+    for r in old:
+        r["label"] = r["label"] or app_label(config, r["type"], r["app"])
+        kept[(r["hour"], r["type"], r["app"])] = r["label"]
+    for r in new:
+        r["label"] = kept.get((r["hour"], r["type"], r["app"])) or labels.label(r["type"], r["app"])
+
+
 def _hourly_rows(dev_id: str, labels: tuple[str, str, str], hours: impact.DeviceHours,
                  threshold_s: float) -> tuple[list[dict], list[dict]]:
     """The ``lost_hourly`` and ``active_hourly`` rows of one device's figures; labels are (site, department, os),
@@ -215,6 +233,7 @@ _DAILY_AND_WEEK = (
     (app_active_daily_table, app_active_week_table, ["app"], ["active_s", "impacted_s"]),
     # per device (grouped by cohort on /metrics)
     (device_daily_table, device_week_table, ["device_id"], ["lost_s", "active_s", "disruptions"]),
+    (app_lost_daily_table, app_lost_week_table, ["app"], ["lost_s"]),  # by raw name: what discovery weighs
 )
 
 
@@ -223,7 +242,6 @@ class _Contributions:
 
     def __init__(self, config: CollectorConfig):
         self.config = config
-        self.label = config.app_label
         self.threshold_s = model_config(config).impacted_hour_lost_s
         self.lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
         self.lost_daily: dict[tuple, list[float]] = defaultdict(lambda: [0.0])
@@ -232,15 +250,18 @@ class _Contributions:
         self.totals: dict[tuple, float] = defaultdict(float)
         # (day, device) -> the device's lost seconds, active seconds, disruptions
         self.device: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+        self.raw_app_lost: dict[tuple, list[float]] = defaultdict(lambda: [0.0])  # (day, raw app name)
 
     def add(self, lost_rows: list[dict], active_rows: list[dict], sign: int) -> None:
-        """Add (sign +1) or remove (-1) one device-day's rows."""
+        """Add (sign +1) or remove (-1) one device-day's rows (their app labelled: ``_label``)."""
         app_lost: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))  # app label -> hour -> s
         for r in lost_rows:
             if r["type"] != impact.TICKET:  # applications, not channels
-                app_lost[self.label(r["app"])][r["hour"]] += r["lost_s"]
+                app_lost[r["label"]][r["hour"]] += r["lost_s"]
         for r in lost_rows:
-            key = (r["hour"], r["type"], app_label(self.config, r["type"], r["app"]), r["site"], r["department"])
+            key = (r["hour"], r["type"], r["label"], r["site"], r["department"])
+            if r["type"] in discover.APP_TYPES:
+                self.raw_app_lost[(day_start(r["hour"]), r["app"])][0] += sign * r["lost_s"]
             acc = self.lost[key]
             acc[0] += sign * r["lost_s"]
             acc[1] += sign * r["disruptions"]
@@ -268,8 +289,8 @@ class _Contributions:
         add_up(conn, lost_rollup_table, ["hour", "type", "app", "site", "department"], ["lost_s", "disruptions"],
                [(k, v) for k, v in self.lost.items() if v[0] or v[1]])
         first_day = _roll_week(conn, now)
-        for (daily, week, keys, values), deltas in zip(_DAILY_AND_WEEK,
-                                                       (self.lost_daily, self.active, self.app_active, self.device)):
+        for (daily, week, keys, values), deltas in zip(_DAILY_AND_WEEK, (self.lost_daily, self.active, self.app_active,
+                                                                       self.device, self.raw_app_lost)):
             add_up(conn, daily, ["day", *keys], values, [(k, v) for k, v in deltas.items() if any(v)])
             in_week: dict[tuple, list[float]] = defaultdict(lambda: [0.0] * len(values))
             for k, v in deltas.items():

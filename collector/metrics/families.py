@@ -22,7 +22,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy.engine import Connection
 
 from collector import aggregates, impact
-from collector.aggregates import changes as change_figures, queries, support
+from collector.aggregates import changes as change_figures, discover, queries, support
 from collector.aggregates.marks import WAIT_BUCKETS_S
 from collector.config import CollectorConfig
 from collector.labels import OTHER, Labels, min_group_size, top_versions, withhold_small
@@ -53,6 +53,7 @@ class ScrapeContext:
     _labels: Labels | None = field(default=None, init=False, repr=False)
     _versions: tuple[list[tuple], int] | None = field(default=None, init=False, repr=False)
     _cohort_groups: list[tuple] | None = field(default=None, init=False, repr=False)
+    _apps: discover.AppLabels | None = field(default=None, init=False, repr=False)
 
     def label_rows(self, statements: _LabelRows) -> list[tuple]:
         """The rows of a label table: bounded in SQL when devices report values beyond those named, else as
@@ -91,10 +92,21 @@ class ScrapeContext:
         return self._labels
 
     def versions(self) -> tuple[list[tuple], int]:
-        """Disruptions by (app, version, type), the top versions of each app by name; and how many were folded."""
+        """Disruptions by (app, version, type) of the applications exported now (catalogued or discovered), the
+        top versions of each app by name; and how many were folded."""
         if self._versions is None:
-            self._versions = top_versions(self.rows(_APP_VERSIONS), self.config.collector.top_versions)
+            exported = self.apps().exported
+            self._versions = top_versions([r for r in self.rows(_APP_VERSIONS) if exported(r[0])],
+                                          self.config.collector.top_versions)
         return self._versions
+
+    def apps(self) -> discover.AppLabels:
+        """The application labels exported now: catalogued, discovered (``discovered_app``, read once per
+        scrape), other. A stored label outside them (an executable no longer discovered) is not exported: its
+        counters stop rather than move into ``other`` (collector.aggregates.discover)."""
+        if self._apps is None:
+            self._apps = discover.AppLabels(self.config, discover.read(self.conn))
+        return self._apps
 
     def rows(self, statement: sa.Executable, params: dict | None = None) -> list[tuple]:
         """All rows of a statement as the driver's plain tuples.
@@ -247,10 +259,11 @@ def spool_dropped(ctx: ScrapeContext) -> Iterable[Metric]:
 
 def disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_disruptions_total{type,app,site,department,os}: disruptions stored, counted at ingest."""
-    cells = ctx.labels().cells
+    cells, exported = ctx.labels().cells, ctx.apps().exported
     yield counter("hinder_disruptions", "Disruptions received, by type, application and device labels.",
                   ["type", "app", "site", "department", "os"],
-                  _relabelled(ctx.label_rows(_DISRUPTIONS), 1, lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
+                  _relabelled([r for r in ctx.label_rows(_DISRUPTIONS) if exported(r[1], r[0])], 1,
+                              lambda r: (r[0], r[1], *cells[r[2], r[3], r[4]])))
 
 
 def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
@@ -267,10 +280,11 @@ def collector_info(ctx: ScrapeContext) -> Iterable[Metric]:
 def lost_and_active_totals(ctx: ScrapeContext) -> Iterable[Metric]:
     """hinder_lost_seconds_total{type,app,site,department}, hinder_active_seconds_total{site,department} and
     hinder_impacted_seconds_total{site,department}."""
-    pairs = ctx.labels().pairs
+    pairs, exported = ctx.labels().pairs, ctx.apps().exported
     yield counter("hinder_lost_seconds", "Working time lost to disruptions, by cause, after merging overlaps "
                   "(impact model); counted when the data arrives.", ["type", "app", "site", "department"],
-                  _relabelled(ctx.label_rows(_LOST_TOTALS), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
+                  _relabelled([r for r in ctx.label_rows(_LOST_TOTALS) if exported(r[1], r[0])], 1,
+                              lambda r: (r[0], r[1], *pairs[r[2], r[3]])))
     yield counter("hinder_active_seconds", "Employee-active seconds reported by heartbeats.",
                   ["site", "department"], _relabelled(ctx.label_rows(_ACTIVE_TOTALS), 1, lambda r: pairs[r[0], r[1]]))
     yield counter("hinder_impacted_seconds", "Employee-active seconds of the device-hours whose lost time reached "
@@ -302,9 +316,10 @@ def connectivity_outages(ctx: ScrapeContext) -> Iterable[Metric]:
 
 
 def app_version_disruptions(ctx: ScrapeContext) -> Iterable[Metric]:
-    """hinder_app_version_disruptions_total{app,version,type}: catalogued applications only, their top versions."""
-    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued applications, by version (the "
-                  "versions with the most disruptions, the rest as other).", ["app", "version", "type"],
+    """hinder_app_version_disruptions_total{app,version,type}: catalogued and discovered applications, their top
+    versions."""
+    yield counter("hinder_app_version_disruptions", "Disruptions of catalogued and discovered applications, by "
+                  "version (the versions with the most disruptions, the rest as other).", ["app", "version", "type"],
                   ctx.versions()[0])
 
 
@@ -317,8 +332,9 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
     impact model's (version 3: the share of active time outside impacted
     device-hours, ``impact.score``).
     """
-    pairs = ctx.labels().pairs
-    rows = _relabelled(ctx.label_rows(_LOST_WEEK), 1, lambda r: (r[0], r[1], *pairs[r[2], r[3]]))
+    pairs, exported = ctx.labels().pairs, ctx.apps().exported
+    rows = _relabelled(ctx.label_rows(_LOST_WEEK), 1,  # a gauge: an executable no longer discovered counts as other
+                       lambda r: (r[0], r[1] if exported(r[1], r[0]) else OTHER, *pairs[r[2], r[3]]))
     lost = [(*r[:4], r[4] if r[4] > 0 else 0.0) for r in rows]  # clamp the rounding residue of applied differences
     active, impacted, scores = [], [], []
     for site, department, secs, hit in _relabelled(ctx.label_rows(_ACTIVE_WEEK), 2, lambda r: pairs[r[0], r[1]]):
@@ -330,6 +346,8 @@ def week_figures(ctx: ScrapeContext) -> Iterable[Metric]:
             scores.append((site, department, value))
     app_scores = []
     for app, secs, hit in ctx.rows(_APP_ACTIVE_WEEK):
+        if not exported(app):
+            continue
         value = impact.score(min(max(hit, 0.0), secs), secs)
         if value is not None:
             app_scores.append((app, value))
@@ -418,6 +436,7 @@ def folded_labels(ctx: ScrapeContext) -> Iterable[Metric]:
     cohort_values, cohort_devices_folded = ctx.labels().cohorts.folded()
     values += cohort_values
     devices_folded += cohort_devices_folded
+    values.append(("app", "unlisted", discover.folded(ctx.conn, ctx.apps())))
     yield gauge("hinder_folded_label_values", "Distinct label values agents sent that /metrics exports as other: "
                 "not configured or beyond the most reported (unlisted), or in a group under the minimum size.",
                 ["label", "reason"], values)
@@ -437,12 +456,13 @@ def felt_vs_measured(ctx: ScrapeContext) -> Iterable[Metric]:
     ``[report] min_group_size`` devices (``felt_device``) is exported as (other, other), and so are the next
     smallest pairs while that group would hold too few (:func:`~collector.labels.withhold_small`); if it still
     does, its answer-labelled series are left out. Questions fold alike: answered / asked stays one division."""
-    pairs, app_label = ctx.labels().pairs, ctx.config.app_label  # a name no longer catalogued: other
+    pairs, exported = ctx.labels().pairs, ctx.apps().exported  # an app no longer labelled: its counters stop
     known: dict[tuple[str, str], int] = {}  # devices per pair, each in one pair only: several pairs' add up
     for site, department, n in ctx.rows(_FELT_DEVICES):
         key = pairs[site, department]
         known[key] = known.get(key, 0) + n
-    rows = _relabelled(ctx.label_rows(_FELT_COUNTS), 3, lambda r: (r[0], r[1], app_label(r[2]), *pairs[r[3], r[4]]))
+    rows = _relabelled([r for r in ctx.label_rows(_FELT_COUNTS) if exported(r[2], r[1])], 3,
+                       lambda r: (r[0], r[1], r[2], *pairs[r[3], r[4]]))
     # answers whose devices are no longer known there (expired, moved, counted before m0014) count one device
     # at least, and nothing more (they may be the known devices of another pair)
     answered = {r[3:5] for r in rows if r[0] != UNANSWERED and r[5] > 0}

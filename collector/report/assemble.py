@@ -71,6 +71,7 @@ class WeekFacts:
     app_focus: dict[str, float] = field(default_factory=dict)  # app label -> counted focus seconds (hours of use)
     # app label -> (active seconds of the devices on the days they reported it, of the hours its lost time impacted)
     app_active: dict[str, tuple[float, float]] = field(default_factory=dict)
+    other_apps: int = 0  # uncatalogued executables with disruptions the week's app label "other" holds
     # service-desk tickets opened in the week: (device or None, opened_at, resolved_at, channel, category,
     # work_stopping, site, department, type of the measured disruption it followed or None, its app label or None)
     tickets: list[tuple] = field(default_factory=list)
@@ -318,9 +319,11 @@ def _by_app(f: WeekFacts, total: float, settings: ReportSettings, model: Model) 
             "versions": vs,
             **use_rates(f.app_focus.get(a, 0.0), count[a], lost[a], settings.min_focus_hours),
             "experience_score": model.score(lost[a], f.app_active[a][1], f.app_active[a][0]) if a in f.app_active else None,
+            "executables": f.other_apps if a == OTHER_GROUP else None,  # how many executables "other" holds
         })
     rows.sort(key=lambda r: (-r["lost_seconds"], -r["disruptions"], -r["focus_seconds"], r["app"]))
-    return rows[:settings.top_apps]
+    named = [r for r in rows if r["app"] != OTHER_GROUP][:settings.top_apps]
+    return named + [r for r in rows if r["app"] == OTHER_GROUP]  # other last: what is left, never the lead
 
 
 def _by_group(f: WeekFacts, model: Model, idx: int, key: str, min_size: int) -> list[dict]:

@@ -5,7 +5,9 @@ Every figure comes through the impact model's queries
 aggregates, the same figures /metrics exports, so the report and Prometheus
 agree; application versions and the causes and durations of connectivity
 outages, and the hours of use per application, from the per-day counts ingest
-keeps; which devices were known from the device table. Costs and scores use the model's own formulas
+keeps; which devices were known from the device table. Applications are named as the week's own figures
+say (:func:`_load_apps`: catalogued, then the uncatalogued executables that lost the most time that week),
+which may differ from the names /metrics exported during the week. Costs and scores use the model's own formulas
 (``collector.impact.cost`` and ``score_of`` the version shown). Building a report never writes:
 it reads what the collectors' refresher has computed, and says in its method
 section how many device-days were still waiting to be recomputed. Each query
@@ -25,9 +27,10 @@ from typing import Callable, Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from collector import aggregates, impact
-from collector.aggregates import changes, felt, queries, support
+from collector.aggregates import changes, discover, felt, queries, support
 from collector.config import CollectorConfig
 from collector.db import is_sqlite
+from collector.labels import top
 from collector.report import ReportError
 from collector.report.assemble import APP_TYPES, VERSION_TYPES, Model, WeekFacts, assemble, repeat_ranking
 from collector.report.week import last_complete_week, parse_week, previous_weeks, week_bounds, week_label
@@ -116,24 +119,50 @@ def _week_facts(conn: Connection, config: CollectorConfig, zone: tzinfo, monday:
     only the report's own week shows."""
     ws, we = week_bounds(monday, zone)
     f = WeekFacts(week=week_label(monday))
-    _load_model_figures(conn, ws, we, f, config.app_label if full else None, model)
+    apps = _load_apps(conn, config, ws, we, f, model) if full else None
+    _load_model_figures(conn, ws, we, f, apps.name if apps else None, model)
     f.known_devices = len(queries.known_devices(conn, ws, we) | set(f.devices))
-    if full:
+    if apps:
         _load_heat_map(conn, monday, zone, ws, we, f, model)
-        _load_app_figures(conn, config, ws, we, f, model)
+        _load_app_figures(conn, config, apps, ws, we, f, model)
         f.outages = [(dev, cause, int(n), float(seconds or 0.0))
                      for dev, cause, n, seconds in queries.outages_by_device(conn, ws, we)]
         f.network = [(dev, measure, label, int(n), float(seconds or 0.0))
                      for dev, measure, label, n, seconds in queries.network_by_device(conn, ws, we)]
-        _load_support(conn, config, ws, we, f)
-        _load_answers(conn, config, ws, we, f)
+        _load_support(conn, config, apps, ws, we, f)
+        _load_answers(conn, config, apps, ws, we, f)
         f.cohorts = {row[0]: row[1:] for row in queries.cohorts(conn)}
         f.waits = queries.waits(conn, ws, we)
         f.changes, f.change_settings = changes.in_period(conn, config, ws, we), changes.settings_of(config)
-        if config.apps:
+        named = sorted(apps.catalogued | apps.discovered)
+        if named:
             f.versions = [(app, version, int(n))
-                          for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, config.apps)]
+                          for app, version, n in queries.versions(conn, ws, we, VERSION_TYPES, named)]
     return f
+
+
+def _load_apps(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
+               model: str) -> discover.AppLabels:
+    """How the week's report names applications, returned: catalogued names, and the week's own ``[collector]
+    discovered_apps`` uncatalogued executables that lost the most time (from the per-device rows, whatever
+    /metrics exported); the rest is ``other``, ``f.other_apps`` executables. Fills ``f.apps``: lost time and
+    disruptions per application label and type."""
+    rows = queries.lost_by(conn, ws, we, ["type", "app"], where={"type": APP_TYPES}, model=model)
+    labels = discover.AppLabels(config, ())
+    lost: dict[str, float] = defaultdict(float)
+    for _etype, app, lost_s, n in rows:
+        if (lost_s > 0 or n) and labels.discoverable(app):
+            lost[app] += max(float(lost_s), 0.0)
+    named = top(lost, config.collector.discovered_apps) if config.collector.discovered_apps else set()
+    f.other_apps = len(lost) - len(named)
+    labels = discover.AppLabels(config, named)
+    sums: dict[tuple[str, str], list] = {}
+    for etype, app, lost_s, n in rows:
+        acc = sums.setdefault((labels.name(app), etype), [0.0, 0])
+        acc[0] += float(lost_s)
+        acc[1] += int(n)
+    f.apps = [(app, etype, lost_s, n) for (app, etype), (lost_s, n) in sorted(sums.items())]
+    return labels
 
 
 def _load_model_figures(conn: Connection, ws: float, we: float, f: WeekFacts,
@@ -192,14 +221,11 @@ def _load_heat_map(conn: Connection, monday: date, zone: tzinfo, ws: float, we: 
             f.heat[day][local.hour] += float(lost_s)
 
 
-def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts,
-                      model: str) -> None:
-    """Application figures: lost time and disruptions per application label and type from the label rollup
-    (as /metrics), the active and impacted time its score divides (UTC days, as /metrics), hours of use per
-    application label, and the applications of the repeat devices listed."""
-    f.apps = [(app, etype, float(lost_s), int(n))
-              for etype, app, lost_s, n in queries.lost_by_label(conn, ws, we, ["type", "app"], where={"type": APP_TYPES},
-                                                                 model=model)]
+def _load_app_figures(conn: Connection, config: CollectorConfig, apps: discover.AppLabels, ws: float, we: float,
+                      f: WeekFacts, model: str) -> None:
+    """Application figures: the active and impacted time each application label's score divides (UTC days, as
+    /metrics: an uncatalogued executable has a score where /metrics labelled it too), hours of use per application
+    label, and the applications (labelled as the week's ``apps``) of the repeat devices listed."""
     f.app_active = {app: (float(active_s), float(impacted_s))
                     for app, active_s, impacted_s in queries.app_active_by(conn, ws, we)}
     for app, focus_s in queries.focus_by(conn, ws, we, ["app"]):
@@ -207,27 +233,29 @@ def _load_app_figures(conn: Connection, config: CollectorConfig, ws: float, we: 
         f.app_focus[label] = f.app_focus.get(label, 0.0) + float(focus_s)
     settings = config.section("report")
     listed = repeat_ranking(f, settings)[:settings.repeat_devices]
-    for dev, app, _lost, n in queries.lost_by(conn, ws, we, ["device_id", "app"], where={"device_id": listed},
-                                              model=model):
+    for dev, etype, app, _lost, n in queries.lost_by(conn, ws, we, ["device_id", "type", "app"],
+                                                     where={"device_id": listed}, model=model):
         if n:
-            apps = f.device_apps.setdefault(dev, {})
-            label = config.app_label(app)
-            apps[label] = apps.get(label, 0) + int(n)
+            counts = f.device_apps.setdefault(dev, {})
+            label = apps.label(etype, app)
+            counts[label] = counts.get(label, 0) + int(n)
 
 
-def _load_support(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
+def _load_support(conn: Connection, config: CollectorConfig, apps: discover.AppLabels, ws: float, we: float,
+                  f: WeekFacts) -> None:
     """The tickets opened in the week, each with the measured disruption it followed (its application labelled)."""
     f.tickets_stored = support.any_ticket(conn)
     f.ticket_window_s = config.section("support").ticket_after_disruption_s
     f.tickets = [(*t[:-1], t.cause.type if t.cause else None,
-                  config.app_label(t.cause.app) if t.cause and t.cause.app else None)
+                  apps.label(t.cause.type, t.cause.app) if t.cause and t.cause.app else None)
                  for t in support.tickets_opened(conn, ws, we, f.ticket_window_s)]
 
 
-def _load_answers(conn: Connection, config: CollectorConfig, ws: float, we: float, f: WeekFacts) -> None:
+def _load_answers(conn: Connection, config: CollectorConfig, apps: discover.AppLabels, ws: float, we: float,
+                  f: WeekFacts) -> None:
     """The pulse's answers to questions shown in the week, joined to their events (the application labelled)."""
     f.answers = [(a.device_id, f.devices.get(a.device_id, (a.site, a.department)), a.type,
-                  aggregates.app_label(config, a.type, a.app), a.answer, a.model_s)
+                  apps.label(a.type, a.app), a.answer, a.model_s)
                  for a in felt.answers_in(conn, ws, we, aggregates.model_config(config))]
 
 

@@ -60,7 +60,8 @@ def _top_type(r: dict, total: float):
 
 
 def _top_app(r: dict, total: float):
-    apps = [a for a in r["by_app"] if a["lost_seconds"] > 0]
+    """The named application that lost the most time (never ``other``, which is what is left: described as such)."""
+    apps = [a for a in r["by_app"] if a["lost_seconds"] > 0 and a["app"] != "other"]
     if not apps:
         return None
     a = apps[0]
@@ -71,6 +72,10 @@ def _top_app(r: dict, total: float):
         others = [v["version"] for v in a["versions"] if v["version"] != a["version"]]
         text += (f"; version {a['version']} had {fmt.pct(a['version_share'])} of its disruptions"
                  + (f" (other versions seen failing: {', '.join(others[:3])})" if others else ""))
+    rest = next((o for o in r["by_app"] if o["app"] == "other" and o["lost_seconds"] > 0), None)
+    if rest and rest.get("executables"):
+        text += (f"; {rest['executables']} other executables, each losing less, lost "
+                 f"{fmt.hours(rest['lost_seconds'])} together")
     return (a["share"], "app", text + ".")
 
 
@@ -84,7 +89,7 @@ def _app_rate(r: dict, total: float):
     use = r["app_use"]
     best = None
     for a in r["by_app"]:
-        if not a["enough_use"] or a["disruptions"] < RATE_MIN_DISRUPTIONS:
+        if not a["enough_use"] or a["disruptions"] < RATE_MIN_DISRUPTIONS or a["app"] == "other":  # no application
             continue
         others_h = (use["rated_focus_seconds"] - a["focus_seconds"]) / 3600
         others_n = use["rated_disruptions"] - a["disruptions"]

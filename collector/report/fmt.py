@@ -14,6 +14,12 @@ def type_label(event_type: str) -> str:
     return known.label if known else event_type.replace("_", " ").capitalize()
 
 
+def app_name(row: dict) -> str:
+    """An application row's name as shown: ``other`` says how many executables it holds."""
+    n = row.get("executables")
+    return f"other ({n} executable{'s' if n != 1 else ''})" if n else row["app"]
+
+
 def hours(seconds: float | None) -> str:
     """Seconds as hours with one decimal (``12.5 h``); minutes below one hour."""
     if seconds is None:

@@ -113,11 +113,12 @@ def _groups(r: dict, key: str, cur: str) -> str:
 def _where(r: dict, cur: str) -> str:
     parts = ["<h2>Applications by lost time</h2>"]
     apps = r["by_app"]
-    parts.append(svg.bars([(a["app"], a["lost_seconds"], fmt.hours(a["lost_seconds"])) for a in apps if a["lost_seconds"] > 0]))
+    parts.append(svg.bars([(fmt.app_name(a), a["lost_seconds"], fmt.hours(a["lost_seconds"])) for a in apps
+                           if a["lost_seconds"] > 0]))
     parts.append(_table(
         ["Application", "Lost time", "Share", "Disruptions", "Devices", "Hours of use", "Disruptions per 100 h of use",
          "Lost min per h of use", "Main cause", "Version to blame"],
-        [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"], a["devices"],
+        [[fmt.app_name(a), fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"], a["devices"],
           fmt.number(a["focus_hours"]), fmt.per_use(a["disruptions_per_100h"]), fmt.per_use(a["lost_minutes_per_hour"]),
           f"{fmt.type_label(a['main_cause'])} ({fmt.pct(a['main_cause_share'])})" if a["main_cause"] else "",
           f"{a['version']} ({fmt.pct(a['version_share'])} of its disruptions)" if a["version"] else ""] for a in apps],

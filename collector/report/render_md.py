@@ -90,7 +90,7 @@ def render_md(r: dict) -> str:
     lines += ["## Applications by lost time", ""]
     lines += _table(["Application", "Lost time", "Share", "Disruptions", "Hours of use", "Per 100 h of use",
                      "Lost min per h of use", "Main cause", "Version to blame"],
-                    [[a["app"], fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"],
+                    [[fmt.app_name(a), fmt.hours(a["lost_seconds"]), fmt.pct(a["share"]), a["disruptions"],
                       fmt.number(a["focus_hours"]), fmt.per_use(a["disruptions_per_100h"]),
                       fmt.per_use(a["lost_minutes_per_hour"]),
                       fmt.type_label(a["main_cause"]) if a["main_cause"] else "", a["version"] or ""] for a in r["by_app"]],

@@ -61,8 +61,9 @@ def active_by(engine, start, end, group_by=(), where=None):
 def assert_consistent(engine, config):
     """Rollups and totals equal the sums of the per-device hourly rows."""
     lost = defaultdict(float)
-    for hour, type_, app, site, dept, lost_s in rows(engine, "SELECT hour, type, app, site, department, lost_s FROM lost_hourly"):
-        lost[(hour, type_, aggregates.app_label(config, type_, app), site, dept)] += lost_s
+    for hour, type_, label, site, dept, lost_s in rows(engine, "SELECT hour, type, label, site, department, lost_s "
+                                                           "FROM lost_hourly"):
+        lost[(hour, type_, label, site, dept)] += lost_s  # the label each row was rolled up under (discover)
     rollup = {tuple(r[:5]): r[5] for r in rows(engine, "SELECT hour, type, app, site, department, lost_s FROM lost_rollup")}
     for key in set(lost) | set(rollup):
         assert lost.get(key, 0.0) == pytest.approx(rollup.get(key, 0.0), abs=1e-6), key
@@ -112,10 +113,10 @@ def assert_impacted_consistent(engine, config):
     and by application label, equal what the hourly lost and active rows say."""
     threshold = aggregates.model_config(config).impacted_hour_lost_s
     lost, app_lost = defaultdict(float), defaultdict(float)
-    for dev, h, type_, app, v in rows(engine, "SELECT device_id, hour, type, app, lost_s FROM lost_hourly"):
+    for dev, h, type_, app, label, v in rows(engine, "SELECT device_id, hour, type, app, label, lost_s FROM lost_hourly"):
         lost[(dev, h)] += v
-        if type_ != impact.TICKET:
-            app_lost[(dev, h, config.app_label(app))] += v
+        if type_ != impact.TICKET:  # under the label the row was rolled up under (collector.aggregates.discover)
+            app_lost[(dev, h, label or config.app_label(app))] += v
     active = {(dev, h): (v, hit) for dev, h, v, hit in rows(
         engine, "SELECT device_id, hour, active_s, impacted_s FROM active_hourly")}
     for key, (v, hit) in active.items():
@@ -170,16 +171,17 @@ def test_hand_computed_fleet(setup):
     assert as_dict(lost_by(engine, H, H + 3600, ["device_id"]), ["device_id"], "lost_s") == pytest.approx(
         {A: 360.0, B: 4.0})  # the first hour only: the crash is in the second
     assert dict(rows(engine, "SELECT app, SUM(active_s) FROM app_active_daily GROUP BY app")) == pytest.approx(
-        {"firefox": 7200.0, "other": 7200.0 + 1800.0})  # the devices' active time on the days they reported the app
+        {"firefox": 7200.0, "mail": 1800.0, "other": 7200.0 + 1800.0})  # the devices' active time on the days
+    # they reported the app (mail, uncatalogued, is discovered on arrival: collector.aggregates.discover)
     # impacted hours (>= 60 s lost): both of A's (360 s, then the crash's 180 s), not B's (4 s)
     assert dict(rows(engine, "SELECT site, impacted_s FROM active_week")) == pytest.approx({"Paris": 7200.0, "Lyon": 0.0})
     # by application, its own lost time: firefox's hang minute and crash; other's outage (network), not mail's 4 s
     assert dict(rows(engine, "SELECT app, impacted_s FROM app_active_week")) == pytest.approx(
-        {"firefox": 7200.0, "other": 3600.0})
+        {"firefox": 7200.0, "mail": 0.0, "other": 3600.0})
     assert rows(engine, "SELECT cause, site, department, outages, seconds FROM outage_count") == [
         ("dns_failure", "Paris", "Finance", 1, 300.0)]
     assert sorted(rows(engine, "SELECT app, version, type, count FROM app_version_count")) == [
-        ("firefox", "115.0", "crash", 1), ("firefox", "115.0", "hang", 1)]
+        ("firefox", "115.0", "crash", 1), ("firefox", "115.0", "hang", 1), ("mail", "unknown", "slow_app", 1)]
     with engine.connect() as conn:
         assert queries.pending(conn) == 0
     assert_consistent(engine, config)
@@ -400,8 +402,8 @@ def test_a_served_collector_refreshes_in_the_background(collector):
     body = batch([event("hang", "firefox", H + 600, duration_s=120, active_s=90)], beats(H, H + 3600, 60.0), device_id=A)
     r = httpx.post(f"{collector.url}/api/v1/events", json=body, headers=collector.agent_headers(), timeout=30)
     assert r.status_code == 200, r.text
-    # no catalogue; one device, under the minimum group size
-    line = 'hinder_lost_seconds_total{app="other",department="other",site="other",type="hang"} 90.0'
+    # no catalogue: firefox is discovered; one device, under the minimum group size
+    line = 'hinder_lost_seconds_total{app="firefox",department="other",site="other",type="hang"} 90.0'
     wait_until(lambda: line in collector.metrics(), timeout_s=90, interval_s=0.5, what="the refresher to count the hang")
 
 

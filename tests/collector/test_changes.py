@@ -28,12 +28,13 @@ SAP = Rollout("sap-gui", "7.60", "7.70", 0.1, 0.2)
 TEAMS = Rollout("teams", "1.0", "1.1", 0.1, 0.1)
 
 
-def _config(db_url, **changes_table):
+def _config(db_url, discovered_apps=20, **changes_table):
     from collector.config import parse_config
     from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN
 
     return parse_config({"apps": ["sap-gui", "teams"], "changes": changes_table},
-                        overrides={"db": db_url, "agent_tokens": [AGENT_TOKEN], "admin_token": ADMIN_TOKEN}, env={})
+                        overrides={"db": db_url, "agent_tokens": [AGENT_TOKEN], "admin_token": ADMIN_TOKEN,
+                                   "discovered_apps": discovered_apps}, env={})
 
 
 def _ingest(engine, config, batches, now=NOW):
@@ -119,12 +120,16 @@ def test_the_report_period_reads_the_figures_as_of_its_end(fleet):
     assert later["sap-gui"].verdict == "worse"
 
 
-def test_an_uncatalogued_application_has_no_change_on_metrics(db_engine, db_url):
-    config = _config(db_url)
-    _ingest(db_engine, config, fleet_batches(6, INSTALL, [Rollout("mystery", "1", "2", 0.2, 0.4)], days_before=1,
-                                             days_after=1))
+def test_an_uncatalogued_application_has_its_change_under_its_discovered_name_and_none_when_folded(db_engine, db_url):
+    batches = fleet_batches(6, INSTALL, [Rollout("mystery", "1", "2", 0.2, 0.4)], days_before=1, days_after=1)
+    config = _config(db_url, discovered_apps=0)  # nothing discovered: its versions would mix under other
+    _ingest(db_engine, config, batches)
     assert _rows(db_engine, "SELECT subject, adopters FROM change") == [("mystery", 6)]
     assert b"mystery" not in render(build_registry(db_engine, config)[0])
+    config = _config(db_url)
+    _ingest(db_engine, config, fleet_batches(6, INSTALL + DAY, [Rollout("mystery", "1", "2", 0.2, 0.4)],
+                                             days_before=0, days_after=1))  # discovered on arrival now
+    assert b'subject="mystery",version="2"' in render(build_registry(db_engine, config)[0])
 
 
 def test_too_few_devices_make_no_change_and_too_little_time_no_verdict(db_engine, db_url):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import aggregates, impact
-from collector.aggregates import queries
+from collector.aggregates import discover, queries
 from collector.aggregates.refresh import refresh, to_disruption
 from collector.config import parse_config
 from collector.models import event_table
@@ -93,13 +93,14 @@ def test_metrics_equal_the_database_totals(app):
     _fill(app)
     refresh(engine, config)
     text, m = _scrape(app)
-    label = config.app_label
+    with engine.connect() as conn:  # catalogued names, the executables discovered on arrival, else other
+        label = discover.AppLabels(config, discover.read(conn)).label
 
     # disruptions: straight from the events table
     expected = defaultdict(float)
     for type_, app_name, site, dept, os_name in _q(engine, "SELECT e.type, e.app, d.site, d.department, d.os "
                                                             "FROM event e JOIN device d ON d.id = e.device_id"):
-        expected[(type_, label(app_name), site, dept, os_name)] += 1
+        expected[(type_, label(type_, app_name), site, dept, os_name)] += 1
     assert _by(m["hinder_disruptions_total"], "type", "app", "site", "department", "os") == dict(expected)
 
     # active seconds: the heartbeats' own sum (no overlaps in this data set)
@@ -124,9 +125,9 @@ def test_metrics_equal_the_database_totals(app):
             hours = impact.device_hours(evs, hbs, cfg)
             by_hour, by_app = defaultdict(float), defaultdict(lambda: defaultdict(float))
             for (h, type_, app_name), v in hours.lost.items():
-                expected[(type_, label(app_name), site, dept)] += v
+                expected[(type_, label(type_, app_name), site, dept)] += v
                 by_hour[h] += v
-                by_app[label(app_name)][h] += v
+                by_app[label(type_, app_name)][h] += v
             impacted[(site, dept)] += sum(hours.active.get(h, 0.0) for h, v in by_hour.items()
                                           if v >= cfg.impacted_hour_lost_s)
             for app_name, app_hours in by_app.items():
@@ -140,7 +141,7 @@ def test_metrics_equal_the_database_totals(app):
     with engine.connect() as conn:
         week_rows = queries.lost_by(conn, *aggregates.week_window(NOW), ["type", "app", "site", "department"])
         active_rows = queries.active_by(conn, *aggregates.week_window(NOW), ["site", "department"])
-    week = {(t, label(a), s, d): lost_s for t, a, s, d, lost_s, _n in week_rows}
+    week = {(t, label(t, a), s, d): lost_s for t, a, s, d, lost_s, _n in week_rows}
     week_lost = _by({tuple(zip(("type", "app", "site", "department"), k)): v for k, v in week.items()},
                     "type", "app", "site", "department")
     assert {k: v for k, v in _by(m["hinder_week_lost_seconds"], "type", "app", "site", "department").items() if v} == \
@@ -162,17 +163,18 @@ def test_metrics_equal_the_database_totals(app):
                                    f"AND day < {end} GROUP BY app"))
     for (app_name,), value in app_scores.items():
         assert value == pytest.approx(1 - app_impacted[app_name] / denominators[app_name])
-    assert set(app_scores) == {("firefox",), ("erp",), ("other",)}
+    assert set(app_scores) == {("firefox",), ("erp",), ("solitaire",), ("other",)}  # solitaire: discovered
     assert min(app_scores.values()) < 1  # an application impacted some hours
 
     # connectivity outages by cause (unknown causes are "other")
     assert _by(m["hinder_connectivity_outages_total"], "cause", "site") == {
         ("no_route", "Paris"): 2, ("other", "Paris"): 2, ("no_route", "Lyon"): 1, ("other", "Lyon"): 1}
     assert _by(m["hinder_connectivity_outage_seconds_total"], "cause") == _approx({("no_route",): 1200.0, ("other",): 270.0})
-    # versions of catalogued apps only
+    # versions of catalogued and discovered apps
     versions = _by(m["hinder_app_version_disruptions_total"], "app", "version", "type")
     assert versions == {("firefox", "115.0", "hang"): 3, ("firefox", "116.0", "crash"): 3,
-                        ("erp", "unknown", "slow_app"): 3, ("erp", "unknown", "hang"): 1}
+                        ("erp", "unknown", "slow_app"): 3, ("erp", "unknown", "hang"): 1,
+                        ("solitaire", "unknown", "crash"): 3}
     # devices disrupted now: only the ongoing hang
     assert _by(m["hinder_devices_disrupted"], "type", "site") == {("hang", "Paris"): 1}
     # hourly cost per department, with the override

@@ -147,7 +147,7 @@ def test_migration_19_fills_the_impacted_seconds_of_stored_hours(db_url):
                              "('Paris', 'Finance', 5400), ('Lyon', 'Sales', 600)"))
         conn.execute(sa.text("INSERT INTO app_active_daily (day, app, active_s) VALUES (:d, 'erp', 5400)"),
                      {"d": h - 9 * 3600})
-    assert migrations.upgrade(engine) == [19]
+    assert migrations.upgrade(engine, target=19) == [19]
     with engine.connect() as conn:
         def q(sql):
             return sorted(tuple(r) for r in conn.execute(sa.text(sql)))
