@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -331,3 +332,28 @@ def test_program(tmp_path_factory):
         return path
 
     return _build
+
+
+@contextlib.contextmanager
+def crash_agent(workdir: Path, collector_url: str, apps_toml: str = ""):
+    """A real `hinder agent run` with only its crash_proc sensor on, sending to ``collector_url`` (``apps_toml``: its
+    ``[[apps]]`` tables, if any); yields once the sensor listens to the process connector, stops it after."""
+    from agent.sensors import SENSORS
+
+    lines = ["[agent]", "upload_interval_s = 1", "heartbeat_interval_s = 5", "backoff_initial_s = 0.2", apps_toml]
+    for name in SENSORS:
+        lines += [f"[sensors.{name}]", f"enabled = {'true' if name == 'crash_proc' else 'false'}"]
+    config, log_path = workdir / "agent.toml", workdir / "agent.log"
+    config.write_text("\n".join(lines) + "\n")
+    with open(log_path, "wb") as log:
+        agent = subprocess.Popen([sys.executable, "-m", "hinder", "agent", "run", "--config", str(config),
+                                  "--state-dir", str(workdir / "state"), "--collector", collector_url],
+                                 cwd=ROOT, env=hinder_env(HINDER_AGENT_TOKEN=AGENT_TOKEN),
+                                 stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "crash source: process connector" in log_path.read_text(errors="replace"), 60,
+                   what="the crash sensor to start")
+        yield agent
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
