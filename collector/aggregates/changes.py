@@ -57,7 +57,10 @@ SEEN_STEP_S = DAY  # a value's last_seen moves forward at most this often (reten
 MAX_SCORED = 100  # changes scored per round: the most recently first seen
 MAX_REPORTED = 20  # changes listed in one weekly report, the most adopted first
 
-APP_TYPES = names(of_app=True)
+APP_TYPES = names(of_app=True)  # the events that may name a version
+# What an application version is judged by: its failures (crashes, hangs, unavailability, abnormal exits), not its
+# slowness, which is mostly the network's or the machine's and would bury a doubling of crashes.
+FAILURE_TYPES = names(versioned=True)
 OS_TYPES = tuple(t for t in names(support=False) if t not in ROUTINE_TYPES)
 
 WORSE, BETTER, UNCLEAR, EARLY = "worse", "better", "unclear", "early"  # verdicts
@@ -271,7 +274,7 @@ def effects(conn: Connection, changes: list[Effect], config: CollectorConfig, un
         for dev, side, active_s in conn.execute(_STMT["active"], params):
             per_device[dev][3 * side] += active_s or 0.0
         lost = _STMT["app_lost"] if e.kind == APP_VERSION else _STMT["os_lost"]
-        for dev, side, n, lost_s in conn.execute(lost, {**params, "types": APP_TYPES if e.kind == APP_VERSION
+        for dev, side, n, lost_s in conn.execute(lost, {**params, "types": FAILURE_TYPES if e.kind == APP_VERSION
                                                         else OS_TYPES}):
             acc = per_device[dev]
             acc[3 * side + 1] += n or 0

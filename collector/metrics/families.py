@@ -633,7 +633,8 @@ def changes(ctx: ScrapeContext) -> Iterable[Metric]:
                 "was first seen in the fleet (Unix time; a change once enough devices moved to it).", names, first)
     yield gauge("hinder_change_devices", "Devices that moved to the version or build from another one.", names,
                 adopters)
-    yield gauge("hinder_change_disruption_rate_ratio", "Disruptions per active hour after each device's move over "
+    yield gauge("hinder_change_disruption_rate_ratio", "Disruptions (of an application version: its failures, "
+                "crashes, hangs, unavailability, abnormal exits) per active hour after each device's move over "
                 "before it ([changes] window_days each side), on the devices active on both sides.", names, ratio)
     yield gauge("hinder_change_lost_time_ratio", "Lost time per active hour after each device's move over before "
                 "it, on the devices active on both sides.", names, lost_ratio)

@@ -671,9 +671,9 @@ def _per_minute(rate_s: float | None) -> float | None:
 
 
 def _change_text(name: str, e: change_figures.Effect, min_size: int, cs: change_figures.ChangeSettings) -> str:
-    """One change in words, e.g. "Disruptions of SAP GUI per 100 active hours: 10.0 before 7.70, 20.1 after, on 38
+    """One change in words, e.g. "Failures of SAP GUI per 100 active hours: 10.0 before 7.70, 20.1 after, on 38
     devices: worse, not noise (p = 0.0001)."."""
-    what = f"Disruptions of {name}" if e.kind == change_figures.APP_VERSION else "Disruptions"
+    what = f"Failures of {name}" if e.kind == change_figures.APP_VERSION else "Disruptions"
     version = e.value if e.kind == change_figures.APP_VERSION else f"OS build {e.value}"
     before, after = e.rate("before"), e.rate("after")
     if e.verdict == change_figures.EARLY:

@@ -69,7 +69,7 @@ def test_the_weekly_report_says_what_the_changes_did(rolled_out):
     report = json.loads(r.text)
     rows = {c["subject"]: c for c in report["changes"]["rows"]}
     assert rows["sap-gui"]["verdict"] == "worse" and rows["teams"]["verdict"] == "unclear"
-    assert "Disruptions of sap-gui per 100 active hours" in rows["sap-gui"]["text"]
+    assert "Failures of sap-gui per 100 active hours" in rows["sap-gui"]["text"]
     assert "before 7.70" in rows["sap-gui"]["text"] and "worse, not noise" in rows["sap-gui"]["text"]
     assert "no clear change" in rows["teams"]["text"]
     assert any(f["kind"] == "change" and "sap-gui 7.70" in f["text"] for f in report["findings"])

@@ -46,7 +46,7 @@ FEW = _effect("outlook", "16.0.3", 3, (1, 200.0), (9, 200.0))
 def test_each_change_in_words():
     rows = {r["subject"]: r for r in _report([("sap-gui", REGRESSION), ("teams", STEADY), ("os", BUILD),
                                               ("outlook", FEW)])["changes"]["rows"]}
-    assert rows["sap-gui"]["text"] == ("Disruptions of sap-gui per 100 active hours: 1.02 before 7.70, 4.51 after, "
+    assert rows["sap-gui"]["text"] == ("Failures of sap-gui per 100 active hours: 1.02 before 7.70, 4.51 after, "
                                        "on 38 devices: worse, not noise (p < 0.001).")
     assert rows["sap-gui"]["ratio"] == pytest.approx(120 / 27) and rows["sap-gui"]["first_seen"] == "2026-11-23T08:30:00Z"
     assert rows["teams"]["verdict"] == "unclear" and "no clear change" in rows["teams"]["text"]
