@@ -215,8 +215,9 @@ def _change_regression(r: dict, total: float):
         return None
     c = max(worse, key=lambda c: (c["ratio"] or float("inf"), c["devices"]))
     what = f"{c['subject']} {c['version']}" if c["kind"] == "app_version" else f"OS build {c['version']}"
-    how = (f"{c['ratio']:.1f} times as many disruptions per active hour as before" if c["ratio"]
-           else "disruptions per active hour where there were none before")
+    counted = f"failures of {c['subject']}" if c["kind"] == "app_version" else "disruptions"  # changes.FAILURE_TYPES
+    how = (f"{c['ratio']:.1f} times as many {counted} per active hour as before" if c["ratio"]
+           else f"{counted} per active hour where there were none before")
     return (0.9, "change", f"Since {what} arrived, its {c['devices']} devices have {how} "
             f"({fmt.number(c['before_per_100h'])} then {fmt.number(c['after_per_100h'])} per 100 h): a regression, "
             "not noise.")

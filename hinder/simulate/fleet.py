@@ -22,7 +22,7 @@ Each device has a cohort that its heartbeats carry: hardware vendor and model
 (one older 8 GiB model hangs and slows down far more), CPU class, memory and
 OS build. During the period two changes roll out over a few days, each device
 adopting at its own hour: an update of the Office applications
-(:data:`APP_UPDATE`; Outlook's new version crashes twice as often per hour of
+(:data:`APP_UPDATE`; Outlook's new version crashes and hangs twice as often per hour of
 use) and a Windows cumulative update (:data:`OS_UPDATE`: a new OS build that
 changes nothing). Every application disruption carries the version running at
 its time. Uncatalogued executables (:data:`UNCATALOGUED`, one far worse than
@@ -98,12 +98,12 @@ class SimApp:
     slow_per_h: float = 0.4
     exit_per_h: float = 0.03  # abnormal exits
     start_threshold_s: float = 10.0
-    bad_versions: tuple[tuple[str, float], ...] = ()  # (version, crash multiplier)
+    bad_versions: tuple[tuple[str, float, float], ...] = ()  # (version, crash multiplier, hang multiplier)
     web: bool = False  # a web app probed by URL: slow responses and outages instead of crashes
 
-    def crash_multiplier(self, version: str) -> float:
-        """How much more often this version crashes than the app's baseline."""
-        return dict(self.bad_versions).get(version, 1.0)
+    def multipliers(self, version: str) -> tuple[float, float]:
+        """How much more often this version crashes, and hangs, than the app's baseline."""
+        return next(((c, h) for v, c, h in self.bad_versions if v == version), (1.0, 1.0))
 
 
 SITES = (
@@ -119,11 +119,11 @@ OUTAGE_SITE = "Berlin"
 DEPARTMENTS = (("Sales", 0.24), ("Engineering", 0.22), ("Operations", 0.20), ("Finance", 0.13), ("Support", 0.13), ("HR", 0.08))
 
 APPS = (
-    # the Office update of the period (APP_UPDATE) brings an Outlook that crashes twice as often
+    # the Office update of the period (APP_UPDATE) brings an Outlook that crashes and hangs twice as often
     SimApp("outlook", ("OUTLOOK.EXE", "Microsoft Outlook"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.95, 3.0,
-           bad_versions=(("16.0.18129", 2.0),)),
+           bad_versions=(("16.0.18129", 2.0, 2.0),)),
     SimApp("teams", ("ms-teams.exe", "Microsoft Teams", "teams"), (("24.1.100", 0.45), ("24.2.300", 0.55)), 0.98, 2.5,
-           crash_per_h=0.04, bad_versions=(("24.1.100", 8.0),)),
+           crash_per_h=0.04, bad_versions=(("24.1.100", 8.0, 1.0),)),
     SimApp("excel", ("EXCEL.EXE", "Microsoft Excel"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.80, 2.0,
            hang_per_h=0.1),
     SimApp("word", ("WINWORD.EXE", "Microsoft Word"), (("16.0.17928", 0.7), ("16.0.18025", 0.3)), 0.75, 1.2),
@@ -261,7 +261,7 @@ class Rollout:
     span: float
 
 
-# The changes of the period: an Office update (Outlook's new version crashes twice as often: SimApp.bad_versions)
+# The changes of the period: an Office update (Outlook's new version crashes and hangs twice as often: SimApp.bad_versions)
 # over a few days, and a Windows cumulative update within a day or two that changes nothing.
 APP_UPDATE = Rollout("", "16.0.18129", 0.85, 0.3, 3.0, 0.45)
 APP_UPDATE_APPS = ("outlook", "excel", "word")  # updated together
@@ -701,9 +701,10 @@ class Fleet:
                             ("hang", sum(o.hang_per_h for _, o in dev.others) / n * hang_strain)]
         for app in APPS:
             if app.name in dev.apps and not app.web:
+                crash, hang = app.multipliers(dev.version(app.name, at))
                 rates[app.name] = [r for r in (
-                    ("crash", app.crash_per_h * app.crash_multiplier(dev.version(app.name, at))),
-                    ("hang", app.hang_per_h * hang_strain), ("slow_app", app.slow_per_h),
+                    ("crash", app.crash_per_h * crash), ("hang", app.hang_per_h * hang_strain * hang),
+                    ("slow_app", app.slow_per_h),
                     ("abnormal_exit", app.exit_per_h)) if r[1] > 0]
         return rates
 

@@ -390,7 +390,7 @@ def test_dashboards_tell_the_simulated_story(stack):
     assert max(hangs, key=hangs.get) == "sap-gui", hangs
     assert "other" in _top(prometheus, "sum by (app) (hinder_disruptions_total)", "app")
     teams = next(a for a in APPS if a.name == "teams")
-    (bad,) = [v for v, _ in teams.bad_versions]
+    (bad,) = [v for v, _crash, _hang in teams.bad_versions]
     crashes = _top(prometheus, 'sum by (version) (max without (instance) '
                                '(hinder_app_version_disruptions_total{app="teams",type="crash"}))', "version")
     assert crashes.get(bad, 0) > 2 * max([n for v, n in crashes.items() if v != bad] or [0]), crashes

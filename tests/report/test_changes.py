@@ -61,8 +61,8 @@ def test_each_change_in_words():
 def test_a_regression_is_a_finding():
     report = _report([("teams", STEADY), ("sap-gui", REGRESSION)])
     (finding,) = [f for f in report["findings"] if f["kind"] == "change"]
-    assert finding["text"] == ("Since sap-gui 7.70 arrived, its 38 devices have 4.4 times as many disruptions per "
-                               "active hour as before (1.0 then 4.5 per 100 h): a regression, not noise.")
+    assert finding["text"] == ("Since sap-gui 7.70 arrived, its 38 devices have 4.4 times as many failures of sap-gui "
+                               "per active hour as before (1.0 then 4.5 per 100 h): a regression, not noise.")
     assert not [f for f in _report([("teams", STEADY), ("outlook", FEW)])["findings"] if f["kind"] == "change"]
 
 
