@@ -131,11 +131,8 @@ def admit(conn: Connection, labels: AppLabels, weights: dict[str, float], now: f
     return fresh
 
 
-def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabels:
-    """Recompute the set from the trailing week's lost time (the refresher): fill the room with the heaviest
-    executables, replace the lightest member by an outsider that lost :data:`HYSTERESIS` times more, drop the
-    names catalogued since. Writes only what changed."""
-    _lock(conn)
+def _choose(conn: Connection, config: CollectorConfig, now: float) -> tuple[list[str], dict[str, float]]:
+    """The set as stored, and the set as the trailing week's lost time chooses it (see :func:`rediscover`)."""
     d = discovered_app_table.c
     since = dict(conn.execute(sa.select(d.app, d.since)).all())
     stored = list(since)
@@ -163,6 +160,23 @@ def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabe
             break  # the outsiders come heaviest first: none further replaces it either
         del kept[lightest]
         kept[app] = lost_s
+    return stored, kept
+
+
+def settled(conn: Connection, config: CollectorConfig, now: float) -> bool:
+    """Whether :func:`rediscover` would change nothing now: read only, so that the refresher takes the write
+    lock (which ingest waits for on SQLite) only when the set changes."""
+    stored, kept = _choose(conn, config, now)
+    return set(stored) == set(kept)
+
+
+def rediscover(conn: Connection, config: CollectorConfig, now: float) -> AppLabels:
+    """Recompute the set from the trailing week's lost time (the refresher): fill the room with the heaviest
+    executables, replace the lightest member by an outsider that lost :data:`HYSTERESIS` times more, drop the
+    names catalogued since. Writes only what changed."""
+    _lock(conn)
+    stored, kept = _choose(conn, config, now)
+    d = discovered_app_table.c
     gone, new = set(stored) - set(kept), sorted(set(kept) - set(stored))
     if gone:
         conn.execute(discovered_app_table.delete().where(d.app.in_(sorted(gone))))

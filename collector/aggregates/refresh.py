@@ -61,8 +61,11 @@ def refresh(engine: Engine, config: CollectorConfig, batch_size: int = 200, max_
         conn.execute(recent_disruption_table.delete().where(
             sa.or_(rd.end < now - RECENT_S, rd.end > now + config.collector.max_future_s)))
         _roll_week(conn, now)
-    with write_transaction(engine) as conn:  # alone: it holds the lock ingest's admission takes (no lock cycle)
-        discover.rediscover(conn, config, now)
+    with engine.connect() as conn:  # read first: the write lock only when the set changes (rarely)
+        settled = discover.settled(conn, config, now)
+    if not settled:
+        with write_transaction(engine) as conn:  # alone: it holds the lock ingest's admission takes (no lock cycle)
+            discover.rediscover(conn, config, now)
     done = 0
     rounds = 0
     while max_batches is None or rounds < max_batches:

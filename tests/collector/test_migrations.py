@@ -158,4 +158,5 @@ def test_migration_19_fills_the_impacted_seconds_of_stored_hours(db_url):
         assert q("SELECT site, impacted_s FROM active_week") == [("Lyon", 0.0), ("Paris", 3600.0)]
         assert q("SELECT app, active_s, impacted_s FROM app_active_daily") == [("erp", 5400.0, 0.0)]
         assert q("SELECT metric, site, value, exported FROM impact_total") == [("impacted", "Paris", 3600.0, 3600.0)]
+    migrations.upgrade(engine)
     assert _diff(engine) == []

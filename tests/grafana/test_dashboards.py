@@ -307,7 +307,7 @@ def _rfc3339(text: str) -> float:
 def _substitute(expr: str, app: str) -> str:
     for name, value in SUBSTITUTE.items():
         expr = expr.replace(name, value)
-    return expr.replace("$site", ".*").replace("$department", ".*").replace("$app", app)
+    return re.sub(r"\$(\w+)", lambda m: app if m.group(1) == "app" else ".*", expr)  # every other variable: all
 
 
 def test_template_variables_have_values(stack):
