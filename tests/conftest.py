@@ -357,3 +357,17 @@ def crash_agent(workdir: Path, collector_url: str, apps_toml: str = ""):
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
+
+
+# Tests that share what a machine has one of (its processes, seen by the process connector; network namespaces and
+# interfaces; X displays and D-Bus; CPU figures of the benchmarks) run on one xdist worker, one after the other;
+# the others (databases, collectors, reports, Prometheus on their own ports and files) spread over the workers.
+_MACHINE_WIDE = ("agent", "e2e", "bench")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the machine-wide tests (:data:`_MACHINE_WIDE` directories) in one xdist group (``--dist loadgroup``)."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts[0] in _MACHINE_WIDE:
+            item.add_marker(pytest.mark.xdist_group("machine"))
