@@ -361,13 +361,14 @@ def crash_agent(workdir: Path, collector_url: str, apps_toml: str = ""):
 
 # Tests that share what a machine has one of (its processes, seen by the process connector; network namespaces and
 # interfaces; X displays and D-Bus; CPU figures of the benchmarks) run on one xdist worker, one after the other;
-# the others (databases, collectors, reports, Prometheus on their own ports and files) spread over the workers.
+# the others (databases, collectors, reports, Prometheus on their own ports and files) spread over the workers a
+# module at a time, so that a module's fixtures (a simulated fleet behind a real Prometheus) are built once.
 _MACHINE_WIDE = ("agent", "e2e", "bench")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put the machine-wide tests (:data:`_MACHINE_WIDE` directories) in one xdist group (``--dist loadgroup``)."""
+    """Give each test its xdist group (``--dist loadgroup``): ``machine`` for :data:`_MACHINE_WIDE`, else its
+    module."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
-        if parts[0] in _MACHINE_WIDE:
-            item.add_marker(pytest.mark.xdist_group("machine"))
+        item.add_marker(pytest.mark.xdist_group("machine" if parts[0] in _MACHINE_WIDE else "/".join(parts)))
