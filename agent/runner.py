@@ -30,7 +30,7 @@ from agent.activity import ActivityTracker
 from agent.config import AgentConfig, AgentSettings
 from agent.context import SensorContext
 from agent.identity import IdentityKeys
-from agent.inventory import inventory
+from agent.inventory import inventory, label
 from agent.pulse.policy import Pulse
 from agent.sensors import SENSORS, Sensor
 from agent.spool import Spool
@@ -98,7 +98,7 @@ def build_heartbeat(settings: AgentSettings, now: float, interval_s: float, acti
     """A heartbeat with this machine's inventory (its cohort read once per process: agent/inventory.py) and the
     given interval figures; ``identity``: its identity keys (``IdentityKeys.keys()``), none by default."""
     hb = Heartbeat(time=now, interval_s=interval_s, active_s=min(active_s, interval_s), os=os_name(),
-                   os_version=(platform.release() or "unknown")[:64], **inventory(), agent_version=__version__,
+                   os_version=label(platform.release()), **inventory(), agent_version=__version__,
                    site=settings.site, department=settings.department, spool_dropped_total=spool_dropped_total,
                    rejected_total=rejected_total, sensor_errors_total=sensor_errors_total, details=dict(details or {}),
                    **(identity or {}))

@@ -41,7 +41,7 @@ import psutil
 from agent._http import HTTPError, display_url, proxy_for, request
 from agent.sensors._helpers.intervals import Interval, Intervals, Sample, base_details
 from agent.sensors.base import Sensor, SensorConfig
-from contract.events import CONNECTIVITY_CAUSES
+from contract.events import CONNECTIVITY_CAUSES, INTERFACE_KIND, WIFI_SIGNAL_DBM
 from contract.records import Event
 from contract.settings import setting
 
@@ -231,9 +231,9 @@ class ConnectivitySensor(Sensor):
         self._wifi_dbm = _net.wifi_signal_dbm(check.iface)
         hb = self.ctx.heartbeat_details
         if self._wifi_dbm is None:
-            hb.pop("wifi_signal_dbm", None)
+            hb.pop(WIFI_SIGNAL_DBM, None)
         else:
-            hb["wifi_signal_dbm"] = self._wifi_dbm
+            hb[WIFI_SIGNAL_DBM] = self._wifi_dbm
 
     # ------------------------------------------------------------- events
 
@@ -250,9 +250,9 @@ class ConnectivitySensor(Sensor):
     def _event(self, iv: Interval) -> Event:
         details = base_details(iv)
         iface = next((s.info["iface"] for s in iv.samples if s.info.get("iface")), None)
-        details["interface_kind"] = _net.interface_kind(iface) if iface else "unknown"
+        details[INTERFACE_KIND] = _net.interface_kind(iface) if iface else "unknown"
         if self._wifi_dbm is not None:
-            details["wifi_signal_dbm"] = self._wifi_dbm
+            details[WIFI_SIGNAL_DBM] = self._wifi_dbm
         if iv.kind == "connectivity_loss":
             causes = list(dict.fromkeys(s.info["cause"] for s in iv.samples))
             details["cause"] = min(causes, key=CONNECTIVITY_CAUSES.index)

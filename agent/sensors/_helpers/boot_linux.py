@@ -113,12 +113,18 @@ class LinuxReader:
         self.max_boot_s, self.max_logon_s = max_boot_s, max_logon_s
         self.sessions_dir, self.utmp_path = sessions_dir, utmp_path
         self._boot_unknown = False  # known for good that this boot's times cannot be read
+        self._found: Boot | None = None  # this boot once read: its times do not change, so asked for once
 
     def read(self, boot_key: str, done: set[str]) -> tuple[Boot | None, list[Logon]]:
         """This boot (None until it is up for a user, once it is in ``done``, or where it cannot be known) and
         the graphical sign-ins since it; a desktop's start is looked up only for sign-ins not in ``done``."""
         kernel = kernel_start()
-        boot = None if boot_key in done or self._boot_unknown else self._boot(boot_key, kernel)
+        if boot_key in done or self._boot_unknown:
+            boot = None
+        else:
+            if self._found is None or self._found.key != boot_key:
+                self._found = self._boot(boot_key, kernel)
+            boot = self._found
         return boot, self._logons(kernel, done)
 
     def _boot(self, key: str, kernel: float) -> Boot | None:

@@ -77,6 +77,9 @@ def _phases(ev: WinEvent, names: dict[str, str]) -> dict[str, float]:
     return {key: value for field, key in names.items() if (value := _seconds(ev, field)) is not None}
 
 
+MAX_READS = 120  # Windows writes event 100 minutes after the boot: 120 reads (an hour at 30 s) without it, none comes
+
+
 class WindowsReader:
     """Reads the newest event 100 (the boot's key is its own ``BootStartTime``) until this boot's was sent."""
 
@@ -84,11 +87,13 @@ class WindowsReader:
         self._query = query or _newest_boot_event_xml
         self._boot_time = boot_time or psutil.boot_time
         self._this_boot_sent = False
+        self._reads = 0  # of the log since the agent started
 
     def read(self, boot_key: str, done: set[str]) -> tuple[Boot | None, list[Logon]]:
         """The newest boot and its sign-in (``boot_key`` is not needed: the event names its boot)."""
-        if self._this_boot_sent:
-            return None, []
+        if self._this_boot_sent or self._reads >= MAX_READS:
+            return None, []  # sent; or Windows wrote no event 100 for this boot (log off, disabled): stop asking
+        self._reads += 1
         for ev in reversed(parse_events(self._query())):
             found = measurements(ev)
             if found:

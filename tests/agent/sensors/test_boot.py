@@ -16,6 +16,7 @@ from agent.sensors import SENSORS
 from agent.sensors._helpers import procfs
 from agent.sensors._helpers.boot_linux import LinuxReader, kernel_start, parse_session, parse_utmp, systemd_phases
 from agent.sensors._helpers.boot_macos import MacReader
+from agent.sensors._helpers import boot_windows
 from agent.sensors._helpers.boot_windows import WindowsReader, measurements
 from agent.sensors._helpers.parse_windows_events import _parse_system_time, parse_events
 from agent.sensors.boot import STATE_FILE, BootConfig, BootSensor
@@ -255,6 +256,9 @@ def test_windows_sensor_sends_the_newest_boot_once(fixtures_dir, make_ctx):
     later = _sensor(make_ctx, reader, state_dir=sensor.ctx.state_dir, clock=NEWEST_BOOT + 86400 + 60)
     assert list(later.poll()) == [] and list(later.poll()) == []
     assert len(reads) == 3  # the newest event is an earlier boot's: this boot's is still to come
+    for _ in range(200):
+        later.poll()
+    assert len(reads) == 1 + boot_windows.MAX_READS  # (one by the first reader) none came in an hour of reads: the log is not read any more
 
 
 def test_boots_and_sign_ins_older_than_a_week_are_history(fixtures_dir, make_ctx):
