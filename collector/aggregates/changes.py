@@ -43,21 +43,21 @@ from collector.labels import min_group_size
 from collector.models import active_hourly_table, change_table, device_change_table, lost_hourly_table
 from collector.rates import compare
 from contract.events import APP_VERSION as APP_VERSION_DETAIL, ROUTINE_TYPES, names
+from contract.records import UNKNOWN
 from contract.settings import setting
 
 APP_VERSION = "app_version"  # kinds of change
 OS_BUILD = "os_build"
 OS = "os"  # the subject of an OS build
-KINDS = (APP_VERSION, OS_BUILD)
-UNKNOWN = "unknown"  # the contract's default os_build: no value
 
 MAX_VALUES_PER_SUBJECT = 32
 MAX_VALUES_PER_DEVICE = 512
 SEEN_STEP_S = DAY  # a value's last_seen moves forward at most this often (retention's precision is days)
 MAX_SCORED = 100  # changes scored per round: the most recently first seen
+SETTLED_WINDOWS = 4  # a change first seen this many [changes] windows ago, once scored, is not scored again
 MAX_REPORTED = 20  # changes listed in one weekly report, the most adopted first
 
-APP_TYPES = names(of_app=True)  # the events that may name a version
+APP_TYPES = discover.APP_TYPES  # the events that may name a version
 # What an application version is judged by: its failures (crashes, hangs, unavailability, abnormal exits), not its
 # slowness, which is mostly the network's or the machine's and would bury a doubling of crashes.
 FAILURE_TYPES = names(versioned=True)
@@ -321,15 +321,18 @@ _FIGURES = ("devices", "before_active_s", "before_disruptions", "before_lost_s",
 
 
 def score(engine: Engine, config: CollectorConfig, now: float) -> int:
-    """Compute and store the figures of the :data:`MAX_SCORED` most recent changes; return how many.
+    """Compute and store the figures of the :data:`MAX_SCORED` most recent changes still moving; return how many.
 
-    All of them each time: late records and the refresher move any of their hours. Reads on one connection,
-    then writes the figures in one short transaction (ingest waits only for that).
+    Still moving: never scored, or first seen within :data:`SETTLED_WINDOWS` windows (late records, stragglers'
+    moves and the refresher change their hours); an older change keeps the figures it was last scored with.
+    Reads on one connection, then writes the figures in one short transaction (ingest waits only for that).
     """
     since = now - config.collector.retention_days * DAY
+    moving = now - SETTLED_WINDOWS * settings_of(config).window_days * DAY
     with engine.connect() as conn:
         due = [Effect(*row) for row in conn.execute(
-            sa.select(_c.kind, _c.subject, _c.value, _c.first_seen, _c.adopters).where(_c.first_seen >= since)
+            sa.select(_c.kind, _c.subject, _c.value, _c.first_seen, _c.adopters)
+            .where(_c.first_seen >= since, sa.or_(_c.scored_at.is_(None), _c.first_seen >= moving))
             .order_by(_c.first_seen.desc(), _c.kind, _c.subject, _c.value).limit(MAX_SCORED))]
         effects(conn, due, config, now)
     if due:
@@ -342,9 +345,10 @@ def score(engine: Engine, config: CollectorConfig, now: float) -> int:
     return len(due)
 
 
-def recent(conn: Connection, config: CollectorConfig, now: float) -> Iterator[tuple[str, Effect]]:
+def recent(conn: Connection, config: CollectorConfig, now: float,
+           apps: discover.AppLabels) -> Iterator[tuple[str, Effect]]:
     """The stored changes first seen within the retention, the most recent first, whose subject has a name
-    (:func:`label`), with that name: at most ``[changes] exported``."""
+    (:func:`label`, under ``apps``: the scrape's own), with that name: at most ``[changes] exported``."""
     limit = settings_of(config).exported
     if limit == 0:
         return
@@ -353,7 +357,6 @@ def recent(conn: Connection, config: CollectorConfig, now: float) -> Iterator[tu
                         .where(_c.first_seen >= now - config.collector.retention_days * DAY,
                                _c.adopters >= min_group_size(config))
                         .order_by(_c.first_seen.desc(), _c.kind, _c.subject, _c.value))
-    apps = discover.current(conn, config)
     for row in rows:
         name = label(apps, row[0], row[1])
         if name is not None:

@@ -617,7 +617,7 @@ def changes(ctx: ScrapeContext) -> Iterable[Metric]:
     ``other``."""
     k = min_group_size(ctx.config)
     first, adopters, ratio, lost_ratio, significant = [], [], [], [], []
-    for subject, e in change_figures.recent(ctx.conn, ctx.config, ctx.now):
+    for subject, e in change_figures.recent(ctx.conn, ctx.config, ctx.now, ctx.apps()):
         labels = (e.kind, subject, e.value)
         first.append((*labels, e.first_seen))
         adopters.append((*labels, e.adopters))

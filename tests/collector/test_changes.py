@@ -91,6 +91,13 @@ def test_a_doubled_crash_rate_is_worse_and_a_steady_one_no_clear_change(fleet):
     assert INSTALL <= first < INSTALL + 11 * HOUR  # the first crash on 7.70 (its move is dated by a failure)
 
 
+def test_changes_are_scored_again_while_they_move_and_not_once_settled(fleet):
+    engine, config = fleet
+    assert changes.score(engine, config, NOW) == 2  # first seen nine days ago: stragglers and late data still move
+    settled = INSTALL + changes.SETTLED_WINDOWS * changes.settings_of(config).window_days * DAY + DAY
+    assert changes.score(engine, config, settled) == 0  # scored, and four windows old: its figures stay
+
+
 def test_metrics_show_the_changes_and_their_ratios(fleet):
     engine, config = fleet
     text = render(build_registry(engine, config)[0]).decode()
