@@ -800,7 +800,7 @@ def _cohorts(f: WeekFacts, settings: ReportSettings) -> dict:
     for _dev, etype, secs in f.lost:
         if etype in waits:
             waits[etype][2] += secs
-    out: dict = {"waits": {stage: waits_summary(*w) for stage, w in waits.items()}}
+    out: dict = {"waits": {stage: waits_summary(*w) for stage, w in waits.items()}, "top": TOP_COHORTS}
     for table, (key, of) in _COHORT_KEYS.items():
         out[table] = _cohort_rows(f, settings, key, {dev: of(c) for dev, c in cohort.items()},
                                   {dev: c[2] for dev, c in cohort.items()} if table == "by_model" else None)

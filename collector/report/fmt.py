@@ -219,11 +219,11 @@ def waits_summary(waits: dict) -> str:
     return "; ".join(parts) + "." if parts else "No boot or sign-in was measured this week."
 
 
-def cohort_note(min_size: int) -> str:
+def cohort_note(min_size: int, top: int) -> str:
     """How cohorts are grouped and what the columns mean."""
     return (f"Each device counts under its latest model, OS build and memory; groups with fewer than {min_size} "
-            "reporting devices, and beyond the 15 with the most devices, are merged into \"other\". Boot: power-on to "
-            "the sign-in screen; sign-in: credentials to a usable desktop; slow: beyond the agent's threshold, whose "
+            f"reporting devices, and beyond the {top} with the most devices, are merged into \"other\". Boot: "
+            "power-on to the sign-in screen; sign-in: credentials to a usable desktop; slow: beyond the agent's threshold, whose "
             "excess is lost time. Per 100 active h: disruptions per 100 hours employees were active at the devices.")
 
 

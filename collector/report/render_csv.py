@@ -7,6 +7,7 @@ import io
 import re
 import zipfile
 
+from collector.aggregates import network
 from collector.report.fmt import COHORT_TABLES, DAYS
 
 _SECTIONS = {
@@ -87,7 +88,7 @@ def tables(r: dict) -> dict[str, str]:
                                                for x in n["by_interface"]])
     out["connectivity_wifi.csv"] = _csv(["band", "share_of_wifi_active_time", "wifi_devices", "blips", "blip_devices"],
                                         [[b, None if n["wifi_shares"] is None else n["wifi_shares"][b], n["wifi_devices"],
-                                          n["blips"], n["blip_devices"]] for b in ("good", "fair", "poor")])
+                                          n["blips"], n["blip_devices"]] for b in network.BANDS])
     s = r["support"]
     out["support_totals.csv"] = _csv(["figure", "value"], [[k, v] for k, v in s.items() if not isinstance(v, list)])
     group_cols = ["devices", "tickets", "tickets_per_100_devices", "contact_seconds", "joined", "after_disruption",

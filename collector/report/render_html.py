@@ -1,7 +1,8 @@
 """The report as one self-contained HTML page (inline CSS and SVG, no external requests).
 
-Five sections: the summary (headline, findings, causes), where the time went
-(applications, sites, departments), connectivity and the day-by-hour heat map,
+Its sections: the summary (headline, findings, causes), where the time went
+(applications, sites, departments), connectivity, the changes of the week and the day-by-hour heat map, the
+devices (models, OS builds, boot and sign-in),
 the service desk against the measured lost time, and the devices with repeated
 problems with the method. On paper they follow each other without page breaks
 of their own; style.css keeps headings with what follows and short tables whole.
@@ -173,7 +174,7 @@ def _cohorts(r: dict) -> str:
         parts.append(f"<p><b>{escape(title)}</b></p>" + _table([label, *fmt.COHORT_HEADERS],
                                                             [fmt.cohort_cells(g, key) for g in c[table]],
                                                             numeric=set(range(1, 9))))
-    parts.append(f'<p class="note">{escape(fmt.cohort_note(r["min_group_size"]))}</p>')
+    parts.append(f'<p class="note">{escape(fmt.cohort_note(r["min_group_size"], c["top"]))}</p>')
     return "".join(parts)
 
 

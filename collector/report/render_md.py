@@ -127,7 +127,7 @@ def render_md(r: dict) -> str:
     for table, key, label, title in fmt.COHORT_TABLES:
         lines += [f"{title}:", ""]
         lines += _table([label, *fmt.COHORT_HEADERS], [fmt.cohort_cells(g, key) for g in c[table]], set(range(1, 9)))
-    lines += [f"_{_text(fmt.cohort_note(r['min_group_size']))}_", ""]
+    lines += [f"_{_text(fmt.cohort_note(r['min_group_size'], r['cohorts']['top']))}_", ""]
     s = r["support"]
     lines += ["## Service desk: the iceberg", "", *(f"- {_text(text, starts_line=True)}" for text in s["summary"]), ""]
     if s["tickets"]:
