@@ -372,3 +372,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         item.add_marker(pytest.mark.xdist_group("machine" if parts[0] in _MACHINE_WIDE else "/".join(parts)))
+
+
+def assert_promtool_clean(text: str) -> None:
+    """Prometheus's own linter (`promtool check metrics`) finds nothing in an exposition: no error, no warning.
+
+    Skips, naming the package, where promtool is not installed (CI installs it)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus; scripts/test installs it as root)")
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and not check.stdout and not check.stderr, check.stdout + check.stderr

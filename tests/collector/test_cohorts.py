@@ -17,7 +17,8 @@ from collector.aggregates.refresh import refresh
 from collector.aggregates.marks import WAIT_BUCKETS_S
 from collector.models import device_table
 from tests.collector.batches import event, heartbeat
-from tests.collector.test_metrics_labels import _api, _post, _promtool_passes, _scrape
+from tests.collector.test_metrics_labels import _api, _post, _scrape
+from tests.conftest import assert_promtool_clean
 
 THRESHOLD_S = 60.0  # the agents' threshold in this fleet: the time beyond it is lost
 FLEET = {  # device -> (vendor, model, OS build)
@@ -55,7 +56,7 @@ def test_cohorts_and_waits_on_metrics(db_engine, db_url):
     api = _api(db_engine, db_url, {"report": {"min_group_size": 3}}, max_label_values=3)
     sent = _send_fleet(api, random.Random(15))
     text, m = _scrape(api)
-    _promtool_passes(text)
+    assert_promtool_clean(text)
 
     devices = {(s["hw_model"], s["os_build"]): v for s, v in m["hinder_cohort_devices"]}
     expected_devices = defaultdict(int)
@@ -128,7 +129,7 @@ def test_hostile_models_stay_bounded(db_engine, db_url):
     started = time.perf_counter()
     text, m = _scrape(api)
     elapsed = time.perf_counter() - started
-    _promtool_passes(text)
+    assert_promtool_clean(text)
     for family in ("hinder_cohort_devices", "hinder_startup_duration_seconds_bucket", "hinder_startup_slow_total"):
         assert len({s["hw_model"] for s, _v in m[family]}) <= 5 + 1, family
         assert len({s["os_build"] for s, _v in m[family]}) <= 5 + 1, family

@@ -3,8 +3,6 @@ counters that never go down; a real collector without a catalogue shows a crashi
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from datetime import datetime, timezone
 
@@ -20,7 +18,7 @@ from collector.db import make_engine
 from collector.ingest import Ingestor
 from tests.collector.batches import batch, event, heartbeat
 from tests.collector.test_aggregates import assert_consistent
-from tests.conftest import wait_until
+from tests.conftest import assert_promtool_clean, wait_until
 
 NOW = time.time()
 
@@ -162,14 +160,6 @@ def _scrape(proc) -> tuple[str, float]:
     return text, time.perf_counter() - t
 
 
-def _promtool(text: str) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package prometheus)")
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0, check.stdout + check.stderr
-
-
 def _report(proc, fmt: str, at: float):
     week = datetime.fromtimestamp(at, timezone.utc).strftime("%G-W%V")
     r = httpx.get(f"{proc.url}/api/v1/reports/weekly", params={"week": week, "format": fmt},
@@ -192,7 +182,7 @@ def test_a_crashing_program_shows_by_name_and_version_without_a_catalogue(collec
     version = ("hinder_app_version_disruptions_total", (("app", "quux-viewer"), ("type", "crash"), ("version", "2.4.1")))
     assert m[version] == 18.0
     assert _values(m, "hinder_lost_seconds_total", "app") == {"quux-viewer", "report<tool>"}
-    _promtool(text)
+    assert_promtool_clean(text)
     report = _report(collector, "json", t0 + 600)
     apps = {a["app"]: a for a in report["by_app"]}
     assert apps["quux-viewer"]["versions"] == [{"version": "2.4.1", "disruptions": 18}]
@@ -222,7 +212,7 @@ def test_ten_thousand_executables_stay_bounded_and_counters_never_go_down(collec
     before = _samples(before_text)
     print(f"/metrics after 10,000 executables: {len(before_text) / 1024:.0f} KiB, {len(before)} samples, "
           f"scraped in {scrape_s * 1000:.0f} ms")
-    _promtool(before_text)
+    assert_promtool_clean(before_text)
     for name in ("hinder_disruptions_total", "hinder_lost_seconds_total", "hinder_app_version_disruptions_total",
                  "hinder_week_lost_seconds", "hinder_app_experience_score_ratio"):
         named = _values(before, name, "app") - {"other"}

@@ -8,8 +8,6 @@ counts the series /metrics exports, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 import time
 from collections import defaultdict
 
@@ -20,7 +18,7 @@ from collector.aggregates.refresh import refresh
 from collector.config import parse_config
 from tests.collector.batches import batch, body, event, heartbeat
 from tests.collector.conftest import make_api
-from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN
+from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN, assert_promtool_clean
 
 
 def _api(db_engine, db_url, data: dict | None = None, **collector):
@@ -50,14 +48,6 @@ def _values(samples, label: str) -> set[str]:
     return {labels[label] for rows in samples.values() for labels, _v in rows if label in labels}
 
 
-def _promtool_passes(text: str) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        return  # tests/collector/test_metrics.py says what is missing
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and not check.stdout and not check.stderr, check.stdout + check.stderr
-
-
 def test_thousands_of_versions_of_one_app_give_at_most_top_n_plus_other(db_engine, db_url):
     api = _api(db_engine, db_url, {"report": {"min_group_size": 1}}, top_versions=3)
     now = time.time()
@@ -75,7 +65,7 @@ def test_thousands_of_versions_of_one_app_give_at_most_top_n_plus_other(db_engin
     assert sum(rows.values()) == 2008
     folded = {(labels["label"], labels["reason"]): v for labels, v in m["hinder_folded_label_values"]}
     assert folded[("app_version", "unlisted")] == 2002 - 3
-    _promtool_passes(text)
+    assert_promtool_clean(text)
 
 
 def test_a_device_moving_between_sites_leaves_one_label_set(db_engine, db_url):
@@ -125,7 +115,7 @@ def test_random_labels_from_many_devices_are_bounded_and_counted(db_engine, db_u
         assert devices[(label, "unlisted")] == values[(label, "unlisted")] == (90 if configured else 89)
         assert devices[(label, "small_group")] == 0
     assert devices[("os", "unlisted")] == 90 - 2  # the two most reported invented OS fill the top 3 beside linux
-    _promtool_passes(text)
+    assert_promtool_clean(text)
 
 
 def test_a_small_department_is_not_exported(db_engine, db_url):
@@ -150,4 +140,4 @@ def test_a_small_department_is_not_exported(db_engine, db_url):
         ("Paris", "Sales", "other"): 6, ("Lyon", "Finance", "linux"): 5, ("other", "other", "other"): 1}
     devices = {(labels["label"], labels["reason"]): v for labels, v in m["hinder_folded_devices"]}
     assert devices[("department", "small_group")] == 1 and devices[("os", "small_group")] == 6 + 1
-    _promtool_passes(text)
+    assert_promtool_clean(text)

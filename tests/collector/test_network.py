@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
-import subprocess
 import time
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,6 +17,7 @@ from collector.config import parse_config
 from collector.ingest import Ingestor
 from collector.models import network_count_table, network_daily_table, network_device_table
 from tests.collector.batches import batch, event, heartbeat
+from tests.conftest import assert_promtool_clean
 
 NOW = time.time()
 T0 = NOW // DAY * DAY - DAY + 10 * 3600  # the first heartbeat's time: yesterday 10:00 UTC (no outage crosses a week's end)
@@ -120,8 +118,4 @@ def test_a_real_collector_exports_what_was_sent(collector_factory):
             assert value("hinder_connectivity_blips_total", site=site) == n
     assert value("hinder_wifi_devices", band="poor", site="Lyon") == 1  # Paris is wired now
     assert not any(name == "hinder_wifi_devices" and dict(labels).get("site") == "Paris" for name, labels in samples)
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
-    check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
-    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    assert_promtool_clean(text)
